@@ -1,0 +1,48 @@
+# Two commands matter: `make run` serves the app with embedded defaults, `make test` runs everything.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask
+export FLASK_APP := app:create_app
+# The Postgres pass of the suite; CI starts this server, locally it is used when it answers.
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/startline_test
+
+.PHONY: run test test-sqlite test-postgres lint check bench worker clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps: requirements.txt | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: migrate the local database, add the sample races if it is empty, serve on :5000
+run: $(VENV)/.deps
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo --if-empty
+	$(FLASK) run --host 127.0.0.1 --port 5000
+
+## test: the whole suite on SQLite, then again on Postgres when one answers
+test: $(VENV)/.dev-deps
+	$(PY) -m pytest
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== Postgres pass ($(PG_TEST_URL))"; \
+		TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not sqlite_only"; \
+	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
+		echo "Postgres at $(PG_TEST_URL) does not answer, and REQUIRE_POSTGRES is set." >&2; exit 1; \
+	else \
+		echo "== Postgres pass skipped: nothing answers at $(PG_TEST_URL)"; \
+	fi
+
+## lint: ruff, and no drift between the models and the migrations
+lint: $(VENV)/.dev-deps
+	$(VENV)/bin/ruff check .
+	$(FLASK) db check
+
+clean:
+	rm -rf $(VENV) instance/startline.db .pytest_cache

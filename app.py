@@ -1,0 +1,76 @@
+"""The application factory: configuration, extensions, blueprints, CLI commands and hooks."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
+
+from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
+from models import Base
+
+# Objects stay readable after commit, so a view can commit and then render what it saved;
+# relationships are lazy="raise", so anything not loaded on purpose fails loudly instead.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+migrate = Migrate()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
+
+
+def create_app(config: type | dict | None = None) -> Flask:
+    """Build the Flask app; `config` is a Config class or a dict of overrides."""
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR), static_folder="static",
+                template_folder="templates")
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    if app.config["APP_ENV"] == "production":
+        problems = production_problems(app.config)
+        if problems:
+            raise RuntimeError("Startline refuses to start in production:\n- " + "\n- ".join(problems))
+
+    INSTANCE_DIR.mkdir(exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    # Templates from templates/, fragments shared between pages as "partials/_x.html".
+    app.jinja_loader = ChoiceLoader([
+        FileSystemLoader(str(BASE_DIR / "templates")),
+        PrefixLoader({"partials": FileSystemLoader(str(BASE_DIR / "partials"))}),
+    ])
+    app.jinja_env.undefined = StrictUndefined
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from blueprints import errors, races, site
+    from blueprints.rendering import register_template_helpers
+
+    register_template_helpers(app)
+    app.register_blueprint(site.bp)
+    app.register_blueprint(races.bp)
+    errors.register(app)
+
+    @app.context_processor
+    def site_context():
+        return {
+            "site_name": app.config["SITE_NAME"],
+            "site_social_links": app.config["SITE_SOCIAL_LINKS"],
+        }
+
+    import cli
+
+    cli.register(app)
+    return app

@@ -1,0 +1,48 @@
+"""Friendly error pages (and fragments for htmx) instead of stack traces."""
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app import db
+from blueprints.rendering import render
+
+MESSAGES = {
+    400: ("That request didn't make sense", "Something in the address or the form was not valid."),
+    403: ("Not yours to see", "You don't have access to this page."),
+    404: ("We couldn't find that page", "The race may have moved, or the link has a typo."),
+    405: ("That didn't work", "This page can't be used that way."),
+    413: ("That file is too big", "Uploads can be at most 10 MB."),
+    422: ("Please check the form", "Some of what you entered needs another look."),
+    429: ("Slow down a little", "Too many attempts. Please wait a minute and try again."),
+    500: ("Something went wrong on our side", "We've been told. Please try again in a moment."),
+}
+
+
+def render_error(error: HTTPException):
+    code = error.code or 500
+    title, default_detail = MESSAGES.get(code, (error.name, error.description))
+    # Our own abort(400, "…") messages are for the user; Werkzeug's stock texts are not.
+    detail = error.description if getattr(error, "user_message", False) else default_detail
+    return render("errors.html", code=code, title=title, detail=detail, status=code)
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return render_error(error)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error")
+        return render_error(InternalServerError())
+
+
+def abort_for_user(code: int, message: str):
+    """abort() with a message written for the person using the page."""
+    from werkzeug.exceptions import default_exceptions
+
+    error = default_exceptions[code](message)
+    error.user_message = True
+    raise error

@@ -1,0 +1,97 @@
+"""Public race pages: the list with active search, one race's page, and its calendar file."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import SearchField, StringField
+from wtforms.validators import Length, Optional, Regexp, ValidationError
+
+from app import db
+from blueprints.errors import abort_for_user
+from blueprints.rendering import render
+from services import clock
+from services import races as race_service
+from services.calendar import race_calendar
+
+bp = Blueprint("races", __name__)
+
+
+class RaceSearchForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search changes nothing
+
+    q = SearchField("Search races", validators=[Optional(), Length(max=100, message=(
+        "Searches can be at most 100 characters."))])
+    month = StringField("Month", validators=[Optional(), Regexp(
+        r"^20\d\d-(0[1-9]|1[0-2])$", message="Pick a month from the list.")])
+    when = StringField("When", validators=[Optional()])  # "past", or anything else for upcoming
+
+    def validate_q(self, field):
+        if field.data and any(ord(ch) < 32 for ch in field.data):
+            raise ValidationError("Searches can't contain control characters.")
+
+
+def month_choices(now) -> list[tuple[str, str]]:
+    """The next twelve months, for the month filter."""
+    choices = [("", "Any month")]
+    year, month = now.year, now.month
+    for _ in range(12):
+        first = now.replace(year=year, month=month, day=1)
+        choices.append((f"{year}-{month:02d}", first.strftime("%B %Y")))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return choices
+
+
+@bp.get("/")
+def index():
+    """Upcoming (or past) published races, filtered by a search and a month."""
+    now = clock.now()
+    form = RaceSearchForm(request.args, meta={"csrf": False})
+    months = month_choices(now)
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        page = 0
+    if not form.validate() or not 1 <= page <= 1000:
+        return render("races/index.html", block="results", form=form, cards=[], has_more=False,
+                      page=1, past=form.when.data == "past", months=months, status=400,
+                      invalid=True)
+    past = form.when.data == "past"
+    cards, has_more = race_service.list_races(
+        db.session, now, q=(form.q.data or "").strip(), month=form.month.data or "", past=past,
+        page=page, per_page=current_app.config["RACES_PER_PAGE"])
+    return render("races/index.html", block="results", form=form, cards=cards,
+                  has_more=has_more, page=page, past=past, months=months, invalid=False)
+
+
+def _race_or_404(slug: str) -> race_service.RaceCard:
+    viewer = getattr(g, "user", None)
+    card = race_service.race_for_page(db.session, slug, clock.now(),
+                                      viewer.id if viewer else None)
+    if card is None:
+        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
+    return card
+
+
+@bp.get("/races/<slug>")
+def race_page(slug: str):
+    """One race: when, where, what it costs, and what is left."""
+    card = _race_or_404(slug)
+    now = clock.now()
+    return render("races/race.html", card=card, race=card.race,
+                  registration_open=card.race.registration_open(now), now=now)
+
+
+@bp.get("/races/<slug>.ics")
+def race_ics(slug: str):
+    """The race as a calendar event."""
+    card = _race_or_404(slug)
+    race_url = current_app.config["SITE_URL"] + url_for("races.race_page", slug=slug)
+    domain = current_app.config["SITE_URL"].split("://", 1)[-1].split("/")[0]
+    body = race_calendar(card.race, race_url, current_app.config["SITE_NAME"], domain)
+    response = Response(body, mimetype="text/calendar")
+    response.headers["Content-Disposition"] = f'attachment; filename="{slug}.ics"'
+    response.cache_control.max_age = int(timedelta(minutes=5).total_seconds())
+    return response

@@ -1,0 +1,24 @@
+"""Flask CLI commands: demo data and operations."""
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from services import clock
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    @click.option("--if-empty", is_flag=True, help="Only seed when there are no races at all.")
+    def seed_demo_command(if_empty: bool):
+        """Add realistic sample races (safe to run twice)."""
+        from app import db
+        from models import Race
+        from services.demo import seed_demo
+
+        if if_empty and db.session.scalar(select(func.count(Race.id))):
+            click.echo("Races exist already; nothing seeded.")
+            return
+        added = seed_demo(db.session, clock.now())
+        click.echo(f"Seeded {len(added)} race(s)." if added else "Demo races exist already.")

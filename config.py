@@ -1,0 +1,100 @@
+"""Configuration read from the environment: Config, TestConfig and the production checks."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+# A .env beside the code fills in what the real environment leaves unset.
+load_dotenv(BASE_DIR / ".env", override=False)
+
+DEV_SECRET_KEY = "dev-insecure-change-me"
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = _env(name)
+    if not value:
+        return default
+    return value.lower() in {"1", "true", "yes", "on"}
+
+
+def database_url_from_env() -> str:
+    """DATABASE_URL as SQLAlchemy wants it (psycopg 3 for Postgres), or the SQLite default."""
+    url = _env("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{INSTANCE_DIR / 'startline.db'}"
+    # Supabase and Heroku-style URLs say postgres:// or postgresql://; we drive them with psycopg 3.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def parse_social_links(value: str) -> list[tuple[str, str]]:
+    """`instagram=https://…, strava=https://…` → [("instagram", "https://…"), …]."""
+    links = []
+    for part in value.split(","):
+        kind, sep, url = part.partition("=")
+        if sep and kind.strip() and url.strip().startswith(("https://", "http://")):
+            links.append((kind.strip().lower(), url.strip()))
+    return links
+
+
+class Config:
+    APP_ENV = _env("APP_ENV", "development")
+    SECRET_KEY = _env("SECRET_KEY", DEV_SECRET_KEY)
+    SITE_NAME = _env("SITE_NAME", "Startline")
+    SITE_URL = _env("SITE_URL", "http://127.0.0.1:5000").rstrip("/")
+    SITE_SOCIAL_LINKS = parse_social_links(_env("SITE_SOCIAL_LINKS"))
+
+    SQLALCHEMY_DATABASE_URI = database_url_from_env()
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Uploads are checked again by the media service; this is the hard stop.
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session cookie
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _flag("COOKIE_SECURE", APP_ENV == "production")
+
+    RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    # Page sizes are configuration so tests and benchmarks can reach a second page cheaply.
+    RACES_PER_PAGE = 24
+
+
+class TestConfig(Config):
+    TESTING = True
+    APP_ENV = "test"
+    SECRET_KEY = "test-secret-key"
+    SITE_URL = "http://localhost"
+    SERVER_NAME = None
+    WTF_CSRF_ENABLED = True
+    RATELIMIT_ENABLED = True
+    SITE_SOCIAL_LINKS = [("instagram", "https://instagram.com/startline"),
+                         ("strava", "https://www.strava.com/clubs/startline")]
+
+
+def production_problems(config: dict) -> list[str]:
+    """What stops this configuration from serving production traffic, in plain words."""
+    problems = []
+    secret = config.get("SECRET_KEY") or ""
+    if secret in ("", DEV_SECRET_KEY) or len(secret) < 32:
+        problems.append("SECRET_KEY is missing, a development value, or shorter than 32 characters.")
+    if config.get("SQLALCHEMY_DATABASE_URI", "").startswith("sqlite"):
+        problems.append("DATABASE_URL is not set: production needs Postgres, not SQLite.")
+    if not config.get("SESSION_COOKIE_SECURE"):
+        problems.append("Cookies would not be Secure: unset COOKIE_SECURE=0.")
+    if not config.get("SITE_URL", "").startswith("https://"):
+        problems.append("SITE_URL must be the public https:// address.")
+    return problems

@@ -1,0 +1,84 @@
+"""Order and Registration: a buyer's checkout and the tickets (one per runner) it holds."""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+from models.profile import Profile
+from models.race import Race, TicketType, _enum
+
+
+class OrderStatus(enum.StrEnum):
+    CART = "cart"                  # being filled in; holds no spots
+    PENDING = "pending"            # at the payment step; holds spots until reserved_until
+    PAID = "paid"
+    EXPIRED = "expired"            # reservation ran out unpaid
+    CANCELED = "canceled"
+    REFUNDED = "refunded"
+    NEEDS_REFUND = "needs_refund"  # money arrived but the race had filled up meanwhile
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
+    buyer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"),
+                                                default=OrderStatus.CART, index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int] = mapped_column(Integer, default=0)
+    discount: Mapped[int] = mapped_column(Integer, default=0)
+    tax: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    reserved_until: Mapped[datetime | None]
+    paid_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    race: Mapped[Race] = relationship(lazy="raise")
+    buyer: Mapped[Profile] = relationship(lazy="raise")
+    registrations: Mapped[list[Registration]] = relationship(
+        back_populates="order", order_by="Registration.id", cascade="all, delete-orphan",
+        lazy="raise")
+
+
+class Registration(Base):
+    """One ticket: a spot in a ticket type, and the runner who fills it."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("race_id", "bib", name="uq_registrations_race_bib"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"),
+                                                index=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id"), index=True)
+    price: Mapped[int] = mapped_column(Integer, default=0)  # the ticket type's price when added
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    email: Mapped[str] = mapped_column(String(320), default="")
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(40), default="")
+    tshirt_size: Mapped[str] = mapped_column(String(10), default="")
+    emergency_name: Mapped[str] = mapped_column(String(200), default="")
+    emergency_phone: Mapped[str] = mapped_column(String(40), default="")
+    ticket_code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    bib: Mapped[int | None]
+    checked_in_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="registrations", lazy="raise")
+    ticket_type: Mapped[TicketType] = relationship(lazy="raise")
+
+    @property
+    def runner_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()

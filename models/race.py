@@ -1,0 +1,158 @@
+"""Race, its ticket types and its social links: what a runner can sign up for."""
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Enum,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Base, utcnow
+from models.profile import Profile
+
+
+class RaceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CLOSED = "closed"
+
+
+class TaxMode(enum.StrEnum):
+    NONE = "none"
+    INCLUSIVE = "inclusive"      # prices already contain the tax
+    EXCLUSIVE = "exclusive"      # tax is added on top of prices
+    STRIPE = "stripe"            # Stripe Tax calculates it at checkout
+
+
+def _enum(cls, name):
+    # Stored as plain strings (no native enum type) so adding a value needs no DDL dance.
+    return Enum(cls, name=name, native_enum=False, length=20,
+                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+class Race(Base):
+    __tablename__ = "races"
+    __table_args__ = (
+        CheckConstraint("tax_rate_bps >= 0 AND tax_rate_bps <= 10000", name="tax_rate_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    organizer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
+    title: Mapped[str] = mapped_column(String(120))
+    summary: Mapped[str] = mapped_column(String(280), default="")
+    description: Mapped[str] = mapped_column(Text, default="")  # Markdown, sanitized on render
+    starts_at: Mapped[datetime] = mapped_column(index=True)      # UTC
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
+    location_name: Mapped[str] = mapped_column(String(160), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[RaceStatus] = mapped_column(_enum(RaceStatus, "race_status"),
+                                               default=RaceStatus.DRAFT, index=True)
+    registration_closes_at: Mapped[datetime | None]
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    tax_mode: Mapped[TaxMode] = mapped_column(_enum(TaxMode, "tax_mode"), default=TaxMode.NONE)
+    tax_rate_bps: Mapped[int] = mapped_column(Integer, default=0)  # 8.25 % is 825
+    tax_label: Mapped[str] = mapped_column(String(40), default="")
+    tshirt_sizes: Mapped[str] = mapped_column(String(200), default="XS,S,M,L,XL,XXL")
+    ask_gender: Mapped[bool] = mapped_column(Boolean, default=True)
+    cover_image: Mapped[str] = mapped_column(String(500), default="")  # storage key
+    is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on every edit so a stale editor tab can be told instead of overwriting.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    organizer: Mapped[Profile] = relationship(lazy="raise")
+    ticket_types: Mapped[list[TicketType]] = relationship(
+        back_populates="race", order_by="TicketType.position, TicketType.id",
+        cascade="all, delete-orphan", lazy="raise")
+    social_links: Mapped[list[RaceSocialLink]] = relationship(
+        order_by="RaceSocialLink.position, RaceSocialLink.id",
+        cascade="all, delete-orphan", lazy="raise")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == RaceStatus.PUBLISHED
+
+    def registration_open(self, now: datetime) -> bool:
+        if self.status != RaceStatus.PUBLISHED or now >= self.starts_at:
+            return False
+        return self.registration_closes_at is None or now < self.registration_closes_at
+
+    @property
+    def tshirt_size_list(self) -> list[str]:
+        return [s.strip() for s in self.tshirt_sizes.split(",") if s.strip()]
+
+    def __repr__(self) -> str:
+        return f"<Race {self.slug}>"
+
+
+class TicketType(Base):
+    __tablename__ = "ticket_types"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("capacity >= 0", name="capacity_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    description: Mapped[str] = mapped_column(String(280), default="")
+    price: Mapped[int] = mapped_column(Integer, default=0)  # minor units of race.currency
+    capacity: Mapped[int] = mapped_column(Integer, default=100)
+    min_age: Mapped[int | None]
+    max_age: Mapped[int | None]
+    sales_start: Mapped[datetime | None]
+    sales_end: Mapped[datetime | None]
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    race: Mapped[Race] = relationship(back_populates="ticket_types", lazy="raise")
+
+    def on_sale(self, now: datetime) -> bool:
+        if self.hidden:
+            return False
+        if self.sales_start is not None and now < self.sales_start:
+            return False
+        return self.sales_end is None or now < self.sales_end
+
+    def __repr__(self) -> str:
+        return f"<TicketType {self.name}>"
+
+
+SOCIAL_KINDS = {
+    "website": "Website", "instagram": "Instagram", "strava": "Strava", "facebook": "Facebook",
+    "x": "X", "youtube": "YouTube", "tiktok": "TikTok", "threads": "Threads",
+    "bluesky": "Bluesky", "linkedin": "LinkedIn",
+}
+
+
+class RaceSocialLink(Base):
+    __tablename__ = "race_social_links"
+    __table_args__ = (UniqueConstraint("race_id", "kind", name="uq_race_social_links_race_kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str] = mapped_column(String(500))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def label(self) -> str:
+        return SOCIAL_KINDS.get(self.kind, self.kind.title())

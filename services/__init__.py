@@ -1,0 +1,1 @@
+"""Domain operations and adapters to the outside world (payments, auth, mail, storage)."""

@@ -1,0 +1,32 @@
+"""iCalendar (.ics) files for a race, so runners can add it to their calendar."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from icalendar import Calendar, Event, vText
+
+from models import Race
+from models.base import utcnow
+
+# Races have a start time only; calendars need an end, so we block out a morning.
+EVENT_LENGTH = timedelta(hours=3)
+
+
+def race_calendar(race: Race, race_url: str, site_name: str, domain: str) -> bytes:
+    cal = Calendar()
+    cal.add("prodid", f"-//{site_name}//Race calendar//EN")
+    cal.add("version", "2.0")
+    cal.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"race-{race.id}@{domain}")
+    event.add("dtstamp", utcnow())
+    event.add("dtstart", race.starts_at)
+    event.add("dtend", race.starts_at + EVENT_LENGTH)
+    event.add("summary", race.title)
+    event.add("description", "\n\n".join(p for p in (race.summary, race_url) if p))
+    location = ", ".join(p for p in (race.location_name, race.address) if p)
+    if location:
+        event["location"] = vText(location)
+    event.add("url", race_url)
+    cal.add_component(event)
+    return cal.to_ical()

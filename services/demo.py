@@ -1,0 +1,139 @@
+"""Realistic sample races: for `flask seed-demo`, `make run` and the organizer's sample button."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Profile, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
+
+DEMO_ORGANIZER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "startline:demo-organizer")
+
+SAMPLE_DESCRIPTION = """\
+A fast, flat loop along the water, finishing with coffee and pancakes at the boathouse.
+
+## Course
+- **5K**: one lap of the lakeside path, fully paved, stroller friendly.
+- **10K**: two laps, with a water station at the halfway point of each lap.
+- **Kids run**: 1 km on the grass by the finish, every finisher gets a medal.
+
+## Race morning
+| Time | What |
+| --- | --- |
+| 7:00 | Packet pick-up opens at the boathouse |
+| 7:45 | Warm-up with the local run club |
+| 8:00 | 10K start |
+| 8:15 | 5K start |
+| 9:30 | Kids run and awards |
+
+Chip timing, results online the same day. Questions? Reply to your confirmation email.
+"""
+
+
+@dataclass
+class SampleTicket:
+    name: str
+    description: str
+    price: int
+    capacity: int
+    min_age: int | None = None
+    max_age: int | None = None
+
+
+@dataclass
+class SampleRace:
+    slug: str
+    title: str
+    summary: str
+    days_ahead: int
+    start: time
+    timezone: str
+    location_name: str
+    address: str
+    currency: str
+    tickets: list[SampleTicket]
+    tax_mode: TaxMode = TaxMode.NONE
+    tax_rate_bps: int = 0
+    tax_label: str = ""
+
+
+DEMO_RACES = [
+    SampleRace(
+        slug="lakeside-spring-5k-10k", title="Lakeside Spring 5K & 10K",
+        summary="Flat, fast and friendly: a loop of the lake with pancakes at the finish.",
+        days_ahead=45, start=time(8, 0), timezone="America/Chicago",
+        location_name="Lake Harriet Bandshell", address="4135 W Lake Harriet Pkwy, Minneapolis, MN",
+        currency="USD", tax_mode=TaxMode.EXCLUSIVE, tax_rate_bps=825, tax_label="Sales tax",
+        tickets=[SampleTicket("10K", "Two laps of the lake", 4500, 300, min_age=12),
+                 SampleTicket("5K", "One lap, stroller friendly", 3500, 400),
+                 SampleTicket("Kids 1K", "Every finisher gets a medal", 1000, 100, max_age=12)]),
+    SampleRace(
+        slug="sacred-valley-trail-half", title="Sacred Valley Trail Half",
+        summary="21 km of Inca trails above the Urubamba river, at 2,900 m.",
+        days_ahead=80, start=time(6, 30), timezone="America/Lima",
+        location_name="Plaza de Armas, Ollantaytambo", address="Ollantaytambo, Cusco, Peru",
+        currency="PEN", tax_mode=TaxMode.INCLUSIVE, tax_rate_bps=1800, tax_label="IGV",
+        tickets=[SampleTicket("Half marathon", "21 km, 900 m of climbing", 22000, 250, min_age=18),
+                 SampleTicket("12K", "The river loop", 15000, 250, min_age=16)]),
+    SampleRace(
+        slug="harbour-night-run", title="Harbour Night Run",
+        summary="A 7 km glow run around the harbour lights on a Friday evening.",
+        days_ahead=20, start=time(19, 30), timezone="Europe/London",
+        location_name="Canary Wharf", address="Canada Square, London E14 5AB",
+        currency="GBP",
+        tickets=[SampleTicket("7K", "Glow sticks included", 2800, 500)]),
+]
+
+
+def _starts_at(sample: SampleRace, now: datetime) -> datetime:
+    local_day = (now + timedelta(days=sample.days_ahead)).astimezone(ZoneInfo(sample.timezone)).date()
+    local = datetime.combine(local_day, sample.start, tzinfo=ZoneInfo(sample.timezone))
+    return local.astimezone(ZoneInfo("UTC"))
+
+
+def build_race(sample: SampleRace, organizer: Profile, now: datetime, *, slug: str | None = None,
+               status: RaceStatus = RaceStatus.PUBLISHED, is_sample: bool = False) -> Race:
+    """A complete race (ticket types, social links, description) from a sample; not yet added."""
+    starts_at = _starts_at(sample, now)
+    race = Race(
+        slug=slug or sample.slug, organizer_id=organizer.id, title=sample.title,
+        summary=sample.summary, description=SAMPLE_DESCRIPTION, starts_at=starts_at,
+        timezone=sample.timezone, location_name=sample.location_name, address=sample.address,
+        status=status, registration_closes_at=starts_at - timedelta(days=1),
+        currency=sample.currency, tax_mode=sample.tax_mode, tax_rate_bps=sample.tax_rate_bps,
+        tax_label=sample.tax_label, is_sample=is_sample,
+    )
+    race.ticket_types = [
+        TicketType(name=t.name, description=t.description, price=t.price, capacity=t.capacity,
+                   min_age=t.min_age, max_age=t.max_age, position=i)
+        for i, t in enumerate(sample.tickets)
+    ]
+    race.social_links = [
+        RaceSocialLink(kind="instagram", url="https://www.instagram.com/startline.run", position=0),
+        RaceSocialLink(kind="strava", url="https://www.strava.com/clubs/startline", position=1),
+    ]
+    return race
+
+
+def demo_organizer(session: Session) -> Profile:
+    profile = session.get(Profile, DEMO_ORGANIZER_ID)
+    if profile is None:
+        profile = Profile(id=DEMO_ORGANIZER_ID, email="organizer@example.com",
+                          full_name="Startline Demo Club")
+        session.add(profile)
+    return profile
+
+
+def seed_demo(session: Session, now: datetime) -> list[Race]:
+    """Add the demo races that are not there yet; safe to run any number of times."""
+    organizer = demo_organizer(session)
+    existing = set(session.scalars(select(Race.slug).where(
+        Race.slug.in_([s.slug for s in DEMO_RACES]))))
+    added = [build_race(s, organizer, now) for s in DEMO_RACES if s.slug not in existing]
+    session.add_all(added)
+    session.commit()
+    return added

@@ -1,0 +1,40 @@
+"""Spots left per ticket type: capacity minus paid tickets and unexpired reservations."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from models import Order, OrderStatus, Registration, TicketType
+
+
+def holding_spot(now: datetime):
+    """SQL condition: this registration occupies a spot (paid, or reserved and not expired)."""
+    return and_(
+        Registration.refunded_at.is_(None),
+        or_(Order.status == OrderStatus.PAID,
+            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > now)),
+    )
+
+
+def taken_counts(session: Session, ticket_type_ids: Iterable[int], now: datetime) -> dict[int, int]:
+    """Spots taken per ticket type id, in one query whatever the number of types."""
+    ids = list(ticket_type_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Registration.ticket_type_id, func.count(Registration.id))
+        .join(Order, Order.id == Registration.order_id)
+        .where(Registration.ticket_type_id.in_(ids), holding_spot(now))
+        .group_by(Registration.ticket_type_id)
+    )
+    return {ticket_type_id: count for ticket_type_id, count in rows}
+
+
+def spots_left(session: Session, ticket_types: Iterable[TicketType], now: datetime) -> dict[int, int]:
+    """Spots left per ticket type id (never negative)."""
+    types = list(ticket_types)
+    taken = taken_counts(session, (t.id for t in types), now)
+    return {t.id: max(t.capacity - taken.get(t.id, 0), 0) for t in types}

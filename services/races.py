@@ -1,0 +1,116 @@
+"""Reading races for the public pages: the list with its search, and one race's page."""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from models import Race, RaceStatus, TicketType
+from services import inventory
+
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+PUBLIC_STATUSES = (RaceStatus.PUBLISHED, RaceStatus.CLOSED)
+
+
+@dataclass
+class TicketOffer:
+    """A ticket type as a visitor sees it right now."""
+
+    ticket_type: TicketType
+    spots_left: int
+    on_sale: bool
+
+    @property
+    def sold_out(self) -> bool:
+        return self.spots_left <= 0
+
+
+@dataclass
+class RaceCard:
+    """A race with its visible ticket types and what is left of them."""
+
+    race: Race
+    offers: list[TicketOffer] = field(default_factory=list)
+
+    @property
+    def spots_left(self) -> int:
+        return sum(o.spots_left for o in self.offers)
+
+    @property
+    def price_from(self) -> int | None:
+        prices = [o.ticket_type.price for o in self.offers if not o.sold_out]
+        return min(prices) if prices else None
+
+    @property
+    def sold_out(self) -> bool:
+        return bool(self.offers) and self.spots_left == 0
+
+
+def _like_pattern(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """"2026-12" → (2026-12-01, 2027-01-01) in UTC."""
+    year, mon = (int(p) for p in month.split("-"))
+    start = datetime(year, mon, 1, tzinfo=UTC)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def _cards(session: Session, races: list[Race], now: datetime) -> list[RaceCard]:
+    types = [t for race in races for t in race.ticket_types if not t.hidden]
+    left = inventory.spots_left(session, types, now)
+    return [
+        RaceCard(race, [TicketOffer(t, left[t.id], t.on_sale(now))
+                        for t in race.ticket_types if not t.hidden])
+        for race in races
+    ]
+
+
+def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
+               past: bool = False, page: int = 1, per_page: int = 24
+               ) -> tuple[list[RaceCard], bool]:
+    """Published races, upcoming (soonest first) or past (latest first); three queries."""
+    stmt = (select(Race).where(Race.status.in_(PUBLIC_STATUSES))
+            .options(selectinload(Race.ticket_types)))
+    if past:
+        stmt = stmt.where(Race.starts_at < now).order_by(Race.starts_at.desc(), Race.id)
+    else:
+        stmt = stmt.where(Race.starts_at >= now).order_by(Race.starts_at, Race.id)
+    if q:
+        pattern = _like_pattern(q)
+        stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
+                                (Race.title, Race.location_name, Race.address, Race.summary))))
+    if month:
+        start, end = month_bounds(month)
+        stmt = stmt.where(Race.starts_at >= start, Race.starts_at < end)
+    stmt = stmt.offset((page - 1) * per_page).limit(per_page + 1)
+    races = list(session.scalars(stmt))
+    has_more = len(races) > per_page
+    return _cards(session, races[:per_page], now), has_more
+
+
+def race_for_page(session: Session, slug: str, now: datetime,
+                  viewer_id: uuid.UUID | None = None) -> RaceCard | None:
+    """The race behind a public URL, or None when it does not exist or the viewer may not see it."""
+    if not SLUG_RE.match(slug):
+        return None
+    race = session.scalar(
+        select(Race).where(Race.slug == slug)
+        .options(joinedload(Race.organizer), selectinload(Race.ticket_types),
+                 selectinload(Race.social_links)))
+    if race is None:
+        return None
+    if race.status not in PUBLIC_STATUSES and not is_organizer(race, viewer_id):
+        return None
+    return _cards(session, [race], now)[0]
+
+
+def is_organizer(race: Race, profile_id: uuid.UUID | None) -> bool:
+    return profile_id is not None and race.organizer_id == profile_id

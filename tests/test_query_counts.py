@@ -1,0 +1,35 @@
+"""The public pages run a fixed number of SQL statements, however big the data gets."""
+from models import OrderStatus
+from tests.factories import make_order, make_race
+
+
+def _queries(client, count_queries, url):
+    with count_queries() as counter:
+        assert client.get(url).status_code == 200
+    return counter.count
+
+
+def test_race_list_query_count_does_not_grow_with_races_or_ticket_types(client, db, count_queries):
+    make_race(db, tickets=[("5K", 1000, 10)])
+    small = _queries(client, count_queries, "/")
+
+    for _ in range(8):
+        race = make_race(db, tickets=[(f"T{j}", 1000 + j, 50) for j in range(5)])
+        make_order(db, race, race.ticket_types[0], 2)
+    large = _queries(client, count_queries, "/")
+
+    assert small == large
+    assert large <= 4
+
+
+def test_race_page_query_count_does_not_grow_with_ticket_types_or_registrations(
+        client, db, count_queries):
+    make_race(db, slug="small", tickets=[("5K", 1000, 10)])
+    big = make_race(db, slug="big", tickets=[(f"T{j}", 1000, 500) for j in range(12)],
+                    social=[("instagram", "https://instagram.com/a"), ("strava", "https://strava.com/b")])
+    for tt in big.ticket_types[:4]:
+        make_order(db, big, tt, 5)
+        make_order(db, big, tt, 1, status=OrderStatus.PENDING)
+
+    assert _queries(client, count_queries, "/races/small") == _queries(client, count_queries, "/races/big")
+    assert _queries(client, count_queries, "/races/big") <= 5
