@@ -59,7 +59,7 @@ def migrated(database_url):
 
     app = create_app(_test_config(database_url))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         _db.engine.dispose()
     return database_url
 
