@@ -25,7 +25,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
 run: $(VENV)/.deps
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	MAIL_WORKER_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
 ## test: the whole suite on SQLite, then again on Postgres when one answers
 test: $(VENV)/.dev-deps

@@ -22,3 +22,19 @@ def register(app: Flask) -> None:
             return
         added = seed_demo(db.session, clock.now())
         click.echo(f"Seeded {len(added)} race(s)." if added else "Demo races exist already.")
+
+    @app.cli.command("outbox-worker")
+    @click.option("--once", is_flag=True, help="Send what is due now, print a summary and exit.")
+    @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
+    def outbox_worker_command(once: bool, interval: float):
+        """Send queued email, retrying failures with backoff, until Ctrl-C (or once)."""
+        from services.mail import OutboxWorker, send_due_for, transport_for
+
+        if once:
+            click.echo(f"Outbox: {send_due_for(app)}.")
+            return
+        click.echo(f"Sending due mail every {interval:g}s through {transport_for(app)}; Ctrl-C stops.")
+        try:
+            OutboxWorker(app, interval).run()  # in this thread: Ctrl-C interrupts its wait
+        except KeyboardInterrupt:
+            click.echo("Outbox worker stopped.")

@@ -1,11 +1,12 @@
-"""Site-wide endpoints: health check and the web app manifest."""
+"""Site-wide endpoints: health check, the web app manifest and locally stored media."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, url_for
+from flask import Blueprint, abort, current_app, jsonify, send_from_directory, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import db
+from services.storage import CACHE_SECONDS, LocalStorage, is_valid_key, storage_for
 
 bp = Blueprint("site", __name__)
 
@@ -45,4 +46,18 @@ def manifest():
         ],
     })
     response.mimetype = "application/manifest+json"
+    return response
+
+
+@bp.get("/media/<path:key>")
+def media(key: str):
+    """A race image kept on local disk (STORAGE=local); a key never changes, so caches keep it a year."""
+    storage = storage_for(current_app)
+    if not isinstance(storage, LocalStorage) or not is_valid_key(key):
+        abort(404)
+    # send_from_directory joins safely as well, and answers 404 for a file that is not there.
+    response = send_from_directory(storage.root, key, max_age=CACHE_SECONDS)
+    response.cache_control.public = True
+    response.cache_control.immutable = True
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
