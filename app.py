@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from flask import Flask
 from flask_limiter import Limiter
@@ -10,6 +11,8 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
 from models import Base
@@ -20,6 +23,16 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite enforces foreign keys (and cascades) only when asked, per connection."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -55,13 +68,15 @@ def create_app(config: type | dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import errors, races, site
+    from blueprints import auth, errors, manage, races, site
     from blueprints.rendering import register_template_helpers
 
     register_template_helpers(app)
     app.register_blueprint(site.bp)
     app.register_blueprint(races.bp)
     errors.register(app)
+    auth.register(app)
+    manage.register(app)
 
     @app.context_processor
     def site_context():
@@ -73,4 +88,8 @@ def create_app(config: type | dict | None = None) -> Flask:
     import cli
 
     cli.register(app)
+    if app.config["MAIL_WORKER_IN_PROCESS"]:
+        from services.mail import start_worker_thread
+
+        start_worker_thread(app)
     return app

@@ -66,6 +66,25 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _flag("COOKIE_SECURE", APP_ENV == "production")
 
+    # Auth: Supabase when SUPABASE_URL is set, else the embedded local provider.
+    SUPABASE_URL = _env("SUPABASE_URL").rstrip("/")
+    SUPABASE_PUBLISHABLE_KEY = _env("SUPABASE_PUBLISHABLE_KEY") or _env("SUPABASE_ANON_KEY")
+    SUPABASE_SECRET_KEY = _env("SUPABASE_SECRET_KEY") or _env("SUPABASE_SERVICE_ROLE_KEY")
+    SUPABASE_JWT_SECRET = _env("SUPABASE_JWT_SECRET")  # legacy HS256 projects only
+    # Local provider: confirm new accounts at once (as Supabase's local stack does by default).
+    LOCAL_AUTH_AUTOCONFIRM = _flag("LOCAL_AUTH_AUTOCONFIRM", True)
+    AUTH_RATE_LIMIT = _env("AUTH_RATE_LIMIT", "10 per minute")
+
+    # Media: "local" keeps images in instance/media/, "supabase" in the SUPABASE_MEDIA_BUCKET bucket.
+    STORAGE = _env("STORAGE", "local").lower()
+    SUPABASE_MEDIA_BUCKET = _env("SUPABASE_MEDIA_BUCKET", "race-media")
+
+    # Mail: SMTP when SMTP_URL is set, else .eml files in instance/mail/. The in-process worker
+    # is for the dev server (`make run`); deployments run `flask outbox-worker` instead.
+    SMTP_URL = _env("SMTP_URL")
+    MAIL_FROM = _env("MAIL_FROM", "Startline <no-reply@startline.local>")
+    MAIL_WORKER_IN_PROCESS = _flag("MAIL_WORKER_IN_PROCESS")
+
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
 
@@ -81,6 +100,14 @@ class TestConfig(Config):
     SERVER_NAME = None
     WTF_CSRF_ENABLED = True
     RATELIMIT_ENABLED = True
+    SMTP_URL = ""  # tests choose their transport (a loopback aiosmtpd, or files)
+    MAIL_WORKER_IN_PROCESS = False
+    SUPABASE_URL = ""
+    SUPABASE_PUBLISHABLE_KEY = ""
+    SUPABASE_SECRET_KEY = ""
+    SUPABASE_JWT_SECRET = ""
+    LOCAL_AUTH_AUTOCONFIRM = False  # tests walk the email-confirmation round trip
+    STORAGE = "local"
     SITE_SOCIAL_LINKS = [("instagram", "https://instagram.com/startline"),
                          ("strava", "https://www.strava.com/clubs/startline")]
 

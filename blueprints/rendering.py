@@ -10,6 +10,7 @@ from flask import Flask, Response, make_response, render_template, request
 from jinja2_fragments.flask import render_block
 
 from services.markdown import render_markdown
+from services.media import media_url
 from services.money import format_money
 
 
@@ -54,6 +55,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["tz_abbreviation"] = tz_abbreviation
     app.jinja_env.globals["map_url"] = map_url
+    app.jinja_env.globals["media_url"] = media_url
     register_asset_helper(app)
 
 
@@ -73,3 +75,14 @@ def register_asset_helper(app: Flask) -> None:
         return url_for("static", filename=filename, v=hashes[filename])
 
     app.jinja_env.globals["asset"] = asset
+
+
+def redirect_to(url: str, status: int = 303) -> Response:
+    """A redirect that also works for htmx requests (which would otherwise swap the target page in)."""
+    from flask import redirect
+
+    if is_fragment_request():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, status)

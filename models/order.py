@@ -9,6 +9,7 @@ from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
+from models.discount import DiscountCode
 from models.profile import Profile
 from models.race import Race, TicketType, _enum
 
@@ -36,6 +37,7 @@ class Order(Base):
     discount: Mapped[int] = mapped_column(Integer, default=0)
     tax: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
+    discount_code_id: Mapped[int | None] = mapped_column(ForeignKey("discount_codes.id"), index=True)
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
     reserved_until: Mapped[datetime | None]
@@ -45,6 +47,7 @@ class Order(Base):
 
     race: Mapped[Race] = relationship(lazy="raise")
     buyer: Mapped[Profile] = relationship(lazy="raise")
+    discount_code: Mapped[DiscountCode | None] = relationship(lazy="raise")
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="order", order_by="Registration.id", cascade="all, delete-orphan",
         lazy="raise")
@@ -70,6 +73,12 @@ class Registration(Base):
     tshirt_size: Mapped[str] = mapped_column(String(10), default="")
     emergency_name: Mapped[str] = mapped_column(String(200), default="")
     emergency_phone: Mapped[str] = mapped_column(String(40), default="")
+    # The waiver as signed: which version, the typed name, a guardian for minors, when and from where.
+    waiver_version_id: Mapped[int | None] = mapped_column(ForeignKey("waiver_versions.id"), index=True)
+    waiver_signature: Mapped[str] = mapped_column(String(200), default="")
+    waiver_guardian_name: Mapped[str] = mapped_column(String(200), default="")
+    waiver_signed_at: Mapped[datetime | None]
+    waiver_ip: Mapped[str] = mapped_column(String(45), default="")
     ticket_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     bib: Mapped[int | None]
     checked_in_at: Mapped[datetime | None]

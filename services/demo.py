@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Profile, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
+from models import OrganizerRole, Profile, Race, RaceOrganizer, RaceSocialLink, RaceStatus, TaxMode, TicketType
 
 DEMO_ORGANIZER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "startline:demo-organizer")
 
@@ -135,5 +135,8 @@ def seed_demo(session: Session, now: datetime) -> list[Race]:
         Race.slug.in_([s.slug for s in DEMO_RACES]))))
     added = [build_race(s, organizer, now) for s in DEMO_RACES if s.slug not in existing]
     session.add_all(added)
+    session.flush()
+    for race in added:
+        session.add(RaceOrganizer(race_id=race.id, profile_id=organizer.id, role=OrganizerRole.OWNER))
     session.commit()
     return added

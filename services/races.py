@@ -107,10 +107,9 @@ def race_for_page(session: Session, slug: str, now: datetime,
                  selectinload(Race.social_links)))
     if race is None:
         return None
-    if race.status not in PUBLIC_STATUSES and not is_organizer(race, viewer_id):
-        return None
+    if race.status not in PUBLIC_STATUSES:
+        from services.race_editing import can_manage
+
+        if not can_manage(session, race.id, viewer_id):  # drafts: organizers' preview only
+            return None
     return _cards(session, [race], now)[0]
-
-
-def is_organizer(race: Race, profile_id: uuid.UUID | None) -> bool:
-    return profile_id is not None and race.organizer_id == profile_id

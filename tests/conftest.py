@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 from app import create_app
 from app import db as _db
@@ -14,6 +14,7 @@ from config import TestConfig
 from models import Base
 from services import clock
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
+from tests.smtp import smtp_server  # noqa: F401  (fixture)
 
 
 def _postgres_url() -> str | None:
@@ -95,10 +96,17 @@ def app(migrated):
 
 @pytest.fixture
 def db(app):
-    """The SQLAlchemy extension inside an app context, for arranging and checking data."""
-    with app.app_context():
+    """The SQLAlchemy extension, for arranging and checking data.
+
+    It lives in the context of a second app on the same database: if it shared `app`'s
+    context, every request in the test would reuse that context and its `g`, which a real
+    server never does.
+    """
+    arranger = create_app({**app.config})
+    with arranger.app_context():
         yield _db
         _db.session.remove()
+        _db.engine.dispose()
 
 
 @pytest.fixture
@@ -136,15 +144,14 @@ def count_queries(app):
             counter.count += 1
             counter.statements.append(statement)
 
-        engine = _db.engine
-        event.listen(engine, "before_cursor_execute", before)
+        # Every engine: the served app's and the one tests arrange data with.
+        event.listen(Engine, "before_cursor_execute", before)
         try:
             yield counter
         finally:
-            event.remove(engine, "before_cursor_execute", before)
+            event.remove(Engine, "before_cursor_execute", before)
 
-    with app.app_context():
-        yield counting
+    yield counting
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,7 +8,18 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from models import Order, OrderStatus, Profile, Race, RaceSocialLink, RaceStatus, Registration, TicketType
+from models import (
+    Order,
+    OrderStatus,
+    OrganizerRole,
+    Profile,
+    Race,
+    RaceOrganizer,
+    RaceSocialLink,
+    RaceStatus,
+    Registration,
+    TicketType,
+)
 
 _seq = itertools.count(1)
 
@@ -41,6 +52,8 @@ def make_race(db, *, organizer: Profile | None = None, tickets=(("5K", 2500, 100
     race.social_links = [RaceSocialLink(kind=kind, url=url, position=i)
                          for i, (kind, url) in enumerate(social)]
     db.session.add(race)
+    db.session.flush()
+    db.session.add(RaceOrganizer(race_id=race.id, profile_id=organizer.id, role=OrganizerRole.OWNER))
     db.session.commit()
     # Relationships are lazy="raise" in the app; hand tests a race with them loaded.
     return db.session.scalar(select(Race).where(Race.id == race.id).options(
@@ -61,3 +74,43 @@ def make_order(db, race: Race, ticket_type: TicketType, quantity: int = 1, *,
     db.session.add(order)
     db.session.commit()
     return order
+
+
+def make_code(db, race: Race, **kw):
+    """A discount code for `race`: 10 % off everything unless told (amount_off=… makes it fixed)."""
+    from models import DiscountCode, DiscountKind
+
+    n = next(_seq)
+    kw.setdefault("code", f"CODE{n}")
+    if kw.get("amount_off") is not None:
+        kw.setdefault("kind", DiscountKind.AMOUNT)
+    else:
+        kw.setdefault("kind", DiscountKind.PERCENT)
+        kw.setdefault("percent_off", 10)
+    code = DiscountCode(race_id=race.id, **kw)
+    db.session.add(code)
+    db.session.commit()
+    return code
+
+
+def login(client, profile: Profile) -> None:
+    """Sign `profile` in on this test client, as the embedded auth provider would."""
+    from app import db as _db
+    from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
+    from models import LocalUser
+    from services.auth import LocalAuth, local_jwt_secret
+
+    app = client.application
+    with app.app_context():
+        user = _db.session.get(LocalUser, profile.id)
+        if user is None:
+            user = LocalUser(id=profile.id, email=profile.email, password_hash="!", full_name=profile.full_name,
+                             email_confirmed_at=datetime.now(UTC))
+            _db.session.add(user)
+            _db.session.flush()
+        provider = LocalAuth(_db.session, jwt_secret=local_jwt_secret(app.config["SECRET_KEY"]),
+                             issuer="http://localhost/auth/v1", autoconfirm=True, send_email=lambda *a: None)
+        session = provider._start_session(user)
+        _db.session.remove()
+    client.set_cookie(ACCESS_COOKIE, session.access_token)
+    client.set_cookie(REFRESH_COOKIE, session.refresh_token)

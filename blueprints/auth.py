@@ -1,0 +1,379 @@
+"""Accounts: sign-up, sign-in, email links, password reset, and the cookie session on every request."""
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlencode, urlsplit
+
+import jwt
+from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFError
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+
+from app import db, limiter
+from blueprints.rendering import redirect_to, render
+from services import auth as auth_service
+from services.auth import AuthError, AuthSession, LocalAuth, SupabaseAuth, TemporaryAuthFailure, TokenVerifier
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+ACCESS_COOKIE = "sl_access"
+REFRESH_COOKIE = "sl_refresh"
+COOKIE_MAX_AGE = 60 * 60 * 24 * 30  # the refresh token's life; the JWT inside expires far sooner
+_CLEAR = object()
+
+
+# --- where people go next ----------------------------------------------------------------
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """`value` if it is a path on this site, else `default`: never an open redirect."""
+    if not value or len(value) > 2000 or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value
+
+
+def _with_next(endpoint: str, next_url: str, **values) -> str:
+    if next_url and next_url != "/":
+        values["next"] = next_url
+    return url_for(endpoint, **values)
+
+
+def _email_link_target(next_url: str) -> str:
+    """Where email links point. It always has a query string, because the Supabase email
+    templates append `&token_hash=…&type=…` to it (see README, Deploying)."""
+    return current_app.config["SITE_URL"] + url_for("auth.confirm", next=next_url)
+
+
+def _requested_next() -> str:
+    return safe_next(request.values.get("next"))
+
+
+# --- the session on every request --------------------------------------------------------
+
+def auth_provider():
+    """The configured provider, built for this request (Supabase clients are never shared)."""
+    config = current_app.config
+    if config["SUPABASE_URL"]:
+        return SupabaseAuth(config["SUPABASE_URL"], config["SUPABASE_PUBLISHABLE_KEY"])
+    return LocalAuth(db.session, jwt_secret=auth_service.local_jwt_secret(config["SECRET_KEY"]),
+                     issuer=config["SITE_URL"] + "/auth/v1", autoconfirm=config["LOCAL_AUTH_AUTOCONFIRM"],
+                     send_email=_queue_auth_email)
+
+
+def _verifier() -> TokenVerifier:
+    return current_app.extensions["startline_token_verifier"]
+
+
+def _build_verifier(app: Flask) -> TokenVerifier:
+    config = app.config
+    if config["SUPABASE_URL"]:
+        return TokenVerifier(jwks_url=f"{config['SUPABASE_URL']}/auth/v1/.well-known/jwks.json",
+                             hs256_secret=config["SUPABASE_JWT_SECRET"] or None)
+    return TokenVerifier(hs256_secret=auth_service.local_jwt_secret(config["SECRET_KEY"]))
+
+
+def start_session(session: AuthSession) -> None:
+    """Write these tokens to the cookies on the way out."""
+    g.auth_cookies = session
+
+
+def end_session() -> None:
+    g.auth_cookies = _CLEAR
+
+
+def _claims_for_request() -> dict | None:
+    """Verify the access cookie; refresh it once if it has expired. None means signed out."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    refresh = request.cookies.get(REFRESH_COOKIE)
+    if not access and not refresh:
+        return None
+    verifier = _verifier()
+    try:
+        return verifier.verify(access or "")
+    except TemporaryAuthFailure:
+        current_app.logger.warning("auth keys unavailable; treating request as signed out")
+        return None
+    except jwt.ExpiredSignatureError:
+        pass  # the signature is good, only the time is up: try the refresh token
+    except jwt.PyJWTError:
+        end_session()  # forged, wrong audience, garbage: signed out
+        return None
+    if not refresh:
+        end_session()
+        return None
+    try:
+        session = auth_provider().refresh(refresh)
+        claims = verifier.verify(session.access_token)
+    except (AuthError, jwt.PyJWTError, TemporaryAuthFailure):
+        end_session()
+        return None
+    start_session(session)
+    return claims
+
+
+def load_current_user() -> None:
+    """Set g.user (the Profile) from the auth cookies, or None."""
+    g.user = None
+    if request.endpoint == "static":
+        return
+    claims = _claims_for_request()
+    if claims is not None:
+        g.user = auth_service.profile_for_claims(db.session, claims)
+
+
+def write_auth_cookies(response):
+    change = g.pop("auth_cookies", None)
+    if change is None:
+        return response
+    secure = current_app.config["SESSION_COOKIE_SECURE"]
+    if change is _CLEAR:
+        for name in (ACCESS_COOKIE, REFRESH_COOKIE):
+            response.delete_cookie(name, httponly=True, secure=secure, samesite="Lax")
+    else:
+        for name, value in ((ACCESS_COOKIE, change.access_token), (REFRESH_COOKIE, change.refresh_token)):
+            response.set_cookie(name, value, max_age=COOKIE_MAX_AGE, httponly=True, secure=secure,
+                                samesite="Lax", path="/")
+    # A response that changes who you are must never be cached by anything in between.
+    response.headers["Cache-Control"] = "private, no-store"
+    response.vary.add("Cookie")
+    return response
+
+
+def login_required(view):
+    """Send signed-out visitors to sign in, with a way back here afterwards."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.get("user") is None:
+            here = request.full_path.rstrip("?") if request.method == "GET" else request.referrer or "/"
+            if request.headers.get("HX-Request") == "true" and request.method != "GET":
+                here = request.headers.get("HX-Current-URL", here)
+            target = urlsplit(here)
+            local = safe_next(target.path + (f"?{target.query}" if target.query else ""))
+            return redirect_to(_with_next("auth.sign_in", local))
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def register(app: Flask) -> None:
+    app.extensions["startline_token_verifier"] = _build_verifier(app)
+    app.before_request(load_current_user)
+    app.after_request(write_auth_cookies)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def user_context():
+        return {"current_user": g.get("user")}
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render("errors.html", code=400, title="This form has expired",
+                      detail="Reload the page and try again. (The security token was missing or too old.)",
+                      status=400)
+
+
+# --- forms -------------------------------------------------------------------------------
+
+class _NextForm(FlaskForm):
+    next = HiddenField()
+
+
+def _strong_password(form, field):
+    email = form.email.data if hasattr(form, "email") else ""
+    problem = auth_service.password_problem(field.data or "", email or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class SignInForm(_NextForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+
+
+class SignUpForm(_NextForm):
+    full_name = StringField("Your name", validators=[DataRequired("Tell us your name."), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _strong_password])
+
+
+class ForgotForm(_NextForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+
+
+class ResetForm(_NextForm):
+    password = PasswordField("New password", validators=[DataRequired("Choose a new password."), _strong_password])
+
+
+def _form_page(template: str, form: FlaskForm, status: int = 200, **ctx):
+    return render(template, block="form", form=form, status=status, next_url=_requested_next(), **ctx)
+
+
+def _refused(template: str, form: FlaskForm, error: AuthError, **ctx):
+    field = getattr(form, error.field, None) if error.field else None
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+        ctx["form_error"] = None
+    else:
+        ctx["form_error"] = error.message
+    return _form_page(template, form, status=error.status, **ctx)
+
+
+def _failed_attempt(response) -> bool:
+    """Rate limits count only attempts that failed (a success redirects)."""
+    return response.status_code >= 400
+
+
+_auth_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+                                   methods=["POST"], deduct_when=_failed_attempt)
+
+
+# --- views -------------------------------------------------------------------------------
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@_auth_limit
+def sign_in():
+    """Sign in with email and password, then go back where you came from."""
+    next_url = _requested_next()
+    if g.user is not None and request.method == "GET":
+        return redirect_to(next_url)
+    form = SignInForm(next=next_url)
+    if request.method == "GET":
+        return _form_page("auth/sign_in.html", form, form_error=None)
+    if not form.validate():
+        return _form_page("auth/sign_in.html", form, status=422, form_error=None)
+    try:
+        session = auth_provider().sign_in(form.email.data, form.password.data)
+    except AuthError as error:
+        return _refused("auth/sign_in.html", form, error)
+    start_session(session)
+    return redirect_to(next_url)
+
+
+@bp.route("/sign-up", methods=["GET", "POST"])
+@_auth_limit
+def sign_up():
+    """Create an account; confirm the email address when the provider asks for it."""
+    next_url = _requested_next()
+    if g.user is not None and request.method == "GET":
+        return redirect_to(next_url)
+    form = SignUpForm(next=next_url)
+    if request.method == "GET":
+        return _form_page("auth/sign_up.html", form, form_error=None)
+    if not form.validate():
+        return _form_page("auth/sign_up.html", form, status=422, form_error=None)
+    confirm_url = _email_link_target(next_url)
+    try:
+        result = auth_provider().sign_up(form.email.data, form.password.data,
+                                         full_name=form.full_name.data.strip(), redirect_to=confirm_url)
+    except AuthError as error:
+        return _refused("auth/sign_up.html", form, error)
+    if result.session is not None:
+        start_session(result.session)
+        return redirect_to(next_url)
+    return render("auth/check_email.html", email=form.email.data, next_url=next_url, purpose="confirm")
+
+
+@bp.post("/sign-out")
+def sign_out():
+    """Sign out of this browser."""
+    access = request.cookies.get(ACCESS_COOKIE)
+    if access:
+        try:
+            auth_provider().sign_out(access)
+        except AuthError:
+            pass  # the cookies go either way; the server-side session expires on its own
+    end_session()
+    return redirect_to(url_for("races.index"))
+
+
+@bp.get("/confirm")
+def confirm():
+    """Where email links land: confirm the address (or start a password reset) and sign in."""
+    token_hash = request.args.get("token_hash", "")
+    link_type = request.args.get("type", "")
+    next_url = _requested_next()
+    if not token_hash or len(token_hash) > 500 or link_type not in auth_service.EMAIL_LINK_TYPES:
+        return render("auth/link_problem.html", next_url=next_url,
+                      message="This link is incomplete. Copy the whole link from the email, or ask for a new one.",
+                      status=400)
+    try:
+        session = auth_provider().verify_email_link(token_hash, link_type)
+    except AuthError as error:
+        return render("auth/link_problem.html", next_url=next_url, message=error.message, status=400)
+    start_session(session)
+    if link_type == "recovery":
+        return redirect_to(_with_next("auth.reset", next_url))
+    return redirect_to(next_url)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+@_auth_limit
+def forgot():
+    """Ask for a password reset link."""
+    form = ForgotForm(next=_requested_next())
+    if request.method == "GET":
+        return _form_page("auth/forgot.html", form, form_error=None)
+    if not form.validate():
+        return _form_page("auth/forgot.html", form, status=422, form_error=None)
+    reset_url = _email_link_target(_requested_next())
+    try:
+        auth_provider().send_password_reset(form.email.data, redirect_to=reset_url)
+    except AuthError as error:
+        return _refused("auth/forgot.html", form, error)
+    return render("auth/check_email.html", email=form.email.data, next_url=_requested_next(), purpose="reset")
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+@login_required
+def reset():
+    """Choose a new password (reached from a reset link, or while signed in)."""
+    form = ResetForm(next=_requested_next())
+    if request.method == "GET":
+        return _form_page("auth/reset.html", form, form_error=None)
+    if not form.validate():
+        return _form_page("auth/reset.html", form, status=422, form_error=None)
+    current = AuthSession(request.cookies.get(ACCESS_COOKIE, ""), request.cookies.get(REFRESH_COOKIE, ""))
+    pending = g.get("auth_cookies")
+    if isinstance(pending, AuthSession):  # refreshed earlier in this very request
+        current = pending
+    try:
+        session = auth_provider().update_password(current, form.password.data)
+    except AuthError as error:
+        return _refused("auth/reset.html", form, error)
+    start_session(session)
+    return redirect_to(_requested_next())
+
+
+# --- email -------------------------------------------------------------------------------
+
+def _queue_auth_email(kind: str, to: str, link: str) -> None:
+    """The embedded provider's confirmation and reset emails, through the outbox."""
+    from services.mail import queue_email
+
+    site = current_app.config["SITE_NAME"]
+    if kind == "signup":
+        subject = f"Confirm your email for {site}"
+        text = f"Welcome to {site}!\n\nConfirm your email address to finish signing up:\n{link}\n\n" \
+               "If you didn't sign up, ignore this email."
+    else:
+        subject = f"Reset your {site} password"
+        text = f"Someone (hopefully you) asked to reset your {site} password.\n\nChoose a new one here:\n{link}\n\n" \
+               "The link works once, for an hour. If you didn't ask, ignore this email."
+    html = render_template("emails/auth_link.html", kind=kind, link=link, subject=subject)
+    queue_email(db.session, to=to, subject=subject, text=text, html=html, kind=f"auth_{kind}")
+
+
+def sign_in_url(next_url: str) -> str:
+    """For other blueprints: the sign-in page that comes back to `next_url`."""
+    return url_for("auth.sign_in") + ("?" + urlencode({"next": next_url}) if next_url != "/" else "")
+

@@ -1,0 +1,445 @@
+"""Accounts, run against both providers: the embedded one and Supabase Auth (a loopback GoTrue).
+
+Each test gets `auth`, which knows how to read the emails its provider sent and how to make
+the current access token expire, so the same story is told for both.
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from sqlalchemy import select
+
+from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, _build_verifier, safe_next
+from models import Profile
+from services import clock
+from tests.doubles.gotrue import GoTrueServer
+from tests.http import cookie, csrf_token, post_form
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def gotrue():
+    with GoTrueServer() as server:
+        yield server
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, app, db):
+        self.app, self.db = app, db
+
+    def confirmation_link(self, email: str) -> str:
+        from models import OutboxMessage
+
+        message = self.db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)
+                                          .order_by(OutboxMessage.id.desc())).first()
+        assert message is not None, f"no email to {email}"
+        return re.search(r"(http\S+token_hash=\S+)", message.text_body).group(1)
+
+    def expire_access_token(self):
+        clock.advance(timedelta(hours=2))
+
+    def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
+        self.app.config["LOCAL_AUTH_AUTOCONFIRM"] = True
+        try:
+            response = post_form(client, "/auth/sign-up", {"full_name": name, "email": email, "password": password})
+            assert response.status_code == 303, response.get_data(as_text=True)
+        finally:
+            self.app.config["LOCAL_AUTH_AUTOCONFIRM"] = False
+        post_form(client, "/auth/sign-out", {})
+
+
+class SupabaseBackend:
+    name = "supabase"
+
+    def __init__(self, server: GoTrueServer):
+        self.server = server
+
+    def confirmation_link(self, email: str) -> str:
+        mail = self.server.last_mail(email)
+        # What our Supabase email templates send: {{ .RedirectTo }}&token_hash={{ .TokenHash }}&type=…
+        link_type = "email" if mail["type"] == "signup" else mail["type"]
+        return f"{mail['redirect_to']}&token_hash={mail['token_hash']}&type={link_type}"
+
+    def expire_access_token(self):
+        # Tokens are judged by our clock; the next one the server issues must not be expired too.
+        clock.advance(timedelta(hours=2))
+        self.server.now_offset += 2 * 3600
+
+    def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
+        self.server.create_user(email, password, confirmed=True, user_metadata={"full_name": name})
+
+
+@pytest.fixture(params=["local", "supabase"])
+def auth(request, app, db):
+    if request.param == "local":
+        yield LocalBackend(app, db)
+        return
+    server = request.getfixturevalue("gotrue")
+    server.now_offset = 0
+    app.config.update(SUPABASE_URL=server.url, SUPABASE_PUBLISHABLE_KEY=server.anon_key)
+    app.extensions["startline_token_verifier"] = _build_verifier(app)
+    yield SupabaseBackend(server)
+
+
+def unique_email(tag: str) -> str:
+    return f"{tag}-{uuid.uuid4().hex[:8]}@example.com"
+
+
+def location(response) -> str:
+    return response.headers.get("Location") or response.headers.get("HX-Redirect")
+
+
+def sign_in(client, email, password=PASSWORD, next_url=None):
+    path = "/auth/sign-in" + (f"?next={next_url}" if next_url else "")
+    data = {"email": email, "password": password}
+    if next_url:
+        data["next"] = next_url
+    return post_form(client, "/auth/sign-in", data, page=path)
+
+
+# --- sign-up, confirmation, sign-in -----------------------------------------------------
+
+def test_sign_up_then_confirm_signs_in_and_returns_to_the_race(auth, client, db):
+    email = unique_email("new")
+    response = post_form(client, "/auth/sign-up", {"full_name": "Grace Hopper", "email": email,
+                                                   "password": PASSWORD, "next": "/races/spring-5k"},
+                         page="/auth/sign-up?next=/races/spring-5k")
+    assert response.status_code == 200
+    assert "Check your email" in response.get_data(as_text=True)
+    assert cookie(client, ACCESS_COOKIE) is None
+
+    link = urlsplit(auth.confirmation_link(email))
+    assert link.path == "/auth/confirm"
+    assert parse_qs(link.query)["next"] == ["/races/spring-5k"]
+
+    confirmed = client.get(f"{link.path}?{link.query}")
+
+    assert confirmed.status_code == 303
+    assert location(confirmed) == "/races/spring-5k"
+    assert cookie(client, ACCESS_COOKIE) and cookie(client, REFRESH_COOKIE)
+    page = client.get("/").get_data(as_text=True)
+    assert "Grace Hopper" in page and "Sign out" in page
+    profile = db.session.scalar(select(Profile).where(Profile.email == email))
+    assert profile is not None and profile.full_name == "Grace Hopper"
+
+
+def test_confirmation_link_works_only_once(auth, client):
+    email = unique_email("once")
+    post_form(client, "/auth/sign-up", {"full_name": "Once", "email": email, "password": PASSWORD})
+    link = urlsplit(auth.confirmation_link(email))
+    assert client.get(f"{link.path}?{link.query}").status_code == 303
+    client.delete_cookie(ACCESS_COOKIE)
+    client.delete_cookie(REFRESH_COOKIE)
+
+    again = client.get(f"{link.path}?{link.query}")
+
+    assert again.status_code == 400
+    assert "expired or was already used" in again.get_data(as_text=True)
+
+
+def test_sign_in_lands_on_next(auth, client):
+    email = unique_email("back")
+    auth.create_confirmed_user(client, email)
+
+    response = sign_in(client, email, next_url="/races/spring-5k")
+
+    assert response.status_code == 303
+    assert location(response) == "/races/spring-5k"
+    cookies = response.headers.getlist("Set-Cookie")
+    assert any(c.startswith(f"{ACCESS_COOKIE}=") and "HttpOnly" in c and "SameSite=Lax" in c for c in cookies)
+
+
+def test_htmx_sign_in_redirects_with_hx_redirect(auth, client):
+    email = unique_email("hx")
+    auth.create_confirmed_user(client, email)
+    token = csrf_token(client, "/auth/sign-in")
+    response = client.post("/auth/sign-in", data={"csrf_token": token, "email": email, "password": PASSWORD,
+                                                   "next": "/races/x"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/races/x"
+
+
+def test_wrong_password_is_a_plain_message_beside_the_form(auth, client, htmx_client):
+    email = unique_email("wrong")
+    auth.create_confirmed_user(client, email)
+
+    response = sign_in(client, email, password="not the password")
+
+    assert response.status_code == 422
+    assert "email and password don" in response.get_data(as_text=True)
+    assert cookie(client, ACCESS_COOKIE) is None
+
+    token = csrf_token(htmx_client, "/auth/sign-in")
+    fragment = htmx_client.post("/auth/sign-in", data={"csrf_token": token, "email": email, "password": "nope nope"})
+    body = fragment.get_data(as_text=True)
+    assert fragment.status_code == 422 and body.lstrip().startswith("<form") and "<html" not in body
+
+
+def test_unconfirmed_email_is_told_to_confirm(auth, client):
+    email = unique_email("unconfirmed")
+    post_form(client, "/auth/sign-up", {"full_name": "Slow", "email": email, "password": PASSWORD})
+    response = sign_in(client, email)
+    assert response.status_code == 422
+    assert "confirm your email address first" in response.get_data(as_text=True)
+
+
+def test_weak_password_and_bad_email_are_refused_beside_their_fields(auth, client):
+    response = post_form(client, "/auth/sign-up", {"full_name": "Weak", "email": "not-an-email", "password": "short"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "doesn&#39;t look like an email address" in page or "doesn't look like an email address" in page
+    assert "at least 8 characters" in page
+    assert 'aria-invalid="true"' in page
+
+
+def test_email_already_registered_gets_a_message(app, client, db):
+    backend = LocalBackend(app, db)
+    email = unique_email("taken")
+    backend.create_confirmed_user(client, email)
+    response = post_form(client, "/auth/sign-up", {"full_name": "Again", "email": email, "password": PASSWORD})
+    assert response.status_code == 422
+    assert "already an account with this email" in response.get_data(as_text=True)
+
+
+def test_supabase_refusing_a_taken_email_is_shown_beside_the_email_field(app, client, gotrue):
+    gotrue.autoconfirm = True
+    try:
+        app.config.update(SUPABASE_URL=gotrue.url, SUPABASE_PUBLISHABLE_KEY=gotrue.anon_key)
+        app.extensions["startline_token_verifier"] = _build_verifier(app)
+        email = unique_email("taken")
+        gotrue.create_user(email, PASSWORD)
+        response = post_form(client, "/auth/sign-up", {"full_name": "Again", "email": email, "password": PASSWORD})
+    finally:
+        gotrue.autoconfirm = False
+    assert response.status_code == 422
+    assert "already an account with this email" in response.get_data(as_text=True)
+
+
+def test_supabase_down_is_a_message_not_a_500(app, client):
+    app.config.update(SUPABASE_URL="http://127.0.0.1:9", SUPABASE_PUBLISHABLE_KEY="sb_publishable_x")
+    response = sign_in(client, "a@example.com")
+    assert response.status_code == 503
+    assert "couldn&#39;t reach the sign-in service" in response.get_data(as_text=True) or \
+        "couldn't reach the sign-in service" in response.get_data(as_text=True)
+
+
+# --- next survives every hop -----------------------------------------------------------
+
+def test_next_survives_switching_between_sign_in_and_sign_up(client, db):
+    sign_in_page = client.get("/auth/sign-in?next=/races/spring-5k").get_data(as_text=True)
+    assert 'href="/auth/sign-up?next=/races/spring-5k"' in sign_in_page
+    assert 'name="next" type="hidden" value="/races/spring-5k"' in sign_in_page
+
+    sign_up_page = client.get("/auth/sign-up?next=/races/spring-5k").get_data(as_text=True)
+    assert 'href="/auth/sign-in?next=/races/spring-5k"' in sign_up_page
+    assert 'name="next" type="hidden" value="/races/spring-5k"' in sign_up_page
+    assert 'href="/auth/forgot?next=/races/spring-5k"' in client.get("/auth/sign-in?next=/races/spring-5k").get_data(
+        as_text=True)
+
+
+def test_sign_in_link_in_the_header_comes_back_to_this_page(client, db):
+    from tests.factories import make_race
+
+    make_race(db, slug="header-race")
+    page = client.get("/races/header-race").get_data(as_text=True)
+    assert 'href="/auth/sign-in?next=/races/header-race"' in page
+
+
+@pytest.mark.parametrize("payload", ["//evil.com", "https://evil.com", "/\\evil.com", "\\\\evil.com",
+                                     "http:/evil.com", "javascript:alert(1)", "/%0d%0aSet-Cookie:x", "evil.com",
+                                     "/ok\r\nLocation: https://evil.com", "///evil.com"])
+def test_open_redirect_payloads_fall_back_to_home(auth, client, payload):
+    email = unique_email("redir")
+    auth.create_confirmed_user(client, email)
+    response = post_form(client, "/auth/sign-in", {"email": email, "password": PASSWORD, "next": payload})
+    assert response.status_code == 303
+    target = location(response)
+    assert target in ("/", "/%0d%0aSet-Cookie:x")
+    assert safe_next(payload) == target
+
+
+def test_protected_page_sends_visitor_to_sign_in_and_back(app, client, db):
+    from blueprints.auth import login_required
+
+    @app.get("/only-members")
+    @login_required
+    def only_members():
+        return "members area"
+
+    response = client.get("/only-members?tab=2")
+    assert response.status_code == 303
+    assert location(response) == "/auth/sign-in?next=/only-members?tab%3D2"
+
+    htmx = client.get("/only-members", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == "/auth/sign-in?next=/only-members"
+
+
+# --- sign out, reset ---------------------------------------------------------------------
+
+def test_sign_out_clears_the_cookies_and_needs_csrf(auth, client):
+    email = unique_email("out")
+    auth.create_confirmed_user(client, email)
+    sign_in(client, email)
+
+    assert client.post("/auth/sign-out").status_code == 400  # no CSRF token
+    assert cookie(client, ACCESS_COOKIE)
+
+    response = post_form(client, "/auth/sign-out", {})
+
+    assert response.status_code == 303
+    assert cookie(client, ACCESS_COOKIE) is None and cookie(client, REFRESH_COOKIE) is None
+    assert "Sign in" in client.get("/").get_data(as_text=True)
+
+
+def test_forgotten_password_reset_round_trip(auth, client):
+    email = unique_email("forgot")
+    auth.create_confirmed_user(client, email)
+
+    response = post_form(client, "/auth/forgot", {"email": email, "next": "/races/r"}, page="/auth/forgot?next=/races/r")
+    assert "a link to choose a new password is on its way" in response.get_data(as_text=True)
+
+    link = urlsplit(auth.confirmation_link(email))
+    landed = client.get(f"{link.path}?{link.query}")
+    assert location(landed) == "/auth/reset?next=/races/r"
+
+    changed = post_form(client, "/auth/reset", {"password": "a brand new phrase", "next": "/races/r"},
+                        page="/auth/reset?next=/races/r")
+    assert changed.status_code == 303 and location(changed) == "/races/r"
+
+    post_form(client, "/auth/sign-out", {})
+    assert sign_in(client, email, PASSWORD).status_code == 422
+    assert sign_in(client, email, "a brand new phrase").status_code == 303
+
+
+def test_forgot_password_does_not_reveal_who_has_an_account(auth, client):
+    response = post_form(client, "/auth/forgot", {"email": unique_email("nobody")})
+    assert response.status_code == 200
+    assert "If <strong>" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["", "?token_hash=abc", "?type=email", "?token_hash=abc&type=bogus",
+                                   "?token_hash=" + "x" * 600 + "&type=email"])
+def test_broken_email_links_get_a_clear_400(client, db, query):
+    response = client.get(f"/auth/confirm{query}")
+    assert response.status_code == 400
+    assert "link" in response.get_data(as_text=True)
+
+
+def test_unknown_token_hash_is_a_clear_400(auth, client):
+    response = client.get("/auth/confirm?token_hash=deadbeef&type=email")
+    assert response.status_code == 400
+    assert "expired or was already used" in response.get_data(as_text=True)
+
+
+# --- the cookie session on every request --------------------------------------------------
+
+def test_expired_access_token_is_refreshed_and_cookies_rotated(auth, client):
+    email = unique_email("refresh")
+    auth.create_confirmed_user(client, email, name="Refresh Me")
+    sign_in(client, email)
+    old_access, old_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+
+    auth.expire_access_token()
+    response = client.get("/")
+
+    assert "Refresh Me" in response.get_data(as_text=True)
+    assert cookie(client, ACCESS_COOKIE) not in (None, old_access)
+    assert cookie(client, REFRESH_COOKIE) not in (None, old_refresh)
+    assert response.headers["Cache-Control"] == "private, no-store"
+
+
+def test_expired_token_with_a_used_refresh_token_means_signed_out(auth, client):
+    email = unique_email("reuse")
+    auth.create_confirmed_user(client, email, name="Reuse Me")
+    sign_in(client, email)
+    stolen_access, stolen_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+    for _ in range(2):  # the owner's browser rotates the refresh token twice
+        auth.expire_access_token()
+        client.get("/")
+
+    # Well past the reuse window, someone presents the first pair again.
+    auth.expire_access_token()
+    replay = client.application.test_client()
+    replay.set_cookie(ACCESS_COOKIE, stolen_access)
+    replay.set_cookie(REFRESH_COOKIE, stolen_refresh)
+    response = replay.get("/")
+
+    assert response.status_code == 200
+    assert "Reuse Me" not in response.get_data(as_text=True)
+    assert cookie(replay, ACCESS_COOKIE) is None
+
+
+def _forged_tokens(app, gotrue_server: GoTrueServer | None):
+    now = int(clock.now().timestamp())
+    claims = {"sub": str(uuid.uuid4()), "aud": "authenticated", "exp": now + 3600, "iat": now,
+              "email": "mallory@example.com", "role": "authenticated"}
+    tokens = {
+        "wrong signature": jwt.encode(claims, "not-the-secret-not-the-secret-123", algorithm="HS256"),
+        "wrong aud": jwt.encode({**claims, "aud": "anon"}, "x" * 32, algorithm="HS256"),
+        "alg none": jwt.encode(claims, None, algorithm="none"),
+        "truncated": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIx",
+        "garbage": "%%%not a token%%%",
+        "sub not a uuid": jwt.encode({**claims, "sub": "admin"}, "x" * 32, algorithm="HS256"),
+    }
+    if gotrue_server is not None:
+        tokens["wrong aud"] = gotrue_server.sign_token({**claims, "aud": "anon"})
+        tokens["HS256 when only JWKS is configured"] = jwt.encode(claims, gotrue_server.anon_key, algorithm="HS256")
+        tokens["sub not a uuid"] = gotrue_server.sign_token({**claims, "sub": "admin"})
+        from cryptography.hazmat.primitives.asymmetric import ec
+        tokens["wrong signature"] = gotrue_server.sign_token(claims, key=ec.generate_private_key(ec.SECP256R1()))
+    else:
+        from services.auth import local_jwt_secret
+        tokens["wrong aud"] = jwt.encode({**claims, "aud": "anon"}, local_jwt_secret(app.config["SECRET_KEY"]),
+                                         algorithm="HS256")
+        tokens["sub not a uuid"] = jwt.encode({**claims, "sub": "admin"}, local_jwt_secret(app.config["SECRET_KEY"]),
+                                              algorithm="HS256")
+    return tokens
+
+
+def test_forged_and_broken_tokens_mean_signed_out_never_a_500(auth, app, client, db):
+    server = auth.server if auth.name == "supabase" else None
+    for name, token in _forged_tokens(app, server).items():
+        visitor = app.test_client()
+        visitor.set_cookie(ACCESS_COOKIE, token)
+        visitor.set_cookie(REFRESH_COOKIE, "junk")
+        response = visitor.get("/")
+        assert response.status_code == 200, name
+        assert "Sign in" in response.get_data(as_text=True), name
+        assert cookie(visitor, ACCESS_COOKIE) is None, name
+    assert db.session.scalar(select(Profile).where(Profile.email == "mallory@example.com")) is None
+
+
+def test_a_valid_token_for_a_new_user_creates_their_profile(auth, app, client, db):
+    email = unique_email("first")
+    auth.create_confirmed_user(client, email, name="First Sight")
+    sign_in(client, email)
+    client.get("/")
+    profile = db.session.scalar(select(Profile).where(Profile.email == email))
+    assert profile.full_name == "First Sight"
+
+
+# --- abuse -----------------------------------------------------------------------------
+
+def test_sign_in_without_csrf_token_is_refused(client, db):
+    response = client.post("/auth/sign-in", data={"email": "a@example.com", "password": "x"})
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+
+
+def test_too_many_failed_sign_ins_get_429(app, client, db):
+    app.config["AUTH_RATE_LIMIT"] = "3 per minute"
+    token = csrf_token(client, "/auth/sign-in")
+    statuses = [client.post("/auth/sign-in", data={"csrf_token": token, "email": "x@example.com",
+                                                   "password": "wrong pass"}).status_code for _ in range(4)]
+    assert statuses == [422, 422, 422, 429]
+    blocked = client.post("/auth/sign-in", data={"csrf_token": token, "email": "x@example.com", "password": "x"})
+    assert blocked.status_code == 429
+    assert "Too many attempts" in blocked.get_data(as_text=True)
