@@ -1,0 +1,449 @@
+"""The organizer's side: creating races, the autosaving editor, ticket types, images, publishing."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from models import MediaKind, Order, Race, RaceMedia, RaceOrganizer, RaceStatus, Registration, TicketType, WaiverVersion
+from services import race_editing
+from tests.factories import login, make_order, make_profile, make_race
+from tests.http import csrf_token
+
+
+@pytest.fixture
+def organizer(db):
+    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
+
+
+@pytest.fixture
+def race(db, organizer):
+    race = make_race(db, organizer=organizer, slug="lake-10k", title="Lake 10K", status=RaceStatus.DRAFT,
+                     tickets=[("10K", 4500, 50), ("5K", 3000, 80)])
+    race_editing.set_waiver_text(db.session, race, "I run at my own risk.")
+    db.session.commit()
+    return race
+
+
+@pytest.fixture
+def signed_in(client, organizer):
+    login(client, organizer)
+    return client
+
+
+def token(client, race_id=None):
+    return csrf_token(client, f"/manage/races/{race_id}" if race_id else "/manage/")
+
+
+def save(client, race, group, data, *, original=None, htmx=True):
+    body = {"csrf_token": token(client, race.id), **data}
+    if original is not None:
+        body["_original"] = json.dumps(original)
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(f"/manage/races/{race.id}/fields/{group}", data=body, headers=headers)
+
+
+def fresh(db, model, id_):
+    db.session.expire_all()
+    return db.session.get(model, id_)
+
+
+# --- creating ----------------------------------------------------------------------------
+
+def test_any_signed_in_user_can_start_a_draft_with_a_name_and_a_date(signed_in, db, organizer):
+    day = (datetime.now(UTC) + timedelta(days=60)).date()
+    response = signed_in.post("/manage/races", data={"csrf_token": token(signed_in), "title": "Harbour Run",
+                                                     "day": day.isoformat(), "timezone": "Europe/London",
+                                                     "currency": "GBP"})
+    assert response.status_code == 303
+    race = db.session.scalar(select(Race).where(Race.title == "Harbour Run"))
+    assert response.headers["Location"] == f"/manage/races/{race.id}"
+    assert race.status == RaceStatus.DRAFT and race.slug == "harbour-run" and race.currency == "GBP"
+    assert race.starts_at.astimezone().date() == day or race.starts_at.date() == day
+    assert db.session.scalar(select(RaceOrganizer.role).where(RaceOrganizer.race_id == race.id,
+                                                              RaceOrganizer.profile_id == organizer.id)) == "owner"
+    assert "Harbour Run" in signed_in.get("/manage/").get_data(as_text=True)
+
+
+def test_new_race_form_errors_come_back_beside_the_fields(signed_in, db):
+    response = signed_in.post("/manage/races", data={"csrf_token": token(signed_in), "title": "", "day": "1999-01-01",
+                                                     "timezone": "Mars/Olympus", "currency": "USD"},
+                              headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Give the race a name." in page and "Pick a day from today" in page and "Pick a time zone" in page
+    assert db.session.scalar(select(func.count(Race.id))) == 0
+
+
+def test_sample_race_is_a_complete_draft_and_easy_to_delete(signed_in, db, organizer):
+    response = signed_in.post("/manage/races/sample", data={"csrf_token": token(signed_in)})
+    race = db.session.scalar(select(Race).where(Race.is_sample.is_(True)))
+    assert response.status_code == 303 and race.status == RaceStatus.DRAFT
+    assert db.session.scalar(select(func.count(TicketType.id)).where(TicketType.race_id == race.id)) == 3
+    assert race_editing.current_waiver(db.session, race.id).text.startswith("I know that running")
+    cover = db.session.scalar(select(RaceMedia).where(RaceMedia.race_id == race.id, RaceMedia.kind == MediaKind.COVER))
+    assert cover is not None and race.cover_image == cover.storage_key
+    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert "Sample" in editor and "Delete race" in editor
+
+    deleted = signed_in.post(f"/manage/races/{race.id}/delete", data={"csrf_token": token(signed_in, race.id)})
+    assert deleted.status_code == 303
+    assert fresh(db, Race, race.id) is None
+
+
+# --- autosave ----------------------------------------------------------------------------
+
+def test_autosave_a_text_field(signed_in, db, race):
+    response = save(signed_in, race, "title", {"title": "Lake 10K 2027"}, original={"title": "Lake 10K"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert re.search(r"Saved \d{1,2}:\d\d [AP]M", body)
+    assert '"title": "Lake 10K 2027"' in body.replace("&#34;", '"')  # the new baseline for the next save
+    assert fresh(db, Race, race.id).title == "Lake 10K 2027"
+
+
+def test_autosave_markdown_updates_the_preview_out_of_band(signed_in, db, race):
+    response = save(signed_in, race, "description", {"description": "## Course\n\nFlat **and** fast"})
+    body = response.get_data(as_text=True)
+    assert 'id="description-preview"' in body and 'hx-swap-oob="true"' in body
+    assert "<h2>Course</h2>" in body and "<strong>and</strong>" in body
+    assert fresh(db, Race, race.id).description == "## Course\n\nFlat **and** fast"
+
+
+def test_live_preview_renders_without_saving(signed_in, db, race):
+    response = signed_in.post(f"/manage/races/{race.id}/preview", data={
+        "csrf_token": token(signed_in, race.id), "description": "# Hi <script>x</script>"}, headers={"HX-Request": "true"})
+    assert "<h1>Hi" in response.get_data(as_text=True) and "<script>" not in response.get_data(as_text=True)
+    assert fresh(db, Race, race.id).description == ""
+
+
+def test_autosave_date_and_time_in_the_race_timezone(signed_in, db, race):
+    response = save(signed_in, race, "when", {"day": "2031-06-07", "start": "07:30", "timezone": "America/Lima"})
+    assert response.status_code == 200
+    saved = fresh(db, Race, race.id)
+    assert saved.timezone == "America/Lima"
+    assert saved.starts_at == datetime(2031, 6, 7, 12, 30, tzinfo=UTC)  # Lima is UTC-5
+
+
+def test_autosave_select_and_money_like_tax_rate(signed_in, db, race):
+    assert save(signed_in, race, "tax", {"tax_mode": "exclusive", "tax_rate": "8.25", "tax_label": "Sales tax"}
+                ).status_code == 200
+    saved = fresh(db, Race, race.id)
+    assert (saved.tax_mode.value, saved.tax_rate_bps, saved.tax_label) == ("exclusive", 825, "Sales tax")
+
+
+@pytest.mark.parametrize("group, data, message", [
+    ("title", {"title": ""}, "A race needs a name."),
+    ("title", {"title": "x" * 121}, "under 120 characters"),
+    ("slug", {"slug": "Not A Slug"}, "lowercase letters"),
+    ("when", {"day": "2031-02-30", "start": "07:30", "timezone": "UTC"}, "Enter a real date"),
+    ("when", {"day": "2031-06-07", "start": "25:00", "timezone": "UTC"}, "Enter a time like"),
+    ("when", {"day": "2031-06-07", "start": "07:00", "timezone": "Nowhere/Land"}, "Pick a time zone"),
+    ("closes", {"closes_day": "2099-01-01", "closes_time": "10:00"}, "close before the start"),
+    ("closes", {"closes_day": "2030-01-01", "closes_time": ""}, "both a date and a time"),
+    ("tax", {"tax_mode": "exclusive", "tax_rate": "abc"}, "as a number"),
+    ("tax", {"tax_mode": "inclusive", "tax_rate": "150"}, "at most 100"),
+    ("social-instagram", {"url": "javascript:alert(1)"}, "full link"),
+    ("social-instagram", {"url": "http://insecure.example.com"}, "https://"),
+    ("runner-questions", {"tshirt_sizes": ",".join(["XL"] * 20)}, "up to 15 sizes"),
+])
+def test_invalid_values_get_a_422_beside_the_field_and_nothing_is_saved(signed_in, db, race, group, data, message):
+    before = fresh(db, Race, race.id)
+    snapshot = (before.title, before.slug, before.starts_at, before.timezone, before.tax_rate_bps,
+                before.registration_closes_at, before.tshirt_sizes)
+    response = save(signed_in, race, group, data)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")
+    after = fresh(db, Race, race.id)
+    assert (after.title, after.slug, after.starts_at, after.timezone, after.tax_rate_bps,
+            after.registration_closes_at, after.tshirt_sizes) == snapshot
+
+
+def test_slug_must_be_unique(signed_in, db, race):
+    make_race(db, slug="taken-slug")
+    response = save(signed_in, race, "slug", {"slug": "taken-slug"})
+    assert response.status_code == 422 and "Another race already uses" in response.get_data(as_text=True)
+
+
+def test_a_change_made_in_another_tab_is_not_silently_overwritten(signed_in, db, race):
+    # Tab A loaded "Lake 10K"; tab B saved a new title since.
+    assert save(signed_in, race, "title", {"title": "From tab B"}, original={"title": "Lake 10K"}).status_code == 200
+
+    response = save(signed_in, race, "title", {"title": "From tab A"}, original={"title": "Lake 10K"})
+
+    assert response.status_code == 409
+    assert "Someone changed this" in response.get_data(as_text=True)
+    assert fresh(db, Race, race.id).title == "From tab B"
+
+
+def test_saving_the_same_value_twice_is_no_conflict(signed_in, db, race):
+    save(signed_in, race, "title", {"title": "Same"}, original={"title": "Lake 10K"})
+    assert save(signed_in, race, "title", {"title": "Same"}, original={"title": "Lake 10K"}).status_code == 200
+
+
+def test_without_javascript_the_form_posts_and_redirects(signed_in, db, race):
+    response = save(signed_in, race, "where", {"location_name": "Boathouse", "address": "1 Lake Rd"}, htmx=False)
+    assert response.status_code == 303 and response.headers["Location"].endswith("#where")
+    assert fresh(db, Race, race.id).location_name == "Boathouse"
+
+    bad = save(signed_in, race, "title", {"title": ""}, htmx=False)
+    assert bad.status_code == 422 and "<html" in bad.get_data(as_text=True)
+
+
+def test_unknown_field_group_is_404(signed_in, db, race):
+    assert save(signed_in, race, "organizer_id", {"organizer_id": "x"}).status_code == 404
+
+
+def test_social_links_are_added_changed_and_removed(signed_in, db, race, client):
+    save(signed_in, race, "social-strava", {"url": "https://www.strava.com/clubs/lake"})
+    assert "https://www.strava.com/clubs/lake" in signed_in.get("/races/lake-10k").get_data(as_text=True)
+    save(signed_in, race, "social-strava", {"url": ""})
+    assert "strava.com/clubs/lake" not in signed_in.get("/races/lake-10k").get_data(as_text=True)
+
+
+# --- waiver -------------------------------------------------------------------------------
+
+def test_editing_the_waiver_makes_a_new_version_and_signers_keep_theirs(signed_in, db, race):
+    v1 = race_editing.current_waiver(db.session, race.id)
+    order = make_order(db, race, race.ticket_types[0])
+    registration = order.registrations[0]
+    registration.waiver_version_id = v1.id
+    db.session.commit()
+
+    save(signed_in, race, "waiver", {"waiver": "New terms: be kind."})
+    save(signed_in, race, "waiver", {"waiver": "New terms: be kind."})  # unchanged: no third version
+
+    versions = list(db.session.scalars(select(WaiverVersion).where(WaiverVersion.race_id == race.id)
+                                       .order_by(WaiverVersion.number)))
+    assert [(v.number, v.text) for v in versions] == [(1, "I run at my own risk."), (2, "New terms: be kind.")]
+    assert versions[1].sha256 != versions[0].sha256 and len(versions[1].sha256) == 64
+    assert fresh(db, Registration, registration.id).waiver_version_id == v1.id
+
+
+# --- ticket types -------------------------------------------------------------------------
+
+def ticket_form(tt, **changes):
+    data = {"name": tt.name, "description": tt.description, "price": f"{tt.price / 100:.2f}",
+            "capacity": str(tt.capacity), "min_age": "", "max_age": ""}
+    data.update(changes)
+    return data
+
+
+def save_ticket(client, race, tt, **changes):
+    return client.post(f"/manage/races/{race.id}/tickets/{tt.id}",
+                       data={"csrf_token": token(client, race.id), **ticket_form(tt, **changes)},
+                       headers={"HX-Request": "true"})
+
+
+def test_ticket_type_autosaves_price_capacity_and_ages(signed_in, db, race):
+    tt = race.ticket_types[0]
+    response = save_ticket(signed_in, race, tt, price="45.50", capacity="120", min_age="16", max_age="99")
+    assert response.status_code == 200 and "Saved" in response.get_data(as_text=True)
+    saved = fresh(db, TicketType, tt.id)
+    assert (saved.price, saved.capacity, saved.min_age, saved.max_age) == (4550, 120, 16, 99)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"price": "-5"}, "Use a price from 0"),
+    ({"price": "12.345"}, "Enter the price as a number"),
+    ({"price": "abc"}, "Enter the price as a number"),
+    ({"capacity": "-1"}, "whole number"),
+    ({"capacity": "lots"}, "whole number"),
+    ({"name": ""}, "Give the ticket a name"),
+    ({"min_age": "30", "max_age": "20"}, "can't be below the minimum"),
+])
+def test_ticket_type_bad_values_are_refused(signed_in, db, race, changes, message):
+    tt = race.ticket_types[0]
+    response = save_ticket(signed_in, race, tt, **changes)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True).replace("&#39;", "'")
+    saved = fresh(db, TicketType, tt.id)
+    assert (saved.name, saved.price, saved.capacity) == ("10K", 4500, 50)
+
+
+def test_capacity_cannot_go_below_what_is_sold(signed_in, db, race):
+    tt = race.ticket_types[0]
+    make_order(db, race, tt, 3)
+    response = save_ticket(signed_in, race, tt, capacity="2")
+    assert response.status_code == 422 and "3 spots are already sold" in response.get_data(as_text=True)
+    assert save_ticket(signed_in, race, tt, capacity="3").status_code == 200
+
+
+def test_ticket_types_are_added_moved_hidden_and_deleted(signed_in, db, race):
+    t = token(signed_in, race.id)
+    headers = {"HX-Request": "true"}
+    added = signed_in.post(f"/manage/races/{race.id}/tickets", data={"csrf_token": t}, headers=headers)
+    assert added.status_code == 200 and "New distance" in added.get_data(as_text=True)
+    new = db.session.scalar(select(TicketType).where(TicketType.race_id == race.id, TicketType.name == "New distance"))
+
+    signed_in.post(f"/manage/races/{race.id}/tickets/{new.id}/move", data={"csrf_token": t, "direction": "up"},
+                   headers=headers)
+    order = list(db.session.scalars(select(TicketType.name).where(TicketType.race_id == race.id)
+                                    .order_by(TicketType.position)))
+    assert order == ["10K", "New distance", "5K"]
+
+    signed_in.post(f"/manage/races/{race.id}/tickets/{new.id}/visibility", data={"csrf_token": t, "hidden": "1"},
+                   headers=headers)
+    assert fresh(db, TicketType, new.id).hidden is True
+
+    signed_in.post(f"/manage/races/{race.id}/tickets/{new.id}/delete", data={"csrf_token": t}, headers=headers)
+    assert fresh(db, TicketType, new.id) is None
+
+
+def test_a_ticket_type_with_sales_can_be_hidden_but_not_deleted(signed_in, db, race):
+    tt = race.ticket_types[0]
+    make_order(db, race, tt, 1)
+    response = signed_in.post(f"/manage/races/{race.id}/tickets/{tt.id}/delete",
+                              data={"csrf_token": token(signed_in, race.id)}, headers={"HX-Request": "true"})
+    assert response.status_code == 422 and "Hide it instead" in response.get_data(as_text=True)
+    assert fresh(db, TicketType, tt.id) is not None
+
+
+# --- images -------------------------------------------------------------------------------
+
+def png_bytes(size=(800, 500), color=(200, 80, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def upload(client, race, data: bytes, filename="photo.png", kind="cover"):
+    return client.post(f"/manage/races/{race.id}/media", headers={"HX-Request": "true"},
+                       data={"csrf_token": token(client, race.id), "kind": kind,
+                             "image": (io.BytesIO(data), filename)}, content_type="multipart/form-data")
+
+
+def test_cover_upload_is_saved_at_once_and_shown(signed_in, db, race):
+    response = upload(signed_in, race, png_bytes())
+    assert response.status_code == 200
+    media = db.session.scalar(select(RaceMedia).where(RaceMedia.race_id == race.id))
+    assert media.kind == MediaKind.COVER and media.content_type == "image/webp"
+    assert fresh(db, Race, race.id).cover_image == media.storage_key
+    assert f"/media/{media.storage_key}" in response.get_data(as_text=True)
+
+
+def test_a_text_file_named_like_an_image_is_refused(signed_in, db, race):
+    response = upload(signed_in, race, b"just some text, honestly", filename="cover.jpg")
+    assert response.status_code == 422
+    assert "isn't a JPEG, PNG or WebP image" in response.get_data(as_text=True).replace("&#39;", "'")
+    assert db.session.scalar(select(func.count(RaceMedia.id))) == 0
+
+
+def test_an_oversized_upload_is_413_with_a_message(signed_in, db, race):
+    response = upload(signed_in, race, b"\0" * (13 * 1024 * 1024))
+    assert response.status_code == 413
+    assert "too big" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(RaceMedia.id))) == 0
+
+
+# --- publishing -------------------------------------------------------------------------
+
+def test_publish_says_what_is_missing(signed_in, db, organizer):
+    bare = race_editing.create_race(db.session, organizer, title="Bare", day=date.today() + timedelta(days=30),
+                                    timezone="UTC")
+    response = signed_in.post(f"/manage/races/{bare.id}/publish", data={"csrf_token": token(signed_in, bare.id)},
+                              headers={"HX-Request": "true"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "at least one ticket type on sale" in page and "waiver text" in page and "location" in page
+    assert fresh(db, Race, bare.id).status == RaceStatus.DRAFT
+
+
+def test_publishing_puts_the_race_on_the_public_list(signed_in, client, db, race):
+    assert "Lake 10K" not in client.application.test_client().get("/").get_data(as_text=True)
+    response = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)})
+    assert response.status_code == 303
+    assert fresh(db, Race, race.id).status == RaceStatus.PUBLISHED
+    assert "Lake 10K" in client.application.test_client().get("/").get_data(as_text=True)
+
+
+def test_organizer_sees_a_preview_banner_on_a_draft(signed_in, db, race):
+    page = signed_in.get("/races/lake-10k")
+    assert page.status_code == 200 and "Preview." in page.get_data(as_text=True)
+
+
+def test_a_race_with_paid_registrations_cannot_be_deleted(signed_in, db, race):
+    make_order(db, race, race.ticket_types[0])
+    response = signed_in.post(f"/manage/races/{race.id}/delete", data={"csrf_token": token(signed_in, race.id)},
+                              headers={"HX-Request": "true"})
+    assert response.status_code == 422 and fresh(db, Race, race.id) is not None
+
+
+# --- who may ------------------------------------------------------------------------------
+
+def organizer_routes(race, tt_id, media_id):
+    r = f"/manage/races/{race.id}"
+    return [
+        ("GET", r, {}), ("POST", f"{r}/fields/title", {"title": "Hacked"}), ("POST", f"{r}/preview", {"description": "x"}),
+        ("POST", f"{r}/tickets", {}), ("POST", f"{r}/tickets/{tt_id}", {"name": "Hacked", "price": "1", "capacity": "1"}),
+        ("POST", f"{r}/tickets/{tt_id}/move", {"direction": "up"}), ("POST", f"{r}/tickets/{tt_id}/visibility", {"hidden": "1"}),
+        ("POST", f"{r}/tickets/{tt_id}/delete", {}), ("POST", f"{r}/media", {"kind": "cover"}),
+        ("POST", f"{r}/media/{media_id}/delete", {}), ("POST", f"{r}/publish", {}), ("POST", f"{r}/unpublish", {}),
+        ("POST", f"{r}/delete", {}),
+    ]
+
+
+def _snapshot(db, race):
+    db.session.expire_all()
+    return (fresh(db, Race, race.id).title, fresh(db, Race, race.id).status,
+            db.session.scalar(select(func.count(TicketType.id)).where(TicketType.race_id == race.id)),
+            db.session.scalar(select(func.count(RaceMedia.id))), db.session.scalar(select(func.count(Order.id))))
+
+
+@pytest.mark.parametrize("who", ["stranger", "signed out"])
+def test_only_organizers_can_open_or_change_anything(app, db, race, who):
+    media = RaceMedia(race_id=race.id, kind=MediaKind.GALLERY, storage_key=f"races/{race.id}/x.webp",
+                      content_type="image/webp", width=1, height=1, bytes=1)
+    db.session.add(media)
+    db.session.commit()
+    tt_id = race.ticket_types[0].id
+    visitor = app.test_client()
+    if who == "stranger":
+        login(visitor, make_profile(db, email="mallory@example.com"))
+    before = _snapshot(db, race)
+    t = csrf_token(visitor, "/")
+    for method, path, data in organizer_routes(race, tt_id, media.id):
+        response = visitor.open(path, method=method, data={"csrf_token": t, **data})
+        if who == "stranger":
+            assert response.status_code == 403, path
+        else:
+            assert response.status_code == 303, path
+            assert response.headers["Location"].startswith("/auth/sign-in"), path
+    assert _snapshot(db, race) == before
+
+
+def test_co_organizer_has_the_same_rights(app, db, race):
+    from models import OrganizerRole
+
+    helper = make_profile(db, email="co@example.com")
+    db.session.add(RaceOrganizer(race_id=race.id, profile_id=helper.id, role=OrganizerRole.CO_ORGANIZER))
+    db.session.commit()
+    client = app.test_client()
+    login(client, helper)
+    assert client.get(f"/manage/races/{race.id}").status_code == 200
+    assert save(client, race, "title", {"title": "Co-edited"}).status_code == 200
+
+
+def test_missing_race_is_404_for_organizers(signed_in, db):
+    assert signed_in.get("/manage/races/999999").status_code == 404
+
+
+def test_unpublished_race_and_status_are_listed_on_manage_index(signed_in, db, race):
+    page = signed_in.get("/manage/").get_data(as_text=True)
+    assert "Lake 10K" in page and "Draft" in page
+
+
+def test_editor_page_and_fragment(signed_in, db, race):
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert "<html" in page and 'id="form-title"' in page and "10K" in page
+    fragment = signed_in.post(f"/manage/races/{race.id}/tickets", data={"csrf_token": token(signed_in, race.id)},
+                              headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and fragment.lstrip().startswith('<section id="tickets"')
+
+
+
