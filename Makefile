@@ -44,5 +44,13 @@ lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
 	$(FLASK) db check
 
+## bench: gunicorn + Postgres + wrk: throughput beside a bare Flask page, a checkout burst, page weight,
+## SQL per request (about 3 minutes; writes bench/results.json and bench/RESULTS.md; not part of `make test`)
+bench: $(VENV)/.dev-deps
+	@command -v wrk >/dev/null || { echo "== installing wrk (Debian package)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) instance/startline.db .pytest_cache

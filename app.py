@@ -1,7 +1,6 @@
 """The application factory: configuration, extensions, blueprints, CLI commands and hooks."""
 from __future__ import annotations
 
-import logging
 import sqlite3
 
 from flask import Flask
@@ -51,7 +50,10 @@ def create_app(config: type | dict | None = None) -> Flask:
             raise RuntimeError("Startline refuses to start in production:\n- " + "\n- ".join(problems))
 
     INSTANCE_DIR.mkdir(exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from blueprints import request_log, security
+
+    request_log.register(app)  # first, so every later hook and log line has the request id
+    security.register(app)
 
     # Templates from templates/, fragments shared between pages as "partials/_x.html".
     app.jinja_loader = ChoiceLoader([
@@ -68,7 +70,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import auth, errors, manage, races, site
+    from blueprints import auth, cart, checkout, errors, manage, races, site, tickets, webhooks
     from blueprints.rendering import register_template_helpers
 
     register_template_helpers(app)
@@ -77,6 +79,10 @@ def create_app(config: type | dict | None = None) -> Flask:
     errors.register(app)
     auth.register(app)
     manage.register(app)
+    cart.register(app)
+    app.register_blueprint(checkout.bp)
+    app.register_blueprint(tickets.bp)
+    webhooks.register(app)
 
     @app.context_processor
     def site_context():

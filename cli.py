@@ -9,6 +9,8 @@ from services import clock
 
 
 def register(app: Flask) -> None:
+    register_payment_commands(app)
+    register_migration_commands(app)
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Only seed when there are no races at all.")
     def seed_demo_command(if_empty: bool):
@@ -38,3 +40,89 @@ def register(app: Flask) -> None:
             OutboxWorker(app, interval).run()  # in this thread: Ctrl-C interrupts its wait
         except KeyboardInterrupt:
             click.echo("Outbox worker stopped.")
+
+
+def register_payment_commands(app: Flask) -> None:
+    import re
+    from datetime import timedelta
+
+    @app.cli.command("stripe-reconcile")
+    @click.option("--since", default="48h", show_default=True, help="How far back to look: 48h, 7d, 90m.")
+    def stripe_reconcile_command(since: str):
+        """Fulfill paid Stripe Checkout sessions whose webhook never arrived (safe to run again)."""
+        from app import db
+        from services.reconcile import reconcile
+
+        match = re.fullmatch(r"(\d+)([mhd])", since.strip())
+        if not match:
+            raise click.BadParameter("use a number and m, h or d, like 48h", param_hint="--since")
+        amount, unit = int(match.group(1)), match.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        report = reconcile(db.session, app, clock.now() - delta, clock.now())
+        for line in report.lines:
+            click.echo(line)
+        click.echo(f"Checked {report.checked} paid session(s): {report.fixed} fixed, {report.needs_refund} need a refund.")
+
+    @app.cli.command("expire-reservations")
+    def expire_reservations_command():
+        """Release the spots of checkouts whose 30 minutes are up."""
+        from app import db
+        from services.checkout import expire_reservations
+        from services.payments import gateway_for
+
+        count = expire_reservations(db.session, gateway_for(app), clock.now())
+        click.echo(f"Released {count} expired reservation(s).")
+
+
+def register_migration_commands(app: Flask) -> None:
+    @app.cli.command("prod-migrate")
+    @click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
+    @click.option("--force", is_flag=True, help="Migrate a production-looking database although APP_ENV is not production.")
+    @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it; the database is not changed.")
+    def prod_migrate_command(yes: bool, force: bool, as_sql: bool):
+        """Show the target database and its pending migrations, then apply them after confirmation."""
+        from flask_migrate import upgrade
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app import db
+        from services.migrations import describe_target, migration_status, production_reason
+
+        say = (lambda text: click.echo(text, err=True)) if as_sql else click.echo  # --sql: stdout is the SQL only
+        url = db.engine.url
+        say(f"Target database: {describe_target(url)}")
+        reason = production_reason(url, app.config.get("PRODUCTION_DATABASE_HOSTS", ""))
+        if reason and not as_sql:
+            if app.config["APP_ENV"] != "production" and not force:
+                raise click.ClickException(
+                    f"this looks like production ({reason}) but APP_ENV is {app.config['APP_ENV']!r}. Run it with the "
+                    "production settings (APP_ENV=production), or add --force if you really mean this database.")
+            say(f"This is production: {reason}.")
+
+        try:
+            status = migration_status(app, db.engine)
+        except SQLAlchemyError as error:
+            if not as_sql:
+                raise click.ClickException(f"could not read the database: {str(error.orig or error).strip()}") from None
+            say("Could not read the database, so this is the SQL for all migrations from an empty database.")
+            upgrade(revision="heads", sql=True)
+            return
+        say(f"Current revision(s): {', '.join(status.current) or 'none (an empty database)'}")
+        if not status.pending:
+            say("Nothing to do: the database is up to date.")
+            return
+        say(f"Pending migrations ({len(status.pending)}):")
+        for revision in status.pending:
+            say(f"  {revision}")
+
+        if as_sql:
+            if len(status.current) > 1:
+                raise click.ClickException("Alembic prints SQL from one current revision only, and this database is at "
+                                           "several (unmerged branches); merge them first (`flask db merge heads`).")
+            upgrade(revision=f"{status.current[0]}:heads" if status.current else "heads", sql=True)
+            return
+        if not yes:
+            click.confirm(f"Apply {len(status.pending)} migration(s) to {url.database} on {url.host or 'this machine'}?",
+                          abort=True)
+        upgrade(revision="heads")
+        after = migration_status(app, db.engine)
+        click.echo(f"Done. Current revision(s): {', '.join(after.current)}")

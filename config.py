@@ -85,8 +85,23 @@ class Config:
     MAIL_FROM = _env("MAIL_FROM", "Startline <no-reply@startline.local>")
     MAIL_WORKER_IN_PROCESS = _flag("MAIL_WORKER_IN_PROCESS")
 
+    # Payments: Stripe Checkout when STRIPE_SECRET_KEY is set, else the embedded test gateway.
+    STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
+    STRIPE_WEBHOOK_SECRET = _env("STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = _env("STRIPE_API_BASE")  # only to point the client at a local stand-in
+    ALLOW_TEST_PAYMENTS = _flag("ALLOW_TEST_PAYMENTS")
+
     RATELIMIT_STORAGE_URI = _env("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+
+    # Logs: "plain" lines, or "json" (one object a line) for a log service. Both carry the request id.
+    LOG_FORMAT = _env("LOG_FORMAT", "plain").lower()
+    # How many proxies (load balancers) in front of the app set X-Forwarded-For/-Proto; 0 trusts none.
+    # Behind one (Heroku, Render, Fly), 1: rate limits and waiver IPs then see the client's address.
+    PROXY_HOPS = int(_env("PROXY_HOPS", "0") or 0)
+
+    # Database hosts `flask prod-migrate` treats as production (besides Supabase's), comma-separated.
+    PRODUCTION_DATABASE_HOSTS = _env("PRODUCTION_DATABASE_HOSTS")
 
     # Page sizes are configuration so tests and benchmarks can reach a second page cheaply.
     RACES_PER_PAGE = 24
@@ -107,6 +122,9 @@ class TestConfig(Config):
     SUPABASE_SECRET_KEY = ""
     SUPABASE_JWT_SECRET = ""
     LOCAL_AUTH_AUTOCONFIRM = False  # tests walk the email-confirmation round trip
+    STRIPE_SECRET_KEY = ""
+    STRIPE_WEBHOOK_SECRET = ""
+    STRIPE_API_BASE = ""
     STORAGE = "local"
     SITE_SOCIAL_LINKS = [("instagram", "https://instagram.com/startline"),
                          ("strava", "https://www.strava.com/clubs/startline")]
@@ -124,4 +142,25 @@ def production_problems(config: dict) -> list[str]:
         problems.append("Cookies would not be Secure: unset COOKIE_SECURE=0.")
     if not config.get("SITE_URL", "").startswith("https://"):
         problems.append("SITE_URL must be the public https:// address.")
+    problems += _payment_problems(config)
+    if not config.get("SMTP_URL"):
+        problems.append("SMTP_URL is not set: emails would be written to files instead of sent.")
+    if config.get("STORAGE") == "supabase" and not (config.get("SUPABASE_URL") and config.get("SUPABASE_SECRET_KEY")):
+        problems.append("STORAGE=supabase needs SUPABASE_URL and SUPABASE_SECRET_KEY.")
+    return problems
+
+
+def _payment_problems(config: dict) -> list[str]:
+    # The embedded test gateway completes orders without money: never in production by accident.
+    key = config.get("STRIPE_SECRET_KEY") or ""
+    test_payments_allowed = config.get("ALLOW_TEST_PAYMENTS")
+    problems = []
+    if not key and not test_payments_allowed:
+        problems.append("STRIPE_SECRET_KEY is not set, so the test gateway would take orders without payment"
+                        " (set ALLOW_TEST_PAYMENTS=1 only for a staging site).")
+    elif key.startswith(("sk_test_", "rk_test_")) and not test_payments_allowed:
+        problems.append("STRIPE_SECRET_KEY is a test key (sk_test_…): use the live key, or ALLOW_TEST_PAYMENTS=1 for staging.")
+    if key and not config.get("STRIPE_WEBHOOK_SECRET"):
+        problems.append("STRIPE_WEBHOOK_SECRET is not set: Stripe's webhook could not be verified, so orders would not"
+                        " be fulfilled.")
     return problems

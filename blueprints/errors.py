@@ -1,11 +1,12 @@
 """Friendly error pages (and fragments for htmx) instead of stack traces."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app import db
 from blueprints.rendering import render
+from blueprints.request_log import current_request_id
 
 MESSAGES = {
     400: ("That request didn't make sense", "Something in the address or the form was not valid."),
@@ -24,7 +25,7 @@ def render_error(error: HTTPException):
     title, default_detail = MESSAGES.get(code, (error.name, error.description))
     # Our own abort(400, "…") messages are for the user; Werkzeug's stock texts are not.
     detail = error.description if getattr(error, "user_message", False) else default_detail
-    return render("errors.html", code=code, title=title, detail=detail, status=code)
+    return render("errors.html", code=code, title=title, detail=detail, request_id=current_request_id(), status=code)
 
 
 def register(app: Flask) -> None:
@@ -35,7 +36,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
         db.session.rollback()
-        app.logger.exception("unhandled error")
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)  # with the request id
         return render_error(InternalServerError())
 
 

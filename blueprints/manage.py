@@ -79,8 +79,14 @@ def _new_race_form() -> NewRaceForm:
 @login_required
 def index():
     """The races I organize, with a form to start a new one."""
-    races = race_editing.managed_races(db.session, g.user.id)
-    return render("manage/index.html", races=races, form=_new_race_form(), now=clock.now())
+    return render("manage/index.html", summaries=_race_summaries(), form=_new_race_form(), now=clock.now())
+
+
+def _race_summaries():
+    """The organizer's races with sold / capacity, revenue and days to go, in a fixed number of queries."""
+    from services.race_stats import race_summaries
+
+    return race_summaries(db.session, race_editing.managed_races(db.session, g.user.id), clock.now())
 
 
 @bp.post("/races")
@@ -89,8 +95,8 @@ def create():
     """Start a draft race from a name and a date."""
     form = _new_race_form()
     if not form.validate():
-        races = race_editing.managed_races(db.session, g.user.id)
-        return render("manage/index.html", block="new_race", races=races, form=form, now=clock.now(), status=422)
+        return render("manage/index.html", block="new_race", summaries=_race_summaries(), form=form, now=clock.now(),
+                      status=422)
     race = race_editing.create_race(db.session, g.user, title=form.title.data, day=form.day.data,
                                     timezone=form.timezone.data, currency=form.currency.data)
     return redirect_to(url_for("manage.edit", race_id=race.id))
@@ -440,7 +446,10 @@ def errors_with_prefix(errors: dict | None, prefix: str) -> dict:
 
 
 def register(app) -> None:
+    import blueprints.manage_ops  # noqa: F401  (dashboard, codes, refunds, team: their routes join bp too)
+    from blueprints import manage_registrants  # noqa: F401  (its routes join bp before it is registered)
     app.register_blueprint(bp)
     app.jinja_env.globals["errors_with_prefix"] = errors_with_prefix
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
     app.jinja_env.globals["format_money"] = format_money
 

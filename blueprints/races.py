@@ -9,6 +9,7 @@ from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from app import db
+from blueprints.cart import parse_add_param, ticket_form_context
 from blueprints.errors import abort_for_user
 from blueprints.rendering import render
 from services import clock
@@ -79,9 +80,10 @@ def _race_or_404(slug: str) -> race_service.RaceCard:
 def race_page(slug: str):
     """One race: when, where, what it costs, and what is left."""
     card = _race_or_404(slug)
-    now = clock.now()
-    return render("races/race.html", card=card, race=card.race,
-                  registration_open=card.race.registration_open(now), now=now)
+    # `?add=12:2,13:1` is a choice kept through sign-in: filled in, and added only when they press Add.
+    visible = {o.ticket_type.id for o in card.offers}
+    chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
+    return render("races/race.html", **ticket_form_context(card, clock.now(), chosen=chosen, returning=bool(chosen)))
 
 
 @bp.get("/races/<slug>.ics")

@@ -1,16 +1,22 @@
 """The data model: every table the app owns, importable from one place."""
+from models.audit import RegistrationAudit as RegistrationAudit  # re-exported, like the names in __all__
 from models.auth_local import LocalOneTimeToken, LocalRefreshToken, LocalUser
 from models.base import Base, utcnow
 from models.discount import DiscountCode, DiscountKind
 from models.media import MediaKind, RaceMedia
 from models.order import Order, OrderStatus, Registration
+from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, like the names in __all__
 from models.organizer import OrganizerRole, RaceOrganizer
 from models.outbox import OutboxMessage, OutboxStatus
+from models.payment import CheckoutSession, StripeEvent
 from models.profile import Profile
 from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
+from models.refund import Refund as Refund  # re-exported, like the names in __all__
+from models.refund import RefundStatus as RefundStatus
 from models.waiver import WaiverVersion, waiver_digest
 
 __all__ = [
+    "CheckoutSession", "StripeEvent",
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus",
     "DiscountCode", "DiscountKind",

@@ -5,7 +5,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -26,6 +26,11 @@ class OrderStatus(enum.StrEnum):
 
 class Order(Base):
     __tablename__ = "orders"
+    __table_args__ = (
+        # One cart per buyer and race, so a second device or tab finds the same one.
+        Index("uq_orders_one_cart_per_buyer_race", "buyer_id", "race_id", unique=True,
+              postgresql_where=text("status = 'cart'"), sqlite_where=text("status = 'cart'")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
@@ -40,8 +45,11 @@ class Order(Base):
     discount_code_id: Mapped[int | None] = mapped_column(ForeignKey("discount_codes.id"), index=True)
     stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    checkout_url: Mapped[str] = mapped_column(String(1000), default="")  # the open payment page, while pending
     reserved_until: Mapped[datetime | None]
     paid_at: Mapped[datetime | None]
+    # Why an order needs a person: money arrived for a race that filled up, or the wrong amount.
+    problem: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -83,6 +91,8 @@ class Registration(Base):
     bib: Mapped[int | None]
     checked_in_at: Mapped[datetime | None]
     refunded_at: Mapped[datetime | None]
+    # The refund asked for this ticket (set when an organizer asks; refunded_at once the money went back).
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     order: Mapped[Order] = relationship(back_populates="registrations", lazy="raise")

@@ -1,11 +1,12 @@
-"""RaceOrganizer: who may manage a race (its owner and invited co-organizers)."""
+"""RaceOrganizer: who may manage a race (its owner and invited co-organizers); OrganizerInvite: an invite
+sent to an address that has no account yet."""
 from __future__ import annotations
 
 import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, UniqueConstraint, Uuid
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -30,3 +31,22 @@ class RaceOrganizer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     profile: Mapped[Profile] = relationship(foreign_keys=[profile_id], lazy="raise")
+
+
+class OrganizerInvite(Base):
+    """An invitation to co-organize a race, for an email address nobody has signed up with yet.
+
+    The link's token is stored only as its SHA-256; whoever signs in with the invited address and
+    opens the link becomes a co-organizer.
+    """
+
+    __tablename__ = "organizer_invites"
+    __table_args__ = (UniqueConstraint("race_id", "email", name="uq_organizer_invites_race_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))  # normalized: trimmed, lower-cased
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("profiles.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[datetime | None]

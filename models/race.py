@@ -68,6 +68,9 @@ class Race(Base):
     tshirt_sizes: Mapped[str] = mapped_column(String(200), default="XS,S,M,L,XL,XXL")
     ask_gender: Mapped[bool] = mapped_column(Boolean, default=True)
     cover_image: Mapped[str] = mapped_column(String(500), default="")  # storage key
+    # The Stripe TaxRate made for the fixed rate, and the settings it was made for.
+    stripe_tax_rate_id: Mapped[str] = mapped_column(String(255), default="")
+    stripe_tax_rate_key: Mapped[str] = mapped_column(String(200), default="")
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every edit so a stale editor tab can be told instead of overwriting.
     version: Mapped[int] = mapped_column(Integer, default=1)

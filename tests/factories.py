@@ -114,3 +114,69 @@ def login(client, profile: Profile) -> None:
         _db.session.remove()
     client.set_cookie(ACCESS_COOKIE, session.access_token)
     client.set_cookie(REFRESH_COOKIE, session.refresh_token)
+
+
+def make_cart(db, race: Race, items: dict, *, buyer: Profile | None = None, complete: bool = True,
+              code=None) -> Order:
+    """A buyer's cart for `race` with {ticket_type: quantity}; runner forms filled and waivers signed."""
+    from datetime import date
+
+    from models import WaiverVersion, waiver_digest
+
+    buyer = buyer or make_profile(db)
+    waiver = db.session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race.id)
+                               .order_by(WaiverVersion.number.desc()))
+    if waiver is None:
+        waiver = WaiverVersion(race_id=race.id, number=1, text="I run at my own risk.",
+                               sha256=waiver_digest("I run at my own risk."))
+        db.session.add(waiver)
+        db.session.flush()
+    order = Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.CART, currency=race.currency,
+                  discount_code_id=code.id if code is not None else None)
+    n = 0
+    for ticket_type, quantity in items.items():
+        for _ in range(quantity):
+            n += 1
+            registration = Registration(race_id=race.id, ticket_type_id=ticket_type.id, price=ticket_type.price)
+            if complete:
+                first, last = "Ada", f"Runner{n}"
+                registration.first_name, registration.last_name = first, last
+                registration.email = buyer.email
+                registration.date_of_birth = date(1990, 5, 17)
+                registration.tshirt_size = race.tshirt_size_list[0] if race.tshirt_size_list else ""
+                registration.emergency_name, registration.emergency_phone = "Grace Runner", "+1 555 0100"
+                registration.waiver_version_id = waiver.id
+                registration.waiver_signature = f"{first} {last}"
+                registration.waiver_signed_at = datetime.now(UTC)
+                registration.waiver_ip = "127.0.0.1"
+            order.registrations.append(registration)
+    db.session.add(order)
+    db.session.commit()
+    from services.pricing import quote_order, store_totals
+
+    store_totals(order, quote_order(db.session, order))
+    db.session.commit()
+    return order
+
+
+def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None, code=None,
+                    paid_at: datetime | None = None, runners: list[dict] | None = None) -> Order:
+    """A paid order priced like checkout prices it (code, tax), with tickets issued.
+
+    `runners` overrides each registration's fields in turn, e.g. [{"tshirt_size": "M", "gender": "Female"}].
+    """
+    from services.fulfillment import new_ticket_code
+
+    order = make_cart(db, race, items, buyer=buyer, code=code)
+    registrations = list(db.session.scalars(select(Registration).where(Registration.order_id == order.id)
+                                            .order_by(Registration.id)))
+    for registration, fields in zip(registrations, runners or [], strict=False):
+        for name, value in fields.items():
+            setattr(registration, name, value)
+    for registration in registrations:
+        registration.ticket_code = new_ticket_code()
+    order.status = OrderStatus.PAID
+    order.paid_at = paid_at or datetime.now(UTC)
+    order.payment_intent_id = f"test_pi_{uuid.uuid4().hex[:16]}"
+    db.session.commit()
+    return order

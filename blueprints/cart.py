@@ -1,0 +1,345 @@
+"""The cart: adding tickets from a race page, the cart page, discount codes, and one form per runner."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Flask, g, request, url_for
+from jinja2_fragments.flask import render_block
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from werkzeug.routing import BuildError
+
+from app import db
+from blueprints.auth import login_required, sign_in_url
+from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
+from blueprints.errors import abort_for_user
+from blueprints.rendering import is_fragment_request, redirect_to, render
+from models import Order, OrderStatus, Race, Registration
+from services import cart as cart_service
+from services import clock
+from services import races as race_service
+from services.cart import MAX_PER_TYPE, CartCount, CartRefused
+from services.discounts import CodeRefused
+from services.race_editing import can_manage
+from services.runners import RunnerDetails, RunnerRefused, runner_problems, save_runner, waiver_to_sign
+
+bp = Blueprint("cart", __name__)
+
+_QUANTITY_FIELD = re.compile(r"^qty-(\d{1,9})$")
+_ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
+
+
+# --- the race page's ticket form ----------------------------------------------------------
+
+def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | None, str]]:
+    """The quantities a ticket form asks for: (numbers, what was typed, problems per ticket type)."""
+    numbers, typed, problems = {}, {}, {}
+    for key in form:
+        match = _QUANTITY_FIELD.match(key)
+        if not match:
+            continue
+        type_id, raw = int(match.group(1)), (form.get(key) or "").strip()
+        typed[type_id] = raw[:4]
+        if raw == "":
+            numbers[type_id] = 0
+        elif raw.isdigit() and len(raw) <= 4:
+            numbers[type_id] = int(raw)
+        else:
+            problems[type_id] = f"Choose a number of tickets from 0 to {MAX_PER_TYPE}."
+    return numbers, typed, problems
+
+
+def parse_add_param(value: str | None) -> dict[int, str]:
+    """`?add=12:2,13:1` (a choice kept through sign-in) → {12: "2", 13: "1"}; junk is ignored."""
+    chosen = {}
+    for part in (value or "")[:200].split(","):
+        match = _ADD_PARAM.match(part.strip())
+        if match and int(match.group(2)) > 0:
+            chosen[int(match.group(1))] = str(min(int(match.group(2)), MAX_PER_TYPE))
+    return chosen
+
+
+def add_param(quantities: dict[int, int]) -> str:
+    return ",".join(f"{type_id}:{n}" for type_id, n in quantities.items() if n > 0)
+
+
+def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, str] | None = None,
+                        errors: dict | None = None, added: str | None = None, returning: bool = False) -> dict:
+    """What races/race.html needs for its tickets block, from the race page and from this blueprint alike."""
+    shown = {o.ticket_type.id for o in card.offers}
+    ticket_errors: dict[int | None, str] = {}
+    for type_id, message in (errors or {}).items():
+        key = type_id if type_id in shown else None  # about a type the page doesn't list: say it on top
+        ticket_errors[key] = f"{ticket_errors[key]} {message}" if key in ticket_errors else message
+    return {"card": card, "race": card.race, "registration_open": card.race.registration_open(now), "now": now,
+            "chosen": chosen or {}, "ticket_errors": ticket_errors, "added": added, "returning": returning,
+            "max_per_type": MAX_PER_TYPE}
+
+
+def _describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:
+    """{12: 2, 14: 1} → "2 × 10K and 1 × Kids 1K"."""
+    names = {o.ticket_type.id: o.ticket_type.name for o in card.offers}
+    parts = [f"{n} × {names.get(type_id, 'ticket')}" for type_id, n in quantities.items() if n > 0]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _card_or_404(slug: str) -> race_service.RaceCard:
+    viewer = g.get("user")
+    card = race_service.race_for_page(db.session, slug, clock.now(), viewer.id if viewer else None)
+    if card is None:
+        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
+    return card
+
+
+def with_badge(response):
+    """An htmx answer that changed the cart also updates the header badge, out of band."""
+    if is_fragment_request() and g.get("user") is not None:
+        g.pop("cart_badge", None)
+        response.set_data(response.get_data(as_text=True) + render_block("partials/_cart_badge.html", "badge", oob=True))
+    return response
+
+
+@bp.post("/races/<slug>/cart")
+def add(slug: str):
+    """Put the chosen tickets in the cart without leaving the race page (visitors sign in first)."""
+    card = _card_or_404(slug)
+    now = clock.now()
+    quantities, typed, problems = parse_quantities(request.form)
+    if not problems and not any(quantities.values()):
+        problems[None] = "Choose how many tickets you want."
+    if problems:
+        return render("races/race.html", block="tickets", status=422,
+                      **ticket_form_context(card, now, chosen=typed, errors=problems))
+    if g.user is None:
+        # Come back to this race with the choice filled in; adding waits for a click (never on a GET).
+        back = url_for("races.race_page", slug=slug, add=add_param(quantities)) + "#tickets"
+        return redirect_to(sign_in_url(back))
+    try:
+        cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
+    except CartRefused as refused:
+        db.session.rollback()
+        return render("races/race.html", block="tickets", status=422,
+                      **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
+    db.session.commit()
+    if not is_fragment_request():
+        return redirect_to(url_for("cart.view", slug=slug))
+    return with_badge(render("races/race.html", block="tickets",
+                             **ticket_form_context(card, now, added=_describe(quantities, card))))
+
+
+# --- the cart page ------------------------------------------------------------------------
+
+def _race_or_404(slug: str) -> Race:
+    race = db.session.scalar(select(Race).where(Race.slug == slug)) if race_service.SLUG_RE.match(slug) else None
+    if race is None:
+        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
+    return race
+
+
+def _own_cart_or_404(race: Race) -> Order:
+    order = cart_service.find_cart(db.session, g.user.id, race.id)
+    if order is None:
+        abort_for_user(404, "Your cart for this race is empty.")
+    return order
+
+
+def checkout_url(order: Order) -> str:
+    """The payment step's address (its blueprint may not be registered in every build)."""
+    try:
+        return url_for("checkout.start", order_id=order.id)
+    except BuildError:
+        return f"/orders/{order.id}/checkout"
+
+
+def _saved_name(tickets: list[Registration]) -> str | None:
+    """`?saved=<ticket id>` after a runner form: whose details were just saved (only among these tickets)."""
+    saved = request.args.get("saved", "")
+    return next((r.runner_name for r in tickets if saved.isdigit() and r.id == int(saved)), None)
+
+
+def _cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
+               code_error: str | None = None, code_typed: str = ""):
+    view = cart_service.view_cart(db.session, order, clock.now()) if order is not None else None
+    saved = _saved_name([r.registration for r in view.runners]) if view is not None and request.method == "GET" else None
+    return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
+                  code_error=code_error, code_typed=code_typed, saved=saved,
+                  checkout_url=checkout_url(order) if order is not None else "", max_per_type=MAX_PER_TYPE)
+
+
+def _after_change(race: Race, order: Order):
+    db.session.commit()
+    if not is_fragment_request():
+        return redirect_to(url_for("cart.view", slug=race.slug))
+    return with_badge(_cart_page(race, order))
+
+
+@bp.get("/races/<slug>/cart")
+@login_required
+def view(slug: str):
+    """The cart for one race: tickets, runners, discount code, totals and the way to payment."""
+    race = _race_or_404(slug)
+    order = cart_service.find_cart(db.session, g.user.id, race.id)
+    if order is None and race.status not in race_service.PUBLIC_STATUSES \
+            and not can_manage(db.session, race.id, g.user.id):
+        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")  # a draft
+    return _cart_page(race, order)
+
+
+@bp.post("/races/<slug>/cart/quantity")
+@login_required
+def set_quantity(slug: str):
+    """Change how many tickets of one type the cart holds."""
+    race = _race_or_404(slug)
+    order = _own_cart_or_404(race)
+    type_id, raw = request.form.get("ticket_type_id", ""), request.form.get("quantity", "").strip()
+    if not type_id.isdigit() or not raw.isdigit() or len(raw) > 4:
+        return _cart_page(race, order, status=422, message=f"Choose a number of tickets from 0 to {MAX_PER_TYPE}.")
+    try:
+        cart_service.set_quantity(db.session, order, race, int(type_id), int(raw), clock.now())
+    except CartRefused as refused:
+        db.session.rollback()
+        return _cart_page(race, order, status=422, message=refused.message)
+    return _after_change(race, order)
+
+
+@bp.post("/races/<slug>/cart/tickets/<int:registration_id>/remove")
+@login_required
+def remove(slug: str, registration_id: int):
+    """Take one ticket, and the runner on it, out of the cart."""
+    race = _race_or_404(slug)
+    order = _own_cart_or_404(race)
+    registration = db.session.get(Registration, registration_id)
+    if registration is None or registration.order_id != order.id:
+        abort_for_user(404, "That ticket isn't in your cart.")
+    cart_service.remove_registration(db.session, order, registration)
+    return _after_change(race, order)
+
+
+@bp.post("/races/<slug>/cart/code")
+@login_required
+def apply_code(slug: str):
+    """Use a discount code; the reason beside the field when it can't be used."""
+    race = _race_or_404(slug)
+    order = _own_cart_or_404(race)
+    typed = request.form.get("code", "")
+    try:
+        cart_service.apply_code(db.session, order, race, typed, clock.now())
+    except CodeRefused as refused:
+        db.session.rollback()
+        return _cart_page(race, order, status=422, code_error=refused.message, code_typed=typed[:100])
+    return _after_change(race, order)
+
+
+@bp.post("/races/<slug>/cart/code/remove")
+@login_required
+def remove_code(slug: str):
+    """Stop using the discount code."""
+    race = _race_or_404(slug)
+    order = _own_cart_or_404(race)
+    cart_service.remove_code(db.session, order)
+    return _after_change(race, order)
+
+
+@bp.get("/cart")
+@login_required
+def index():
+    """Every race the buyer has tickets waiting in a cart for."""
+    now = clock.now()
+    return render("cart/index.html", carts=cart_service.open_carts(db.session, g.user.id, now), now=now)
+
+
+# --- one form per runner ------------------------------------------------------------------
+
+def _own_registration_or_404(registration_id: int) -> Registration:
+    """A ticket in the signed-in buyer's open cart; anyone else's (or a paid one) is a 404."""
+    registration = db.session.scalar(
+        select(Registration).join(Order, Order.id == Registration.order_id)
+        .options(joinedload(Registration.ticket_type), joinedload(Registration.order))
+        .where(Registration.id == registration_id, Order.buyer_id == g.user.id, Order.status == OrderStatus.CART))
+    if registration is None:
+        abort_for_user(404, "There's no ticket like that in your cart.")
+    return registration
+
+
+def _runner_page(registration: Registration, form: RunnerForm, *, status: int = 200):
+    race = form.race
+    tickets = cart_service.cart_registrations(db.session, registration.order)
+    runners = cart_service.runner_statuses(tickets, race, form.waiver, form.now)
+    number = next(r.number for r in runners if r.registration.id == registration.id)
+    return render("cart/runner.html", block="runner_form", status=status, race=race, registration=registration,
+                  ticket_type=registration.ticket_type, form=form, waiver=form.waiver, number=number,
+                  runners=runners, saved=_saved_name(tickets),
+                  check_url=url_for("cart.check_runner", registration_id=registration.id))
+
+
+@bp.get("/cart/runners/<int:registration_id>")
+@login_required
+def runner(registration_id: int):
+    """The runner form for one ticket: details, emergency contact, and the waiver to sign."""
+    registration = _own_registration_or_404(registration_id)
+    race = db.session.get(Race, registration.race_id)
+    form = RunnerForm.for_registration(registration).bind(race, registration.ticket_type,
+                                                          waiver_to_sign(db.session, race.id), clock.now())
+    return _runner_page(registration, form)
+
+
+@bp.post("/cart/runners/<int:registration_id>")
+@login_required
+def save(registration_id: int):
+    """Save the runner and their signature, then on to the next runner (or the cart)."""
+    registration = _own_registration_or_404(registration_id)
+    race = db.session.get(Race, registration.race_id)
+    form = RunnerForm().bind(race, registration.ticket_type, waiver_to_sign(db.session, race.id), clock.now())
+    if request.form.get("fill") == "me":  # "This is me": fill in, save nothing yet
+        form.fill_in_buyer(g.user)
+        return _runner_page(registration, form)
+    if not form.validate():
+        return _runner_page(registration, form, status=422)
+    try:
+        save_runner(db.session, registration, form.details(), race=race, ticket_type=registration.ticket_type,
+                    waiver=form.waiver, now=form.now, ip=request.remote_addr or "")
+    except RunnerRefused:  # the form applies the same rules; this is the last line of defence
+        db.session.rollback()
+        return _runner_page(registration, form, status=422)
+    db.session.commit()
+    return redirect_to(_next_stop(registration, race, form))
+
+
+def _next_stop(saved: Registration, race: Race, form: RunnerForm) -> str:
+    """The next ticket still missing its runner, or the cart when everyone is in."""
+    for other in cart_service.cart_registrations(db.session, saved.order):
+        if other.id != saved.id and runner_problems(RunnerDetails.of(other), race, other.ticket_type,
+                                                    form.waiver, form.now):
+            return url_for("cart.runner", registration_id=other.id, saved=saved.id)
+    return url_for("cart.view", slug=race.slug, saved=saved.id)
+
+
+@bp.post("/cart/runners/<int:registration_id>/check")
+@login_required
+def check_runner(registration_id: int):
+    """Check one field as it is typed (nothing is saved); 422 with the message when it is wrong."""
+    registration = _own_registration_or_404(registration_id)
+    name = request.form.get("_field", "")
+    race = db.session.get(Race, registration.race_id)
+    form = RunnerForm().bind(race, registration.ticket_type, waiver_to_sign(db.session, race.id), clock.now())
+    if name not in form._fields or name in ("csrf_token", "waiver_version"):
+        abort_for_user(400, "There's no such field on the runner form.")
+    form.validate()
+    dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()  # all of them are on the waiver
+    return render("cart/runner.html", block="field_check", form=form, check_field=name, dependents=dependents,
+                  status=422 if form[name].errors else 200)
+
+
+# --- the header badge ---------------------------------------------------------------------
+
+def cart_badge() -> CartCount:
+    """Tickets in the signed-in buyer's carts, counted once per request and only where a page shows it."""
+    if "cart_badge" not in g:
+        user = g.get("user")
+        g.cart_badge = cart_service.cart_count(db.session, user.id, clock.now()) if user is not None else CartCount()
+    return g.cart_badge
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.jinja_env.globals["cart_badge"] = cart_badge

@@ -1,0 +1,99 @@
+"""The runner form: one per ticket, judged by services.runners so the form and the payment step agree."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField, StringField, TelField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional
+
+from models import Profile, Race, Registration, TicketType, WaiverVersion
+from services.runners import GENDERS, RunnerDetails, age_note, runner_problems
+
+# Fields whose message can change when another one does: a signature must match the names
+# above it, and a date of birth decides whether a guardian signs.
+DEPENDENT_FIELDS = {
+    "first_name": ("waiver_signature",),
+    "last_name": ("waiver_signature",),
+    "date_of_birth": ("waiver_guardian_name", "waiver_signature"),
+    "waiver_guardian_name": ("waiver_signature",),
+}
+
+
+class RunnerForm(FlaskForm):
+    first_name = StringField("First name")
+    last_name = StringField("Last name")
+    email = EmailField("Email")
+    date_of_birth = DateField("Date of birth", validators=[Optional()],
+                              invalid_value_message="Enter a real date, like 1990-04-21.")
+    gender = SelectField("Gender", validate_choice=False)
+    tshirt_size = SelectField("T-shirt size", validate_choice=False)
+    emergency_name = StringField("Emergency contact's name")
+    emergency_phone = TelField("Emergency contact's phone")
+    waiver_guardian_name = StringField("Parent or guardian's name")
+    waiver_accepted = BooleanField("I have read the waiver above and accept it")
+    waiver_signature = StringField("Signature")
+    waiver_version = HiddenField()
+
+    race: Race
+    ticket_type: TicketType
+    waiver: WaiverVersion | None
+    now: datetime
+
+    def bind(self, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
+        """Give the form what its rules depend on, and the choices the race offers."""
+        self.race, self.ticket_type, self.waiver, self.now = race, ticket_type, waiver, now
+        self.gender.choices = [SelectChoice("", "Not given")] + [SelectChoice(g, g) for g in GENDERS]
+        self.tshirt_size.choices = [SelectChoice("", "Choose a size")] + [SelectChoice(s, s) for s in race.tshirt_size_list]
+        if waiver is not None and not self.waiver_version.data:
+            self.waiver_version.data = str(waiver.id)
+        return self
+
+    @classmethod
+    def for_registration(cls, registration: Registration) -> RunnerForm:
+        """The form as saved so far (a fresh ticket's form is empty)."""
+        return cls(formdata=None, data={
+            "first_name": registration.first_name, "last_name": registration.last_name,
+            "email": registration.email, "date_of_birth": registration.date_of_birth,
+            "gender": registration.gender, "tshirt_size": registration.tshirt_size,
+            "emergency_name": registration.emergency_name, "emergency_phone": registration.emergency_phone,
+            "waiver_guardian_name": registration.waiver_guardian_name,
+            "waiver_accepted": registration.waiver_signed_at is not None,
+            "waiver_signature": registration.waiver_signature,
+        })
+
+    def fill_in_buyer(self, profile: Profile) -> None:
+        """"This is me": the signed-in buyer's name and email, split as well as a full name allows."""
+        first, _, last = (profile.full_name or "").strip().rpartition(" ")
+        if not first:
+            first, last = last, ""
+        self.first_name.data, self.last_name.data = first, last
+        self.email.data = profile.email
+
+    def details(self) -> RunnerDetails:
+        version = (self.waiver_version.data or "").strip()
+        return RunnerDetails(
+            first_name=self.first_name.data or "", last_name=self.last_name.data or "",
+            email=self.email.data or "", date_of_birth=self.date_of_birth.data,
+            gender=self.gender.data or "", tshirt_size=self.tshirt_size.data or "",
+            emergency_name=self.emergency_name.data or "", emergency_phone=self.emergency_phone.data or "",
+            waiver_guardian_name=self.waiver_guardian_name.data or "",
+            waiver_accepted=bool(self.waiver_accepted.data), waiver_signature=self.waiver_signature.data or "",
+            # A form without the version it showed signs nothing: 0 matches no waiver.
+            waiver_version_id=int(version) if version.isdigit() else 0)
+
+    def validate(self, extra_validators=None) -> bool:
+        """Parse (dates, the CSRF token), then apply every runner rule; errors land beside their fields."""
+        super().validate(extra_validators)
+        for name, message in runner_problems(self.details(), self.race, self.ticket_type, self.waiver,
+                                             self.now).items():
+            if not self[name].errors:
+                self[name].errors = [*self[name].errors, message]
+        return not self.errors
+
+    def note(self, name: str) -> str | None:
+        """A helpful line shown beside a field that is fine (the age that counts on race day)."""
+        if name == "date_of_birth" and not self.date_of_birth.errors:
+            return age_note(self.details(), self.race, self.now)
+        return None

@@ -1,0 +1,360 @@
+"""Running a race: its dashboard, discount codes, refunds, the team, and emails that failed to send.
+
+Routes join blueprints.manage's `bp`, so they live under /manage and every one of them goes through
+`organizer_required` (or, for an invite link, `login_required` and the invite's own checks).
+"""
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app, g, request, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app import db, limiter
+from blueprints.auth import login_required
+from blueprints.charts import sales_chart
+from blueprints.errors import abort_for_user
+from blueprints.manage import bp, organizer_required
+from blueprints.manage_ops_forms import DiscountCodeForm, InviteForm
+from blueprints.rendering import is_fragment_request, redirect_to, render
+from models import DiscountCode, Order, OrganizerRole, OutboxMessage, OutboxStatus, Profile, Race, TicketType
+from services import clock, discount_codes, race_stats, refunds
+from services import team as team_service
+from services.discount_codes import CodeUsage
+from services.mail import retry as retry_email
+from services.payments import gateway_for
+
+# --- the dashboard ---------------------------------------------------------------------------
+
+
+def _dashboard_context(race: Race) -> dict:
+    now = clock.now()
+    figures = race_stats.dashboard(db.session, race, now)
+    return {"race": race, "d": figures, "chart": sales_chart(figures.timeline), "now": now,
+            "failed_emails": figures.failed_emails, "email_notice": None, "order_ref": race_stats.order_ref}
+
+
+@bp.get("/races/<int:race_id>/dashboard")
+@organizer_required
+def dashboard(race: Race):
+    """Sales against capacity, money, runners, and whatever needs the organizer's attention."""
+    return render("manage/dashboard.html", block="dashboard", **_dashboard_context(race))
+
+
+@bp.post("/races/<int:race_id>/emails/<int:message_id>/retry")
+@organizer_required
+def retry_failed_email(race: Race, message_id: int):
+    """Send a failed email of this race again, with a fresh set of attempts."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None or message.race_id != race.id:
+        abort_for_user(404, "That email isn't one of this race's.")
+    was_failed = message.status == OutboxStatus.FAILED
+    retry_email(db.session, message.id, clock.now())
+    db.session.commit()
+    if not is_fragment_request():
+        return redirect_to(url_for("manage.dashboard", race_id=race.id) + "#failed-emails")
+    notice = (f"The email to {message.to_address} will be sent again in a moment." if was_failed
+              else "That email isn't failed any more, so there was nothing to retry.")
+    failed = race_stats.failed_emails(db.session, race)
+    return render("manage/dashboard.html", block="failed_emails", race=race, failed_emails=failed, email_notice=notice)
+
+
+# --- discount codes --------------------------------------------------------------------------
+
+def _ticket_types(race: Race) -> list[TicketType]:
+    return list(db.session.scalars(select(TicketType).where(TicketType.race_id == race.id)
+                                   .order_by(TicketType.position, TicketType.id)))
+
+
+def _codes_context(race: Race, form: DiscountCodeForm | None = None, message: str | None = None,
+                   notice: str | None = None) -> dict:
+    now = clock.now()
+    codes = discount_codes.race_codes(db.session, race)
+    usage = discount_codes.code_usage(db.session, race, now)
+    if form is None:
+        form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), formdata=None)
+    return {"race": race, "codes": codes, "usage": usage, "form": form, "now": now, "message": message,
+            "notice": notice, "describe": discount_codes.describe, "code_state": discount_codes.state,
+            "no_usage": CodeUsage()}
+
+
+def _code_or_404(race: Race, code_id: int) -> DiscountCode:
+    code = db.session.get(DiscountCode, code_id)
+    if code is None or code.race_id != race.id:
+        abort_for_user(404, "That code isn't one of this race's.")
+    return code
+
+
+def _codes_section(race: Race, *, status: int = 200, **context):
+    """After a change: the codes page again (no JavaScript), or its section for htmx."""
+    if not is_fragment_request() and status < 400:
+        return redirect_to(url_for("manage.codes", race_id=race.id))
+    return render("manage/codes.html", block="codes_section", status=status, **_codes_context(race, **context))
+
+
+@bp.get("/races/<int:race_id>/codes")
+@organizer_required
+def codes(race: Race):
+    """The race's discount codes with their uses, and a form for a new one."""
+    return render("manage/codes.html", block="codes_section", **_codes_context(race))
+
+
+@bp.post("/races/<int:race_id>/codes")
+@organizer_required
+def create_code(race: Race):
+    """Make a discount code; errors come back beside their fields."""
+    form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race))
+    if form.validate():
+        code = DiscountCode(race_id=race.id, **form.values())
+        db.session.add(code)
+        try:
+            db.session.commit()
+        except IntegrityError:  # the same code made a moment ago in another tab
+            db.session.rollback()
+            form.code.errors = [f"This race already has the code {form.code.data.strip()}. Pick another one."]
+        else:
+            return _codes_section(race, notice=f"{code.code} is ready to use.")
+    return render("manage/codes.html", block="codes_section", status=422, **_codes_context(race, form=form))
+
+
+def _edit_context(race: Race, code: DiscountCode, form: DiscountCodeForm | None = None) -> dict:
+    usage = discount_codes.code_usage(db.session, race, clock.now()).get(code.id, CodeUsage())
+    if form is None:
+        form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code, usage=usage)
+    return {"race": race, "code": code, "usage": usage, "form": form}
+
+
+@bp.get("/races/<int:race_id>/codes/<int:code_id>")
+@organizer_required
+def edit_code(race: Race, code_id: int):
+    """Change a code: its window, limit and activity always; its discount only until someone uses it."""
+    code = _code_or_404(race, code_id)
+    return render("manage/code_edit.html", block="code_form", **_edit_context(race, code))
+
+
+@bp.post("/races/<int:race_id>/codes/<int:code_id>")
+@organizer_required
+def save_code(race: Race, code_id: int):
+    """Save the changes to a code."""
+    code = _code_or_404(race, code_id)
+    usage = discount_codes.code_usage(db.session, race, clock.now()).get(code.id, CodeUsage())
+    form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code, usage=usage)
+    if form.validate():
+        for name, value in form.values().items():
+            setattr(code, name, value)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            form.code.errors = [f"This race already has the code {form.code.data.strip()}. Pick another one."]
+        else:
+            return redirect_to(url_for("manage.codes", race_id=race.id))
+    return render("manage/code_edit.html", block="code_form", status=422, **_edit_context(race, code, form))
+
+
+@bp.post("/races/<int:race_id>/codes/<int:code_id>/active")
+@organizer_required
+def toggle_code(race: Race, code_id: int):
+    """Deactivate a code (buyers can no longer apply it) or switch it on again."""
+    code = _code_or_404(race, code_id)
+    code.active = request.form.get("active") == "1"
+    db.session.commit()
+    return _codes_section(race, notice=f"{code.code} is {'active again' if code.active else 'switched off'}.")
+
+
+@bp.post("/races/<int:race_id>/codes/<int:code_id>/delete")
+@organizer_required
+def delete_code(race: Race, code_id: int):
+    """Delete a code nobody has used; a used one can only be deactivated."""
+    code = _code_or_404(race, code_id)
+    name = code.code
+    try:
+        discount_codes.delete_code(db.session, code)
+    except discount_codes.CodeInUse:
+        db.session.rollback()
+        return _codes_section(race, status=422, message=(
+            f"{name} has been used on orders, so it can't be deleted. Deactivate it instead."))
+    db.session.commit()
+    return _codes_section(race, notice=f"{name} is deleted.")
+
+
+# --- orders and refunds ------------------------------------------------------------------------
+
+def _order_or_404(race: Race, order_id: uuid.UUID) -> Order:
+    order = db.session.get(Order, order_id)
+    if order is None or order.race_id != race.id:
+        abort_for_user(404, "There's no order with that number in this race.")
+    return order
+
+
+def _registration_param(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        abort_for_user(400, "That ticket number isn't valid.")
+    return int(raw)
+
+
+@bp.get("/races/<int:race_id>/orders/<uuid:order_id>")
+@organizer_required
+def order(race: Race, order_id: uuid.UUID):
+    """One order: who bought what, what it cost, and its refunds."""
+    found = _order_or_404(race, order_id)
+    code = db.session.get(DiscountCode, found.discount_code_id) if found.discount_code_id else None
+    return render("manage/order.html", block="order", race=race, order=found, code=code,
+                  buyer=db.session.get(Profile, found.buyer_id),
+                  tickets=refunds.order_registrations(db.session, found.id),
+                  history=refunds.order_refunds(db.session, found.id), order_ref=race_stats.order_ref,
+                  refundable=found.status in refunds.REFUNDABLE)
+
+
+def _refund_page(race: Race, order: Order, registration_id: int | None, *, status: int = 200,
+                 problem: str | None = None):
+    plan = None
+    try:
+        plan = refunds.plan_refund(db.session, order, registration_id)
+    except LookupError:
+        abort_for_user(404, "That ticket isn't part of this order.")
+    except refunds.RefundRefused as refused:
+        problem, status = problem or refused.message, max(status, refused.status)
+    return render("manage/refund_confirm.html", block="refund", status=status, race=race, order=order, plan=plan,
+                  problem=problem, registration_id=registration_id, buyer=db.session.get(Profile, order.buyer_id),
+                  test_gateway=gateway_for(current_app).is_test, order_ref=race_stats.order_ref)
+
+
+@bp.get("/races/<int:race_id>/orders/<uuid:order_id>/refund")
+@organizer_required
+def confirm_refund(race: Race, order_id: uuid.UUID):
+    """Say exactly what a refund will send back and which spots it frees, before anything happens."""
+    found = _order_or_404(race, order_id)
+    return _refund_page(race, found, _registration_param(request.args.get("registration")))
+
+
+@bp.post("/races/<int:race_id>/orders/<uuid:order_id>/refund")
+@organizer_required
+def refund(race: Race, order_id: uuid.UUID):
+    """Refund one ticket or the whole order through the payment provider."""
+    found = _order_or_404(race, order_id)
+    registration_id = _registration_param(request.form.get("registration"))
+    try:
+        refunds.request_refund(db.session, gateway_for(current_app), found.id, registration_id, g.user, clock.now())
+    except LookupError:
+        db.session.rollback()
+        abort_for_user(404, "That ticket isn't part of this order.")
+    except refunds.RefundRefused as refused:
+        db.session.rollback()
+        return _refund_page(race, db.session.get(Order, found.id, populate_existing=True), registration_id,
+                            status=refused.status, problem=refused.message)
+    return redirect_to(url_for("manage.order", race_id=race.id, order_id=found.id) + "#refunds")
+
+
+# --- the team ----------------------------------------------------------------------------------
+
+def _team_context(race: Race, form: InviteForm | None = None, notice: str | None = None,
+                  message: str | None = None) -> dict:
+    now = clock.now()
+    return {"race": race, "members": team_service.members(db.session, race),
+            "invites": team_service.pending_invites(db.session, race, now), "form": form or InviteForm(formdata=None),
+            "my_role": team_service.role_of(db.session, race, g.user.id), "owner_role": OrganizerRole.OWNER,
+            "notice": notice, "message": message, "valid_days": team_service.INVITE_VALID_FOR.days}
+
+
+def _team_section(race: Race, *, status: int = 200, **context):
+    if not is_fragment_request() and status < 400:
+        return redirect_to(url_for("manage.team", race_id=race.id))
+    return render("manage/team.html", block="team_section", status=status, **_team_context(race, **context))
+
+
+@bp.get("/races/<int:race_id>/team")
+@organizer_required
+def team(race: Race):
+    """Who organizes this race, invitations waiting, and a form to invite someone."""
+    return render("manage/team.html", block="team_section", **_team_context(race))
+
+
+@bp.post("/races/<int:race_id>/team")
+@limiter.limit("30 per hour", methods=["POST"])
+@organizer_required
+def invite(race: Race):
+    """Invite a co-organizer by email: added at once if they have an account, else sent a link."""
+    form = InviteForm()
+    if not form.validate():
+        return render("manage/team.html", block="team_section", status=422, **_team_context(race, form=form))
+    try:
+        outcome = team_service.invite(db.session, race, form.email.data, g.user, clock.now())
+    except team_service.TeamRefused as refused:
+        db.session.rollback()
+        form.email.errors = [refused.message]
+        return render("manage/team.html", block="team_section", status=refused.status, **_team_context(race, form=form))
+    db.session.commit()
+    if outcome.added is not None:
+        notice = f"{outcome.added.email} is now a co-organizer. We've emailed them to say so."
+    else:
+        notice = (f"Invitation sent again to {outcome.invite.email}; the earlier link no longer works." if outcome.resent
+                  else f"Invitation sent to {outcome.invite.email}. They join once they sign in with that address.")
+    return _team_section(race, notice=notice)
+
+
+@bp.post("/races/<int:race_id>/team/<int:member_id>/remove")
+@organizer_required
+def remove_member(race: Race, member_id: int):
+    """Take a co-organizer off the race (the owner), or leave it (a co-organizer)."""
+    try:
+        link = team_service.remove(db.session, race, member_id, g.user)
+    except team_service.TeamRefused as refused:
+        db.session.rollback()
+        if not is_fragment_request():
+            abort_for_user(refused.status, refused.message)
+        return _team_section(race, status=refused.status, message=refused.message)
+    db.session.commit()
+    if link.profile_id == g.user.id:
+        return redirect_to(url_for("manage.index"))
+    return _team_section(race, notice="Removed from the team.")
+
+
+@bp.post("/races/<int:race_id>/team/invites/<int:invite_id>/cancel")
+@organizer_required
+def cancel_invite(race: Race, invite_id: int):
+    """Withdraw an invitation nobody has accepted yet; its link stops working."""
+    try:
+        team_service.cancel_invite(db.session, race, invite_id)
+    except team_service.TeamRefused as refused:
+        db.session.rollback()
+        return _team_section(race, status=refused.status, message=refused.message)
+    db.session.commit()
+    return _team_section(race, notice="Invitation withdrawn.")
+
+
+def _invite_page(token: str, *, status: int = 200):
+    invite = team_service.find_invite(db.session, token)
+    problem = None
+    try:
+        team_service.check_invite(invite, g.user, clock.now())
+    except team_service.TeamRefused as refused:
+        problem, status = refused.message, refused.status
+    race = db.session.get(Race, invite.race_id) if invite is not None else None
+    inviter = db.session.get(Profile, invite.invited_by_id) if invite is not None and invite.invited_by_id else None
+    return render("manage/invite.html", block="invite", status=status, invite=invite, race=race, inviter=inviter,
+                  problem=problem, token=token)
+
+
+@bp.get("/invites/<token>")
+@login_required
+def show_invite(token: str):
+    """The page an invitation email links to: which race, from whom, and a button to accept."""
+    return _invite_page(token)
+
+
+@bp.post("/invites/<token>")
+@login_required
+def accept_invite(token: str):
+    """Join the race's team, when signed in with the invited address."""
+    invite = team_service.find_invite(db.session, token)
+    try:
+        team_service.check_invite(invite, g.user, clock.now())
+    except team_service.TeamRefused:
+        return _invite_page(token)
+    team_service.accept(db.session, invite, g.user, clock.now())
+    db.session.commit()
+    return redirect_to(url_for("manage.dashboard", race_id=invite.race_id))

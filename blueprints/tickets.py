@@ -1,0 +1,55 @@
+"""A runner's tickets: the list, and one ticket with the QR code that checks them in."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, current_app, g
+from sqlalchemy import select
+
+from app import db
+from blueprints.auth import login_required
+from blueprints.errors import abort_for_user
+from blueprints.rendering import render
+from models import Order, OrderStatus, Race, Registration, TicketType
+from services.notifications import qr_svg, ticket_url
+from services.race_editing import can_manage
+
+bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+
+
+def _ticket_rows(*conditions):
+    return db.session.execute(
+        select(Registration, TicketType, Race, Order)
+        .join(TicketType, TicketType.id == Registration.ticket_type_id)
+        .join(Race, Race.id == Registration.race_id)
+        .join(Order, Order.id == Registration.order_id)
+        .where(*conditions)
+        .order_by(Race.starts_at, Registration.id)).all()
+
+
+@bp.get("/")
+@login_required
+def index():
+    """Every ticket the signed-in person bought, soonest race first."""
+    rows = _ticket_rows(Order.buyer_id == g.user.id, Order.status.in_([OrderStatus.PAID, OrderStatus.REFUNDED]),
+                        Registration.ticket_code.is_not(None))
+    waiting = db.session.scalars(select(Order).where(
+        Order.buyer_id == g.user.id, Order.status.in_([OrderStatus.PENDING, OrderStatus.NEEDS_REFUND]))).all()
+    return render("tickets/index.html", rows=rows, waiting=waiting, qr_svg=qr_svg, ticket_url=ticket_url)
+
+
+@bp.get("/<code>")
+def show(code: str):
+    """One ticket. The unguessable code in the address is what grants access, as on a paper ticket."""
+    if not CODE_RE.match(code):
+        abort_for_user(404, "There's no ticket with that code.")
+    rows = _ticket_rows(Registration.ticket_code == code)
+    if not rows:
+        abort_for_user(404, "There's no ticket with that code.")
+    registration, ticket_type, race, order = rows[0]
+    # One of the race's organizers scanning the QR code at the start line gets a check-in button.
+    organizer = g.get("user") is not None and can_manage(db.session, race.id, g.user.id)
+    return render("tickets/checkin.html" if organizer else "tickets/show.html", registration=registration,
+                  ticket_type=ticket_type, race=race, order=order,
+                  qr=qr_svg(ticket_url(code)), site_url=current_app.config["SITE_URL"])

@@ -1,0 +1,189 @@
+"""From a complete cart to a payment page: reserve the spots under a lock, then open Checkout.
+
+The one rule that matters here: never oversell. Capacity is paid tickets plus unexpired
+reservations, checked while the order's ticket type rows are locked (in id order, so two
+checkouts never wait on each other in a circle). The payment provider is called only after
+that transaction has committed, so no lock is held across the network.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
+from services import inventory, pricing
+from services.discounts import CodeRefused, check_code
+from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
+
+log = logging.getLogger(__name__)
+
+RESERVATION = timedelta(minutes=30)
+
+
+class CheckoutRefused(Exception):
+    """Why this cart cannot be paid for right now, in words for the runner."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.message, self.problems = message, problems or []
+
+
+class SoldOut(CheckoutRefused):
+    pass
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    order: Order
+    redirect_url: str   # the payment page, or the order page when nothing is left to pay
+
+
+def lock_ticket_types(session: Session, ticket_type_ids) -> None:
+    """Serialize everyone reserving these ticket types until this transaction ends.
+
+    Postgres: row locks, taken in id order. SQLite has no row locks; a no-op UPDATE takes the
+    database's write lock, which serializes writers just the same.
+    """
+    ids = sorted(set(ticket_type_ids))
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(TicketType.id).where(TicketType.id.in_(ids)).order_by(TicketType.id).with_for_update())
+    else:
+        session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(position=TicketType.position))
+
+
+def lock_order(session: Session, order_id) -> Order | None:
+    """The order, re-read under a row lock (a no-op write on SQLite)."""
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
+    return session.scalar(select(Order).where(Order.id == order_id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
+def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:
+    """Which ticket types cannot take these registrations on top of what is already held.
+
+    Call with the ticket types locked, and with the order not itself holding spots.
+    """
+    wanted = Counter(r.ticket_type_id for r in registrations)
+    types = {t.id: t for t in session.scalars(select(TicketType).where(TicketType.id.in_(wanted)))}
+    taken = inventory.taken_counts(session, wanted, now)
+    problems = []
+    for type_id, count in sorted(wanted.items()):
+        left = max(types[type_id].capacity - taken.get(type_id, 0), 0)
+        if count > left:
+            name = types[type_id].name
+            problems.append(f"The {name} is sold out." if left == 0 else
+                            f"Only {left} spot{'s' if left != 1 else ''} left in the {name}; you have {count}.")
+    return problems
+
+
+def _sale_problems(race: Race, types: list[TicketType], now: datetime) -> list[str]:
+    if not race.registration_open(now):
+        return ["Sign-up for this race has closed."]
+    return [f"The {t.name} is not on sale right now." for t in types if not t.on_sale(now)]
+
+
+def reserve(session: Session, order: Order, now: datetime) -> None:
+    """Hold spots for this order for RESERVATION, or raise SoldOut / CheckoutRefused. Commits."""
+    from services.cart import cart_problems
+
+    registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
+    if not registrations:
+        raise CheckoutRefused("Your cart is empty.")
+    lock_ticket_types(session, (r.ticket_type_id for r in registrations))
+    locked = lock_order(session, order.id)
+    if locked is None or locked.status != OrderStatus.CART:
+        raise CheckoutRefused("This order is already being paid for.")
+    problems = cart_problems(session, locked, now)
+    if problems:
+        raise CheckoutRefused("Some runner details are missing.", problems)
+    race = session.get(Race, locked.race_id)
+    types = list(session.scalars(select(TicketType).where(TicketType.id.in_({r.ticket_type_id for r in registrations}))))
+    problems = _sale_problems(race, types, now)
+    if problems:
+        raise CheckoutRefused(problems[0], problems)
+    problems = capacity_problems(session, registrations, now)
+    if problems:
+        raise SoldOut(" ".join(problems), problems)
+    if locked.discount_code_id is not None:
+        code = session.get(DiscountCode, locked.discount_code_id)
+        try:
+            check_code(session, race, code.code, locked, now, lock=True)
+        except CodeRefused as refused:
+            raise CheckoutRefused(refused.message) from refused
+    pricing.store_totals(locked, pricing.quote_order(session, locked))
+    locked.status = OrderStatus.PENDING
+    locked.reserved_until = now + RESERVATION
+    session.commit()
+
+
+def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED) -> None:
+    """Give a pending order's spots back. It becomes the buyer's cart again when they have no
+    other cart for this race; otherwise it ends as `reason`. Does not commit."""
+    if order.status != OrderStatus.PENDING:
+        return
+    other_cart = session.scalar(select(Order.id).where(
+        Order.buyer_id == order.buyer_id, Order.race_id == order.race_id, Order.status == OrderStatus.CART,
+        Order.id != order.id))
+    order.status = reason if other_cart else OrderStatus.CART
+    order.reserved_until = None
+    order.checkout_url = ""
+
+
+def start_checkout(session: Session, order: Order, gateway: Gateway, now: datetime, *, customer_email: str,
+                   success_url: str, cancel_url: str) -> CheckoutStart:
+    """Reserve, then open the payment page (or complete a free order at once)."""
+    from services.fulfillment import fulfill_free_order
+
+    if order.status == OrderStatus.PENDING and order.reserved_until and order.reserved_until > now and order.checkout_url:
+        return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
+    expire_reservations(session, gateway, now)
+    reserve(session, order, now)
+    if order.total == 0:
+        fulfill_free_order(session, order.id, now)
+        session.commit()
+        return CheckoutStart(order, success_url)
+    race = session.get(Race, order.race_id)
+    code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
+    request = CheckoutRequest(order=order, race=race, quote=pricing.quote_order(session, order), code=code,
+                              customer_email=customer_email, expires_at=order.reserved_until,
+                              success_url=success_url, cancel_url=cancel_url)
+    try:
+        page = gateway.open_checkout(request)
+    except PaymentUnavailable:
+        release(session, order, reason=OrderStatus.CANCELED)
+        session.commit()
+        raise
+    order.stripe_session_id = page.session_id
+    order.checkout_url = page.url
+    session.add(CheckoutSession(id=page.session_id, order_id=order.id, expires_at=order.reserved_until))
+    if page.amount_total is not None and page.amount_total != order.total:
+        # The provider is the judge of what will be charged (rounding of coupons and tax rates).
+        log.info("order %s: provider total %s differs from our quote %s", order.id, page.amount_total, order.total)
+        order.total = page.amount_total
+        if page.amount_tax is not None:
+            order.tax = page.amount_tax
+        if page.amount_discount is not None:
+            order.discount = page.amount_discount
+    session.commit()
+    return CheckoutStart(order, page.url)
+
+
+def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> int:
+    """Release every reservation whose time is up; returns how many. Commits."""
+    expired = list(session.scalars(select(Order).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= now)))
+    for order in expired:
+        session_id = order.stripe_session_id
+        release(session, order)
+        if session_id:
+            gateway.expire(session_id)
+    if expired:
+        session.commit()
+    return len(expired)

@@ -1,0 +1,123 @@
+"""The emails orders cause: confirmation with tickets, per-runner tickets, refund notices.
+
+Each is an outbox row added to the caller's session, so it is written in the same transaction
+as the change that causes it and sent by the worker (services/mail.py).
+"""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import segno
+from flask import current_app, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Order, Profile, Race, Registration, TicketType
+from services.calendar import race_calendar
+from services.mail import Attachment, InvalidEmail, queue_email
+
+log = logging.getLogger(__name__)
+
+
+def ticket_url(code: str) -> str:
+    return f"{current_app.config['SITE_URL']}/tickets/{code}"
+
+
+def qr_png(data: str, scale: int = 6) -> bytes:
+    out = io.BytesIO()
+    segno.make(data, error="m").save(out, kind="png", scale=scale, border=2)
+    return out.getvalue()
+
+
+def qr_svg(data: str) -> str:
+    """An inline SVG QR code (for pages); dark modules on white, scales with CSS."""
+    out = io.BytesIO()
+    segno.make(data, error="m").save(out, kind="svg", scale=4, border=2, xmldecl=False, svgns=True,
+                                     omitsize=True, title="Ticket QR code")
+    return out.getvalue().decode()
+
+
+@dataclass(frozen=True)
+class TicketLine:
+    registration: Registration
+    ticket_type: TicketType
+    content_id: str
+
+
+def _context(session: Session, order: Order, registrations: list[Registration]):
+    race = session.get(Race, order.race_id)
+    buyer = session.get(Profile, order.buyer_id)
+    types = {t.id: t for t in session.scalars(select(TicketType).where(
+        TicketType.id.in_({r.ticket_type_id for r in registrations})))}
+    lines = [TicketLine(r, types[r.ticket_type_id], f"ticket-{r.id}@startline") for r in registrations]
+    return race, buyer, lines
+
+
+def _ics(race: Race) -> Attachment:
+    site = current_app.config["SITE_URL"]
+    domain = site.split("://", 1)[-1].split("/")[0]
+    body = race_calendar(race, f"{site}/races/{race.slug}", current_app.config["SITE_NAME"], domain)
+    return Attachment(f"{race.slug}.ics", "text/calendar", body)
+
+
+def _queue(session, **kwargs) -> None:
+    try:
+        queue_email(session, **kwargs)
+    except InvalidEmail as exc:  # a bad runner address must not undo a paid order
+        log.warning("email to %r not queued: %s", kwargs.get("to"), exc)
+
+
+def queue_order_confirmation(session: Session, order: Order, registrations: list[Registration]) -> None:
+    """To the buyer: every ticket with its QR code, the total, and the race in a calendar file."""
+    race, buyer, lines = _context(session, order, registrations)
+    context = {"order": order, "race": race, "buyer": buyer, "lines": lines, "ticket_url": ticket_url,
+               "site_url": current_app.config["SITE_URL"]}
+    images = [Attachment(f"ticket-{line.registration.id}.png", "image/png",
+                         qr_png(ticket_url(line.registration.ticket_code)), content_id=line.content_id)
+              for line in lines]
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"You're in: {race.title}",
+           text=render_template("emails/order_confirmation.txt", **context),
+           html=render_template("emails/order_confirmation.html", **context),
+           attachments=[*images, _ics(race)], kind="order_confirmation", race_id=race.id, order_id=order.id)
+    # Runners the buyer registered get their own ticket, at their own address.
+    for line in lines:
+        runner_email = (line.registration.email or "").strip().lower()
+        if runner_email and runner_email != buyer.email.lower():
+            one = {**context, "lines": [line]}
+            _queue(session, to=_recipient(line.registration.runner_name, runner_email),
+                   subject=f"Your ticket for {race.title}",
+                   text=render_template("emails/ticket.txt", **one), html=render_template("emails/ticket.html", **one),
+                   attachments=[images[lines.index(line)], _ics(race)], kind="ticket", race_id=race.id,
+                   order_id=order.id)
+
+
+def queue_refund_pending_notice(session: Session, order: Order, problem: str) -> None:
+    """Money came in but no ticket could be issued: tell the buyer a refund is on its way."""
+    race = session.get(Race, order.race_id)
+    buyer = session.get(Profile, order.buyer_id)
+    text = render_template("emails/refund_pending.txt", race=race, buyer=buyer, order=order, problem=problem)
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"About your payment for {race.title}",
+           text=text, kind="capacity_refund_notice", race_id=race.id, order_id=order.id)
+
+
+def queue_refund_notice(session: Session, order: Order, amount: int) -> None:
+    race = session.get(Race, order.race_id)
+    buyer = session.get(Profile, order.buyer_id)
+    text = render_template("emails/refunded.txt", race=race, buyer=buyer, order=order, amount=amount)
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"Refund for {race.title}",
+           text=text, kind="refund_notice", race_id=race.id, order_id=order.id)
+
+
+def _recipient(name: str, email: str) -> str:
+    from email.headerregistry import Address
+
+    # Address() quotes the display name; a name with line breaks is dropped rather than trusted.
+    name = " ".join((name or "").split())
+    if not name or any(ch in name for ch in "\r\n"):
+        return email
+    try:
+        return str(Address(display_name=name, addr_spec=email))
+    except (ValueError, IndexError):
+        return email

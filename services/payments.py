@@ -1,0 +1,255 @@
+"""Payment gateways: Stripe Checkout, or the embedded test gateway when no Stripe key is set.
+
+Both answer the same questions: open a payment page for an order, and tell what became of it.
+Nothing here touches the database; services/checkout.py and services/fulfillment.py do.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import stripe
+from flask import Flask
+
+from models import DiscountCode, Order, Race, TaxMode
+from services.pricing import Quote
+
+log = logging.getLogger(__name__)
+
+
+class PaymentUnavailable(Exception):
+    """The payment provider could not be reached or refused; the runner may try again."""
+
+
+@dataclass(frozen=True)
+class CheckoutPage:
+    session_id: str
+    url: str
+    amount_total: int | None = None   # what the provider will charge, when it says so
+    amount_tax: int | None = None
+    amount_discount: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What a payment provider knows about one checkout session."""
+
+    session_id: str
+    status: str              # open | complete | expired
+    payment_status: str      # paid | unpaid | no_payment_required
+    amount_total: int
+    amount_tax: int
+    currency: str
+    payment_intent: str | None
+    order_id: str | None     # client_reference_id
+    app_env: str | None      # metadata.app_env
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    order: Order
+    race: Race
+    quote: Quote
+    code: DiscountCode | None
+    customer_email: str
+    expires_at: datetime
+    success_url: str
+    cancel_url: str
+
+
+class Gateway(Protocol):
+    is_test: bool
+
+    def open_checkout(self, request: CheckoutRequest) -> CheckoutPage: ...
+    def session_state(self, session_id: str) -> SessionState | None: ...
+    def paid_sessions(self, since: datetime) -> Iterator[SessionState]: ...
+    def expire(self, session_id: str) -> None: ...
+    def refund(self, payment_intent: str, amount: int | None = None) -> str: ...
+
+
+def _plain(obj) -> dict:
+    """A StripeObject as a plain dict (stripe 16's objects are not dicts)."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _state(session) -> SessionState:
+    session = _plain(session)
+    metadata = session.get("metadata") or {}
+    details = session.get("total_details") or {}
+    intent = session.get("payment_intent")
+    if intent is not None and not isinstance(intent, str):
+        intent = intent.get("id")
+    return SessionState(
+        session_id=session["id"], status=session.get("status") or "", payment_status=session.get("payment_status") or "",
+        amount_total=session.get("amount_total") or 0, amount_tax=(details.get("amount_tax") or 0),
+        currency=(session.get("currency") or "").upper(), payment_intent=intent,
+        order_id=session.get("client_reference_id"), app_env=metadata.get("app_env"))
+
+
+class StripeGateway:
+    """Hosted Stripe Checkout through one StripeClient per app (never the module globals)."""
+
+    is_test = False
+
+    def __init__(self, client: stripe.StripeClient, app_env: str):
+        self.client, self.app_env = client, app_env
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except stripe.StripeError as exc:
+            log.warning("stripe refused: %s %s", type(exc).__name__, getattr(exc, "user_message", None) or exc)
+            raise PaymentUnavailable(str(exc)) from exc
+
+    # -- coupons and tax rates are made once and reused -----------------------------------
+    def _coupon(self, request: CheckoutRequest) -> str | None:
+        code, quote = request.code, request.quote
+        if code is None or quote.discount <= 0:
+            return None
+        if code.ticket_type_id is None and code.percent_off:
+            coupon_id = f"sl-{self.app_env}-c{code.id}-p{code.percent_off}"
+            params = {"id": coupon_id, "percent_off": code.percent_off, "duration": "once", "name": code.code}
+        elif code.ticket_type_id is None and code.amount_off:
+            coupon_id = f"sl-{self.app_env}-c{code.id}-a{code.amount_off}{request.race.currency.lower()}"
+            params = {"id": coupon_id, "amount_off": code.amount_off, "currency": request.race.currency.lower(),
+                      "duration": "once", "name": code.code}
+        else:
+            # A code for one ticket type: Stripe cannot scope a coupon to ad-hoc line items, so the
+            # amount we computed for this order becomes an amount-off coupon of its own.
+            coupon_id = f"sl-{self.app_env}-c{code.id}-a{quote.discount}{request.race.currency.lower()}"
+            params = {"id": coupon_id, "amount_off": quote.discount, "currency": request.race.currency.lower(),
+                      "duration": "once", "name": code.code}
+        try:
+            self.client.v1.coupons.create(params={**params, "metadata": {"code_id": str(code.id)}})
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "code", None) != "resource_already_exists":
+                raise PaymentUnavailable(str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise PaymentUnavailable(str(exc)) from exc
+        return coupon_id
+
+    def _tax_rate(self, race: Race) -> str | None:
+        if race.tax_mode not in (TaxMode.INCLUSIVE, TaxMode.EXCLUSIVE) or not race.tax_rate_bps:
+            return None
+        # Tax rates get Stripe's ids, so the same settings always ask with the same idempotency key
+        # and we remember the id on the race (see services/checkout.py).
+        signature = f"{race.tax_rate_bps}:{race.tax_mode.value}:{race.tax_label}"
+        if race.stripe_tax_rate_id and race.stripe_tax_rate_key == signature:
+            return race.stripe_tax_rate_id
+        key = "sl-taxrate-" + hashlib.sha256(f"{self.app_env}:{race.id}:{signature}".encode()).hexdigest()[:32]
+        rate = self._call(self.client.v1.tax_rates.create, params={
+            "display_name": race.tax_label or "Tax", "percentage": f"{race.tax_rate_bps / 100:.2f}",
+            "inclusive": race.tax_mode == TaxMode.INCLUSIVE, "metadata": {"race_id": str(race.id)}},
+            options={"idempotency_key": key})
+        race.stripe_tax_rate_id, race.stripe_tax_rate_key = rate.id, signature
+        return rate.id
+
+    def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
+        race, order = request.race, request.order
+        tax_rate = self._tax_rate(race)
+        line_items = []
+        for line in request.quote.lines:
+            item = {"quantity": line.quantity, "price_data": {
+                "currency": race.currency.lower(), "unit_amount": line.unit_price,
+                "product_data": {"name": f"{race.title}: {line.name}"}}}
+            if tax_rate:
+                item["tax_rates"] = [tax_rate]
+            line_items.append(item)
+        metadata = {"order_id": str(order.id), "app_env": self.app_env}
+        params = {
+            "mode": "payment", "line_items": line_items, "client_reference_id": str(order.id),
+            "customer_email": request.customer_email, "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "expires_at": int(request.expires_at.timestamp()),
+            "success_url": request.success_url, "cancel_url": request.cancel_url,
+        }
+        coupon = self._coupon(request)
+        if coupon:
+            params["discounts"] = [{"coupon": coupon}]
+        if race.tax_mode == TaxMode.STRIPE:
+            params["automatic_tax"] = {"enabled": True}
+        # One key per reservation: a retry of the same attempt gets the same session back.
+        key = f"sl-checkout-{order.id}-{int(request.expires_at.timestamp())}"
+        session = _plain(self._call(self.client.v1.checkout.sessions.create, params=params,
+                                    options={"idempotency_key": key}))
+        details = session.get("total_details") or {}
+        return CheckoutPage(session["id"], session["url"], session.get("amount_total"), details.get("amount_tax"),
+                            details.get("amount_discount"))
+
+    def session_state(self, session_id: str) -> SessionState | None:
+        try:
+            return _state(self.client.v1.checkout.sessions.retrieve(session_id))
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "http_status", None) == 404:
+                return None
+            raise PaymentUnavailable(str(exc)) from exc
+        except stripe.StripeError as exc:
+            raise PaymentUnavailable(str(exc)) from exc
+
+    def paid_sessions(self, since: datetime) -> Iterator[SessionState]:
+        listing = self._call(self.client.v1.checkout.sessions.list,
+                             params={"status": "complete", "created": {"gte": int(since.timestamp())}, "limit": 100})
+        for session in listing.auto_paging_iter():
+            state = _state(session)
+            if state.payment_status == "paid":
+                yield state
+
+    def expire(self, session_id: str) -> None:
+        try:
+            self.client.v1.checkout.sessions.expire(session_id)
+        except stripe.StripeError as exc:  # already complete or expired: nothing to release there
+            log.info("could not expire %s: %s", session_id, exc)
+
+    def refund(self, payment_intent: str, amount: int | None = None) -> str:
+        params = {"payment_intent": payment_intent, "reason": "requested_by_customer"}
+        if amount is not None:
+            params["amount"] = amount
+        return self._call(self.client.v1.refunds.create, params=params).id
+
+
+class TestGateway:
+    """`make run` with no Stripe account: a page of our own, clearly marked, that completes the
+    order through the same fulfillment the Stripe webhook uses. No money moves."""
+
+    is_test = True
+
+    def __init__(self, site_url: str):
+        self.site_url = site_url
+
+    def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
+        session_id = f"test_{uuid.uuid4().hex}"
+        return CheckoutPage(session_id, f"{self.site_url}/test-gateway/{request.order.id}", request.quote.total,
+                            request.quote.tax, request.quote.discount)
+
+    def session_state(self, session_id: str) -> SessionState | None:
+        return None  # the test gateway's page reports its own outcome directly
+
+    def paid_sessions(self, since: datetime) -> Iterator[SessionState]:
+        return iter(())
+
+    def expire(self, session_id: str) -> None:
+        return None
+
+    def refund(self, payment_intent: str, amount: int | None = None) -> str:
+        return f"test_refund_{uuid.uuid4().hex[:12]}"
+
+
+def gateway_for(app: Flask) -> Gateway:
+    """The app's gateway: one StripeClient per app, made on first use."""
+    gateway = app.extensions.get("startline_gateway")
+    if gateway is None:
+        key = app.config.get("STRIPE_SECRET_KEY")
+        if key:
+            options = {"max_network_retries": 2}
+            if app.config.get("STRIPE_API_BASE"):
+                options["base_addresses"] = {"api": app.config["STRIPE_API_BASE"]}
+            gateway = StripeGateway(stripe.StripeClient(key, **options), app.config["APP_ENV"])
+        else:
+            gateway = TestGateway(app.config["SITE_URL"])
+        app.extensions["startline_gateway"] = gateway
+    return gateway

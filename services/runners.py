@@ -1,0 +1,304 @@
+"""The rules for one runner's details and their signed waiver, and saving them on a ticket.
+
+The runner form (blueprints/cart_forms.py), its inline checks and `services.cart.cart_problems`
+all judge a runner through `runner_problems`, so a ticket that passed the form is exactly a
+ticket the payment step accepts, and a rule changed here changes everywhere at once.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
+
+from models import Race, Registration, TicketType, WaiverVersion
+
+NAME_MAX = 100
+GUARDIAN_MAX = 200
+EMAIL_MAX = 320
+ADULT_AGE = 18
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+PHONE_DIGITS = (6, 20)
+PHONE_MAX = 40  # characters, spaces and punctuation included
+GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")
+
+_PHONE_CHARACTERS = re.compile(r"^[0-9 +\-().]*$")
+
+
+@dataclass
+class RunnerDetails:
+    """What the runner form collects for one ticket, as typed (dates already parsed)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    date_of_birth: date | None = None
+    gender: str = ""
+    tshirt_size: str = ""
+    emergency_name: str = ""
+    emergency_phone: str = ""
+    waiver_guardian_name: str = ""
+    waiver_accepted: bool = False
+    waiver_signature: str = ""
+    waiver_version_id: int | None = None  # the version the runner was shown
+
+    @classmethod
+    def of(cls, registration: Registration) -> RunnerDetails:
+        """A saved ticket's details, to judge them again (e.g. after the waiver changed)."""
+        return cls(first_name=registration.first_name, last_name=registration.last_name, email=registration.email,
+                   date_of_birth=registration.date_of_birth, gender=registration.gender,
+                   tshirt_size=registration.tshirt_size, emergency_name=registration.emergency_name,
+                   emergency_phone=registration.emergency_phone,
+                   waiver_guardian_name=registration.waiver_guardian_name,
+                   waiver_accepted=registration.waiver_signed_at is not None,
+                   waiver_signature=registration.waiver_signature,
+                   waiver_version_id=registration.waiver_version_id)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (tidy(self.first_name), tidy(self.last_name)) if part)
+
+
+class RunnerRefused(Exception):
+    """The details break at least one rule; `problems` maps each field to its message."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__(next(iter(problems.values())))
+        self.problems = problems
+
+
+# --- text --------------------------------------------------------------------------------
+
+def tidy(text: str | None) -> str:
+    """Text as we keep it: composed Unicode (accents stay), trimmed."""
+    return unicodedata.normalize("NFC", text or "").strip()
+
+
+def _has_control_characters(text: str) -> bool:
+    # Cc is control characters (NUL, ESC, newlines…); Zl/Zp are line and paragraph separators.
+    # Format characters (Cf) stay allowed: emoji sequences are joined with U+200D.
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
+
+
+def same_name(typed: str, expected: str) -> bool:
+    """Whether a typed signature is this name: case and spacing don't matter, accents do."""
+    def key(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFC", text).casefold().split())
+    return bool(key(expected)) and key(typed) == key(expected)
+
+
+def name_problem(value: str, what: str, *, required: bool = True, limit: int = NAME_MAX) -> str | None:
+    """Why `value` can't be a name (the runner's first name, a guardian's name…), or None."""
+    text = tidy(value)
+    if not text:
+        return f"Enter {what}." if required else None
+    if len(text) > limit:
+        return f"Keep {what} to {limit} characters or fewer (this one has {len(text):,})."
+    if _has_control_characters(text):
+        return f"Remove the invisible control characters from {what}."
+    return None
+
+
+def clean_email(value: str) -> str:
+    """The address as we store it; call after `email_problem` said it is fine."""
+    text = tidy(value)
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return text
+
+
+def email_problem(value: str) -> str | None:
+    text = tidy(value)
+    if not text:
+        return "Enter the runner's email address, for the ticket and race updates."
+    if len(text) > EMAIL_MAX:
+        return "That email address is too long."
+    if _has_control_characters(text):
+        return "Remove the invisible control characters from the email address."
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        return "Enter a real email address, like name@example.com."
+    return None
+
+
+def phone_problem(value: str) -> str | None:
+    text = tidy(value)
+    if not text:
+        return "Enter a phone number for the emergency contact."
+    if _has_control_characters(text) or not _PHONE_CHARACTERS.match(text):
+        return "Use only digits, spaces and + - ( ) . in the phone number."
+    if len(text) > PHONE_MAX:
+        return f"Keep the phone number to {PHONE_MAX} characters or fewer."
+    digits = sum(ch.isdigit() for ch in text)
+    low, high = PHONE_DIGITS
+    if not low <= digits <= high:
+        return f"A phone number has {low} to {high} digits (this one has {digits})."
+    return None
+
+
+# --- age ---------------------------------------------------------------------------------
+
+def age_on(born: date, day: date) -> int:
+    """Whole years of age on `day` (someone born on 29 February turns a year older on 1 March)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def race_day(race: Race) -> date:
+    """The race's date where it is run, which is what age limits mean."""
+    return race.starts_at.astimezone(race.tz).date()
+
+
+def local_today(race: Race, now: datetime) -> date:
+    return now.astimezone(race.tz).date()
+
+
+def birth_date_problem(born: date | None, today: date) -> str | None:
+    if born is None:
+        return "Enter the runner's date of birth."
+    if born > today:
+        return "The date of birth can't be in the future."
+    if born < EARLIEST_BIRTH_DATE:
+        return "Enter a date of birth from 1900 on."
+    return None
+
+
+def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | None:
+    """Whether the runner's age on race day fits the ticket type's limits."""
+    age = age_on(born, race_day(race))
+    low, high = ticket_type.min_age, ticket_type.max_age
+    if low is not None and high is not None and not low <= age <= high:
+        return f"Runners in the {ticket_type.name} must be {low} to {high} years old on race day (this runner will be {age})."
+    if low is not None and age < low:
+        return f"Runners in the {ticket_type.name} must be {low} or older on race day (this runner will be {age})."
+    if high is not None and age > high:
+        return f"Runners in the {ticket_type.name} must be {high} or younger on race day (this runner will be {age})."
+    return None
+
+
+def is_minor(born: date | None, today: date) -> bool:
+    """Under 18 when signing. Capacity to sign is about the day of signing, not race day."""
+    return born is not None and age_on(born, today) < ADULT_AGE
+
+
+# --- the whole form ----------------------------------------------------------------------
+
+def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None,
+                    now: datetime) -> dict[str, str]:
+    """Every rule the runner's details break, as {field: message}; empty when they are complete and valid."""
+    problems: dict[str, str] = {}
+
+    def note(field: str, message: str | None) -> None:
+        if message and field not in problems:
+            problems[field] = message
+
+    note("first_name", name_problem(details.first_name, "the runner's first name"))
+    note("last_name", name_problem(details.last_name, "the runner's last name"))
+    note("email", email_problem(details.email))
+
+    today = local_today(race, now)
+    born = details.date_of_birth
+    note("date_of_birth", birth_date_problem(born, today))
+    if "date_of_birth" not in problems:
+        note("date_of_birth", age_limit_problem(born, race, ticket_type))
+
+    if race.ask_gender and details.gender and details.gender not in GENDERS:
+        note("gender", "Pick one of the options, or leave it empty.")
+    sizes = race.tshirt_size_list
+    if sizes and details.tshirt_size not in sizes:
+        note("tshirt_size", "Pick a T-shirt size." if not details.tshirt_size else "Pick a T-shirt size from the list.")
+
+    note("emergency_name", name_problem(details.emergency_name, "the emergency contact's name", limit=GUARDIAN_MAX))
+    note("emergency_phone", phone_problem(details.emergency_phone))
+
+    if waiver is not None:
+        minor = is_minor(born, today)
+        note("waiver_guardian_name", name_problem(details.waiver_guardian_name, "the parent or guardian's name",
+                                                  required=minor, limit=GUARDIAN_MAX))
+        if details.waiver_version_id is not None and details.waiver_version_id != waiver.id:
+            note("waiver_accepted", "The waiver has changed since it was signed. Read the new version and sign again.")
+        if not details.waiver_accepted:
+            note("waiver_accepted", "Tick the box to accept the waiver.")
+        note("waiver_signature", _signature_problem(details, minor))
+    return problems
+
+
+def _signature_problem(details: RunnerDetails, minor: bool) -> str | None:
+    signature = tidy(details.waiver_signature)
+    if minor:
+        if not signature:
+            return "A parent or guardian signs for a runner under 18: type their full name."
+        if _has_control_characters(signature) or len(signature) > GUARDIAN_MAX:
+            return "Type the parent or guardian's full name, nothing else."
+        if not tidy(details.waiver_guardian_name):
+            return "Enter the parent or guardian's name above, then sign with it."
+        if not same_name(signature, details.waiver_guardian_name):
+            return f"The signature must be the parent or guardian's name: {tidy(details.waiver_guardian_name)}."
+        return None
+    if not signature:
+        return "Type the runner's full name to sign the waiver."
+    if _has_control_characters(signature) or len(signature) > GUARDIAN_MAX:
+        return "Type the runner's full name, nothing else."
+    if not (tidy(details.first_name) and tidy(details.last_name)):
+        return "Enter the runner's first and last name above, then sign with them."
+    if not same_name(signature, details.full_name):
+        return f"The signature must match the runner's name: {details.full_name}."
+    return None
+
+
+def age_note(details: RunnerDetails, race: Race, now: datetime) -> str | None:
+    """A friendly line beside a valid date of birth: the age that counts, and who signs."""
+    born = details.date_of_birth
+    today = local_today(race, now)
+    if born is None or birth_date_problem(born, today):
+        return None
+    note = f"Age on race day: {age_on(born, race_day(race))}."
+    if is_minor(born, today):
+        note += " A parent or guardian signs the waiver for a runner under 18."
+    return note
+
+
+def waiver_to_sign(session: Session, race_id: int) -> WaiverVersion | None:
+    """The race's current waiver, or None when it has none (or the organizer emptied it)."""
+    from services.race_editing import current_waiver
+
+    waiver = current_waiver(session, race_id)
+    return waiver if waiver is not None and waiver.text.strip() else None
+
+
+def is_blank(registration: Registration) -> bool:
+    """Nothing filled in yet for this ticket."""
+    return not (registration.first_name or registration.last_name or registration.email
+                or registration.waiver_signed_at)
+
+
+def save_runner(session: Session, registration: Registration, details: RunnerDetails, *, race: Race,
+                ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime, ip: str) -> None:
+    """Store the runner and their signature on the ticket, or raise RunnerRefused (nothing changes)."""
+    problems = runner_problems(details, race, ticket_type, waiver, now)
+    if problems:
+        raise RunnerRefused(problems)
+    registration.first_name = tidy(details.first_name)
+    registration.last_name = tidy(details.last_name)
+    registration.email = clean_email(details.email)
+    registration.date_of_birth = details.date_of_birth
+    registration.gender = tidy(details.gender) if race.ask_gender else ""
+    registration.tshirt_size = details.tshirt_size if race.tshirt_size_list else ""
+    registration.emergency_name = tidy(details.emergency_name)
+    registration.emergency_phone = " ".join(tidy(details.emergency_phone).split())
+    if waiver is None:
+        registration.waiver_version_id = None
+        registration.waiver_signature = registration.waiver_guardian_name = registration.waiver_ip = ""
+        registration.waiver_signed_at = None
+    else:
+        minor = is_minor(details.date_of_birth, local_today(race, now))
+        registration.waiver_version_id = waiver.id
+        registration.waiver_guardian_name = tidy(details.waiver_guardian_name) if minor else ""
+        registration.waiver_signature = tidy(details.waiver_signature)
+        registration.waiver_signed_at = now
+        registration.waiver_ip = (ip or "")[:45]
+    session.flush()

@@ -1,0 +1,171 @@
+"""The cart in a real browser: add tickets without a reload, fill in runners with inline checks, reach payment."""
+import pytest
+from playwright.sync_api import expect
+
+from models import TaxMode
+from services import race_editing
+from tests.browser import ARTIFACTS, screenshot
+from tests.factories import login, make_code, make_profile, make_race
+
+pytestmark = pytest.mark.browser
+
+
+def browser_login(page, live_server, app, profile):
+    client = app.test_client()
+    login(client, profile)
+    for name in ("sl_access", "sl_refresh"):
+        page.context.add_cookies([{"name": name, "value": client.get_cookie(name).value,
+                                   "url": live_server.url, "httpOnly": True, "sameSite": "Lax"}])
+
+
+@pytest.fixture
+def race(db):
+    race = make_race(db, slug="lakeside", title="Lakeside Spring 10K", tax_mode=TaxMode.EXCLUSIVE, tax_rate_bps=825,
+                     tax_label="Sales tax", tickets=[("10K", 4500, 300), ("5K", 3500, 400), ("Kids 1K", 1000, 40)])
+    race.ticket_types[2].max_age = 12
+    race_editing.set_waiver_text(db.session, race, race_editing.SAMPLE_WAIVER)
+    db.session.commit()
+    return race
+
+
+def fill_runner(page, first, last, email):
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Date of birth").fill("1990-04-21")
+    page.get_by_label("T-shirt size").select_option("M")
+    page.get_by_label("Emergency contact's name").fill("Luis López")
+    page.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
+    page.get_by_label("I have read the waiver above and accept it").check()
+    page.get_by_label("Signature").fill(f"{first} {last}")
+
+
+def test_add_two_tickets_fill_both_runners_and_reach_payment(live_server, page, app, db, race):
+    problems = []  # script errors and Content-Security-Policy refusals, which would break htmx quietly
+    page.on("console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+
+    def snap(name):
+        # Playwright hides the caret with an inline style (a CSP refusal that isn't ours) unless told not to.
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True, caret="initial")
+
+    buyer = make_profile(db, full_name="Ana López", email="ana@example.com")
+    browser_login(page, live_server, app, buyer)
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.evaluate("window.__sameDocument = true")
+
+    page.get_by_label("How many 10K tickets").select_option("2")
+    page.get_by_role("button", name="Add to cart").click()
+
+    page.get_by_text("Added 2 × 10K to your cart.").wait_for()
+    page.locator("#cart-badge .cart-count").filter(has_text="2").wait_for()  # out-of-band swap
+    assert page.evaluate("window.__sameDocument") is True  # no reload
+    snap("cart-added-390")
+
+    page.get_by_role("link", name="Go to your cart").click()
+    page.get_by_role("link", name="Fill in runner 1").click()
+
+    # An inline error appears while typing, beside the field, and the input keeps what was typed and the focus.
+    email = page.get_by_label("Email")
+    email.press_sequentially("ana@")
+    page.locator("#email-state .field-error").filter(has_text="Enter a real email address").wait_for()
+    assert email.input_value() == "ana@"
+    assert page.evaluate("document.activeElement.id") == "email"
+    snap("cart-runner-error-390")
+    email.press_sequentially("example.com")
+    page.locator("#email-state .field-error").wait_for(state="detached")
+
+    page.get_by_role("button", name="This is me").click()
+    expect(page.get_by_label("First name")).to_have_value("Ana")
+    expect(page.get_by_label("Last name")).to_have_value("López")
+    fill_runner(page, "Ana", "López", "ana@example.com")
+    page.get_by_role("button", name="Save runner").click()
+
+    page.get_by_text("Saved Ana López's details. Now runner 2.").wait_for()
+    fill_runner(page, "Bea", "Núñez", "bea@example.com")
+    page.get_by_role("button", name="Save runner").click()
+
+    page.get_by_text("Saved Bea Núñez's details.").wait_for()
+    button = page.get_by_role("button", name="Continue to payment")
+    assert button.is_enabled()
+    assert page.locator(".runner-status.ok").count() == 2
+    snap("cart-ready-390")
+    assert problems == []
+
+
+def test_a_wrong_signature_is_flagged_and_fixing_the_name_clears_it(live_server, page, app, db, race):
+    buyer = make_profile(db, full_name="Ana López")
+    browser_login(page, live_server, app, buyer)
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 5K tickets").select_option("1")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Go to your cart").click()
+    page.get_by_role("link", name="Fill in runner 1").click()
+
+    page.get_by_label("First name").fill("Ana")
+    page.get_by_label("Last name").fill("Lopez")
+    page.get_by_label("Signature").fill("Ana López")
+    page.locator("#waiver_signature-state").get_by_text("The signature must match the runner's name").wait_for()
+    page.get_by_label("Last name").fill("López")
+    page.locator("#waiver_signature-state .field-error").wait_for(state="detached")
+
+
+def test_adding_works_without_javascript(live_server, chromium, app, db, race):
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    browser_login(page, live_server, app, make_profile(db))
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 5K tickets").select_option("2")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url("**/races/lakeside/cart")
+    assert page.get_by_text("2 × $35.00").count() == 1
+    page.get_by_role("button", name="One more 5K ticket").click()
+    page.wait_for_url("**/races/lakeside/cart")
+    assert page.get_by_text("3 × $35.00").count() == 1
+    context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_cart_pages_fit_phone_and_desktop(live_server, chromium, app, db, race, width):
+    buyer = make_profile(db, full_name="Ana López")
+    make_code(db, race, code="FRIENDS", percent_off=20)
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    browser_login(page, live_server, app, buyer)
+    kids = race.ticket_types[2].id
+    ten_k = race.ticket_types[0].id
+
+    page.goto(f"{live_server.url}/races/lakeside?add={ten_k}:2,{kids}:1")  # back from sign-in with a choice
+    page.get_by_text("Welcome back!").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"cart-race-{width}")
+
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Go to your cart").click()
+    page.get_by_label("Discount code").fill("friends")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Discount (FRIENDS)").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"cart-{width}")
+
+    page.get_by_role("link", name="Fill in runner 3").click()
+    page.get_by_role("button", name="Save runner").click()
+    page.locator("#runner-errors").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    screenshot(page, f"cart-runner-{width}")
+    context.close()
+
+
+def test_pressing_enter_in_a_field_saves_rather_than_filling_in_the_buyer(live_server, page, app, db, race):
+    browser_login(page, live_server, app, make_profile(db, full_name="Ana López"))
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 5K tickets").select_option("1")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_role("link", name="Go to your cart").click()
+    page.get_by_role("link", name="Fill in runner 1").click()
+
+    fill_runner(page, "Bea", "Núñez", "bea@example.com")
+    page.get_by_label("Signature").press("Enter")
+
+    page.get_by_text("Saved Bea Núñez's details.").wait_for()

@@ -1,0 +1,88 @@
+"""The organizer's dashboard, codes and team pages in a real browser, at phone and desktop widths."""
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from models import (
+    OrderStatus,
+    OrganizerInvite,
+    OrganizerRole,
+    OutboxMessage,
+    OutboxStatus,
+    RaceOrganizer,
+    RaceStatus,
+    TaxMode,
+)
+from tests.browser import screenshot
+from tests.factories import make_code, make_order, make_paid_order, make_profile, make_race
+from tests.test_browser_manage import browser_login
+
+pytestmark = pytest.mark.browser
+
+SIZES = ["S", "M", "M", "L", "XL", "M", "S", "L"]
+GENDERS = ["Female", "Male", "Female", "Non-binary", "", "Male", "Female", "Male"]
+
+
+@pytest.fixture
+def busy_race(db):
+    organizer = make_profile(db, full_name="Olga Organizer", email="olga@example.com")
+    race = make_race(db, organizer=organizer, title="Lakeside Autumn 10K", tickets=[("10K", 4500, 120), ("5K", 3000, 150),
+                                                                                     ("Kids 1K", 800, 60)])
+    race.tax_mode, race.tax_rate_bps, race.tax_label = TaxMode.EXCLUSIVE, 825, "Sales tax"
+    db.session.commit()
+    friends = make_code(db, race, code="FRIENDS", percent_off=20)
+    club = make_code(db, race, code="CLUB5", amount_off=500, max_uses=40)
+    make_code(db, race, code="EARLYBIRD", percent_off=15, active=False)
+    start = datetime.now(UTC) - timedelta(days=24)
+    ten_k, five_k, kids = race.ticket_types
+    for day in range(24):
+        for n in range(day % 4 + (2 if day > 18 else 0)):
+            i = day * 3 + n
+            make_paid_order(db, race, {(ten_k, five_k, kids)[i % 3]: 1 + (i % 5 == 0)},
+                            code=(friends, club, None, None)[i % 4], paid_at=start + timedelta(days=day, hours=n),
+                            runners=[{"tshirt_size": SIZES[i % 8], "gender": GENDERS[i % 8],
+                                      "date_of_birth": date(1960 + (i * 7) % 50, 1 + i % 12, 1 + i % 27),
+                                      "first_name": ["Ada", "Ben", "Chloé", "Dev", "Eun-ji", "Farah"][i % 6],
+                                      "last_name": ["Lovelace", "Okafor", "Martin", "Patel", "Kim", "Haddad"][i % 6]}])
+    stuck = make_order(db, race, ten_k, 2, status=OrderStatus.NEEDS_REFUND)
+    stuck.problem = "Payment arrived after the reservation ran out, and the race had filled up: The 10K is sold out."
+    stuck.total, stuck.subtotal = 9000, 9000
+    stuck.paid_at = datetime.now(UTC) - timedelta(hours=3)
+    db.session.add(OutboxMessage(to_address="ada@exmaple.con", subject="You're in: Lakeside Autumn 10K", text_body="…",
+                                 kind="order_confirmation", race_id=race.id, status=OutboxStatus.FAILED, attempts=6,
+                                 last_error="recipient refused: 550 5.1.1 ada@exmaple.con: no such domain"))
+    helper = make_profile(db, full_name="Hiro Helper", email="hiro@example.com")
+    db.session.add(RaceOrganizer(race_id=race.id, profile_id=helper.id, role=OrganizerRole.CO_ORGANIZER,
+                                 invited_by_id=organizer.id))
+    db.session.add(OrganizerInvite(race_id=race.id, email="sam.newcomer@example.com", token_hash="0" * 64,
+                                   invited_by_id=organizer.id))
+    make_race(db, organizer=organizer, title="Spring Trail Half (draft)", status=RaceStatus.DRAFT)
+    db.session.commit()
+    return race, organizer
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_dashboard_codes_and_team_pages_look_finished(live_server, chromium, app, db, busy_race, width):
+    race, organizer = busy_race
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        browser_login(page, live_server, app, organizer)
+        for path, name in [("dashboard", "dashboard"), ("codes", "codes"), ("team", "team")]:
+            page.goto(f"{live_server.url}/manage/races/{race.id}/{path}")
+            assert page.locator("h1").first.is_visible()
+            # Nothing wider than the screen: no sideways scrolling on a phone.
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1, path
+            screenshot(page, f"{name}-{width}")
+        page.goto(f"{live_server.url}/manage/")
+        screenshot(page, f"races-{width}")
+        page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
+        page.get_by_role("button", name="Refund order").last.click()  # the confirmation, from the orders list
+        page.get_by_role("heading", name="Refund").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+        screenshot(page, f"refund-confirm-{width}")
+        page.get_by_role("link", name="Keep it, go back").click()
+        page.get_by_role("heading", name="Tickets").wait_for()
+        screenshot(page, f"order-{width}")
+    finally:
+        context.close()

@@ -1,0 +1,112 @@
+"""Race morning on a phone: find a runner, tap Check in, watch the counter go up; the registrant list at two widths."""
+import pytest
+from playwright.sync_api import expect
+
+from models import OrderStatus
+from tests.browser import screenshot
+from tests.factories import make_profile
+from tests.registrant_factories import organized_race, runner
+from tests.test_browser_manage import browser_login
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def race_day(db):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Lake 10K")
+    ten, five = race.ticket_types
+    runner(db, race, ten, "Ada", "Lovelace", bib=1001, email="ada.lovelace@analytical-engine.example")
+    runner(db, race, ten, "Grace", "Hopper", bib=1002)
+    runner(db, race, five, "Zoë", "Núñez-Brontë", bib=2001)
+    runner(db, race, five, "Alan", "Turing")
+    runner(db, race, ten, "Ray", "Refund", status=OrderStatus.REFUNDED)
+    return organizer, race
+
+
+def test_checking_a_runner_in_on_a_phone(live_server, page, app, db, race_day):
+    organizer, race = race_day
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    counter = page.locator("#checkin-counter")
+    assert " ".join(counter.inner_text().split()) == "0 / 4 checked in"
+
+    page.get_by_role("searchbox").fill("lovel")
+    row = page.locator(".checkin-row").filter(has_text="Ada Lovelace")
+    row.wait_for()
+    assert page.locator(".checkin-row").count() == 1
+    screenshot(page, "checkin-search-390")
+
+    row.get_by_role("button", name="Check in").click()
+    page.locator(".checkin-row.is-in").filter(has_text="Ada Lovelace").wait_for()
+    expect(counter.locator("strong")).to_have_text("1")
+    assert " ".join(counter.inner_text().split()) == "1 / 4 checked in"
+    assert "In at" in row.inner_text()
+    screenshot(page, "checkin-done-390")
+
+    # A refunded ticket shows up, but there is nothing to tap.
+    page.get_by_role("searchbox").fill("refund")
+    refunded = page.locator(".checkin-row").filter(has_text="Ray Refund")
+    refunded.wait_for()
+    assert "Can't check in" in refunded.inner_text() and refunded.get_by_role("button").count() == 0
+    screenshot(page, "checkin-refunded-390")
+
+
+def test_scanning_a_ticket_qr_code_as_the_organizer(live_server, page, app, db, race_day):
+    from models import Registration
+
+    organizer, race = race_day
+    grace = db.session.query(Registration).filter_by(last_name="Hopper").one()
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/tickets/{grace.ticket_code}")
+    screenshot(page, "ticket-organizer-390")
+    page.get_by_role("button", name="Check in").click()
+    page.locator(".ticket-checked-in").filter(has_text="Checked in at").wait_for()
+    screenshot(page, "ticket-checkin-390")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_registrant_list_at_phone_and_desk_widths(live_server, chromium, app, db, race_day, width):
+    organizer, race = race_day
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
+        page.locator(".registrants-table").wait_for()
+        # Nothing sticks out sideways on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"registrants-{width}")
+
+        page.get_by_role("searchbox", name="Search").fill("zo")
+        expect(page.locator(".registrants-table tbody tr")).to_have_count(1)
+        assert "q=zo" in page.url  # the search is in the address, so it can be bookmarked
+        assert "Núñez-Brontë" in page.locator(".registrants-table").inner_text()
+
+        bib = page.get_by_label("Bib for Zoë Núñez-Brontë")
+        bib.fill("1001")
+        bib.press("Tab")
+        page.locator(".bib-state .field-error").filter(has_text="already taken by Ada Lovelace").wait_for()
+        screenshot(page, f"registrants-bib-taken-{width}")
+
+        page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
+        page.get_by_role("link", name="Lovelace, Ada").click()
+        page.get_by_role("heading", name="Ada Lovelace").wait_for()
+        screenshot(page, f"registrant-{width}")
+    finally:
+        context.close()
+
+
+def test_assigning_a_bib_range_refreshes_the_list_below(live_server, page, app, db, race_day):
+    organizer, race = race_day
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
+    page.get_by_text("Assign bib numbers").click()
+    page.get_by_label("Ticket", exact=True).last.select_option(label="5K")
+    page.get_by_label("From").fill("2000")
+    page.get_by_label("To").fill("2999")
+    page.get_by_role("button", name="Assign bibs").click()
+    page.locator("#assign-bibs .notice-success").filter(has_text="Gave 1 5K runner bib 2000.").wait_for()
+    # Alan Turing had no bib; 2001 was Zoë's already, so he gets 2000, and the table shows it without a reload.
+    expect(page.get_by_label("Bib for Alan Turing")).to_have_value("2000")

@@ -1,0 +1,251 @@
+"""Race-morning check-in: find a runner, one tap in (or undo), the counter, and the QR link on a ticket."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models import OrderStatus, Registration, RegistrationAudit
+from services import clock
+from tests.factories import login, make_profile
+from tests.http import csrf_token
+from tests.registrant_factories import add_co_organizer, organized_race, runner
+
+HX = {"HX-Request": "true"}
+MORNING = datetime(2030, 5, 4, 11, 42, tzinfo=UTC)  # 7:42 AM in New York
+
+
+@pytest.fixture
+def organizer(db):
+    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
+
+
+@pytest.fixture
+def race(db, organizer):
+    return organized_race(db, organizer, slug="lake-10k", title="Lake 10K")
+
+
+@pytest.fixture
+def signed_in(client, organizer):
+    login(client, organizer)
+    return client
+
+
+@pytest.fixture
+def ada(db, race):
+    return runner(db, race, race.ticket_types[0], "Ada", "Lovelace", bib=42)
+
+
+@pytest.fixture(autouse=True)
+def race_morning():
+    clock.freeze(MORNING)
+    yield
+    clock.reset()
+
+
+def desk(race):
+    return f"/manage/races/{race.id}/checkin"
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True).replace("&#39;", "'").replace("&amp;", "&")
+
+
+def tap(client, race, registration, *, undo=False, htmx=True, **data):
+    path = f"{desk(race)}/{registration.ticket_code}" + ("/undo" if undo else "")
+    return client.post(path, headers=HX if htmx else {}, data={"csrf_token": csrf_token(client, desk(race)), **data})
+
+
+def checked_in_at(db, registration):
+    db.session.expire_all()
+    return db.session.get(Registration, registration.id).checked_in_at
+
+
+# --- the desk: full page, fragment, bad input ----------------------------------------------
+
+def test_check_in_page_has_a_search_box_and_the_counter(signed_in, db, race, ada):
+    runner(db, race, race.ticket_types[0], "Bob", "Bolt", checked_in_at=MORNING - timedelta(minutes=5))
+    runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    response = signed_in.get(desk(race))
+    page = text(response)
+    assert response.status_code == 200 and "<html" in page and 'aria-current="page">Check-in' in page
+    assert 'type="search" name="q"' in page and "autofocus" in page
+    assert '<strong>1</strong> / 2 <span>checked in</span>' in page  # refunded tickets don't count
+    assert "Lovelace" not in page  # nobody listed until a name or bib is typed
+
+
+def test_searching_by_name_or_bib_returns_just_the_results(signed_in, db, race, ada):
+    runner(db, race, race.ticket_types[0], "Grace", "Hopper", bib=7)
+    by_name = signed_in.get(desk(race), query_string={"q": "love"}, headers=HX)
+    body = text(by_name)
+    assert by_name.status_code == 200 and "<html" not in body and body.lstrip().startswith('<div id="checkin-results"')
+    assert "Ada Lovelace" in body and "Bib 42" in body and "Grace Hopper" not in body and ">Check in<" in body
+    assert "Grace Hopper" in text(signed_in.get(desk(race), query_string={"q": "7"}, headers=HX))
+    assert "Ada Lovelace" in text(signed_in.get(desk(race), query_string={"q": "42"}))  # also as a whole page
+
+
+def test_a_search_that_finds_nobody_says_so(signed_in, db, race, ada):
+    response = signed_in.get(desk(race), query_string={"q": "zzz%_"}, headers=HX)
+    assert response.status_code == 200 and "Nobody called “zzz%_”" in text(response)
+
+
+@pytest.mark.parametrize("q", ["love\x00", "²", "x" * 5000, "%", "__"])
+def test_odd_searches_at_the_desk_do_not_fail(signed_in, db, race, ada, q):
+    response = signed_in.get(desk(race), query_string={"q": q}, headers=HX)
+    assert response.status_code == 200
+    assert ("Ada Lovelace" in text(response)) == (q == "love\x00")  # the control character is dropped
+
+
+def test_unknown_and_malformed_codes_are_404(signed_in, db, race, ada):
+    t = csrf_token(signed_in, desk(race))
+    for code in ("doesnotexist123", "bad!code", "x"):
+        assert signed_in.post(f"{desk(race)}/{code}", data={"csrf_token": t}, headers=HX).status_code == 404, code
+        assert signed_in.post(f"{desk(race)}/{code}/undo", data={"csrf_token": t}, headers=HX).status_code == 404
+    assert checked_in_at(db, ada) is None
+
+
+def test_another_races_ticket_cannot_be_checked_in_here(signed_in, db, race, organizer):
+    other = organized_race(db, organizer)  # even by someone who organizes both
+    theirs = runner(db, other, other.ticket_types[0], "Other", "Runner")
+    response = tap(signed_in, race, theirs)
+    assert response.status_code == 404 and "no ticket with that code for this race" in text(response)
+    assert checked_in_at(db, theirs) is None
+    assert "Other Runner" not in text(signed_in.get(desk(race), query_string={"q": "other"}))
+
+
+# --- tapping -------------------------------------------------------------------------------
+
+def test_one_tap_checks_in_and_updates_the_counter_out_of_band(signed_in, db, race, ada, organizer):
+    runner(db, race, race.ticket_types[1], "Grace", "Hopper")
+    response = tap(signed_in, race, ada, q="love")
+    body = text(response)
+    assert response.status_code == 200 and "<html" not in body
+    assert body.lstrip().startswith(f'<li id="reg-{ada.id}" class="checkin-row is-in"')
+    assert "✓ In at 7:42 AM" in body and "Undo" in body
+    assert 'id="checkin-counter" class="checkin-counter" aria-live="polite" hx-swap-oob="true"' in body
+    assert "<strong>1</strong> / 2" in body
+    assert checked_in_at(db, ada) == MORNING
+    audit = db.session.scalar(select(RegistrationAudit).where(RegistrationAudit.registration_id == ada.id))
+    assert (audit.field, audit.profile_id) == ("checked_in", organizer.id)
+
+
+def test_a_second_tap_says_when_the_first_was(signed_in, db, race, ada):
+    assert tap(signed_in, race, ada).status_code == 200
+    clock.advance(timedelta(minutes=9))
+    again = tap(signed_in, race, ada)
+    assert again.status_code == 409
+    assert "Already checked in at 7:42 AM." in text(again)
+    assert checked_in_at(db, ada) == MORNING  # the first time stands
+
+
+def test_a_check_in_from_the_day_before_names_the_day(signed_in, db, race):
+    early = runner(db, race, race.ticket_types[0], "Early", "Bird", checked_in_at=MORNING - timedelta(days=1))
+    response = tap(signed_in, race, early)
+    assert response.status_code == 409 and "Already checked in at Fri 3 May, 7:42 AM." in text(response)
+
+
+def test_undo_takes_the_check_in_back(signed_in, db, race, ada):
+    tap(signed_in, race, ada)
+    response = tap(signed_in, race, ada, undo=True)
+    body = text(response)
+    assert response.status_code == 200 and ">Check in<" in body and "<strong>0</strong> / 1" in body
+    assert checked_in_at(db, ada) is None
+    fields = list(db.session.scalars(select(RegistrationAudit.new_value).where(RegistrationAudit.registration_id == ada.id)
+                                     .order_by(RegistrationAudit.id)))
+    assert fields == [MORNING.isoformat(), ""]
+    assert tap(signed_in, race, ada).status_code == 200  # and in again
+
+
+def test_a_refunded_ticket_cannot_be_checked_in(signed_in, db, race):
+    refunded = runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    partly = runner(db, race, race.ticket_types[0], "Pat", "Partial", refunded=True)
+    for registration in (refunded, partly):
+        response = tap(signed_in, race, registration)
+        assert response.status_code == 422
+        assert "This ticket was refunded, so it can't be checked in." in text(response)
+        assert checked_in_at(db, registration) is None
+    listed = text(signed_in.get(desk(race), query_string={"q": "refund"}))
+    assert "Ray Refund" in listed and "Can't check in" in listed and f"/checkin/{refunded.ticket_code}\"" not in listed
+
+
+def test_without_javascript_a_tap_posts_and_comes_back_to_the_search(signed_in, db, race, ada):
+    response = tap(signed_in, race, ada, htmx=False, q="love")
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"{desk(race)}?q=love#reg-{ada.id}"
+    assert checked_in_at(db, ada) == MORNING
+    assert "✓ In at 7:42 AM" in text(signed_in.get(response.headers["Location"]))
+
+
+def test_a_co_organizer_can_check_runners_in(app, db, race, ada):
+    helper = make_profile(db, full_name="Vic Volunteer")
+    add_co_organizer(db, race, helper)
+    client = app.test_client()
+    login(client, helper)
+    assert tap(client, race, ada).status_code == 200 and checked_in_at(db, ada) == MORNING
+
+
+# --- the QR link on the ticket ---------------------------------------------------------------
+
+def test_an_organizer_opening_a_ticket_link_gets_one_big_check_in_button(signed_in, db, race, ada):
+    page = text(signed_in.get(f"/tickets/{ada.ticket_code}"))
+    assert "Ada Lovelace" in page and 'class="checkin-button checkin-button-large">Check in</button>' in page
+    assert f'action="/manage/races/{race.id}/checkin/{ada.ticket_code}"' in page
+
+    response = tap(signed_in, race, ada, view="ticket")
+    body = text(response)
+    assert response.status_code == 200 and body.lstrip().startswith('<div id="ticket-checkin"')
+    assert "✓ Checked in at 7:42 AM" in body and "Undo check-in" in body
+
+    again = tap(signed_in, race, ada, view="ticket")
+    assert again.status_code == 409 and "Already checked in at 7:42 AM." in text(again)
+    assert "✓ Checked in at 7:42 AM" in text(signed_in.get(f"/tickets/{ada.ticket_code}"))
+
+
+def test_the_ticket_button_without_javascript_comes_back_to_the_ticket(signed_in, db, race, ada):
+    response = tap(signed_in, race, ada, view="ticket", htmx=False)
+    assert response.status_code == 303 and response.headers["Location"] == f"/tickets/{ada.ticket_code}"
+    assert checked_in_at(db, ada) == MORNING
+
+
+@pytest.mark.parametrize("who", ["the runner", "another organizer", "signed out"])
+def test_anyone_else_opening_the_ticket_link_sees_no_button(app, db, race, ada, who):
+    visitor = app.test_client()
+    if who == "the runner":
+        login(visitor, make_profile(db, email="ada@example.com"))
+    elif who == "another organizer":
+        other = make_profile(db)
+        organized_race(db, other)
+        login(visitor, other)
+    response = visitor.get(f"/tickets/{ada.ticket_code}")
+    page = text(response)
+    assert response.status_code == 200 and "Ada Lovelace" in page
+    assert "Check in" not in page and "/checkin/" not in page
+    forged = visitor.post(f"{desk(race)}/{ada.ticket_code}", data={"csrf_token": csrf_token(visitor, "/")})
+    assert forged.status_code in (303, 403)
+    assert checked_in_at(db, ada) is None
+
+
+def test_an_organizer_opening_a_refunded_ticket_gets_no_button(signed_in, db, race):
+    refunded = runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    page = text(signed_in.get(f"/tickets/{refunded.ticket_code}"))
+    assert "refunded and is no longer valid" in page and "checkin-button" not in page
+
+
+def test_two_volunteers_tapping_the_same_runner_at_once_check_in_once(db, race, ada, organizer):
+    from services import registrants
+
+    # Both desks loaded the runner before either tapped: each holds a copy that says "not checked in".
+    first = registrants.registration_by_code(db.session, race.id, ada.ticket_code)
+    db.session.expunge_all()
+    second = registrants.registration_by_code(db.session, race.id, ada.ticket_code)
+    assert first.registration.checked_in_at is None and second.registration.checked_in_at is None
+
+    registrants.check_in(db.session, first, organizer.id, MORNING)
+    db.session.commit()
+    with pytest.raises(registrants.AlreadyCheckedIn) as already:
+        registrants.check_in(db.session, second, organizer.id, MORNING + timedelta(seconds=3))
+    assert already.value.at == MORNING
+    db.session.rollback()
+    assert checked_in_at(db, ada) == MORNING
+    assert len(list(db.session.scalars(select(RegistrationAudit).where(RegistrationAudit.registration_id == ada.id)))) == 1
