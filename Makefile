@@ -7,7 +7,7 @@ export FLASK_APP := app:create_app
 # The Postgres pass of the suite; CI starts this server, locally it is used when it answers.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/startline_test
 
-.PHONY: run test test-sqlite test-postgres lint check bench worker clean
+.PHONY: run test lint bench worker clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ run: $(VENV)/.deps
 	$(FLASK) seed-demo --if-empty
 	MAIL_WORKER_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
+## worker: send queued email (production runs this as its own process; `make run` sends in-process)
+worker: $(VENV)/.deps
+	$(FLASK) outbox-worker
+
 ## test: the whole suite on SQLite, then again on Postgres when one answers
 test: $(VENV)/.dev-deps
 	$(PY) -m pytest
@@ -42,7 +46,9 @@ test: $(VENV)/.dev-deps
 ## lint: ruff, and no drift between the models and the migrations
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
-	$(FLASK) db check
+	@rm -f /tmp/startline-lint.db
+	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db upgrade
+	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db check
 
 ## bench: gunicorn + Postgres + wrk: throughput beside a bare Flask page, a checkout burst, page weight,
 ## SQL per request (about 3 minutes; writes bench/results.json and bench/RESULTS.md; not part of `make test`)

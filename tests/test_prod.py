@@ -111,7 +111,7 @@ def test_prod_migrate_shows_the_plan_asks_and_applies(app, tmp_path):
     assert f"Target database: SQLite file {target}" in result.output
     assert "Current revision(s): none (an empty database)" in result.output
     assert re.search(r"Pending migrations \(\d+\):", result.output)
-    assert "b38babce5224  initial schema" in result.output
+    assert "c30c92d397ba  initial schema" in result.output
     assert "supabase_security  row level security" in result.output
     assert "Apply " in result.output and "Done. Current revision(s): " in result.output
     assert "races" in inspect(create_engine(f"sqlite:///{target}")).get_table_names()

@@ -1,7 +1,7 @@
 """row level security on every table; on Supabase, the media bucket and its policies
 
 Revision ID: supabase_security
-Revises: b38babce5224
+Revises: c30c92d397ba
 Create Date: 2026-11-26 10:00:00
 
 Supabase's Data API lets anyone with the publishable key query `public` as the role `anon`
@@ -29,7 +29,7 @@ from sqlalchemy import text
 
 # revision identifiers, used by Alembic.
 revision = 'supabase_security'
-down_revision = 'b38babce5224'
+down_revision = 'c30c92d397ba'
 branch_labels = None
 depends_on = None
 
