@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, abort, current_app, g, request, url_for
 from flask_wtf import FlaskForm
@@ -134,8 +134,15 @@ def _editor_context(race: Race) -> dict:
         "cover": next((m for m in media if m.kind == MediaKind.COVER), None),
         "gallery": [m for m in media if m.kind == MediaKind.GALLERY],
         "waiver": waiver, "checklist": race_editing.publish_checklist(race, types, waiver, now),
-        "errors": {}, "money_text": _money_text,
+        "errors": {}, "money_text": _money_text, "local_input": _local_input,
     }
+
+
+def _local_input(value: datetime | None, timezone: str) -> str:
+    """A UTC time as a datetime-local input's value in the race's timezone."""
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
 def _money_text(amount: int, currency: str) -> str:
@@ -223,6 +230,8 @@ class TicketTypeForm(FlaskForm):
     capacity = StringField("Spots", validators=[DataRequired("How many spots?")])
     min_age = StringField("Minimum age")
     max_age = StringField("Maximum age")
+    sales_start = StringField("On sale from")
+    sales_end = StringField("On sale until")
 
 
 def _ticket_type_or_404(race: Race, ticket_type_id: int) -> TicketType:
@@ -237,7 +246,7 @@ def _ticket_row(race: Race, ticket_type: TicketType, *, status: int = 200, error
     taken = taken_counts(db.session, [ticket_type.id], clock.now())
     return render("manage/_ticket_type.html", block="tt_state", race=race, tt=ticket_type, taken=taken,
                   errors={f"tt{ticket_type.id}-{k}": v for k, v in (errors or {}).items()}, saved=saved,
-                  money_text=_money_text, status=status,
+                  money_text=_money_text, local_input=_local_input, status=status,
                   saved_at=local_time(clock.now(), race.timezone, "h:mm a"))
 
 
@@ -267,6 +276,19 @@ def _parse_ticket_form(race: Race, ticket_type: TicketType, form: TicketTypeForm
             errors["capacity"] = f"{sold} spots are already sold or held; capacity can't go below that."
     if values.get("min_age") is not None and values.get("max_age") is not None and values["min_age"] > values["max_age"]:
         errors["max_age"] = "The maximum age can't be below the minimum."
+    for name, label in (("sales_start", "On sale from"), ("sales_end", "On sale until")):
+        raw = (form[name].data or "").strip()
+        if not raw:
+            values[name] = None
+            continue
+        try:
+            local = datetime.strptime(raw, "%Y-%m-%dT%H:%M")
+        except ValueError:
+            errors.setdefault(name, f"{label}: enter a date and time, like 2027-03-01T09:00.")
+            continue
+        values[name] = race_editing.local_to_utc(local.date(), local.time(), race.timezone)
+    if values.get("sales_start") and values.get("sales_end") and values["sales_start"] >= values["sales_end"]:
+        errors["sales_end"] = "Sales have to end after they start."
     values["name"] = (form.name.data or "").strip()
     values["description"] = (form.description.data or "").strip()
     return values, errors

@@ -447,3 +447,34 @@ def test_editor_page_and_fragment(signed_in, db, race):
 
 
 
+
+
+def test_ticket_type_sales_window_is_saved_in_the_race_timezone(signed_in, db, race):
+    tt = race.ticket_types[0]  # the race is in America/New_York
+    response = save_ticket(signed_in, race, tt, sales_start="2030-03-01T09:00", sales_end="2030-04-01T18:30")
+    assert response.status_code == 200
+    saved = fresh(db, TicketType, tt.id)
+    assert saved.sales_start == datetime(2030, 3, 1, 14, 0, tzinfo=UTC)
+    assert saved.sales_end == datetime(2030, 4, 1, 22, 30, tzinfo=UTC)
+    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert 'value="2030-03-01T09:00"' in editor
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"sales_start": "2030-04-01T09:00", "sales_end": "2030-03-01T09:00"}, "end after they start"),
+    ({"sales_start": "next tuesday"}, "enter a date and time"),
+])
+def test_ticket_type_sales_window_bad_values(signed_in, db, race, changes, message):
+    tt = race.ticket_types[0]
+    response = save_ticket(signed_in, race, tt, **changes)
+    assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert fresh(db, TicketType, tt.id).sales_start is None
+
+
+def test_ticket_type_not_yet_on_sale_says_so_on_the_race_page(signed_in, client, db, race):
+    tt = race.ticket_types[0]
+    save_ticket(signed_in, race, tt, sales_start="2099-01-01T09:00")
+    race_row = fresh(db, Race, race.id)
+    race_row.status = RaceStatus.PUBLISHED
+    db.session.commit()
+    assert "Not on sale" in client.application.test_client().get("/races/lake-10k").get_data(as_text=True)
