@@ -21,7 +21,12 @@ DEPENDENT_FIELDS = {
 }
 
 
-class RunnerForm(FlaskForm):
+class RunnerDetailsForm(FlaskForm):
+    """A runner's details, as the buyer fills them in and as an organizer corrects them.
+
+    The rules live in services/runners.py, so both forms refuse the same values.
+    """
+
     first_name = StringField("First name")
     last_name = StringField("Last name")
     email = EmailField("Email")
@@ -31,6 +36,9 @@ class RunnerForm(FlaskForm):
     tshirt_size = SelectField("T-shirt size", validate_choice=False)
     emergency_name = StringField("Emergency contact's name")
     emergency_phone = TelField("Emergency contact's phone")
+
+
+class RunnerForm(RunnerDetailsForm):
     waiver_guardian_name = StringField("Parent or guardian's name")
     waiver_accepted = BooleanField("I have read the waiver above and accept it")
     waiver_signature = StringField("Signature")

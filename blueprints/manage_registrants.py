@@ -7,12 +7,10 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import Response, g, request, stream_with_context, url_for
-from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
 
 from app import db
+from blueprints.cart_forms import RunnerDetailsForm
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
@@ -117,18 +115,8 @@ def registrants_csv(race: Race):
 
 # --- one registrant ------------------------------------------------------------------------
 
-class RegistrantForm(FlaskForm):
+class RegistrantForm(RunnerDetailsForm):
     """An organizer's correction of a runner's details; the rules are services.registrants.edit_problems."""
-
-    first_name = StringField("First name")
-    last_name = StringField("Last name")
-    email = StringField("Email")
-    date_of_birth = DateField("Date of birth", validators=[Optional()],
-                              invalid_value_message="Enter a real date, like 1990-04-21.")
-    gender = SelectField("Gender", validate_choice=False)
-    tshirt_size = SelectField("T-shirt size", validate_choice=False)
-    emergency_name = StringField("Emergency contact")
-    emergency_phone = StringField("Emergency phone")
 
     def bind(self, race: Race, registrant: Registrant) -> RegistrantForm:
         registration = registrant.registration
