@@ -5,11 +5,12 @@ import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert
 
 from models import Order, OrderStatus, OrganizerRole, Race, RaceOrganizer, Registration, TicketType, WaiverVersion
 from services import race_editing
-from tests.factories import make_profile, make_race
+from tests.factories import login, make_profile, make_race
 
 _seq = itertools.count(1)
 
@@ -78,3 +79,20 @@ def many_paid_runners(db, race: Race, ticket_type: TicketType, count: int) -> No
         "waiver_guardian_name": "", "waiver_ip": "203.0.113.7", "waiver_signed_at": now,
         "ticket_code": f"bulk{base + i:012d}", "created_at": now} for i in range(count)])
     db.session.commit()
+
+
+# Fixtures shared by the registrants and check-in tests: an organizer, their race, signed in.
+@pytest.fixture
+def organizer(db):
+    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
+
+
+@pytest.fixture
+def race(db, organizer):
+    return organized_race(db, organizer, slug="lake-10k", title="Lake 10K")
+
+
+@pytest.fixture
+def signed_in(client, organizer):
+    login(client, organizer)
+    return client

@@ -10,26 +10,10 @@ from models import OrderStatus, Registration, RegistrationAudit
 from services import clock
 from tests.factories import login, make_profile
 from tests.http import csrf_token
-from tests.registrant_factories import add_co_organizer, organized_race, runner
+from tests.registrant_factories import add_co_organizer, organized_race, organizer, race, runner, signed_in  # noqa: E402,F401  (fixtures)
 
 HX = {"HX-Request": "true"}
 MORNING = datetime(2030, 5, 4, 11, 42, tzinfo=UTC)  # 7:42 AM in New York
-
-
-@pytest.fixture
-def organizer(db):
-    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
-
-
-@pytest.fixture
-def race(db, organizer):
-    return organized_race(db, organizer, slug="lake-10k", title="Lake 10K")
-
-
-@pytest.fixture
-def signed_in(client, organizer):
-    login(client, organizer)
-    return client
 
 
 @pytest.fixture

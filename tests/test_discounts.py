@@ -1,11 +1,10 @@
 """Discount codes: who may use which code when, and the precise message when they may not."""
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from models import DiscountCode, DiscountKind, Order, OrderStatus, Race
@@ -187,22 +186,7 @@ def test_checking_another_race_s_order_is_a_programming_error(db, race):
         check_code(db.session, race, "friends", order, NOW)
 
 
-@contextmanager
-def statements_run(db):
-    """`with statements_run(db) as seen:` then `seen` lists the SQL that db.session ran."""
-    seen: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
-def test_uses_held_counts_several_codes_in_one_query(db, race):
+def test_uses_held_counts_several_codes_in_one_query(db, race, count_queries):
     a = make_code(db, race, code="A", max_uses=5)
     b = make_code(db, race, code="B", max_uses=5)
     c = make_code(db, race, code="C", max_uses=5)
@@ -211,10 +195,10 @@ def test_uses_held_counts_several_codes_in_one_query(db, race):
         for _ in range(n):
             order_using(db, race, code, OrderStatus.PENDING, reserved_until=soon)
     ids = [a.id, b.id, c.id]
-    with statements_run(db) as seen:
+    with count_queries() as seen:
         held = uses_held(db.session, ids, NOW)
     assert held == {a.id: 3, b.id: 1}
-    assert len(seen) == 1
+    assert seen.count == 1
     assert uses_held(db.session, [], NOW) == {}
 
 

@@ -1,12 +1,9 @@
 """Pricing: exact integer totals for discounts and taxes, and the invariants that always hold."""
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from models import DiscountCode, DiscountKind, Order, OrderStatus, Registration, TaxMode
 from services.pricing import Discount, Line, quote, quote_order, round_half_up, store_totals
@@ -295,22 +292,7 @@ def test_quote_order_without_a_code_or_tickets(db):
     assert (q.currency, q.subtotal, q.total, q.lines, q.discount_code) == ("JPY", 0, 0, (), None)
 
 
-@contextmanager
-def statements_run(db):
-    """`with statements_run(db) as seen:` then `seen` lists the SQL that db.session ran."""
-    seen: list[str] = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", before)
-
-
-def test_quote_order_takes_one_query_when_race_and_code_are_loaded(db):
+def test_quote_order_takes_one_query_when_race_and_code_are_loaded(db, count_queries):
     race = make_race(db, tickets=[("5K", 2500, 100), ("10K", 4000, 100)])
     code = make_code(db, race, amount_off=1000)
     order = make_order(db, race, race.ticket_types[1], 3, status=OrderStatus.CART)
@@ -318,7 +300,7 @@ def test_quote_order_takes_one_query_when_race_and_code_are_loaded(db):
     db.session.commit()
     assert (order.race_id, race.currency, code.amount_off) == (race.id, "USD", 1000)  # loaded, as in a view
 
-    with statements_run(db) as seen:
+    with count_queries() as seen:
         q = quote_order(db.session, order)
-    assert len(seen) == 1
+    assert seen.count == 1
     assert (q.subtotal, q.discount, q.total) == (12000, 1000, 11000)

@@ -13,25 +13,9 @@ from models import Order, OrderStatus, Registration, RegistrationAudit
 from services import clock, race_editing
 from tests.factories import login, make_profile, make_race
 from tests.http import csrf_token
-from tests.registrant_factories import add_co_organizer, many_paid_runners, organized_race, runner
+from tests.registrant_factories import add_co_organizer, many_paid_runners, organized_race, organizer, race, runner, signed_in  # noqa: E402,F401  (fixtures)
 
 HX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-def organizer(db):
-    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
-
-
-@pytest.fixture
-def race(db, organizer):
-    return organized_race(db, organizer, slug="lake-10k", title="Lake 10K")
-
-
-@pytest.fixture
-def signed_in(client, organizer):
-    login(client, organizer)
-    return client
 
 
 def url(race, tail=""):
