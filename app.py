@@ -1,37 +1,15 @@
 """The application factory: configuration, extensions, blueprints, CLI commands and hooks."""
 from __future__ import annotations
 
-import sqlite3
-
 from flask import Flask
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
-from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 
+import cli
+from blueprints import auth, cart, checkout, errors, manage, races, request_log, security, site, tickets, webhooks
+from blueprints.rendering import register_template_helpers
 from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
-from models import Base
-
-# Objects stay readable after commit, so a view can commit and then render what it saved;
-# relationships are lazy="raise", so anything not loaded on purpose fails loudly instead.
-db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate()
-csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    """SQLite enforces foreign keys (and cascades) only when asked, per connection."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
-        cursor.close()
+from extensions import csrf, db, limiter, migrate
+from services.mail import start_worker_thread
 
 
 def create_app(config: type | dict | None = None) -> Flask:
@@ -50,8 +28,6 @@ def create_app(config: type | dict | None = None) -> Flask:
             raise RuntimeError("Startline refuses to start in production:\n- " + "\n- ".join(problems))
 
     INSTANCE_DIR.mkdir(exist_ok=True)
-    from blueprints import request_log, security
-
     request_log.register(app)  # first, so every later hook and log line has the request id
     security.register(app)
 
@@ -69,9 +45,6 @@ def create_app(config: type | dict | None = None) -> Flask:
                      compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
-
-    from blueprints import auth, cart, checkout, errors, manage, races, site, tickets, webhooks
-    from blueprints.rendering import register_template_helpers
 
     register_template_helpers(app)
     app.register_blueprint(site.bp)
@@ -91,11 +64,7 @@ def create_app(config: type | dict | None = None) -> Flask:
             "site_social_links": app.config["SITE_SOCIAL_LINKS"],
         }
 
-    import cli
-
     cli.register(app)
     if app.config["MAIL_WORKER_IN_PROCESS"]:
-        from services.mail import start_worker_thread
-
         start_worker_thread(app)
     return app

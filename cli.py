@@ -1,24 +1,34 @@
 """Flask CLI commands: demo data and operations."""
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import click
 from flask import Flask
+from flask_migrate import upgrade
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
+from extensions import db
+from models import Race
 from services import clock
+from services.checkout import expire_reservations
+from services.demo import seed_demo
+from services.mail import OutboxWorker, send_due_for, transport_for
+from services.migrations import describe_target, migration_status, production_reason
+from services.payments import gateway_for
+from services.reconcile import reconcile
 
 
 def register(app: Flask) -> None:
     register_payment_commands(app)
     register_migration_commands(app)
+
     @app.cli.command("seed-demo")
     @click.option("--if-empty", is_flag=True, help="Only seed when there are no races at all.")
     def seed_demo_command(if_empty: bool):
         """Add realistic sample races (safe to run twice)."""
-        from app import db
-        from models import Race
-        from services.demo import seed_demo
-
         if if_empty and db.session.scalar(select(func.count(Race.id))):
             click.echo("Races exist already; nothing seeded.")
             return
@@ -30,8 +40,6 @@ def register(app: Flask) -> None:
     @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
     def outbox_worker_command(once: bool, interval: float):
         """Send queued email, retrying failures with backoff, until Ctrl-C (or once)."""
-        from services.mail import OutboxWorker, send_due_for, transport_for
-
         if once:
             click.echo(f"Outbox: {send_due_for(app)}.")
             return
@@ -43,16 +51,10 @@ def register(app: Flask) -> None:
 
 
 def register_payment_commands(app: Flask) -> None:
-    import re
-    from datetime import timedelta
-
     @app.cli.command("stripe-reconcile")
     @click.option("--since", default="48h", show_default=True, help="How far back to look: 48h, 7d, 90m.")
     def stripe_reconcile_command(since: str):
         """Fulfill paid Stripe Checkout sessions whose webhook never arrived (safe to run again)."""
-        from app import db
-        from services.reconcile import reconcile
-
         match = re.fullmatch(r"(\d+)([mhd])", since.strip())
         if not match:
             raise click.BadParameter("use a number and m, h or d, like 48h", param_hint="--since")
@@ -66,10 +68,6 @@ def register_payment_commands(app: Flask) -> None:
     @app.cli.command("expire-reservations")
     def expire_reservations_command():
         """Release the spots of checkouts whose 30 minutes are up."""
-        from app import db
-        from services.checkout import expire_reservations
-        from services.payments import gateway_for
-
         count = expire_reservations(db.session, gateway_for(app), clock.now())
         click.echo(f"Released {count} expired reservation(s).")
 
@@ -81,12 +79,6 @@ def register_migration_commands(app: Flask) -> None:
     @click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of running it; the database is not changed.")
     def prod_migrate_command(yes: bool, force: bool, as_sql: bool):
         """Show the target database and its pending migrations, then apply them after confirmation."""
-        from flask_migrate import upgrade
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from app import db
-        from services.migrations import describe_target, migration_status, production_reason
-
         say = (lambda text: click.echo(text, err=True)) if as_sql else click.echo  # --sql: stdout is the SQL only
         url = db.engine.url
         say(f"Target database: {describe_target(url)}")

@@ -119,7 +119,7 @@ def app_environment(database_url: str, site_url: str) -> dict[str, str]:
 
 def mint_sessions(app, profile_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
     """Access and refresh tokens from the embedded provider, as after a sign-in (valid for an hour)."""
-    from app import db
+    from extensions import db
     from models import LocalUser
     from services.auth import LocalAuth, local_jwt_secret
 
@@ -145,7 +145,7 @@ def count_statements(app, pages: list[Page], tokens: dict, comparisons: dict[str
     from sqlalchemy import event
     from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-    from app import db
+    from extensions import db
 
     with app.app_context():
         engine = db.engine
@@ -274,7 +274,7 @@ def ceiling_page(runs: list[wrk.WrkResult], url: str) -> Page:
 def webhook_outcomes(app) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from app import db
+    from extensions import db
     from models import StripeEvent
 
     with app.app_context():
@@ -287,7 +287,7 @@ def pending_paid(app, pending) -> int:
     """How many of the orders waiting at the payment step are paid now."""
     from sqlalchemy import func, select
 
-    from app import db
+    from extensions import db
     from models import Order, OrderStatus
 
     with app.app_context():
@@ -320,8 +320,9 @@ def main() -> int:
     import flask_migrate
     from sqlalchemy import text
 
-    from app import create_app, db
+    from app import create_app
     from bench.seed import seed
+    from extensions import db
     from services import clock
 
     app = create_app()

@@ -11,8 +11,8 @@ from flask_wtf.csrf import CSRFError
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from app import db, limiter
 from blueprints.rendering import redirect_to, render
+from extensions import db, limiter
 from services import auth as auth_service
 from services.auth import AuthError, AuthSession, LocalAuth, SupabaseAuth, TemporaryAuthFailure, TokenVerifier
 

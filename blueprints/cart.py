@@ -9,18 +9,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.routing import BuildError
 
-from app import db
 from blueprints.auth import login_required, sign_in_url
 from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.rendering import is_fragment_request, redirect_to, render
+from extensions import db
 from models import Order, OrderStatus, Race, Registration
 from services import cart as cart_service
 from services import clock
 from services import races as race_service
 from services.cart import MAX_PER_TYPE, CartCount, CartRefused
 from services.discounts import CodeRefused
-from services.race_editing import can_manage
+from services.permissions import can_manage
 from services.runners import RunnerDetails, RunnerRefused, runner_problems, save_runner, waiver_to_sign
 
 bp = Blueprint("cart", __name__)

@@ -6,10 +6,10 @@ import uuid
 from flask import Blueprint, abort, current_app, g, request, url_for
 from sqlalchemy import select
 
-from app import db
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
+from extensions import db
 from models import Order, OrderStatus, Race, Registration, TicketType
 from services import clock
 from services.checkout import CheckoutRefused, release, start_checkout

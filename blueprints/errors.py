@@ -4,9 +4,9 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app import db
 from blueprints.rendering import render
 from blueprints.request_log import current_request_id
+from extensions import db
 
 MESSAGES = {
     400: ("That request didn't make sense", "Something in the address or the form was not valid."),

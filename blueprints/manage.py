@@ -11,16 +11,17 @@ from sqlalchemy import select
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from app import db
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.manage_forms import GROUPS, FieldGroup, choices, submitted_values, timezone_choices
 from blueprints.rendering import local_time, redirect_to, render
+from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
 from services import clock, race_editing
 from services.inventory import taken_counts
 from services.media import MediaError, delete_race_image, save_race_image
 from services.money import CURRENCIES, format_money, to_minor
+from services.permissions import can_manage, managed_races
 from services.storage import StorageError, storage_for
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
@@ -38,7 +39,7 @@ def organizer_required(view):
         race = db.session.get(Race, race_id)
         if race is None:
             abort_for_user(404, "There's no race with that number.")
-        if not race_editing.can_manage(db.session, race.id, g.user.id):
+        if not can_manage(db.session, race.id, g.user.id):
             abort_for_user(403, "Only this race's organizers can manage it.")
         return view(race, **kwargs)
 
@@ -86,7 +87,7 @@ def _race_summaries():
     """The organizer's races with sold / capacity, revenue and days to go, in a fixed number of queries."""
     from services.race_stats import race_summaries
 
-    return race_summaries(db.session, race_editing.managed_races(db.session, g.user.id), clock.now())
+    return race_summaries(db.session, managed_races(db.session, g.user.id), clock.now())
 
 
 @bp.post("/races")

@@ -20,7 +20,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
-from app import db
+from extensions import db
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
 from services import race_editing
 from services.money import CURRENCIES

@@ -11,19 +11,20 @@ from flask import current_app, g, request, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app import db, limiter
 from blueprints.auth import login_required
 from blueprints.charts import sales_chart
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.manage_ops_forms import DiscountCodeForm, InviteForm
 from blueprints.rendering import is_fragment_request, redirect_to, render
+from extensions import db, limiter
 from models import DiscountCode, Order, OrganizerRole, OutboxMessage, OutboxStatus, Profile, Race, TicketType
 from services import clock, discount_codes, race_stats, refunds
 from services import team as team_service
 from services.discount_codes import CodeUsage
 from services.mail import retry as retry_email
 from services.payments import gateway_for
+from services.permissions import role_of
 
 # --- the dashboard ---------------------------------------------------------------------------
 
@@ -256,7 +257,7 @@ def _team_context(race: Race, form: InviteForm | None = None, notice: str | None
     now = clock.now()
     return {"race": race, "members": team_service.members(db.session, race),
             "invites": team_service.pending_invites(db.session, race, now), "form": form or InviteForm(formdata=None),
-            "my_role": team_service.role_of(db.session, race, g.user.id), "owner_role": OrganizerRole.OWNER,
+            "my_role": role_of(db.session, race, g.user.id), "owner_role": OrganizerRole.OWNER,
             "notice": notice, "message": message, "valid_days": team_service.INVITE_VALID_FOR.days}
 
 

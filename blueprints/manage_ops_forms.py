@@ -19,7 +19,7 @@ from wtforms import BooleanField, DateTimeLocalField, RadioField, SelectField, S
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from app import db
+from extensions import db
 from models import DiscountCode, DiscountKind, Race, TicketType
 from models.discount import CODE_MAX_LENGTH, normalize_code
 from services.discount_codes import CodeUsage

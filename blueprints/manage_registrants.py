@@ -9,11 +9,11 @@ from urllib.parse import urlsplit
 from flask import Response, g, request, stream_with_context, url_for
 from wtforms.fields.choices import SelectChoice
 
-from app import db
 from blueprints.cart_forms import RunnerDetailsForm
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
+from extensions import db
 from models import Race
 from services import clock
 from services import registrants as service

@@ -8,10 +8,10 @@ from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from app import db
 from blueprints.cart import parse_add_param, ticket_form_context
 from blueprints.errors import abort_for_user
 from blueprints.rendering import render
+from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import race_calendar

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, current_app, jsonify, send_from_directory, u
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import db
+from extensions import db
 from services.storage import CACHE_SECONDS, LocalStorage, is_valid_key, storage_for
 
 bp = Blueprint("site", __name__)

@@ -6,13 +6,13 @@ import re
 from flask import Blueprint, current_app, g
 from sqlalchemy import select
 
-from app import db
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import render
+from extensions import db
 from models import Order, OrderStatus, Race, Registration, TicketType
 from services.notifications import qr_svg, ticket_url
-from services.race_editing import can_manage
+from services.permissions import can_manage
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")

@@ -9,11 +9,13 @@ from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from app import csrf, db
+from extensions import csrf, db
 from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services import clock
-from services.checkout import lock_order, release
-from services.fulfillment import Payment, fulfill, mark_refunded
+from services.checkout import release
+from services.fulfillment import Payment, fulfill
+from services.locking import lock_order
+from services.refunds import mark_refunded
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, joinedload
 from models import DiscountCode, Order, OrderStatus, Profile, Race, RaceStatus, Registration, TicketType, WaiverVersion
 from services import pricing
 from services.discounts import CodeRefused, check_code
-from services.inventory import spots_left
+from services.inventory import spots_left, spots_problem
 from services.runners import RunnerDetails, is_blank, runner_problems, waiver_to_sign
 
 MAX_PER_TYPE = 10  # tickets of one type in one order: a family or a club, not a reseller
@@ -93,14 +93,6 @@ def _sale_problem(ticket_type: TicketType, now: datetime) -> str | None:
     return None
 
 
-def _spots_problem(ticket_type: TicketType, wanted: int, left: int) -> str | None:
-    if wanted <= left:
-        return None
-    if left <= 0:
-        return f"The {ticket_type.name} is sold out."
-    return f"Only {left} spot{'s' if left != 1 else ''} left in the {ticket_type.name}."
-
-
 def _limit_problem(ticket_type: TicketType, in_cart: int, wanted: int) -> str | None:
     if wanted <= MAX_PER_TYPE:
         return None
@@ -142,7 +134,7 @@ def add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[i
             continue
         total = in_cart[type_id] + n
         problem = (_sale_problem(ticket_type, now) or _limit_problem(ticket_type, in_cart[type_id], total)
-                   or _spots_problem(ticket_type, total, left[type_id]))
+                   or spots_problem(ticket_type, total, left[type_id]))
         if problem:
             problems[type_id] = problem
     if problems:
@@ -319,7 +311,7 @@ def sale_problems(session: Session, race: Race, registrations: list[Registration
     problems = []
     for type_id, ticket_type in sorted(types.items(), key=lambda item: (item[1].position, item[0])):
         off_sale = _sale_problem(ticket_type, now)
-        full = _spots_problem(ticket_type, counts[type_id], left[type_id])
+        full = spots_problem(ticket_type, counts[type_id], left[type_id])
         if off_sale or (full and left[type_id] <= 0):
             problems.append(f"{off_sale or full} Remove those tickets to continue.")
         elif full:

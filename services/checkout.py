@@ -8,16 +8,17 @@ that transaction has committed, so no lock is held across the network.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
-from services import inventory, pricing
+from services import pricing
 from services.discounts import CodeRefused, check_code
+from services.inventory import capacity_problems
+from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 
 log = logging.getLogger(__name__)
@@ -41,47 +42,6 @@ class SoldOut(CheckoutRefused):
 class CheckoutStart:
     order: Order
     redirect_url: str   # the payment page, or the order page when nothing is left to pay
-
-
-def lock_ticket_types(session: Session, ticket_type_ids) -> None:
-    """Serialize everyone reserving these ticket types until this transaction ends.
-
-    Postgres: row locks, taken in id order. SQLite has no row locks; a no-op UPDATE takes the
-    database's write lock, which serializes writers just the same.
-    """
-    ids = sorted(set(ticket_type_ids))
-    if not ids:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(TicketType.id).where(TicketType.id.in_(ids)).order_by(TicketType.id).with_for_update())
-    else:
-        session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(position=TicketType.position))
-
-
-def lock_order(session: Session, order_id) -> Order | None:
-    """The order, re-read under a row lock (a no-op write on SQLite)."""
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
-    return session.scalar(select(Order).where(Order.id == order_id).with_for_update()
-                          .execution_options(populate_existing=True))
-
-
-def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:
-    """Which ticket types cannot take these registrations on top of what is already held.
-
-    Call with the ticket types locked, and with the order not itself holding spots.
-    """
-    wanted = Counter(r.ticket_type_id for r in registrations)
-    types = {t.id: t for t in session.scalars(select(TicketType).where(TicketType.id.in_(wanted)))}
-    taken = inventory.taken_counts(session, wanted, now)
-    problems = []
-    for type_id, count in sorted(wanted.items()):
-        left = max(types[type_id].capacity - taken.get(type_id, 0), 0)
-        if count > left:
-            name = types[type_id].name
-            problems.append(f"The {name} is sold out." if left == 0 else
-                            f"Only {left} spot{'s' if left != 1 else ''} left in the {name}; you have {count}.")
-    return problems
 
 
 def _sale_problems(race: Race, types: list[TicketType], now: datetime) -> list[str]:

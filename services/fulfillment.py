@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Race, Registration, TaxMode
-from services.checkout import capacity_problems, lock_order, lock_ticket_types
+from services.inventory import capacity_problems
+from services.locking import lock_order, lock_ticket_types
 from services.money import format_money
 
 log = logging.getLogger(__name__)
@@ -113,19 +114,3 @@ def fulfill_free_order(session: Session, order_id: uuid.UUID, now: datetime) -> 
     """A 100 %-off order: nothing to charge, tickets at once (called with its spots reserved)."""
     order = session.get(Order, order_id)
     return fulfill(session, order_id, Payment(0, order.currency, None), now)
-
-
-def mark_refunded(session: Session, payment_intent: str, amount_refunded: int, fully: bool, now: datetime) -> Order | None:
-    """Stripe says money went back (`amount_refunded` in all so far). No commit.
-
-    A full refund ends the order and frees all its spots. A partial one completes the organizer's
-    refunds it covers (one ticket's, say), which frees those tickets' spots; see services/refunds.
-    """
-    from services.refunds import settle_refunds
-
-    order = session.scalar(select(Order).where(Order.payment_intent_id == payment_intent))
-    if order is None:
-        return None
-    order = lock_order(session, order.id)
-    settle_refunds(session, order, amount_refunded, fully, now)
-    return order

@@ -1,6 +1,7 @@
 """Spots left per ticket type: capacity minus paid tickets and unexpired reservations."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -38,3 +39,29 @@ def spots_left(session: Session, ticket_types: Iterable[TicketType], now: dateti
     types = list(ticket_types)
     taken = taken_counts(session, (t.id for t in types), now)
     return {t.id: max(t.capacity - taken.get(t.id, 0), 0) for t in types}
+
+
+def spots_problem(ticket_type: TicketType, wanted: int, left: int) -> str | None:
+    """The one wording for "not enough spots": the cart, the race page and checkout all say this."""
+    if wanted <= left:
+        return None
+    if left <= 0:
+        return f"The {ticket_type.name} is sold out."
+    return f"Only {left} spot{'s' if left != 1 else ''} left in the {ticket_type.name}."
+
+
+def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:
+    """Which ticket types cannot take these registrations on top of what is already held.
+
+    Call with the ticket types locked (services.locking), and with the registrations' order not
+    itself holding spots.
+    """
+    wanted = Counter(r.ticket_type_id for r in registrations)
+    types = list(session.scalars(select(TicketType).where(TicketType.id.in_(wanted)).order_by(TicketType.id)))
+    left = spots_left(session, types, now)
+    problems = []
+    for ticket_type in types:
+        count = wanted[ticket_type.id]
+        if count > left[ticket_type.id]:
+            problems.append(spots_problem(ticket_type, count, left[ticket_type.id]))
+    return problems

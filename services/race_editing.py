@@ -4,13 +4,12 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from models import (
     OrganizerRole,
@@ -26,25 +25,6 @@ from models import (
 )
 
 DEFAULT_START = time(8, 0)
-
-
-# --- who may ---------------------------------------------------------------------------
-
-def can_manage(session: Session, race_id: int, profile_id: uuid.UUID | None) -> bool:
-    """One rule for every organizer route: the race's owner or a co-organizer."""
-    if profile_id is None:
-        return False
-    return bool(session.scalar(select(exists().where(RaceOrganizer.race_id == race_id,
-                                                     RaceOrganizer.profile_id == profile_id))))
-
-
-def managed_races(session: Session, profile_id: uuid.UUID) -> list[Race]:
-    """The races this person organizes, soonest first, with their ticket types loaded."""
-    return list(session.scalars(
-        select(Race).join(RaceOrganizer, RaceOrganizer.race_id == Race.id)
-        .where(RaceOrganizer.profile_id == profile_id)
-        .options(selectinload(Race.ticket_types))
-        .order_by(Race.starts_at.desc())))
 
 
 # --- creating ----------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class RaceSummary:
 def race_summaries(session: Session, races: Sequence[Race], now: datetime) -> list[RaceSummary]:
     """Sold / capacity, revenue and days to go for each race, in two queries for all of them.
 
-    The races must come with their ticket types loaded (services.race_editing.managed_races does).
+    The races must come with their ticket types loaded (services.permissions.managed_races does).
     """
     ids = [race.id for race in races]
     sold: dict[int, int] = {}

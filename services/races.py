@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import Race, RaceStatus, TicketType
 from services import inventory
+from services.permissions import can_manage
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PUBLIC_STATUSES = (RaceStatus.PUBLISHED, RaceStatus.CLOSED)
@@ -108,8 +109,6 @@ def race_for_page(session: Session, slug: str, now: datetime,
     if race is None:
         return None
     if race.status not in PUBLIC_STATUSES:
-        from services.race_editing import can_manage
-
         if not can_manage(session, race.id, viewer_id):  # drafts: organizers' preview only
             return None
     return _cards(session, [race], now)[0]

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Profile, Refund, RefundStatus, Registration, TicketType
-from services.checkout import lock_order
+from services.locking import lock_order
 from services.payments import Gateway, PaymentUnavailable
 from services.pricing import round_half_up
 
@@ -252,3 +252,17 @@ def settle_refunds(session: Session, order: Order, amount_refunded: int, fully: 
         order.status = OrderStatus.REFUNDED
         for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
             registration.refunded_at = registration.refunded_at or now
+
+
+def mark_refunded(session: Session, payment_intent: str, amount_refunded: int, fully: bool, now: datetime) -> Order | None:
+    """Stripe says money went back (`amount_refunded` in all so far). No commit.
+
+    A full refund ends the order and frees all its spots. A partial one completes the organizer's
+    refunds it covers (one ticket's, say), which frees those tickets' spots; see services/refunds.
+    """
+    order = session.scalar(select(Order).where(Order.payment_intent_id == payment_intent))
+    if order is None:
+        return None
+    order = lock_order(session, order.id)
+    settle_refunds(session, order, amount_refunded, fully, now)
+    return order

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from models import OrganizerInvite, OrganizerRole, Profile, Race, RaceOrganizer
 from services.mail import queue_email
+from services.permissions import role_of
 from services.race_editing import add_organizer
 
 INVITE_VALID_FOR = timedelta(days=30)
@@ -69,11 +69,6 @@ def pending_invites(session: Session, race: Race, now: datetime) -> list[Organiz
     return list(session.scalars(select(OrganizerInvite).where(
         OrganizerInvite.race_id == race.id, OrganizerInvite.accepted_at.is_(None),
         OrganizerInvite.created_at > now - INVITE_VALID_FOR).order_by(OrganizerInvite.created_at)))
-
-
-def role_of(session: Session, race: Race, profile_id: uuid.UUID) -> OrganizerRole | None:
-    return session.scalar(select(RaceOrganizer.role).where(RaceOrganizer.race_id == race.id,
-                                                           RaceOrganizer.profile_id == profile_id))
 
 
 def invite(session: Session, race: Race, email: str, invited_by: Profile, now: datetime) -> InviteOutcome:

@@ -9,8 +9,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 
 from app import create_app
-from app import db as _db
 from config import TestConfig
+from extensions import db as _db
 from models import Base
 from services import clock
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)

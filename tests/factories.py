@@ -95,8 +95,8 @@ def make_code(db, race: Race, **kw):
 
 def login(client, profile: Profile) -> None:
     """Sign `profile` in on this test client, as the embedded auth provider would."""
-    from app import db as _db
     from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
+    from extensions import db as _db
     from models import LocalUser
     from services.auth import LocalAuth, local_jwt_secret
 

@@ -56,7 +56,7 @@ def htmx(htmx_client, buyer):
 
 
 def types(race) -> dict[str, TicketType]:
-    from app import db
+    from extensions import db
 
     return {t.name: t for t in db.session.scalars(select(TicketType).where(TicketType.race_id == race.id))}
 

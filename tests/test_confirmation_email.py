@@ -27,7 +27,7 @@ def paid_order(app, db):
     second.first_name, second.last_name, second.email = "Carl", "Friend", "carl@example.com"
     db.session.commit()
     with app.app_context():
-        from app import db as served
+        from extensions import db as served
 
         assert fulfill(served.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
         served.session.commit()

@@ -59,8 +59,8 @@ def supabase(migrated):
     from flask_migrate import downgrade, upgrade
 
     from app import create_app
-    from app import db as _db
     from config import TestConfig
+    from extensions import db as _db
 
     engine = create_engine(migrated, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
