@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
 from blueprints.rendering import render
 from blueprints.request_log import current_request_id
@@ -42,8 +42,6 @@ def register(app: Flask) -> None:
 
 def abort_for_user(code: int, message: str):
     """abort() with a message written for the person using the page."""
-    from werkzeug.exceptions import default_exceptions
-
     error = default_exceptions[code](message)
     error.user_message = True
     raise error

@@ -1,12 +1,14 @@
 """The one render helper (full page or htmx fragment) and the template filters."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from flask import Flask, Response, make_response, render_template, request
+from flask import Flask, Response, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
 from services.markdown import render_markdown
@@ -61,11 +63,6 @@ def register_template_helpers(app: Flask) -> None:
 
 def register_asset_helper(app: Flask) -> None:
     """`asset("css/app.css")`: a static URL with a content hash, so it can be cached for a year."""
-    import hashlib
-    from pathlib import Path
-
-    from flask import url_for
-
     hashes: dict[str, str] = {}
 
     def asset(filename: str) -> str:
@@ -79,8 +76,6 @@ def register_asset_helper(app: Flask) -> None:
 
 def redirect_to(url: str, status: int = 303) -> Response:
     """A redirect that also works for htmx requests (which would otherwise swap the target page in)."""
-    from flask import redirect
-
     if is_fragment_request():
         response = make_response("", 200)
         response.headers["HX-Redirect"] = url

@@ -177,6 +177,7 @@ class SupabaseAuth:
         self.url, self.key = url.rstrip("/"), publishable_key
 
     def _client(self):
+        # The supabase library costs ~0.4 s to import: only deployments that use Supabase pay it.
         import httpx
         from supabase import ClientOptions, create_client
         from supabase_auth import SyncMemoryStorage
@@ -186,6 +187,7 @@ class SupabaseAuth:
         return create_client(self.url, self.key, options)
 
     def _call(self, fn: Callable):
+        # Imported here for the same reason as in _client: only Supabase deployments need them.
         import httpx
         from supabase_auth.errors import AuthApiError
         from supabase_auth.errors import AuthError as LibraryAuthError

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
 from services import pricing
+from services.cart import cart_problems
 from services.discounts import CodeRefused, check_code
+from services.fulfillment import fulfill_free_order
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
@@ -52,8 +54,6 @@ def _sale_problems(race: Race, types: list[TicketType], now: datetime) -> list[s
 
 def reserve(session: Session, order: Order, now: datetime) -> None:
     """Hold spots for this order for RESERVATION, or raise SoldOut / CheckoutRefused. Commits."""
-    from services.cart import cart_problems
-
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
     if not registrations:
         raise CheckoutRefused("Your cart is empty.")
@@ -100,8 +100,6 @@ def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus
 def start_checkout(session: Session, order: Order, gateway: Gateway, now: datetime, *, customer_email: str,
                    success_url: str, cancel_url: str) -> CheckoutStart:
     """Reserve, then open the payment page (or complete a free order at once)."""
-    from services.fulfillment import fulfill_free_order
-
     if order.status == OrderStatus.PENDING and order.reserved_until and order.reserved_until > now and order.checkout_url:
         return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
     expire_reservations(session, gateway, now)

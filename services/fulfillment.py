@@ -19,6 +19,7 @@ from models import Order, OrderStatus, Race, Registration, TaxMode
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.money import format_money
+from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,6 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
-    from services.notifications import queue_order_confirmation
-
     queue_order_confirmation(session, order, registrations)
 
 
@@ -66,8 +65,6 @@ def _needs_refund(session: Session, order: Order, registrations: list[Registrati
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
-    from services.notifications import queue_refund_pending_notice
-
     queue_refund_pending_notice(session, order, problem)
     log.warning("order %s needs a refund: %s", order.id, problem)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from email.headerregistry import Address
 
 import segno
 from flask import current_app, render_template
@@ -111,8 +112,6 @@ def queue_refund_notice(session: Session, order: Order, amount: int) -> None:
 
 
 def _recipient(name: str, email: str) -> str:
-    from email.headerregistry import Address
-
     # Address() quotes the display name; a name with line breaks is dropped rather than trusted.
     name = " ".join((name or "").split())
     if not name or any(ch in name for ch in "\r\n"):

@@ -12,6 +12,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from models import (
+    Order,
+    OrderStatus,
     OrganizerRole,
     Profile,
     Race,
@@ -23,6 +25,7 @@ from models import (
     WaiverVersion,
     waiver_digest,
 )
+from services.demo import DEMO_RACES, build_race
 
 DEFAULT_START = time(8, 0)
 
@@ -85,8 +88,6 @@ I have read this waiver, I understand it, and I sign it voluntarily."""
 
 def create_sample_race(session: Session, organizer: Profile, now: datetime) -> Race:
     """The old app's "mock race": a complete, realistic draft to look at, marked as a sample."""
-    from services.demo import DEMO_RACES, build_race
-
     sample = DEMO_RACES[0]
     race = build_race(sample, organizer, now, slug=unique_slug(session, f"sample {sample.title}"),
                       status=RaceStatus.DRAFT, is_sample=True)
@@ -163,8 +164,6 @@ def set_social_link(session: Session, race: Race, kind: str, url: str) -> None:
 
 def sold_counts(session: Session, ticket_type_ids: list[int]) -> dict[int, int]:
     """Registrations ever issued or held per ticket type (any order status but cart)."""
-    from models import Order, OrderStatus
-
     if not ticket_type_ids:
         return {}
     rows = session.execute(
@@ -173,12 +172,6 @@ def sold_counts(session: Session, ticket_type_ids: list[int]) -> dict[int, int]:
         .where(Registration.ticket_type_id.in_(ticket_type_ids), Order.status != OrderStatus.CART)
         .group_by(Registration.ticket_type_id))
     return dict(rows.all())
-
-
-def active_sold_count(session: Session, ticket_type: TicketType, now: datetime) -> int:
-    from services.inventory import taken_counts
-
-    return taken_counts(session, [ticket_type.id], now).get(ticket_type.id, 0)
 
 
 def add_ticket_type(session: Session, race: Race, *, name: str = "New distance", price: int = 0,
@@ -261,8 +254,6 @@ class RaceHasSales(Exception):
 
 def delete_race(session: Session, race: Race) -> None:
     """Delete a race nobody has bought into; carts still being filled go with it."""
-    from models import Order, OrderStatus
-
     if session.scalar(select(exists().where(Order.race_id == race.id, Order.status != OrderStatus.CART))):
         raise RaceHasSales(race.title)
     for cart in session.scalars(select(Order).where(Order.race_id == race.id)):

@@ -26,6 +26,7 @@ from models import (
     Refund,
     RefundStatus,
     Registration,
+    TaxMode,
     TicketType,
 )
 from services.inventory import holding_spot
@@ -270,8 +271,6 @@ def _recent_registrations(session: Session, race: Race, limit: int) -> list[Rece
 
 
 def _money(race: Race, orders: list[OrderRow]) -> Money:
-    from models import TaxMode
-
     money = Money(currency=race.currency, tax_included=race.tax_mode == TaxMode.INCLUSIVE)
     for row in orders:
         order = row.order

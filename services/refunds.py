@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Profile, Refund, RefundStatus, Registration, TicketType
 from services.locking import lock_order
+from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentUnavailable
 from services.pricing import round_half_up
 
@@ -198,8 +199,6 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
 
     Call with the order locked. No commit.
     """
-    from services.notifications import queue_refund_notice
-
     refund.status = RefundStatus.COMPLETED
     refund.completed_at = now
     if amount is not None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from models import Order, OrderStatus, Profile, Race, Registration, RegistrationAudit, TicketType, WaiverVersion
 from services import clock
+from services.money import minor_digits
 from services.runners import (
     GENDERS,
     GUARDIAN_MAX,
@@ -599,8 +600,6 @@ CSV_HEADER = ["Registration", "Order", "Status", "Ticket type", "Price paid", "C
 def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, batch: int = 500
              ) -> Iterator[list]:
     """Every registrant the filters match, as CSV cells, streamed from the database `batch` rows at a time."""
-    from services.money import minor_digits
-
     digits = minor_digits(race.currency)
 
     def when(value: datetime | None) -> str:

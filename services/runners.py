@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from models import Race, Registration, TicketType, WaiverVersion
+from services.race_editing import current_waiver
 
 NAME_MAX = 100
 GUARDIAN_MAX = 200
@@ -264,8 +265,6 @@ def age_note(details: RunnerDetails, race: Race, now: datetime) -> str | None:
 
 def waiver_to_sign(session: Session, race_id: int) -> WaiverVersion | None:
     """The race's current waiver, or None when it has none (or the organizer emptied it)."""
-    from services.race_editing import current_waiver
-
     waiver = current_waiver(session, race_id)
     return waiver if waiver is not None and waiver.text.strip() else None
 

@@ -120,6 +120,7 @@ class SupabaseStorage:
         if self._client is None:
             with self._lock:
                 if self._client is None:
+                    # ~0.4 s to import: paid only by deployments that store media on Supabase.
                     from supabase import ClientOptions, create_client
 
                     self._client = create_client(self.supabase_url, self.service_key,
