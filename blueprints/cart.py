@@ -1,94 +1,35 @@
 """The cart: adding tickets from a race page, the cart page, discount codes, and one form per runner."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Flask, g, request, url_for
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
-from werkzeug.routing import BuildError
 
 from blueprints.auth import login_required, sign_in_url
 from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
 from blueprints.errors import abort_for_user
+from blueprints.lookups import owned_or_404
 from blueprints.rendering import is_fragment_request, redirect_to, render
+from blueprints.ticket_form import (
+    NO_SUCH_RACE,
+    add_param,
+    describe,
+    parse_quantities,
+    race_card_or_404,
+    ticket_form_context,
+)
 from extensions import db
 from models import Order, OrderStatus, Race, Registration
 from services import cart as cart_service
-from services import clock
+from services import cart_status, clock
 from services import races as race_service
-from services.cart import MAX_PER_TYPE, CartCount, CartRefused
+from services.cart import MAX_PER_TYPE, CartRefused
+from services.cart_status import CartCount
 from services.discounts import CodeRefused
-from services.permissions import can_manage
 from services.runners import RunnerDetails, RunnerRefused, runner_problems, save_runner, waiver_to_sign
 
 bp = Blueprint("cart", __name__)
-
-_QUANTITY_FIELD = re.compile(r"^qty-(\d{1,9})$")
-_ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
-
-
-# --- the race page's ticket form ----------------------------------------------------------
-
-def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | None, str]]:
-    """The quantities a ticket form asks for: (numbers, what was typed, problems per ticket type)."""
-    numbers, typed, problems = {}, {}, {}
-    for key in form:
-        match = _QUANTITY_FIELD.match(key)
-        if not match:
-            continue
-        type_id, raw = int(match.group(1)), (form.get(key) or "").strip()
-        typed[type_id] = raw[:4]
-        if raw == "":
-            numbers[type_id] = 0
-        elif raw.isdigit() and len(raw) <= 4:
-            numbers[type_id] = int(raw)
-        else:
-            problems[type_id] = f"Choose a number of tickets from 0 to {MAX_PER_TYPE}."
-    return numbers, typed, problems
-
-
-def parse_add_param(value: str | None) -> dict[int, str]:
-    """`?add=12:2,13:1` (a choice kept through sign-in) → {12: "2", 13: "1"}; junk is ignored."""
-    chosen = {}
-    for part in (value or "")[:200].split(","):
-        match = _ADD_PARAM.match(part.strip())
-        if match and int(match.group(2)) > 0:
-            chosen[int(match.group(1))] = str(min(int(match.group(2)), MAX_PER_TYPE))
-    return chosen
-
-
-def add_param(quantities: dict[int, int]) -> str:
-    return ",".join(f"{type_id}:{n}" for type_id, n in quantities.items() if n > 0)
-
-
-def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, str] | None = None,
-                        errors: dict | None = None, added: str | None = None, returning: bool = False) -> dict:
-    """What races/race.html needs for its tickets block, from the race page and from this blueprint alike."""
-    shown = {o.ticket_type.id for o in card.offers}
-    ticket_errors: dict[int | None, str] = {}
-    for type_id, message in (errors or {}).items():
-        key = type_id if type_id in shown else None  # about a type the page doesn't list: say it on top
-        ticket_errors[key] = f"{ticket_errors[key]} {message}" if key in ticket_errors else message
-    return {"card": card, "race": card.race, "registration_open": card.race.registration_open(now), "now": now,
-            "chosen": chosen or {}, "ticket_errors": ticket_errors, "added": added, "returning": returning,
-            "max_per_type": MAX_PER_TYPE}
-
-
-def _describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:
-    """{12: 2, 14: 1} → "2 × 10K and 1 × Kids 1K"."""
-    names = {o.ticket_type.id: o.ticket_type.name for o in card.offers}
-    parts = [f"{n} × {names.get(type_id, 'ticket')}" for type_id, n in quantities.items() if n > 0]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _card_or_404(slug: str) -> race_service.RaceCard:
-    viewer = g.get("user")
-    card = race_service.race_for_page(db.session, slug, clock.now(), viewer.id if viewer else None)
-    if card is None:
-        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
-    return card
 
 
 def with_badge(response):
@@ -102,7 +43,7 @@ def with_badge(response):
 @bp.post("/races/<slug>/cart")
 def add(slug: str):
     """Put the chosen tickets in the cart without leaving the race page (visitors sign in first)."""
-    card = _card_or_404(slug)
+    card = race_card_or_404(slug)
     now = clock.now()
     quantities, typed, problems = parse_quantities(request.form)
     if not problems and not any(quantities.values()):
@@ -117,22 +58,21 @@ def add(slug: str):
     try:
         cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
     except CartRefused as refused:
-        db.session.rollback()
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
-    db.session.commit()
     if not is_fragment_request():
         return redirect_to(url_for("cart.view", slug=slug))
     return with_badge(render("races/race.html", block="tickets",
-                             **ticket_form_context(card, now, added=_describe(quantities, card))))
+                             **ticket_form_context(card, now, added=describe(quantities, card))))
 
 
 # --- the cart page ------------------------------------------------------------------------
 
 def _race_or_404(slug: str) -> Race:
-    race = db.session.scalar(select(Race).where(Race.slug == slug)) if race_service.SLUG_RE.match(slug) else None
+    """The race at this address, draft or not: a buyer's cart outlives the race being unpublished."""
+    race = race_service.race_by_slug(db.session, slug)
     if race is None:
-        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
+        abort_for_user(404, NO_SUCH_RACE)
     return race
 
 
@@ -143,14 +83,6 @@ def _own_cart_or_404(race: Race) -> Order:
     return order
 
 
-def checkout_url(order: Order) -> str:
-    """The payment step's address (its blueprint may not be registered in every build)."""
-    try:
-        return url_for("checkout.start", order_id=order.id)
-    except BuildError:
-        return f"/orders/{order.id}/checkout"
-
-
 def _saved_name(tickets: list[Registration]) -> str | None:
     """`?saved=<ticket id>` after a runner form: whose details were just saved (only among these tickets)."""
     saved = request.args.get("saved", "")
@@ -159,15 +91,15 @@ def _saved_name(tickets: list[Registration]) -> str | None:
 
 def _cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
                code_error: str | None = None, code_typed: str = ""):
-    view = cart_service.view_cart(db.session, order, clock.now()) if order is not None else None
+    view = cart_status.view_cart(db.session, order, clock.now()) if order is not None else None
     saved = _saved_name([r.registration for r in view.runners]) if view is not None and request.method == "GET" else None
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved,
-                  checkout_url=checkout_url(order) if order is not None else "", max_per_type=MAX_PER_TYPE)
+                  checkout_url=url_for("checkout.start", order_id=order.id) if order is not None else "",
+                  max_per_type=MAX_PER_TYPE)
 
 
 def _after_change(race: Race, order: Order):
-    db.session.commit()
     if not is_fragment_request():
         return redirect_to(url_for("cart.view", slug=race.slug))
     return with_badge(_cart_page(race, order))
@@ -179,9 +111,8 @@ def view(slug: str):
     """The cart for one race: tickets, runners, discount code, totals and the way to payment."""
     race = _race_or_404(slug)
     order = cart_service.find_cart(db.session, g.user.id, race.id)
-    if order is None and race.status not in race_service.PUBLIC_STATUSES \
-            and not can_manage(db.session, race.id, g.user.id):
-        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")  # a draft
+    if order is None and not race_service.may_see(db.session, race, g.user.id):
+        abort_for_user(404, NO_SUCH_RACE)  # a draft, and no cart to show for it
     return _cart_page(race, order)
 
 
@@ -197,7 +128,6 @@ def set_quantity(slug: str):
     try:
         cart_service.set_quantity(db.session, order, race, int(type_id), int(raw), clock.now())
     except CartRefused as refused:
-        db.session.rollback()
         return _cart_page(race, order, status=422, message=refused.message)
     return _after_change(race, order)
 
@@ -208,9 +138,7 @@ def remove(slug: str, registration_id: int):
     """Take one ticket, and the runner on it, out of the cart."""
     race = _race_or_404(slug)
     order = _own_cart_or_404(race)
-    registration = db.session.get(Registration, registration_id)
-    if registration is None or registration.order_id != order.id:
-        abort_for_user(404, "That ticket isn't in your cart.")
+    registration = owned_or_404(Registration, registration_id, "That ticket isn't in your cart.", order_id=order.id)
     cart_service.remove_registration(db.session, order, registration)
     return _after_change(race, order)
 
@@ -225,7 +153,6 @@ def apply_code(slug: str):
     try:
         cart_service.apply_code(db.session, order, race, typed, clock.now())
     except CodeRefused as refused:
-        db.session.rollback()
         return _cart_page(race, order, status=422, code_error=refused.message, code_typed=typed[:100])
     return _after_change(race, order)
 
@@ -244,8 +171,7 @@ def remove_code(slug: str):
 @login_required
 def index():
     """Every race the buyer has tickets waiting in a cart for."""
-    now = clock.now()
-    return render("cart/index.html", carts=cart_service.open_carts(db.session, g.user.id, now), now=now)
+    return render("cart/index.html", carts=cart_status.open_carts(db.session, g.user.id, clock.now()))
 
 
 # --- one form per runner ------------------------------------------------------------------
@@ -264,7 +190,7 @@ def _own_registration_or_404(registration_id: int) -> Registration:
 def _runner_page(registration: Registration, form: RunnerForm, *, status: int = 200):
     race = form.race
     tickets = cart_service.cart_registrations(db.session, registration.order)
-    runners = cart_service.runner_statuses(tickets, race, form.waiver, form.now)
+    runners = cart_status.runner_statuses(tickets, race, form.waiver, form.now)
     number = next(r.number for r in runners if r.registration.id == registration.id)
     return render("cart/runner.html", block="runner_form", status=status, race=race, registration=registration,
                   ticket_type=registration.ticket_type, form=form, waiver=form.waiver, number=number,
@@ -299,9 +225,7 @@ def save(registration_id: int):
         save_runner(db.session, registration, form.details(), race=race, ticket_type=registration.ticket_type,
                     waiver=form.waiver, now=form.now, ip=request.remote_addr or "")
     except RunnerRefused:  # the form applies the same rules; this is the last line of defence
-        db.session.rollback()
         return _runner_page(registration, form, status=422)
-    db.session.commit()
     return redirect_to(_next_stop(registration, race, form))
 
 
@@ -336,7 +260,7 @@ def cart_badge() -> CartCount:
     """Tickets in the signed-in buyer's carts, counted once per request and only where a page shows it."""
     if "cart_badge" not in g:
         user = g.get("user")
-        g.cart_badge = cart_service.cart_count(db.session, user.id, clock.now()) if user is not None else CartCount()
+        g.cart_badge = cart_status.cart_count(db.session, user.id, clock.now()) if user is not None else CartCount()
     return g.cart_badge
 
 

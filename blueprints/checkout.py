@@ -4,18 +4,19 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, abort, current_app, g, request, url_for
-from sqlalchemy import select
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
 from extensions import db
-from models import Order, OrderStatus, Race, Registration, TicketType
+from models import Order, OrderStatus, Race
 from services import clock
-from services.checkout import CheckoutRefused, release, start_checkout
-from services.fulfillment import Payment, fulfill
+from services.checkout import CheckoutRefused, cancel_checkout, start_checkout
+from services.fulfillment import pay_on_test_gateway
 from services.payments import PaymentUnavailable, gateway_for
 from services.pricing import quote_order
+from services.reconcile import catch_up_with_provider
+from services.refunds import order_registrations
 
 bp = Blueprint("checkout", __name__)
 
@@ -44,7 +45,6 @@ def start(order_id: uuid.UUID):
             success_url=site + url_for("checkout.order_page", order_id=order.id) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=site + url_for("checkout.cancel", order_id=order.id))
     except CheckoutRefused as refused:
-        db.session.rollback()
         return _checkout_problem(order, refused.message, refused.problems, status=409 if refused.problems else 422)
     except PaymentUnavailable:
         return _checkout_problem(order, "We couldn't reach the payment provider, so nothing was charged and your "
@@ -59,26 +59,7 @@ def _checkout_problem(order: Order, message: str, problems: list[str], status: i
 
 
 def _order_view(order: Order):
-    race = db.session.get(Race, order.race_id)
-    rows = db.session.execute(
-        select(Registration, TicketType.name).join(TicketType, TicketType.id == Registration.ticket_type_id)
-        .where(Registration.order_id == order.id).order_by(Registration.id)).all()
-    return race, rows
-
-
-def _catch_up_with_provider(order: Order) -> None:
-    """The webhook may be late or lost: ask the provider directly about a pending order's session."""
-    if order.status != OrderStatus.PENDING or not order.stripe_session_id:
-        return
-    gateway = gateway_for(current_app)
-    try:
-        state = gateway.session_state(order.stripe_session_id)
-    except PaymentUnavailable:
-        return  # the page keeps polling; the webhook or the next poll will tell
-    if state is not None and state.payment_status == "paid" and state.order_id == str(order.id):
-        fulfill(db.session, order.id, Payment(state.amount_total, state.currency, state.payment_intent,
-                                              state.amount_tax), clock.now())
-        db.session.commit()
+    return db.session.get(Race, order.race_id), order_registrations(db.session, order.id)
 
 
 @bp.get("/orders/<uuid:order_id>")
@@ -86,7 +67,8 @@ def _catch_up_with_provider(order: Order) -> None:
 def order_page(order_id: uuid.UUID):
     """Where the runner lands after paying: it waits for the payment, then shows the tickets."""
     order = _own_order(order_id)
-    _catch_up_with_provider(order)
+    # The webhook may be late or lost: a pending order asks the provider directly.
+    catch_up_with_provider(db.session, gateway_for(current_app), order, current_app.config["APP_ENV"], clock.now())
     race, rows = _order_view(order)
     return render("checkout/order.html", block="order_status", order=order, race=race, rows=rows,
                   waiting=order.status == OrderStatus.PENDING)
@@ -97,12 +79,7 @@ def order_page(order_id: uuid.UUID):
 def cancel(order_id: uuid.UUID):
     """Back from the payment page without paying: release the spots and return to the cart."""
     order = _own_order(order_id)
-    if order.status == OrderStatus.PENDING:
-        session_id = order.stripe_session_id
-        release(db.session, order, reason=OrderStatus.CANCELED)
-        db.session.commit()
-        if session_id:
-            gateway_for(current_app).expire(session_id)
+    cancel_checkout(db.session, gateway_for(current_app), order)
     return redirect_to(_cart_url(order))
 
 
@@ -132,8 +109,5 @@ def test_gateway_pay(order_id: uuid.UUID):
     order = _test_gateway_order(order_id)
     if request.form.get("action") == "cancel":
         return redirect_to(url_for("checkout.cancel", order_id=order.id))
-    if order.status == OrderStatus.PENDING:
-        fulfill(db.session, order.id, Payment(order.total, order.currency, f"test_pi_{uuid.uuid4().hex[:16]}"),
-                clock.now())
-        db.session.commit()
+    pay_on_test_gateway(db.session, order, clock.now())
     return redirect_to(url_for("checkout.order_page", order_id=order.id))

@@ -3,14 +3,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from blueprints.cart import parse_add_param, ticket_form_context
-from blueprints.errors import abort_for_user
 from blueprints.rendering import render
+from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
 from extensions import db
 from services import clock
 from services import races as race_service
@@ -67,19 +66,10 @@ def index():
                   has_more=has_more, page=page, past=past, months=months, invalid=False)
 
 
-def _race_or_404(slug: str) -> race_service.RaceCard:
-    viewer = getattr(g, "user", None)
-    card = race_service.race_for_page(db.session, slug, clock.now(),
-                                      viewer.id if viewer else None)
-    if card is None:
-        abort_for_user(404, "There's no race at this address. It may have been renamed or removed.")
-    return card
-
-
 @bp.get("/races/<slug>")
 def race_page(slug: str):
     """One race: when, where, what it costs, and what is left."""
-    card = _race_or_404(slug)
+    card = race_card_or_404(slug)
     # `?add=12:2,13:1` is a choice kept through sign-in: filled in, and added only when they press Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
@@ -89,7 +79,7 @@ def race_page(slug: str):
 @bp.get("/races/<slug>.ics")
 def race_ics(slug: str):
     """The race as a calendar event."""
-    card = _race_or_404(slug)
+    card = race_card_or_404(slug)
     race_url = current_app.config["SITE_URL"] + url_for("races.race_page", slug=slug)
     domain = current_app.config["SITE_URL"].split("://", 1)[-1].split("/")[0]
     body = race_calendar(card.race, race_url, current_app.config["SITE_NAME"], domain)

@@ -63,11 +63,5 @@ class DiscountCode(Base):
         self.code_normalized = normalize_code(value)
         return value.strip()
 
-    def valid_at(self, now: datetime) -> bool:
-        """Inside its validity window (activity and uses are checked elsewhere)."""
-        if self.starts_at is not None and now < self.starts_at:
-            return False
-        return self.ends_at is None or now < self.ends_at
-
     def __repr__(self) -> str:
         return f"<DiscountCode {self.code}>"

@@ -93,11 +93,6 @@ class Race(Base):
     def is_published(self) -> bool:
         return self.status == RaceStatus.PUBLISHED
 
-    def registration_open(self, now: datetime) -> bool:
-        if self.status != RaceStatus.PUBLISHED or now >= self.starts_at:
-            return False
-        return self.registration_closes_at is None or now < self.registration_closes_at
-
     @property
     def tshirt_size_list(self) -> list[str]:
         return [s.strip() for s in self.tshirt_sizes.split(",") if s.strip()]
@@ -127,13 +122,6 @@ class TicketType(Base):
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
 
     race: Mapped[Race] = relationship(back_populates="ticket_types", lazy="raise")
-
-    def on_sale(self, now: datetime) -> bool:
-        if self.hidden:
-            return False
-        if self.sales_start is not None and now < self.sales_start:
-            return False
-        return self.sales_end is None or now < self.sales_end
 
     def __repr__(self) -> str:
         return f"<TicketType {self.name}>"

@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
 from services import pricing
-from services.cart import cart_problems
+from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
+from services.sales import sale_problems
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,17 @@ class CheckoutStart:
     redirect_url: str   # the payment page, or the order page when nothing is left to pay
 
 
-def _sale_problems(race: Race, types: list[TicketType], now: datetime) -> list[str]:
-    if not race.registration_open(now):
-        return ["Sign-up for this race has closed."]
-    return [f"The {t.name} is not on sale right now." for t in types if not t.on_sale(now)]
-
-
 def reserve(session: Session, order: Order, now: datetime) -> None:
-    """Hold spots for this order for RESERVATION, or raise SoldOut / CheckoutRefused. Commits."""
+    """Hold spots for this order for RESERVATION. Commits; SoldOut / CheckoutRefused roll back."""
+    try:
+        _reserve(session, order, now)
+    except CheckoutRefused:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def _reserve(session: Session, order: Order, now: datetime) -> None:
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
     if not registrations:
         raise CheckoutRefused("Your cart is empty.")
@@ -66,7 +70,7 @@ def reserve(session: Session, order: Order, now: datetime) -> None:
         raise CheckoutRefused("Some runner details are missing.", problems)
     race = session.get(Race, locked.race_id)
     types = list(session.scalars(select(TicketType).where(TicketType.id.in_({r.ticket_type_id for r in registrations}))))
-    problems = _sale_problems(race, types, now)
+    problems = sale_problems(race, types, now)
     if problems:
         raise CheckoutRefused(problems[0], problems)
     problems = capacity_problems(session, registrations, now)
@@ -81,7 +85,6 @@ def reserve(session: Session, order: Order, now: datetime) -> None:
     pricing.store_totals(locked, pricing.quote_order(session, locked))
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION
-    session.commit()
 
 
 def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED) -> None:
@@ -95,6 +98,20 @@ def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus
     order.status = reason if other_cart else OrderStatus.CART
     order.reserved_until = None
     order.checkout_url = ""
+
+
+def cancel_checkout(session: Session, gateway: Gateway, order: Order) -> None:
+    """The buyer came back from the payment page without paying: release the spots, then close that page.
+
+    Commits before the provider is told, so no lock is held across the network.
+    """
+    if order.status != OrderStatus.PENDING:
+        return
+    session_id = order.stripe_session_id
+    release(session, order, reason=OrderStatus.CANCELED)
+    session.commit()
+    if session_id:
+        gateway.expire(session_id)
 
 
 def start_checkout(session: Session, order: Order, gateway: Gateway, now: datetime, *, customer_email: str,

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 import stripe
-from flask import Flask
+from flask import Flask, url_for
 
 from models import DiscountCode, Order, Race, TaxMode
 from services.pricing import Quote
@@ -223,7 +223,8 @@ class TestGateway:
 
     def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
         session_id = f"test_{uuid.uuid4().hex}"
-        return CheckoutPage(session_id, f"{self.site_url}/test-gateway/{request.order.id}", request.quote.total,
+        page = self.site_url + url_for("checkout.test_gateway", order_id=request.order.id)
+        return CheckoutPage(session_id, page, request.quote.total,
                             request.quote.tax, request.quote.discount)
 
     def session_state(self, session_id: str) -> SessionState | None:

@@ -29,7 +29,7 @@ The rules, each chosen so the per-line figures add up exactly to the totals:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -187,15 +187,6 @@ def quote_lines(race: Race, lines: Sequence[Line], code: DiscountCode | None = N
     """Price lines under `race`'s currency and tax setting, with the code if any."""
     return quote(lines, currency=race.currency, tax_mode=race.tax_mode, tax_rate_bps=race.tax_rate_bps,
                  discount=Discount.from_code(code) if code is not None else None)
-
-
-def lines_from_registrations(registrations: Iterable[Registration], names: dict[int, str]) -> list[Line]:
-    """Group loaded registrations into lines: one per (ticket type, price paid), in first-seen order."""
-    counts: dict[tuple[int, int], int] = {}
-    for registration in registrations:
-        key = (registration.ticket_type_id, registration.price)
-        counts[key] = counts.get(key, 0) + 1
-    return [Line(type_id, names.get(type_id, ""), price, quantity) for (type_id, price), quantity in counts.items()]
 
 
 def order_lines(session: Session, order: Order) -> list[Line]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from models import Race, RaceStatus, TicketType
 from services import inventory
 from services.permissions import can_manage
+from services.sales import on_sale
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PUBLIC_STATUSES = (RaceStatus.PUBLISHED, RaceStatus.CLOSED)
@@ -68,7 +69,7 @@ def _cards(session: Session, races: list[Race], now: datetime) -> list[RaceCard]
     types = [t for race in races for t in race.ticket_types if not t.hidden]
     left = inventory.spots_left(session, types, now)
     return [
-        RaceCard(race, [TicketOffer(t, left[t.id], t.on_sale(now))
+        RaceCard(race, [TicketOffer(t, left[t.id], on_sale(t, now))
                         for t in race.ticket_types if not t.hidden])
         for race in races
     ]
@@ -97,18 +98,23 @@ def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
     return _cards(session, races[:per_page], now), has_more
 
 
+def may_see(session: Session, race: Race, viewer_id: uuid.UUID | None) -> bool:
+    """Published and closed races are public; a draft only for its organizers, as a preview."""
+    return race.status in PUBLIC_STATUSES or can_manage(session, race.id, viewer_id)
+
+
+def race_by_slug(session: Session, slug: str, *options) -> Race | None:
+    """The race at this address (loaded with `options`), whoever may see it; None for no such race."""
+    if not SLUG_RE.match(slug):
+        return None
+    return session.scalar(select(Race).where(Race.slug == slug).options(*options))
+
+
 def race_for_page(session: Session, slug: str, now: datetime,
                   viewer_id: uuid.UUID | None = None) -> RaceCard | None:
     """The race behind a public URL, or None when it does not exist or the viewer may not see it."""
-    if not SLUG_RE.match(slug):
+    race = race_by_slug(session, slug, joinedload(Race.organizer), selectinload(Race.ticket_types),
+                        selectinload(Race.social_links))
+    if race is None or not may_see(session, race, viewer_id):
         return None
-    race = session.scalar(
-        select(Race).where(Race.slug == slug)
-        .options(joinedload(Race.organizer), selectinload(Race.ticket_types),
-                 selectinload(Race.social_links)))
-    if race is None:
-        return None
-    if race.status not in PUBLIC_STATUSES:
-        if not can_manage(session, race.id, viewer_id):  # drafts: organizers' preview only
-            return None
     return _cards(session, [race], now)[0]

@@ -60,10 +60,6 @@ class RefundPlan:
     # which may differ from the order's total when the amount was wrong.
     whole_payment: bool
 
-    @property
-    def registration_ids(self) -> list[int]:
-        return [t.registration.id for t in self.tickets]
-
 
 # --- what may be refunded -------------------------------------------------------------------
 

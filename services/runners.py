@@ -1,6 +1,6 @@
 """The rules for one runner's details and their signed waiver, and saving them on a ticket.
 
-The runner form (blueprints/cart_forms.py), its inline checks and `services.cart.cart_problems`
+The runner form (blueprints/cart_forms.py), its inline checks and `services.cart_status.cart_problems`
 all judge a runner through `runner_problems`, so a ticket that passed the form is exactly a
 ticket the payment step accepts, and a rule changed here changes everywhere at once.
 """
@@ -277,9 +277,10 @@ def is_blank(registration: Registration) -> bool:
 
 def save_runner(session: Session, registration: Registration, details: RunnerDetails, *, race: Race,
                 ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime, ip: str) -> None:
-    """Store the runner and their signature on the ticket, or raise RunnerRefused (nothing changes)."""
+    """Store the runner and their signature on the ticket, or raise RunnerRefused (nothing changes). Commits."""
     problems = runner_problems(details, race, ticket_type, waiver, now)
     if problems:
+        session.rollback()
         raise RunnerRefused(problems)
     registration.first_name = tidy(details.first_name)
     registration.last_name = tidy(details.last_name)
@@ -300,4 +301,4 @@ def save_runner(session: Session, registration: Registration, details: RunnerDet
         registration.waiver_signature = tidy(details.waiver_signature)
         registration.waiver_signed_at = now
         registration.waiver_ip = (ip or "")[:45]
-    session.flush()
+    session.commit()

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from extensions import db as _db
 from models import (
+    DiscountCode,
+    DiscountKind,
+    LocalUser,
     Order,
     OrderStatus,
     OrganizerRole,
@@ -19,7 +24,12 @@ from models import (
     RaceStatus,
     Registration,
     TicketType,
+    WaiverVersion,
+    waiver_digest,
 )
+from services.auth import LocalAuth, local_jwt_secret
+from services.fulfillment import new_ticket_code
+from services.pricing import quote_order, store_totals
 
 _seq = itertools.count(1)
 
@@ -78,8 +88,6 @@ def make_order(db, race: Race, ticket_type: TicketType, quantity: int = 1, *,
 
 def make_code(db, race: Race, **kw):
     """A discount code for `race`: 10 % off everything unless told (amount_off=… makes it fixed)."""
-    from models import DiscountCode, DiscountKind
-
     n = next(_seq)
     kw.setdefault("code", f"CODE{n}")
     if kw.get("amount_off") is not None:
@@ -95,11 +103,6 @@ def make_code(db, race: Race, **kw):
 
 def login(client, profile: Profile) -> None:
     """Sign `profile` in on this test client, as the embedded auth provider would."""
-    from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
-    from extensions import db as _db
-    from models import LocalUser
-    from services.auth import LocalAuth, local_jwt_secret
-
     app = client.application
     with app.app_context():
         user = _db.session.get(LocalUser, profile.id)
@@ -119,10 +122,6 @@ def login(client, profile: Profile) -> None:
 def make_cart(db, race: Race, items: dict, *, buyer: Profile | None = None, complete: bool = True,
               code=None) -> Order:
     """A buyer's cart for `race` with {ticket_type: quantity}; runner forms filled and waivers signed."""
-    from datetime import date
-
-    from models import WaiverVersion, waiver_digest
-
     buyer = buyer or make_profile(db)
     waiver = db.session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race.id)
                                .order_by(WaiverVersion.number.desc()))
@@ -152,8 +151,6 @@ def make_cart(db, race: Race, items: dict, *, buyer: Profile | None = None, comp
             order.registrations.append(registration)
     db.session.add(order)
     db.session.commit()
-    from services.pricing import quote_order, store_totals
-
     store_totals(order, quote_order(db.session, order))
     db.session.commit()
     return order
@@ -165,8 +162,6 @@ def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None
 
     `runners` overrides each registration's fields in turn, e.g. [{"tshirt_size": "M", "gender": "Female"}].
     """
-    from services.fulfillment import new_ticket_code
-
     order = make_cart(db, race, items, buyer=buyer, code=code)
     registrations = list(db.session.scalars(select(Registration).where(Registration.order_id == order.id)
                                             .order_by(Registration.id)))

@@ -10,9 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from extensions import db as database
 from models import Order, OrderStatus, Profile, RaceStatus, Registration, TaxMode, TicketType
 from services import clock, pricing, race_editing
-from services.cart import cart_count, cart_problems
+from services.cart_status import cart_count, cart_problems
+from services.money import format_money
+from services.runners import age_limit_problem, age_on, race_day, same_name
 from tests.factories import login, make_code, make_order, make_profile, make_race
 from tests.http import post_form
 
@@ -56,9 +59,7 @@ def htmx(htmx_client, buyer):
 
 
 def types(race) -> dict[str, TicketType]:
-    from extensions import db
-
-    return {t.name: t for t in db.session.scalars(select(TicketType).where(TicketType.race_id == race.id))}
+    return {t.name: t for t in database.session.scalars(select(TicketType).where(TicketType.race_id == race.id))}
 
 
 def token(client) -> str:
@@ -564,8 +565,6 @@ def shown(page: str, label: str) -> str:
     (TaxMode.INCLUSIVE, 1800, "IGV"),
 ])
 def test_totals_shown_are_pricing_s_quote(signed_in, db, buyer, race, tax_mode, rate_bps, label):
-    from services.money import format_money
-
     race.tax_mode, race.tax_rate_bps, race.tax_label = tax_mode, rate_bps, label
     db.session.commit()
     make_code(db, race, code="TEAM", amount_off=1234)
@@ -937,16 +936,12 @@ def test_a_cart_for_a_race_that_has_taken_place_leaves_the_badge_and_the_list(si
 # --- the runner rules, without HTTP -------------------------------------------------------
 
 def test_age_is_whole_years_and_a_leap_day_birthday_counts_from_1_march():
-    from services.runners import age_on
-
     assert age_on(date(2012, 2, 29), date(2027, 2, 28)) == 14
     assert age_on(date(2012, 2, 29), date(2027, 3, 1)) == 15
     assert age_on(date(1990, 5, 2), date(2027, 5, 2)) == 37
 
 
 def test_race_day_is_the_date_where_the_race_is_run(db):
-    from services.runners import age_limit_problem, race_day
-
     # 02:00 UTC on 2 May is still 1 May in New York: a runner born on 2 May 2015 is 11 there, not 12.
     late = make_race(db, starts_at=datetime(2027, 5, 2, 2, 0, tzinfo=UTC), timezone="America/New_York",
                      tickets=[("10K", 4500, 10)])
@@ -966,6 +961,4 @@ def test_race_day_is_the_date_where_the_race_is_run(db):
     ("", "", False),
 ])
 def test_a_signature_matches_a_name_ignoring_case_and_spacing_only(typed, expected, same):
-    from services.runners import same_name
-
     assert same_name(typed, expected) is same

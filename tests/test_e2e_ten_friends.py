@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from models import Order, OrderStatus, OutboxMessage, Race, Registration
 from services.mail import send_due_for
+from services.money import format_money
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -292,7 +293,6 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     both_widths(page, "registrants")
 
     page.goto(f"{url}/manage/races/{race_id}/dashboard")
-    from services.money import format_money
     assert format_money(total_paid, "USD") in page.content()
     both_widths(page, "dashboard")
 

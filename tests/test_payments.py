@@ -2,7 +2,9 @@
 webhook, the success page, reconcile, tickets, and the embedded test gateway."""
 from __future__ import annotations
 
+import html
 import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,11 +13,15 @@ from unittest import mock
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
+from extensions import db as database
 from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registration, StripeEvent, TaxMode, TicketType
 from services import clock
+from services.checkout import SoldOut, reserve
+from services.fulfillment import Payment, fulfill
 from tests.doubles.stripe_api import StripeServer, sign_payload
-from tests.factories import login, make_cart, make_code, make_profile, make_race
+from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
 from tests.http import csrf_token
 
 WEBHOOK_SECRET = "whsec_test_startline"
@@ -174,8 +180,6 @@ def test_sold_out_at_this_moment_reserves_and_charges_nothing(stripe_app, stripe
 
 
 def make_cart_paid(db, race, ticket_type, quantity):
-    from tests.factories import make_order
-
     return make_order(db, race, ticket_type, quantity, status=OrderStatus.PAID)
 
 
@@ -197,6 +201,35 @@ def test_incomplete_runner_details_are_refused(stripe_app, client_as_buyer, db, 
     response = pay(client_as_buyer, order)
     assert response.status_code == 409
     assert fresh_order(db, order.id).status == OrderStatus.CART
+
+
+def _sign_up_closed(db, race):
+    race.registration_closes_at = datetime.now(UTC) - timedelta(minutes=1)
+
+
+def _sales_ended(db, race):
+    race.ticket_types[0].sales_end = datetime.now(UTC) - timedelta(minutes=1)
+
+
+def _not_on_sale_yet(db, race):
+    race.ticket_types[0].sales_start = datetime.now(UTC) + timedelta(days=1)
+
+
+@pytest.mark.parametrize("arrange, message", [
+    (_sign_up_closed, "Sign-up for this race is closed."),
+    (_sales_ended, "Sales for the 10K have ended."),
+    (_not_on_sale_yet, "The 10K isn't on sale yet."),
+])
+def test_checkout_refuses_in_the_words_the_cart_uses(stripe_app, client_as_buyer, db, race, buyer, arrange, message):
+    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
+    arrange(db, race)
+    db.session.commit()
+
+    response = pay(client_as_buyer, order)
+
+    assert response.status_code == 409 and message in html.unescape(response.get_data(as_text=True))
+    assert fresh_order(db, order.id).status == OrderStatus.CART
+    assert message in html.unescape(client_as_buyer.get("/races/lake-run/cart").get_data(as_text=True))
 
 
 def test_someone_elses_order_is_404(stripe_app, client_as_buyer, db, race):
@@ -348,7 +381,7 @@ def test_amount_mismatch_is_flagged_for_refund(stripe_server, client, db, pendin
 def test_a_database_error_answers_500_and_the_retry_succeeds_once(stripe_server, client, db, pending):
     event = stripe_server.pay_session(pending.stripe_session_id)
     error = OperationalError("UPDATE orders", {}, Exception("server closed the connection"))
-    with mock.patch("blueprints.webhooks.fulfill", side_effect=error):
+    with mock.patch("services.stripe_events.fulfill", side_effect=error):
         assert deliver(client, event).status_code == 500
     assert db.session.scalar(select(func.count(StripeEvent.id))) == 0  # nothing half-saved
 
@@ -467,14 +500,6 @@ def test_test_gateway_does_not_exist_when_stripe_is_configured(stripe_app, clien
 
 @pytest.mark.postgres
 def test_forty_concurrent_checkouts_for_ten_spots_reserve_exactly_ten(app, db, race):
-    import threading
-
-    from sqlalchemy.orm import Session
-
-    from extensions import db as database
-    from services.checkout import SoldOut, reserve
-    from services.fulfillment import Payment, fulfill
-
     ten_k = race.ticket_types[0]  # capacity 10
     orders = [make_cart(db, race, {ten_k: 1}).id for _ in range(40)]
     with app.app_context():

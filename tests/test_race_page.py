@@ -1,6 +1,9 @@
 """One race's public page, its fragment, its calendar file, and what must stay hidden."""
-from datetime import UTC, datetime
+import html
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 
+import pytest
 from icalendar import Calendar
 
 from models import RaceStatus
@@ -28,6 +31,16 @@ def test_sold_out_ticket_type_is_marked(client, db):
     page = client.get("/races/full").get_data(as_text=True)
     assert page.count("Sold out") == 1
     assert "5 spots left" in page
+
+
+@pytest.mark.parametrize("race_kw, notice", [
+    ({"registration_closes_at": datetime.now(UTC) - timedelta(hours=1)}, "Sign-up for this race is closed."),
+    ({"starts_at": datetime.now(UTC) - timedelta(days=1)}, "This race has already taken place."),
+])
+def test_a_race_not_open_for_sign_up_says_why_in_the_words_the_cart_uses(client, db, race_kw, notice):
+    make_race(db, slug="over", tickets=[("10K", 4500, 10)], **race_kw)
+    page = html.unescape(client.get("/races/over").get_data(as_text=True))
+    assert notice in page and "Add to cart" not in page
 
 
 def test_share_preview_meta_tags(client, db):
@@ -73,8 +86,6 @@ def test_markdown_description_is_rendered_and_sanitized(client, db):
 
 def _elements(page: str) -> list[tuple[str, list]]:
     """Every element inside the description, as the browser's parser would see them."""
-    from html.parser import HTMLParser
-
     prose = page.split('class="prose')[1].split("</section>")[0]
     found = []
 

@@ -1,0 +1,82 @@
+"""The race page's ticket form, for the race page that shows it and the cart that takes it: the race
+behind the address (or 404), the quantities asked for, and what races/race.html's tickets block needs.
+"""
+from __future__ import annotations
+
+import re
+
+from flask import g
+
+from blueprints.errors import abort_for_user
+from extensions import db
+from services import clock
+from services import races as race_service
+from services.cart import MAX_PER_TYPE
+from services.sales import signup_closed_reason
+
+_QUANTITY_FIELD = re.compile(r"^qty-(\d{1,9})$")
+_ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
+NO_SUCH_RACE = "There's no race at this address. It may have been renamed or removed."
+
+
+def race_card_or_404(slug: str) -> race_service.RaceCard:
+    """The race at this address with its ticket offers, if the visitor may see it; else 404."""
+    viewer = g.get("user")
+    card = race_service.race_for_page(db.session, slug, clock.now(), viewer.id if viewer else None)
+    if card is None:
+        abort_for_user(404, NO_SUCH_RACE)
+    return card
+
+
+def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | None, str]]:
+    """The quantities a ticket form asks for: (numbers, what was typed, problems per ticket type)."""
+    numbers, typed, problems = {}, {}, {}
+    for key in form:
+        match = _QUANTITY_FIELD.match(key)
+        if not match:
+            continue
+        type_id, raw = int(match.group(1)), (form.get(key) or "").strip()
+        typed[type_id] = raw[:4]
+        if raw == "":
+            numbers[type_id] = 0
+        elif raw.isdigit() and len(raw) <= 4:
+            numbers[type_id] = int(raw)
+        else:
+            problems[type_id] = f"Choose a number of tickets from 0 to {MAX_PER_TYPE}."
+    return numbers, typed, problems
+
+
+def parse_add_param(value: str | None) -> dict[int, str]:
+    """`?add=12:2,13:1` (a choice kept through sign-in) → {12: "2", 13: "1"}; junk is ignored."""
+    chosen = {}
+    for part in (value or "")[:200].split(","):
+        match = _ADD_PARAM.match(part.strip())
+        if match and int(match.group(2)) > 0:
+            chosen[int(match.group(1))] = str(min(int(match.group(2)), MAX_PER_TYPE))
+    return chosen
+
+
+def add_param(quantities: dict[int, int]) -> str:
+    """{12: 2, 13: 1} → "12:2,13:1", the choice to keep through sign-in (see parse_add_param)."""
+    return ",".join(f"{type_id}:{n}" for type_id, n in quantities.items() if n > 0)
+
+
+def describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:
+    """{12: 2, 14: 1} → "2 × 10K and 1 × Kids 1K"."""
+    names = {o.ticket_type.id: o.ticket_type.name for o in card.offers}
+    parts = [f"{n} × {names.get(type_id, 'ticket')}" for type_id, n in quantities.items() if n > 0]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, str] | None = None,
+                        errors: dict | None = None, added: str | None = None, returning: bool = False) -> dict:
+    """What races/race.html needs for its tickets block, from the race page and the cart alike."""
+    shown = {o.ticket_type.id for o in card.offers}
+    ticket_errors: dict[int | None, str] = {}
+    for type_id, message in (errors or {}).items():
+        key = type_id if type_id in shown else None  # about a type the page doesn't list: say it on top
+        ticket_errors[key] = f"{ticket_errors[key]} {message}" if key in ticket_errors else message
+    closed_reason = signup_closed_reason(card.race, now)
+    return {"card": card, "race": card.race, "closed_reason": closed_reason, "registration_open": closed_reason is None,
+            "chosen": chosen or {}, "ticket_errors": ticket_errors, "added": added, "returning": returning,
+            "max_per_type": MAX_PER_TYPE}

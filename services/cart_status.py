@@ -1,0 +1,191 @@
+"""What a cart holds and still needs: the cart page's view, the payment step's check, the header
+badge and the list of carts. Reading only; the changes are services/cart.py's.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import DiscountCode, Order, OrderStatus, Race, Registration, WaiverVersion
+from services import pricing
+from services.cart import cart_registrations
+from services.discounts import CodeRefused, check_code
+from services.inventory import spots_left, spots_problem
+from services.runners import RunnerDetails, is_blank, runner_problems, waiver_to_sign
+from services.sales import off_sale_reason, signup_closed_reason, signup_open
+
+# --- can it be paid for? ------------------------------------------------------------------
+
+@dataclass
+class RunnerStatus:
+    """One ticket in the cart and what is still missing on it."""
+
+    registration: Registration
+    number: int                    # 1, 2, 3… in the order they were added
+    problems: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+    @property
+    def blank(self) -> bool:
+        return is_blank(self.registration)
+
+
+@dataclass
+class CartView:
+    """Everything the cart page shows, loaded in a fixed number of queries."""
+
+    order: Order
+    race: Race
+    runners: list[RunnerStatus]
+    quote: pricing.Quote
+    waiver: WaiverVersion | None
+    code: DiscountCode | None
+    runner_problems: list[str]     # cart_problems: what the buyer must still fill in
+    sale_problems: list[str]       # what has changed since the tickets were added
+
+    @property
+    def problems(self) -> list[str]:
+        return self.runner_problems + self.sale_problems
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.runners) and not self.problems
+
+    def quantity_of(self, ticket_type_id: int) -> int:
+        return sum(1 for r in self.runners if r.registration.ticket_type_id == ticket_type_id)
+
+
+def runner_statuses(registrations: list[Registration], race: Race, waiver: WaiverVersion | None,
+                     now: datetime) -> list[RunnerStatus]:
+    return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now))
+            for i, r in enumerate(registrations, start=1)]
+
+
+def _runner_messages(runners: list[RunnerStatus]) -> list[str]:
+    """One line for the runners nobody has started on, then one per runner with something wrong."""
+    messages = []
+    blank = [r.number for r in runners if not r.complete and r.blank]
+    if len(blank) == 1:
+        messages.append(f"Fill in runner {blank[0]}'s details and waiver.")
+    elif blank:
+        numbers = ", ".join(str(n) for n in blank[:-1]) + f" and {blank[-1]}"
+        messages.append(f"Fill in the details and waivers of runners {numbers}.")
+    for runner in runners:
+        if runner.complete or runner.blank:
+            continue
+        registration = runner.registration
+        who = registration.runner_name or "no name yet"
+        messages.append(f"Runner {runner.number} ({who}, {registration.ticket_type.name}): "
+                        f"{next(iter(runner.problems.values()))}")
+    return messages
+
+
+def cart_problems(session: Session, order: Order, now: datetime) -> list[str]:
+    """What keeps this cart from the payment step, for the buyer: empty cart, runners missing or invalid.
+
+    Empty when every ticket has a runner whose details and signed waiver are complete and valid
+    under today's rules (the current waiver version, the ticket type's age limits).
+    """
+    registrations = cart_registrations(session, order)
+    if not registrations:
+        return ["Your cart is empty."]
+    race = session.get(Race, order.race_id)
+    waiver = waiver_to_sign(session, race.id)
+    return _runner_messages(runner_statuses(registrations, race, waiver, now))
+
+
+def changes_since_added(session: Session, race: Race, registrations: list[Registration], code: DiscountCode | None,
+                        order: Order, now: datetime) -> list[str]:
+    """What changed since the tickets were added: sign-up closed, a type off sale or full, the code.
+
+    The soft version of the payment step's checks, so the cart says so before the buyer presses on.
+    """
+    reason = signup_closed_reason(race, now)
+    if reason:
+        return [reason]
+    counts = Counter(r.ticket_type_id for r in registrations)
+    types = {r.ticket_type_id: r.ticket_type for r in registrations}
+    left = spots_left(session, types.values(), now)
+    problems = []
+    for type_id, ticket_type in sorted(types.items(), key=lambda item: (item[1].position, item[0])):
+        off_sale = off_sale_reason(ticket_type, now)
+        full = spots_problem(ticket_type, counts[type_id], left[type_id])
+        if off_sale or (full and left[type_id] <= 0):
+            problems.append(f"{off_sale or full} Remove those tickets to continue.")
+        elif full:
+            problems.append(f"{full} Lower the quantity to continue.")
+    if code is not None:
+        try:
+            check_code(session, race, code.code, order, now)
+        except CodeRefused as refused:
+            problems.append(f"{refused.message} Remove the code to continue.")
+    return problems
+
+
+def view_cart(session: Session, order: Order, now: datetime) -> CartView:
+    """The cart with its runners, prices and problems, for the cart page."""
+    race = session.get(Race, order.race_id)
+    registrations = cart_registrations(session, order)
+    waiver = waiver_to_sign(session, race.id)
+    code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
+    runners = runner_statuses(registrations, race, waiver, now)
+    quote = pricing.quote_order(session, order)
+    runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
+    sales = changes_since_added(session, race, registrations, code, order, now) if registrations else []
+    return CartView(order=order, race=race, runners=runners, quote=quote, waiver=waiver, code=code,
+                    runner_problems=runner_messages, sale_problems=sales)
+
+
+# --- the header badge and the list of carts ----------------------------------------------
+
+@dataclass(frozen=True)
+class CartCount:
+    """Tickets in the buyer's open carts, and in how many races (for where the badge links)."""
+
+    tickets: int = 0
+    races: int = 0
+    slug: str | None = None  # the race, when all the tickets are for one
+
+    def __int__(self) -> int:
+        return self.tickets
+
+
+def cart_count(session: Session, buyer_id: uuid.UUID, now: datetime) -> CartCount:
+    """One query: tickets in this buyer's carts for races that have not started yet."""
+    tickets, races, slug = session.execute(
+        select(func.count(Registration.id), func.count(func.distinct(Order.race_id)), func.min(Race.slug))
+        .select_from(Order)
+        .join(Registration, Registration.order_id == Order.id)
+        .join(Race, Race.id == Order.race_id)
+        .where(Order.buyer_id == buyer_id, Order.status == OrderStatus.CART, Race.starts_at > now)
+    ).one()
+    return CartCount(tickets=tickets, races=races, slug=slug if races == 1 else None)
+
+
+@dataclass(frozen=True)
+class CartSummary:
+    race: Race
+    order: Order
+    tickets: int
+    signup_open: bool
+
+
+def open_carts(session: Session, buyer_id: uuid.UUID, now: datetime) -> list[CartSummary]:
+    """The buyer's carts that hold tickets for races still to come (as the badge counts them), soonest first."""
+    rows = session.execute(
+        select(Order, Race, func.count(Registration.id))
+        .join(Race, Race.id == Order.race_id)
+        .join(Registration, Registration.order_id == Order.id)
+        .where(Order.buyer_id == buyer_id, Order.status == OrderStatus.CART, Race.starts_at > now)
+        .group_by(Order.id, Race.id)
+        .order_by(Race.starts_at, Race.id))
+    return [CartSummary(race=race, order=order, tickets=n, signup_open=signup_open(race, now))
+            for order, race, n in rows]

@@ -1,0 +1,52 @@
+"""Whether a race is open for sign-up and a ticket type on sale, worded one way on every path.
+
+The race page, the cart and checkout all ask these functions, so the same refusal reads the
+same wherever the runner meets it. "Spots left" is services/inventory.py's (`spots_left`,
+`spots_problem`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from models import Race, RaceStatus, TicketType
+
+
+def signup_closed_reason(race: Race, now: datetime) -> str | None:
+    """Why nobody can sign up for this race right now, or None while sign-up is open."""
+    if race.status == RaceStatus.DRAFT:
+        return "Sign-up hasn't opened for this race yet."
+    if now >= race.starts_at:
+        return "This race has already taken place."
+    if race.status != RaceStatus.PUBLISHED:
+        return "Sign-up for this race is closed."
+    if race.registration_closes_at is not None and now >= race.registration_closes_at:
+        return "Sign-up for this race is closed."
+    return None
+
+
+def signup_open(race: Race, now: datetime) -> bool:
+    return signup_closed_reason(race, now) is None
+
+
+def off_sale_reason(ticket_type: TicketType, now: datetime) -> str | None:
+    """Why this ticket type can't be bought right now, or None while it is on sale."""
+    if ticket_type.hidden:
+        return f"The {ticket_type.name} isn't available any more."
+    if ticket_type.sales_start is not None and now < ticket_type.sales_start:
+        return f"The {ticket_type.name} isn't on sale yet."
+    if ticket_type.sales_end is not None and now >= ticket_type.sales_end:
+        return f"Sales for the {ticket_type.name} have ended."
+    return None
+
+
+def on_sale(ticket_type: TicketType, now: datetime) -> bool:
+    return off_sale_reason(ticket_type, now) is None
+
+
+def sale_problems(race: Race, ticket_types: Iterable[TicketType], now: datetime) -> list[str]:
+    """Why these tickets can't be sold now: the race's reason alone, or one line per type off sale."""
+    closed = signup_closed_reason(race, now)
+    if closed:
+        return [closed]
+    return [reason for ticket_type in ticket_types if (reason := off_sale_reason(ticket_type, now))]
