@@ -98,7 +98,7 @@ def login(client, profile: Profile) -> None:
     from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
     from extensions import db as _db
     from models import LocalUser
-    from services.auth import LocalAuth, local_jwt_secret
+    from services.auth.local import LocalAuth, local_jwt_secret
 
     app = client.application
     with app.app_context():
