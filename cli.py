@@ -15,7 +15,8 @@ from models import Race
 from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
-from services.mail import OutboxWorker, send_due_for, transport_for
+from services.mail.transports import transport_for
+from services.mail.worker import OutboxWorker, send_due_for
 from services.migrations import describe_target, migration_status, production_reason
 from services.payments import gateway_for
 from services.reconcile import reconcile

@@ -121,7 +121,7 @@ def mint_sessions(app, profile_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[st
     """Access and refresh tokens from the embedded provider, as after a sign-in (valid for an hour)."""
     from extensions import db
     from models import LocalUser
-    from services.auth import LocalAuth, local_jwt_secret
+    from services.auth.local import LocalAuth, local_jwt_secret
 
     provider = LocalAuth(db.session, jwt_secret=local_jwt_secret(app.config["SECRET_KEY"]),
                          issuer=app.config["SITE_URL"] + "/auth/v1", autoconfirm=True, send_email=lambda *a: None)

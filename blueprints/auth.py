@@ -5,16 +5,18 @@ import functools
 from urllib.parse import urlencode, urlsplit
 
 import jwt
-from flask import Blueprint, Flask, current_app, g, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, g, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length, ValidationError
 
-from blueprints.rendering import redirect_to, render
+from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
-from services import auth as auth_service
-from services.auth import AuthError, AuthSession, LocalAuth, SupabaseAuth, TemporaryAuthFailure, TokenVerifier
+from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession, password_problem
+from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
+from services.auth.providers import provider_for, verifier_for
+from services.links import public_url
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -46,8 +48,9 @@ def _with_next(endpoint: str, next_url: str, **values) -> str:
 
 def _email_link_target(next_url: str) -> str:
     """Where email links point. It always has a query string, because the Supabase email
-    templates append `&token_hash=…&type=…` to it (see README, Deploying)."""
-    return current_app.config["SITE_URL"] + url_for("auth.confirm", next=next_url)
+    templates append `&token_hash=…&type=…` to it (see README, Deploying). On SITE_URL, whatever
+    host the request came in on."""
+    return public_url("auth.confirm", next=next_url)
 
 
 def _requested_next() -> str:
@@ -56,26 +59,13 @@ def _requested_next() -> str:
 
 # --- the session on every request --------------------------------------------------------
 
-def auth_provider():
+def auth_provider() -> AuthProvider:
     """The configured provider, built for this request (Supabase clients are never shared)."""
-    config = current_app.config
-    if config["SUPABASE_URL"]:
-        return SupabaseAuth(config["SUPABASE_URL"], config["SUPABASE_PUBLISHABLE_KEY"])
-    return LocalAuth(db.session, jwt_secret=auth_service.local_jwt_secret(config["SECRET_KEY"]),
-                     issuer=config["SITE_URL"] + "/auth/v1", autoconfirm=config["LOCAL_AUTH_AUTOCONFIRM"],
-                     send_email=_queue_auth_email)
+    return provider_for(current_app.config, db.session)
 
 
 def _verifier() -> TokenVerifier:
     return current_app.extensions["startline_token_verifier"]
-
-
-def _build_verifier(app: Flask) -> TokenVerifier:
-    config = app.config
-    if config["SUPABASE_URL"]:
-        return TokenVerifier(jwks_url=f"{config['SUPABASE_URL']}/auth/v1/.well-known/jwks.json",
-                             hs256_secret=config["SUPABASE_JWT_SECRET"] or None)
-    return TokenVerifier(hs256_secret=auth_service.local_jwt_secret(config["SECRET_KEY"]))
 
 
 def start_session(session: AuthSession) -> None:
@@ -124,7 +114,7 @@ def load_current_user() -> None:
         return
     claims = _claims_for_request()
     if claims is not None:
-        g.user = auth_service.profile_for_claims(db.session, claims)
+        g.user = profile_for_claims(db.session, claims)
 
 
 def write_auth_cookies(response):
@@ -152,7 +142,7 @@ def login_required(view):
     def wrapped(*args, **kwargs):
         if g.get("user") is None:
             here = request.full_path.rstrip("?") if request.method == "GET" else request.referrer or "/"
-            if request.headers.get("HX-Request") == "true" and request.method != "GET":
+            if is_htmx_request() and request.method != "GET":  # boosted too: htmx says which page it was on
                 here = request.headers.get("HX-Current-URL", here)
             target = urlsplit(here)
             local = safe_next(target.path + (f"?{target.query}" if target.query else ""))
@@ -163,7 +153,7 @@ def login_required(view):
 
 
 def register(app: Flask) -> None:
-    app.extensions["startline_token_verifier"] = _build_verifier(app)
+    app.extensions["startline_token_verifier"] = verifier_for(app.config)
     app.before_request(load_current_user)
     app.after_request(write_auth_cookies)
     app.register_blueprint(bp)
@@ -187,7 +177,7 @@ class _NextForm(FlaskForm):
 
 def _strong_password(form, field):
     email = form.email.data if hasattr(form, "email") else ""
-    problem = auth_service.password_problem(field.data or "", email or "")
+    problem = password_problem(field.data or "", email or "")
     if problem:
         raise ValidationError(problem)
 
@@ -302,7 +292,7 @@ def confirm():
     token_hash = request.args.get("token_hash", "")
     link_type = request.args.get("type", "")
     next_url = _requested_next()
-    if not token_hash or len(token_hash) > 500 or link_type not in auth_service.EMAIL_LINK_TYPES:
+    if not token_hash or len(token_hash) > 500 or link_type not in EMAIL_LINK_TYPES:
         return render("auth/link_problem.html", next_url=next_url,
                       message="This link is incomplete. Copy the whole link from the email, or ask for a new one.",
                       status=400)
@@ -354,24 +344,7 @@ def reset():
     return redirect_to(_requested_next())
 
 
-# --- email -------------------------------------------------------------------------------
-
-def _queue_auth_email(kind: str, to: str, link: str) -> None:
-    """The embedded provider's confirmation and reset emails, through the outbox."""
-    from services.mail import queue_email
-
-    site = current_app.config["SITE_NAME"]
-    if kind == "signup":
-        subject = f"Confirm your email for {site}"
-        text = f"Welcome to {site}!\n\nConfirm your email address to finish signing up:\n{link}\n\n" \
-               "If you didn't sign up, ignore this email."
-    else:
-        subject = f"Reset your {site} password"
-        text = f"Someone (hopefully you) asked to reset your {site} password.\n\nChoose a new one here:\n{link}\n\n" \
-               "The link works once, for an hour. If you didn't ask, ignore this email."
-    html = render_template("emails/auth_link.html", kind=kind, link=link, subject=subject)
-    queue_email(db.session, to=to, subject=subject, text=text, html=html, kind=f"auth_{kind}")
-
+# --- for other blueprints ----------------------------------------------------------------
 
 def sign_in_url(next_url: str) -> str:
     """For other blueprints: the sign-in page that comes back to `next_url`."""

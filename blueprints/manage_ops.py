@@ -22,7 +22,7 @@ from models import DiscountCode, Order, OrganizerRole, OutboxMessage, OutboxStat
 from services import clock, discount_codes, race_stats, refunds
 from services import team as team_service
 from services.discount_codes import CodeUsage
-from services.mail import retry as retry_email
+from services.mail.outbox import retry as retry_email
 from services.payments import gateway_for
 from services.permissions import role_of
 

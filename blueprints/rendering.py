@@ -16,10 +16,15 @@ from services.media import media_url
 from services.money import format_money
 
 
+def is_htmx_request() -> bool:
+    """True for any request htmx made, boosted links and history restores included."""
+    return request.headers.get("HX-Request") == "true"
+
+
 def is_fragment_request() -> bool:
     """True for an htmx request that wants a piece of a page rather than a whole one."""
     headers = request.headers
-    return (headers.get("HX-Request") == "true"
+    return (is_htmx_request()
             and headers.get("HX-Boosted") != "true"
             and headers.get("HX-History-Restore-Request") != "true")
 

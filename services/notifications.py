@@ -1,7 +1,9 @@
-"""The emails orders cause: confirmation with tickets, per-runner tickets, refund notices.
+"""Every email the site sends, one function each: orders and tickets, refunds, sign-up and reset
+links, and a race's team.
 
-Each is an outbox row added to the caller's session, so it is written in the same transaction
-as the change that causes it and sent by the worker (services/mail.py).
+Each body is a template in templates/emails/ and each link comes from the route table
+(services.links.public_url). Each email is an outbox row added to the caller's session, so it is
+written in the same transaction as the change that causes it and sent by the worker (services/mail/).
 """
 from __future__ import annotations
 
@@ -16,14 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, Profile, Race, Registration, TicketType
-from services.calendar import race_calendar
-from services.mail import Attachment, InvalidEmail, queue_email
+from services.calendar import site_race_calendar
+from services.links import public_url
+from services.mail.outbox import Attachment, InvalidEmail, queue_email
 
 log = logging.getLogger(__name__)
 
 
 def ticket_url(code: str) -> str:
-    return f"{current_app.config['SITE_URL']}/tickets/{code}"
+    """A ticket's public page: the link in its email and what its QR code holds."""
+    return public_url("tickets.show", code=code)
 
 
 def qr_png(data: str, scale: int = 6) -> bytes:
@@ -57,10 +61,7 @@ def _context(session: Session, order: Order, registrations: list[Registration]):
 
 
 def _ics(race: Race) -> Attachment:
-    site = current_app.config["SITE_URL"]
-    domain = site.split("://", 1)[-1].split("/")[0]
-    body = race_calendar(race, f"{site}/races/{race.slug}", current_app.config["SITE_NAME"], domain)
-    return Attachment(f"{race.slug}.ics", "text/calendar", body)
+    return Attachment(f"{race.slug}.ics", "text/calendar", site_race_calendar(race))
 
 
 def _queue(session, **kwargs) -> None:
@@ -74,7 +75,7 @@ def queue_order_confirmation(session: Session, order: Order, registrations: list
     """To the buyer: every ticket with its QR code, the total, and the race in a calendar file."""
     race, buyer, lines = _context(session, order, registrations)
     context = {"order": order, "race": race, "buyer": buyer, "lines": lines, "ticket_url": ticket_url,
-               "site_url": current_app.config["SITE_URL"]}
+               "tickets_url": public_url("tickets.index")}
     images = [Attachment(f"ticket-{line.registration.id}.png", "image/png",
                          qr_png(ticket_url(line.registration.ticket_code)), content_id=line.content_id)
               for line in lines]
@@ -104,11 +105,43 @@ def queue_refund_pending_notice(session: Session, order: Order, problem: str) ->
 
 
 def queue_refund_notice(session: Session, order: Order, amount: int) -> None:
+    """The buyer's money (or part of it) is on its way back."""
     race = session.get(Race, order.race_id)
     buyer = session.get(Profile, order.buyer_id)
     text = render_template("emails/refunded.txt", race=race, buyer=buyer, order=order, amount=amount)
     _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"Refund for {race.title}",
            text=text, kind="refund_notice", race_id=race.id, order_id=order.id)
+
+
+def queue_auth_link(session: Session, kind: str, to: str, link: str) -> None:
+    """The embedded auth provider's email: confirm an address ("signup") or reset a password ("recovery")."""
+    site = current_app.config["SITE_NAME"]
+    subject = f"Confirm your email for {site}" if kind == "signup" else f"Reset your {site} password"
+    context = {"kind": kind, "link": link, "subject": subject, "site_name": site}
+    queue_email(session, to=to, subject=subject, text=render_template("emails/auth_link.txt", **context),
+                html=render_template("emails/auth_link.html", **context), kind=f"auth_{kind}")
+
+
+def queue_organizer_added(session: Session, race: Race, to: str, inviter: Profile) -> None:
+    """Someone with an account was made a co-organizer: tell them, with a link to the race's dashboard."""
+    _queue_team_email(session, race, to, "organizer_added", f"You're now organizing {race.title}",
+                      "emails/organizer_added.txt", inviter=inviter,
+                      url=public_url("manage.dashboard", race_id=race.id))
+
+
+def queue_organizer_invite(session: Session, race: Race, to: str, inviter: Profile, token: str,
+                           valid_days: int) -> None:
+    """Someone without an account is invited to organize: the link that accepts, while it is valid."""
+    _queue_team_email(session, race, to, "organizer_invite",
+                      f"{inviter.display_name} invited you to organize {race.title}", "emails/organizer_invite.txt",
+                      inviter=inviter, url=public_url("manage.show_invite", token=token), valid_days=valid_days)
+
+
+def _queue_team_email(session: Session, race: Race, to: str, kind: str, subject: str, template: str,
+                      **context) -> None:
+    # Not _queue: an invitation that cannot be queued fails the change that caused it (the form checked the address).
+    text = render_template(template, race=race, site_name=current_app.config["SITE_NAME"], **context)
+    queue_email(session, to=to, subject=subject, text=text, kind=kind, race_id=race.id)
 
 
 def _recipient(name: str, email: str) -> str:

@@ -6,19 +6,18 @@ only as its SHA-256, like every other token here.
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import OrganizerInvite, OrganizerRole, Profile, Race, RaceOrganizer
-from services.mail import queue_email
+from services.auth import normalize_email
+from services.notifications import queue_organizer_added, queue_organizer_invite
 from services.permissions import role_of
 from services.race_editing import add_organizer
+from services.tokens import new_token, token_hash
 
 INVITE_VALID_FOR = timedelta(days=30)
 
@@ -48,14 +47,6 @@ class InviteOutcome:
     resent: bool = False
 
 
-def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def members(session: Session, race: Race) -> list[Member]:
     """The owner first, then co-organizers in the order they joined."""
     rows = session.execute(select(RaceOrganizer, Profile).join(Profile, Profile.id == RaceOrganizer.profile_id)
@@ -83,12 +74,10 @@ def invite(session: Session, race: Race, email: str, invited_by: Profile, now: d
         if existing is not None:
             session.delete(existing)
         add_organizer(session, race, profile, OrganizerRole.CO_ORGANIZER, invited_by=invited_by)
-        _queue(session, race, address, "organizer_added", f"You're now organizing {race.title}",
-               "emails/organizer_added.txt", inviter=invited_by,
-               url=f"{current_app.config['SITE_URL']}/manage/races/{race.id}/dashboard")
+        queue_organizer_added(session, race, address, invited_by)
         return InviteOutcome(added=profile)
 
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     resent = existing is not None
     if existing is None:
         existing = OrganizerInvite(race_id=race.id, email=address)
@@ -96,15 +85,8 @@ def invite(session: Session, race: Race, email: str, invited_by: Profile, now: d
     # A new link each time: an older email's link stops working once a fresh one is sent.
     existing.token_hash, existing.invited_by_id = token_hash(token), invited_by.id
     existing.created_at, existing.accepted_at = now, None
-    _queue(session, race, address, "organizer_invite", f"{invited_by.display_name} invited you to organize {race.title}",
-           "emails/organizer_invite.txt", inviter=invited_by,
-           url=f"{current_app.config['SITE_URL']}/manage/invites/{token}", valid_days=INVITE_VALID_FOR.days)
+    queue_organizer_invite(session, race, address, invited_by, token, INVITE_VALID_FOR.days)
     return InviteOutcome(invite=existing, resent=resent)
-
-
-def _queue(session: Session, race: Race, to: str, kind: str, subject: str, template: str, **context) -> None:
-    text = render_template(template, race=race, site_name=current_app.config["SITE_NAME"], **context)
-    queue_email(session, to=to, subject=subject, text=text, kind=kind, race_id=race.id)
 
 
 def find_invite(session: Session, token: str) -> OrganizerInvite | None:

@@ -27,7 +27,7 @@ from models import (
     WaiverVersion,
     waiver_digest,
 )
-from services.auth import LocalAuth, local_jwt_secret
+from services.auth.local import LocalAuth, local_jwt_secret
 from services.fulfillment import new_ticket_code
 from services.pricing import quote_order, store_totals
 

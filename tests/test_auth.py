@@ -12,12 +12,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
-from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, _build_verifier, safe_next
-from models import Profile
+from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, login_required, safe_next
+from models import OutboxMessage, Profile
 from services import clock
+from services.auth.local import local_jwt_secret
+from services.auth.providers import verifier_for
 from tests.doubles.gotrue import GoTrueServer
+from tests.factories import make_race
 from tests.http import cookie, csrf_token, post_form
 
 PASSWORD = "correct horse battery"
@@ -36,8 +40,6 @@ class LocalBackend:
         self.app, self.db = app, db
 
     def confirmation_link(self, email: str) -> str:
-        from models import OutboxMessage
-
         message = self.db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)
                                           .order_by(OutboxMessage.id.desc())).first()
         assert message is not None, f"no email to {email}"
@@ -85,7 +87,7 @@ def auth(request, app, db):
     server = request.getfixturevalue("gotrue")
     server.now_offset = 0
     app.config.update(SUPABASE_URL=server.url, SUPABASE_PUBLISHABLE_KEY=server.anon_key)
-    app.extensions["startline_token_verifier"] = _build_verifier(app)
+    app.extensions["startline_token_verifier"] = verifier_for(app.config)
     yield SupabaseBackend(server)
 
 
@@ -213,7 +215,7 @@ def test_supabase_refusing_a_taken_email_is_shown_beside_the_email_field(app, cl
     gotrue.autoconfirm = True
     try:
         app.config.update(SUPABASE_URL=gotrue.url, SUPABASE_PUBLISHABLE_KEY=gotrue.anon_key)
-        app.extensions["startline_token_verifier"] = _build_verifier(app)
+        app.extensions["startline_token_verifier"] = verifier_for(app.config)
         email = unique_email("taken")
         gotrue.create_user(email, PASSWORD)
         response = post_form(client, "/auth/sign-up", {"full_name": "Again", "email": email, "password": PASSWORD})
@@ -246,8 +248,6 @@ def test_next_survives_switching_between_sign_in_and_sign_up(client, db):
 
 
 def test_sign_in_link_in_the_header_comes_back_to_this_page(client, db):
-    from tests.factories import make_race
-
     make_race(db, slug="header-race")
     page = client.get("/races/header-race").get_data(as_text=True)
     assert 'href="/auth/sign-in?next=/races/header-race"' in page
@@ -267,8 +267,6 @@ def test_open_redirect_payloads_fall_back_to_home(auth, client, payload):
 
 
 def test_protected_page_sends_visitor_to_sign_in_and_back(app, client, db):
-    from blueprints.auth import login_required
-
     @app.get("/only-members")
     @login_required
     def only_members():
@@ -393,10 +391,8 @@ def _forged_tokens(app, gotrue_server: GoTrueServer | None):
         tokens["wrong aud"] = gotrue_server.sign_token({**claims, "aud": "anon"})
         tokens["HS256 when only JWKS is configured"] = jwt.encode(claims, gotrue_server.anon_key, algorithm="HS256")
         tokens["sub not a uuid"] = gotrue_server.sign_token({**claims, "sub": "admin"})
-        from cryptography.hazmat.primitives.asymmetric import ec
         tokens["wrong signature"] = gotrue_server.sign_token(claims, key=ec.generate_private_key(ec.SECP256R1()))
     else:
-        from services.auth import local_jwt_secret
         tokens["wrong aud"] = jwt.encode({**claims, "aud": "anon"}, local_jwt_secret(app.config["SECRET_KEY"]),
                                          algorithm="HS256")
         tokens["sub not a uuid"] = jwt.encode({**claims, "sub": "admin"}, local_jwt_secret(app.config["SECRET_KEY"]),

@@ -7,10 +7,12 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
+from extensions import db as app_db  # the app's session, beside the test's `db` fixture
 from models import OrderStatus, OutboxMessage, Registration
 from services.fulfillment import Payment, fulfill
-from services.mail import send_due_for
+from services.mail.worker import send_due_for
 from services.notifications import _recipient
+from tests.browser import ARTIFACTS
 from tests.factories import make_order, make_profile, make_race
 
 
@@ -27,10 +29,8 @@ def paid_order(app, db):
     second.first_name, second.last_name, second.email = "Carl", "Friend", "carl@example.com"
     db.session.commit()
     with app.app_context():
-        from extensions import db as served
-
-        assert fulfill(served.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
-        served.session.commit()
+        assert fulfill(app_db.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
+        app_db.session.commit()
     return order
 
 
@@ -65,6 +65,7 @@ def test_buyer_gets_every_ticket_with_qr_codes_a_calendar_file_and_the_total(app
     assert ics.get_filename() == "lake-run.ics"
     event = Calendar.from_ical(ics.get_content()).walk("VEVENT")[0]
     assert str(event["SUMMARY"]) == "Lake Run"
+    assert str(event["URL"]) == "http://localhost/races/lake-run"
 
 
 def test_a_runner_registered_by_someone_else_gets_their_own_ticket(app, db, smtp_server, paid_order):
@@ -93,10 +94,6 @@ def test_names_cannot_add_headers(name):
 @pytest.mark.browser
 def test_the_confirmation_looks_right_in_a_browser(app, db, paid_order, chromium, tmp_path):
     """Render the HTML part as a mail client would (inline images resolved) and keep a screenshot."""
-
-
-    from tests.browser import ARTIFACTS
-
     message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "order_confirmation"))
     html = message.html_body
     for item in message.attachments:

@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from models import Order, OrderStatus, OutboxMessage, Race, Registration
-from services.mail import send_due_for
+from services.mail.worker import send_due_for
 from services.money import format_money
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
 

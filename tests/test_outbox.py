@@ -19,19 +19,10 @@ from sqlalchemy.orm import Session
 from app import create_app
 from models import OutboxMessage, OutboxStatus, Race
 from services import clock
-from services.mail import (
-    Attachment,
-    FileTransport,
-    InvalidEmail,
-    SmtpTransport,
-    build_message,
-    due_condition,
-    queue_email,
-    retry,
-    send_due,
-    start_worker_thread,
-    transport_for,
-)
+from services.mail.message import build_message
+from services.mail.outbox import Attachment, InvalidEmail, queue_email, retry
+from services.mail.transports import FileTransport, SmtpTransport, transport_for
+from services.mail.worker import due_condition, send_due, start_worker_thread
 from tests.factories import make_race
 from tests.smtp import SmtpServer
 

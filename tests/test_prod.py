@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic.migration import MigrationContext
+from alembic.operations import Operations
 from sqlalchemy import create_engine, inspect
 
 from app import create_app
@@ -189,9 +191,6 @@ def test_prod_migrate_sql_on_an_up_to_date_database_has_nothing_to_print(runner)
 # --- the migration on SQLite, and the Procfile ---------------------------------------------
 
 def test_on_sqlite_the_supabase_migration_does_nothing_and_says_so(tmp_path, caplog):
-    from alembic.migration import MigrationContext
-    from alembic.operations import Operations
-
     path = ROOT / "migrations" / "versions" / "supabase_security.py"
     spec = importlib.util.spec_from_file_location("supabase_security_migration", path)
     migration = importlib.util.module_from_spec(spec)

@@ -8,7 +8,9 @@ import re
 from pathlib import Path
 
 import pytest
+from flask import request
 
+from app import create_app
 from blueprints.request_log import log_handler
 from blueprints.security import content_security_policy
 from tests.factories import make_race
@@ -76,10 +78,6 @@ def test_a_local_stripe_stand_in_may_receive_the_checkout_redirect():
 
 @pytest.mark.parametrize("hops, seen", [(0, "127.0.0.1"), (1, "203.0.113.9")])
 def test_forwarded_client_addresses_are_believed_only_behind_a_configured_proxy(app, hops, seen):
-    from flask import request
-
-    from app import create_app
-
     app = create_app({**app.config, "PROXY_HOPS": hops})
 
     @app.get("/whoami")
@@ -230,8 +228,6 @@ def test_a_too_large_htmx_post_gets_a_413_fragment(app, htmx_client, db):
 
 
 def test_logging_to_the_root_handler_is_configured_once_per_app(app):
-    from app import create_app
-
     create_app({**app.config})
     ours = [h for h in logging.getLogger().handlers if getattr(h, "startline", False)]
     assert len(ours) == 1

@@ -1,0 +1,66 @@
+"""Verifying access tokens locally (JWKS keys, cached, or an HS256 secret), and the Profile a token belongs to."""
+from __future__ import annotations
+
+import uuid
+
+import jwt
+from sqlalchemy.orm import Session
+
+from models import Profile
+from services import clock
+from services.auth import normalize_email
+
+
+class TemporaryAuthFailure(Exception):
+    """The keys could not be fetched: not the user's fault, so their cookies are kept."""
+
+
+class TokenVerifier:
+    """Checks access tokens locally: asymmetric keys from a JWKS URL (cached) and/or an HS256 secret."""
+
+    LEEWAY = 10  # seconds of clock skew between us and the auth server
+
+    def __init__(self, *, jwks_url: str | None = None, hs256_secret: str | None = None):
+        self.hs256_secret = hs256_secret
+        self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600, timeout=5) if jwks_url else None
+
+    def verify(self, token: str, *, allow_expired: bool = False) -> dict:
+        """The token's claims. Raises jwt.ExpiredSignatureError, jwt.InvalidTokenError or TemporaryAuthFailure."""
+        alg = jwt.get_unverified_header(token).get("alg")
+        if alg == "HS256" and self.hs256_secret:
+            key = self.hs256_secret
+        elif alg in ("ES256", "RS256") and self.jwks is not None:
+            try:
+                key = self.jwks.get_signing_key_from_jwt(token).key
+            except jwt.PyJWKClientConnectionError as exc:
+                raise TemporaryAuthFailure(str(exc)) from exc
+        else:
+            # "none", HS256 without a configured secret, or anything unexpected.
+            raise jwt.InvalidAlgorithmError(f"tokens signed with {alg!r} are not accepted")
+        claims = jwt.decode(token, key, algorithms=[alg], audience="authenticated",
+                            options={"require": ["exp", "sub", "aud"], "verify_exp": False,
+                                     "verify_iat": False, "verify_nbf": False})
+        # Expiry is judged by our clock (services.clock), so tests can move time instead of waiting.
+        if not allow_expired and claims["exp"] <= clock.now().timestamp() - self.LEEWAY:
+            raise jwt.ExpiredSignatureError("Signature has expired")
+        try:
+            uuid.UUID(str(claims["sub"]))
+        except ValueError:
+            raise jwt.InvalidTokenError("sub is not a user id") from None
+        return claims
+
+
+def profile_for_claims(session: Session, claims: dict) -> Profile:
+    """The Profile of a verified token's user, created the first time we see them."""
+    user_id = uuid.UUID(claims["sub"])
+    email = normalize_email(claims.get("email", ""))
+    profile = session.get(Profile, user_id)
+    if profile is None:
+        metadata = claims.get("user_metadata") or {}
+        profile = Profile(id=user_id, email=email, full_name=str(metadata.get("full_name", ""))[:200])
+        session.add(profile)
+        session.commit()
+    elif email and profile.email != email:
+        profile.email = email
+        session.commit()
+    return profile
