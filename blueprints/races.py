@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request
 from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
@@ -13,7 +13,7 @@ from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_for
 from extensions import db
 from services import clock
 from services import races as race_service
-from services.calendar import race_calendar
+from services.calendar import site_race_calendar
 
 bp = Blueprint("races", __name__)
 
@@ -80,9 +80,7 @@ def race_page(slug: str):
 def race_ics(slug: str):
     """The race as a calendar event."""
     card = race_card_or_404(slug)
-    race_url = current_app.config["SITE_URL"] + url_for("races.race_page", slug=slug)
-    domain = current_app.config["SITE_URL"].split("://", 1)[-1].split("/")[0]
-    body = race_calendar(card.race, race_url, current_app.config["SITE_NAME"], domain)
+    body = site_race_calendar(card.race)
     response = Response(body, mimetype="text/calendar")
     response.headers["Content-Disposition"] = f'attachment; filename="{slug}.ics"'
     response.cache_control.max_age = int(timedelta(minutes=5).total_seconds())

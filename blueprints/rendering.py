@@ -11,6 +11,7 @@ from babel.dates import format_datetime
 from flask import Flask, Response, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
+from services.links import public_url
 from services.markdown import render_markdown
 from services.media import media_url
 from services.money import format_money
@@ -63,6 +64,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["tz_abbreviation"] = tz_abbreviation
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
+    app.jinja_env.globals["public_url"] = public_url
     register_asset_helper(app)
 
 

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, send_from_directory, url_for
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
+from services.health import database_answers
 from services.storage import CACHE_SECONDS, LocalStorage, is_valid_key, storage_for
 
 bp = Blueprint("site", __name__)
@@ -14,11 +13,7 @@ bp = Blueprint("site", __name__)
 @bp.get("/healthz")
 def healthz():
     """200 when the database answers, 503 when it does not (for load balancers and uptime checks)."""
-    try:
-        db.session.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        db.session.rollback()
-        current_app.logger.exception("health check: database unreachable")
+    if not database_answers(db.session):
         return jsonify(status="unavailable", database=False), 503
     return jsonify(status="ok", database=True)
 
