@@ -1,22 +1,36 @@
-"""An organizer's discount codes: how each has been used, and the rules for changing or deleting one.
+"""An organizer's discount codes: how each has been used, and the rules for making, changing or deleting one.
 
 Whether a buyer may use a code is services/discounts.py's question; this module answers the
 organizer's: how many uses are paid and held, what they brought in, and what may still change.
+The code form (blueprints/manage/forms.py) parses what was typed into model values; the rules that
+need the database (one code per race whatever its case, what may change once a code is used, a
+limit never below the uses taken) are here, and each change below is a use case that commits.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, DiscountKind, Order, OrderStatus, Race
+from models.discount import normalize_code
 from services.money import format_money
 
 
 class CodeInUse(Exception):
     """A code orders have used can't be deleted (the orders keep pointing at it); deactivate it instead."""
+
+
+class CodeRefused(Exception):
+    """The code breaks at least one rule; `problems` maps each form field to its message. Nothing changed."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__(next(iter(problems.values())))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -61,13 +75,93 @@ def is_used(session: Session, code: DiscountCode) -> bool:
                                                      Order.status != OrderStatus.CART))))
 
 
+# --- making and changing codes ----------------------------------------------------------------
+
+def code_problems(session: Session, race: Race, values: Mapping, *, editing: DiscountCode | None = None,
+                  usage: CodeUsage | None = None) -> dict[str, str]:
+    """What is wrong with a code's values (those the form could parse) beyond their shape, by form field.
+
+    A code orders have used keeps its name, discount and tickets (those orders were priced with them);
+    its window, limit and activity may still change.
+    """
+    usage = usage or CodeUsage()
+    locked = editing is not None and usage.ever_used
+    problems: dict[str, str] = {}
+    if "code" in values:
+        normalized = normalize_code(values["code"])
+        query = select(DiscountCode.code).where(DiscountCode.race_id == race.id,
+                                                DiscountCode.code_normalized == normalized)
+        if editing is not None:
+            query = query.where(DiscountCode.id != editing.id)
+        taken = session.scalar(query)
+        if taken is not None:
+            problems["code"] = (f"This race already has the code {taken}. Codes ignore upper and lower case, "
+                                "so pick another one.")
+        elif locked and normalized != editing.code_normalized:
+            problems["code"] = f"{editing.code} has been used, so it can't be renamed. Make a new code instead."
+    if locked and "kind" in values and (values["kind"] != editing.kind or values["percent_off"] != editing.percent_off
+                                        or values["amount_off"] != editing.amount_off):
+        problems["value"] = (f"{editing.code} has been used, so its discount can't change. "
+                             "Deactivate it and make a new code instead.")
+    if locked and "ticket_type_id" in values and values["ticket_type_id"] != editing.ticket_type_id:
+        problems["ticket_type"] = f"{editing.code} has been used, so the tickets it applies to can't change."
+    if values.get("max_uses") is not None and values["max_uses"] < usage.taken:
+        problems["max_uses"] = f"{usage.taken} uses are already paid or in checkout; the limit can't go below that."
+    return problems
+
+
+def _refuse(session: Session, form_problems: Mapping[str, str] | None, problems: dict[str, str]) -> None:
+    """Refuse the form's problems and the rules' together, a field's shape problem before its rule."""
+    form_problems = dict(form_problems or {})
+    problems = {**form_problems, **{k: v for k, v in problems.items() if k not in form_problems}}
+    if problems:
+        session.rollback()
+        raise CodeRefused(problems)
+
+
+def _commit(session: Session, values: Mapping) -> None:
+    try:
+        session.commit()
+    except IntegrityError:  # the same code made a moment ago in another tab
+        session.rollback()
+        raise CodeRefused({"code": f"This race already has the code {values['code']}. Pick another one."}) from None
+
+
+def create_code(session: Session, race: Race, values: Mapping, *,
+                form_problems: Mapping[str, str] | None = None) -> DiscountCode:
+    """Make a discount code from the form's values. Commits, or raises CodeRefused with every problem."""
+    _refuse(session, form_problems, code_problems(session, race, values))
+    code = DiscountCode(race_id=race.id, **values)
+    session.add(code)
+    _commit(session, values)
+    return code
+
+
+def save_code(session: Session, race: Race, code: DiscountCode, values: Mapping, now: datetime, *,
+              form_problems: Mapping[str, str] | None = None) -> None:
+    """Change a code. Commits, or raises CodeRefused with every problem."""
+    usage = code_usage(session, race, now).get(code.id, CodeUsage())
+    _refuse(session, form_problems, code_problems(session, race, values, editing=code, usage=usage))
+    for name, value in values.items():
+        setattr(code, name, value)
+    _commit(session, values)
+
+
+def set_active(session: Session, code: DiscountCode, active: bool) -> None:
+    """Switch a code off (buyers can no longer apply it) or on again. Commits."""
+    code.active = active
+    session.commit()
+
+
 def delete_code(session: Session, code: DiscountCode) -> None:
-    """Delete a code nobody has used; carts that had it applied simply lose it. No commit."""
+    """Delete a code nobody has used; carts that had it applied simply lose it. Commits, or raises CodeInUse."""
     if is_used(session, code):
+        session.rollback()
         raise CodeInUse(code.code)
     session.execute(update(Order).where(Order.discount_code_id == code.id, Order.status == OrderStatus.CART)
                     .values(discount_code_id=None))
     session.delete(code)
+    session.commit()
 
 
 def describe(code: DiscountCode, currency: str) -> str:

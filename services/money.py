@@ -33,3 +33,9 @@ def to_minor(text: str, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{currency} has {digits} decimal places")
     return int(scaled)
+
+
+def money_text(amount: int, currency: str) -> str:
+    """Minor units as an editable amount: 4500 USD → "45.00" (the inverse of `to_minor`)."""
+    digits = minor_digits(currency)
+    return f"{amount / 10 ** digits:.{digits}f}" if digits else str(amount)

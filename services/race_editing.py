@@ -1,6 +1,12 @@
-"""Organizing a race: who may, creating one, saving its fields, its waiver versions, publishing."""
+"""Organizing a race: creating one, its waiver versions and social links, the sign-up deadline rule,
+publishing, and deleting it.
+
+The editor's field groups (services/race_fields.py) and ticket types (services/ticket_types.py) build on
+the helpers here; each function below that is a use case commits once, or rolls back and raises.
+"""
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import unicodedata
@@ -12,22 +18,48 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from models import (
+    MediaKind,
     Order,
     OrderStatus,
     OrganizerRole,
     Profile,
     Race,
+    RaceMedia,
     RaceOrganizer,
     RaceSocialLink,
     RaceStatus,
-    Registration,
     TicketType,
     WaiverVersion,
     waiver_digest,
 )
 from services.demo import DEMO_RACES, build_race
+from services.media import MediaError, save_race_image
+from services.sample_images import sample_cover
+from services.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_START = time(8, 0)
+
+
+# --- values as the editor shows them -----------------------------------------------------
+
+def local_to_utc(day: date, at: time, timezone: str) -> datetime:
+    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
+
+
+def local_input(value: datetime | None, timezone: str) -> str:
+    """A UTC time as a datetime-local input's value in the race's timezone."""
+    return value.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%dT%H:%M") if value else ""
+
+
+# --- the sign-up deadline: one rule for every path that moves it or the start ------------
+
+def deadline_problem(starts_at: datetime, closes_at: datetime | None) -> str | None:
+    """What is wrong with a sign-up deadline for a race starting at `starts_at`, or None."""
+    if closes_at is not None and closes_at > starts_at:
+        return "Sign-up has to close before the start."
+    return None
 
 
 # --- creating ----------------------------------------------------------------------------
@@ -38,20 +70,14 @@ def slugify(text: str) -> str:
     return slug[:60].strip("-") or "race"
 
 
-def unique_slug(session: Session, base: str, *, exclude_race_id: int | None = None) -> str:
+def unique_slug(session: Session, base: str) -> str:
+    """A web address made from `base` that no race has yet."""
     slug = slugify(base)
     candidate = slug
     while True:
-        query = select(Race.id).where(Race.slug == candidate)
-        if exclude_race_id is not None:
-            query = query.where(Race.id != exclude_race_id)
-        if session.scalar(query) is None:
+        if session.scalar(select(Race.id).where(Race.slug == candidate)) is None:
             return candidate
         candidate = f"{slug}-{secrets.token_hex(2)}"
-
-
-def local_to_utc(day: date, at: time, timezone: str) -> datetime:
-    return datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
 
 
 def add_organizer(session: Session, race: Race, profile: Profile, role: OrganizerRole,
@@ -64,7 +90,7 @@ def add_organizer(session: Session, race: Race, profile: Profile, role: Organize
 
 def create_race(session: Session, organizer: Profile, *, title: str, day: date, timezone: str,
                 currency: str = "USD") -> Race:
-    """A draft with just a title and a date; the organizer fills in the rest in the editor."""
+    """A draft with just a title and a date; the organizer fills in the rest in the editor. Commits."""
     starts_at = local_to_utc(day, DEFAULT_START, timezone)
     race = Race(slug=unique_slug(session, title), organizer_id=organizer.id, title=title.strip(),
                 starts_at=starts_at, timezone=timezone, currency=currency, status=RaceStatus.DRAFT,
@@ -86,8 +112,11 @@ I grant the organizers permission to use photographs and recordings of me taken 
 I have read this waiver, I understand it, and I sign it voluntarily."""
 
 
-def create_sample_race(session: Session, organizer: Profile, now: datetime) -> Race:
-    """The old app's "mock race": a complete, realistic draft to look at, marked as a sample."""
+def create_sample_race(session: Session, storage: Storage, organizer: Profile, now: datetime) -> Race:
+    """The old app's "mock race": a complete, realistic draft to look at, marked as a sample. Commits.
+
+    Its generated cover is stored after the race is saved; a storage failure leaves a race without one.
+    """
     sample = DEMO_RACES[0]
     race = build_race(sample, organizer, now, slug=unique_slug(session, f"sample {sample.title}"),
                       status=RaceStatus.DRAFT, is_sample=True)
@@ -97,32 +126,19 @@ def create_sample_race(session: Session, organizer: Profile, now: datetime) -> R
     add_organizer(session, race, organizer, OrganizerRole.OWNER)
     set_waiver_text(session, race, SAMPLE_WAIVER)
     session.commit()
+    try:
+        save_race_image(session, storage, race, sample_cover(race.title), kind=MediaKind.COVER,
+                        filename="sample-cover.png")
+    except (MediaError, StorageError):
+        log.warning("sample race %s created without a cover image", race.id, exc_info=True)
     return race
 
 
 # --- editing -----------------------------------------------------------------------------
 
-class EditConflict(Exception):
-    """The field changed in another tab (or by a co-organizer) since this page loaded."""
-
-    def __init__(self, field: str, changed_at: datetime):
-        super().__init__(field)
-        self.field, self.changed_at = field, changed_at
-
-
-def check_unchanged(race: Race, originals: dict[str, str], current: dict[str, str], submitted: dict[str, str]) -> None:
-    """Refuse to overwrite a value someone else changed since the editor loaded it.
-
-    `originals` are the values the page showed; `current` what the database holds now. A value
-    that already equals what is being submitted is no conflict (two tabs typing the same thing).
-    """
-    for name, shown in originals.items():
-        now_value = current.get(name)
-        if name in current and now_value != shown and now_value != submitted.get(name):
-            raise EditConflict(name, race.updated_at)
-
-
 def touch(race: Race) -> None:
+    """Count a change to the race, also one to its child rows: the row's update bumps `updated_at`,
+    which the editor's conflict message names."""
     race.version = (race.version or 0) + 1
 
 
@@ -132,7 +148,7 @@ def current_waiver(session: Session, race_id: int) -> WaiverVersion | None:
 
 
 def set_waiver_text(session: Session, race: Race, text: str) -> WaiverVersion | None:
-    """A new immutable version when the text really changed; earlier signers keep theirs."""
+    """A new immutable version when the text really changed; earlier signers keep theirs. No commit."""
     text = text.strip().replace("\r\n", "\n")
     latest = current_waiver(session, race.id)
     if latest is not None and latest.sha256 == waiver_digest(text):
@@ -147,6 +163,7 @@ def set_waiver_text(session: Session, race: Race, text: str) -> WaiverVersion | 
 
 
 def set_social_link(session: Session, race: Race, kind: str, url: str) -> None:
+    """Add, change or (with an empty url) remove the race's link of one kind. No commit."""
     link = session.scalar(select(RaceSocialLink).where(RaceSocialLink.race_id == race.id,
                                                        RaceSocialLink.kind == kind))
     if not url:
@@ -158,53 +175,6 @@ def set_social_link(session: Session, race: Race, kind: str, url: str) -> None:
         session.add(RaceSocialLink(race_id=race.id, kind=kind, url=url, position=position or 0))
     else:
         link.url = url
-
-
-# --- ticket types ------------------------------------------------------------------------
-
-def sold_counts(session: Session, ticket_type_ids: list[int]) -> dict[int, int]:
-    """Registrations ever issued or held per ticket type (any order status but cart)."""
-    if not ticket_type_ids:
-        return {}
-    rows = session.execute(
-        select(Registration.ticket_type_id, func.count(Registration.id))
-        .join(Order, Order.id == Registration.order_id)
-        .where(Registration.ticket_type_id.in_(ticket_type_ids), Order.status != OrderStatus.CART)
-        .group_by(Registration.ticket_type_id))
-    return dict(rows.all())
-
-
-def add_ticket_type(session: Session, race: Race, *, name: str = "New distance", price: int = 0,
-                    capacity: int = 100) -> TicketType:
-    position = session.scalar(select(func.coalesce(func.max(TicketType.position), -1))
-                              .where(TicketType.race_id == race.id)) + 1
-    ticket_type = TicketType(race_id=race.id, name=name, price=price, capacity=capacity, position=position)
-    session.add(ticket_type)
-    session.flush()
-    return ticket_type
-
-
-def move_ticket_type(session: Session, race: Race, ticket_type: TicketType, direction: int) -> None:
-    """Swap with the neighbour above (-1) or below (+1); positions are renumbered 0..n-1."""
-    types = list(session.scalars(select(TicketType).where(TicketType.race_id == race.id)
-                                 .order_by(TicketType.position, TicketType.id)))
-    index = types.index(ticket_type)
-    target = index + direction
-    if 0 <= target < len(types):
-        types[index], types[target] = types[target], types[index]
-    for position, each in enumerate(types):
-        each.position = position
-
-
-class TicketTypeInUse(Exception):
-    """Tickets of this type exist; it can be hidden but not deleted."""
-
-
-def delete_ticket_type(session: Session, ticket_type: TicketType) -> None:
-    if sold_counts(session, [ticket_type.id]).get(ticket_type.id) or session.scalar(
-            select(exists().where(Registration.ticket_type_id == ticket_type.id))):
-        raise TicketTypeInUse(ticket_type.name)
-    session.delete(ticket_type)
 
 
 # --- publishing --------------------------------------------------------------------------
@@ -221,6 +191,8 @@ def publish_checklist(race: Race, ticket_types: list[TicketType], waiver: Waiver
     visible = [t for t in ticket_types if not t.hidden]
     return [
         ChecklistItem("The start is in the future", race.starts_at > now, "when"),
+        ChecklistItem("Sign-up closes before the start",
+                      deadline_problem(race.starts_at, race.registration_closes_at) is None, "when"),
         ChecklistItem("At least one ticket type on sale", bool(visible), "tickets"),
         ChecklistItem("Waiver text", bool(waiver and waiver.text.strip()), "waiver"),
         ChecklistItem("Location", bool(race.location_name.strip() or race.address.strip()), "where"),
@@ -234,29 +206,46 @@ class NotReadyToPublish(Exception):
 
 
 def publish(session: Session, race: Race, now: datetime) -> None:
+    """Put the race on the public list when its checklist is complete. Commits, or raises NotReadyToPublish."""
     types = list(session.scalars(select(TicketType).where(TicketType.race_id == race.id)))
     missing = [item for item in publish_checklist(race, types, current_waiver(session, race.id), now)
                if not item.done]
     if missing:
+        session.rollback()
         raise NotReadyToPublish(missing)
     race.status = RaceStatus.PUBLISHED
     touch(race)
+    session.commit()
 
 
-def unpublish(race: Race) -> None:
+def unpublish(session: Session, race: Race) -> None:
+    """Take the race off the public list (its page is a draft preview again). Commits."""
     race.status = RaceStatus.DRAFT
     touch(race)
+    session.commit()
 
 
 class RaceHasSales(Exception):
     """A race with tickets sold can't be deleted, only closed."""
 
 
-def delete_race(session: Session, race: Race) -> None:
-    """Delete a race nobody has bought into; carts still being filled go with it."""
+def delete_race(session: Session, storage: Storage, race: Race) -> None:
+    """Delete a race nobody has bought into, carts still being filled with it, then its stored images.
+
+    The rows go first, in one commit; a file that can't be removed afterwards is logged and left
+    unreferenced, never a page pointing at a missing image. Raises RaceHasSales (nothing deleted).
+    """
     if session.scalar(select(exists().where(Order.race_id == race.id, Order.status != OrderStatus.CART))):
+        session.rollback()
         raise RaceHasSales(race.title)
+    keys = list(session.scalars(select(RaceMedia.storage_key).where(RaceMedia.race_id == race.id)))
     for cart in session.scalars(select(Order).where(Order.race_id == race.id)):
         session.delete(cart)
     session.flush()
     session.delete(race)
+    session.commit()
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.warning("could not delete %s of deleted race", key)

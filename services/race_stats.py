@@ -20,7 +20,6 @@ from models import (
     Order,
     OrderStatus,
     OutboxMessage,
-    OutboxStatus,
     Profile,
     Race,
     Refund,
@@ -29,6 +28,7 @@ from models import (
     TaxMode,
     TicketType,
 )
+from services.failed_emails import failed_emails
 from services.inventory import holding_spot
 
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.NEEDS_REFUND)
@@ -338,13 +338,6 @@ def _ordered_sizes(race: Race, sizes: Counter) -> list[tuple[str, int]]:
     others = sorted((s, n) for s, n in sizes.items() if s not in known and s)
     missing = [("No size given", sizes[""])] if sizes.get("") else []
     return listed + others + missing
-
-
-def failed_emails(session: Session, race: Race, limit: int = 50) -> list[OutboxMessage]:
-    """The race's emails that could not be sent (bad address, or out of retries), newest first."""
-    return list(session.scalars(
-        select(OutboxMessage).where(OutboxMessage.race_id == race.id, OutboxMessage.status == OutboxStatus.FAILED)
-        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc()).limit(limit)))
 
 
 def order_ref(order_id: uuid.UUID) -> str:

@@ -13,6 +13,7 @@ from models import Race, RaceStatus, TicketType
 from services import inventory
 from services.permissions import can_manage
 from services.sales import on_sale
+from services.search import LIKE_ESCAPE, contains_pattern
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PUBLIC_STATUSES = (RaceStatus.PUBLISHED, RaceStatus.CLOSED)
@@ -52,11 +53,6 @@ class RaceCard:
         return bool(self.offers) and self.spots_left == 0
 
 
-def _like_pattern(q: str) -> str:
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def month_bounds(month: str) -> tuple[datetime, datetime]:
     """"2026-12" → (2026-12-01, 2027-01-01) in UTC."""
     year, mon = (int(p) for p in month.split("-"))
@@ -86,8 +82,8 @@ def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
     else:
         stmt = stmt.where(Race.starts_at >= now).order_by(Race.starts_at, Race.id)
     if q:
-        pattern = _like_pattern(q)
-        stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in
+        pattern = contains_pattern(q)
+        stmt = stmt.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in
                                 (Race.title, Race.location_name, Race.address, Race.summary))))
     if month:
         start, end = month_bounds(month)

@@ -139,11 +139,15 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
     Raises RefundRefused (nothing was sent back) or LookupError (no such ticket in this order).
     """
     order = lock_order(session, order_id)
-    if order is None:
-        raise LookupError(order_id)
-    plan = plan_refund(session, order, registration_id)
-    if plan.amount > 0 and not order.payment_intent_id:
-        raise RefundRefused("There's no payment on record for this order, so nothing can be sent back from here.")
+    try:
+        if order is None:
+            raise LookupError(order_id)
+        plan = plan_refund(session, order, registration_id)
+        if plan.amount > 0 and not order.payment_intent_id:
+            raise RefundRefused("There's no payment on record for this order, so nothing can be sent back from here.")
+    except (LookupError, RefundRefused):
+        session.rollback()  # nothing was written; let go of the order's lock before the page renders
+        raise
     refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING,
                     whole_order=plan.whole_order, amount=plan.amount, tax=plan.tax, requested_by_id=requested_by.id,
                     created_at=now)

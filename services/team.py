@@ -2,10 +2,12 @@
 
 Someone with an account is added at once. Anyone else gets an invitation email whose link, once
 they have signed in with that address, makes them a co-organizer. The link's token is stored
-only as its SHA-256, like every other token here.
+only as its SHA-256, like every other token here. Inviting, accepting, removing and withdrawing
+are use cases: each commits, or rolls back and raises TeamRefused.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +49,20 @@ class InviteOutcome:
     resent: bool = False
 
 
+def _use_case(change):
+    """Run a team change as one transaction: commit what it did, or roll back and pass its refusal on."""
+    @functools.wraps(change)
+    def run(session: Session, *args, **kwargs):
+        try:
+            result = change(session, *args, **kwargs)
+        except TeamRefused:
+            session.rollback()
+            raise
+        session.commit()
+        return result
+    return run
+
+
 def members(session: Session, race: Race) -> list[Member]:
     """The owner first, then co-organizers in the order they joined."""
     rows = session.execute(select(RaceOrganizer, Profile).join(Profile, Profile.id == RaceOrganizer.profile_id)
@@ -62,8 +78,9 @@ def pending_invites(session: Session, race: Race, now: datetime) -> list[Organiz
         OrganizerInvite.created_at > now - INVITE_VALID_FOR).order_by(OrganizerInvite.created_at)))
 
 
+@_use_case
 def invite(session: Session, race: Race, email: str, invited_by: Profile, now: datetime) -> InviteOutcome:
-    """Add the person with this address as a co-organizer, or email them an invitation. No commit."""
+    """Add the person with this address as a co-organizer, or email them an invitation."""
     address = normalize_email(email)
     profile = session.scalar(select(Profile).where(func.lower(Profile.email) == address).limit(1))
     if profile is not None and role_of(session, race, profile.id) is not None:
@@ -109,13 +126,16 @@ def check_invite(invite: OrganizerInvite | None, profile: Profile, now: datetime
     return invite
 
 
-def accept(session: Session, invite: OrganizerInvite, profile: Profile, now: datetime) -> None:
-    """Make the invited person a co-organizer (check_invite first). No commit."""
+@_use_case
+def accept(session: Session, token: str, profile: Profile, now: datetime) -> OrganizerInvite:
+    """Make the invited person a co-organizer, if check_invite lets them."""
+    invite = check_invite(find_invite(session, token), profile, now)
     race = session.get(Race, invite.race_id)
     if role_of(session, race, profile.id) is None:
         add_organizer(session, race, profile, OrganizerRole.CO_ORGANIZER,
                       invited_by=session.get(Profile, invite.invited_by_id) if invite.invited_by_id else None)
     invite.accepted_at = now
+    return invite
 
 
 def mask(email: str) -> str:
@@ -124,9 +144,10 @@ def mask(email: str) -> str:
     return f"{local[:1]}{'•' * max(len(local) - 1, 2)}@{domain}"
 
 
+@_use_case
 def remove(session: Session, race: Race, link_id: int, actor: Profile) -> RaceOrganizer:
     """Take someone off the race's team. The owner may remove co-organizers; a co-organizer may
-    leave, but never remove the owner or each other. No commit."""
+    leave, but never remove the owner or each other."""
     link = session.get(RaceOrganizer, link_id)
     if link is None or link.race_id != race.id:
         raise TeamRefused("That person isn't on this race's team.", status=404)
@@ -138,7 +159,9 @@ def remove(session: Session, race: Race, link_id: int, actor: Profile) -> RaceOr
     return link
 
 
+@_use_case
 def cancel_invite(session: Session, race: Race, invite_id: int) -> None:
+    """Withdraw an invitation nobody has accepted; its link stops working."""
     invite = session.get(OrganizerInvite, invite_id)
     if invite is None or invite.race_id != race.id or invite.accepted_at is not None:
         raise TeamRefused("That invite isn't waiting any more.", status=404)

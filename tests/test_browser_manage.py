@@ -1,17 +1,17 @@
 """The race editor in a real browser: typing saves, and the value is there after a reload."""
+from datetime import UTC, datetime
+
 import pytest
 
 from models import RaceStatus
 from services import race_editing
 from tests.browser import screenshot
-from tests.factories import make_profile, make_race
+from tests.factories import login, make_profile, make_race
 
 pytestmark = pytest.mark.browser
 
 
 def browser_login(page, live_server, app, profile):
-    from tests.factories import login
-
     client = app.test_client()
     login(client, profile)
     for name in ("sl_access", "sl_refresh"):
@@ -53,3 +53,20 @@ def test_an_invalid_value_shows_its_error_and_keeps_what_was_typed(live_server, 
     price.fill("twelve")
     page.locator(f"#state-tt-{race.ticket_types[0].id}").get_by_text("Enter the price as a number").wait_for()
     assert price.input_value() == "twelve"
+
+
+def test_moving_the_start_moves_the_deadline_shown_beside_it(live_server, page, app, db):
+    organizer = make_profile(db)
+    race = make_race(db, organizer=organizer, title="Lake 10K", status=RaceStatus.DRAFT,
+                     starts_at=datetime(2031, 2, 8, 13, 0, tzinfo=UTC),            # Sat 08:00 in New York
+                     registration_closes_at=datetime(2031, 2, 7, 13, 0, tzinfo=UTC))  # the day before, 08:00
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+
+    page.locator("#when-start").fill("09:30")
+    page.locator("#state-when .autosave-status").filter(has_text="sign-up now closes Fri 7 Feb, 9:30 AM EST").wait_for()
+    assert page.locator("#closes-closes_time").input_value() == "09:30"
+
+    page.locator("#closes-closes_time").fill("10:00")  # the deadline's own form knows it moved: no conflict
+    page.locator("#state-closes .autosave-status").filter(has_text="Saved").wait_for()
+    screenshot(page, "editor-deadline-moved")

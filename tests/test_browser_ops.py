@@ -79,6 +79,7 @@ def test_dashboard_codes_and_team_pages_look_finished(live_server, chromium, app
         page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
         page.get_by_role("button", name="Refund order").last.click()  # the confirmation, from the orders list
         page.get_by_role("heading", name="Refund").wait_for()
+        page.wait_for_load_state()  # measured once the stylesheets apply, as page.goto does above
         assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
         screenshot(page, f"refund-confirm-{width}")
         page.get_by_role("link", name="Keep it, go back").click()

@@ -2,7 +2,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from models import OrderStatus
+from models import OrderStatus, Registration
 from tests.browser import screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import organized_race, runner
@@ -53,8 +53,6 @@ def test_checking_a_runner_in_on_a_phone(live_server, page, app, db, race_day):
 
 
 def test_scanning_a_ticket_qr_code_as_the_organizer(live_server, page, app, db, race_day):
-    from models import Registration
-
     organizer, race = race_day
     grace = db.session.query(Registration).filter_by(last_name="Hopper").one()
     browser_login(page, live_server, app, organizer)

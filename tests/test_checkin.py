@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from models import OrderStatus, Registration, RegistrationAudit
 from services import clock
+from services.registrants import checkin, query
 from tests.factories import login, make_profile
 from tests.http import csrf_token
 from tests.registrant_factories import add_co_organizer, organized_race, organizer, race, runner, signed_in  # noqa: E402,F401  (fixtures)
@@ -217,18 +218,15 @@ def test_an_organizer_opening_a_refunded_ticket_gets_no_button(signed_in, db, ra
 
 
 def test_two_volunteers_tapping_the_same_runner_at_once_check_in_once(db, race, ada, organizer):
-    from services import registrants
-
     # Both desks loaded the runner before either tapped: each holds a copy that says "not checked in".
-    first = registrants.registration_by_code(db.session, race.id, ada.ticket_code)
+    first = query.registration_by_code(db.session, race.id, ada.ticket_code)
     db.session.expunge_all()
-    second = registrants.registration_by_code(db.session, race.id, ada.ticket_code)
+    second = query.registration_by_code(db.session, race.id, ada.ticket_code)
     assert first.registration.checked_in_at is None and second.registration.checked_in_at is None
 
-    registrants.check_in(db.session, first, organizer.id, MORNING)
-    db.session.commit()
-    with pytest.raises(registrants.AlreadyCheckedIn) as already:
-        registrants.check_in(db.session, second, organizer.id, MORNING + timedelta(seconds=3))
+    checkin.check_in(db.session, first, organizer.id, MORNING)
+    with pytest.raises(checkin.AlreadyCheckedIn) as already:
+        checkin.check_in(db.session, second, organizer.id, MORNING + timedelta(seconds=3))
     assert already.value.at == MORNING
     db.session.rollback()
     assert checked_in_at(db, ada) == MORNING

@@ -10,8 +10,20 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from models import MediaKind, Order, Race, RaceMedia, RaceOrganizer, RaceStatus, Registration, TicketType, WaiverVersion
-from services import race_editing
+from blueprints.manage.forms import GROUP_FORMS
+from models import (
+    MediaKind,
+    Order,
+    OrganizerRole,
+    Race,
+    RaceMedia,
+    RaceOrganizer,
+    RaceStatus,
+    Registration,
+    TicketType,
+    WaiverVersion,
+)
+from services import race_editing, race_fields
 from tests.factories import login, make_order, make_profile, make_race
 from tests.http import csrf_token
 
@@ -128,6 +140,59 @@ def test_autosave_date_and_time_in_the_race_timezone(signed_in, db, race):
     saved = fresh(db, Race, race.id)
     assert saved.timezone == "America/Lima"
     assert saved.starts_at == datetime(2031, 6, 7, 12, 30, tzinfo=UTC)  # Lima is UTC-5
+
+
+# --- the sign-up deadline: never after the start, whichever of the two moves ---------------
+
+def _schedule(db, race, starts_at, closes_at):
+    saved = fresh(db, Race, race.id)
+    saved.starts_at, saved.registration_closes_at = starts_at, closes_at
+    db.session.commit()
+
+
+def test_moving_the_start_moves_a_set_deadline_by_as_much_and_says_so(signed_in, db, race):
+    # Saturday 8 Feb 2031, 08:00 in New York (EST, UTC-5); sign-up closes the day before at 08:00.
+    _schedule(db, race, datetime(2031, 2, 8, 13, 0, tzinfo=UTC), datetime(2031, 2, 7, 13, 0, tzinfo=UTC))
+
+    response = save(signed_in, race, "when", {"day": "2031-02-08", "start": "09:30", "timezone": "America/New_York"},
+                    original={"day": "2031-02-08", "start": "08:00", "timezone": "America/New_York"})
+
+    assert response.status_code == 200
+    saved = fresh(db, Race, race.id)
+    assert saved.starts_at == datetime(2031, 2, 8, 14, 30, tzinfo=UTC)
+    assert saved.registration_closes_at == datetime(2031, 2, 7, 14, 30, tzinfo=UTC)  # still a day before the start
+    page = response.get_data(as_text=True)
+    assert "sign-up now closes Fri 7 Feb, 9:30 AM EST" in page
+    # The deadline's inputs on the page follow out of band, and saving them next is no conflict.
+    assert re.search(r'<input id="closes-closes_time"[^>]*value="09:30"[^>]*hx-swap-oob="true"', page)
+    assert save(signed_in, race, "closes", {"closes_day": "2031-02-07", "closes_time": "10:00"},
+                original={"closes_day": "2031-02-07", "closes_time": "09:30"}).status_code == 200
+
+
+def test_moving_the_start_of_a_race_without_a_deadline_sets_none(signed_in, db, race):
+    _schedule(db, race, datetime(2031, 2, 8, 13, 0, tzinfo=UTC), None)
+    response = save(signed_in, race, "when", {"day": "2031-02-09", "start": "08:00", "timezone": "America/New_York"})
+    assert response.status_code == 200 and "sign-up now closes" not in response.get_data(as_text=True)
+    assert fresh(db, Race, race.id).registration_closes_at is None
+
+
+def test_a_deadline_after_the_start_is_refused_by_the_start_group_and_the_publish_checklist(signed_in, db, race):
+    # A deadline after the start (saved before the rule held everywhere) stays wrong however the start moves.
+    start, closes = datetime(2031, 2, 8, 13, 0, tzinfo=UTC), datetime(2031, 2, 8, 15, 0, tzinfo=UTC)
+    _schedule(db, race, start, closes)
+
+    moved = save(signed_in, race, "when", {"day": "2031-02-08", "start": "09:00", "timezone": "America/New_York"})
+    assert moved.status_code == 422 and "Sign-up has to close before the start." in moved.get_data(as_text=True)
+    assert (fresh(db, Race, race.id).starts_at, fresh(db, Race, race.id).registration_closes_at) == (start, closes)
+
+    published = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)},
+                               headers={"HX-Request": "true"})
+    assert published.status_code == 422 and "sign-up closes before the start" in published.get_data(as_text=True)
+    assert fresh(db, Race, race.id).status == RaceStatus.DRAFT
+
+
+def test_every_editor_field_group_has_a_form_and_a_rule_set():
+    assert set(GROUP_FORMS) == set(race_fields.GROUPS)
 
 
 def test_autosave_select_and_money_like_tax_rate(signed_in, db, race):
@@ -418,8 +483,6 @@ def test_only_organizers_can_open_or_change_anything(app, db, race, who):
 
 
 def test_co_organizer_has_the_same_rights(app, db, race):
-    from models import OrganizerRole
-
     helper = make_profile(db, email="co@example.com")
     db.session.add(RaceOrganizer(race_id=race.id, profile_id=helper.id, role=OrganizerRole.CO_ORGANIZER))
     db.session.commit()

@@ -10,7 +10,7 @@ import zlib
 import httpx
 import pytest
 from flask import render_template_string
-from PIL import ExifTags, Image, ImageFile
+from PIL import ExifTags, Image, ImageCms, ImageFile
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
@@ -193,8 +193,6 @@ def test_a_png_keeps_its_transparency():
 
 
 def test_a_colour_profile_is_applied_and_not_stored():
-    from PIL import ImageCms
-
     tagged = io.BytesIO()
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.new("RGB", (64, 64), (10, 200, 30)).save(tagged, "JPEG", icc_profile=profile)

@@ -464,6 +464,16 @@ def test_bib_form_without_javascript_goes_back_to_the_list_or_shows_the_error(si
     assert "already taken by Grace Hopper" in page_text(taken)
 
 
+# "/\evil" and "/<tab>/evil" (/%09/evil on the wire) are read by browsers as //evil, another site.
+@pytest.mark.parametrize("next_url", ["/\\evil.example", "/\t/evil.example", "//evil.example"],
+                         ids=["backslash", "tab", "two slashes"])
+def test_bib_form_never_sends_the_organizer_off_the_site(signed_in, db, race, next_url):
+    registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+    response = _bib(signed_in, race, registration, "9", htmx=False, next=next_url)
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/manage/races/{race.id}/registrants/{registration.id}"
+
+
 def _assign(client, race, tt, first, last, htmx=True):
     return client.post(f"/manage/races/{race.id}/bibs", headers=HX if htmx else {},
                        data={"csrf_token": token(client, race), "ticket_type": str(tt.id), "first": first, "last": last})

@@ -17,24 +17,6 @@ PACKAGES = ("blueprints", "services", "models")
 TOP_MODULES = ("app", "cli", "config", "extensions")
 MAX_LINES = 400
 
-# What the structure issue (#13) is still moving, by rule. Each rule may only find what is listed
-# here, and the lists shrink to nothing as the work lands; then this block goes.
-STILL_TO_MOVE = {
-    "cycles": [["blueprints.manage", "blueprints.manage_ops", "blueprints.manage_registrants"]],
-    "silent local imports": ["blueprints.manage -> blueprints.manage_forms",
-                             "blueprints.manage -> services.money", "blueprints.manage -> services.race_stats",
-                             "blueprints.manage -> services.sample_images", "blueprints.manage -> wtforms.validators",
-                             "blueprints.manage -> zoneinfo"],
-    "long modules": ["blueprints/manage.py", "services/registrants.py"],
-    "commits": ["blueprints/manage.py", "blueprints/manage_ops.py", "blueprints/manage_registrants.py"],
-}
-
-
-def only_known(rule: str, found) -> list:
-    """What a rule found beyond the work still listed for it (empty when the tree is as it should be)."""
-    return [item for item in found if item not in STILL_TO_MOVE.get(rule, [])]
-
-
 @dataclass(frozen=True)
 class Import:
     importer: str      # dotted module name of the file
@@ -156,7 +138,7 @@ def _is_package_of(importer: str, target: str) -> bool:
 def test_no_import_cycles_among_the_apps_modules():
     files = project_files()
     imports = [i for i in all_imports() if not _is_package_of(i.importer, i.target)]
-    assert only_known("cycles", import_cycles(imports, set(files))) == []
+    assert import_cycles(imports, set(files)) == []
 
 
 def test_nothing_but_the_wsgi_entry_point_imports_app():
@@ -167,14 +149,14 @@ def test_nothing_but_the_wsgi_entry_point_imports_app():
 def test_function_local_imports_say_why():
     """An import inside a function hides a dependency; it stays only with a comment giving the reason."""
     silent = sorted({f"{i.importer} -> {i.target}" for i in all_imports() if i.nested and not i.commented})
-    assert only_known("silent local imports", silent) == []
+    assert silent == []
 
 
 @pytest.mark.parametrize("package", ["blueprints", "services"])
 def test_no_module_has_more_than_one_job_worth_of_lines(package):
     long = {str(path.relative_to(ROOT)): n for path in sorted((ROOT / package).rglob("*.py"))
             if (n := len(path.read_text().splitlines())) > MAX_LINES}
-    assert only_known("long modules", long) == []
+    assert long == {}
 
 
 def _names_used(tree: ast.AST) -> set[tuple[str, str]]:
@@ -202,7 +184,7 @@ def test_blueprints_never_commit():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
                 commits.append(str(path.relative_to(ROOT)))
-    assert only_known("commits", sorted(set(commits))) == []
+    assert sorted(set(commits)) == []
 
 
 def test_the_checker_sees_a_cycle_when_there_is_one():

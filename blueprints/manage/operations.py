@@ -1,7 +1,7 @@
-"""Running a race: its dashboard, discount codes, refunds, the team, and emails that failed to send.
+"""Running a race: its dashboard, emails that failed to send, discount codes, orders and refunds, and the team.
 
-Routes join blueprints.manage's `bp`, so they live under /manage and every one of them goes through
-`organizer_required` (or, for an invite link, `login_required` and the invite's own checks).
+Every race page here goes through `organizer_required`; an invitation link goes through
+`login_required` and the invitation's own checks.
 """
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ import uuid
 
 from flask import current_app, g, request, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from blueprints.auth import login_required
-from blueprints.charts import sales_chart
 from blueprints.errors import abort_for_user
+from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
-from blueprints.manage_ops_forms import DiscountCodeForm, InviteForm
+from blueprints.manage.charts import sales_chart
+from blueprints.manage.forms import DiscountCodeForm, InviteForm, first_errors, show_problems
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db, limiter
-from models import DiscountCode, Order, OrganizerRole, OutboxMessage, OutboxStatus, Profile, Race, TicketType
-from services import clock, discount_codes, race_stats, refunds
+from models import DiscountCode, Order, OrganizerRole, OutboxMessage, Profile, Race, TicketType
+from services import clock, discount_codes, failed_emails, race_stats, refunds
 from services import team as team_service
 from services.discount_codes import CodeUsage
-from services.mail.outbox import retry as retry_email
 from services.payments import gateway_for
 from services.permissions import role_of
 
@@ -47,18 +46,14 @@ def dashboard(race: Race):
 @organizer_required
 def retry_failed_email(race: Race, message_id: int):
     """Send a failed email of this race again, with a fresh set of attempts."""
-    message = db.session.get(OutboxMessage, message_id)
-    if message is None or message.race_id != race.id:
-        abort_for_user(404, "That email isn't one of this race's.")
-    was_failed = message.status == OutboxStatus.FAILED
-    retry_email(db.session, message.id, clock.now())
-    db.session.commit()
+    message = owned_or_404(OutboxMessage, message_id, "That email isn't one of this race's.", race_id=race.id)
+    was_failed = failed_emails.retry_failed_email(db.session, message, clock.now())
     if not is_fragment_request():
         return redirect_to(url_for("manage.dashboard", race_id=race.id) + "#failed-emails")
     notice = (f"The email to {message.to_address} will be sent again in a moment." if was_failed
               else "That email isn't failed any more, so there was nothing to retry.")
-    failed = race_stats.failed_emails(db.session, race)
-    return render("manage/dashboard.html", block="failed_emails", race=race, failed_emails=failed, email_notice=notice)
+    return render("manage/dashboard.html", block="failed_emails", race=race,
+                  failed_emails=failed_emails.failed_emails(db.session, race), email_notice=notice)
 
 
 # --- discount codes --------------------------------------------------------------------------
@@ -81,10 +76,7 @@ def _codes_context(race: Race, form: DiscountCodeForm | None = None, message: st
 
 
 def _code_or_404(race: Race, code_id: int) -> DiscountCode:
-    code = db.session.get(DiscountCode, code_id)
-    if code is None or code.race_id != race.id:
-        abort_for_user(404, "That code isn't one of this race's.")
-    return code
+    return owned_or_404(DiscountCode, code_id, "That code isn't one of this race's.", race_id=race.id)
 
 
 def _codes_section(race: Race, *, status: int = 200, **context):
@@ -106,23 +98,19 @@ def codes(race: Race):
 def create_code(race: Race):
     """Make a discount code; errors come back beside their fields."""
     form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race))
-    if form.validate():
-        code = DiscountCode(race_id=race.id, **form.values())
-        db.session.add(code)
-        try:
-            db.session.commit()
-        except IntegrityError:  # the same code made a moment ago in another tab
-            db.session.rollback()
-            form.code.errors = [f"This race already has the code {form.code.data.strip()}. Pick another one."]
-        else:
-            return _codes_section(race, notice=f"{code.code} is ready to use.")
-    return render("manage/codes.html", block="codes_section", status=422, **_codes_context(race, form=form))
+    shape = {} if form.validate() else first_errors(form)
+    try:
+        code = discount_codes.create_code(db.session, race, form.values(), form_problems=shape)
+    except discount_codes.CodeRefused as refused:
+        show_problems(form, refused.problems)
+        return render("manage/codes.html", block="codes_section", status=422, **_codes_context(race, form=form))
+    return _codes_section(race, notice=f"{code.code} is ready to use.")
 
 
 def _edit_context(race: Race, code: DiscountCode, form: DiscountCodeForm | None = None) -> dict:
     usage = discount_codes.code_usage(db.session, race, clock.now()).get(code.id, CodeUsage())
     if form is None:
-        form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code, usage=usage)
+        form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code)
     return {"race": race, "code": code, "usage": usage, "form": form}
 
 
@@ -139,19 +127,14 @@ def edit_code(race: Race, code_id: int):
 def save_code(race: Race, code_id: int):
     """Save the changes to a code."""
     code = _code_or_404(race, code_id)
-    usage = discount_codes.code_usage(db.session, race, clock.now()).get(code.id, CodeUsage())
-    form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code, usage=usage)
-    if form.validate():
-        for name, value in form.values().items():
-            setattr(code, name, value)
-        try:
-            db.session.commit()
-        except IntegrityError:
-            db.session.rollback()
-            form.code.errors = [f"This race already has the code {form.code.data.strip()}. Pick another one."]
-        else:
-            return redirect_to(url_for("manage.codes", race_id=race.id))
-    return render("manage/code_edit.html", block="code_form", status=422, **_edit_context(race, code, form))
+    form = DiscountCodeForm(race=race, ticket_types=_ticket_types(race), editing=code)
+    shape = {} if form.validate() else first_errors(form)
+    try:
+        discount_codes.save_code(db.session, race, code, form.values(), clock.now(), form_problems=shape)
+    except discount_codes.CodeRefused as refused:
+        show_problems(form, refused.problems)
+        return render("manage/code_edit.html", block="code_form", status=422, **_edit_context(race, code, form))
+    return redirect_to(url_for("manage.codes", race_id=race.id))
 
 
 @bp.post("/races/<int:race_id>/codes/<int:code_id>/active")
@@ -159,8 +142,7 @@ def save_code(race: Race, code_id: int):
 def toggle_code(race: Race, code_id: int):
     """Deactivate a code (buyers can no longer apply it) or switch it on again."""
     code = _code_or_404(race, code_id)
-    code.active = request.form.get("active") == "1"
-    db.session.commit()
+    discount_codes.set_active(db.session, code, request.form.get("active") == "1")
     return _codes_section(race, notice=f"{code.code} is {'active again' if code.active else 'switched off'}.")
 
 
@@ -173,20 +155,15 @@ def delete_code(race: Race, code_id: int):
     try:
         discount_codes.delete_code(db.session, code)
     except discount_codes.CodeInUse:
-        db.session.rollback()
         return _codes_section(race, status=422, message=(
             f"{name} has been used on orders, so it can't be deleted. Deactivate it instead."))
-    db.session.commit()
     return _codes_section(race, notice=f"{name} is deleted.")
 
 
 # --- orders and refunds ------------------------------------------------------------------------
 
 def _order_or_404(race: Race, order_id: uuid.UUID) -> Order:
-    order = db.session.get(Order, order_id)
-    if order is None or order.race_id != race.id:
-        abort_for_user(404, "There's no order with that number in this race.")
-    return order
+    return owned_or_404(Order, order_id, "There's no order with that number in this race.", race_id=race.id)
 
 
 def _registration_param(raw: str | None) -> int | None:
@@ -241,10 +218,8 @@ def refund(race: Race, order_id: uuid.UUID):
     try:
         refunds.request_refund(db.session, gateway_for(current_app), found.id, registration_id, g.user, clock.now())
     except LookupError:
-        db.session.rollback()
         abort_for_user(404, "That ticket isn't part of this order.")
     except refunds.RefundRefused as refused:
-        db.session.rollback()
         return _refund_page(race, db.session.get(Order, found.id, populate_existing=True), registration_id,
                             status=refused.status, problem=refused.message)
     return redirect_to(url_for("manage.order", race_id=race.id, order_id=found.id) + "#refunds")
@@ -285,10 +260,8 @@ def invite(race: Race):
     try:
         outcome = team_service.invite(db.session, race, form.email.data, g.user, clock.now())
     except team_service.TeamRefused as refused:
-        db.session.rollback()
         form.email.errors = [refused.message]
         return render("manage/team.html", block="team_section", status=refused.status, **_team_context(race, form=form))
-    db.session.commit()
     if outcome.added is not None:
         notice = f"{outcome.added.email} is now a co-organizer. We've emailed them to say so."
     else:
@@ -304,11 +277,9 @@ def remove_member(race: Race, member_id: int):
     try:
         link = team_service.remove(db.session, race, member_id, g.user)
     except team_service.TeamRefused as refused:
-        db.session.rollback()
         if not is_fragment_request():
             abort_for_user(refused.status, refused.message)
         return _team_section(race, status=refused.status, message=refused.message)
-    db.session.commit()
     if link.profile_id == g.user.id:
         return redirect_to(url_for("manage.index"))
     return _team_section(race, notice="Removed from the team.")
@@ -321,9 +292,7 @@ def cancel_invite(race: Race, invite_id: int):
     try:
         team_service.cancel_invite(db.session, race, invite_id)
     except team_service.TeamRefused as refused:
-        db.session.rollback()
         return _team_section(race, status=refused.status, message=refused.message)
-    db.session.commit()
     return _team_section(race, notice="Invitation withdrawn.")
 
 
@@ -351,11 +320,8 @@ def show_invite(token: str):
 @login_required
 def accept_invite(token: str):
     """Join the race's team, when signed in with the invited address."""
-    invite = team_service.find_invite(db.session, token)
     try:
-        team_service.check_invite(invite, g.user, clock.now())
+        invite = team_service.accept(db.session, token, g.user, clock.now())
     except team_service.TeamRefused:
         return _invite_page(token)
-    team_service.accept(db.session, invite, g.user, clock.now())
-    db.session.commit()
     return redirect_to(url_for("manage.dashboard", race_id=invite.race_id))

@@ -1,0 +1,55 @@
+"""The organizer's pages, under /manage: the blueprint, the one permission check every race page passes,
+and the template helpers they share.
+
+The pages live in modules by job: `editor` (the race list, creating a race, the editor, images,
+publishing), `ticket_types`, `registrants`, `checkin` and `operations` (dashboard, failed emails,
+codes, orders and refunds, the team, with the dashboard's chart geometry in `charts`); their
+forms are in `forms`.
+"""
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, Flask, g
+
+from blueprints.auth import login_required
+from blueprints.errors import abort_for_user
+from extensions import db
+from models import Race
+from services.permissions import can_manage
+
+bp = Blueprint("manage", __name__, url_prefix="/manage")
+
+
+def organizer_required(view):
+    """Load the race named by `race_id` for one of its organizers; everyone else is turned away.
+
+    Every route under /manage/races/<race_id> goes through this one check.
+    """
+
+    @functools.wraps(view)
+    @login_required
+    def wrapped(race_id: int, **kwargs):
+        race = db.session.get(Race, race_id)
+        if race is None:
+            abort_for_user(404, "There's no race with that number.")
+        if not can_manage(db.session, race.id, g.user.id):
+            abort_for_user(403, "Only this race's organizers can manage it.")
+        return view(race, **kwargs)
+
+    return wrapped
+
+
+def errors_with_prefix(errors: dict | None, prefix: str) -> dict:
+    """The errors of one ticket type row: {"tt5-price": "…"} → {"price": "…"} for prefix "tt5-"."""
+    return {key[len(prefix):]: message for key, message in (errors or {}).items() if key.startswith(prefix)}
+
+
+def register(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.jinja_env.globals["errors_with_prefix"] = errors_with_prefix
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+
+
+# The route modules add their views to `bp`, so they are imported once it and organizer_required exist.
+from blueprints.manage import checkin, editor, operations, registrants, ticket_types  # noqa: E402, F401

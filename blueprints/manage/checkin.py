@@ -1,0 +1,87 @@
+"""Race-morning check-in for a phone: find a runner by name or bib, one tap to check them in, undo a mistake."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import g, request, url_for
+
+from blueprints.errors import abort_for_user
+from blueprints.manage import bp, organizer_required
+from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
+from extensions import db
+from models import Race
+from services import clock
+from services.registrants import checkin as checkins
+from services.registrants import query
+from services.registrants.query import Registrant
+
+
+def checkin_time(at: datetime | None, race: Race, now: datetime) -> str:
+    """"7:42 AM" on the day, "Fri 13 Mar, 5:10 PM" for a check-in (say, at packet pick-up) on another day."""
+    if at is None:
+        return ""
+    same_day = at.astimezone(race.tz).date() == now.astimezone(race.tz).date()
+    return local_time(at, race.timezone, "h:mm a" if same_day else "EEE d MMM, h:mm a")
+
+
+@bp.get("/races/<int:race_id>/checkin")
+@organizer_required
+def checkin(race: Race):
+    """Race-morning check-in for a phone: find a runner by name or bib, one tap to check them in."""
+    now = clock.now()
+    q = query.search_text(request.args.get("q", ""), limit=100)
+    return render("manage/checkin.html", block="results", race=race, q=q, now=now,
+                  results=checkins.checkin_search(db.session, race.id, q, now),
+                  counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time)
+
+
+def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, message: str | None = None,
+                    undone: bool = False):
+    """The updated row (desk) or ticket block (QR link page), with the counter out of band; or a redirect."""
+    now = clock.now()
+    view = request.form.get("view", "desk")
+    code = registrant.registration.ticket_code
+    if not is_fragment_request():
+        if view == "ticket":
+            return redirect_to(url_for("tickets.show", code=code))
+        q = request.form.get("q", "")[:100]
+        return redirect_to(url_for("manage.checkin", race_id=race.id, q=q or None) + f"#reg-{registrant.registration.id}")
+    context = {"race": race, "r": registrant, "message": message, "undone": undone, "now": now,
+               "checkin_time": checkin_time, "counts": checkins.checkin_counts(db.session, race.id, now), "oob": True,
+               "q": request.form.get("q", "")[:100]}
+    if view == "ticket":
+        return render("tickets/checkin.html", block="checkin", status=status, registration=registrant.registration,
+                      order=registrant.order, ticket_type=registrant.ticket_type, can_check_in=True, **context)
+    return render("manage/checkin.html", block="row", status=status, **context)
+
+
+def _registrant_by_code_or_404(race: Race, code: str) -> Registrant:
+    registrant = query.registration_by_code(db.session, race.id, code)
+    if registrant is None:
+        abort_for_user(404, "There's no ticket with that code for this race.")
+    return registrant
+
+
+@bp.post("/races/<int:race_id>/checkin/<code>")
+@organizer_required
+def check_in(race: Race, code: str):
+    """Check a runner in by their ticket code. Twice says when the first was; a refunded ticket is refused."""
+    registrant = _registrant_by_code_or_404(race, code)
+    now = clock.now()
+    try:
+        checkins.check_in(db.session, registrant, g.user.id, now)
+    except checkins.AlreadyCheckedIn as already:
+        return _checkin_answer(race, registrant, status=409,
+                               message=f"Already checked in at {checkin_time(already.at, race, now)}.")
+    except checkins.CheckInRefused as refused:
+        return _checkin_answer(race, registrant, status=422, message=str(refused))
+    return _checkin_answer(race, registrant)
+
+
+@bp.post("/races/<int:race_id>/checkin/<code>/undo")
+@organizer_required
+def undo_check_in(race: Race, code: str):
+    """Take back a check-in made by mistake."""
+    registrant = _registrant_by_code_or_404(race, code)
+    checkins.undo_check_in(db.session, registrant, g.user.id, clock.now())
+    return _checkin_answer(race, registrant, undone=True)

@@ -1,0 +1,161 @@
+"""Registrants for race week: the list (search, filters, CSV), one registrant's page, corrections and bibs."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Response, g, request, stream_with_context, url_for
+
+from blueprints.auth import safe_next
+from blueprints.errors import abort_for_user
+from blueprints.manage import bp, organizer_required
+from blueprints.manage.checkin import checkin_time
+from blueprints.manage.forms import RegistrantForm, first_errors
+from blueprints.rendering import is_fragment_request, redirect_to, render
+from extensions import db
+from models import Race
+from services import clock
+from services.registrants import bibs, edits, export, query
+from services.registrants.query import Registrant, RegistrantFilters
+from services.runners import age_on, race_day
+
+
+def _registrant_or_404(race: Race, registration_id: int) -> Registrant:
+    registrant = query.registration_for_race(db.session, race.id, registration_id)
+    if registrant is None:
+        abort_for_user(404, "That registrant isn't part of this race.")
+    return registrant
+
+
+# --- the registrant list -------------------------------------------------------------------
+
+def _filters() -> RegistrantFilters:
+    try:
+        return RegistrantFilters.from_args(request.args)
+    except query.BadFilter as problem:
+        abort_for_user(400, str(problem))
+
+
+def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict:
+    ticket_types = query.race_ticket_types(db.session, race.id)
+    if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
+        abort_for_user(400, "That ticket type isn't part of this race.")
+    return {
+        "race": race, "filters": filters, "page": query.registrant_page(db.session, race.id, filters, now),
+        "ticket_types": ticket_types, "waivers": query.race_waivers(db.session, race.id),
+        "statuses": query.STATUSES, "now": now, "checkin_time": checkin_time,
+        "bibs_message": None, "bibs_error": None, "bibs_values": {},
+    }
+
+
+@bp.get("/races/<int:race_id>/registrants")
+@organizer_required
+def registrants(race: Race):
+    """Everyone registered: search as you type, filter, sort, page through; the list is a bookmarkable URL."""
+    now = clock.now()
+    return render("manage/registrants.html", block="results", **_list_context(race, _filters(), now))
+
+
+@bp.get("/races/<int:race_id>/registrants.csv")
+@organizer_required
+def registrants_csv(race: Race):
+    """The registrants the current filters show, every field, as a spreadsheet-safe UTF-8 CSV, streamed."""
+    filters = _filters()
+    now = clock.now()
+    today = now.astimezone(race.tz).date().isoformat()
+    response = Response(stream_with_context(export.csv_chunks(db.session, race, filters, now)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{race.slug}-registrants-{today}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- one registrant ------------------------------------------------------------------------
+
+def _detail(race: Race, registrant: Registrant, *, block: str = "content", status: int = 200,
+            form: RegistrantForm | None = None, errors: dict | None = None, saved: list | None = None,
+            bib_error: str | None = None, bib_value: str | None = None):
+    now = clock.now()
+    registration = registrant.registration
+    born = registration.date_of_birth
+    return render("manage/registrant.html", block=block, status=status, race=race, r=registrant, now=now,
+                  form=form or RegistrantForm.of(race, registrant), errors=errors or {}, saved=saved,
+                  audits=edits.audit_lines(db.session, registration),
+                  age=age_on(born, race_day(race)) if born else None, labels=edits.FIELD_LABELS,
+                  checkin_time=checkin_time, bib_error=bib_error,
+                  bib_value=bib_value if bib_value is not None else (registration.bib or ""))
+
+
+@bp.get("/races/<int:race_id>/registrants/<int:registration_id>")
+@organizer_required
+def registrant(race: Race, registration_id: int):
+    """One registrant: every field, the waiver exactly as signed, and who changed what."""
+    return _detail(race, _registrant_or_404(race, registration_id))
+
+
+@bp.post("/races/<int:race_id>/registrants/<int:registration_id>")
+@organizer_required
+def edit_registrant(race: Race, registration_id: int):
+    """Correct a runner's details (a typo, a T-shirt swap); each change is written to the audit trail."""
+    registrant = _registrant_or_404(race, registration_id)
+    form = RegistrantForm().bind(race, registrant)
+    errors = {} if form.validate() else first_errors(form)
+    if not errors:
+        try:
+            changed = edits.update_registrant(db.session, race, registrant.registration, form.values(), g.user.id,
+                                              clock.now())
+        except edits.RegistrantRefused as refused:
+            errors = refused.problems
+    if errors:
+        return _detail(race, _registrant_or_404(race, registration_id), block="details", status=422, form=form,
+                       errors=errors)
+    if not is_fragment_request():
+        return redirect_to(url_for("manage.registrant", race_id=race.id, registration_id=registration_id))
+    return _detail(race, registrant, block="details", saved=changed)
+
+
+def _bib_next(default: str) -> str:
+    """Where a bib form without JavaScript goes back to: the local page it named, else `default`."""
+    return safe_next(request.form.get("next"), default)
+
+
+@bp.post("/races/<int:race_id>/registrants/<int:registration_id>/bib")
+@organizer_required
+def set_bib(race: Race, registration_id: int):
+    """Give one runner a bib number (or clear it); a number already taken is refused with who has it."""
+    registrant = _registrant_or_404(race, registration_id)
+    typed = request.form.get("bib", "")[:20]
+    try:
+        changed = bibs.set_bib(db.session, race.id, registrant, typed, g.user.id, clock.now())
+    except bibs.BibRefused as refused:
+        if not is_fragment_request():
+            return _detail(race, _registrant_or_404(race, registration_id), status=422, bib_error=str(refused),
+                           bib_value=typed)
+        return render("manage/_bib_form.html", block="bib", status=422, race=race, registration=registrant.registration,
+                      bib_value=typed, bib_error=str(refused), bib_saved=False, next_url=_bib_next(""))
+    if not is_fragment_request():
+        return redirect_to(_bib_next(url_for("manage.registrant", race_id=race.id, registration_id=registration_id)))
+    return render("manage/_bib_form.html", block="bib", race=race, registration=registrant.registration,
+                  bib_value=registrant.registration.bib or "", bib_error=None, bib_saved=changed,
+                  next_url=_bib_next(""))
+
+
+@bp.post("/races/<int:race_id>/bibs")
+@organizer_required
+def assign_bibs(race: Race):
+    """Number every paid runner of one ticket type who has no bib yet from a range, all at once or not at all."""
+    now = clock.now()
+    typed = {name: request.form.get(name, "").strip()[:20] for name in ("ticket_type", "first", "last")}
+    try:
+        done = bibs.assign_bibs(db.session, race.id, typed, g.user.id, now)
+    except bibs.BibRefused as refused:
+        context = _list_context(race, RegistrantFilters(), now)
+        context.update(bibs_error=str(refused), bibs_values=typed)
+        return render("manage/registrants.html", block="bibs", status=422, **context)
+    if not is_fragment_request():
+        return redirect_to(url_for("manage.registrants", race_id=race.id, ticket=done.ticket_type.id, sort="bib"))
+    name = done.ticket_type.name
+    context = _list_context(race, RegistrantFilters(), now)
+    context["bibs_message"] = (f"Gave 1 {name} runner bib {done.first}." if done.count == 1 else
+                               f"Gave {done.count} {name} runners bibs {done.first}–{done.last}.")
+    response = render("manage/registrants.html", block="bibs", **context)
+    response.headers["HX-Trigger"] = "registrants-changed"  # the list below refreshes itself
+    return response

@@ -1,0 +1,5 @@
+"""A race's registrants for its organizers, a module a job: `query` (the one race-scoped query, search,
+filters and pages), `edits` (corrections and the audit trail), `bibs`, `checkin` and `export` (the CSV).
+
+Import the module you need (`from services.registrants import bibs`); nothing is re-exported here.
+"""

@@ -1,0 +1,91 @@
+"""Race-morning check-in: finding a runner at the desk, checking them in (once), taking it back, the counter."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from models import Order, OrderStatus, Profile, Registration, RegistrationAudit, TicketType, WaiverVersion
+from services.registrants.edits import audit_row
+from services.registrants.query import Registrant, registrants_query, search_condition, search_text, status_condition
+
+
+class CheckInRefused(Exception):
+    """This ticket can't be checked in (refunded, not paid); the message says why."""
+
+
+class AlreadyCheckedIn(Exception):
+    def __init__(self, at: datetime):
+        super().__init__(f"already checked in at {at.isoformat()}")
+        self.at = at
+
+
+def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
+    """Mark a runner as arrived. Two volunteers tapping at once: the first wins, the second is told.
+
+    Commits, or rolls back and raises CheckInRefused or AlreadyCheckedIn.
+    """
+    registration = registrant.registration
+    status = registrant.status
+    if status == "refunded":
+        session.rollback()
+        raise CheckInRefused("This ticket was refunded, so it can't be checked in.")
+    if status != "paid" or registration.ticket_code is None:
+        session.rollback()
+        raise CheckInRefused("This ticket isn't paid, so it can't be checked in.")
+    done = session.execute(update(Registration)
+                           .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
+                           .values(checked_in_at=now)
+                           .execution_options(synchronize_session=False))
+    if done.rowcount == 0:
+        at = session.scalar(select(Registration.checked_in_at).where(Registration.id == registration.id))
+        session.rollback()
+        raise AlreadyCheckedIn(at or now)
+    registration.checked_in_at = now
+    session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", None, now)])
+    session.commit()
+
+
+def undo_check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> bool:
+    """Take a check-in back (a tap on the wrong runner). Returns whether there was one. Commits."""
+    registration = registrant.registration
+    if registration.checked_in_at is None:
+        return False
+    old = registration.checked_in_at
+    registration.checked_in_at = None
+    session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", old, None)])
+    session.commit()
+    return True
+
+
+@dataclass(frozen=True)
+class CheckInCounts:
+    checked_in: int
+    total: int
+
+
+def checkin_counts(session: Session, race_id: int, now: datetime) -> CheckInCounts:
+    """How many valid tickets have arrived, and how many there are, in one query."""
+    total, arrived = session.execute(
+        registrants_query(race_id, func.count(Registration.id), func.count(Registration.checked_in_at), now=now)
+        .where(status_condition("paid"))).one()
+    return CheckInCounts(arrived, total)
+
+
+def checkin_search(session: Session, race_id: int, q: str, now: datetime, limit: int = 25) -> list[Registrant]:
+    """Tickets matching a name or bib, for the check-in desk: paid first, then the ones to turn away."""
+    q = search_text(q, limit=100)
+    if not q:
+        return []
+    buyer = aliased(Profile)
+    rows = session.execute(
+        registrants_query(race_id, Registration, TicketType, Order, buyer, WaiverVersion, now=now)
+        .join(buyer, buyer.id == Order.buyer_id)
+        .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id)
+        .where(Order.status != OrderStatus.PENDING, search_condition(q))
+        .order_by(func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)
+        .limit(limit))
+    return [Registrant(*row) for row in rows]

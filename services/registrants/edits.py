@@ -1,0 +1,134 @@
+"""Correcting a registrant's details, and the audit trail of who changed what on a registration.
+
+Bibs and check-ins write their lines to the same trail (`audit_row`).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from models import Profile, Race, Registration, RegistrationAudit
+from services.runners import (
+    GENDERS,
+    GUARDIAN_MAX,
+    birth_date_problem,
+    clean_email,
+    email_problem,
+    local_today,
+    name_problem,
+    phone_problem,
+    tidy,
+)
+
+EDITABLE = ("first_name", "last_name", "email", "date_of_birth", "gender", "tshirt_size",
+            "emergency_name", "emergency_phone")
+FIELD_LABELS = {
+    "first_name": "First name", "last_name": "Last name", "email": "Email", "date_of_birth": "Date of birth",
+    "gender": "Gender", "tshirt_size": "T-shirt size", "emergency_name": "Emergency contact",
+    "emergency_phone": "Emergency phone", "bib": "Bib", "checked_in": "Check-in",
+}
+
+
+class RegistrantRefused(Exception):
+    """The edit breaks at least one rule; `problems` maps each field to its message. Nothing changed."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__(next(iter(problems.values())))
+        self.problems = problems
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def audit_row(registration_id: int, editor_id: uuid.UUID, now: datetime, field_name: str, old, new) -> dict:
+    """One line of a registrant's audit trail (who changed which field from what to what), to insert."""
+    return {"registration_id": registration_id, "profile_id": editor_id, "changed_at": now, "field": field_name,
+            "old_value": _as_text(old), "new_value": _as_text(new)}
+
+
+def edit_problems(values: Mapping[str, object], race: Race, registration: Registration, now: datetime) -> dict[str, str]:
+    """What is wrong with an organizer's correction of a runner's details (the runner form's rules,
+    except those about signing: the waiver stays as it was signed)."""
+    problems: dict[str, str] = {}
+
+    def note(name: str, message: str | None) -> None:
+        if message and name not in problems:
+            problems[name] = message
+
+    note("first_name", name_problem(str(values.get("first_name", "")), "the runner's first name"))
+    note("last_name", name_problem(str(values.get("last_name", "")), "the runner's last name"))
+    note("email", email_problem(str(values.get("email", ""))))
+    born = values.get("date_of_birth")
+    note("date_of_birth", birth_date_problem(born if isinstance(born, date) else None, local_today(race, now)))
+    gender = tidy(str(values.get("gender", "")))
+    if gender and gender not in GENDERS and gender != registration.gender:
+        note("gender", "Pick one of the options, or leave it empty.")
+    size = str(values.get("tshirt_size", ""))
+    if size and size not in race.tshirt_size_list and size != registration.tshirt_size:
+        note("tshirt_size", "Pick a T-shirt size from the list.")
+    note("emergency_name", name_problem(str(values.get("emergency_name", "")), "the emergency contact's name",
+                                        limit=GUARDIAN_MAX))
+    note("emergency_phone", phone_problem(str(values.get("emergency_phone", ""))))
+    return problems
+
+
+def update_registrant(session: Session, race: Race, registration: Registration, values: Mapping[str, object],
+                      editor_id: uuid.UUID, now: datetime) -> list[str]:
+    """Correct a runner's details; one audit line per changed field. Returns the changed fields. Commits,
+    or raises RegistrantRefused (nothing changed)."""
+    problems = edit_problems(values, race, registration, now)
+    if problems:
+        session.rollback()
+        raise RegistrantRefused(problems)
+    cleaned = {
+        "first_name": tidy(str(values["first_name"])), "last_name": tidy(str(values["last_name"])),
+        "email": clean_email(str(values["email"])), "date_of_birth": values["date_of_birth"],
+        "gender": tidy(str(values.get("gender", ""))), "tshirt_size": str(values.get("tshirt_size", "")),
+        "emergency_name": tidy(str(values["emergency_name"])),
+        "emergency_phone": " ".join(tidy(str(values["emergency_phone"])).split()),
+    }
+    audits = []
+    for name in EDITABLE:
+        old, new = getattr(registration, name), cleaned[name]
+        if old != new:
+            audits.append(audit_row(registration.id, editor_id, now, name, old, new))
+            setattr(registration, name, new)
+    if audits:
+        session.execute(insert(RegistrationAudit), audits)
+    session.commit()
+    return [a["field"] for a in audits]
+
+
+# --- the audit trail ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AuditLine:
+    changed_at: datetime
+    who: str
+    field: str
+    old_value: str
+    new_value: str
+
+    @property
+    def label(self) -> str:
+        return FIELD_LABELS.get(self.field, self.field.replace("_", " "))
+
+
+def audit_lines(session: Session, registration: Registration) -> list[AuditLine]:
+    """Who changed what on this registrant, newest first."""
+    rows = session.execute(
+        select(RegistrationAudit, Profile.full_name, Profile.email)
+        .join(Profile, Profile.id == RegistrationAudit.profile_id)
+        .where(RegistrationAudit.registration_id == registration.id)
+        .order_by(RegistrationAudit.changed_at.desc(), RegistrationAudit.id.desc()))
+    return [AuditLine(a.changed_at, name or email, a.field, a.old_value, a.new_value) for a, name, email in rows]

@@ -1,0 +1,302 @@
+"""The one race-scoped query of a race's registrants, with its search, filters, sort and pages.
+
+Every read of registrants goes through `registrants_query(race_id)`, so a registration of another
+race can never be reached under this race's address.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+
+from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
+from services import clock
+from services.runners import tidy
+from services.search import LIKE_ESCAPE, contains_pattern
+
+PER_PAGE = 50
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
+
+STATUSES = {"paid": "Paid", "needs_refund": "Needs refund", "refunded": "Refunded", "pending": "Pending payment",
+            "all": "Any status"}
+SORTS = {"name": "Name", "ticket": "Ticket", "bib": "Bib", "registered": "Registered"}
+
+
+# --- the one scoped query ------------------------------------------------------------------
+
+def registrants_query(race_id: int, *columns, now: datetime | None = None, listed_only: bool = True) -> Select:
+    """SELECT `columns` (default: Registration) FROM this race's registrations, joined to their order and ticket type.
+
+    Listed registrants are those past the cart: paid, needing a refund, refunded, or pending with a live
+    reservation. `listed_only=False` keeps every registration of the race (for checks against constraints
+    that span all of them, like a bib number).
+    """
+    query = (select(*(columns or (Registration,)))
+             .select_from(Registration)
+             .join(Order, Order.id == Registration.order_id)
+             .join(TicketType, TicketType.id == Registration.ticket_type_id)
+             .where(Registration.race_id == race_id, Order.race_id == race_id, TicketType.race_id == race_id))
+    if listed_only:
+        query = query.where(or_(
+            Order.status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]),
+            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > (now or clock.now()))))
+    return query
+
+
+def status_condition(status: str):
+    """SQL condition for one of STATUSES. A ticket refunded on its own counts as refunded, not paid."""
+    return {
+        "paid": and_(Order.status == OrderStatus.PAID, Registration.refunded_at.is_(None)),
+        "refunded": or_(Order.status == OrderStatus.REFUNDED, Registration.refunded_at.is_not(None)),
+        "needs_refund": Order.status == OrderStatus.NEEDS_REFUND,
+        "pending": Order.status == OrderStatus.PENDING,
+        "all": true(),
+    }[status]
+
+
+def registrant_status(order_status: OrderStatus, refunded_at: datetime | None) -> str:
+    """The status shown for one ticket: paid, needs_refund, refunded or pending."""
+    if refunded_at is not None or order_status == OrderStatus.REFUNDED:
+        return "refunded"
+    return OrderStatus(order_status).value
+
+
+def is_whole_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also says yes to "²" and "١٢", which int() may refuse or misread."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def search_text(text: str | None, limit: int = 200) -> str:
+    """What was typed into a search box, without control characters (Postgres refuses NUL in text)."""
+    return " ".join("".join(ch for ch in tidy(text) if unicodedata.category(ch) != "Cc").split())[:limit]
+
+
+def search_condition(q: str):
+    """Every word must match: a number is a bib; other words match names, email or a ticket code."""
+    conditions = []
+    for term in q.split()[:8]:
+        if "/tickets/" in term:  # a ticket link pasted or scanned from a QR code
+            term = term.rstrip("/").rsplit("/", 1)[-1]
+        if is_whole_number(term):
+            conditions.append(Registration.bib == int(term) if len(term) <= 9 else false())
+            continue
+        pattern = contains_pattern(term)
+        conditions.append(or_(Registration.first_name.ilike(pattern, escape=LIKE_ESCAPE),
+                              Registration.last_name.ilike(pattern, escape=LIKE_ESCAPE),
+                              Registration.email.ilike(pattern, escape=LIKE_ESCAPE),
+                              Registration.ticket_code == term))
+    return and_(true(), *conditions)
+
+
+# --- listing -------------------------------------------------------------------------------
+
+class BadFilter(ValueError):
+    """A query-string value the registrant list can't use; the message is for the organizer."""
+
+
+@dataclass(frozen=True)
+class RegistrantFilters:
+    """The registrant list's search, filters, sort and page, as a bookmarkable query string."""
+
+    q: str = ""
+    ticket: int | None = None
+    status: str = "paid"
+    checked_in: str = ""     # "", "yes" or "no"
+    waiver: str = ""         # "", "none" or a waiver version id
+    sort: str = "name"
+    dir: str = "asc"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> RegistrantFilters:
+        """Parse a query string; BadFilter says what is wrong with it."""
+        q = search_text(args.get("q", ""))
+        ticket_text = args.get("ticket", "").strip()
+        if ticket_text and not is_whole_number(ticket_text):
+            raise BadFilter("Pick a ticket type from the list.")
+        status = args.get("status", "paid") or "paid"
+        if status not in STATUSES:
+            raise BadFilter("Pick a status from the list.")
+        checked_in = args.get("checked_in", "")
+        if checked_in not in ("", "yes", "no"):
+            raise BadFilter("Pick checked in, not checked in, or either.")
+        waiver = args.get("waiver", "").strip()
+        if waiver and waiver != "none" and not is_whole_number(waiver):
+            raise BadFilter("Pick a waiver version from the list.")
+        sort = args.get("sort", "name") or "name"
+        if sort not in SORTS:
+            raise BadFilter("Sort by name, ticket, bib or registration time.")
+        direction = args.get("dir", "asc") or "asc"
+        if direction not in ("asc", "desc"):
+            raise BadFilter("Sort ascending or descending.")
+        page_text = args.get("page", "1").strip() or "1"
+        if not is_whole_number(page_text) or not 1 <= int(page_text) <= 100_000:
+            raise BadFilter("The page number must be a whole number from 1.")
+        return cls(q=q, ticket=int(ticket_text) if ticket_text else None, status=status, checked_in=checked_in,
+                   waiver=waiver, sort=sort, dir=direction, page=int(page_text))
+
+    def args(self, **changes) -> dict[str, str | int]:
+        """The query string for these filters (with `changes`), leaving out defaults so links stay short."""
+        values = replace(self, **changes)
+        defaults = RegistrantFilters()
+        out = {}
+        for name in ("q", "ticket", "status", "checked_in", "waiver", "sort", "dir", "page"):
+            value = getattr(values, name)
+            if value != getattr(defaults, name) and value not in (None, ""):
+                out[name] = value
+        return out
+
+    @property
+    def narrowed(self) -> bool:
+        """Whether anything beyond the default (paid tickets) is filtered out."""
+        return bool(self.q or self.ticket or self.checked_in or self.waiver)
+
+    def sort_link(self, column: str) -> dict:
+        """Args for a column header: sort by it, or flip the direction if it is already the sort."""
+        direction = "desc" if self.sort == column and self.dir == "asc" else "asc"
+        return self.args(sort=column, dir=direction, page=1)
+
+    def aria_sort(self, column: str) -> str | None:
+        if self.sort != column:
+            return None
+        return "ascending" if self.dir == "asc" else "descending"
+
+
+def registered_at_column():
+    return func.coalesce(Order.paid_at, Registration.created_at)
+
+
+def order_by(filters: RegistrantFilters) -> list:
+    keys = {
+        "name": [func.lower(Registration.last_name), func.lower(Registration.first_name)],
+        "ticket": [TicketType.position, TicketType.name, func.lower(Registration.last_name),
+                   func.lower(Registration.first_name)],
+        "bib": [Registration.bib],
+        "registered": [registered_at_column()],
+    }[filters.sort]
+    keys.append(Registration.id)  # a stable order, so pages never overlap
+    ordered = [k.desc() if filters.dir == "desc" else k.asc() for k in keys]
+    if filters.sort == "bib":  # runners without a bib come last either way
+        ordered.insert(0, Registration.bib.is_(None))
+    return ordered
+
+
+def filtered(query: Select, filters: RegistrantFilters) -> Select:
+    """Apply search and filters (not sorting or paging) to a registrants query."""
+    query = query.where(status_condition(filters.status))
+    if filters.q:
+        query = query.where(search_condition(filters.q))
+    if filters.ticket is not None:
+        query = query.where(Registration.ticket_type_id == filters.ticket)
+    if filters.checked_in == "yes":
+        query = query.where(Registration.checked_in_at.is_not(None))
+    elif filters.checked_in == "no":
+        query = query.where(Registration.checked_in_at.is_(None))
+    if filters.waiver == "none":
+        query = query.where(Registration.waiver_version_id.is_(None))
+    elif filters.waiver:
+        query = query.where(Registration.waiver_version_id == int(filters.waiver))
+    return query
+
+
+@dataclass(frozen=True)
+class RegistrantRow:
+    registration: Registration
+    ticket_type_name: str
+    status: str
+    registered_at: datetime
+    waiver_number: int | None
+
+
+@dataclass
+class RegistrantPage:
+    rows: list[RegistrantRow]
+    total: int
+    page: int
+    per_page: int = PER_PAGE
+    pages: int = field(init=False)
+
+    def __post_init__(self):
+        self.pages = max(1, -(-self.total // self.per_page))
+
+    @property
+    def first_index(self) -> int:
+        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last_index(self) -> int:
+        return min(self.page * self.per_page, self.total)
+
+
+def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
+                    per_page: int = PER_PAGE) -> RegistrantPage:
+    """One page of registrants: a COUNT and one page query, however many there are."""
+    total = session.scalar(filtered(registrants_query(race_id, func.count(Registration.id), now=now), filters))
+    pages = max(1, -(-total // per_page))
+    page = min(filters.page, pages)
+    query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, registered_at_column(),
+                                       WaiverVersion.number, now=now)
+                     .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
+    rows = session.execute(query.order_by(*order_by(filters)).limit(per_page).offset((page - 1) * per_page))
+    return RegistrantPage(rows=[RegistrantRow(registration, name, registrant_status(status, registration.refunded_at),
+                                              registered, number)
+                                for registration, name, status, registered, number in rows],
+                          total=total, page=page, per_page=per_page)
+
+
+def race_ticket_types(session: Session, race_id: int) -> list[TicketType]:
+    return list(session.scalars(select(TicketType).where(TicketType.race_id == race_id)
+                                .order_by(TicketType.position, TicketType.id)))
+
+
+def race_waivers(session: Session, race_id: int) -> list[WaiverVersion]:
+    return list(session.scalars(select(WaiverVersion).where(WaiverVersion.race_id == race_id)
+                                .order_by(WaiverVersion.number)))
+
+
+# --- one registrant ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Registrant:
+    """One registration with everything its page shows."""
+
+    registration: Registration
+    ticket_type: TicketType
+    order: Order
+    buyer: Profile
+    waiver: WaiverVersion | None
+
+    @property
+    def status(self) -> str:
+        return registrant_status(self.order.status, self.registration.refunded_at)
+
+    @property
+    def can_check_in(self) -> bool:
+        return self.status == "paid" and self.registration.ticket_code is not None
+
+
+def _registrant(session: Session, race_id: int, *conditions) -> Registrant | None:
+    buyer = aliased(Profile)
+    row = session.execute(
+        registrants_query(race_id, Registration, TicketType, Order, buyer, WaiverVersion)
+        .join(buyer, buyer.id == Order.buyer_id)
+        .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id)
+        .where(*conditions)).first()
+    return Registrant(*row) if row else None
+
+
+def registration_for_race(session: Session, race_id: int, registration_id: int) -> Registrant | None:
+    """This race's registrant with that id, or None (also for another race's registration)."""
+    return _registrant(session, race_id, Registration.id == registration_id)
+
+
+def registration_by_code(session: Session, race_id: int, code: str) -> Registrant | None:
+    """This race's registrant with that ticket code, or None."""
+    if not CODE_RE.match(code or ""):
+        return None
+    return _registrant(session, race_id, Registration.ticket_code == code)
