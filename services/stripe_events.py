@@ -19,6 +19,7 @@ from models import CheckoutSession, OrderStatus, StripeEvent
 from services.checkout import release
 from services.fulfillment import Payment, fulfill
 from services.locking import lock_order
+from services.payments import read_session
 from services.refunds import mark_refunded
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,7 @@ def _session_event(session: Session, event_type: str, checkout: dict, record: St
     if event_type in PAID_EVENTS:
         if checkout.get("payment_status") != "paid":
             return "waiting: payment not settled yet"
-        details = checkout.get("total_details") or {}
-        intent = checkout.get("payment_intent")
-        payment = Payment(checkout.get("amount_total") or 0, (checkout.get("currency") or "").upper(),
-                          intent if isinstance(intent, str) or intent is None else intent.get("id"),
-                          details.get("amount_tax"))
-        return fulfill(session, order_id, payment, now).result
+        return fulfill(session, order_id, Payment.from_provider(read_session(checkout)), now).result
     # Expired, or a bank payment that failed: give the spots back if this session still holds them.
     order = lock_order(session, order_id)
     if order.status == OrderStatus.PENDING and order.stripe_session_id == checkout["id"]:
