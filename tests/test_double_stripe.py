@@ -240,6 +240,20 @@ def test_unknown_parameters_are_refused_as_stripe_does(server, client, params, u
     assert coupon.value.code == "parameter_unknown"
 
 
+@pytest.mark.parametrize("metadata, message", [
+    ({f"k{i}": "v" for i in range(51)}, "up to 50 keys"),
+    ({"k" * 41: "v"}, "keys can have up to 40 characters"),
+    ({"k": "v" * 501}, "values can have up to 500 characters"),
+])
+def test_metadata_limits_are_enforced_on_the_session_and_its_payment(server, client, metadata, message):
+    for params in (session_params(metadata=metadata), session_params(payment_intent_data={"metadata": metadata})):
+        with pytest.raises(stripe.InvalidRequestError) as excinfo:
+            client.v1.checkout.sessions.create(params=params)
+        assert message in excinfo.value.user_message
+    at_the_limits = {**{f"k{i}": "v" * 500 for i in range(49)}, "k" * 40: "v"}
+    assert client.v1.checkout.sessions.create(params=session_params(metadata=at_the_limits)).metadata.to_dict() == at_the_limits
+
+
 def test_coupon_names_are_at_most_40_characters(client):
     assert client.v1.coupons.create(params={"percent_off": 10, "name": "N" * 40}).name == "N" * 40
     with pytest.raises(stripe.InvalidRequestError) as excinfo:

@@ -740,6 +740,8 @@ class StripeServer:
         if reference is not None and len(reference) > 200:
             raise _ApiError(400, "client_reference_id must be at most 200 characters.", param="client_reference_id")
         metadata = _metadata(p.get("metadata"))
+        if isinstance(p.get("payment_intent_data"), dict):  # checked now, though used when paid
+            _metadata(p["payment_intent_data"].get("metadata"), "payment_intent_data[metadata]")
 
         expires_at = now + 24 * 3600
         if p.get("expires_at") not in (None, ""):
