@@ -95,7 +95,9 @@ def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) ->
     if payment.currency.upper() != order.currency.upper():
         return f"Paid {paid}, but the order is in {order.currency}."
     if payment.amount_subtotal is None:  # our own gateway, or nothing to pay: our total exactly
-        return None if payment.amount_total == order.total else f"Paid {paid}, but the order was for {ours}."
+        if payment.amount_total != order.total:
+            return f"Paid {paid}, but the order was for {format_money(order.total, order.currency)}."
+        return None
     if payment.amount_subtotal != quote.subtotal:
         return (f"Paid {paid} for tickets worth {format_money(payment.amount_subtotal, order.currency)}, but the "
                 f"order's tickets come to {format_money(quote.subtotal, order.currency)}.")
