@@ -76,6 +76,54 @@ def order_refunds(session: Session, order_id: uuid.UUID) -> list[Refund]:
     return list(session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)))
 
 
+@dataclass(frozen=True)
+class RefundLine:
+    refund: Refund
+    tickets: tuple[str, ...]   # the tickets it covers, e.g. "Ada Runner1 (10K)"
+
+    @property
+    def failed_at_provider(self) -> bool:
+        """Stripe accepted it, then could not send the money back: the organizer must know."""
+        return self.refund.status == RefundStatus.FAILED and bool(self.refund.gateway_refund_id)
+
+
+@dataclass(frozen=True)
+class OrderAccount:
+    """An order's money as its organizer reads it: what was paid, what went back, what is kept."""
+
+    order: Order
+    paid: int
+    refunded: int                    # completed refunds
+    lines: tuple[RefundLine, ...]    # every refund, oldest first
+
+    @property
+    def net(self) -> int:
+        return self.paid - self.refunded
+
+    @property
+    def status_label(self) -> str:
+        if self.order.status == OrderStatus.PAID and self.refunded:
+            return "Partly refunded"
+        return self.order.status.value.replace("_", " ").capitalize()
+
+    @property
+    def failed(self) -> list[RefundLine]:
+        return [line for line in self.lines if line.failed_at_provider]
+
+
+def order_account(session: Session, order: Order) -> OrderAccount:
+    """The order's payment, its refunds and which tickets each covers, for the order page."""
+    refunds = order_refunds(session, order.id)
+    covered: dict[int, list[str]] = {}
+    for registration, type_name in order_registrations(session, order.id):
+        if registration.refund_id is not None:
+            covered.setdefault(registration.refund_id, []).append(
+                f"{registration.runner_name or 'Unnamed runner'} ({type_name})")
+    paid = order.total if order.status in (*REFUNDABLE, OrderStatus.REFUNDED) else 0
+    return OrderAccount(order, paid, sum(r.amount for r in refunds if r.status == RefundStatus.COMPLETED),
+                        tuple(RefundLine(r, tuple(covered.get(r.id, ()))) for r in refunds))
+
+
 def plan_refund(session: Session, order: Order, registration_id: int | None = None) -> RefundPlan:
     """What refunding one ticket (`registration_id`) or the whole order would send back.
 
