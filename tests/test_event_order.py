@@ -56,6 +56,12 @@ def _a_ticket_refund_fails_after_stripe_accepted_it(stripe: StripeServer, sessio
     stripe.fail_refund(accepted["id"])
 
 
+def _a_ticket_refunded_here_and_the_rest_in_the_dashboard(stripe: StripeServer, session_id: str,
+                                                          refund_a_ticket) -> None:
+    refund_a_ticket()
+    stripe.refund_payment(stripe.sessions[session_id]["payment_intent"])
+
+
 STORIES = [
     Story("refunded from the Dashboard in two steps", _refunded_from_the_dashboard_in_two_steps,
           ("checkout.session.completed", "charge.refunded"), twice=(1,)),
@@ -65,6 +71,8 @@ STORIES = [
           ("checkout.session.completed", "checkout.session.async_payment_failed"), twice=(0,)),
     Story("a ticket refund fails after Stripe accepted it", _a_ticket_refund_fails_after_stripe_accepted_it,
           ("charge.refunded", "refund.failed", "charge.refund.updated"), twice=(0,), paid_first=True),
+    Story("a ticket refunded here, the rest in Stripe's Dashboard", _a_ticket_refunded_here_and_the_rest_in_the_dashboard,
+          ("charge.refunded",), twice=(0,), paid_first=True),
 ]
 
 
