@@ -11,6 +11,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from extensions import csrf, db
 from services import clock
+from services.payments import PaymentUnavailable, gateway_for
 from services.stripe_events import handle_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -51,10 +52,14 @@ def stripe_webhook():
         return _ack("not an event", 400)
 
     try:
-        outcome = handle_event(db.session, event, current_app.config["APP_ENV"], clock.now())
+        outcome = handle_event(db.session, event, current_app.config["APP_ENV"], clock.now(),
+                               gateway_for(current_app))
     except SQLAlchemyError:  # rolled back by the service: Stripe retries the whole event
         log.exception("webhook %s failed; Stripe will retry", event.get("id"))
         return _ack("database error, retry", 500)
+    except PaymentUnavailable:  # nothing recorded: Stripe retries, and by then we can ask it
+        log.warning("webhook %s: could not read the payment from Stripe; Stripe will retry", event.get("id"))
+        return _ack("stripe unreachable, retry", 503)
     return _ack(outcome)
 
 

@@ -64,6 +64,27 @@ class SessionState:
 
 
 @dataclass(frozen=True)
+class ProviderRefund:
+    """One refund of a payment as the provider reports it now."""
+
+    refund_id: str
+    amount: int
+    status: str              # pending | requires_action | succeeded | failed | canceled
+    failure_reason: str
+    created: int
+    our_refund_id: int | None  # metadata.refund_id: the Refund row that asked for it, if we did
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """Everything the provider knows now about one payment: the checkout session it paid, and its refunds."""
+
+    payment_intent: str
+    checkout: SessionState | None
+    refunds: tuple[ProviderRefund, ...]
+
+
+@dataclass(frozen=True)
 class CheckoutRequest:
     order: Order
     race: Race
@@ -81,7 +102,8 @@ class Gateway(Protocol):
     def session_state(self, session_id: str) -> SessionState | None: ...
     def paid_sessions(self, since: datetime) -> Iterator[SessionState]: ...
     def expire(self, session_id: str) -> None: ...
-    def refund(self, payment_intent: str, amount: int | None = None) -> str: ...
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str: ...
+    def payment_record(self, payment_intent: str) -> PaymentRecord: ...
 
 
 def _plain(obj) -> dict:
@@ -89,7 +111,7 @@ def _plain(obj) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-def _id(value) -> str | None:
+def stripe_id(value) -> str | None:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
     return value if value is None or isinstance(value, str) else value.get("id")
 
@@ -100,7 +122,7 @@ _COUPON_ID = re.compile(r"^sl-.+-c(?P<code>\d+)-(?:p\d+|a\d+[a-z]{3})$")
 
 def _discount_code_id(session: dict) -> int | None:
     for discount in session.get("discounts") or []:
-        match = _COUPON_ID.match(_id(discount.get("coupon")) or "")
+        match = _COUPON_ID.match(stripe_id(discount.get("coupon")) or "")
         if match:
             return int(match["code"])
     return None
@@ -114,7 +136,7 @@ def read_session(session) -> SessionState:
     return SessionState(
         session_id=session["id"], status=session.get("status") or "", payment_status=session.get("payment_status") or "",
         amount_total=session.get("amount_total") or 0, amount_tax=(details.get("amount_tax") or 0),
-        currency=(session.get("currency") or "").upper(), payment_intent=_id(session.get("payment_intent")),
+        currency=(session.get("currency") or "").upper(), payment_intent=stripe_id(session.get("payment_intent")),
         order_id=session.get("client_reference_id"), app_env=metadata.get("app_env"),
         amount_subtotal=session.get("amount_subtotal"), amount_discount=details.get("amount_discount") or 0,
         discount_code_id=_discount_code_id(session))
@@ -259,11 +281,35 @@ class StripeGateway:
         except stripe.StripeError as exc:  # already complete or expired: nothing to release there
             log.info("could not expire %s: %s", session_id, exc)
 
-    def refund(self, payment_intent: str, amount: int | None = None) -> str:
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str:
         params = {"payment_intent": payment_intent, "reason": "requested_by_customer"}
         if amount is not None:
             params["amount"] = amount
+        if refund_id is not None:
+            # So the webhook can tell which of our refunds this is even before we record Stripe's id.
+            params["metadata"] = {"refund_id": str(refund_id)}
         return self._call(self.client.v1.refunds.create, params=params).id
+
+    def payment_record(self, payment_intent: str) -> PaymentRecord:
+        """The Checkout Session that took this payment and all its refunds, as Stripe has them now.
+
+        Stripe does not promise the order of its events, so an event only says *that* something
+        changed; what the payment's state is comes from here (List Checkout Sessions and List
+        Refunds, both filtered by `payment_intent`).
+        """
+        sessions = self._call(self.client.v1.checkout.sessions.list,
+                              params={"payment_intent": payment_intent, "limit": 1})
+        listing = self._call(self.client.v1.refunds.list, params={"payment_intent": payment_intent, "limit": 100})
+        refunds = []
+        for refund in listing.auto_paging_iter():
+            refund = _plain(refund)
+            ours = (refund.get("metadata") or {}).get("refund_id", "")
+            refunds.append(ProviderRefund(
+                refund["id"], refund.get("amount") or 0, refund.get("status") or "",
+                refund.get("failure_reason") or "", refund.get("created") or 0,
+                int(ours) if ours.isdigit() and len(ours) < 12 else None))
+        refunds.reverse()  # Stripe lists the newest first; we settle the oldest first
+        return PaymentRecord(payment_intent, read_session(sessions.data[0]) if sessions.data else None, tuple(refunds))
 
 
 class TestGateway:
@@ -290,8 +336,11 @@ class TestGateway:
     def expire(self, session_id: str) -> None:
         return None
 
-    def refund(self, payment_intent: str, amount: int | None = None) -> str:
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str:
         return f"test_refund_{uuid.uuid4().hex[:12]}"
+
+    def payment_record(self, payment_intent: str) -> PaymentRecord:
+        return PaymentRecord(payment_intent, None, ())  # no events come from the test gateway
 
 
 def gateway_for(app: Flask) -> Gateway:

@@ -149,6 +149,7 @@ class OrderRow:
     refunded: int           # money sent back so far (completed refunds)
     refunded_tax: int
     refund_pending: bool
+    refund_failed: bool = False  # its latest refund was accepted by Stripe and then failed
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class Dashboard:
     recent_orders: list[OrderRow]
     needs_refund: list[OrderRow]
     refunds_pending: list[OrderRow]
+    refunds_failed: list[OrderRow]
     failed_emails: list[OutboxMessage]
     runners: int = 0
     held: int = 0
@@ -214,6 +216,8 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
                              key=_newest_first)[:recent],
         needs_refund=sorted((r for r in orders if r.order.status == OrderStatus.NEEDS_REFUND), key=_newest_first),
         refunds_pending=[r for r in orders if r.refund_pending],
+        refunds_failed=sorted((r for r in orders if r.refund_failed and r.order.status != OrderStatus.NEEDS_REFUND),
+                              key=_newest_first),
         failed_emails=failed,
         runners=sum(sold.values()), held=sum(held.values()), capacity=sum(t.capacity for t in types),
         days_to_go=_days_between(now, race.starts_at, race.tz),
@@ -249,15 +253,18 @@ def _order_rows(session: Session, race: Race) -> list[OrderRow]:
     refunded_tax = select(func.coalesce(func.sum(Refund.tax), 0)).where(completed).correlate(Order).scalar_subquery()
     pending = (select(func.count(Refund.id)).where(Refund.order_id == Order.id, Refund.status == RefundStatus.PENDING)
                .correlate(Order).scalar_subquery())
+    latest_at_provider = (select(Refund.status).where(Refund.order_id == Order.id, Refund.gateway_refund_id != "")
+                          .order_by(Refund.id.desc()).limit(1).correlate(Order).scalar_subquery())
     rows = session.execute(
         select(Order, Profile.email, Profile.full_name, DiscountCode.code, tickets, active, refunded, refunded_tax,
-               pending)
+               pending, latest_at_provider)
         .join(Profile, Profile.id == Order.buyer_id)
         .outerjoin(DiscountCode, DiscountCode.id == Order.discount_code_id)
         .where(Order.race_id == race.id, Order.status.in_(SOLD_STATUSES))).all()
     return [OrderRow(order=o, buyer_email=email, buyer_name=name or "", code=code, tickets=n, active_tickets=a,
-                     refunded=int(r or 0), refunded_tax=int(rt or 0), refund_pending=bool(p))
-            for o, email, name, code, n, a, r, rt, p in rows]
+                     refunded=int(r or 0), refunded_tax=int(rt or 0), refund_pending=bool(p),
+                     refund_failed=latest == RefundStatus.FAILED)
+            for o, email, name, code, n, a, r, rt, p, latest in rows]
 
 
 def _recent_registrations(session: Session, race: Race, limit: int) -> list[RecentRegistration]:

@@ -2,11 +2,12 @@
 settling once the money has gone back.
 
 A refund is written down (status pending, with the tickets it covers) and committed *before* the
-gateway is asked, so Stripe's `charge.refunded` webhook, however fast, always finds it. The
-webhook reports the charge's cumulative `amount_refunded`; pending refunds are completed oldest
-first while that amount covers them (`settle_refunds`). Completing a refund stamps its tickets'
-`refunded_at`, which frees their spots (services/inventory counts only unrefunded tickets), and
-queues the refund notice to the buyer.
+gateway is asked, with its id in the provider refund's metadata, so Stripe's webhook, however fast,
+always finds it. Stripe's refund events only say that a payment's refunds changed: the webhook
+reads them all from Stripe as they are now and `apply_provider_refunds` brings the order in line.
+Completing a refund stamps its tickets' `refunded_at`, which frees their spots (services/inventory
+counts only unrefunded tickets) and their bib numbers, and queues the refund notice to the buyer.
+A refund Stripe reports failed is shown to the organizer, and its tickets may be refunded again.
 
 One ticket's share of an order is its price's share of the order's total (discount and tax
 included), rounded half-up; the last ticket still paid for gets whatever is left, so the refunds
@@ -24,8 +25,9 @@ from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Profile, Refund, RefundStatus, Registration, TicketType
 from services.locking import lock_order
+from services.money import format_money
 from services.notifications import queue_refund_notice
-from services.payments import Gateway, PaymentUnavailable
+from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
 from services.pricing import round_half_up
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,54 @@ def order_registrations(session: Session, order_id: uuid.UUID) -> list[tuple[Reg
 
 def order_refunds(session: Session, order_id: uuid.UUID) -> list[Refund]:
     return list(session.scalars(select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)))
+
+
+@dataclass(frozen=True)
+class RefundLine:
+    refund: Refund
+    tickets: tuple[str, ...]   # the tickets it covers, e.g. "Ada Runner1 (10K)"
+
+    @property
+    def failed_at_provider(self) -> bool:
+        """Stripe accepted it, then could not send the money back: the organizer must know."""
+        return self.refund.status == RefundStatus.FAILED and bool(self.refund.gateway_refund_id)
+
+
+@dataclass(frozen=True)
+class OrderAccount:
+    """An order's money as its organizer reads it: what was paid, what went back, what is kept."""
+
+    order: Order
+    paid: int
+    refunded: int                    # completed refunds
+    lines: tuple[RefundLine, ...]    # every refund, oldest first
+
+    @property
+    def net(self) -> int:
+        return self.paid - self.refunded
+
+    @property
+    def status_label(self) -> str:
+        if self.order.status == OrderStatus.PAID and self.refunded:
+            return "Partly refunded"
+        return self.order.status.value.replace("_", " ").capitalize()
+
+    @property
+    def failed(self) -> list[RefundLine]:
+        return [line for line in self.lines if line.failed_at_provider]
+
+
+def order_account(session: Session, order: Order) -> OrderAccount:
+    """The order's payment, its refunds and which tickets each covers, for the order page."""
+    refunds = order_refunds(session, order.id)
+    covered: dict[int, list[str]] = {}
+    for registration, type_name in order_registrations(session, order.id):
+        if registration.refund_id is not None:
+            covered.setdefault(registration.refund_id, []).append(
+                f"{registration.runner_name or 'Unnamed runner'} ({type_name})")
+    paid = order.total if order.status in (*REFUNDABLE, OrderStatus.REFUNDED) else 0
+    return OrderAccount(order, paid, sum(r.amount for r in refunds if r.status == RefundStatus.COMPLETED),
+                        tuple(RefundLine(r, tuple(covered.get(r.id, ()))) for r in refunds))
 
 
 def plan_refund(session: Session, order: Order, registration_id: int | None = None) -> RefundPlan:
@@ -164,7 +214,8 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
     session.commit()
 
     try:
-        gateway_refund_id = gateway.refund(order.payment_intent_id, None if plan.whole_payment else plan.amount)
+        gateway_refund_id = gateway.refund(order.payment_intent_id, None if plan.whole_payment else plan.amount,
+                                           refund.id)
     except PaymentUnavailable as error:
         _fail(session, refund.id, str(error))
         raise RefundRefused(f"The payment provider didn't accept the refund, so nothing was sent back: {error}",
@@ -194,6 +245,12 @@ def _fail(session: Session, refund_id: int, error: str) -> None:
 
 # --- settling --------------------------------------------------------------------------------
 
+def _refund_ticket(registration: Registration, now: datetime) -> None:
+    """The ticket's money went back: its spot and its bib number are free for someone else."""
+    registration.refunded_at = registration.refunded_at or now
+    registration.bib = None
+
+
 def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: int | None = None) -> None:
     """The money went back: free the refund's tickets, close the order when nothing is left, tell the buyer.
 
@@ -201,67 +258,105 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
     """
     refund.status = RefundStatus.COMPLETED
     refund.completed_at = now
+    refund.error = ""
     if amount is not None:
         refund.amount = amount
     order = session.get(Order, refund.order_id)
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
     for registration in registrations:
         if registration.refund_id == refund.id:
-            registration.refunded_at = registration.refunded_at or now
+            _refund_ticket(registration, now)
     if all(r.refunded_at is not None for r in registrations):
         order.status = OrderStatus.REFUNDED
     if refund.amount > 0:
         queue_refund_notice(session, order, refund.amount)
 
 
-def settle_refunds(session: Session, order: Order, amount_refunded: int, fully: bool, now: datetime) -> None:
-    """Bring the order in line with the charge: `amount_refunded` has gone back so far in all.
+FAILURE_REASONS = {
+    "lost_or_stolen_card": "the card was reported lost or stolen",
+    "expired_or_canceled_card": "the card has expired or was cancelled",
+    "charge_for_pending_refund_disputed": "the buyer disputed the payment",
+    "insufficient_funds": "your Stripe balance was too low",
+    "declined": "the card's bank declined it",
+    "merchant_request": "it was cancelled",
+}
 
-    Pending refunds are completed oldest first while that amount covers them. A full refund ends
-    the order and frees every ticket (the way a refund made in Stripe's Dashboard does too). Money
-    refunded that no refund here accounts for (made outside Startline) is recorded as a refund of
-    its own, so the figures add up and the buyer is told once. Call with the order locked. No commit.
+
+def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, now: datetime) -> None:
+    """Stripe could not send the money back (or the refund was cancelled): say so, and let it be asked again.
+
+    Tickets still waiting on it may be refunded again. Tickets it had already freed stay freed (their
+    spots may be someone else's by now); an order it had closed needs a refund again.
     """
-    refunds = order_refunds(session, order.id)
-    accounted = sum(r.amount for r in refunds if r.status == RefundStatus.COMPLETED)
-    pending = [r for r in refunds if r.status == RefundStatus.PENDING]
-    for refund in pending:
-        if fully and refund.whole_order:
-            # The whole payment went back: the refund is whatever was left, whatever the order said.
-            complete_refund(session, refund, now, amount=max(amount_refunded - accounted, 0))
-        elif fully or accounted + refund.amount <= amount_refunded:
-            complete_refund(session, refund, now)
-        else:
-            continue
-        accounted += refund.amount
-    still_pending = any(r.status == RefundStatus.PENDING for r in pending)
-    outside = amount_refunded - accounted
-    if outside > 0 and not still_pending:
-        refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING, whole_order=fully,
-                        amount=outside, tax=0, created_at=now)
-        session.add(refund)
-        session.flush()
-        if fully:
-            for registration in session.scalars(select(Registration).where(Registration.order_id == order.id,
-                                                                           Registration.refunded_at.is_(None))):
-                registration.refund_id = registration.refund_id or refund.id
-        complete_refund(session, refund, now)
-        log.info("order %s: %s refunded outside Startline, recorded as refund %s", order.id, outside, refund.id)
-    if fully:
+    was_completed = refund.status == RefundStatus.COMPLETED
+    refund.status = RefundStatus.FAILED
+    refund.error = (f"Stripe couldn't send {format_money(refund.amount, order.currency)} back: "
+                    f"{FAILURE_REASONS.get(reason, 'no reason given')}. The money is still in your Stripe balance.")[:500]
+    for registration in session.scalars(select(Registration).where(Registration.refund_id == refund.id,
+                                                                   Registration.refunded_at.is_(None))):
+        registration.refund_id = None
+    if was_completed and order.status == OrderStatus.REFUNDED:
+        order.status = OrderStatus.NEEDS_REFUND
+        order.problem = refund.error
+    log.warning("refund %s of order %s failed at the provider: %s", refund.id, order.id, reason)
+
+
+def _outside_refund(session: Session, order: Order, provider_refund: ProviderRefund, whole: bool,
+                    now: datetime) -> Refund:
+    """A refund made outside Startline (Stripe's Dashboard): recorded, so the figures add up and the buyer is told."""
+    refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING, whole_order=whole,
+                    amount=provider_refund.amount, tax=0, gateway_refund_id=provider_refund.refund_id, created_at=now)
+    session.add(refund)
+    session.flush()
+    if whole:
+        for registration in session.scalars(select(Registration).where(Registration.order_id == order.id,
+                                                                       Registration.refunded_at.is_(None))):
+            registration.refund_id = refund.id
+    log.info("order %s: %s refunded outside Startline, recorded as refund %s", order.id, refund.amount, refund.id)
+    return refund
+
+
+def apply_provider_refunds(session: Session, order: Order, record: PaymentRecord, now: datetime) -> str:
+    """Bring the order's refunds in line with its payment's refunds as the provider has them now. No commit.
+
+    Each provider refund is one Refund here: ours, found by the provider's id or by the id we sent in
+    its metadata, or one made outside Startline, recorded as such. One that succeeded completes (its
+    tickets are freed, the buyer told); one that failed or was cancelled is marked failed with the
+    reason. Once all that was paid has gone back, the order is refunded and every ticket freed, as a
+    refund of the whole payment in Stripe's Dashboard does. Because this reads the payment as it is
+    now rather than what one event said, a payment's events may arrive in any order, or twice, and
+    the order ends the same. Call with the order locked.
+    """
+    ours = order_refunds(session, order.id)
+    by_provider_id = {r.gateway_refund_id: r for r in ours if r.gateway_refund_id}
+    asked = {r.id: r for r in ours if not r.gateway_refund_id}
+    paid = record.checkout.amount_total if record.checkout is not None else order.total
+    back = 0
+    for provider_refund in record.refunds:  # oldest first
+        refund = by_provider_id.get(provider_refund.refund_id) or asked.pop(provider_refund.our_refund_id, None)
+        if provider_refund.status == "succeeded":
+            back += provider_refund.amount
+        if refund is None:
+            refund = _outside_refund(session, order, provider_refund,
+                                     provider_refund.status == "succeeded" and back >= paid, now)
+        refund.gateway_refund_id = provider_refund.refund_id
+        if provider_refund.status == "succeeded" and refund.status != RefundStatus.COMPLETED:
+            complete_refund(session, refund, now, amount=provider_refund.amount)
+        elif provider_refund.status in ("failed", "canceled") and refund.status != RefundStatus.FAILED:
+            _refund_failed(session, order, refund, provider_refund.failure_reason, now)
+    if paid > 0 and back >= paid:
         order.status = OrderStatus.REFUNDED
         for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
-            registration.refunded_at = registration.refunded_at or now
+            _refund_ticket(registration, now)
+    return _refund_outcome(order, order_refunds(session, order.id))
 
 
-def mark_refunded(session: Session, payment_intent: str, amount_refunded: int, fully: bool, now: datetime) -> Order | None:
-    """Stripe says money went back (`amount_refunded` in all so far). No commit.
-
-    A full refund ends the order and frees all its spots. A partial one completes the organizer's
-    refunds it covers (one ticket's, say), which frees those tickets' spots; see services/refunds.
-    """
-    order = session.scalar(select(Order).where(Order.payment_intent_id == payment_intent))
-    if order is None:
-        return None
-    order = lock_order(session, order.id)
-    settle_refunds(session, order, amount_refunded, fully, now)
-    return order
+def _refund_outcome(order: Order, refunds: list[Refund]) -> str:
+    statuses = {r.status for r in refunds}
+    if order.status == OrderStatus.REFUNDED:
+        return "refunded"
+    if any(r.status == RefundStatus.FAILED and r.gateway_refund_id for r in refunds):
+        return "refund failed"
+    if RefundStatus.COMPLETED in statuses:
+        return "partially refunded"
+    return "refund pending" if RefundStatus.PENDING in statuses else "nothing refunded"

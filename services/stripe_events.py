@@ -1,9 +1,16 @@
 """Stripe's events, handled once each: a payment becomes tickets, an expired or failed session gives
-its spots back, a refund settles. The webhook verifies an event and hands it to `handle_event`.
+its spots back, a refund settles or fails. The webhook verifies an event and hands it to `handle_event`.
 
 Only a session this database created leads to an order (`order_id_for_session`): another
 environment's events (a developer's `stripe listen`, staging on the same account) are
 acknowledged and ignored, and an id in metadata is never trusted on its own.
+
+Stripe does not promise the order of its events. A refund event may come before the payment's
+`checkout.session.completed`, and an older refund event after a newer one. So a refund event is
+taken as news that the payment changed: the payment (its Checkout Session and every refund) is read
+from Stripe as it is now, the order is found through the session this database created, fulfilled
+first if the payment's own event has not come yet, and its refunds brought in line. Whatever order
+the events arrive in, the order ends the same.
 """
 from __future__ import annotations
 
@@ -15,18 +22,20 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from models import CheckoutSession, OrderStatus, StripeEvent
+from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
 from services.fulfillment import Payment, fulfill
 from services.locking import lock_order
-from services.payments import read_session
-from services.refunds import mark_refunded
+from services.payments import Gateway, PaymentRecord, read_session, stripe_id
+from services.refunds import apply_provider_refunds
 
 log = logging.getLogger(__name__)
 
 SESSION_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded",
                   "checkout.session.async_payment_failed", "checkout.session.expired"}
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+# Each says only that a payment's refunds changed; what they are now is read from Stripe.
+REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated", "refund.failed", "charge.refund.updated"}
 
 
 def order_id_for_session(session: Session, checkout_session_id: str, session_app_env: str | None,
@@ -37,23 +46,30 @@ def order_id_for_session(session: Session, checkout_session_id: str, session_app
     return session.scalar(select(CheckoutSession.order_id).where(CheckoutSession.id == checkout_session_id))
 
 
-def handle_event(session: Session, event: dict, app_env: str, now: datetime) -> str:
+def handle_event(session: Session, event: dict, app_env: str, now: datetime, gateway: Gateway) -> str:
     """Record the event under its id, act on it, and say what happened. Commits once.
 
     A second delivery of the same event changes nothing ("duplicate"). A database error rolls
-    back and propagates, so the webhook answers 5xx and Stripe retries the whole event.
+    back and propagates, so the webhook answers 5xx and Stripe retries the whole event; so does
+    PaymentUnavailable when Stripe can't be asked about a refund's payment (nothing is recorded).
     """
-    event_id, event_type = event["id"], event["type"]
-    record = StripeEvent(id=event_id, type=event_type)
+    event_id, event_type, obj = event["id"], event["type"], event["data"]["object"]
+    record = None
+    if event_type in REFUND_EVENTS and obj.get("payment_intent"):
+        if session.get(StripeEvent, event_id) is not None:
+            return "duplicate"
+        session.rollback()  # hold no transaction open while Stripe is asked
+        record = gateway.payment_record(stripe_id(obj["payment_intent"]))
+    stripe_event = StripeEvent(id=event_id, type=event_type)
     try:
-        session.add(record)
+        session.add(stripe_event)
         try:
             session.flush()  # the unique id: a second delivery stops here
         except IntegrityError:
             session.rollback()
             return "duplicate"
-        outcome = _dispatch(session, event_type, event["data"]["object"], record, app_env, now)
-        record.outcome = outcome[:200]
+        outcome = _dispatch(session, event_type, obj, stripe_event, record, app_env, now)
+        stripe_event.outcome = outcome[:200]
         session.commit()
     except SQLAlchemyError:
         session.rollback()
@@ -62,20 +78,21 @@ def handle_event(session: Session, event: dict, app_env: str, now: datetime) -> 
     return outcome
 
 
-def _dispatch(session: Session, event_type: str, obj: dict, record: StripeEvent, app_env: str, now: datetime) -> str:
+def _dispatch(session: Session, event_type: str, obj: dict, stripe_event: StripeEvent, record: PaymentRecord | None,
+              app_env: str, now: datetime) -> str:
     if event_type in SESSION_EVENTS:
-        return _session_event(session, event_type, obj, record, app_env, now)
-    if event_type == "charge.refunded":
-        return _charge_refunded(session, obj, record, now)
+        return _session_event(session, event_type, obj, stripe_event, app_env, now)
+    if event_type in REFUND_EVENTS:
+        return _refund_event(session, record, stripe_event, app_env, now) if record else "ignored: no payment intent"
     return "ignored: event type not handled"
 
 
-def _session_event(session: Session, event_type: str, checkout: dict, record: StripeEvent, app_env: str,
+def _session_event(session: Session, event_type: str, checkout: dict, stripe_event: StripeEvent, app_env: str,
                    now: datetime) -> str:
     order_id = order_id_for_session(session, checkout["id"], (checkout.get("metadata") or {}).get("app_env"), app_env)
     if order_id is None:
         return "ignored: session not created here"
-    record.order_id = order_id
+    stripe_event.order_id = order_id
     if event_type in PAID_EVENTS:
         if checkout.get("payment_status") != "paid":
             return "waiting: payment not settled yet"
@@ -88,13 +105,21 @@ def _session_event(session: Session, event_type: str, checkout: dict, record: St
     return "nothing held"
 
 
-def _charge_refunded(session: Session, charge: dict, record: StripeEvent, now: datetime) -> str:
-    intent = charge.get("payment_intent")
-    if not intent:
-        return "ignored: no payment intent"
-    fully = bool(charge.get("refunded")) or charge.get("amount_refunded", 0) >= charge.get("amount", 0)
-    order = mark_refunded(session, intent, charge.get("amount_refunded", 0), fully, now)
-    if order is None:
+def _refund_event(session: Session, record: PaymentRecord, stripe_event: StripeEvent, app_env: str,
+                  now: datetime) -> str:
+    """A refund of a payment changed: find its order through the session we created, and bring it in line."""
+    order_id = session.scalar(select(Order.id).where(Order.payment_intent_id == record.payment_intent))
+    checkout = record.checkout
+    if order_id is None and checkout is not None:
+        order_id = order_id_for_session(session, checkout.session_id, checkout.app_env, app_env)
+    if order_id is None:
         return "ignored: payment not ours"
-    record.order_id = order.id
-    return "refunded" if fully else "partially refunded"
+    stripe_event.order_id = order_id
+    if checkout is not None and checkout.payment_status == "paid":
+        # The refund may be news before the payment itself is: take the payment first, exactly as
+        # its checkout.session.completed would (nothing happens when it was taken already).
+        fulfill(session, order_id, Payment.from_provider(checkout), now)
+    order = lock_order(session, order_id)
+    if order.payment_intent_id != record.payment_intent:
+        return "not applied: the order was paid by another payment"
+    return apply_provider_refunds(session, order, record, now)

@@ -362,6 +362,64 @@ def test_refund_event_without_api_refund_refunds_in_full(server, client):
     assert len(server.refunds) == 1
 
 
+def test_every_refund_records_refund_created_then_charge_refunded_as_documented(server, client):
+    session, intent_id = create_paid_session(server, client, unit_amount=4000)
+    api_refund = client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 1500,
+                                                  "metadata": {"refund_id": "7"}})
+    dashboard_refund = server.refund_payment(intent_id)  # the rest, from the Dashboard
+
+    events = server.payment_events(intent_id)
+
+    assert [e["type"] for e in events] == ["checkout.session.completed", "refund.created", "charge.refunded",
+                                           "refund.created", "charge.refunded"]
+    first_refund, first_charge = events[1]["data"]["object"], events[2]["data"]["object"]
+    assert (first_refund["object"], first_refund["id"], first_refund["amount"], first_refund["status"],
+            first_refund["payment_intent"], first_refund["metadata"]) == (
+        "refund", api_refund.id, 1500, "succeeded", intent_id, {"refund_id": "7"})
+    assert (first_charge["object"], first_charge["amount_refunded"], first_charge["refunded"]) == ("charge", 1500, False)
+    assert "refunds" not in first_charge  # not included since API version 2022-11-15
+    assert events[3]["data"]["object"]["id"] == dashboard_refund["id"]
+    assert (events[4]["data"]["object"]["amount_refunded"], events[4]["data"]["object"]["refunded"]) == (4000, True)
+    assert events[0]["data"]["object"]["id"] == session.id
+
+
+def test_a_refund_that_fails_later_sends_refund_failed_refund_updated_and_charge_refund_updated(server, client):
+    _, intent_id = create_paid_session(server, client, unit_amount=4000)
+    accepted = client.v1.refunds.create(params={"payment_intent": intent_id, "amount": 1000})
+
+    events = server.fail_refund(accepted.id, reason="lost_or_stolen_card")
+
+    assert [e["type"] for e in events] == ["refund.failed", "refund.updated", "charge.refund.updated"]
+    for event in events:
+        refund = event["data"]["object"]
+        assert (refund["object"], refund["id"], refund["status"], refund["failure_reason"]) == (
+            "refund", accepted.id, "failed", "lost_or_stolen_card")
+        assert refund["failure_balance_transaction"].startswith("txn_")
+    assert client.v1.refunds.retrieve(accepted.id).status == "failed"
+    assert client.v1.charges.retrieve(accepted.charge).amount_refunded == 0  # back in the balance
+    with pytest.raises(ValueError):
+        server.fail_refund(accepted.id)
+
+
+def test_every_delivery_order_lists_each_distinct_order_with_redeliveries():
+    assert StripeServer.every_delivery_order(3) == sorted(
+        [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)])
+    twice = StripeServer.every_delivery_order(3, twice=(0,))
+    assert len(twice) == 12 and all(sorted(order) == [0, 0, 1, 2] for order in twice)
+
+
+def test_refunds_list_filters_by_payment_intent_newest_first(server, client):
+    _, intent_id = create_paid_session(server, client, unit_amount=4000)
+    _, other_intent = create_paid_session(server, client, unit_amount=4000)
+    first = server.refund_payment(intent_id, 1000)
+    second = server.refund_payment(intent_id, 500)
+    server.refund_payment(other_intent, 700)
+    listed = client.v1.refunds.list(params={"payment_intent": intent_id})
+    assert [r.id for r in listed.data] == [second["id"], first["id"]]
+    sessions = client.v1.checkout.sessions.list(params={"payment_intent": intent_id})
+    assert [s.payment_intent for s in sessions.data] == [intent_id]
+
+
 # ----------------------------------------------------------------------------- errors
 
 

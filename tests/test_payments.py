@@ -104,7 +104,7 @@ def test_pay_reserves_and_opens_checkout_with_everything_stripe_needs(stripe_app
     stripe_session = stripe_server.sessions[saved.stripe_session_id]
     assert stripe_session["expires_at"] - stripe_session["created"] >= 31 * 60
     assert saved.reserved_until == datetime.fromtimestamp(int(params["expires_at"]), UTC) + timedelta(minutes=5)
-    assert before + timedelta(minutes=36) <= saved.reserved_until <= datetime.now(UTC) + timedelta(minutes=36)
+    assert before + timedelta(minutes=36, seconds=-1) <= saved.reserved_until <= datetime.now(UTC) + timedelta(minutes=36)
     items = [(i["price_data"]["product_data"]["name"], int(i["price_data"]["unit_amount"]), int(i["quantity"]))
              for i in params["line_items"]]
     assert items == [("Lake Run: 10K", 4500, 2), ("Lake Run: 5K", 3000, 1)]

@@ -86,6 +86,10 @@ def taken(db, race) -> int:
     return taken_counts(db.session, [ten_k], clock.now()).get(ten_k, 0)
 
 
+def order_ref(order) -> str:
+    return str(order.id)[:8].upper()
+
+
 def order_url(race, order):
     return f"/manage/races/{race.id}/orders/{order.id}"
 
@@ -301,6 +305,79 @@ def test_the_refund_webhook_is_signed_and_idempotent(stripe_server, organizer_cl
     assert deliver(client, event).status_code == 200
     assert deliver(client, event).json["outcome"] == "duplicate"
     assert len(notices(db, order.id)) == 1 and db.session.get(StripeEvent, event["id"]).order_id == order.id
+
+
+def test_a_refund_stripe_fails_after_accepting_it_shows_and_the_ticket_can_be_refunded_again(  # noqa: F811
+        stripe_server, organizer_client, client, db, race, paid_with_stripe):
+    order = paid_with_stripe
+    first = registrations(db, order.id)[0]
+    refund(organizer_client, race, order, first.id)
+    asked = db.session.scalar(select(Refund).where(Refund.order_id == order.id))
+
+    failed, _updated, _charge_refund_updated = stripe_server.fail_refund(asked.gateway_refund_id)
+    assert failed["type"] == "refund.failed" and failed["data"]["object"]["status"] == "failed"
+    assert deliver(client, failed).json["outcome"] == "refund failed"
+
+    db.session.expire_all()
+    assert db.session.get(Refund, asked.id).status == RefundStatus.FAILED
+    first = registrations(db, order.id)[0]
+    assert first.refund_id is None and first.refunded_at is None and taken(db, race) == 2
+    assert notices(db, order.id) == []  # nothing went back, so the buyer is told nothing
+    page = text_of(organizer_client.get(order_url(race, order)))
+    assert "A refund failed" in page and "Stripe couldn't send $38.97 back: the card has expired or was cancelled" in page
+    dashboard = text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
+    assert "1 refund failed" in dashboard and f"Order {order_ref(order)}" in dashboard
+    assert organizer_client.get(f"{order_url(race, order)}/refund?registration={first.id}").status_code == 200
+
+
+def test_a_refund_that_fails_after_it_was_reported_done_is_no_longer_counted(stripe_server, organizer_client,  # noqa: F811
+                                                                             client, db, race, paid_with_stripe):
+    order = paid_with_stripe
+    refund(organizer_client, race, order, registrations(db, order.id)[0].id)
+    assert deliver(client, stripe_server.refund_event(order.payment_intent_id)).json["outcome"] == "partially refunded"
+    done = db.session.scalar(select(Refund).where(Refund.order_id == order.id))
+
+    *_, charge_refund_updated = stripe_server.fail_refund(done.gateway_refund_id, reason="lost_or_stolen_card")
+    assert charge_refund_updated["type"] == "charge.refund.updated"
+    assert deliver(client, charge_refund_updated).json["outcome"] == "refund failed"
+
+    assert db.session.get(Refund, done.id, populate_existing=True).status == RefundStatus.FAILED
+    page = text_of(organizer_client.get(order_url(race, order)))
+    assert "A refund failed" in page and "the card was reported lost or stolen" in page
+    assert "Partly refunded" not in page and f"Paid ${order.total / 100:,.2f}" in page
+    assert "1 refund failed" in text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
+
+
+def test_a_refunded_ticket_gives_its_bib_number_back(stripe_server, organizer_client, client, db, race,  # noqa: F811
+                                                     paid_with_stripe):
+    order = paid_with_stripe
+    first, second = registrations(db, order.id)
+    first.bib, second.bib = 101, 102
+    db.session.commit()
+
+    refund(organizer_client, race, order, first.id)
+    deliver(client, stripe_server.refund_event(order.payment_intent_id))
+    assert [r.bib for r in registrations(db, order.id)] == [None, 102]
+
+    stripe_server.refund_payment(order.payment_intent_id)  # the rest, from Stripe's Dashboard
+    assert deliver(client, stripe_server.refund_event(order.payment_intent_id)).json["outcome"] == "refunded"
+    assert [r.bib for r in registrations(db, order.id)] == [None, None]
+
+
+def test_after_a_partial_refund_the_order_page_shows_paid_refunded_net_and_whose_ticket(organizer_client, db, race,
+                                                                                       buyer):
+    order = make_paid_order(db, race, {race.ticket_types[0]: 2}, buyer=buyer,
+                            runners=[{"first_name": "Ada"}, {"first_name": "Ben"}])
+    refund(organizer_client, race, order, registrations(db, order.id)[0].id)
+    share = (order.total + 1) // 2
+
+    response = organizer_client.get(order_url(race, order))
+
+    page, body = text_of(response), response.get_data(as_text=True)
+    assert "Partly refunded" in page and "Order " in page
+    assert f"Paid ${order.total / 100:,.2f} Refunded −${share / 100:,.2f} Net ${(order.total - share) / 100:,.2f}" in page
+    assert "Refunded $" in page and "Ada Runner1 (10K)" in page and "tickets · asked" not in page
+    assert 'aria-current="page"' not in body  # an order page is not the Dashboard tab
 
 
 # --- through the embedded test gateway ------------------------------------------------------------

@@ -183,7 +183,7 @@ def order(race: Race, order_id: uuid.UUID):
     return render("manage/order.html", block="order", race=race, order=found, code=code,
                   buyer=db.session.get(Profile, found.buyer_id),
                   tickets=refunds.order_registrations(db.session, found.id),
-                  history=refunds.order_refunds(db.session, found.id), order_ref=race_stats.order_ref,
+                  account=refunds.order_account(db.session, found), order_ref=race_stats.order_ref,
                   refundable=found.status in refunds.REFUNDABLE)
 
 

@@ -58,6 +58,26 @@ Deliberate simplifications (so nobody is surprised):
 * Tax: only the ``tax_rates`` given per line item are applied; automatic tax
   reports status but computes no tax.
 
+Events, as the API reference documents them (and enforced here exactly):
+
+* Delivery order and duplicates (Webhooks › "Event ordering", "Handle duplicate events"):
+  Stripe does not promise that events arrive in the order they were created, and may
+  deliver one event more than once. ``payment_events()`` gives every event of one
+  payment in the order it was created; ``every_delivery_order()`` lists each distinct
+  order of them, with chosen events delivered twice, for tests that must not care.
+* Refund events (API reference › Refunds › Events; Charges › Events): every refund,
+  through the API or the Dashboard (``refund_payment()``), records ``refund.created``
+  (data.object: the Refund) and ``charge.refunded`` (data.object: the Charge, whose
+  ``amount_refunded`` is cumulative and ``refunded`` true once all of it is back; since
+  API version 2022-11-15 the charge does not list its refunds). ``fail_refund()`` is a
+  refund failing later (Refunds › "Failed refunds"): the Refund's ``status`` becomes
+  ``failed`` with a ``failure_reason`` (lost_or_stolen_card, expired_or_canceled_card,
+  unknown, …), the amount goes back to the balance (the charge's ``amount_refunded``
+  drops again), and ``refund.failed``, ``refund.updated`` and ``charge.refund.updated``
+  (each with the Refund as data.object) are recorded.
+* A Refund's ``status`` is one of pending, requires_action, succeeded, failed, canceled
+  (Refunds › The Refund object); card refunds here succeed at once.
+
 Only the standard library is used, so the fake can't drift with whatever HTTP stack
 the project pins.
 """
@@ -68,6 +88,7 @@ import base64
 import copy
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -516,10 +537,10 @@ class StripeServer:
             return self.event("checkout.session.expired", session)
 
     def refund_event(self, payment_intent_id: str) -> dict:
-        """charge.refunded for the PaymentIntent's charge, as it stands now.
+        """The latest charge.refunded event of the PaymentIntent's charge.
 
-        If nothing was refunded through the API yet, this first refunds the charge in
-        full, as a refund issued from the Dashboard would, so the event is coherent.
+        If nothing was refunded yet, this first refunds the charge in full, as a refund
+        issued from the Dashboard would, so the event is coherent.
         """
         with self._lock:
             intent = self.payment_intents.get(payment_intent_id)
@@ -528,7 +549,55 @@ class StripeServer:
             charge = self.charges[intent["latest_charge"]]
             if charge["amount_refunded"] == 0:
                 self._refund_charge(charge, charge["amount"], reason=None, metadata={})
-            return self.event("charge.refunded", charge)
+            latest = [e for e in self.events.values()
+                      if e["type"] == "charge.refunded" and e["data"]["object"]["id"] == charge["id"]][-1]
+            return copy.deepcopy(latest)
+
+    def refund_payment(self, payment_intent_id: str, amount: int | None = None, *,
+                       metadata: dict | None = None) -> dict:
+        """A refund made outside the app (in the Dashboard): returns the Refund. Its events are
+        recorded as for an API refund (see ``payment_events``)."""
+        with self._lock:
+            intent = self.payment_intents.get(payment_intent_id)
+            if intent is None:
+                raise ValueError(f"unknown payment intent {payment_intent_id}")
+            charge = self.charges[intent["latest_charge"]]
+            left = charge["amount"] - charge["amount_refunded"]
+            amount = left if amount is None else amount
+            if not 0 < amount <= left:
+                raise ValueError(f"cannot refund {amount} of {left} left on {charge['id']}")
+            return copy.deepcopy(self._refund_charge(charge, amount, reason=None, metadata=metadata or {}))
+
+    def fail_refund(self, refund_id: str, reason: str = "expired_or_canceled_card") -> list[dict]:
+        """A refund fails after Stripe accepted it: returns refund.failed, refund.updated and
+        charge.refund.updated, in that order."""
+        with self._lock:
+            refund = self.refunds.get(refund_id)
+            if refund is None or refund["status"] not in ("pending", "succeeded", "requires_action"):
+                raise ValueError(f"refund {refund_id} cannot fail now")
+            charge = self.charges[refund["charge"]]
+            refund.update(status="failed", failure_reason=reason,
+                          failure_balance_transaction=self._new_id("txn_"))
+            charge["amount_refunded"] -= refund["amount"]  # the money went back to the balance
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            return [self.event(kind, refund) for kind in ("refund.failed", "refund.updated", "charge.refund.updated")]
+
+    def payment_events(self, payment_intent_id: str) -> list[dict]:
+        """Every event recorded about one payment (its Checkout Session, Charge and Refunds),
+        in the order they were created: the order Stripe would *like* to deliver them in."""
+        with self._lock:
+            def about_payment(event: dict) -> bool:
+                obj = event["data"]["object"]
+                return obj.get("payment_intent") == payment_intent_id or (
+                    obj.get("object") == "checkout.session"
+                    and self.sessions.get(obj["id"], {}).get("payment_intent") == payment_intent_id)
+            return [copy.deepcopy(e) for e in self.events.values() if about_payment(e)]
+
+    @staticmethod
+    def every_delivery_order(count: int, *, twice: tuple[int, ...] = ()) -> list[tuple[int, ...]]:
+        """Each distinct order in which ``count`` events could arrive, as positions into their
+        list; the events at positions ``twice`` arrive a second time (Stripe may redeliver)."""
+        return sorted(set(itertools.permutations(list(range(count)) + list(twice))))
 
     def event(self, type: str, obj: dict) -> dict:
         """Build and record an event wrapping a snapshot of ``obj``."""
@@ -1203,6 +1272,8 @@ class StripeServer:
         self.refunds[refund["id"]] = refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+        self.event("refund.created", refund)
+        self.event("charge.refunded", charge)
         return refund
 
     def _get_refund(self, p: dict, refund: str) -> dict:
