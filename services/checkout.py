@@ -122,7 +122,12 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
                    success_url: str, cancel_url: str) -> CheckoutStart:
     """Reserve, then open the payment page (or complete a free order at once)."""
     if order.status == OrderStatus.PENDING and order.reserved_until and order.reserved_until > now and order.checkout_url:
-        return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
+        page = session.get(CheckoutSession, order.stripe_session_id) if order.stripe_session_id else None
+        if page is None or page.expires_at > now:
+            return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
+        # The page has closed, but a payment made in its last moments may still be confirmed: the
+        # order page waits for it, and offers the cart again once the hold ends.
+        return CheckoutStart(order, success_url)
     expire_reservations(session, gateway, now)
     reserve(session, order, now)
     if order.total == 0:

@@ -228,3 +228,16 @@ def test_a_payment_with_a_discount_the_order_does_not_have_is_flagged(stripe_ser
 
     assert response.json["outcome"] == "needs_refund"
     assert "different discount" in fresh_order(db, order.id).problem
+
+
+def test_paying_again_after_the_page_closed_waits_on_the_order_page_not_a_dead_page(
+        stripe_server, client_as_buyer, db, pending):
+    closes = datetime.fromtimestamp(session_of(stripe_server, pending)["expires_at"], UTC)
+    assert pay(client_as_buyer, pending).headers["Location"] == pending.checkout_url  # still open: same page
+    clock.freeze(closes + timedelta(minutes=1))
+
+    response = pay(client_as_buyer, pending)
+
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith(f"http://localhost/orders/{pending.id}")
+    assert fresh_order(db, pending.id).status == OrderStatus.PENDING
