@@ -35,14 +35,16 @@ class Payment:
     currency: str
     payment_intent: str | None
     amount_tax: int | None = None
+    checkout_session_id: str | None = None  # the Checkout Session it paid, when the provider says
     amount_subtotal: int | None = None    # the line items we sent: unit amounts × quantities
     amount_discount: int | None = None    # the provider's arithmetic on our coupon
     discount_code_id: int | None = None   # which of our codes that coupon stands for
 
     @classmethod
     def from_provider(cls, state: SessionState) -> Payment:
-        return cls(state.amount_total, state.currency, state.payment_intent, state.amount_tax,
-                   state.amount_subtotal, state.amount_discount, state.discount_code_id)
+        return cls(state.amount_total, state.currency, state.payment_intent, amount_tax=state.amount_tax,
+                   checkout_session_id=state.session_id, amount_subtotal=state.amount_subtotal,
+                   amount_discount=state.amount_discount, discount_code_id=state.discount_code_id)
 
 
 @dataclass(frozen=True)
