@@ -7,6 +7,7 @@ import logging
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from extensions import csrf, db
 from services import clock
@@ -15,6 +16,10 @@ from services.stripe_events import handle_event
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
+
+# Stripe's events are a few kilobytes (a Checkout Session without its line items, a charge); a
+# megabyte is generous. Anything bigger is refused before it is read, let alone HMAC-verified.
+MAX_EVENT_BYTES = 1024 * 1024
 
 
 def _ack(outcome: str, status: int = 200):
@@ -26,7 +31,13 @@ def _ack(outcome: str, status: int = 200):
 def stripe_webhook():
     """Stripe's events about checkout sessions and refunds."""
     secret = current_app.config["STRIPE_WEBHOOK_SECRET"]
-    payload = request.get_data()  # the raw bytes: the signature covers them exactly
+    request.max_content_length = MAX_EVENT_BYTES  # also caps a chunked body with no Content-Length
+    if request.content_length is not None and request.content_length > MAX_EVENT_BYTES:
+        return _ack("payload too large", 413)
+    try:
+        payload = request.get_data()  # the raw bytes: the signature covers them exactly
+    except RequestEntityTooLarge:
+        return _ack("payload too large", 413)
     signature = request.headers.get("Stripe-Signature", "")
     if not secret:
         log.error("STRIPE_WEBHOOK_SECRET is not set; refusing webhook")

@@ -18,7 +18,7 @@ from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Regi
 from services import pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
-from services.fulfillment import fulfill_free_order
+from services.fulfillment import fulfill_free_order, record_provider_amounts
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
@@ -27,6 +27,9 @@ from services.sales import sale_problems
 log = logging.getLogger(__name__)
 
 RESERVATION = timedelta(minutes=30)
+# Spots stay held this long past the moment the payment page closes: a card paid in the page's
+# last seconds is confirmed by Stripe a little later, and that payment must find its spots held.
+EXPIRY_GRACE = timedelta(minutes=5)
 
 
 class CheckoutRefused(Exception):
@@ -48,7 +51,8 @@ class CheckoutStart:
 
 
 def reserve(session: Session, order: Order, now: datetime) -> None:
-    """Hold spots for this order for RESERVATION. Commits; SoldOut / CheckoutRefused roll back."""
+    """Hold spots for this order for RESERVATION (longer once a payment page is open, see
+    `start_checkout`). Commits; SoldOut / CheckoutRefused roll back."""
     try:
         _reserve(session, order, now)
     except CheckoutRefused:
@@ -118,7 +122,12 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
                    success_url: str, cancel_url: str) -> CheckoutStart:
     """Reserve, then open the payment page (or complete a free order at once)."""
     if order.status == OrderStatus.PENDING and order.reserved_until and order.reserved_until > now and order.checkout_url:
-        return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
+        page = session.get(CheckoutSession, order.stripe_session_id) if order.stripe_session_id else None
+        if page is None or page.expires_at > now:
+            return CheckoutStart(order, order.checkout_url)  # a second click: same page, same hold
+        # The page has closed, but a payment made in its last moments may still be confirmed: the
+        # order page waits for it, and offers the cart again once the hold ends.
+        return CheckoutStart(order, success_url)
     expire_reservations(session, gateway, now)
     reserve(session, order, now)
     if order.total == 0:
@@ -128,8 +137,7 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
     race = session.get(Race, order.race_id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     request = CheckoutRequest(order=order, race=race, quote=pricing.quote_order(session, order), code=code,
-                              customer_email=customer_email, expires_at=order.reserved_until,
-                              success_url=success_url, cancel_url=cancel_url)
+                              customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
     try:
         page = gateway.open_checkout(request)
     except PaymentUnavailable:
@@ -138,15 +146,11 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
         raise
     order.stripe_session_id = page.session_id
     order.checkout_url = page.url
-    session.add(CheckoutSession(id=page.session_id, order_id=order.id, expires_at=order.reserved_until))
-    if page.amount_total is not None and page.amount_total != order.total:
-        # The provider is the judge of what will be charged (rounding of coupons and tax rates).
-        log.info("order %s: provider total %s differs from our quote %s", order.id, page.amount_total, order.total)
-        order.total = page.amount_total
-        if page.amount_tax is not None:
-            order.tax = page.amount_tax
-        if page.amount_discount is not None:
-            order.discount = page.amount_discount
+    if page.expires_at is not None:
+        # The page is open until the provider's own expiry; the spots are held a little beyond it.
+        order.reserved_until = max(order.reserved_until, page.expires_at + EXPIRY_GRACE)
+    session.add(CheckoutSession(id=page.session_id, order_id=order.id, expires_at=page.expires_at or order.reserved_until))
+    record_provider_amounts(order, page.amount_subtotal, page.amount_discount, page.amount_tax, page.amount_total)
     session.commit()
     return CheckoutStart(order, page.url)
 

@@ -20,18 +20,31 @@ from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.money import format_money
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
+from services.payments import SessionState
+from services.pricing import Quote, quote_order
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Payment:
-    """What the provider says was paid."""
+    """What the provider says was paid. Stripe itemizes it (subtotal, discount, tax); the embedded
+    test gateway and a free order report only the total, which is then ours exactly."""
 
     amount_total: int
     currency: str
     payment_intent: str | None
     amount_tax: int | None = None
+    checkout_session_id: str | None = None  # the Checkout Session it paid, when the provider says
+    amount_subtotal: int | None = None    # the line items we sent: unit amounts × quantities
+    amount_discount: int | None = None    # the provider's arithmetic on our coupon
+    discount_code_id: int | None = None   # which of our codes that coupon stands for
+
+    @classmethod
+    def from_provider(cls, state: SessionState) -> Payment:
+        return cls(state.amount_total, state.currency, state.payment_intent, amount_tax=state.amount_tax,
+                   checkout_session_id=state.session_id, amount_subtotal=state.amount_subtotal,
+                   amount_discount=state.amount_discount, discount_code_id=state.discount_code_id)
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,58 @@ def _needs_refund(session: Session, order: Order, registrations: list[Registrati
     log.warning("order %s needs a refund: %s", order.id, problem)
 
 
+def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) -> str | None:
+    """Why this payment does not pay for this order, in words for the organizer; None when it does.
+
+    Stripe is compared on what we control: the currency, the line items (their subtotal is unit
+    amounts × quantities, no rounding) and which discount code the coupon stands for. How Stripe
+    spreads a coupon over the lines and rounds it and the tax is Stripe's arithmetic, not ours to
+    match to the cent: each line item is rounded once, so Stripe's discount and fixed-rate tax may
+    differ from our quote by up to one minor unit per line, and Stripe Tax is Stripe's alone. What
+    Stripe charged must still add up.
+    """
+    paid = format_money(payment.amount_total, payment.currency.upper() or order.currency)
+    ours = format_money(quote.total, order.currency)
+    if payment.currency.upper() != order.currency.upper():
+        return f"Paid {paid}, but the order is in {order.currency}."
+    if payment.amount_subtotal is None:  # our own gateway, or nothing to pay: our total exactly
+        if payment.amount_total != order.total:
+            return f"Paid {paid}, but the order was for {format_money(order.total, order.currency)}."
+        return None
+    if payment.amount_subtotal != quote.subtotal:
+        return (f"Paid {paid} for tickets worth {format_money(payment.amount_subtotal, order.currency)}, but the "
+                f"order's tickets come to {format_money(quote.subtotal, order.currency)}.")
+    discount, tax = payment.amount_discount or 0, payment.amount_tax or 0
+    expected_code = order.discount_code_id if quote.discount else None
+    if (payment.discount_code_id if discount else None) != expected_code:
+        return f"Paid {paid} with a different discount than the order's, which was for {ours}."
+    rounding = len(quote.lines)
+    tax_added = race.tax_mode in (TaxMode.EXCLUSIVE, TaxMode.STRIPE)
+    tax_is_ours = race.tax_mode != TaxMode.STRIPE
+    if (abs(discount - quote.discount) > rounding
+            or (tax_is_ours and abs(tax - quote.tax) > rounding)
+            or payment.amount_total != payment.amount_subtotal - discount + (tax if tax_added else 0)):
+        return f"Paid {paid}, but the order was for {ours}."
+    return None
+
+
+def record_provider_amounts(order: Order, subtotal: int | None, discount: int | None, tax: int | None,
+                            total: int | None) -> None:
+    """Keep the provider's figures on the order, so its receipt, stats and refunds match the charge."""
+    if total is None:
+        return
+    if (subtotal, discount, tax, total) != (order.subtotal, order.discount, order.tax, order.total):
+        log.info("order %s: provider's figures %s/%s/%s/%s replace our quote's %s/%s/%s/%s", order.id, subtotal,
+                 discount, tax, total, order.subtotal, order.discount, order.tax, order.total)
+    order.total = total
+    if subtotal is not None:
+        order.subtotal = subtotal
+    if discount is not None:
+        order.discount = discount
+    if tax is not None:
+        order.tax = tax
+
+
 def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: datetime) -> Outcome:
     """Record a payment for an order: tickets if there is room, else a refund to make. No commit."""
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order_id)))
@@ -81,17 +146,12 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
         return Outcome("already_done", order)
     race = session.get(Race, order.race_id)
 
-    expected, paid = order.total, payment.amount_total
-    if race.tax_mode == TaxMode.STRIPE and payment.amount_tax is not None:
-        # Stripe Tax is only known at checkout: compare what comes before tax, then keep Stripe's tax.
-        expected, paid = order.total - order.tax, payment.amount_total - payment.amount_tax
-    if payment.currency.upper() != order.currency.upper() or paid != expected:
-        _needs_refund(session, order, registrations, (
-            f"Paid {format_money(payment.amount_total, payment.currency.upper())}, but the order was for "
-            f"{format_money(order.total, order.currency)}."), payment.payment_intent)
+    problem = payment_problem(race, order, quote_order(session, order), payment)
+    if problem:
+        _needs_refund(session, order, registrations, problem, payment.payment_intent)
         return Outcome("needs_refund", order, "amount mismatch")
-    if race.tax_mode == TaxMode.STRIPE and payment.amount_tax is not None:
-        order.tax, order.total = payment.amount_tax, payment.amount_total
+    record_provider_amounts(order, payment.amount_subtotal, payment.amount_discount, payment.amount_tax,
+                            payment.amount_total)
 
     held = order.status == OrderStatus.PENDING and order.reserved_until is not None and order.reserved_until > now
     if not held:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import stripe
@@ -20,6 +21,13 @@ from models import DiscountCode, Order, Race, TaxMode
 from services.pricing import Quote
 
 log = logging.getLogger(__name__)
+
+# Stripe refuses an `expires_at` less than 30 minutes after it creates the session, counted on its
+# own clock when the request arrives. A minute more covers the network, the library's retries and
+# clock skew, so the request is never refused for being a moment late.
+CHECKOUT_LIFETIME = timedelta(minutes=31)
+# Stripe shows a coupon's name to the buyer and allows at most 40 characters; codes may be longer.
+COUPON_NAME_MAX = 40
 
 
 class PaymentUnavailable(Exception):
@@ -33,6 +41,8 @@ class CheckoutPage:
     amount_total: int | None = None   # what the provider will charge, when it says so
     amount_tax: int | None = None
     amount_discount: int | None = None
+    amount_subtotal: int | None = None
+    expires_at: datetime | None = None  # when the provider closes the page, when it says so
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,9 @@ class SessionState:
     payment_intent: str | None
     order_id: str | None     # client_reference_id
     app_env: str | None      # metadata.app_env
+    amount_subtotal: int | None = None   # the line items: unit amounts × quantities
+    amount_discount: int = 0             # the provider's arithmetic on our coupon
+    discount_code_id: int | None = None  # which of our codes the session's coupon stands for
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,6 @@ class CheckoutRequest:
     quote: Quote
     code: DiscountCode | None
     customer_email: str
-    expires_at: datetime
     success_url: str
     cancel_url: str
 
@@ -99,18 +111,53 @@ def _plain(obj) -> dict:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-def _state(session) -> SessionState:
+def stripe_id(value) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the expanded object."""
+    return value if value is None or isinstance(value, str) else value.get("id")
+
+
+# Our coupon ids name the code they were made for (see StripeGateway._coupon).
+_COUPON_ID = re.compile(r"^sl-.+-c(?P<code>\d+)-(?:p\d+|a\d+[a-z]{3})$")
+
+
+def _discount_code_id(session: dict) -> int | None:
+    for discount in session.get("discounts") or []:
+        match = _COUPON_ID.match(stripe_id(discount.get("coupon")) or "")
+        if match:
+            return int(match["code"])
+    return None
+
+
+def read_session(session) -> SessionState:
+    """What a Stripe Checkout Session (an API answer or an event's object) says about a payment."""
     session = _plain(session)
     metadata = session.get("metadata") or {}
     details = session.get("total_details") or {}
-    intent = session.get("payment_intent")
-    if intent is not None and not isinstance(intent, str):
-        intent = intent.get("id")
     return SessionState(
         session_id=session["id"], status=session.get("status") or "", payment_status=session.get("payment_status") or "",
         amount_total=session.get("amount_total") or 0, amount_tax=(details.get("amount_tax") or 0),
-        currency=(session.get("currency") or "").upper(), payment_intent=intent,
-        order_id=session.get("client_reference_id"), app_env=metadata.get("app_env"))
+        currency=(session.get("currency") or "").upper(), payment_intent=stripe_id(session.get("payment_intent")),
+        order_id=session.get("client_reference_id"), app_env=metadata.get("app_env"),
+        amount_subtotal=session.get("amount_subtotal"), amount_discount=details.get("amount_discount") or 0,
+        discount_code_id=_discount_code_id(session))
+
+
+def coupon_name(code: str) -> str:
+    """The code as Stripe may show it: shortened with an ellipsis past Stripe's 40 characters."""
+    return code if len(code) <= COUPON_NAME_MAX else code[:COUPON_NAME_MAX - 1] + "…"
+
+
+def tax_behavior(race: Race) -> str | None:
+    """Whether the prices we send contain the tax or have it added, as the race's tax setting says.
+
+    Stripe Tax mode shows prices before tax and says "calculated at checkout" (see
+    services/pricing.py), so its tax is added on top: exclusive.
+    """
+    if race.tax_mode == TaxMode.INCLUSIVE:
+        return "inclusive"
+    if race.tax_mode in (TaxMode.EXCLUSIVE, TaxMode.STRIPE):
+        return "exclusive"
+    return None
 
 
 class StripeGateway:
@@ -135,17 +182,17 @@ class StripeGateway:
             return None
         if code.ticket_type_id is None and code.percent_off:
             coupon_id = f"sl-{self.app_env}-c{code.id}-p{code.percent_off}"
-            params = {"id": coupon_id, "percent_off": code.percent_off, "duration": "once", "name": code.code}
+            params = {"id": coupon_id, "percent_off": code.percent_off, "duration": "once", "name": coupon_name(code.code)}
         elif code.ticket_type_id is None and code.amount_off:
             coupon_id = f"sl-{self.app_env}-c{code.id}-a{code.amount_off}{request.race.currency.lower()}"
             params = {"id": coupon_id, "amount_off": code.amount_off, "currency": request.race.currency.lower(),
-                      "duration": "once", "name": code.code}
+                      "duration": "once", "name": coupon_name(code.code)}
         else:
             # A code for one ticket type: Stripe cannot scope a coupon to ad-hoc line items, so the
             # amount we computed for this order becomes an amount-off coupon of its own.
             coupon_id = f"sl-{self.app_env}-c{code.id}-a{quote.discount}{request.race.currency.lower()}"
             params = {"id": coupon_id, "amount_off": quote.discount, "currency": request.race.currency.lower(),
-                      "duration": "once", "name": code.code}
+                      "duration": "once", "name": coupon_name(code.code)}
         try:
             self.client.v1.coupons.create(params={**params, "metadata": {"code_id": str(code.id)}})
         except stripe.InvalidRequestError as exc:
@@ -174,38 +221,45 @@ class StripeGateway:
     def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
         race, order = request.race, request.order
         tax_rate = self._tax_rate(race)
+        behavior = tax_behavior(race)
         line_items = []
         for line in request.quote.lines:
-            item = {"quantity": line.quantity, "price_data": {
-                "currency": race.currency.lower(), "unit_amount": line.unit_price,
-                "product_data": {"name": f"{race.title}: {line.name}"}}}
+            price_data = {"currency": race.currency.lower(), "unit_amount": line.unit_price,
+                          "product_data": {"name": f"{race.title}: {line.name}"}}
+            if behavior:
+                price_data["tax_behavior"] = behavior
+            item = {"quantity": line.quantity, "price_data": price_data}
             if tax_rate:
                 item["tax_rates"] = [tax_rate]
             line_items.append(item)
         metadata = {"order_id": str(order.id), "app_env": self.app_env}
+        # Counted from now, when the request leaves, not from when the spots were reserved: Stripe
+        # counts from the session's creation on its own (real) clock, never our settable one.
+        expires_at = int((datetime.now(UTC) + CHECKOUT_LIFETIME).timestamp())
         params = {
             "mode": "payment", "line_items": line_items, "client_reference_id": str(order.id),
             "customer_email": request.customer_email, "metadata": metadata,
             "payment_intent_data": {"metadata": metadata},
-            "expires_at": int(request.expires_at.timestamp()),
+            "expires_at": expires_at,
             "success_url": request.success_url, "cancel_url": request.cancel_url,
+            # Said either way: an account may turn Stripe Tax on by default for sessions that don't.
+            "automatic_tax": {"enabled": race.tax_mode == TaxMode.STRIPE},
         }
         coupon = self._coupon(request)
         if coupon:
             params["discounts"] = [{"coupon": coupon}]
-        if race.tax_mode == TaxMode.STRIPE:
-            params["automatic_tax"] = {"enabled": True}
-        # One key per reservation: a retry of the same attempt gets the same session back.
-        key = f"sl-checkout-{order.id}-{int(request.expires_at.timestamp())}"
+        # One key per request: the library's retries of this attempt get the same session back.
+        key = f"sl-checkout-{order.id}-{expires_at}"
         session = _plain(self._call(self.client.v1.checkout.sessions.create, params=params,
                                     options={"idempotency_key": key}))
         details = session.get("total_details") or {}
         return CheckoutPage(session["id"], session["url"], session.get("amount_total"), details.get("amount_tax"),
-                            details.get("amount_discount"))
+                            details.get("amount_discount"), session.get("amount_subtotal"),
+                            datetime.fromtimestamp(session.get("expires_at") or expires_at, UTC))
 
     def session_state(self, session_id: str) -> SessionState | None:
         try:
-            return _state(self.client.v1.checkout.sessions.retrieve(session_id))
+            return read_session(self.client.v1.checkout.sessions.retrieve(session_id))
         except stripe.InvalidRequestError as exc:
             if getattr(exc, "http_status", None) == 404:
                 return None
@@ -217,7 +271,7 @@ class StripeGateway:
         listing = self._call(self.client.v1.checkout.sessions.list,
                              params={"status": "complete", "created": {"gte": int(since.timestamp())}, "limit": 100})
         for session in listing.auto_paging_iter():
-            state = _state(session)
+            state = read_session(session)
             if state.payment_status == "paid":
                 yield state
 
@@ -255,7 +309,7 @@ class StripeGateway:
                 refund.get("failure_reason") or "", refund.get("created") or 0,
                 int(ours) if ours.isdigit() and len(ours) < 12 else None))
         refunds.reverse()  # Stripe lists the newest first; we settle the oldest first
-        return PaymentRecord(payment_intent, _state(sessions.data[0]) if sessions.data else None, tuple(refunds))
+        return PaymentRecord(payment_intent, read_session(sessions.data[0]) if sessions.data else None, tuple(refunds))
 
 
 class TestGateway:
@@ -270,8 +324,8 @@ class TestGateway:
     def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
         session_id = f"test_{uuid.uuid4().hex}"
         page = self.site_url + url_for("checkout.test_gateway", order_id=request.order.id)
-        return CheckoutPage(session_id, page, request.quote.total,
-                            request.quote.tax, request.quote.discount)
+        return CheckoutPage(session_id, page, request.quote.total, request.quote.tax, request.quote.discount,
+                            request.quote.subtotal)
 
     def session_state(self, session_id: str) -> SessionState | None:
         return None  # the test gateway's page reports its own outcome directly

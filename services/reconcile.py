@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus
 from services.fulfillment import Payment, fulfill
-from services.payments import Gateway, PaymentUnavailable, SessionState, gateway_for
+from services.payments import Gateway, PaymentUnavailable, gateway_for
 from services.stripe_events import order_id_for_session
 
 
@@ -26,8 +26,6 @@ class ReconcileReport:
     lines: list[str] = field(default_factory=list)
 
 
-def _payment(state: SessionState) -> Payment:
-    return Payment(state.amount_total, state.currency, state.payment_intent, state.amount_tax)
 
 
 def catch_up_with_provider(session: Session, gateway: Gateway, order: Order, app_env: str, now: datetime) -> None:
@@ -42,7 +40,7 @@ def catch_up_with_provider(session: Session, gateway: Gateway, order: Order, app
         return
     if order_id_for_session(session, state.session_id, state.app_env, app_env) != order.id:
         return
-    fulfill(session, order.id, _payment(state), now)
+    fulfill(session, order.id, Payment.from_provider(state), now)
     session.commit()
 
 
@@ -57,7 +55,7 @@ def reconcile(session: Session, app: Flask, since: datetime, now: datetime) -> R
         order_id = order_id_for_session(session, state.session_id, state.app_env, app.config["APP_ENV"])
         if order_id is None:
             continue  # another environment's session
-        outcome = fulfill(session, order_id, _payment(state), now)
+        outcome = fulfill(session, order_id, Payment.from_provider(state), now)
         session.commit()
         if outcome.result == "paid":
             report.fixed += 1

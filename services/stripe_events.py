@@ -26,7 +26,7 @@ from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
 from services.fulfillment import Payment, fulfill
 from services.locking import lock_order
-from services.payments import Gateway, PaymentRecord, SessionState
+from services.payments import Gateway, PaymentRecord, read_session, stripe_id
 from services.refunds import apply_provider_refunds
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def handle_event(session: Session, event: dict, app_env: str, now: datetime, gat
         if session.get(StripeEvent, event_id) is not None:
             return "duplicate"
         session.rollback()  # hold no transaction open while Stripe is asked
-        record = gateway.payment_record(_id_of(obj["payment_intent"]))
+        record = gateway.payment_record(stripe_id(obj["payment_intent"]))
     stripe_event = StripeEvent(id=event_id, type=event_type)
     try:
         session.add(stripe_event)
@@ -76,15 +76,6 @@ def handle_event(session: Session, event: dict, app_env: str, now: datetime, gat
         raise
     log.info("stripe %s %s: %s", event_type, event_id, outcome)
     return outcome
-
-
-def _id_of(value) -> str:
-    """An id field, whether Stripe sent the id or (expanded) the object."""
-    return value if isinstance(value, str) else value.get("id")
-
-
-def _payment(state: SessionState) -> Payment:
-    return Payment(state.amount_total, state.currency, state.payment_intent, state.amount_tax)
 
 
 def _dispatch(session: Session, event_type: str, obj: dict, stripe_event: StripeEvent, record: PaymentRecord | None,
@@ -105,11 +96,7 @@ def _session_event(session: Session, event_type: str, checkout: dict, stripe_eve
     if event_type in PAID_EVENTS:
         if checkout.get("payment_status") != "paid":
             return "waiting: payment not settled yet"
-        details = checkout.get("total_details") or {}
-        intent = checkout.get("payment_intent")
-        payment = Payment(checkout.get("amount_total") or 0, (checkout.get("currency") or "").upper(),
-                          intent if intent is None else _id_of(intent), details.get("amount_tax"))
-        return fulfill(session, order_id, payment, now).result
+        return fulfill(session, order_id, Payment.from_provider(read_session(checkout)), now).result
     # Expired, or a bank payment that failed: give the spots back if this session still holds them.
     order = lock_order(session, order_id)
     if order.status == OrderStatus.PENDING and order.stripe_session_id == checkout["id"]:
@@ -131,7 +118,7 @@ def _refund_event(session: Session, record: PaymentRecord, stripe_event: StripeE
     if checkout is not None and checkout.payment_status == "paid":
         # The refund may be news before the payment itself is: take the payment first, exactly as
         # its checkout.session.completed would (nothing happens when it was taken already).
-        fulfill(session, order_id, _payment(checkout), now)
+        fulfill(session, order_id, Payment.from_provider(checkout), now)
     order = lock_order(session, order_id)
     if order.payment_intent_id != record.payment_intent:
         return "not applied: the order was paid by another payment"

@@ -207,6 +207,95 @@ def test_expires_at_must_be_between_30_minutes_and_24_hours(server, client):
         assert excinfo.value.param == "expires_at"
 
 
+def test_expires_at_a_second_short_of_30_minutes_is_refused_with_no_slack(server, client):
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        client.v1.checkout.sessions.create(params=session_params(expires_at=server.now() + 30 * 60 - 1))
+    assert "at least 30 minutes from Checkout Session creation" in excinfo.value.user_message
+
+    day = client.v1.checkout.sessions.create(params=session_params(expires_at=server.now() + 24 * 3600))
+    assert day.expires_at - day.created <= 24 * 3600
+    # A request computed "now + 30 min" is refused once Stripe's clock has moved on a few seconds.
+    server.now_offset = 5
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.create(params=session_params(expires_at=int(time.time()) + 30 * 60))
+
+
+@pytest.mark.parametrize("params, unknown", [
+    ({"colour": "blue"}, "colour"),
+    ({"line_items": [{**line_item("Mug", 1500, 1), "amount": 1500}]}, "line_items[0][amount]"),
+    ({"line_items": [line_item("Mug", 1500, 1) | {"price_data": {
+        "currency": "usd", "unit_amount": 1500, "product_data": {"name": "Mug", "colour": "blue"}}}]},
+     "line_items[0][price_data][product_data][colour]"),
+    ({"automatic_tax": {"enabled": True, "mode": "auto"}}, "automatic_tax[mode]"),
+])
+def test_unknown_parameters_are_refused_as_stripe_does(server, client, params, unknown):
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        client.v1.checkout.sessions.create(params=session_params(**params))
+    assert (excinfo.value.code, excinfo.value.param) == ("parameter_unknown", unknown)
+    assert excinfo.value.user_message == f"Received unknown parameter: {unknown}"
+    assert not server.sessions
+
+    with pytest.raises(stripe.InvalidRequestError) as coupon:
+        client.v1.coupons.create(params={"percent_off": 10, "code": "TEN"})
+    assert coupon.value.code == "parameter_unknown"
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({f"k{i}": "v" for i in range(51)}, "up to 50 keys"),
+    ({"k" * 41: "v"}, "keys can have up to 40 characters"),
+    ({"k": "v" * 501}, "values can have up to 500 characters"),
+])
+def test_metadata_limits_are_enforced_on_the_session_and_its_payment(server, client, metadata, message):
+    for params in (session_params(metadata=metadata), session_params(payment_intent_data={"metadata": metadata})):
+        with pytest.raises(stripe.InvalidRequestError) as excinfo:
+            client.v1.checkout.sessions.create(params=params)
+        assert message in excinfo.value.user_message
+    at_the_limits = {**{f"k{i}": "v" * 500 for i in range(49)}, "k" * 40: "v"}
+    assert client.v1.checkout.sessions.create(params=session_params(metadata=at_the_limits)).metadata.to_dict() == at_the_limits
+
+
+def test_coupon_names_are_at_most_40_characters(client):
+    assert client.v1.coupons.create(params={"percent_off": 10, "name": "N" * 40}).name == "N" * 40
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        client.v1.coupons.create(params={"percent_off": 10, "name": "N" * 41})
+    assert excinfo.value.param == "name" and excinfo.value.http_status == 400
+
+
+def test_automatic_tax_needs_a_tax_behavior_unless_the_account_has_a_default(server, client):
+    automatic = {"automatic_tax": {"enabled": True}}
+    with pytest.raises(stripe.InvalidRequestError) as excinfo:
+        client.v1.checkout.sessions.create(params=session_params(**automatic))
+    assert excinfo.value.param == "line_items[0][price_data][tax_behavior]"
+
+    priced = line_item("Mug", 1500, 1)
+    priced["price_data"]["tax_behavior"] = "exclusive"
+    assert client.v1.checkout.sessions.create(params=session_params(line_items=[priced], **automatic)).automatic_tax.enabled
+    with pytest.raises(stripe.InvalidRequestError):
+        priced["price_data"]["tax_behavior"] = "sometimes"
+        client.v1.checkout.sessions.create(params=session_params(line_items=[priced]))
+
+    server.default_tax_behavior = "exclusive"  # set in the Dashboard's Stripe Tax settings
+    assert client.v1.checkout.sessions.create(params=session_params(**automatic)).automatic_tax.enabled
+
+
+def test_coupons_apply_to_every_line_and_can_round_percent_off_on_the_subtotal(server, client):
+    third = client.v1.coupons.create(params={"percent_off": 33, "duration": "once"})
+    two_lines = [line_item("Mug", 999, 1), line_item("Cup", 999, 1)]
+    per_line = client.v1.checkout.sessions.create(params=session_params(line_items=two_lines,
+                                                                       discounts=[{"coupon": third.id}]))
+    server.percent_off_rounding = "on_subtotal"
+    on_subtotal = client.v1.checkout.sessions.create(params=session_params(line_items=two_lines,
+                                                                          discounts=[{"coupon": third.id}]))
+    # 33 % of 999 is 329.67 per line (330 + 330); of 1998 it is 659.34, so one unit less.
+    assert (per_line.total_details.amount_discount, on_subtotal.total_details.amount_discount) == (660, 659)
+
+    off = client.v1.coupons.create(params={"amount_off": 500, "currency": "usd", "duration": "once"})
+    spread = client.v1.checkout.sessions.create(params=session_params(
+        line_items=[line_item("Mug", 3000, 1), line_item("Cup", 1000, 1)], discounts=[{"coupon": off.id}]))
+    items = client.v1.checkout.sessions.line_items.list(spread.id).data
+    assert [i.amount_discount for i in items] == [375, 125]
+
+
 # ----------------------------------------------------------------------------- payments, refunds
 
 

@@ -94,14 +94,17 @@ def test_pay_reserves_and_opens_checkout_with_everything_stripe_needs(stripe_app
     assert response.status_code == 303
     assert response.headers["Location"] == stripe_server.sessions[saved.stripe_session_id]["url"]
     assert saved.status == OrderStatus.PENDING
-    assert timedelta(minutes=29) < saved.reserved_until - before <= timedelta(minutes=31)
     sent = last_session_request(stripe_server)
     params = sent["params"]
     assert params["mode"] == "payment"
     assert params["client_reference_id"] == str(order.id)
     assert params["customer_email"] == "buyer@example.com"
     assert params["metadata"] == {"order_id": str(order.id), "app_env": "test"}
-    assert int(params["expires_at"]) == int(saved.reserved_until.timestamp())
+    # The page stays open 31 minutes from its creation; the spots are held 5 minutes beyond it.
+    stripe_session = stripe_server.sessions[saved.stripe_session_id]
+    assert stripe_session["expires_at"] - stripe_session["created"] >= 31 * 60
+    assert saved.reserved_until == datetime.fromtimestamp(int(params["expires_at"]), UTC) + timedelta(minutes=5)
+    assert before + timedelta(minutes=36, seconds=-1) <= saved.reserved_until <= datetime.now(UTC) + timedelta(minutes=36)
     items = [(i["price_data"]["product_data"]["name"], int(i["price_data"]["unit_amount"]), int(i["quantity"]))
              for i in params["line_items"]]
     assert items == [("Lake Run: 10K", 4500, 2), ("Lake Run: 5K", 3000, 1)]
@@ -441,7 +444,7 @@ def test_reconcile_rejects_a_bad_window(stripe_app, runner):
 
 
 def test_expire_reservations_releases_holds_whose_time_is_up(stripe_server, runner, db, pending):
-    clock.freeze(datetime.now(UTC) + timedelta(minutes=31))
+    clock.freeze(pending.reserved_until + timedelta(seconds=1))
     result = runner.invoke(args=["expire-reservations"])
     assert "Released 1" in result.output
     assert fresh_order(db, pending.id).status == OrderStatus.CART

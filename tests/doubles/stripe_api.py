@@ -23,11 +23,34 @@ What is modelled (documented v1 wire format: form-encoded requests, JSON respons
   session's ``line_items``; idempotency keys; Bearer (or Basic) auth with any
   ``sk_test_…`` key; injected failures (``fail_next``).
 
+Documented rules enforced exactly (section of the API reference, https://docs.stripe.com/api):
+
+* Unknown parameters of the create calls (Checkout Sessions, Coupons, Tax Rates, Refunds,
+  down to line items, price_data and product_data): 400 ``parameter_unknown``,
+  "Received unknown parameter: line_items[0][foo]" ("Errors"; each "Create a …" section).
+* Metadata: at most 50 keys, keys up to 40 characters, values up to 500 ("Metadata").
+* ``expires_at``: from 30 minutes to 24 hours after the session's creation, measured on
+  this server's clock with no slack ("Checkout Sessions > Create", expires_at; "Manage limited
+  inventory"). A request computed 30 minutes ahead a second before it arrives is refused.
+* An idempotency key reused with different parameters: 400 of type ``idempotency_error``
+  ("Idempotent requests").
+* Coupon ``name``: at most 40 characters ("Coupons > Create", name, maxLength 40).
+* ``automatic_tax[enabled]=true`` needs every price's ``tax_behavior`` (``inclusive`` or
+  ``exclusive``) unless the account has a default tax behavior, which tests set with
+  ``default_tax_behavior`` ("Checkout Sessions > Create", line_items.price_data.tax_behavior:
+  "Only required if a default tax behavior was not provided in the Stripe Tax settings").
+* Coupons apply to every line item. An amount-off coupon is spread across the lines in
+  proportion to their amounts ("Coupons": amount_off is taken off the subtotal), and tax is
+  rounded per line on the discounted amount. ``percent_off_rounding`` chooses whether a
+  percent-off coupon is rounded per line ("per_line", the default) or once on the subtotal
+  and then spread ("on_subtotal"), so tests can meet a Stripe that rounds unlike our own
+  pricing.
+
 Deliberate simplifications (so nobody is surprised):
 
 * Sessions never expire on their own when the server clock passes ``expires_at``;
   call ``expire_session()`` (or POST .../expire) to expire one.
-* Unknown parameters are stored, not rejected (real Stripe answers 400 parameter_unknown).
+* Parameters of list and retrieve calls are not checked for unknown names.
 * Only successful POST responses are saved for idempotent replay. Stripe also saves
   failures that happen after validation; the fake's endpoints fail only in validation,
   and injected failures (``fail_next``) stand for infrastructure errors, which must not
@@ -268,6 +291,63 @@ def _metadata(value: Any, param: str = "metadata") -> dict:
     return {k: v for k, v in value.items() if v != ""}
 
 
+# The documented parameters of the create calls the double serves ("Create a …" sections of the
+# API reference). A nested dict is an object's own parameters, a one-item list the parameters
+# of each element of an array; None accepts any value (metadata, or objects not modelled here).
+_PRODUCT_DATA = dict.fromkeys(("description", "images", "metadata", "name", "tax_code", "tax_details",
+                               "unit_label"))
+_PRICE_DATA = {**dict.fromkeys(("currency", "product", "recurring", "tax_behavior", "unit_amount",
+                                "unit_amount_decimal")), "product_data": _PRODUCT_DATA}
+_LINE_ITEM = {**dict.fromkeys(("adjustable_quantity", "metadata", "price", "quantity", "tax_rates")),
+              "price_data": _PRICE_DATA}
+_SESSION_CREATE = {
+    **dict.fromkeys((
+        "adaptive_pricing", "after_expiration", "allow_promotion_codes", "billing_address_collection",
+        "branding_settings", "cancel_url", "client_reference_id", "consent_collection", "currency",
+        "custom_fields", "custom_text", "customer", "customer_account", "customer_creation", "customer_email",
+        "customer_update", "excluded_payment_method_types", "expand", "expires_at", "invoice_creation",
+        "locale", "metadata", "mode", "name_collection", "optional_items", "origin_context",
+        "payment_method_collection", "payment_method_configuration", "payment_method_data",
+        "payment_method_options", "payment_method_types", "permissions", "phone_number_collection",
+        "redirect_on_completion", "return_url", "saved_payment_method_options", "setup_intent_data",
+        "shipping_address_collection", "shipping_options", "submit_type", "subscription_data", "success_url",
+        "tax_id_collection", "ui_mode", "wallet_options")),
+    "line_items": [_LINE_ITEM],
+    "discounts": [dict.fromkeys(("coupon", "promotion_code"))],
+    "automatic_tax": dict.fromkeys(("enabled", "liability")),
+    "payment_intent_data": dict.fromkeys((
+        "application_fee_amount", "capture_method", "description", "metadata", "on_behalf_of", "receipt_email",
+        "setup_future_usage", "shipping", "statement_descriptor", "statement_descriptor_suffix", "transfer_data",
+        "transfer_group")),
+}
+_COUPON_CREATE = dict.fromkeys(("amount_off", "applies_to", "currency", "currency_options", "duration",
+                                "duration_in_months", "expand", "id", "max_redemptions", "metadata", "name",
+                                "percent_off", "redeem_by"))
+_TAX_RATE_CREATE = dict.fromkeys(("active", "country", "description", "display_name", "expand", "inclusive",
+                                  "jurisdiction", "metadata", "percentage", "state", "tax_type"))
+_REFUND_CREATE = dict.fromkeys(("amount", "charge", "currency", "customer", "expand", "instructions_email",
+                                "metadata", "origin", "payment_intent", "reason", "refund_application_fee",
+                                "reverse_transfer"))
+
+COUPON_NAME_MAX = 40
+_TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
+
+
+def _refuse_unknown(params: dict, schema: dict, prefix: str = "") -> None:
+    """400 parameter_unknown for the first parameter the schema does not document."""
+    for key, value in params.items():
+        path = f"{prefix}[{key}]" if prefix else key
+        if key not in schema:
+            raise _ApiError(400, f"Received unknown parameter: {path}", code="parameter_unknown", param=path)
+        inner = schema[key]
+        if isinstance(inner, list) and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    _refuse_unknown(item, inner[0], f"{path}[{i}]")
+        elif isinstance(inner, dict) and isinstance(value, dict):
+            _refuse_unknown(value, inner, path)
+
+
 def _expand_list(params: dict) -> list[str]:
     expand = params.get("expand") or []
     return [expand] if isinstance(expand, str) else [e for e in expand if isinstance(e, str)]
@@ -301,6 +381,9 @@ class StripeServer:
         # Prices aren't creatable over HTTP here; tests may seed
         # {"price_x": {"id": "price_x", "object": "price", "currency": "usd", "unit_amount": 500, ...}}.
         self.prices: dict[str, dict] = {}
+        # The account's Stripe Tax settings and how coupons are rounded (see the module docstring).
+        self.default_tax_behavior: str | None = None
+        self.percent_off_rounding: str = "per_line"
         self._idempotency: dict[str, dict] = {}
         self._failures: list[dict] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -703,6 +786,7 @@ class StripeServer:
     # ----------------------------------------------------------------- checkout sessions
 
     def _create_session(self, p: dict) -> dict:
+        _refuse_unknown(p, _SESSION_CREATE)
         now = self.now()
         mode = _enum(_required(p, "mode"), ("payment", "setup", "subscription"), "mode")
         ui_mode = p.get("ui_mode") or "hosted"
@@ -725,13 +809,15 @@ class StripeServer:
         if reference is not None and len(reference) > 200:
             raise _ApiError(400, "client_reference_id must be at most 200 characters.", param="client_reference_id")
         metadata = _metadata(p.get("metadata"))
+        if isinstance(p.get("payment_intent_data"), dict):  # checked now, though used when paid
+            _metadata(p["payment_intent_data"].get("metadata"), "payment_intent_data[metadata]")
 
         expires_at = now + 24 * 3600
         if p.get("expires_at") not in (None, ""):
             expires_at = _int(p["expires_at"], "expires_at")
-            # 10 s of grace on the lower bound: the caller computed now+30min a moment
-            # before we received it, and Stripe doesn't bounce such requests.
-            if expires_at < now + 30 * 60 - 10:
+            # No slack: 30 minutes counted from the moment the session is created, so a caller
+            # that computed "now + 30 min" before the request arrived is refused, as by Stripe.
+            if expires_at < now + 30 * 60:
                 raise _ApiError(400, "The `expires_at` timestamp must be at least 30 minutes from Checkout "
                                 "Session creation.", code="parameter_invalid_integer", param="expires_at")
             if expires_at > now + 24 * 3600:
@@ -870,6 +956,8 @@ class StripeServer:
             if mode == "subscription" and recurring:
                 _enum(_required(recurring, "interval", f"{base}[price_data][recurring][interval]"),
                       ("day", "week", "month", "year"), f"{base}[price_data][recurring][interval]")
+            if data.get("tax_behavior") not in (None, ""):
+                _enum(data["tax_behavior"], _TAX_BEHAVIORS, f"{base}[price_data][tax_behavior]")
             price = {
                 "id": self._new_id("price_test_", 14), "object": "price", "active": False,
                 "billing_scheme": "per_unit", "created": now, "currency": currency,
@@ -885,6 +973,12 @@ class StripeServer:
         if mode == "payment" and price.get("recurring"):
             raise _ApiError(400, "You must use mode=subscription for recurring prices.", param=f"{base}[price]")
 
+        behavior = price.get("tax_behavior") or "unspecified"
+        if automatic_tax and behavior == "unspecified" and self.default_tax_behavior is None:
+            where = f"{base}[price_data][tax_behavior]" if item.get("price_data") else f"{base}[price]"
+            raise _ApiError(400, "Automatic tax requires a tax_behavior of `inclusive` or `exclusive` on every "
+                            "price, because no default tax behavior is set in your Stripe Tax settings.",
+                            param=where)
         rate_ids = item.get("tax_rates") or []
         if isinstance(rate_ids, str):
             rate_ids = [rate_ids]
@@ -926,20 +1020,24 @@ class StripeServer:
     def _price_lines(self, lines: list[dict], coupon: dict | None) -> list[dict]:
         """Build line-item objects: subtotal, then discount, then tax on the discounted amount.
 
-        Percent coupons discount each line (rounded half up); amount coupons are split
-        across lines in proportion to their subtotals (remainder on the last line).
+        A coupon applies to every line. Percent coupons discount each line (rounded half up),
+        or with percent_off_rounding="on_subtotal" are rounded once on the subtotal; the amount
+        off is split across lines in proportion to their subtotals (remainder on the last line).
         Each exclusive tax rate adds round_half_up(discounted * pct / 100) per line;
         inclusive rates report the tax already inside the price and add nothing.
         """
         subtotals = [_half_up(line["unit"] * line["quantity"]) for line in lines]
         discounts = [0] * len(lines)
         if coupon and lines:
-            if coupon["percent_off"] is not None:
+            whole = sum(subtotals)
+            if coupon["percent_off"] is not None and self.percent_off_rounding == "per_line":
                 pct = Decimal(str(coupon["percent_off"]))
                 discounts = [_half_up(s * pct / 100) for s in subtotals]
             else:
-                whole = sum(subtotals)
-                total_off = min(coupon["amount_off"], whole)
+                if coupon["percent_off"] is not None:  # rounded once, on the subtotal
+                    total_off = _half_up(whole * Decimal(str(coupon["percent_off"])) / 100)
+                else:
+                    total_off = min(coupon["amount_off"], whole)
                 for k, s in enumerate(subtotals[:-1]):
                     discounts[k] = (total_off * s) // whole if whole else 0
                 discounts[-1] = total_off - sum(discounts[:-1])
@@ -1009,6 +1107,10 @@ class StripeServer:
     # ----------------------------------------------------------------- coupons and tax rates
 
     def _create_coupon(self, p: dict) -> dict:
+        _refuse_unknown(p, _COUPON_CREATE)
+        if len(p.get("name") or "") > COUPON_NAME_MAX:
+            raise _ApiError(400, f"Invalid string: {p['name']}; must be at most {COUPON_NAME_MAX} characters",
+                            param="name")
         coupon_id = p.get("id") or "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(8))
         if coupon_id in self.coupons:
             raise _ApiError(400, "Coupon already exists.", code="resource_already_exists", param="id")
@@ -1057,6 +1159,7 @@ class StripeServer:
         return self._paginate(matches, p, "/v1/coupons")
 
     def _create_tax_rate(self, p: dict) -> dict:
+        _refuse_unknown(p, _TAX_RATE_CREATE)
         display_name = _required(p, "display_name")
         percentage = float(_decimal(_required(p, "percentage"), "percentage"))
         if not 0 <= percentage <= 100:
@@ -1128,6 +1231,7 @@ class StripeServer:
         return copy.deepcopy(self._fetch(self.charges, charge, "charge", "charge"))
 
     def _create_refund(self, p: dict) -> dict:
+        _refuse_unknown(p, _REFUND_CREATE)
         if not p.get("payment_intent") and not p.get("charge"):
             raise _ApiError(400, "One of the following params should be provided for this request: "
                             "payment_intent or charge.", code="parameter_missing", param="payment_intent")
