@@ -57,6 +57,16 @@ def _requested_next() -> str:
     return safe_next(request.values.get("next"))
 
 
+def sign_in_link_next() -> str | None:
+    """The `next` of the header's Sign in link: on an auth page, the page's own `next` (so the
+    hop keeps it); elsewhere, this page. None when that is the home page."""
+    if request.blueprint == bp.name:
+        here = _requested_next()
+    else:
+        here = safe_next(request.full_path.rstrip("?"))
+    return None if here == "/" else here
+
+
 # --- the session on every request --------------------------------------------------------
 
 def auth_provider() -> AuthProvider:
@@ -160,7 +170,7 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def user_context():
-        return {"current_user": g.get("user")}
+        return {"current_user": g.get("user"), "sign_in_link_next": sign_in_link_next}
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):

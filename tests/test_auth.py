@@ -253,6 +253,30 @@ def test_sign_in_link_in_the_header_comes_back_to_this_page(client, db):
     assert 'href="/auth/sign-in?next=/races/header-race"' in page
 
 
+def _header(page: str) -> str:
+    return page.split('<header class="site-header">', 1)[1].split("</header>", 1)[0]
+
+
+@pytest.mark.parametrize("page", ["/auth/sign-in?next=/races/spring-5k", "/auth/sign-up?next=/races/spring-5k",
+                                  "/auth/forgot?next=/races/spring-5k",
+                                  "/auth/confirm?token_hash=&type=email&next=/races/spring-5k"])
+def test_header_sign_in_link_on_auth_pages_keeps_next(client, db, page):
+    header = _header(client.get(page).get_data(as_text=True))
+    assert 'href="/auth/sign-in?next=/races/spring-5k"' in header
+
+
+def test_header_sign_in_link_after_a_refused_sign_up_keeps_next(client, db):
+    response = post_form(client, "/auth/sign-up", {"full_name": "X", "email": "bad", "password": "short",
+                                                   "next": "/races/spring-5k"}, page="/auth/sign-up?next=/races/spring-5k")
+    assert response.status_code == 422
+    assert 'href="/auth/sign-in?next=/races/spring-5k"' in _header(response.get_data(as_text=True))
+
+
+def test_header_sign_in_link_on_an_auth_page_never_carries_a_foreign_next(client, db):
+    header = _header(client.get("/auth/sign-up?next=//evil.com").get_data(as_text=True))
+    assert 'href="/auth/sign-in"' in header and "evil" not in header
+
+
 @pytest.mark.parametrize("payload", ["//evil.com", "https://evil.com", "/\\evil.com", "\\\\evil.com",
                                      "http:/evil.com", "javascript:alert(1)", "/%0d%0aSet-Cookie:x", "evil.com",
                                      "/ok\r\nLocation: https://evil.com", "///evil.com"])
