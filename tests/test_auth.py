@@ -412,11 +412,22 @@ def _forged_tokens(app, gotrue_server: GoTrueServer | None):
         "sub not a uuid": jwt.encode({**claims, "sub": "admin"}, "x" * 32, algorithm="HS256"),
     }
     if gotrue_server is not None:
+        issuer = f"{gotrue_server.url}/auth/v1"
+        claims["iss"] = issuer
         tokens["wrong aud"] = gotrue_server.sign_token({**claims, "aud": "anon"})
+        tokens["another project's issuer"] = gotrue_server.sign_token({**claims, "iss": "https://other.supabase.co/auth/v1"})
+        tokens["no issuer"] = gotrue_server.sign_token({k: v for k, v in claims.items() if k != "iss"})
+        tokens["anonymous user"] = gotrue_server.sign_token({**claims, "is_anonymous": True})
         tokens["HS256 when only JWKS is configured"] = jwt.encode(claims, gotrue_server.anon_key, algorithm="HS256")
         tokens["sub not a uuid"] = gotrue_server.sign_token({**claims, "sub": "admin"})
         tokens["wrong signature"] = gotrue_server.sign_token(claims, key=ec.generate_private_key(ec.SECP256R1()))
     else:
+        secret = local_jwt_secret(app.config["SECRET_KEY"])
+        claims["iss"] = app.config["SITE_URL"] + "/auth/v1"
+        tokens["another issuer"] = jwt.encode({**claims, "iss": "https://elsewhere.example/auth/v1"}, secret,
+                                              algorithm="HS256")
+        tokens["no issuer"] = jwt.encode({k: v for k, v in claims.items() if k != "iss"}, secret, algorithm="HS256")
+        tokens["anonymous user"] = jwt.encode({**claims, "is_anonymous": True}, secret, algorithm="HS256")
         tokens["wrong aud"] = jwt.encode({**claims, "aud": "anon"}, local_jwt_secret(app.config["SECRET_KEY"]),
                                          algorithm="HS256")
         tokens["sub not a uuid"] = jwt.encode({**claims, "sub": "admin"}, local_jwt_secret(app.config["SECRET_KEY"]),
