@@ -109,12 +109,22 @@ def _claims_for_request() -> dict | None:
         return None
     try:
         session = auth_provider().refresh(refresh)
-        claims = verifier.verify(session.access_token)
-    except (AuthError, jwt.PyJWTError, TemporaryAuthFailure):
+    except AuthError as error:
+        if error.ends_session:
+            end_session()
+        else:  # rate-limited or the auth server is down: keep the cookies, try again next request
+            current_app.logger.warning("token refresh failed for now (%s); cookies kept", error.code)
+        return None
+    # The old refresh token is spent now, so the new pair is written whatever happens next.
+    start_session(session)
+    try:
+        return verifier.verify(session.access_token)
+    except TemporaryAuthFailure:
+        current_app.logger.warning("auth keys unavailable; treating request as signed out")
+        return None
+    except jwt.PyJWTError:
         end_session()
         return None
-    start_session(session)
-    return claims
 
 
 def load_current_user() -> None:

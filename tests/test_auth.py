@@ -18,7 +18,8 @@ from sqlalchemy import select
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, login_required, safe_next
 from models import OutboxMessage, Profile
 from services import clock
-from services.auth.local import local_jwt_secret
+from services.auth import auth_error
+from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import verifier_for
 from tests.doubles.gotrue import GoTrueServer
 from tests.factories import make_race
@@ -38,6 +39,7 @@ class LocalBackend:
 
     def __init__(self, app, db):
         self.app, self.db = app, db
+        self.restore = []
 
     def confirmation_link(self, email: str) -> str:
         message = self.db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)
@@ -47,6 +49,18 @@ class LocalBackend:
 
     def expire_access_token(self):
         clock.advance(timedelta(hours=2))
+
+    def fail_next_refresh(self, code: str):
+        # The local provider is our own database: a refusal with GoTrue's code stands in for
+        # a temporary failure, so the web layer's handling is the same story for both.
+        real_refresh = LocalAuth.refresh
+
+        def refuse_once(provider, refresh_token):
+            LocalAuth.refresh = real_refresh
+            raise auth_error(code)
+
+        LocalAuth.refresh = refuse_once
+        self.restore.append(lambda: setattr(LocalAuth, "refresh", real_refresh))
 
     def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
         self.app.config["LOCAL_AUTH_AUTOCONFIRM"] = True
@@ -75,6 +89,12 @@ class SupabaseBackend:
         clock.advance(timedelta(hours=2))
         self.server.now_offset += 2 * 3600
 
+    def fail_next_refresh(self, code: str):
+        if code == "over_request_rate_limit":
+            self.server.rate_limit("/token")
+        else:
+            self.server.fail("/token")
+
     def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
         self.server.create_user(email, password, confirmed=True, user_metadata={"full_name": name})
 
@@ -82,7 +102,10 @@ class SupabaseBackend:
 @pytest.fixture(params=["local", "supabase"])
 def auth(request, app, db):
     if request.param == "local":
-        yield LocalBackend(app, db)
+        backend = LocalBackend(app, db)
+        yield backend
+        for undo in backend.restore:
+            undo()
         return
     server = request.getfixturevalue("gotrue")
     server.now_offset = 0
@@ -376,6 +399,27 @@ def test_expired_access_token_is_refreshed_and_cookies_rotated(auth, client):
     assert cookie(client, ACCESS_COOKIE) not in (None, old_access)
     assert cookie(client, REFRESH_COOKIE) not in (None, old_refresh)
     assert response.headers["Cache-Control"] == "private, no-store"
+
+
+@pytest.mark.parametrize("failure", ["over_request_rate_limit", "unexpected_failure"])
+def test_a_temporary_refresh_failure_keeps_the_session_and_retries_later(auth, client, failure):
+    email = unique_email("flaky")
+    auth.create_confirmed_user(client, email, name="Patient Runner")
+    sign_in(client, email)
+    old_access, old_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+
+    auth.expire_access_token()
+    auth.fail_next_refresh(failure)
+    during = client.get("/")
+
+    assert during.status_code == 200
+    assert cookie(client, ACCESS_COOKIE) == old_access and cookie(client, REFRESH_COOKIE) == old_refresh
+    assert not any(c.startswith((f"{ACCESS_COOKIE}=", f"{REFRESH_COOKIE}=")) for c in during.headers.getlist("Set-Cookie"))
+
+    after = client.get("/")
+
+    assert "Patient Runner" in after.get_data(as_text=True)
+    assert cookie(client, REFRESH_COOKIE) not in (None, old_refresh)
 
 
 def test_expired_token_with_a_used_refresh_token_means_signed_out(auth, client):

@@ -37,6 +37,11 @@ class AuthError(Exception):
         super().__init__(message)
         self.code, self.message, self.field, self.status = code, message, field, status
 
+    @property
+    def ends_session(self) -> bool:
+        """For a refresh: the session is over (not a temporary failure worth retrying)."""
+        return self.code in SESSION_OVER
+
 
 # Supabase Auth's error codes, and what we tell people about them.
 _ERRORS = {
@@ -56,9 +61,12 @@ _ERRORS = {
     "signup_disabled": ("New sign-ups are closed right now.", None, 422),
 }
 UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
-# Refresh failures that simply mean "this session is over".
+# Refresh failures that mean "this session is over" (GoTrue's tokens/service.go and
+# token_refresh.go: a refresh token that is malformed, unknown, reused, or whose session or user
+# has ended). Anything else (429, a 5xx, the network) is temporary: the cookies stay and the
+# next request tries again.
 SESSION_OVER = {"refresh_token_already_used", "refresh_token_not_found", "session_not_found",
-                "session_expired", "user_not_found", "bad_jwt", "otp_expired"}
+                "session_expired", "user_not_found", "user_banned", "bad_jwt", "validation_failed"}
 
 
 def auth_error(code: str | None) -> AuthError:

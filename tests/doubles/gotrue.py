@@ -235,6 +235,7 @@ class GoTrueServer:
         self._sessions: dict[str, dict] = {}
         self._refresh_tokens: dict[str, dict] = {}
         self._rate_limits: dict[str, int] = {}
+        self._server_errors: dict[str, int] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -320,9 +321,17 @@ class GoTrueServer:
         return jwt.encode(claims, key, algorithm=alg, headers=header)
 
     def rate_limit(self, path: str, times: int = 1) -> None:
+        """The next `times` requests to `path` get the gateway's 429 over_request_rate_limit."""
         with self._lock:
             target = self._normalise_limit_path(path)
             self._rate_limits[target] = self._rate_limits.get(target, 0) + times
+
+    def fail(self, path: str, times: int = 1) -> None:
+        """The next `times` requests to `path` fail inside GoTrue (its database down, say): HTTP 500
+        unexpected_failure, as HandleResponseError answers an unhandled error."""
+        with self._lock:
+            target = self._normalise_limit_path(path)
+            self._server_errors[target] = self._server_errors.get(target, 0) + times
 
     @staticmethod
     def _normalise_limit_path(path: str) -> str:
@@ -353,16 +362,17 @@ class GoTrueServer:
         except _GatewayError as exc:
             return _json_response(exc.status, exc.body)
 
-    def _take_rate_limit(self, path: str) -> bool:
+    def _take_rate_limit(self, path: str, counters: dict[str, int] | None = None) -> bool:
+        counters = self._rate_limits if counters is None else counters
         with self._lock:
             key = path.rstrip("/")
-            remaining = self._rate_limits.get(key, 0)
+            remaining = counters.get(key, 0)
             if remaining <= 0:
                 return False
             if remaining == 1:
-                del self._rate_limits[key]
+                del counters[key]
             else:
-                self._rate_limits[key] = remaining - 1
+                counters[key] = remaining - 1
             return True
 
     def _check_apikey(self, req: _Request) -> None:
@@ -385,6 +395,9 @@ class GoTrueServer:
         try:
             if self._take_rate_limit(req.path):
                 raise _AuthError(429, "over_request_rate_limit", "Request rate limit reached")
+            if self._take_rate_limit(req.path, self._server_errors):
+                raise _AuthError(500, "unexpected_failure",
+                                 "Unexpected failure, please check server logs for more information")
             # These are the routes Supabase's gateway leaves open: email links
             # are clicked in a browser, and the JWKS is for third parties.
             if self.require_apikey and route not in ("/verify", "/.well-known/jwks.json", "/callback", "/authorize"):
