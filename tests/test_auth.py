@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, login_required, safe_next
-from models import OutboxMessage, Profile
+from models import OutboxMessage, Profile, RevokedSession
 from services import clock
 from services.auth import auth_error
 from services.auth.local import LocalAuth, local_jwt_secret
@@ -342,6 +342,54 @@ def test_sign_out_clears_the_cookies_and_needs_csrf(auth, client):
     assert response.status_code == 303
     assert cookie(client, ACCESS_COOKIE) is None and cookie(client, REFRESH_COOKIE) is None
     assert "Sign in" in client.get("/").get_data(as_text=True)
+
+
+def test_sign_out_ends_the_session_at_once_for_a_copied_access_cookie(auth, app, client):
+    email = unique_email("copied")
+    auth.create_confirmed_user(client, email, name="Copied Cookie")
+    sign_in(client, email)
+    copied_access, copied_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+
+    post_form(client, "/auth/sign-out", {})
+
+    for cookies in ({ACCESS_COOKIE: copied_access}, {ACCESS_COOKIE: copied_access, REFRESH_COOKIE: copied_refresh}):
+        elsewhere = app.test_client()
+        for name, value in cookies.items():
+            elsewhere.set_cookie(name, value)
+        page = elsewhere.get("/").get_data(as_text=True)
+        assert "Copied Cookie" not in page and "Sign in" in page
+        assert cookie(elsewhere, ACCESS_COOKIE) is None
+
+
+def test_signing_out_keeps_the_session_id_only_until_its_tokens_expire(auth, client, db):
+    first, second = unique_email("prune1"), unique_email("prune2")
+    for email in (first, second):
+        auth.create_confirmed_user(client, email)
+    sign_in(client, first)
+    post_form(client, "/auth/sign-out", {})
+    first_sessions = set(db.session.scalars(select(RevokedSession.session_id)))
+    assert first_sessions
+
+    auth.expire_access_token()
+    sign_in(client, second)
+    post_form(client, "/auth/sign-out", {})
+
+    kept = db.session.scalars(select(RevokedSession)).all()
+    assert len(kept) == 1 and kept[0].session_id not in first_sessions
+    assert kept[0].expires_at > clock.now()
+
+
+def test_sign_in_gives_the_browser_a_new_csrf_secret(auth, client):
+    email = unique_email("fixation")
+    auth.create_confirmed_user(client, email)
+    planted = csrf_token(client, "/auth/sign-in")
+
+    response = post_form(client, "/auth/sign-in", {"email": email, "password": PASSWORD})
+
+    assert response.status_code == 303
+    assert client.post("/auth/sign-out", data={"csrf_token": planted}).status_code == 400
+    assert csrf_token(client, "/") != planted
+    assert post_form(client, "/auth/sign-out", {}).status_code == 303
 
 
 def test_forgotten_password_reset_round_trip(auth, client):
