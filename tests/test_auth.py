@@ -256,6 +256,122 @@ def test_supabase_down_is_a_message_not_a_500(app, client):
         "couldn't reach the sign-in service" in response.get_data(as_text=True)
 
 
+# --- what GoTrue refuses, in words people can act on -----------------------------------
+
+# Every code GoTrue's endpoints that we call can answer (supabase/auth internal/api: token.go,
+# token_refresh.go, tokens/service.go, signup.go, recover.go, verify.go, user.go, logout.go,
+# auth.go, mail.go, middleware.go, helpers.go, hooks), apart from the outage ones.
+GOTRUE_REFUSALS = [
+    "invalid_credentials", "email_not_confirmed", "user_banned", "email_provider_disabled", "captcha_failed",
+    "validation_failed", "bad_json", "request_entity_too_large", "over_request_rate_limit",
+    "refresh_token_not_found", "refresh_token_already_used", "session_not_found", "session_expired",
+    "signup_disabled", "weak_password", "user_already_exists", "email_address_invalid",
+    "email_address_not_authorized", "over_email_send_rate_limit", "anonymous_provider_disabled",
+    "phone_provider_disabled", "otp_expired", "flow_state_not_found", "no_authorization", "bad_jwt",
+    "user_not_found", "same_password", "reauthentication_needed", "reauthentication_not_valid",
+    "current_password_required", "current_password_invalid", "insufficient_aal", "user_sso_managed",
+    "email_exists",
+]
+GOTRUE_OUTAGES = ["unexpected_failure", "request_timeout", "hook_timeout", "hook_timeout_after_retry",
+                  "hook_payload_over_size_limit", "hook_payload_invalid_content_type"]
+
+
+@pytest.mark.parametrize("code", GOTRUE_REFUSALS)
+def test_every_gotrue_refusal_has_its_own_message_not_the_outage_one(code):
+    assert auth_error(code).message != auth_error(None).message
+    assert auth_error(code).message != auth_error("unexpected_failure").message
+
+
+@pytest.mark.parametrize("code", GOTRUE_OUTAGES)
+def test_gotrue_failing_inside_reads_as_an_outage(code):
+    assert auth_error(code).message == auth_error(None).message and auth_error(code).status == 503
+
+
+@pytest.fixture
+def supabase(app, gotrue):
+    """The app on the loopback GoTrue, whose project settings a test may change for itself."""
+    settings = ("autoconfirm", "authorized_addresses", "email_enabled", "captcha_enabled", "disable_signup",
+                "update_password_require_reauthentication")
+    saved = {name: getattr(gotrue, name) for name in settings}
+    gotrue.now_offset = 0
+    app.config.update(SUPABASE_URL=gotrue.url, SUPABASE_PUBLISHABLE_KEY=gotrue.anon_key)
+    app.extensions["startline_token_verifier"] = verifier_for(app.config)
+    yield gotrue
+    for name, value in saved.items():
+        setattr(gotrue, name, value)
+
+
+def _page_says(response, words: str) -> bool:
+    return words in response.get_data(as_text=True).replace("&#39;", "'").replace("&#34;", '"')
+
+
+def test_sign_up_with_an_address_supabase_may_not_mail_says_so_beside_the_email(supabase, client):
+    supabase.authorized_addresses = {"team@example.com"}
+    email = unique_email("outsider")
+    response = post_form(client, "/auth/sign-up", {"full_name": "Out Sider", "email": email, "password": PASSWORD})
+    assert response.status_code == 422
+    assert _page_says(response, "We can't send email to this address yet")
+    assert 'aria-invalid="true"' in response.get_data(as_text=True)
+    assert supabase.find_user(email) is None
+
+
+def test_password_reset_to_an_address_supabase_may_not_mail_says_so(supabase, client):
+    email = unique_email("outsider")
+    supabase.create_user(email, PASSWORD)
+    supabase.authorized_addresses = {"team@example.com"}
+    response = post_form(client, "/auth/forgot", {"email": email})
+    assert response.status_code == 422
+    assert _page_says(response, "We can't send email to this address yet")
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("banned", "This account is suspended"),
+    ("email_enabled", "Signing in with email is switched off"),
+    ("captcha_enabled", "asked for a CAPTCHA check"),
+])
+def test_sign_in_refusals_are_told_as_they_are_not_as_an_outage(supabase, client, setting, words):
+    email = unique_email("refused")
+    supabase.create_user(email, PASSWORD)
+    if setting == "banned":
+        supabase.ban_user(email)
+    else:
+        setattr(supabase, setting, setting == "captcha_enabled")
+
+    response = sign_in(client, email)
+
+    assert _page_says(response, words)
+    assert not _page_says(response, "couldn't reach the sign-in service")
+    assert cookie(client, ACCESS_COOKIE) is None
+
+
+def test_sign_ups_closed_are_told_as_such(supabase, client):
+    supabase.disable_signup = True
+    response = post_form(client, "/auth/sign-up", {"full_name": "Late", "email": unique_email("late"),
+                                                   "password": PASSWORD})
+    assert response.status_code == 422 and _page_says(response, "New sign-ups are closed")
+
+
+def test_password_change_that_needs_reauthentication_points_to_the_emailed_link(supabase, client):
+    email = unique_email("stale")
+    supabase.create_user(email, PASSWORD)
+    sign_in(client, email)
+    supabase.update_password_require_reauthentication = True
+    supabase.age_sessions(email, 25 * 3600)
+
+    response = post_form(client, "/auth/reset", {"password": "a brand new phrase"})
+
+    assert response.status_code == 422
+    assert _page_says(response, 'use "Forgot your password?"')
+
+
+def test_gotrue_failing_inside_is_an_outage_message(supabase, client):
+    email = unique_email("outage")
+    supabase.create_user(email, PASSWORD)
+    supabase.fail("/token")
+    response = sign_in(client, email)
+    assert response.status_code == 503 and _page_says(response, "couldn't reach the sign-in service")
+
+
 # --- next survives every hop -----------------------------------------------------------
 
 def test_next_survives_switching_between_sign_in_and_sign_up(client, db):
