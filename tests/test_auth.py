@@ -15,6 +15,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from app import create_app
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, login_required, safe_next
 from models import OutboxMessage, Profile, RevokedSession
 from services import clock
@@ -475,6 +476,22 @@ def test_sign_out_ends_the_session_at_once_for_a_copied_access_cookie(auth, app,
         page = elsewhere.get("/").get_data(as_text=True)
         assert "Copied Cookie" not in page and "Sign in" in page
         assert cookie(elsewhere, ACCESS_COOKIE) is None
+
+
+def test_sign_out_on_one_app_server_is_refused_by_another(auth, app, client):
+    other_server = create_app({**app.config})  # same database, its own memory
+    other_server.extensions["startline_token_verifier"] = app.extensions["startline_token_verifier"]
+    email = unique_email("twoservers")
+    auth.create_confirmed_user(client, email, name="Two Servers")
+    sign_in(client, email)
+    copied = cookie(client, ACCESS_COOKIE)
+    visitor = other_server.test_client()
+    visitor.set_cookie(ACCESS_COOKIE, copied)
+    assert "Two Servers" in visitor.get("/").get_data(as_text=True)
+
+    post_form(client, "/auth/sign-out", {})
+
+    assert "Two Servers" not in visitor.get("/").get_data(as_text=True)
 
 
 def test_signing_out_keeps_the_session_id_only_until_its_tokens_expire(auth, client, db):
