@@ -48,6 +48,9 @@ SUPABASE_LOOKALIKE = [
     "GRANT USAGE ON SCHEMA public TO anon, authenticated",
     "GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated",
     "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated",
+    # ... and tables made later (the migrations run again below) get the same grants.
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated",
 ]
 
 pytestmark = pytest.mark.postgres
