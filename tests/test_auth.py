@@ -362,7 +362,8 @@ def test_password_change_that_needs_reauthentication_points_to_the_emailed_link(
     response = post_form(client, "/auth/reset", {"password": "a brand new phrase"})
 
     assert response.status_code == 422
-    assert _page_says(response, 'use "Forgot your password?"')
+    assert _page_says(response, "confirm it's you first")
+    assert 'href="/auth/forgot"' in response.get_data(as_text=True)
 
 
 def test_gotrue_failing_inside_is_an_outage_message(supabase, client):

@@ -44,8 +44,8 @@ class AuthError(Exception):
 
 
 _SIGN_IN_AGAIN = ("Your session has ended. Please sign in again.", None, 401)
-_USE_EMAILED_LINK = ("For your security, confirm it's you first: use \"Forgot your password?\" on the "
-                     "sign-in page, and choose your new password from the link we email you.", None, 422)
+_USE_EMAILED_LINK = ("For your security, confirm it's you first: choose \"Email me a link to choose it instead\" "
+                     "and set your new password from the link we send you.", None, 422)
 _OUR_SIDE = ("Something went wrong on our side. Please try again; if it keeps happening, tell us.", None, 500)
 UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
 
