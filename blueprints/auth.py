@@ -8,12 +8,11 @@ import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, Length, ValidationError
 
+from blueprints.auth_forms import ForgotForm, ResetForm, SignInForm, SignUpForm
 from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
-from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession, password_problem
+from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
 from services.auth.providers import provider_for, verifier_for
 from services.auth.sessions import is_signed_out
@@ -105,6 +104,15 @@ def _current_tokens() -> AuthSession:
     if isinstance(pending, AuthSession):
         return pending
     return AuthSession(request.cookies.get(ACCESS_COOKIE, ""), request.cookies.get(REFRESH_COOKIE, ""))
+
+
+def _expired_claims() -> dict | None:
+    """The access cookie's claims though it has expired (its refresh failed for now), so that
+    signing out still ends its session; None when it is not a token of ours at all."""
+    try:
+        return _verifier().verify(request.cookies.get(ACCESS_COOKIE, ""), allow_expired=True)
+    except (jwt.PyJWTError, TemporaryAuthFailure):
+        return None
 
 
 def _live(claims: dict) -> dict | None:
@@ -218,40 +226,7 @@ def register(app: Flask) -> None:
                       status=400)
 
 
-# --- forms -------------------------------------------------------------------------------
-
-class _NextForm(FlaskForm):
-    next = HiddenField()
-
-
-def _strong_password(form, field):
-    email = form.email.data if hasattr(form, "email") else ""
-    problem = password_problem(field.data or "", email or "")
-    if problem:
-        raise ValidationError(problem)
-
-
-class SignInForm(_NextForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
-
-
-class SignUpForm(_NextForm):
-    full_name = StringField("Your name", validators=[DataRequired("Tell us your name."), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _strong_password])
-
-
-class ForgotForm(_NextForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-
-
-class ResetForm(_NextForm):
-    password = PasswordField("New password", validators=[DataRequired("Choose a new password."), _strong_password])
-
+# --- form pages --------------------------------------------------------------------------
 
 def _form_page(template: str, form: FlaskForm, status: int = 200, **ctx):
     return render(template, block="form", form=form, status=status, next_url=_requested_next(), **ctx)
@@ -327,7 +302,7 @@ def sign_up():
 @bp.post("/sign-out")
 def sign_out():
     """Sign out of this browser: its session is refused from now on, on every app server."""
-    claims = g.get("auth_claims")
+    claims = g.get("auth_claims") or _expired_claims()
     if claims is not None:
         end_auth_session(db.session, auth_provider(), _current_tokens(), claims)
     _new_csrf_secret()

@@ -479,6 +479,23 @@ def test_sign_out_ends_the_session_at_once_for_a_copied_access_cookie(auth, app,
         assert cookie(elsewhere, ACCESS_COOKIE) is None
 
 
+def test_sign_out_while_the_auth_server_cannot_refresh_still_ends_the_session(auth, app, client):
+    email = unique_email("outageout")
+    auth.create_confirmed_user(client, email, name="Leaving Now")
+    sign_in(client, email)
+    copied_access, copied_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+    token = csrf_token(client, "/")
+    auth.expire_access_token()
+    auth.fail_next_refresh("over_request_rate_limit")
+
+    assert client.post("/auth/sign-out", data={"csrf_token": token}).status_code == 303
+
+    elsewhere = app.test_client()
+    elsewhere.set_cookie(ACCESS_COOKIE, copied_access)
+    elsewhere.set_cookie(REFRESH_COOKIE, copied_refresh)
+    assert "Leaving Now" not in elsewhere.get("/").get_data(as_text=True)
+
+
 def test_sign_out_on_one_app_server_is_refused_by_another(auth, app, client):
     other_server = create_app({**app.config})  # same database, its own memory
     other_server.extensions["startline_token_verifier"] = app.extensions["startline_token_verifier"]
