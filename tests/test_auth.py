@@ -21,7 +21,7 @@ from models import OutboxMessage, Profile, RevokedSession
 from services import clock
 from services.auth import auth_error
 from services.auth.local import LocalAuth, local_jwt_secret
-from services.auth.providers import verifier_for
+from services.auth.providers import token_issuer, verifier_for
 from tests.doubles.gotrue import GoTrueServer
 from tests.factories import make_race
 from tests.http import cookie, csrf_token, post_form
@@ -666,7 +666,7 @@ def _forged_tokens(app, gotrue_server: GoTrueServer | None):
         tokens["wrong signature"] = gotrue_server.sign_token(claims, key=ec.generate_private_key(ec.SECP256R1()))
     else:
         secret = local_jwt_secret(app.config["SECRET_KEY"])
-        claims["iss"] = app.config["SITE_URL"] + "/auth/v1"
+        claims["iss"] = token_issuer(app.config)
         tokens["another issuer"] = jwt.encode({**claims, "iss": "https://elsewhere.example/auth/v1"}, secret,
                                               algorithm="HS256")
         tokens["no issuer"] = jwt.encode({k: v for k, v in claims.items() if k != "iss"}, secret, algorithm="HS256")

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from services.auth import AuthProvider
 from services.auth.access_tokens import TokenVerifier
-from services.auth.local import LocalAuth, local_jwt_secret
+from services.auth.local import LOCAL_ISSUER, LocalAuth, local_jwt_secret
 from services.auth.supabase import SupabaseAuth
 from services.notifications import queue_auth_link
 
@@ -24,8 +24,11 @@ def provider_for(config: Mapping, session: Session) -> AuthProvider:
 
 
 def token_issuer(config: Mapping) -> str:
-    """The `iss` of this deployment's access tokens: Supabase Auth's URL, or the local provider's."""
-    return (config["SUPABASE_URL"] or config["SITE_URL"]) + "/auth/v1"
+    """The `iss` of this deployment's access tokens: Supabase Auth's URL, or the local provider's.
+
+    The local one is a name, not SITE_URL: its tokens are signed with this deployment's own key
+    anyway, and a change of address must not make every session's tokens foreign."""
+    return f"{config['SUPABASE_URL']}/auth/v1" if config["SUPABASE_URL"] else LOCAL_ISSUER
 
 
 def verifier_for(config: Mapping) -> TokenVerifier:
