@@ -357,6 +357,13 @@ def test_password_change_in_an_old_session_needs_reauthentication(server):
         (400, "reauthentication_needed", "Password update requires reauthentication")
 
 
+def test_password_grant_without_an_address_is_a_validation_failure(server):
+    response = httpx.post(f"{server.url}/auth/v1/token?grant_type=password", json={"password": PASSWORD},
+                          headers={"apikey": server.anon_key})
+    assert (response.status_code, response.json()) == (
+        400, {"code": 400, "error_code": "validation_failed", "msg": "missing email or phone"})
+
+
 def test_sign_ups_switched_off(server):
     server.disable_signup = True
     assert _refusal(lambda: make_client(server).auth.sign_up({"email": "new@example.com", "password": PASSWORD})) == \

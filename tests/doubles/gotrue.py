@@ -26,9 +26,9 @@ Every refusal (Error codes, "Auth error codes"; errors.go HandleResponseError):
     verifyCaptcha, isIgnoreCaptchaRoute spares the refresh grant).
 
 POST /token?grant_type=password (API reference "/token"; token.go ResourceOwnerPasswordGrant):
-  400 `invalid_credentials` alike for an unknown address and a wrong password; 400 `user_banned`
-  (`ban_user`), judged before the password; 400 `email_not_confirmed`; 422
-  `email_provider_disabled` when `email_enabled` is off.
+  400 `validation_failed` without an address; 400 `invalid_credentials` alike for an unknown
+  address and a wrong password; 400 `user_banned` (`ban_user`), judged before the password;
+  400 `email_not_confirmed`; 422 `email_provider_disabled` when `email_enabled` is off.
 POST /token?grant_type=refresh_token (API reference "/token"; token_refresh.go, tokens/service.go):
   400 `validation_failed` "Refresh token is not valid" for a malformed token; 400
   `refresh_token_not_found`; 400 `user_banned`; a rotated token is still accepted while its
@@ -559,6 +559,8 @@ class GoTrueServer:
         email, password = (body.get("email") or "").strip().lower(), body.get("password") or ""
         if email and body.get("phone"):
             raise _AuthError(400, "validation_failed", "Only an email address or phone number should be provided on login.")
+        if not email and not body.get("phone"):
+            raise _AuthError(400, "validation_failed", "missing email or phone")
         if email and not self.email_enabled:
             raise _AuthError(422, "email_provider_disabled", "Email logins are disabled")
         user = self._find_user(email) if email else None
