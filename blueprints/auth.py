@@ -5,17 +5,18 @@ import functools
 from urllib.parse import urlencode, urlsplit
 
 import jwt
-from flask import Blueprint, Flask, current_app, g, request, url_for
+from flask import Blueprint, Flask, current_app, g, request, session, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
-from wtforms import EmailField, HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, Length, ValidationError
 
+from blueprints.auth_forms import ForgotForm, ResetForm, SignInForm, SignUpForm
 from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
-from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession, password_problem
+from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
 from services.auth.providers import provider_for, verifier_for
+from services.auth.sessions import is_signed_out
+from services.auth.sessions import sign_out as end_auth_session
 from services.links import public_url
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -54,7 +55,20 @@ def _email_link_target(next_url: str) -> str:
 
 
 def _requested_next() -> str:
-    return safe_next(request.values.get("next"))
+    g.requested_next = safe_next(request.values.get("next"))
+    return g.requested_next
+
+
+def sign_in_link_next() -> str | None:
+    """The `next` of the header's Sign in link: on an auth page, the page's own `next` (so the
+    hop keeps it); elsewhere, this page. None when that is the home page."""
+    if request.blueprint == bp.name:
+        # What the view read (a form posts `next` in its body); an error page reads only the
+        # query string, never a body that may be the error.
+        here = g.get("requested_next") or safe_next(request.args.get("next"))
+    else:
+        here = safe_next(request.full_path.rstrip("?"))
+    return None if here == "/" else here
 
 
 # --- the session on every request --------------------------------------------------------
@@ -68,13 +82,45 @@ def _verifier() -> TokenVerifier:
     return current_app.extensions["startline_token_verifier"]
 
 
-def start_session(session: AuthSession) -> None:
+def start_session(tokens: AuthSession) -> None:
     """Write these tokens to the cookies on the way out."""
-    g.auth_cookies = session
+    g.auth_cookies = tokens
 
 
 def end_session() -> None:
     g.auth_cookies = _CLEAR
+
+
+def _new_csrf_secret() -> None:
+    """Sign-in and sign-out change who the browser is: a Flask session (and with it the CSRF
+    secret) planted or seen before must not carry over."""
+    session.clear()
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+def _current_tokens() -> AuthSession:
+    """This browser's tokens, as refreshed earlier in this very request if they were."""
+    pending = g.get("auth_cookies")
+    if isinstance(pending, AuthSession):
+        return pending
+    return AuthSession(request.cookies.get(ACCESS_COOKIE, ""), request.cookies.get(REFRESH_COOKIE, ""))
+
+
+def _expired_claims() -> dict | None:
+    """The access cookie's claims though it has expired (its refresh failed for now), so that
+    signing out still ends its session; None when it is not a token of ours at all."""
+    try:
+        return _verifier().verify(request.cookies.get(ACCESS_COOKIE, ""), allow_expired=True)
+    except (jwt.PyJWTError, TemporaryAuthFailure):
+        return None
+
+
+def _live(claims: dict) -> dict | None:
+    """The claims, unless their session was signed out (on any app server)."""
+    if is_signed_out(db.session, claims):
+        end_session()
+        return None
+    return claims
 
 
 def _claims_for_request() -> dict | None:
@@ -85,7 +131,7 @@ def _claims_for_request() -> dict | None:
         return None
     verifier = _verifier()
     try:
-        return verifier.verify(access or "")
+        return _live(verifier.verify(access or ""))
     except TemporaryAuthFailure:
         current_app.logger.warning("auth keys unavailable; treating request as signed out")
         return None
@@ -98,13 +144,23 @@ def _claims_for_request() -> dict | None:
         end_session()
         return None
     try:
-        session = auth_provider().refresh(refresh)
-        claims = verifier.verify(session.access_token)
-    except (AuthError, jwt.PyJWTError, TemporaryAuthFailure):
+        refreshed = auth_provider().refresh(refresh)
+    except AuthError as error:
+        if error.ends_session:
+            end_session()
+        else:  # rate-limited or the auth server is down: keep the cookies, try again next request
+            current_app.logger.warning("token refresh failed for now (%s); cookies kept", error.code)
+        return None
+    # The old refresh token is spent now, so the new pair is written whatever happens next.
+    start_session(refreshed)
+    try:
+        return _live(verifier.verify(refreshed.access_token))
+    except TemporaryAuthFailure:
+        current_app.logger.warning("auth keys unavailable; treating request as signed out")
+        return None
+    except jwt.PyJWTError:
         end_session()
         return None
-    start_session(session)
-    return claims
 
 
 def load_current_user() -> None:
@@ -114,6 +170,7 @@ def load_current_user() -> None:
         return
     claims = _claims_for_request()
     if claims is not None:
+        g.auth_claims = claims
         g.user = profile_for_claims(db.session, claims)
 
 
@@ -160,7 +217,7 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def user_context():
-        return {"current_user": g.get("user")}
+        return {"current_user": g.get("user"), "sign_in_link_next": sign_in_link_next}
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
@@ -169,40 +226,7 @@ def register(app: Flask) -> None:
                       status=400)
 
 
-# --- forms -------------------------------------------------------------------------------
-
-class _NextForm(FlaskForm):
-    next = HiddenField()
-
-
-def _strong_password(form, field):
-    email = form.email.data if hasattr(form, "email") else ""
-    problem = password_problem(field.data or "", email or "")
-    if problem:
-        raise ValidationError(problem)
-
-
-class SignInForm(_NextForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
-
-
-class SignUpForm(_NextForm):
-    full_name = StringField("Your name", validators=[DataRequired("Tell us your name."), Length(max=200)])
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _strong_password])
-
-
-class ForgotForm(_NextForm):
-    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
-                                            Email("That doesn't look like an email address."), Length(max=320)])
-
-
-class ResetForm(_NextForm):
-    password = PasswordField("New password", validators=[DataRequired("Choose a new password."), _strong_password])
-
+# --- form pages --------------------------------------------------------------------------
 
 def _form_page(template: str, form: FlaskForm, status: int = 200, **ctx):
     return render(template, block="form", form=form, status=status, next_url=_requested_next(), **ctx)
@@ -242,10 +266,11 @@ def sign_in():
     if not form.validate():
         return _form_page("auth/sign_in.html", form, status=422, form_error=None)
     try:
-        session = auth_provider().sign_in(form.email.data, form.password.data)
+        tokens = auth_provider().sign_in(form.email.data, form.password.data)
     except AuthError as error:
         return _refused("auth/sign_in.html", form, error)
-    start_session(session)
+    _new_csrf_secret()
+    start_session(tokens)
     return redirect_to(next_url)
 
 
@@ -268,6 +293,7 @@ def sign_up():
     except AuthError as error:
         return _refused("auth/sign_up.html", form, error)
     if result.session is not None:
+        _new_csrf_secret()
         start_session(result.session)
         return redirect_to(next_url)
     return render("auth/check_email.html", email=form.email.data, next_url=next_url, purpose="confirm")
@@ -275,13 +301,11 @@ def sign_up():
 
 @bp.post("/sign-out")
 def sign_out():
-    """Sign out of this browser."""
-    access = request.cookies.get(ACCESS_COOKIE)
-    if access:
-        try:
-            auth_provider().sign_out(access)
-        except AuthError:
-            pass  # the cookies go either way; the server-side session expires on its own
+    """Sign out of this browser: its session is refused from now on, on every app server."""
+    claims = g.get("auth_claims") or _expired_claims()
+    if claims is not None:
+        end_auth_session(db.session, auth_provider(), _current_tokens(), claims)
+    _new_csrf_secret()
     end_session()
     return redirect_to(url_for("races.index"))
 
@@ -297,10 +321,11 @@ def confirm():
                       message="This link is incomplete. Copy the whole link from the email, or ask for a new one.",
                       status=400)
     try:
-        session = auth_provider().verify_email_link(token_hash, link_type)
+        tokens = auth_provider().verify_email_link(token_hash, link_type)
     except AuthError as error:
         return render("auth/link_problem.html", next_url=next_url, message=error.message, status=400)
-    start_session(session)
+    _new_csrf_secret()
+    start_session(tokens)
     if link_type == "recovery":
         return redirect_to(_with_next("auth.reset", next_url))
     return redirect_to(next_url)
@@ -332,15 +357,11 @@ def reset():
         return _form_page("auth/reset.html", form, form_error=None)
     if not form.validate():
         return _form_page("auth/reset.html", form, status=422, form_error=None)
-    current = AuthSession(request.cookies.get(ACCESS_COOKIE, ""), request.cookies.get(REFRESH_COOKIE, ""))
-    pending = g.get("auth_cookies")
-    if isinstance(pending, AuthSession):  # refreshed earlier in this very request
-        current = pending
     try:
-        session = auth_provider().update_password(current, form.password.data)
+        tokens = auth_provider().update_password(_current_tokens(), form.password.data)
     except AuthError as error:
         return _refused("auth/reset.html", form, error)
-    start_session(session)
+    start_session(tokens)
     return redirect_to(_requested_next())
 
 

@@ -1,6 +1,7 @@
 """The data model: every table the app owns, importable from one place."""
 from models.audit import RegistrationAudit as RegistrationAudit  # re-exported, like the names in __all__
 from models.auth_local import LocalOneTimeToken, LocalRefreshToken, LocalUser
+from models.auth_sessions import RevokedSession
 from models.base import Base, utcnow
 from models.discount import DiscountCode, DiscountKind
 from models.media import MediaKind, RaceMedia
@@ -21,7 +22,7 @@ __all__ = [
     "OutboxMessage", "OutboxStatus",
     "DiscountCode", "DiscountKind",
     "MediaKind", "RaceMedia",
-    "LocalOneTimeToken", "LocalRefreshToken", "LocalUser",
+    "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderStatus", "Registration", "Profile", "Race",
     "RaceSocialLink", "RaceStatus", "TaxMode", "TicketType", "SOCIAL_KINDS",
 ]

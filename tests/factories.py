@@ -28,6 +28,7 @@ from models import (
     waiver_digest,
 )
 from services.auth.local import LocalAuth, local_jwt_secret
+from services.auth.providers import token_issuer
 from services.fulfillment import new_ticket_code
 from services.pricing import quote_order, store_totals
 
@@ -112,7 +113,7 @@ def login(client, profile: Profile) -> None:
             _db.session.add(user)
             _db.session.flush()
         provider = LocalAuth(_db.session, jwt_secret=local_jwt_secret(app.config["SECRET_KEY"]),
-                             issuer="http://localhost/auth/v1", autoconfirm=True, send_email=lambda *a: None)
+                             issuer=token_issuer(app.config), autoconfirm=True, send_email=lambda *a: None)
         session = provider._start_session(user)
         _db.session.remove()
     client.set_cookie(ACCESS_COOKIE, session.access_token)

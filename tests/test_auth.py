@@ -15,11 +15,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from app import create_app
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE, login_required, safe_next
-from models import OutboxMessage, Profile
+from models import OutboxMessage, Profile, RevokedSession
 from services import clock
-from services.auth.local import local_jwt_secret
-from services.auth.providers import verifier_for
+from services.auth import auth_error
+from services.auth.local import LocalAuth, local_jwt_secret
+from services.auth.providers import token_issuer, verifier_for
 from tests.doubles.gotrue import GoTrueServer
 from tests.factories import make_race
 from tests.http import cookie, csrf_token, post_form
@@ -38,6 +40,7 @@ class LocalBackend:
 
     def __init__(self, app, db):
         self.app, self.db = app, db
+        self.restore = []
 
     def confirmation_link(self, email: str) -> str:
         message = self.db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == email)
@@ -47,6 +50,18 @@ class LocalBackend:
 
     def expire_access_token(self):
         clock.advance(timedelta(hours=2))
+
+    def fail_next_refresh(self, code: str):
+        # The local provider is our own database: a refusal with GoTrue's code stands in for
+        # a temporary failure, so the web layer's handling is the same story for both.
+        real_refresh = LocalAuth.refresh
+
+        def refuse_once(provider, refresh_token):
+            LocalAuth.refresh = real_refresh
+            raise auth_error(code)
+
+        LocalAuth.refresh = refuse_once
+        self.restore.append(lambda: setattr(LocalAuth, "refresh", real_refresh))
 
     def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
         self.app.config["LOCAL_AUTH_AUTOCONFIRM"] = True
@@ -75,6 +90,12 @@ class SupabaseBackend:
         clock.advance(timedelta(hours=2))
         self.server.now_offset += 2 * 3600
 
+    def fail_next_refresh(self, code: str):
+        if code == "over_request_rate_limit":
+            self.server.rate_limit("/token")
+        else:
+            self.server.fail("/token")
+
     def create_confirmed_user(self, client, email, password=PASSWORD, name="Ada Lovelace"):
         self.server.create_user(email, password, confirmed=True, user_metadata={"full_name": name})
 
@@ -82,7 +103,10 @@ class SupabaseBackend:
 @pytest.fixture(params=["local", "supabase"])
 def auth(request, app, db):
     if request.param == "local":
-        yield LocalBackend(app, db)
+        backend = LocalBackend(app, db)
+        yield backend
+        for undo in backend.restore:
+            undo()
         return
     server = request.getfixturevalue("gotrue")
     server.now_offset = 0
@@ -233,6 +257,123 @@ def test_supabase_down_is_a_message_not_a_500(app, client):
         "couldn't reach the sign-in service" in response.get_data(as_text=True)
 
 
+# --- what GoTrue refuses, in words people can act on -----------------------------------
+
+# Every code GoTrue's endpoints that we call can answer (supabase/auth internal/api: token.go,
+# token_refresh.go, tokens/service.go, signup.go, recover.go, verify.go, user.go, logout.go,
+# auth.go, mail.go, middleware.go, helpers.go, hooks), apart from the outage ones.
+GOTRUE_REFUSALS = [
+    "invalid_credentials", "email_not_confirmed", "user_banned", "email_provider_disabled", "captcha_failed",
+    "validation_failed", "bad_json", "request_entity_too_large", "over_request_rate_limit",
+    "refresh_token_not_found", "refresh_token_already_used", "session_not_found", "session_expired",
+    "signup_disabled", "weak_password", "user_already_exists", "email_address_invalid",
+    "email_address_not_authorized", "over_email_send_rate_limit", "anonymous_provider_disabled",
+    "phone_provider_disabled", "otp_expired", "flow_state_not_found", "no_authorization", "bad_jwt",
+    "user_not_found", "same_password", "reauthentication_needed", "reauthentication_not_valid",
+    "current_password_required", "current_password_invalid", "insufficient_aal", "user_sso_managed",
+    "email_exists",
+]
+GOTRUE_OUTAGES = ["unexpected_failure", "request_timeout", "hook_timeout", "hook_timeout_after_retry",
+                  "hook_payload_over_size_limit", "hook_payload_invalid_content_type"]
+
+
+@pytest.mark.parametrize("code", GOTRUE_REFUSALS)
+def test_every_gotrue_refusal_has_its_own_message_not_the_outage_one(code):
+    assert auth_error(code).message != auth_error(None).message
+    assert auth_error(code).message != auth_error("unexpected_failure").message
+
+
+@pytest.mark.parametrize("code", GOTRUE_OUTAGES)
+def test_gotrue_failing_inside_reads_as_an_outage(code):
+    assert auth_error(code).message == auth_error(None).message and auth_error(code).status == 503
+
+
+@pytest.fixture
+def supabase(app, gotrue):
+    """The app on the loopback GoTrue, whose project settings a test may change for itself."""
+    settings = ("autoconfirm", "authorized_addresses", "email_enabled", "captcha_enabled", "disable_signup",
+                "update_password_require_reauthentication")
+    saved = {name: getattr(gotrue, name) for name in settings}
+    gotrue.now_offset = 0
+    app.config.update(SUPABASE_URL=gotrue.url, SUPABASE_PUBLISHABLE_KEY=gotrue.anon_key)
+    app.extensions["startline_token_verifier"] = verifier_for(app.config)
+    yield gotrue
+    for name, value in saved.items():
+        setattr(gotrue, name, value)
+
+
+def _page_says(response, words: str) -> bool:
+    return words in response.get_data(as_text=True).replace("&#39;", "'").replace("&#34;", '"')
+
+
+def test_sign_up_with_an_address_supabase_may_not_mail_says_so_beside_the_email(supabase, client):
+    supabase.authorized_addresses = {"team@example.com"}
+    email = unique_email("outsider")
+    response = post_form(client, "/auth/sign-up", {"full_name": "Out Sider", "email": email, "password": PASSWORD})
+    assert response.status_code == 422
+    assert _page_says(response, "We can't send email to this address yet")
+    assert 'aria-invalid="true"' in response.get_data(as_text=True)
+    assert supabase.find_user(email) is None
+
+
+def test_password_reset_to_an_address_supabase_may_not_mail_says_so(supabase, client):
+    email = unique_email("outsider")
+    supabase.create_user(email, PASSWORD)
+    supabase.authorized_addresses = {"team@example.com"}
+    response = post_form(client, "/auth/forgot", {"email": email})
+    assert response.status_code == 422
+    assert _page_says(response, "We can't send email to this address yet")
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("banned", "This account is suspended"),
+    ("email_enabled", "Signing in with email is switched off"),
+    ("captcha_enabled", "asked for a CAPTCHA check"),
+])
+def test_sign_in_refusals_are_told_as_they_are_not_as_an_outage(supabase, client, setting, words):
+    email = unique_email("refused")
+    supabase.create_user(email, PASSWORD)
+    if setting == "banned":
+        supabase.ban_user(email)
+    else:
+        setattr(supabase, setting, setting == "captcha_enabled")
+
+    response = sign_in(client, email)
+
+    assert _page_says(response, words)
+    assert not _page_says(response, "couldn't reach the sign-in service")
+    assert cookie(client, ACCESS_COOKIE) is None
+
+
+def test_sign_ups_closed_are_told_as_such(supabase, client):
+    supabase.disable_signup = True
+    response = post_form(client, "/auth/sign-up", {"full_name": "Late", "email": unique_email("late"),
+                                                   "password": PASSWORD})
+    assert response.status_code == 422 and _page_says(response, "New sign-ups are closed")
+
+
+def test_password_change_that_needs_reauthentication_points_to_the_emailed_link(supabase, client):
+    email = unique_email("stale")
+    supabase.create_user(email, PASSWORD)
+    sign_in(client, email)
+    supabase.update_password_require_reauthentication = True
+    supabase.age_sessions(email, 25 * 3600)
+
+    response = post_form(client, "/auth/reset", {"password": "a brand new phrase"})
+
+    assert response.status_code == 422
+    assert _page_says(response, "confirm it's you first")
+    assert 'href="/auth/forgot"' in response.get_data(as_text=True)
+
+
+def test_gotrue_failing_inside_is_an_outage_message(supabase, client):
+    email = unique_email("outage")
+    supabase.create_user(email, PASSWORD)
+    supabase.fail("/token")
+    response = sign_in(client, email)
+    assert response.status_code == 503 and _page_says(response, "couldn't reach the sign-in service")
+
+
 # --- next survives every hop -----------------------------------------------------------
 
 def test_next_survives_switching_between_sign_in_and_sign_up(client, db):
@@ -251,6 +392,30 @@ def test_sign_in_link_in_the_header_comes_back_to_this_page(client, db):
     make_race(db, slug="header-race")
     page = client.get("/races/header-race").get_data(as_text=True)
     assert 'href="/auth/sign-in?next=/races/header-race"' in page
+
+
+def _header(page: str) -> str:
+    return page.split('<header class="site-header">', 1)[1].split("</header>", 1)[0]
+
+
+@pytest.mark.parametrize("page", ["/auth/sign-in?next=/races/spring-5k", "/auth/sign-up?next=/races/spring-5k",
+                                  "/auth/forgot?next=/races/spring-5k",
+                                  "/auth/confirm?token_hash=&type=email&next=/races/spring-5k"])
+def test_header_sign_in_link_on_auth_pages_keeps_next(client, db, page):
+    header = _header(client.get(page).get_data(as_text=True))
+    assert 'href="/auth/sign-in?next=/races/spring-5k"' in header
+
+
+def test_header_sign_in_link_after_a_refused_sign_up_keeps_next(client, db):
+    response = post_form(client, "/auth/sign-up", {"full_name": "X", "email": "bad", "password": "short",
+                                                   "next": "/races/spring-5k"}, page="/auth/sign-up?next=/races/spring-5k")
+    assert response.status_code == 422
+    assert 'href="/auth/sign-in?next=/races/spring-5k"' in _header(response.get_data(as_text=True))
+
+
+def test_header_sign_in_link_on_an_auth_page_never_carries_a_foreign_next(client, db):
+    header = _header(client.get("/auth/sign-up?next=//evil.com").get_data(as_text=True))
+    assert 'href="/auth/sign-in"' in header and "evil" not in header
 
 
 @pytest.mark.parametrize("payload", ["//evil.com", "https://evil.com", "/\\evil.com", "\\\\evil.com",
@@ -295,6 +460,87 @@ def test_sign_out_clears_the_cookies_and_needs_csrf(auth, client):
     assert response.status_code == 303
     assert cookie(client, ACCESS_COOKIE) is None and cookie(client, REFRESH_COOKIE) is None
     assert "Sign in" in client.get("/").get_data(as_text=True)
+
+
+def test_sign_out_ends_the_session_at_once_for_a_copied_access_cookie(auth, app, client):
+    email = unique_email("copied")
+    auth.create_confirmed_user(client, email, name="Copied Cookie")
+    sign_in(client, email)
+    copied_access, copied_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+
+    post_form(client, "/auth/sign-out", {})
+
+    for cookies in ({ACCESS_COOKIE: copied_access}, {ACCESS_COOKIE: copied_access, REFRESH_COOKIE: copied_refresh}):
+        elsewhere = app.test_client()
+        for name, value in cookies.items():
+            elsewhere.set_cookie(name, value)
+        page = elsewhere.get("/").get_data(as_text=True)
+        assert "Copied Cookie" not in page and "Sign in" in page
+        assert cookie(elsewhere, ACCESS_COOKIE) is None
+
+
+def test_sign_out_while_the_auth_server_cannot_refresh_still_ends_the_session(auth, app, client):
+    email = unique_email("outageout")
+    auth.create_confirmed_user(client, email, name="Leaving Now")
+    sign_in(client, email)
+    copied_access, copied_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+    token = csrf_token(client, "/")
+    auth.expire_access_token()
+    auth.fail_next_refresh("over_request_rate_limit")
+
+    assert client.post("/auth/sign-out", data={"csrf_token": token}).status_code == 303
+
+    elsewhere = app.test_client()
+    elsewhere.set_cookie(ACCESS_COOKIE, copied_access)
+    elsewhere.set_cookie(REFRESH_COOKIE, copied_refresh)
+    assert "Leaving Now" not in elsewhere.get("/").get_data(as_text=True)
+
+
+def test_sign_out_on_one_app_server_is_refused_by_another(auth, app, client):
+    other_server = create_app({**app.config})  # same database, its own memory
+    other_server.extensions["startline_token_verifier"] = app.extensions["startline_token_verifier"]
+    email = unique_email("twoservers")
+    auth.create_confirmed_user(client, email, name="Two Servers")
+    sign_in(client, email)
+    copied = cookie(client, ACCESS_COOKIE)
+    visitor = other_server.test_client()
+    visitor.set_cookie(ACCESS_COOKIE, copied)
+    assert "Two Servers" in visitor.get("/").get_data(as_text=True)
+
+    post_form(client, "/auth/sign-out", {})
+
+    assert "Two Servers" not in visitor.get("/").get_data(as_text=True)
+
+
+def test_signing_out_keeps_the_session_id_only_until_its_tokens_expire(auth, client, db):
+    first, second = unique_email("prune1"), unique_email("prune2")
+    for email in (first, second):
+        auth.create_confirmed_user(client, email)
+    sign_in(client, first)
+    post_form(client, "/auth/sign-out", {})
+    first_sessions = set(db.session.scalars(select(RevokedSession.session_id)))
+    assert first_sessions
+
+    auth.expire_access_token()
+    sign_in(client, second)
+    post_form(client, "/auth/sign-out", {})
+
+    kept = db.session.scalars(select(RevokedSession)).all()
+    assert len(kept) == 1 and kept[0].session_id not in first_sessions
+    assert kept[0].expires_at > clock.now()
+
+
+def test_sign_in_gives_the_browser_a_new_csrf_secret(auth, client):
+    email = unique_email("fixation")
+    auth.create_confirmed_user(client, email)
+    planted = csrf_token(client, "/auth/sign-in")
+
+    response = post_form(client, "/auth/sign-in", {"email": email, "password": PASSWORD})
+
+    assert response.status_code == 303
+    assert client.post("/auth/sign-out", data={"csrf_token": planted}).status_code == 400
+    assert csrf_token(client, "/") != planted
+    assert post_form(client, "/auth/sign-out", {}).status_code == 303
 
 
 def test_forgotten_password_reset_round_trip(auth, client):
@@ -354,6 +600,27 @@ def test_expired_access_token_is_refreshed_and_cookies_rotated(auth, client):
     assert response.headers["Cache-Control"] == "private, no-store"
 
 
+@pytest.mark.parametrize("failure", ["over_request_rate_limit", "unexpected_failure"])
+def test_a_temporary_refresh_failure_keeps_the_session_and_retries_later(auth, client, failure):
+    email = unique_email("flaky")
+    auth.create_confirmed_user(client, email, name="Patient Runner")
+    sign_in(client, email)
+    old_access, old_refresh = cookie(client, ACCESS_COOKIE), cookie(client, REFRESH_COOKIE)
+
+    auth.expire_access_token()
+    auth.fail_next_refresh(failure)
+    during = client.get("/")
+
+    assert during.status_code == 200
+    assert cookie(client, ACCESS_COOKIE) == old_access and cookie(client, REFRESH_COOKIE) == old_refresh
+    assert not any(c.startswith((f"{ACCESS_COOKIE}=", f"{REFRESH_COOKIE}=")) for c in during.headers.getlist("Set-Cookie"))
+
+    after = client.get("/")
+
+    assert "Patient Runner" in after.get_data(as_text=True)
+    assert cookie(client, REFRESH_COOKIE) not in (None, old_refresh)
+
+
 def test_expired_token_with_a_used_refresh_token_means_signed_out(auth, client):
     email = unique_email("reuse")
     auth.create_confirmed_user(client, email, name="Reuse Me")
@@ -388,11 +655,22 @@ def _forged_tokens(app, gotrue_server: GoTrueServer | None):
         "sub not a uuid": jwt.encode({**claims, "sub": "admin"}, "x" * 32, algorithm="HS256"),
     }
     if gotrue_server is not None:
+        issuer = f"{gotrue_server.url}/auth/v1"
+        claims["iss"] = issuer
         tokens["wrong aud"] = gotrue_server.sign_token({**claims, "aud": "anon"})
+        tokens["another project's issuer"] = gotrue_server.sign_token({**claims, "iss": "https://other.supabase.co/auth/v1"})
+        tokens["no issuer"] = gotrue_server.sign_token({k: v for k, v in claims.items() if k != "iss"})
+        tokens["anonymous user"] = gotrue_server.sign_token({**claims, "is_anonymous": True})
         tokens["HS256 when only JWKS is configured"] = jwt.encode(claims, gotrue_server.anon_key, algorithm="HS256")
         tokens["sub not a uuid"] = gotrue_server.sign_token({**claims, "sub": "admin"})
         tokens["wrong signature"] = gotrue_server.sign_token(claims, key=ec.generate_private_key(ec.SECP256R1()))
     else:
+        secret = local_jwt_secret(app.config["SECRET_KEY"])
+        claims["iss"] = token_issuer(app.config)
+        tokens["another issuer"] = jwt.encode({**claims, "iss": "https://elsewhere.example/auth/v1"}, secret,
+                                              algorithm="HS256")
+        tokens["no issuer"] = jwt.encode({k: v for k, v in claims.items() if k != "iss"}, secret, algorithm="HS256")
+        tokens["anonymous user"] = jwt.encode({**claims, "is_anonymous": True}, secret, algorithm="HS256")
         tokens["wrong aud"] = jwt.encode({**claims, "aud": "anon"}, local_jwt_secret(app.config["SECRET_KEY"]),
                                          algorithm="HS256")
         tokens["sub not a uuid"] = jwt.encode({**claims, "sub": "admin"}, local_jwt_secret(app.config["SECRET_KEY"]),

@@ -216,8 +216,13 @@ def test_refresh_rotates_and_detects_reuse(server):
     assert err.value.code == "refresh_token_already_used"
 
     with pytest.raises(AuthApiError) as err:
-        make_client(server).auth.refresh_session("no-such-token")
+        make_client(server).auth.refresh_session("abcdefghijkl")  # well formed, never issued
     assert (err.value.status, err.value.code) == (400, "refresh_token_not_found")
+
+    with pytest.raises(AuthApiError) as err:
+        make_client(server).auth.refresh_session("no-such-token")
+    assert (err.value.status, err.value.code, err.value.message) == (400, "validation_failed",
+                                                                     "Refresh token is not valid")
 
 
 def test_sign_out_ends_every_session_of_the_user(server):
@@ -278,6 +283,100 @@ def test_password_recovery_flow(server):
     assert err.value.code == "invalid_credentials"
     ok = make_client(server).auth.sign_in_with_password({"email": "forgetful@example.com", "password": "brand-new-pass"})
     assert ok.session is not None
+
+
+# ---------------------------------------------------------------------- project settings and their refusals
+
+
+def _refusal(call) -> tuple:
+    with pytest.raises(AuthApiError) as err:
+        call()
+    return err.value.status, err.value.code, err.value.message
+
+
+def test_built_in_smtp_mails_only_the_team_and_saves_nothing_else(server):
+    server.authorized_addresses = {"team@example.com"}
+    client = make_client(server)
+    refused = 'Email address "runner@example.com" cannot be used as it is not authorized'
+
+    assert _refusal(lambda: client.auth.sign_up({"email": "runner@example.com", "password": PASSWORD})) == \
+        (400, "email_address_not_authorized", refused)
+    assert server.find_user("runner@example.com") is None
+    assert client.auth.sign_up({"email": "team@example.com", "password": PASSWORD}).user.email == "team@example.com"
+
+    server.create_user("runner@example.com", PASSWORD)
+    assert _refusal(lambda: client.auth.reset_password_for_email("runner@example.com")) == \
+        (400, "email_address_not_authorized", refused)
+    assert [m["email"] for m in server.mailbox] == ["team@example.com"]
+
+
+def test_a_banned_user_is_refused_everywhere_with_each_endpoints_status(server):
+    client, session = signed_in(server)
+    server.ban_user("rider@example.com")
+
+    assert _refusal(lambda: make_client(server).auth.sign_in_with_password(
+        {"email": "rider@example.com", "password": "not the password"})) == (400, "user_banned", "User is banned")
+    assert _refusal(lambda: make_client(server).auth.refresh_session(session.refresh_token)) == \
+        (400, "user_banned", "Invalid Refresh Token: User Banned")
+    assert _refusal(lambda: make_client(server).auth.get_user(session.access_token)) == \
+        (403, "user_banned", "User is banned")
+
+
+def test_email_provider_switched_off(server):
+    server.create_user("rider@example.com", PASSWORD)
+    server.email_enabled = False
+    client = make_client(server)
+    assert _refusal(lambda: client.auth.sign_up({"email": "new@example.com", "password": PASSWORD})) == \
+        (400, "email_provider_disabled", "Email signups are disabled")
+    assert _refusal(lambda: client.auth.sign_in_with_password({"email": "rider@example.com", "password": PASSWORD})) \
+        == (422, "email_provider_disabled", "Email logins are disabled")
+    assert _refusal(lambda: client.auth.reset_password_for_email("rider@example.com")) == \
+        (400, "email_provider_disabled", "Email logins are disabled")
+
+
+def test_captcha_protection_refuses_requests_without_a_token_but_not_refreshes(server):
+    _, session = signed_in(server)
+    server.captcha_enabled = True
+    client = make_client(server)
+    no_token = (400, "captcha_failed", "captcha protection: request disallowed (no captcha_token found)")
+    assert _refusal(lambda: client.auth.sign_up({"email": "new@example.com", "password": PASSWORD})) == no_token
+    assert _refusal(lambda: client.auth.sign_in_with_password({"email": "rider@example.com", "password": PASSWORD})) \
+        == no_token
+    assert _refusal(lambda: client.auth.reset_password_for_email("rider@example.com")) == no_token
+    assert client.auth.refresh_session(session.refresh_token).session is not None
+
+
+def test_password_change_in_an_old_session_needs_reauthentication(server):
+    client, _ = signed_in(server)
+    server.update_password_require_reauthentication = True
+    assert client.auth.update_user({"password": "fresh-session-pass"}).user
+
+    server.age_sessions("rider@example.com", 25 * 3600)
+
+    assert _refusal(lambda: client.auth.update_user({"password": "old-session-pass"})) == \
+        (400, "reauthentication_needed", "Password update requires reauthentication")
+
+
+def test_password_grant_without_an_address_is_a_validation_failure(server):
+    response = httpx.post(f"{server.url}/auth/v1/token?grant_type=password", json={"password": PASSWORD},
+                          headers={"apikey": server.anon_key})
+    assert (response.status_code, response.json()) == (
+        400, {"code": 400, "error_code": "validation_failed", "msg": "missing email or phone"})
+
+
+def test_sign_ups_switched_off(server):
+    server.disable_signup = True
+    assert _refusal(lambda: make_client(server).auth.sign_up({"email": "new@example.com", "password": PASSWORD})) == \
+        (422, "signup_disabled", "Signups not allowed for this instance")
+
+
+def test_a_failure_inside_gotrue_is_a_500_unexpected_failure(server):
+    server.create_user("rider@example.com", PASSWORD)
+    server.fail("/token")
+    assert _refusal(lambda: make_client(server).auth.sign_in_with_password(
+        {"email": "rider@example.com", "password": PASSWORD})) == \
+        (500, "unexpected_failure", "Unexpected failure, please check server logs for more information")
+    assert make_client(server).auth.sign_in_with_password({"email": "rider@example.com", "password": PASSWORD})
 
 
 # ---------------------------------------------------------------------- rate limits, JWKS, wire shape

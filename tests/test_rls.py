@@ -48,6 +48,9 @@ SUPABASE_LOOKALIKE = [
     "GRANT USAGE ON SCHEMA public TO anon, authenticated",
     "GRANT ALL ON ALL TABLES IN SCHEMA public TO anon, authenticated",
     "GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO anon, authenticated",
+    # ... and tables made later (the migrations run again below) get the same grants.
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated",
+    "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated",
 ]
 
 pytestmark = pytest.mark.postgres
@@ -56,6 +59,7 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture(scope="module")
 def supabase(migrated):
     """The test database with Supabase's roles and schemas, and supabase_security applied again."""
+    from alembic.script import ScriptDirectory
     from flask_migrate import downgrade, upgrade
 
     from app import create_app
@@ -77,8 +81,10 @@ def supabase(migrated):
                            "SQLALCHEMY_DATABASE_URI": migrated})
     with migrator.app_context():
         # Back to before this revision (and anything after it), then forward again, now that
-        # the roles exist and every other table does too.
-        downgrade(revision="supabase_security@-1")
+        # the roles exist and every other table does too. ("supabase_security@-1" would mean one
+        # step below the current head, which is this revision only until another one lands.)
+        scripts = ScriptDirectory.from_config(migrator.extensions["migrate"].migrate.get_config())
+        downgrade(revision=scripts.get_revision("supabase_security").down_revision)
         upgrade(revision="heads")
         _db.engine.dispose()
     yield engine
@@ -171,7 +177,8 @@ def test_anyone_reads_what_a_published_race_shows_and_nothing_of_a_draft(supabas
 
 @pytest.mark.parametrize("table", ["registrations", "orders", "discount_codes", "outbox_messages", "stripe_events",
                                    "profiles", "race_organizers", "waiver_versions", "checkout_sessions",
-                                   "local_users", "local_refresh_tokens", "local_one_time_tokens", "alembic_version"])
+                                   "local_users", "local_refresh_tokens", "local_one_time_tokens", "revoked_sessions",
+                                   "alembic_version"])
 def test_anon_reads_nothing_private(supabase, world, db, table):
     with as_role(supabase, "anon") as conn:
         assert count(conn, table) == 0

@@ -37,9 +37,23 @@ class AuthError(Exception):
         super().__init__(message)
         self.code, self.message, self.field, self.status = code, message, field, status
 
+    @property
+    def ends_session(self) -> bool:
+        """For a refresh: the session is over (not a temporary failure worth retrying)."""
+        return self.code in SESSION_OVER
 
-# Supabase Auth's error codes, and what we tell people about them.
+
+_SIGN_IN_AGAIN = ("Your session has ended. Please sign in again.", None, 401)
+_USE_EMAILED_LINK = ("For your security, confirm it's you first: choose \"Email me a link to choose it instead\" "
+                     "and set your new password from the link we send you.", None, 422)
+_OUR_SIDE = ("Something went wrong on our side. Please try again; if it keeps happening, tell us.", None, 500)
+UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
+
+# Every code GoTrue's endpoints we call can answer (/token password and refresh_token grants,
+# /signup, /recover, /verify, GET and PUT /user, /logout: supabase/auth internal/api, and the
+# "Error codes" guide), and what we tell people about it. The local provider uses the same codes.
 _ERRORS = {
+    # the person can fix it
     "invalid_credentials": ("That email and password don't match. Check them, or reset your password.", None, 422),
     "email_not_confirmed": ("Please confirm your email address first: follow the link we emailed you.", None, 422),
     "user_already_exists": ("There's already an account with this email. Sign in instead?", "email", 422),
@@ -48,21 +62,63 @@ _ERRORS = {
                       "not a common one.", "password", 422),
     "same_password": ("That's your current password. Choose a new one.", "password", 422),
     "otp_expired": ("This link has expired or was already used. Ask for a new one below.", None, 422),
+    "flow_state_not_found": ("This link has expired or was already used. Ask for a new one below.", None, 422),
     "validation_failed": ("Check the email address.", "email", 422),
+    "anonymous_provider_disabled": ("Enter your email address.", "email", 422),
     "email_address_invalid": ("That email address can't receive mail. Check it for typos.", "email", 422),
+    # Hosted Supabase's built-in email service only mails the project's team (sign-up and reset).
+    "email_address_not_authorized": ("We can't send email to this address yet. Use another address, or "
+                                     "contact the race organizer.", "email", 422),
+    # the account or this session
+    "user_banned": ("This account is suspended. If you think that's a mistake, contact us.", None, 403),
+    "reauthentication_needed": _USE_EMAILED_LINK,
+    "reauthentication_not_valid": _USE_EMAILED_LINK,
+    "current_password_required": _USE_EMAILED_LINK,
+    "current_password_invalid": _USE_EMAILED_LINK,
+    "insufficient_aal": ("This account uses two-step sign-in, which this site doesn't support yet. "
+                         "Contact us to change your password.", None, 403),
+    "user_sso_managed": ("This account signs in through your organization: change its password there.", None, 422),
+    "session_not_found": _SIGN_IN_AGAIN,
+    "session_expired": _SIGN_IN_AGAIN,
+    "refresh_token_not_found": _SIGN_IN_AGAIN,
+    "refresh_token_already_used": _SIGN_IN_AGAIN,
+    "user_not_found": _SIGN_IN_AGAIN,
+    "bad_jwt": _SIGN_IN_AGAIN,
+    "no_authorization": _SIGN_IN_AGAIN,
+    # wait and retry
     "over_request_rate_limit": ("Too many attempts. Please wait a minute and try again.", None, 429),
     "over_email_send_rate_limit": ("We've just sent you an email. Please wait a minute before asking again.",
                                    None, 429),
+    # how the auth project is set up: the person can't fix it, and it isn't an outage
     "signup_disabled": ("New sign-ups are closed right now.", None, 422),
+    "email_provider_disabled": ("Signing in with email is switched off on this site right now. "
+                                "Please try again later.", None, 503),
+    "captcha_failed": ("The sign-in service asked for a CAPTCHA check, which this site doesn't support yet. "
+                       "Please tell us, and try again later.", None, 503),
+    # what we sent was wrong: our bug
+    "bad_json": _OUR_SIDE,
+    "request_entity_too_large": _OUR_SIDE,
+    "phone_provider_disabled": _OUR_SIDE,
+    "unknown": _OUR_SIDE,
+    # the auth service failed inside
+    "unexpected_failure": UNAVAILABLE,
+    "request_timeout": UNAVAILABLE,
+    "hook_timeout": UNAVAILABLE,
+    "hook_timeout_after_retry": UNAVAILABLE,
+    "hook_payload_over_size_limit": UNAVAILABLE,
+    "hook_payload_invalid_content_type": UNAVAILABLE,
 }
-UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
-# Refresh failures that simply mean "this session is over".
+# Refresh failures that mean "this session is over" (GoTrue's tokens/service.go and
+# token_refresh.go: a refresh token that is malformed, unknown, reused, or whose session or user
+# has ended). Anything else (429, a 5xx, the network) is temporary: the cookies stay and the
+# next request tries again.
 SESSION_OVER = {"refresh_token_already_used", "refresh_token_not_found", "session_not_found",
-                "session_expired", "user_not_found", "bad_jwt", "otp_expired"}
+                "session_expired", "user_not_found", "user_banned", "bad_jwt", "validation_failed"}
 
 
 def auth_error(code: str | None) -> AuthError:
-    message, field, status = _ERRORS.get(code or "", UNAVAILABLE)
+    """Our refusal for an auth server's error `code`; None means it could not be reached."""
+    message, field, status = UNAVAILABLE if code is None else _ERRORS.get(code, _OUR_SIDE)
     return AuthError(code or "unavailable", message, field=field, status=status)
 
 

@@ -20,7 +20,11 @@ class TokenVerifier:
 
     LEEWAY = 10  # seconds of clock skew between us and the auth server
 
-    def __init__(self, *, jwks_url: str | None = None, hs256_secret: str | None = None):
+    def __init__(self, *, issuer: str, jwks_url: str | None = None, hs256_secret: str | None = None,
+                 allow_anonymous: bool = False):
+        # The issuer pins tokens to this auth server: another Supabase project (or a local
+        # provider elsewhere) can share a signing secret or key, never the issuer.
+        self.issuer, self.allow_anonymous = issuer, allow_anonymous
         self.hs256_secret = hs256_secret
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600, timeout=5) if jwks_url else None
 
@@ -37,9 +41,12 @@ class TokenVerifier:
         else:
             # "none", HS256 without a configured secret, or anything unexpected.
             raise jwt.InvalidAlgorithmError(f"tokens signed with {alg!r} are not accepted")
-        claims = jwt.decode(token, key, algorithms=[alg], audience="authenticated",
-                            options={"require": ["exp", "sub", "aud"], "verify_exp": False,
+        claims = jwt.decode(token, key, algorithms=[alg], audience="authenticated", issuer=self.issuer,
+                            options={"require": ["exp", "sub", "aud", "iss"], "verify_exp": False,
                                      "verify_iat": False, "verify_nbf": False})
+        # Supabase's anonymous sign-ins carry aud "authenticated" too; no feature here asks for them.
+        if claims.get("is_anonymous") is True and not self.allow_anonymous:
+            raise jwt.InvalidTokenError("anonymous sessions are not accepted")
         # Expiry is judged by our clock (services.clock), so tests can move time instead of waiting.
         if not allow_expired and claims["exp"] <= clock.now().timestamp() - self.LEEWAY:
             raise jwt.ExpiredSignatureError("Signature has expired")

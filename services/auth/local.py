@@ -25,6 +25,7 @@ def local_jwt_secret(secret_key: str) -> str:
 
 
 EmailSender = Callable[[str, str, str], None]  # (kind, to, link)
+LOCAL_ISSUER = "startline-local-auth"  # the `iss` of the local provider's access tokens
 
 
 class LocalAuth:

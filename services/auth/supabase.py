@@ -39,8 +39,14 @@ class SupabaseAuth:
             return fn(self._client().auth)
         except AuthApiError as exc:
             log.info("supabase auth refused: %s %s", exc.status, exc.code)
-            raise auth_error(exc.code) from exc
-        except (LibraryAuthError, httpx.HTTPError) as exc:  # unreachable, timeouts, 5xx
+            raise auth_error(exc.code or "unknown") from exc
+        except LibraryAuthError as exc:
+            if getattr(exc, "code", None):  # AuthWeakPasswordError is no AuthApiError, but has GoTrue's code
+                log.info("supabase auth refused: %s", exc.code)
+                raise auth_error(exc.code) from exc
+            log.warning("supabase auth unavailable: %r", exc)  # unreachable, timeouts, gateway 5xx
+            raise auth_error(None) from exc
+        except httpx.HTTPError as exc:
             log.warning("supabase auth unavailable: %r", exc)
             raise auth_error(None) from exc
 

@@ -6,33 +6,63 @@ SUPABASE_URL and `anon_key` as SUPABASE_PUBLISHABLE_KEY. Tests then use the
 unmodified `supabase` / `supabase_auth` / `storage3` clients, which exercises
 their real request building, JSON parsing and error mapping.
 
-The wire behaviour follows the upstream servers' source (supabase/auth
-`internal/api/*.go`, supabase/storage `src/internal/errors`), including the
-parts that surprise people, because a double that is kinder than production
-gives false confidence:
+What it enforces, and where that is documented. "API reference" is the Supabase Auth REST API
+(openapi.yaml in supabase/auth; its path sections are named below); "Error codes" is the guide
+https://supabase.com/docs/guides/auth/debugging/error-codes. Where the documents are silent or
+loose (the API reference says 400 and 422 are used interchangeably and leaves 5xx out), the
+status, `code` and message are GoTrue's own, from supabase/auth internal/api/*.go (file named),
+so a double kinder than production gives no false confidence.
 
-* Error bodies depend on the `X-Supabase-Api-Version` request header. The
-  Python/JS libraries always send `2024-01-01`, and for that GoTrue answers
-  `{"code": "<error_code>", "message": "..."}` and echoes the header back.
-  Without the header (curl, raw httpx) it answers the legacy
-  `{"code": <status>, "error_code": "...", "msg": "..."}`. Both map to
-  `AuthApiError.code` in the library.
-* With email confirmation on (`autoconfirm=False`), signing up an address
-  that is already confirmed does NOT fail: GoTrue returns 200 with a
-  fabricated user (new random id, `identities: []`) so a signup form cannot
-  enumerate accounts. Only with autoconfirm on is it 422 user_already_exists.
-* A refresh token that was already rotated is still accepted while its child
-  is the session's active token (GoTrue hands back that child again, for
-  clients that lost the response), and within `refresh_token_reuse_interval`
-  seconds. Only after that is it 400 refresh_token_already_used, and then the
-  whole session's token family is revoked.
-* Sign-out defaults to scope=global in the library: every session of the user
-  ends, and their access tokens stop working at once (403 session_not_found).
-* A password change through PUT /user ends every other session of the user.
-* Confirmation and recovery mails are limited to one per
-  `email_max_frequency` seconds per user (429 over_email_send_rate_limit).
-* Storage answers errors with HTTP 400 (500 for server faults) and puts the
-  "real" status in the body: `{"statusCode": "404", "error": ..., ...}`.
+Every refusal (Error codes, "Auth error codes"; errors.go HandleResponseError):
+  - the body depends on the `X-Supabase-Api-Version` request header. The Python/JS libraries
+    send `2024-01-01` and get `{"code": "<error_code>", "message": "..."}` with the header
+    echoed back; without it (curl, raw httpx) GoTrue answers the legacy
+    `{"code": <status>, "error_code": "...", "msg": "..."}`. Both carry `x-sb-error-code`.
+  - `over_request_rate_limit` is HTTP 429 (API reference, "RateLimitResponse"): `rate_limit(path)`.
+  - a failure inside GoTrue is HTTP 500 `unexpected_failure` (`fail(path)`).
+  - without a known `apikey` the API gateway answers 401 before GoTrue sees the request.
+  - with `captcha_enabled`, /signup, /recover and the password grant of /token refuse a request
+    without a CAPTCHA token: 400 `captcha_failed` (API reference, info "Notes"; middleware.go
+    verifyCaptcha, isIgnoreCaptchaRoute spares the refresh grant).
+
+POST /token?grant_type=password (API reference "/token"; token.go ResourceOwnerPasswordGrant):
+  400 `validation_failed` without an address; 400 `invalid_credentials` alike for an unknown
+  address and a wrong password; 400 `user_banned` (`ban_user`), judged before the password;
+  400 `email_not_confirmed`; 422 `email_provider_disabled` when `email_enabled` is off.
+POST /token?grant_type=refresh_token (API reference "/token"; token_refresh.go, tokens/service.go):
+  400 `validation_failed` "Refresh token is not valid" for a malformed token; 400
+  `refresh_token_not_found`; 400 `user_banned`; a rotated token is still accepted while its
+  child is the session's active token and within `refresh_token_reuse_interval` seconds, after
+  which it is 400 `refresh_token_already_used` and the whole session is revoked.
+POST /signup (API reference "/signup"; signup.go): 422 `signup_disabled` (`disable_signup`);
+  400 `validation_failed` for a missing password or a bad address, 422 `weak_password`
+  (`password_min_length`, with `weak_password.reasons`); 400 `email_provider_disabled`; with
+  email confirmation on (`autoconfirm=False`) an already-confirmed address gets 200 and a
+  fabricated user (`identities: []`) so a sign-up form cannot enumerate accounts; only with
+  autoconfirm on is it 422 `user_already_exists`.
+Mail (/signup, /recover; mail.go sendEmail): 400 `email_address_not_authorized` for an address
+  outside `authorized_addresses` (hosted Supabase's built-in SMTP mails only the project team;
+  the sign-up is then not saved); 429 `over_email_send_rate_limit` within `email_max_frequency`
+  seconds of the last mail of the same kind (GOTRUE_SMTP_MAX_FREQUENCY).
+POST /recover (API reference "/recover"; recover.go): 400 `email_provider_disabled`; 400
+  `validation_failed` without an email; 200 `{}` for unknown addresses too (no enumeration).
+POST /verify (API reference "/verify"; verify.go): 400 `validation_failed` for a missing type or
+  token; 403 `otp_expired` for a used, unknown or expired (`otp_ttl`) link; 403 `user_banned`.
+  Links are single use.
+GET and PUT /user, POST /logout (API reference "/user", "/logout"; auth.go
+  requireAuthentication): 401 `no_authorization` without a bearer token; 403 `bad_jwt` for a
+  token that does not verify or has expired; 403 `user_not_found`; 403 `session_not_found` once
+  the session has ended (sign-out, password change): access tokens stop working then, not at
+  expiry; 403 `user_banned`.
+PUT /user (user.go UserUpdate): 422 `weak_password`; 422 `same_password`; with
+  `update_password_require_reauthentication`, a session older than 24 hours gets 400
+  `reauthentication_needed` (422 `reauthentication_not_valid` for any nonce); a new password
+  ends every other session of the user.
+POST /logout (logout.go): scope `global` (the library's default) ends every session of the
+  user, `local` this one, `others` the rest; 400 `validation_failed` for another scope.
+
+Storage answers errors with HTTP 400 (500 for server faults) and puts the "real" status in the
+body: `{"statusCode": "404", "error": ..., ...}` (supabase/storage src/internal/errors).
 
 Time: the server clock is `time.time() + now_offset`; tests move it forward
 to expire access tokens, OTP links and reuse windows. Clients keep their own
@@ -207,6 +237,13 @@ class GoTrueServer:
         self.otp_ttl = 3600  # Supabase's hosted default email link lifetime
         self.email_max_frequency = 60  # GOTRUE_SMTP_MAX_FREQUENCY
         self.refresh_token_reuse_interval = 10  # GOTRUE_SECURITY_REFRESH_TOKEN_REUSE_INTERVAL
+        self.disable_signup = False  # GOTRUE_DISABLE_SIGNUP
+        self.email_enabled = True  # GOTRUE_EXTERNAL_EMAIL_ENABLED
+        self.captcha_enabled = False  # GOTRUE_SECURITY_CAPTCHA_ENABLED (no token here ever verifies)
+        self.update_password_require_reauthentication = False  # GOTRUE_SECURITY_UPDATE_PASSWORD_REQUIRE_REAUTHENTICATION
+        # Hosted Supabase's built-in SMTP sends only to the project team's addresses: a set here
+        # is that list (None: a custom SMTP server, any address).
+        self.authorized_addresses: set[str] | None = None
         # Supabase's gateway refuses /auth/v1 calls without a known `apikey`;
         # catching apps that forget it is worth the strictness.
         self.require_apikey = True
@@ -235,6 +272,7 @@ class GoTrueServer:
         self._sessions: dict[str, dict] = {}
         self._refresh_tokens: dict[str, dict] = {}
         self._rate_limits: dict[str, int] = {}
+        self._server_errors: dict[str, int] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -306,6 +344,19 @@ class GoTrueServer:
             user = self._find_user(email.strip().lower())
             return None if user is None else self._user_json(user)
 
+    def ban_user(self, email: str, seconds: float = 24 * 3600) -> None:
+        """Ban a user, as the admin API's `ban_duration` does."""
+        with self._lock:
+            self._find_user(email.strip().lower())["banned_until"] = self.now() + seconds
+
+    def age_sessions(self, email: str, seconds: float) -> None:
+        """Make the user's sessions `seconds` older (reauthentication is judged by a session's age)."""
+        with self._lock:
+            user_id = self._find_user(email.strip().lower())["id"]
+            for record in self._sessions.values():
+                if record["user_id"] == user_id:
+                    record["created_at"] -= seconds
+
     def issue_session(self, user_id: str) -> dict:
         with self._lock:
             user = self._users[user_id]
@@ -320,9 +371,17 @@ class GoTrueServer:
         return jwt.encode(claims, key, algorithm=alg, headers=header)
 
     def rate_limit(self, path: str, times: int = 1) -> None:
+        """The next `times` requests to `path` get the gateway's 429 over_request_rate_limit."""
         with self._lock:
             target = self._normalise_limit_path(path)
             self._rate_limits[target] = self._rate_limits.get(target, 0) + times
+
+    def fail(self, path: str, times: int = 1) -> None:
+        """The next `times` requests to `path` fail inside GoTrue (its database down, say): HTTP 500
+        unexpected_failure, as HandleResponseError answers an unhandled error."""
+        with self._lock:
+            target = self._normalise_limit_path(path)
+            self._server_errors[target] = self._server_errors.get(target, 0) + times
 
     @staticmethod
     def _normalise_limit_path(path: str) -> str:
@@ -353,16 +412,17 @@ class GoTrueServer:
         except _GatewayError as exc:
             return _json_response(exc.status, exc.body)
 
-    def _take_rate_limit(self, path: str) -> bool:
+    def _take_rate_limit(self, path: str, counters: dict[str, int] | None = None) -> bool:
+        counters = self._rate_limits if counters is None else counters
         with self._lock:
             key = path.rstrip("/")
-            remaining = self._rate_limits.get(key, 0)
+            remaining = counters.get(key, 0)
             if remaining <= 0:
                 return False
             if remaining == 1:
-                del self._rate_limits[key]
+                del counters[key]
             else:
-                self._rate_limits[key] = remaining - 1
+                counters[key] = remaining - 1
             return True
 
     def _check_apikey(self, req: _Request) -> None:
@@ -385,6 +445,9 @@ class GoTrueServer:
         try:
             if self._take_rate_limit(req.path):
                 raise _AuthError(429, "over_request_rate_limit", "Request rate limit reached")
+            if self._take_rate_limit(req.path, self._server_errors):
+                raise _AuthError(500, "unexpected_failure",
+                                 "Unexpected failure, please check server logs for more information")
             # These are the routes Supabase's gateway leaves open: email links
             # are clicked in a browser, and the JWKS is for third parties.
             if self.require_apikey and route not in ("/verify", "/.well-known/jwks.json", "/callback", "/authorize"):
@@ -434,8 +497,8 @@ class GoTrueServer:
         return _json_response(
             200,
             {
-                "external": {"email": True, "phone": False, "anonymous_users": False},
-                "disable_signup": False,
+                "external": {"email": self.email_enabled, "phone": False, "anonymous_users": False},
+                "disable_signup": self.disable_signup,
                 "mailer_autoconfirm": self.autoconfirm,
                 "phone_autoconfirm": False,
                 "sms_provider": "",
@@ -445,15 +508,20 @@ class GoTrueServer:
 
     def _signup(self, req: _Request) -> tuple[int, dict, bytes]:
         body = req.json()
+        self._check_captcha(body)
+        if self.disable_signup:
+            raise _AuthError(422, "signup_disabled", "Signups not allowed for this instance")
         email, password = body.get("email") or "", body.get("password") or ""
         if not email and not body.get("phone"):
             raise _AuthError(422, "anonymous_provider_disabled", "Anonymous sign-ins are disabled")
         if body.get("phone"):
             raise _AuthError(400, "phone_provider_disabled", "Phone signups are disabled")
-        # Same order as SignupParams.Validate: the password is judged first.
+        # Same order as validateSignupParams: the password is judged first.
         if not password:
-            raise _AuthError(422, "validation_failed", "Signup requires a valid password")
+            raise _AuthError(400, "validation_failed", "Signup requires a valid password")
         self._check_password_strength(password)
+        if not self.email_enabled:
+            raise _AuthError(400, "email_provider_disabled", "Email signups are disabled")
         email = self._validate_email(email)
         data = body.get("data") or {}
         pkce = bool(body.get("code_challenge"))
@@ -463,6 +531,9 @@ class GoTrueServer:
             if self.autoconfirm:
                 raise _AuthError(422, "user_already_exists", "User already registered")
             return _json_response(200, self._obfuscated_user(email, data))
+        if not self.autoconfirm:
+            # The confirmation mail is sent in the sign-up's transaction: refused, nothing is saved.
+            self._check_email_authorized(email)
         if user is None:
             user = self._new_user(email, password, dict(data))
         # An unconfirmed existing user keeps its password and metadata: the
@@ -476,7 +547,8 @@ class GoTrueServer:
 
     def _token(self, req: _Request) -> tuple[int, dict, bytes]:
         grant_type = req.query.get("grant_type", "")
-        if grant_type == "password":
+        if grant_type == "password":  # isIgnoreCaptchaRoute: the refresh grant needs no captcha
+            self._check_captcha(req.json())
             return self._password_grant(req)
         if grant_type == "refresh_token":
             return self._refresh_grant(req)
@@ -487,9 +559,17 @@ class GoTrueServer:
         email, password = (body.get("email") or "").strip().lower(), body.get("password") or ""
         if email and body.get("phone"):
             raise _AuthError(400, "validation_failed", "Only an email address or phone number should be provided on login.")
+        if not email and not body.get("phone"):
+            raise _AuthError(400, "validation_failed", "missing email or phone")
+        if email and not self.email_enabled:
+            raise _AuthError(422, "email_provider_disabled", "Email logins are disabled")
         user = self._find_user(email) if email else None
         # Unknown user and wrong password answer alike, so logins can't probe accounts.
-        if user is None or not self._password_matches(user, password):
+        if user is None:
+            raise _AuthError(400, "invalid_credentials", "Invalid login credentials")
+        if self._is_banned(user):  # judged before the password, as PasswordGrant does
+            raise _AuthError(400, "user_banned", "User is banned")
+        if not self._password_matches(user, password):
             raise _AuthError(400, "invalid_credentials", "Invalid login credentials")
         if user["email_confirmed_at"] is None:
             raise _AuthError(400, "email_not_confirmed", "Email not confirmed")
@@ -497,11 +577,14 @@ class GoTrueServer:
 
     def _refresh_grant(self, req: _Request) -> tuple[int, dict, bytes]:
         presented = req.json().get("refresh_token") or ""
-        if not presented:
-            raise _AuthError(400, "validation_failed", "refresh_token required")
+        # RefreshTokenGrantParams.Validate; this double issues only the legacy 12-character form.
+        if not re.fullmatch(r"[a-z0-9]{12}", presented):
+            raise _AuthError(400, "validation_failed", "Refresh token is not valid")
         record = self._refresh_tokens.get(presented)
         if record is None or record["session_id"] not in self._sessions:
             raise _AuthError(400, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
+        if self._is_banned(self._users[record["user_id"]]):
+            raise _AuthError(400, "user_banned", "Invalid Refresh Token: User Banned")
         now = self.now()
         issued: str | None = None
         if record["revoked"]:
@@ -550,6 +633,8 @@ class GoTrueServer:
         if match is None:
             raise invalid
         user, column = match
+        if self._is_banned(user):
+            raise _AuthError(403, "user_banned", "User is banned")
         if self.now() > user[f"{column}_sent_at"] + self.otp_ttl:
             raise invalid
         # Confirm() and Recover() both clear the token, which is what makes a
@@ -562,6 +647,9 @@ class GoTrueServer:
 
     def _recover(self, req: _Request) -> tuple[int, dict, bytes]:
         body = req.json()
+        self._check_captcha(body)
+        if not self.email_enabled:  # the requireEmailProvider middleware
+            raise _AuthError(400, "email_provider_disabled", "Email logins are disabled")
         if not body.get("email"):
             raise _AuthError(400, "validation_failed", "Password recovery requires an email")
         email = self._validate_email(body["email"])
@@ -607,6 +695,14 @@ class GoTrueServer:
             # double does not model; fail loudly rather than pretend.
             raise _AuthError(422, "validation_failed", "email/phone change is not supported by the GoTrue test double")
         if body.get("password") is not None:
+            # UserUpdate: a session older than 24 hours must show a reauthentication nonce.
+            session = self._sessions.get(session_id or "")
+            if self.update_password_require_reauthentication and (
+                    session is None or self.now() > session["created_at"] + 24 * 3600):
+                if not body.get("nonce"):
+                    raise _AuthError(400, "reauthentication_needed", "Password update requires reauthentication")
+                # verifyReauthentication: this double sends no reauthentication codes, so none is valid.
+                raise _AuthError(422, "reauthentication_not_valid", "Nonce has expired or is invalid")
             password = body["password"]
             self._check_password_strength(password)
             if self._password_matches(user, password):
@@ -625,6 +721,24 @@ class GoTrueServer:
         return _json_response(200, self._user_json(user))
 
     # ------------------------------------------------------------------ auth internals
+
+    def _check_captcha(self, body: dict) -> None:
+        # verifyCaptcha: this double knows no CAPTCHA provider, so any token is one it cannot verify.
+        if not self.captcha_enabled:
+            return
+        token = ((body.get("gotrue_meta_security") or {}).get("captcha_token") or "").strip()
+        if not token:
+            raise _AuthError(400, "captcha_failed", "captcha protection: request disallowed (no captcha_token found)")
+        raise _AuthError(400, "captcha_failed", "captcha protection: request disallowed (invalid-input-response)")
+
+    def _check_email_authorized(self, email: str) -> None:
+        # sendEmail's checkEmailAddressAuthorization, before any rate limit is spent.
+        if self.authorized_addresses is not None and email not in self.authorized_addresses:
+            raise _AuthError(400, "email_address_not_authorized",
+                             f'Email address "{email}" cannot be used as it is not authorized')
+
+    def _is_banned(self, user: dict) -> bool:
+        return user.get("banned_until") is not None and self.now() < user["banned_until"]
 
     def _validate_email(self, email: str) -> str:
         email = email.strip()
@@ -667,6 +781,7 @@ class GoTrueServer:
             "confirmation_token": None,
             "recovery_token": None,
             "identity_id": str(uuid.uuid4()),
+            "banned_until": None,
         }
         self._users[user["id"]] = user
         return user
@@ -733,6 +848,7 @@ class GoTrueServer:
         }
 
     def _send_mail(self, user: dict, kind: str, redirect_to: str | None, pkce: bool) -> None:
+        self._check_email_authorized(user["email"])
         column = "confirmation" if kind == "signup" else "recovery"
         now = self.now()
         last = user[f"{column}_sent_at"]
@@ -902,6 +1018,8 @@ class GoTrueServer:
             # Sessions end at sign-out or password change; their access tokens
             # stop working then, not at expiry.
             raise _AuthError(403, "session_not_found", "Session from session_id claim in JWT does not exist")
+        if self._is_banned(user):  # requireAuthentication: a token issued before the ban
+            raise _AuthError(403, "user_banned", "User is banned")
         return claims, user, session_id
 
     # ------------------------------------------------------------------ storage

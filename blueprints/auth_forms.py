@@ -1,0 +1,41 @@
+"""The account forms (sign-in, sign-up, forgotten and new password), each carrying where to go next."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length, ValidationError
+
+from services.auth import password_problem
+
+
+class _NextForm(FlaskForm):
+    next = HiddenField()
+
+
+def _strong_password(form, field):
+    email = form.email.data if hasattr(form, "email") else ""
+    problem = password_problem(field.data or "", email or "")
+    if problem:
+        raise ValidationError(problem)
+
+
+class SignInForm(_NextForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password."), Length(max=200)])
+
+
+class SignUpForm(_NextForm):
+    full_name = StringField("Your name", validators=[DataRequired("Tell us your name."), Length(max=200)])
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired("Choose a password."), _strong_password])
+
+
+class ForgotForm(_NextForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address."),
+                                            Email("That doesn't look like an email address."), Length(max=320)])
+
+
+class ResetForm(_NextForm):
+    password = PasswordField("New password", validators=[DataRequired("Choose a new password."), _strong_password])
