@@ -600,7 +600,7 @@ def test_prices_are_shown_in_the_race_currency(signed_in, db):
     race = make_race(db, slug="lima", starts_at=RACE_START, currency="PEN", tickets=[("21K", 15050, 10)])
     signed_in.post("/races/lima/cart", data={"csrf_token": token(signed_in), f"qty-{types(race)['21K'].id}": "1"})
     page = text(signed_in.get("/races/lima/cart"))
-    assert shown(page, "Total") == "PEN150.50"
+    assert shown(page, "Total") == "PEN\u00a0150.50"
 
 
 # --- runner forms -------------------------------------------------------------------------
