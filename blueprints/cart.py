@@ -56,14 +56,16 @@ def add(slug: str):
         back = url_for("races.race_page", slug=slug, add=add_param(quantities)) + "#tickets"
         return redirect_to(sign_in_url(back))
     try:
-        cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
+        order, _ = cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
     except CartRefused as refused:
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
     if not is_fragment_request():
         return redirect_to(url_for("cart.view", slug=slug))
+    # The menus go back to 0 (pressing Add again adds more), so each type says what the cart now holds.
     return with_badge(render("races/race.html", block="tickets",
-                             **ticket_form_context(card, now, added=describe(quantities, card))))
+                             **ticket_form_context(card, now, added=describe(quantities, card),
+                                                   in_cart=cart_service.quantities_in_cart(db.session, order))))
 
 
 # --- the cart page ------------------------------------------------------------------------

@@ -146,6 +146,20 @@ def test_several_ticket_types_are_added_at_once_and_the_badge_updates_out_of_ban
     assert (cart.subtotal, cart.total, cart.currency) == (10000, 10000, "USD")
 
 
+def test_after_adding_each_ticket_type_says_how_many_the_cart_holds(htmx, db, buyer, race):
+    add(htmx, race, **{"10K": 2})
+    body = text(add(htmx, race, **{"10K": 1, "5K": 1}))
+
+    ten_k, five_k, kids = (types(race)[name].id for name in ("10K", "5K", "Kids 1K"))
+    assert f'class="ticket-in-cart" id="qty-{ten_k}-in-cart"><span aria-hidden="true">✓</span> 3 in your cart</span>' in body
+    assert f'id="qty-{five_k}-in-cart"><span aria-hidden="true">✓</span> 1 in your cart</span>' in body
+    assert f'id="qty-{kids}-in-cart"' not in body
+    # The menus are back at 0 and say so: another press adds more, it does not repeat the last choice.
+    assert re.search(rf'<label for="qty-{ten_k}">Add more<', body)
+    assert re.search(rf'<label for="qty-{kids}">How many<', body)
+    assert re.search(rf'<select id="qty-{ten_k}"[^>]*aria-describedby="qty-{ten_k}-in-cart"', body)
+
+
 def test_without_javascript_adding_redirects_to_the_cart_page(signed_in, db, buyer, race):
     response = add(signed_in, race, **{"5K": 1})
     assert response.status_code == 303 and response.headers["Location"] == "/races/lake/cart"
