@@ -196,7 +196,7 @@ def _runner_page(registration: Registration, form: RunnerForm, *, status: int = 
     number = next(r.number for r in runners if r.registration.id == registration.id)
     return render("cart/runner.html", block="runner_form", status=status, race=race, registration=registration,
                   ticket_type=registration.ticket_type, form=form, waiver=form.waiver, number=number,
-                  runners=runners, saved=_saved_name(tickets),
+                  runners=runners, saved=_saved_name(tickets), name_out_of_band=is_fragment_request(),
                   check_url=url_for("cart.check_runner", registration_id=registration.id))
 
 
@@ -253,7 +253,7 @@ def check_runner(registration_id: int):
     form.validate()
     dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()  # all of them are on the waiver
     return render("cart/runner.html", block="field_check", form=form, check_field=name, dependents=dependents,
-                  status=422 if form[name].errors else 200)
+                  name_out_of_band=name in ("first_name", "last_name"), status=422 if form[name].errors else 200)
 
 
 # --- the header badge ---------------------------------------------------------------------
