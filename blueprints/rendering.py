@@ -53,15 +53,16 @@ def local_time(value: datetime | None, tz: str, pattern: str = "EEE d MMM y, h:m
     return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=LOCALE)
 
 
-def race_time(value: datetime | None, tz: str) -> str:
-    """A moment in the race's zone, with its date and the zone's name: "Sat 14 Mar 2026, 8:00 AM EDT".
+def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
+    """A moment in the race's zone, with its date and the zone's name: "Sat 14 Mar 2026, 8:00 AM EDT",
+    or for a list's time stamps (`compact`) "14 Mar, 8:00 AM EDT".
 
     Always with the date: a time alone ("until 10:36 PM") is ambiguous near midnight, for someone in
     another zone, and in an email read the next day.
     """
     if value is None:
         return ""
-    return f"{local_time(value, tz, 'EEE d MMM y, h:mm a')} {zone_name(value, tz)}"
+    return f"{local_time(value, tz, 'd MMM, h:mm a' if compact else 'EEE d MMM y, h:mm a')} {zone_name(value, tz)}"
 
 
 def zone_name(value: datetime, tz: str) -> str:

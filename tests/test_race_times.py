@@ -32,6 +32,7 @@ def test_every_zone_an_organizer_can_pick_has_a_name_that_is_not_just_an_offset(
 
 def test_a_race_time_has_its_date_and_its_zone():
     assert race_time(datetime(2030, 5, 4, 11, 30, tzinfo=UTC), "America/Lima") == "Sat 4 May 2030, 6:30 AM Peru Standard Time"
+    assert race_time(datetime(2030, 5, 4, 11, 30, tzinfo=UTC), "America/New_York", compact=True) == "4 May, 7:30 AM EDT"
     assert race_time(None, "America/Lima") == ""
 
 
