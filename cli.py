@@ -20,6 +20,7 @@ from services.mail.worker import OutboxWorker, send_due_for
 from services.migrations import describe_target, migration_status, production_reason
 from services.payments import gateway_for
 from services.reconcile import reconcile
+from services.storage import storage_for
 
 
 def register(app: Flask) -> None:
@@ -33,7 +34,7 @@ def register(app: Flask) -> None:
         if if_empty and db.session.scalar(select(func.count(Race.id))):
             click.echo("Races exist already; nothing seeded.")
             return
-        added = seed_demo(db.session, clock.now())
+        added = seed_demo(db.session, clock.now(), storage_for(app))
         click.echo(f"Seeded {len(added)} race(s)." if added else "Demo races exist already.")
 
     @app.cli.command("outbox-worker")

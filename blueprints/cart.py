@@ -56,14 +56,16 @@ def add(slug: str):
         back = url_for("races.race_page", slug=slug, add=add_param(quantities)) + "#tickets"
         return redirect_to(sign_in_url(back))
     try:
-        cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
+        order, _ = cart_service.add_tickets(db.session, g.user, card.race, quantities, now)
     except CartRefused as refused:
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
     if not is_fragment_request():
         return redirect_to(url_for("cart.view", slug=slug))
+    # The menus go back to 0 (pressing Add again adds more), so each type says what the cart now holds.
     return with_badge(render("races/race.html", block="tickets",
-                             **ticket_form_context(card, now, added=describe(quantities, card))))
+                             **ticket_form_context(card, now, added=describe(quantities, card),
+                                                   in_cart=cart_service.quantities_in_cart(db.session, order))))
 
 
 # --- the cart page ------------------------------------------------------------------------
@@ -194,7 +196,7 @@ def _runner_page(registration: Registration, form: RunnerForm, *, status: int = 
     number = next(r.number for r in runners if r.registration.id == registration.id)
     return render("cart/runner.html", block="runner_form", status=status, race=race, registration=registration,
                   ticket_type=registration.ticket_type, form=form, waiver=form.waiver, number=number,
-                  runners=runners, saved=_saved_name(tickets),
+                  runners=runners, saved=_saved_name(tickets), name_out_of_band=is_fragment_request(),
                   check_url=url_for("cart.check_runner", registration_id=registration.id))
 
 
@@ -251,7 +253,7 @@ def check_runner(registration_id: int):
     form.validate()
     dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()  # all of them are on the waiver
     return render("cart/runner.html", block="field_check", form=form, check_field=name, dependents=dependents,
-                  status=422 if form[name].errors else 200)
+                  name_out_of_band=name in ("first_name", "last_name"), status=422 if form[name].errors else 200)
 
 
 # --- the header badge ---------------------------------------------------------------------

@@ -79,6 +79,10 @@ class RunnerForm(RunnerDetailsForm):
         self.first_name.data, self.last_name.data = first, last
         self.email.data = profile.email
 
+    def typed_name(self) -> str:
+        """The runner's name as the form holds it now (saved, typed or filled in), "" before any."""
+        return f"{(self.first_name.data or '').strip()} {(self.last_name.data or '').strip()}".strip()
+
     def details(self) -> RunnerDetails:
         version = (self.waiver_version.data or "").strip()
         return RunnerDetails(

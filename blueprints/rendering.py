@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
 from flask import Flask, Response, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
@@ -15,6 +15,8 @@ from services.links import public_url
 from services.markdown import render_markdown
 from services.media import media_url
 from services.money import format_money
+
+LOCALE = "en"
 
 
 def is_htmx_request() -> bool:
@@ -42,14 +44,57 @@ def render(template: str, block: str = "content", status: int = 200, **ctx) -> R
 
 
 def local_time(value: datetime | None, tz: str, pattern: str = "EEE d MMM y, h:mm a") -> str:
-    """A UTC datetime shown in a race's own timezone, e.g. "Sat 14 Mar 2026, 8:00 AM"."""
+    """A UTC datetime's date (or parts of it) in a race's own timezone, e.g. "Sat 14 Mar 2026".
+
+    For a time of day, use `race_time`: it names the zone.
+    """
     if value is None:
         return ""
-    return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale="en")
+    return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=LOCALE)
 
 
-def tz_abbreviation(value: datetime, tz: str) -> str:
-    return value.astimezone(ZoneInfo(tz)).tzname() or tz
+def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
+    """A moment in the race's zone, with its date and the zone's name: "Sat 14 Mar 2026, 8:00 AM EDT",
+    or for a list's time stamps (`compact`) "14 Mar, 8:00 AM EDT".
+
+    Always with the date: a time alone ("until 10:36 PM") is ambiguous near midnight, for someone in
+    another zone, and in an email read the next day.
+    """
+    if value is None:
+        return ""
+    return f"{local_time(value, tz, 'd MMM, h:mm a' if compact else 'EEE d MMM y, h:mm a')} {zone_name(value, tz)}"
+
+
+def zone_name(value: datetime, tz: str) -> str:
+    """The zone's name at that moment, as people write it: "EDT", "GMT", "CST".
+
+    Many zones have no letters in their short name ("-05" in Lima, "+0530" in Kolkata): those get
+    their long name ("Peru Standard Time"), or the country's time ("India Time") when even that is
+    an offset, or the city's ("Coyhaique time") for a zone too new to have a name. Only the Etc/
+    zones, which are nothing but an offset, are shown as one ("GMT-05:00").
+    """
+    local = value.astimezone(ZoneInfo(tz))
+    short = get_timezone_name(local, "short", locale=LOCALE)
+    if short.isalpha():
+        return short
+    for name in (get_timezone_name(local, "long", locale=LOCALE),
+                 get_timezone_name(local.tzinfo, "long", zone_variant="generic", locale=LOCALE)):
+        if not any(char.isdigit() for char in name) and not name.startswith("Unknown Region"):
+            return name
+    if "/" in tz and not tz.startswith("Etc/"):
+        return f"{get_timezone_location(local.tzinfo, locale=LOCALE, return_city=True)} time"
+    return get_timezone_gmt(local, locale=LOCALE)
+
+
+def zone_label(tz: str) -> str:
+    """A zone's name for a page about times all year round: "Eastern Time (New York)", "Peru Time (Lima)"."""
+    zone = ZoneInfo(tz)
+    name = get_timezone_name(zone, "long", zone_variant="generic", locale=LOCALE)
+    if name.startswith("Unknown Region"):  # UTC and the Etc/ zones have no region
+        return tz
+    city = get_timezone_location(zone, locale=LOCALE, return_city=True)
+    return name if city in name else f"{name} ({city})"
+
 
 
 def map_url(*parts: str) -> str:
@@ -61,7 +106,10 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
-    app.jinja_env.filters["tz_abbreviation"] = tz_abbreviation
+    app.jinja_env.filters["race_time"] = race_time
+    app.jinja_env.filters["zone_name"] = zone_name
+    app.jinja_env.filters["tz_abbreviation"] = zone_name  # the older name, still in organizer pages
+    app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
     app.jinja_env.globals["public_url"] = public_url

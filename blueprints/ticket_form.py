@@ -69,8 +69,13 @@ def describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:
 
 
 def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, str] | None = None,
-                        errors: dict | None = None, added: str | None = None, returning: bool = False) -> dict:
-    """What races/race.html needs for its tickets block, from the race page and the cart alike."""
+                        errors: dict | None = None, added: str | None = None, returning: bool = False,
+                        in_cart: dict[int, int] | None = None) -> dict:
+    """What races/race.html needs for its tickets block, from the race page and the cart alike.
+
+    `in_cart` ({ticket type id: tickets}) is known right after adding: each type then says how many
+    the cart holds, and its menu, back at 0, offers more.
+    """
     shown = {o.ticket_type.id for o in card.offers}
     ticket_errors: dict[int | None, str] = {}
     for type_id, message in (errors or {}).items():
@@ -79,4 +84,5 @@ def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, s
     closed_reason = signup_closed_reason(card.race, now)
     return {"card": card, "race": card.race, "closed_reason": closed_reason, "registration_open": closed_reason is None,
             "chosen": chosen or {}, "ticket_errors": ticket_errors, "added": added, "returning": returning,
+            "in_cart": in_cart or {},
             "max_per_type": MAX_PER_TYPE}

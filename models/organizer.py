@@ -6,8 +6,8 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid, exists
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.profile import Profile
@@ -31,6 +31,13 @@ class RaceOrganizer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     profile: Mapped[Profile] = relationship(foreign_keys=[profile_id], lazy="raise")
+
+
+# "Does this person organize any race?" (the header's Organize link). Deferred, so lists of profiles don't
+# pay for it; the signed-in user's profile is loaded with it undeferred, in the same SELECT (see
+# services/auth/access_tokens.profile_for_claims), so no page spends a query of its own on it.
+Profile.organizes_races = column_property(
+    exists().where(RaceOrganizer.profile_id == Profile.id).correlate_except(RaceOrganizer), deferred=True)
 
 
 class OrganizerInvite(Base):

@@ -66,7 +66,7 @@ class Race(Base):
     tax_rate_bps: Mapped[int] = mapped_column(Integer, default=0)  # 8.25 % is 825
     tax_label: Mapped[str] = mapped_column(String(40), default="")
     tshirt_sizes: Mapped[str] = mapped_column(String(200), default="XS,S,M,L,XL,XXL")
-    ask_gender: Mapped[bool] = mapped_column(Boolean, default=True)
+    ask_gender: Mapped[bool] = mapped_column(Boolean, default=False)  # only when the organizer asks for it
     cover_image: Mapped[str] = mapped_column(String(500), default="")  # storage key
     # The Stripe TaxRate made for the fixed rate, and the settings it was made for.
     stripe_tax_rate_id: Mapped[str] = mapped_column(String(255), default="")

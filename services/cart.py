@@ -126,7 +126,7 @@ def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[
 
     types = _types_of_race(session, race, wanted)
     cart = find_cart(session, buyer.id, race.id)
-    in_cart = _quantities(session, cart) if cart is not None else Counter()
+    in_cart = quantities_in_cart(session, cart) if cart is not None else Counter()
     left = spots_left(session, types.values(), now)
     problems: dict[int | None, str] = {}
     for type_id, n in wanted.items():
@@ -154,7 +154,8 @@ def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[
     return cart, added
 
 
-def _quantities(session: Session, order: Order) -> Counter:
+def quantities_in_cart(session: Session, order: Order) -> Counter:
+    """{ticket type id: tickets of that type in this cart}."""
     rows = session.execute(select(Registration.ticket_type_id, func.count(Registration.id))
                            .where(Registration.order_id == order.id).group_by(Registration.ticket_type_id))
     return Counter(dict(rows.all()))

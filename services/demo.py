@@ -1,19 +1,37 @@
 """Realistic sample races: for `flask seed-demo`, `make run` and the organizer's sample button."""
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import OrganizerRole, Profile, Race, RaceOrganizer, RaceSocialLink, RaceStatus, TaxMode, TicketType
+from models import (
+    MediaKind,
+    OrganizerRole,
+    Profile,
+    Race,
+    RaceOrganizer,
+    RaceSocialLink,
+    RaceStatus,
+    TaxMode,
+    TicketType,
+)
+from services.media import MediaError, save_race_image
+from services.sample_images import sample_cover
+from services.storage import Storage, StorageError
+
+log = logging.getLogger(__name__)
 
 DEMO_ORGANIZER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "startline:demo-organizer")
+FRIDAY, SATURDAY, SUNDAY = 4, 5, 6
+MIN_LEAD = timedelta(weeks=4)  # time enough to sign up before sign-up closes
 
-SAMPLE_DESCRIPTION = """\
+LAKESIDE_DESCRIPTION = """\
 A fast, flat loop along the water, finishing with coffee and pancakes at the boathouse.
 
 ## Course
@@ -33,6 +51,46 @@ A fast, flat loop along the water, finishing with coffee and pancakes at the boa
 Chip timing, results online the same day. Questions? Reply to your confirmation email.
 """
 
+SACRED_VALLEY_DESCRIPTION = """\
+Stone stairways, terraces and farm tracks above the Urubamba, in the dry season's clear mornings.
+
+## Course
+- **Half marathon**: 21 km from the plaza up to the Pumamarka ruins and back along the river, 900 m of climbing.
+- **12K**: the river loop through the village fields, rolling but never steep.
+
+## Altitude
+The start is at 2,900 m. Arrive in Cusco or the valley two or three days before the race, drink
+plenty of water, and walk the first climb if you need to: there is no shame at altitude.
+
+## Race morning
+| Time | What |
+| --- | --- |
+| 5:30 | Bib pick-up on the Plaza de Armas |
+| 6:30 | Half marathon start |
+| 7:00 | 12K start |
+| 11:30 | Course closes; awards and lunch on the plaza |
+
+Aid stations every 4 km with water, coca tea and fruit. Trail shoes recommended.
+"""
+
+HARBOUR_DESCRIPTION = """\
+Seven kilometres of quays, bridges and reflections, after dark on a Friday.
+
+## Course
+Two loops around the docks on closed, fully lit paths, flat enough for a personal best and
+pretty enough to forget about one. Glow sticks and a head torch are in every race pack.
+
+## Race evening
+| Time | What |
+| --- | --- |
+| 18:00 | Race packs at the Canada Square tent |
+| 19:15 | Warm-up on the square |
+| 19:30 | Start |
+| 21:00 | Results and music by the water |
+
+Bag drop is free. The nearest stations are Canary Wharf (Jubilee line and Elizabeth line).
+"""
+
 
 @dataclass
 class SampleTicket:
@@ -49,7 +107,9 @@ class SampleRace:
     slug: str
     title: str
     summary: str
-    days_ahead: int
+    description: str
+    month: int  # the race's season: it is held on the first `weekday` of this month
+    weekday: int  # Monday is 0
     start: time
     timezone: str
     location_name: str
@@ -65,16 +125,16 @@ DEMO_RACES = [
     SampleRace(
         slug="lakeside-spring-5k-10k", title="Lakeside Spring 5K & 10K",
         summary="Flat, fast and friendly: a loop of the lake with pancakes at the finish.",
-        days_ahead=45, start=time(8, 0), timezone="America/Chicago",
+        description=LAKESIDE_DESCRIPTION, month=4, weekday=SATURDAY, start=time(8, 0), timezone="America/Chicago",
         location_name="Lake Harriet Bandshell", address="4135 W Lake Harriet Pkwy, Minneapolis, MN",
         currency="USD", tax_mode=TaxMode.EXCLUSIVE, tax_rate_bps=825, tax_label="Sales tax",
         tickets=[SampleTicket("10K", "Two laps of the lake", 4500, 300, min_age=12),
                  SampleTicket("5K", "One lap, stroller friendly", 3500, 400),
-                 SampleTicket("Kids 1K", "Every finisher gets a medal", 1000, 100, max_age=12)]),
+                 SampleTicket("Kids 1K", "Every finisher gets a medal", 1000, 100, max_age=11)]),
     SampleRace(
         slug="sacred-valley-trail-half", title="Sacred Valley Trail Half",
         summary="21 km of Inca trails above the Urubamba river, at 2,900 m.",
-        days_ahead=80, start=time(6, 30), timezone="America/Lima",
+        description=SACRED_VALLEY_DESCRIPTION, month=6, weekday=SUNDAY, start=time(6, 30), timezone="America/Lima",
         location_name="Plaza de Armas, Ollantaytambo", address="Ollantaytambo, Cusco, Peru",
         currency="PEN", tax_mode=TaxMode.INCLUSIVE, tax_rate_bps=1800, tax_label="IGV",
         tickets=[SampleTicket("Half marathon", "21 km, 900 m of climbing", 22000, 250, min_age=18),
@@ -82,16 +142,29 @@ DEMO_RACES = [
     SampleRace(
         slug="harbour-night-run", title="Harbour Night Run",
         summary="A 7 km glow run around the harbour lights on a Friday evening.",
-        days_ahead=20, start=time(19, 30), timezone="Europe/London",
+        description=HARBOUR_DESCRIPTION, month=11, weekday=FRIDAY, start=time(19, 30), timezone="Europe/London",
         location_name="Canary Wharf", address="Canada Square, London E14 5AB",
         currency="GBP",
         tickets=[SampleTicket("7K", "Glow sticks included", 2800, 500)]),
 ]
 
 
+def race_day(sample: SampleRace, now: datetime) -> date:
+    """The first `weekday` of the sample's month, this year or next, at least four weeks away.
+
+    A spring race is seeded in spring and a Friday night run on a Friday, whenever the command runs.
+    """
+    today = now.astimezone(ZoneInfo(sample.timezone)).date()
+    for year in (today.year, today.year + 1):
+        first = date(year, sample.month, 1)
+        day = first + timedelta(days=(sample.weekday - first.weekday()) % 7)
+        if day >= today + MIN_LEAD:
+            return day
+    raise AssertionError("unreachable: next year's date is always far enough away")
+
+
 def _starts_at(sample: SampleRace, now: datetime) -> datetime:
-    local_day = (now + timedelta(days=sample.days_ahead)).astimezone(ZoneInfo(sample.timezone)).date()
-    local = datetime.combine(local_day, sample.start, tzinfo=ZoneInfo(sample.timezone))
+    local = datetime.combine(race_day(sample, now), sample.start, tzinfo=ZoneInfo(sample.timezone))
     return local.astimezone(ZoneInfo("UTC"))
 
 
@@ -101,7 +174,7 @@ def build_race(sample: SampleRace, organizer: Profile, now: datetime, *, slug: s
     starts_at = _starts_at(sample, now)
     race = Race(
         slug=slug or sample.slug, organizer_id=organizer.id, title=sample.title,
-        summary=sample.summary, description=SAMPLE_DESCRIPTION, starts_at=starts_at,
+        summary=sample.summary, description=sample.description, starts_at=starts_at,
         timezone=sample.timezone, location_name=sample.location_name, address=sample.address,
         status=status, registration_closes_at=starts_at - timedelta(days=1),
         currency=sample.currency, tax_mode=sample.tax_mode, tax_rate_bps=sample.tax_rate_bps,
@@ -128,8 +201,12 @@ def demo_organizer(session: Session) -> Profile:
     return profile
 
 
-def seed_demo(session: Session, now: datetime) -> list[Race]:
-    """Add the demo races that are not there yet; safe to run any number of times."""
+def seed_demo(session: Session, now: datetime, storage: Storage | None = None) -> list[Race]:
+    """Add the demo races that are not there yet; safe to run any number of times.
+
+    With a storage, each new race also gets a generated cover picture (a race without one is still
+    a complete race, so a storage failure is logged and the seeding goes on).
+    """
     organizer = demo_organizer(session)
     existing = set(session.scalars(select(Race.slug).where(
         Race.slug.in_([s.slug for s in DEMO_RACES]))))
@@ -139,4 +216,10 @@ def seed_demo(session: Session, now: datetime) -> list[Race]:
     for race in added:
         session.add(RaceOrganizer(race_id=race.id, profile_id=organizer.id, role=OrganizerRole.OWNER))
     session.commit()
+    for race in added if storage is not None else ():
+        try:
+            save_race_image(session, storage, race, sample_cover(race.title), kind=MediaKind.COVER,
+                            filename="demo-cover.png")
+        except (MediaError, StorageError):
+            log.warning("demo race %s seeded without a cover image", race.slug, exc_info=True)
     return added

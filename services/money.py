@@ -1,9 +1,10 @@
 """Money as integer minor units plus a currency; formatting happens only at the edge."""
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 
 LOCALE = "en_US"
 
@@ -17,10 +18,32 @@ def minor_digits(currency: str) -> int:
 
 
 def format_money(amount: int, currency: str) -> str:
-    """1250, "USD" → "$12.50"; 1250, "JPY" → "¥1,250"."""
+    """1250, "USD" → "$12.50"; 1250, "JPY" → "¥1,250"; 15000, "PEN" → "PEN 150.00" (a no-break space)."""
     digits = minor_digits(currency)
     value = Decimal(amount).scaleb(-digits)
-    return format_currency(value, currency, locale=LOCALE, currency_digits=True)
+    text = format_currency(value, currency, locale=LOCALE, currency_digits=True)
+    return with_currency_spacing(text, get_currency_symbol(currency, locale=LOCALE))
+
+
+def with_currency_spacing(text: str, symbol: str) -> str:
+    """Babel's standard pattern with CLDR's currency spacing, which Babel does not apply.
+
+    CLDR puts a no-break space between a currency symbol and the digits when the symbol's side that
+    touches them is not itself a symbol: "PEN 150.00", "CHF 9.50", but "$12.50" and "MX$12.50".
+    """
+    start = text.find(symbol)
+    if start < 0:
+        return text
+    end = start + len(symbol)
+    if end < len(text) and text[end].isdigit() and not _is_symbol_mark(symbol[-1]):
+        return f"{text[:end]}\u00a0{text[end:]}"
+    if start > 0 and text[start - 1].isdigit() and not _is_symbol_mark(symbol[0]):
+        return f"{text[:start]}\u00a0{text[start:]}"
+    return text
+
+
+def _is_symbol_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("S") or char.isspace()
 
 
 def to_minor(text: str, currency: str) -> int:

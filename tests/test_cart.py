@@ -41,6 +41,7 @@ def race(db):
                      tickets=[("10K", 4500, 50), ("5K", 3000, 80), ("Kids 1K", 1000, 20)])
     race.ticket_types[0].min_age = 12
     race.ticket_types[2].max_age = 12
+    race.ask_gender = True  # this organizer asks; a race doesn't unless its organizer says so
     race_editing.set_waiver_text(db.session, race, WAIVER)
     db.session.commit()
     return race
@@ -144,6 +145,20 @@ def test_several_ticket_types_are_added_at_once_and_the_badge_updates_out_of_ban
         [(types(race)["10K"].id, 4500)] * 2 + [(types(race)["Kids 1K"].id, 1000)])
     assert all(t.first_name == "" and t.waiver_signed_at is None for t in tickets)
     assert (cart.subtotal, cart.total, cart.currency) == (10000, 10000, "USD")
+
+
+def test_after_adding_each_ticket_type_says_how_many_the_cart_holds(htmx, db, buyer, race):
+    add(htmx, race, **{"10K": 2})
+    body = text(add(htmx, race, **{"10K": 1, "5K": 1}))
+
+    ten_k, five_k, kids = (types(race)[name].id for name in ("10K", "5K", "Kids 1K"))
+    assert f'class="ticket-in-cart" id="qty-{ten_k}-in-cart"><span aria-hidden="true">✓</span> 3 in your cart</span>' in body
+    assert f'id="qty-{five_k}-in-cart"><span aria-hidden="true">✓</span> 1 in your cart</span>' in body
+    assert f'id="qty-{kids}-in-cart"' not in body
+    # The menus are back at 0 and say so: another press adds more, it does not repeat the last choice.
+    assert re.search(rf'<label for="qty-{ten_k}">Add more<', body)
+    assert re.search(rf'<label for="qty-{kids}">How many<', body)
+    assert re.search(rf'<select id="qty-{ten_k}"[^>]*aria-describedby="qty-{ten_k}-in-cart"', body)
 
 
 def test_without_javascript_adding_redirects_to_the_cart_page(signed_in, db, buyer, race):
@@ -600,7 +615,7 @@ def test_prices_are_shown_in_the_race_currency(signed_in, db):
     race = make_race(db, slug="lima", starts_at=RACE_START, currency="PEN", tickets=[("21K", 15050, 10)])
     signed_in.post("/races/lima/cart", data={"csrf_token": token(signed_in), f"qty-{types(race)['21K'].id}": "1"})
     page = text(signed_in.get("/races/lima/cart"))
-    assert shown(page, "Total") == "PEN150.50"
+    assert shown(page, "Total") == "PEN\u00a0150.50"
 
 
 # --- runner forms -------------------------------------------------------------------------
@@ -637,6 +652,19 @@ def test_gender_and_t_shirt_appear_only_when_the_race_asks(signed_in, db, race, 
     page = text(signed_in.get(f"/cart/runners/{ticket.id}"))
     assert 'id="gender"' not in page and 'id="tshirt_size"' not in page
     assert save_runner(signed_in, db, race, ticket, gender=None, tshirt_size=None).status_code == 303
+
+
+def test_a_new_race_asks_no_gender_until_its_organizer_turns_the_question_on(signed_in, db, buyer):
+    race = race_editing.create_race(db.session, make_profile(db), title="Fresh 5K", day=date(2031, 5, 3),
+                                    timezone="America/New_York")
+    assert race.ask_gender is False
+    untouched = make_race(db, slug="untouched", starts_at=RACE_START, tickets=[("5K", 3000, 10)])
+    add(signed_in, untouched, **{"5K": 1})
+    (ticket,) = tickets_in(db, the_cart(db, buyer, untouched))
+
+    page = text(signed_in.get(f"/cart/runners/{ticket.id}"))
+
+    assert "Gender" not in page and 'id="gender"' not in page
 
 
 def test_a_valid_runner_is_saved_with_the_signed_waiver(signed_in, db, race, ticket):
@@ -763,6 +791,33 @@ def test_this_is_me_fills_in_the_buyer_and_saves_nothing(signed_in, db, race, ti
     assert "field-error" not in page
     db.session.expire_all()
     assert db.session.get(Registration, ticket.id).first_name == ""
+
+
+def test_the_sidebar_names_the_runner_being_filled_in_not_no_runner_yet(signed_in, db, buyer, race):
+    add(signed_in, race, **{"10K": 2})
+    first, second = tickets_in(db, the_cart(db, buyer, race))
+
+    page = text(signed_in.get(f"/cart/runners/{first.id}"))
+    sidebar = re.search(r'<aside class="panel runner-nav".*?</aside>', page, re.S).group(0)
+    current, other = re.findall(r"<li.*?</li>", sidebar, re.S)
+    assert "Filling in now" in current and "Editing" in current
+    assert "No runner yet" not in current and "To do" not in current
+    assert "No runner yet" in other and "To do" in other
+
+    # As the name is typed (each field check) and after "This is me", the sidebar follows, out of band.
+    typed = text(check(signed_in, first, "last_name", first_name="Ada", last_name="Lovelace"))
+    assert '<span class="runner-nav-who" id="runner-nav-current" hx-swap-oob="true">Ada Lovelace</span>' in typed
+    filled = text(signed_in.post(f"/cart/runners/{first.id}", data={"csrf_token": token(signed_in), "fill": "me"},
+                                 headers={"HX-Request": "true"}))
+    assert '<span class="runner-nav-who" id="runner-nav-current" hx-swap-oob="true">Ana López</span>' in filled
+    assert "hx-swap-oob" not in text(check(signed_in, first, "email", email="ana@example.com"))
+
+
+def test_this_is_me_looks_like_a_button_you_can_press(signed_in, db, ticket):
+    page = text(signed_in.get(f"/cart/runners/{ticket.id}"))
+    button = re.search(r'<button type="submit" name="fill" value="me"[^>]*>', page).group(0)
+    assert 'class="outline"' in button and "secondary" not in button  # Pico's secondary outline reads as disabled
+    assert "disabled" not in button
 
 
 def test_a_form_signed_against_an_older_waiver_is_refused(signed_in, db, race, ticket):

@@ -180,11 +180,11 @@ def test_an_organizer_opening_a_ticket_link_gets_one_big_check_in_button(signed_
     response = tap(signed_in, race, ada, view="ticket")
     body = text(response)
     assert response.status_code == 200 and body.lstrip().startswith('<div id="ticket-checkin"')
-    assert "✓ Checked in at 7:42 AM" in body and "Undo check-in" in body
+    assert "✓ Checked in at Sat 4 May 2030, 7:42 AM EDT" in body and "Undo check-in" in body
 
     again = tap(signed_in, race, ada, view="ticket")
     assert again.status_code == 409 and "Already checked in at 7:42 AM." in text(again)
-    assert "✓ Checked in at 7:42 AM" in text(signed_in.get(f"/tickets/{ada.ticket_code}"))
+    assert "✓ Checked in at Sat 4 May 2030, 7:42 AM EDT" in text(signed_in.get(f"/tickets/{ada.ticket_code}"))
 
 
 def test_the_ticket_button_without_javascript_comes_back_to_the_ticket(signed_in, db, race, ada):

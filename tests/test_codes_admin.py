@@ -79,6 +79,17 @@ def test_codes_page_shows_each_codes_uses_holds_and_revenue(signed_in, db, race)
     assert page.count("Delete") == 1  # only the unused code can be deleted
 
 
+def test_codes_page_names_the_race_zone_and_each_time_in_it(signed_in, db, race):
+    make_code(db, race, code="EARLY", percent_off=10, starts_at=datetime(2030, 3, 1, 14, 0, tzinfo=UTC),
+              ends_at=datetime(2030, 4, 1, 3, 30, tzinfo=UTC))
+
+    page = text_of(signed_in.get(codes_url(race)))
+
+    assert "America/New_York" not in page
+    assert "dates and times in Eastern Time (New York)" in page
+    assert "From Fri 1 Mar 2030, 9:00 AM EST until Sun 31 Mar 2030, 11:30 PM EDT" in page
+
+
 def test_codes_page_fragment_for_htmx(signed_in, db, race):
     make_code(db, race, code="FRIENDS")
     response = signed_in.get(codes_url(race), headers={"HX-Request": "true"})

@@ -1,16 +1,31 @@
 """Money formatting and parsing, and Markdown sanitizing, without HTTP."""
+import re
+
 import pytest
 
 from services.markdown import render_markdown
-from services.money import format_money, to_minor
+from services.money import CURRENCIES, format_money, to_minor, with_currency_spacing
 
 
 @pytest.mark.parametrize("amount, currency, text", [
     (1250, "USD", "$12.50"), (0, "USD", "$0.00"), (1250, "JPY", "¥1,250"),
-    (123456, "EUR", "€1,234.56"), (15050, "PEN", "PEN150.50"),
+    (123456, "EUR", "€1,234.56"), (15050, "PEN", "PEN\u00a0150.50"), (950, "CHF", "CHF\u00a09.50"),
+    (-15050, "PEN", "-PEN\u00a0150.50"), (1250, "MXN", "MX$12.50"),
 ])
 def test_format_money(amount, currency, text):
     assert format_money(amount, currency) == text
+
+
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_no_currency_runs_its_letters_into_the_digits(currency):
+    """CLDR's currency spacing: "PEN150.00" reads as one word; "$150.00" and "PEN 150.00" don't."""
+    text = format_money(123456, currency)
+    assert not re.search(r"[A-Za-z]\d|\d[A-Za-z]", text), text
+
+
+def test_a_symbol_written_after_the_amount_is_spaced_too():
+    assert with_currency_spacing("150.00PEN", "PEN") == "150.00\u00a0PEN"
+    assert with_currency_spacing("150.00€", "€") == "150.00€"
 
 
 @pytest.mark.parametrize("text, currency, minor", [

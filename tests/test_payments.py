@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import threading
 import time
 import uuid
@@ -471,6 +472,8 @@ def test_test_gateway_pays_through_the_same_fulfillment(client_as_buyer, db, rac
     assert response.headers["Location"] == f"http://localhost/test-gateway/{order.id}"
     page = client_as_buyer.get(f"/test-gateway/{order.id}").get_data(as_text=True)
     assert "Test mode: no card is charged." in page
+    # The hold's end with its date and the race's zone (New York), not a bare "10:36 PM".
+    assert re.search(r"Spots held until \w{3} \d{1,2} \w{3} \d{4}, \d{1,2}:\d\d [AP]M E[SD]T\.", page)
 
     paid = client_as_buyer.post(f"/test-gateway/{order.id}", data={"csrf_token": csrf_token(client_as_buyer),
                                                                      "action": "pay"})

@@ -1,4 +1,5 @@
 """The public race list: upcoming and past races, active search, month filter, bad input."""
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,17 @@ def test_list_shows_upcoming_published_races_with_price_and_spots(client, db):
     assert "307 spots left" in page
     assert "Secret draft" not in page
     assert "Last year&#39;s run" not in page
+
+
+def test_a_race_card_shows_the_race_cover_image(client, db):
+    make_race(db, title="Covered run", cover_image="races/covered/cover.jpg")
+    make_race(db, title="Plain run")
+
+    page = client.get("/").get_data(as_text=True)
+
+    covers = re.findall(r'<img class="race-card-cover" src="([^"]+)"', page)
+    assert len(covers) == 1 and covers[0].endswith("races/covered/cover.jpg")
+    assert page.index("Covered run") > page.index(covers[0])
 
 
 def test_past_tab_lists_races_that_have_happened(client, db):

@@ -13,14 +13,18 @@ from tests.factories import make_order, make_race
 def test_race_page_shows_time_in_the_race_timezone_and_prices_in_its_currency(client, db):
     make_race(db, slug="lima-half", title="Lima Half", timezone="America/Lima", currency="PEN",
               starts_at=datetime(2030, 5, 4, 11, 30, tzinfo=UTC),
+              registration_closes_at=datetime(2030, 5, 3, 4, 59, tzinfo=UTC),
               tickets=[("21K", 15050, 50)], location_name="Costa Verde", address="Miraflores, Lima")
 
     response = client.get("/races/lima-half")
 
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Sat 4 May 2030, 6:30 AM" in page        # 11:30 UTC is 6:30 in Lima
-    assert "PEN150.50" in page
+    # 11:30 UTC is 6:30 in Lima, whose zone has no letters in its abbreviation ("-05"): it is named.
+    assert "Sat 4 May 2030, 6:30 AM Peru Standard Time" in page
+    assert "Sign-up closes</dt>\n          <dd>Thu 2 May 2030, 11:59 PM Peru Standard Time</dd>" in page
+    assert "-05<" not in page and " -05 " not in page
+    assert "PEN\u00a0150.50" in page
     assert "50 spots left" in page
     assert "openstreetmap.org/search?query=Costa+Verde%2C+Miraflores%2C+Lima" in page
 

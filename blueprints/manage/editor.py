@@ -11,7 +11,7 @@ from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import GROUP_FORMS, NewRaceForm, first_errors, submitted, timezone_choices
-from blueprints.rendering import is_fragment_request, local_time, redirect_to, render, tz_abbreviation
+from blueprints.rendering import is_fragment_request, local_time, race_time, redirect_to, render
 from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
 from services import clock, race_editing, race_fields
@@ -125,8 +125,8 @@ def _deadline_moved(race: Race, closes_at) -> dict:
     """What the when group's answer adds once moving the start moved the sign-up deadline too."""
     if closes_at is None:
         return {}
-    note = f"{local_time(closes_at, race.timezone, 'EEE d MMM, h:mm a')} {tz_abbreviation(closes_at, race.timezone)}"
-    return {"deadline_note": note, "closes_values": race_fields.current_values(db.session, race, "closes")}
+    return {"deadline_note": race_time(closes_at, race.timezone),
+            "closes_values": race_fields.current_values(db.session, race, "closes")}
 
 
 @bp.post("/races/<int:race_id>/fields/<group_name>")
@@ -144,7 +144,7 @@ def save_field(race: Race, group_name: str):
     except race_fields.FieldsRefused as refused:
         return _field_refused(race, group_name, refused.problems)
     except race_fields.EditConflict as conflict:
-        message = (f"Someone changed this at {local_time(conflict.changed_at, race.timezone, 'h:mm a')} "
+        message = (f"Someone changed this at {race_time(conflict.changed_at, race.timezone)} "
                    "in another tab or session. Reload to see their version; your text is still here.")
         if not is_fragment_request():
             return editor_page(race, status=409, errors={"_conflict": message})

@@ -29,6 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_forms import RunnerDetailsForm
+from blueprints.rendering import zone_label
 from models import SOCIAL_KINDS, DiscountCode, DiscountKind, Race, TaxMode, TicketType
 from models.discount import CODE_MAX_LENGTH
 from services import clock
@@ -263,7 +264,7 @@ class DiscountCodeForm(FlaskForm):
             SelectChoice(str(t.id), t.name) for t in ticket_types]
         self.value.description = (f"A percentage from 1 to 100, or an amount in {race.currency}, "
                                   f"like {money_text(500, race.currency)}.")
-        self.starts_at.description = self.ends_at.description = f"In the race's time zone ({race.timezone})."
+        self.starts_at.description = self.ends_at.description = f"In the race's time zone ({zone_label(race.timezone)})."
         self.max_uses.description = "Leave empty for no limit."
         self._parsed: dict = {}
 

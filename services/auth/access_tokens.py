@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 
 import jwt
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from models import Profile
 from services import clock
@@ -61,7 +61,7 @@ def profile_for_claims(session: Session, claims: dict) -> Profile:
     """The Profile of a verified token's user, created the first time we see them."""
     user_id = uuid.UUID(claims["sub"])
     email = normalize_email(claims.get("email", ""))
-    profile = session.get(Profile, user_id)
+    profile = session.get(Profile, user_id, options=[undefer(Profile.organizes_races)])
     if profile is None:
         metadata = claims.get("user_metadata") or {}
         profile = Profile(id=user_id, email=email, full_name=str(metadata.get("full_name", ""))[:200])
