@@ -279,6 +279,26 @@ def test_pages_of_fifty_cover_everyone_once(signed_in, db, race):
     assert 'rel="next"' in first and "page=2" in first and 'rel="prev"' not in first
 
 
+
+@pytest.mark.parametrize("typed", ["Ångström", "ångström", "ANGSTRÖM", "ZOË", "zoë", "zoe", "angstrom", "zoe ANGSTROM"])
+def test_search_finds_a_name_however_its_case_and_accents_are_typed(signed_in, db, race, typed):
+    runner(db, race, race.ticket_types[0], "Zoë", "Ångström", email="zoe@fjord.example")
+    runner(db, race, race.ticket_types[0], "Chloé", "Anders", email="chloe@example.com")
+    assert listed_names(signed_in.get(url(race), query_string={"q": typed})) == ["Ångström, Zoë"]
+
+
+def test_a_corrected_name_and_bulk_added_runners_are_found(signed_in, db, race):
+    tt = race.ticket_types[0]
+    registration = runner(db, race, tt, "Soren", "Kirkegard")
+    many_paid_runners(db, race, tt, 3)
+    signed_in.post(url(race, f"/{registration.id}"), data={
+        "csrf_token": token(signed_in, race), **_edit_form(registration, first_name="Søren", last_name="Kierkegaard",
+                                                         email="SK@Example.com")})
+
+    assert listed_names(signed_in.get(url(race), query_string={"q": "søren KIERKEGAARD"})) == ["Kierkegaard, Søren"]
+    assert listed_names(signed_in.get(url(race), query_string={"q": "sk@example"})) == ["Kierkegaard, Søren"]
+    assert listed_names(signed_in.get(url(race), query_string={"q": "BULK00002"})) == ["Runner, Bulk00002"]
+
 def test_search_and_filters_survive_in_sort_and_page_links(signed_in, db, race):
     many_paid_runners(db, race, race.ticket_types[0], 60)
     page = signed_in.get(url(race), query_string={"q": "bulk", "checked_in": "no"}).get_data(as_text=True)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
 from services import clock
 from services.runners import tidy
-from services.search import LIKE_ESCAPE, contains_pattern
+from services.search import matches
 
 PER_PAGE = 50
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
@@ -77,7 +77,8 @@ def search_text(text: str | None, limit: int = 200) -> str:
 
 
 def search_condition(q: str):
-    """Every word must match: a number is a bib; other words match names, email or a ticket code."""
+    """Every word must match: a number is a bib; other words match names or email (any case, with or
+    without accents) or a ticket code."""
     conditions = []
     for term in q.split()[:8]:
         if "/tickets/" in term:  # a ticket link pasted or scanned from a QR code
@@ -85,11 +86,7 @@ def search_condition(q: str):
         if is_whole_number(term):
             conditions.append(Registration.bib == int(term) if len(term) <= 9 else false())
             continue
-        pattern = contains_pattern(term)
-        conditions.append(or_(Registration.first_name.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.last_name.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.email.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.ticket_code == term))
+        conditions.append(or_(matches(Registration.search_key, term), Registration.ticket_code == term))
     return and_(true(), *conditions)
 
 
