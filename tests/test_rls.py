@@ -77,8 +77,9 @@ def supabase(migrated):
                            "SQLALCHEMY_DATABASE_URI": migrated})
     with migrator.app_context():
         # Back to before this revision (and anything after it), then forward again, now that
-        # the roles exist and every other table does too.
-        downgrade(revision="supabase_security@-1")
+        # the roles exist and every other table does too. Named, not "supabase_security@-1":
+        # Alembic counts that back from the current head, one step, once later revisions exist.
+        downgrade(revision="c30c92d397ba")
         upgrade(revision="heads")
         _db.engine.dispose()
     yield engine
