@@ -5,13 +5,14 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.discount import DiscountCode
 from models.profile import Profile
 from models.race import Race, TicketType, _enum
+from models.search_key import key_default, search_key
 
 
 class OrderStatus(enum.StrEnum):
@@ -61,6 +62,9 @@ class Order(Base):
         lazy="raise")
 
 
+SEARCHED_FIELDS = ("first_name", "last_name", "email")
+
+
 class Registration(Base):
     """One ticket: a spot in a ticket type, and the runner who fills it."""
 
@@ -94,6 +98,8 @@ class Registration(Base):
     # The refund asked for this ticket (set when an organizer asks; refunded_at once the money went back).
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the registrant search compares (models/search_key.py): set on INSERT, kept by the ORM on UPDATE.
+    search_key: Mapped[str] = mapped_column(Text, default=key_default(*SEARCHED_FIELDS), server_default="")
 
     order: Mapped[Order] = relationship(back_populates="registrations", lazy="raise")
     ticket_type: Mapped[TicketType] = relationship(lazy="raise")
@@ -101,3 +107,11 @@ class Registration(Base):
     @property
     def runner_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+@event.listens_for(Registration, "before_update")
+def _refresh_registration_search_key(mapper, connection, registration: Registration) -> None:
+    """A corrected name or email is found under its new spelling (a bulk UPDATE of these fields must do the same)."""
+    key = search_key(*(getattr(registration, name) for name in SEARCHED_FIELDS))
+    if registration.search_key != key:
+        registration.search_key = key

@@ -16,11 +16,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.profile import Profile
+from models.search_key import key_default, search_key
 
 
 class RaceStatus(enum.StrEnum):
@@ -40,6 +42,9 @@ def _enum(cls, name):
     # Stored as plain strings (no native enum type) so adding a value needs no DDL dance.
     return Enum(cls, name=name, native_enum=False, length=20,
                 values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
+SEARCHED_RACE_FIELDS = ("title", "location_name", "address", "summary")
 
 
 class Race(Base):
@@ -76,6 +81,8 @@ class Race(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # What the race list search compares (models/search_key.py): set on INSERT, kept by the ORM on UPDATE.
+    search_key: Mapped[str] = mapped_column(Text, default=key_default(*SEARCHED_RACE_FIELDS), server_default="")
 
     organizer: Mapped[Profile] = relationship(lazy="raise")
     ticket_types: Mapped[list[TicketType]] = relationship(
@@ -99,6 +106,14 @@ class Race(Base):
 
     def __repr__(self) -> str:
         return f"<Race {self.slug}>"
+
+
+@event.listens_for(Race, "before_update")
+def _refresh_race_search_key(mapper, connection, race: Race) -> None:
+    """An edited title or place is found under its new wording (a bulk UPDATE of these fields must do the same)."""
+    key = search_key(*(getattr(race, name) for name in SEARCHED_RACE_FIELDS))
+    if race.search_key != key:
+        race.search_key = key
 
 
 class TicketType(Base):

@@ -177,6 +177,7 @@ class Dashboard:
     refunds_failed: list[OrderRow]
     failed_emails: list[OutboxMessage]
     runners: int = 0
+    checked_in: int = 0     # of the runners (paid, not refunded tickets)
     held: int = 0
     capacity: int = 0
     days_to_go: int = 0
@@ -194,11 +195,13 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
     sold, held = Counter(), Counter()
     sizes, genders, ages = Counter(), Counter(), Counter()
     race_day = race.starts_at.astimezone(race.tz).date()
-    for status, type_id, size, gender, born, count in runner_rows:
+    checked_in = 0
+    for status, type_id, size, gender, born, count, arrived in runner_rows:
         if status != OrderStatus.PAID:
             held[type_id] += count
             continue
         sold[type_id] += count
+        checked_in += arrived
         sizes[size or ""] += count
         genders[gender or ""] += count
         ages[_age_band(born, race_day)] += count
@@ -220,6 +223,7 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
                               key=_newest_first),
         failed_emails=failed,
         runners=sum(sold.values()), held=sum(held.values()), capacity=sum(t.capacity for t in types),
+        checked_in=checked_in,
         days_to_go=_days_between(now, race.starts_at, race.tz),
     )
 
@@ -230,10 +234,11 @@ def _newest_first(row: OrderRow):
 
 
 def _runner_groups(session: Session, race: Race, now: datetime):
-    """Tickets holding a spot, counted per (order status, ticket type, size, gender, date of birth)."""
+    """Tickets holding a spot, counted per (order status, ticket type, size, gender, date of birth), with how many
+    of them have checked in (for paid ones, the check-in desk's own count: paid and not refunded)."""
     return session.execute(
         select(Order.status, Registration.ticket_type_id, Registration.tshirt_size, Registration.gender,
-               Registration.date_of_birth, func.count(Registration.id))
+               Registration.date_of_birth, func.count(Registration.id), func.count(Registration.checked_in_at))
         .join(Order, Order.id == Registration.order_id)
         .where(Registration.race_id == race.id, holding_spot(now))
         .group_by(Order.status, Registration.ticket_type_id, Registration.tshirt_size, Registration.gender,

@@ -6,14 +6,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import Race, RaceStatus, TicketType
 from services import inventory
 from services.permissions import can_manage
 from services.sales import on_sale
-from services.search import LIKE_ESCAPE, contains_pattern
+from services.search import matches
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 PUBLIC_STATUSES = (RaceStatus.PUBLISHED, RaceStatus.CLOSED)
@@ -82,9 +82,7 @@ def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
     else:
         stmt = stmt.where(Race.starts_at >= now).order_by(Race.starts_at, Race.id)
     if q:
-        pattern = contains_pattern(q)
-        stmt = stmt.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in
-                                (Race.title, Race.location_name, Race.address, Race.summary))))
+        stmt = stmt.where(matches(Race.search_key, q))  # title, place, address or summary
     if month:
         start, end = month_bounds(month)
         stmt = stmt.where(Race.starts_at >= start, Race.starts_at < end)

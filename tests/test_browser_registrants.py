@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from models import OrderStatus, Registration
 from tests.browser import screenshot
 from tests.factories import make_profile
-from tests.registrant_factories import organized_race, runner
+from tests.registrant_factories import many_paid_runners, organized_race, runner
 from tests.test_browser_manage import browser_login
 
 pytestmark = pytest.mark.browser
@@ -108,3 +108,35 @@ def test_assigning_a_bib_range_refreshes_the_list_below(live_server, page, app, 
     page.locator("#assign-bibs .notice-success").filter(has_text="Gave 1 5K runner bib 2000.").wait_for()
     # Alan Turing had no bib; 2001 was Zoë's already, so he gets 2000, and the table shows it without a reload.
     expect(page.get_by_label("Bib for Alan Turing")).to_have_value("2000")
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("runners", [0, 1, 60])
+def test_registrant_list_with_none_one_and_many_runners(live_server, chromium, app, db, width, runners):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Lake 10K")
+    ten = race.ticket_types[0]
+    if runners:
+        runner(db, race, ten, "Zoë", "Ångström", bib=7)
+    if runners > 1:
+        many_paid_runners(db, race, ten, runners - 1)
+    runner(db, race, ten, "Ray", "Refund", status=OrderStatus.REFUNDED)
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        # The default status filter says whom it leaves out, and links to them.
+        assert "Not shown by the status filter: 1 refunded" in page.locator(".status-note").inner_text()
+        if runners == 1:
+            expect(page.get_by_label("Bib for Zoë Ångström")).to_have_value("7")
+        if runners > 1:
+            expect(page.get_by_label("Bib for Bulk00000 Runner")).to_have_attribute("placeholder", "Add bib")
+        screenshot(page, f"registrants-{runners}-runners-{width}")
+        page.get_by_role("link", name="1 refunded").click()
+        expect(page.get_by_label("Status")).to_have_value("refunded")
+        assert page.locator(".registrants-table tbody tr").count() == 1
+    finally:
+        context.close()

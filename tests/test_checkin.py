@@ -75,6 +75,13 @@ def test_a_search_that_finds_nobody_says_so(signed_in, db, race, ada):
     assert response.status_code == 200 and "Nobody called “zzz%_”" in text(response)
 
 
+
+@pytest.mark.parametrize("typed", ["Ångström", "ångström", "ZOË", "zoe"])
+def test_the_desk_finds_a_runner_however_the_name_is_typed(signed_in, db, race, ada, typed):
+    runner(db, race, race.ticket_types[0], "Zoë", "Ångström", bib=8)
+    body = text(signed_in.get(desk(race), query_string={"q": typed}, headers=HX))
+    assert "Zoë Ångström" in body and "Ada Lovelace" not in body
+
 @pytest.mark.parametrize("q", ["love\x00", "²", "x" * 5000, "%", "__"])
 def test_odd_searches_at_the_desk_do_not_fail(signed_in, db, race, ada, q):
     response = signed_in.get(desk(race), query_string={"q": q}, headers=HX)

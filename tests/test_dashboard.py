@@ -8,8 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from blueprints.manage.charts import sales_chart
 from models import Order, OrderStatus, OutboxMessage, OutboxStatus, Race, RaceStatus, Refund, RefundStatus, TaxMode
 from services import race_stats
+from services.registrants import checkin
 from tests.factories import login, make_code, make_order, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
 from tests.manage_access import EXPECTED_GET, VISITORS, assert_answer, visitor_client
@@ -147,6 +149,81 @@ def test_registrations_over_time_is_an_svg_chart_with_a_table_and_no_inline_styl
     assert table.count("<tr>") == 7 and "<td class=\"num\">6</td>" in table  # header + 6 days; running total 6
     assert " style=" not in body and "<style" not in body
 
+
+
+def _days(counts: list[int], first=date(2030, 3, 1)) -> list[race_stats.DayCount]:
+    running, days = 0, []
+    for i, count in enumerate(counts):
+        running += count
+        days.append(race_stats.DayCount(first + timedelta(days=i), count, running))
+    return days
+
+
+def _line(chart) -> list[tuple[float, float]]:
+    return [tuple(float(n) for n in point.split(",")) for point in chart.line.split()]
+
+
+@pytest.mark.parametrize("counts", [[5], [3, 4]], ids=["one day", "two days"])
+def test_a_day_or_two_of_sales_is_still_a_chart_with_narrow_bars_and_a_rising_line(counts):
+    chart = sales_chart(_days(counts))
+    assert [bar.count for bar in chart.sales_bars] == counts
+    assert len(chart.bars) == 7 and all(bar.count == 0 for bar in chart.bars[:7 - len(counts)])  # a week of axis
+    assert all(0 < bar.width <= 36 for bar in chart.sales_bars)  # bars, not one full-width slab
+    line = _line(chart)
+    assert line[0] == (chart.plot_left, chart.plot_bottom)          # from nothing, at the left edge…
+    assert line[-1][1] < chart.plot_bottom - 50 and chart.line_end == line[-1]  # …up to the total, with a dot
+    assert [y for _, y in line] == sorted((y for _, y in line), reverse=True)  # it only ever rises
+    assert chart.summary.startswith(f"{sum(counts)} tickets sold from Fri 1 Mar to ")
+
+
+def test_a_year_of_sales_is_drawn_by_week_inside_the_plot_with_readable_dates():
+    chart = sales_chart(_days([i % 5 for i in range(365)]))
+    assert chart.weekly and 52 <= len(chart.bars) <= 53 and chart.sales_bars == chart.bars
+    assert all(chart.plot_left <= bar.x and bar.x + bar.width <= chart.plot_right and bar.width >= 1
+               for bar in chart.bars)
+    positions = [tick.position for tick in chart.bottom_ticks]
+    assert 4 <= len(positions) <= 8 and min(b - a for a, b in zip(positions, positions[1:], strict=False)) >= 60
+    assert positions[-1] == round(chart.bars[-1].x + chart.bars[-1].width / 2, 2)  # the latest week is labelled
+    assert chart.total == sum(i % 5 for i in range(365))
+
+
+def test_no_sales_draws_no_chart():
+    assert sales_chart([]) is None
+
+
+def test_one_day_of_sales_on_the_page_draws_one_bar_and_lists_one_day(signed_in, db, race):
+    make_paid_order(db, race, {race.ticket_types[0]: 3}, paid_at=datetime.now(UTC) - timedelta(minutes=5))
+    body = signed_in.get(dashboard_url(race)).get_data(as_text=True)
+    svg = body[body.index('<svg class="sales-chart"'):body.index("</svg>", body.index("sales-chart")) + 6]
+    assert svg.count('class="chart-bar"') == 1 and 'class="chart-line-end"' in svg
+    table = body[body.index('<details class="chart-table"'):body.index("</details>")]
+    assert table.count("<tr>") == 2  # the header and the one day: the quiet week before is not listed
+
+
+# --- check-in progress ------------------------------------------------------------------------
+
+def test_the_dashboard_shows_how_many_runners_have_checked_in(signed_in, db, race):
+    ten_k = race.ticket_types[0]
+    arrived = make_paid_order(db, race, {ten_k: 3})
+    for registration in arrived.registrations[:2]:
+        registration.checked_in_at = datetime.now(UTC)
+    refunded = make_paid_order(db, race, {ten_k: 1})
+    refunded.registrations[0].checked_in_at = refunded.registrations[0].refunded_at = datetime.now(UTC)
+    make_order(db, race, ten_k, 1, status=OrderStatus.PENDING)
+    db.session.commit()
+
+    response = signed_in.get(dashboard_url(race))
+    page = text_of(response)
+    assert "Check-in Open the check-in desk 2 of 3 runners checked in · 66% · 1 still to come" in page
+    assert '<progress class="bar" max="3" value="2"' in response.get_data(as_text=True)
+    # The same count as the check-in desk's.
+    counts = checkin.checkin_counts(db.session, race.id, datetime.now(UTC))
+    assert (counts.checked_in, counts.total) == (2, 3)
+
+
+def test_before_anyone_has_paid_the_check_in_block_says_so(signed_in, db, race):
+    page = text_of(signed_in.get(dashboard_url(race)))
+    assert "Nobody to check in yet" in page
 
 def test_an_empty_race_says_so_instead_of_drawing_nothing(signed_in, db, race):
     page = text_of(signed_in.get(dashboard_url(race)))

@@ -147,3 +147,18 @@ def test_unusual_but_harmless_queries_answer_normally(client, db, query):
 def test_search_with_accents_finds_the_race(client, db):
     make_race(db, title="Carrera de Montaña")
     assert "Carrera de Montaña" in client.get("/?q=Montaña").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("typed", ["Fjällräven", "FJÄLLRÄVEN", "fjallraven", "ÅRE", "are"])
+def test_search_finds_a_race_however_its_case_and_accents_are_typed(client, db, typed):
+    make_race(db, title="Fjällräven Classic", location_name="Åre")
+    make_race(db, title="Harbour Night Run", location_name="Canary Wharf")
+    page = client.get("/", query_string={"q": typed}).get_data(as_text=True)
+    assert "Fjällräven Classic" in page and "Harbour Night Run" not in page
+
+
+def test_a_renamed_race_is_found_by_its_new_title(client, db):
+    race = make_race(db, title="Spring Run")
+    race.title = "Ōtautahi Spring Run"
+    db.session.commit()
+    assert "Ōtautahi Spring Run" in client.get("/", query_string={"q": "otautahi"}).get_data(as_text=True)

@@ -127,7 +127,7 @@ def test_registrant_list_full_page_shows_paid_runners(signed_in, db, race):
     page = page_text(response)
     assert response.status_code == 200 and "<html" in page and 'aria-current="page">Registrants' in page
     assert listed_names(response) == ["Lovelace, Ada", "Zola, Émile"]
-    assert "2</strong> registrants" in page and 'value="101"' in page
+    assert "2</strong> paid registrants" in page and 'value="101"' in page
     assert response.headers["Vary"] == "HX-Request" or "HX-Request" in response.headers["Vary"]
 
 
@@ -192,6 +192,50 @@ def test_default_list_is_paid_tickets_and_status_filter_shows_the_rest_but_never
     assert names("?status=all") == ["Person, Needy", "Person, Paid", "Person, Pending", "Person, Refunded",
                                     "Refunded, Partly"]
 
+
+
+def test_the_default_paid_list_says_whom_it_leaves_out_with_counts_per_status(signed_in, db, race):
+    tt = race.ticket_types[0]
+    runner(db, race, tt, "Paid", "Person")
+    runner(db, race, tt, "Other", "Payer")
+    for name in ("Pending", "Waiting"):
+        runner(db, race, tt, name, "Person", status=OrderStatus.PENDING,
+               reserved_until=datetime.now(UTC) + timedelta(minutes=20))
+    runner(db, race, tt, "Refunded", "Person", status=OrderStatus.REFUNDED)
+    runner(db, race, tt, "Needy", "Person", status=OrderStatus.NEEDS_REFUND)
+    needy_refunded = runner(db, race, tt, "Needy", "Refunded", status=OrderStatus.NEEDS_REFUND, refunded=True)
+
+    body = " ".join(page_text(signed_in.get(url(race))).split())
+    assert "<strong>2</strong> paid registrants" in body
+    assert ("Not shown by the status filter: "
+            f'<a href="{url(race)}?status=needs_refund">1 needs refund</a>, '
+            f'<a href="{url(race)}?status=refunded">2 refunded</a>, '
+            f'<a href="{url(race)}?status=pending">2 pending payment</a> · '
+            f'<a class="nowrap" href="{url(race)}?status=all">show all 7</a>') in body
+
+    # Each count is what its link lists: a ticket refunded from a needs-refund order is refunded, once.
+    assert sorted(listed_names(signed_in.get(url(race) + "?status=refunded"))) == ["Person, Refunded",
+                                                                                  "Refunded, Needy"]
+    assert listed_names(signed_in.get(url(race) + "?status=needs_refund")) == ["Person, Needy"]
+    assert needy_refunded.refunded_at is not None
+    # The search narrows the counts too; a status that holds nobody is not mentioned.
+    searched = " ".join(page_text(signed_in.get(url(race), query_string={"q": "waiting"})).split())
+    assert "No paid registrants match these filters" in searched
+    assert f'<a href="{url(race)}?q=waiting&status=pending">1 pending payment</a>' in searched
+    assert "refunded</a>" not in searched
+
+
+def test_the_status_note_is_absent_when_nobody_is_hidden(signed_in, db, race):
+    runner(db, race, race.ticket_types[0], "Paid", "Person")
+    assert "Not shown by the status filter" not in page_text(signed_in.get(url(race)))
+    runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    assert "Not shown by the status filter" not in page_text(signed_in.get(url(race) + "?status=all"))
+
+
+def test_a_runner_without_a_bib_reads_add_bib_not_an_empty_box(signed_in, db, race):
+    runner(db, race, race.ticket_types[0], "Alan", "Turing")
+    body = page_text(signed_in.get(url(race)))
+    assert 'placeholder="Add bib"' in body and 'placeholder="–"' not in body
 
 def test_search_matches_name_email_ticket_code_and_bib(signed_in, db, race):
     tt = race.ticket_types[0]
@@ -278,6 +322,26 @@ def test_pages_of_fifty_cover_everyone_once(signed_in, db, race):
     first = signed_in.get(url(race)).get_data(as_text=True)
     assert 'rel="next"' in first and "page=2" in first and 'rel="prev"' not in first
 
+
+
+@pytest.mark.parametrize("typed", ["Ångström", "ångström", "ANGSTRÖM", "ZOË", "zoë", "zoe", "angstrom", "zoe ANGSTROM"])
+def test_search_finds_a_name_however_its_case_and_accents_are_typed(signed_in, db, race, typed):
+    runner(db, race, race.ticket_types[0], "Zoë", "Ångström", email="zoe@fjord.example")
+    runner(db, race, race.ticket_types[0], "Chloé", "Anders", email="chloe@example.com")
+    assert listed_names(signed_in.get(url(race), query_string={"q": typed})) == ["Ångström, Zoë"]
+
+
+def test_a_corrected_name_and_bulk_added_runners_are_found(signed_in, db, race):
+    tt = race.ticket_types[0]
+    registration = runner(db, race, tt, "Soren", "Kirkegard")
+    many_paid_runners(db, race, tt, 3)
+    signed_in.post(url(race, f"/{registration.id}"), data={
+        "csrf_token": token(signed_in, race), **_edit_form(registration, first_name="Søren", last_name="Kierkegaard",
+                                                         email="SK@Example.com")})
+
+    assert listed_names(signed_in.get(url(race), query_string={"q": "søren KIERKEGAARD"})) == ["Kierkegaard, Søren"]
+    assert listed_names(signed_in.get(url(race), query_string={"q": "sk@example"})) == ["Kierkegaard, Søren"]
+    assert listed_names(signed_in.get(url(race), query_string={"q": "BULK00002"})) == ["Runner, Bulk00002"]
 
 def test_search_and_filters_survive_in_sort_and_page_links(signed_in, db, race):
     many_paid_runners(db, race, race.ticket_types[0], 60)

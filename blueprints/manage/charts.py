@@ -12,8 +12,12 @@ from datetime import date, timedelta
 from services.race_stats import DayCount
 
 WIDTH, HEIGHT = 640, 240
-LEFT, RIGHT, TOP, BOTTOM = 40, 54, 14, 36
+LEFT, RIGHT, TOP, BOTTOM = 52, 62, 14, 36  # room for four-digit labels at a phone's larger type
 WEEKLY_AFTER_DAYS = 92  # longer than a quarter: one bar per week keeps bars wide enough to see
+# A day or two of sales drawn across the whole width is one slab with no line to see: the axis always spans at
+# least a week (the quiet days before the first sale) and a bar is never wider than a thick finger.
+MIN_SLOTS = 7
+MAX_BAR_WIDTH = 36
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,7 @@ class Bar:
     label: str   # "Tue 3 Mar" or "Week of 2 Mar"
     count: int
     cumulative: int
+    before_sales: bool = False  # a quiet day before the first sale, there to give the axis its span
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class SalesChart:
     height: int
     bars: list[Bar]
     line: str              # polyline points of the running total
+    line_end: tuple[float, float]  # where the running total is now, marked with a dot
     left_ticks: list[Tick]   # tickets per bar
     right_ticks: list[Tick]  # running total
     bottom_ticks: list[Tick]
@@ -51,9 +57,14 @@ class SalesChart:
     plot_bottom: int = HEIGHT - BOTTOM
 
     @property
+    def sales_bars(self) -> list[Bar]:
+        """The bars from the first sale on: what the chart draws and its table lists."""
+        return [bar for bar in self.bars if not bar.before_sales]
+
+    @property
     def summary(self) -> str:
         unit = "week" if self.weekly else "day"
-        first, last = self.bars[0].label, self.bars[-1].label
+        first, last = self.sales_bars[0].label, self.bars[-1].label
         return (f"{self.total} tickets sold from {first} to {last}; the busiest {unit} was {self.best.label} "
                 f"with {self.best.count}.")
 
@@ -87,27 +98,38 @@ def sales_chart(days: list[DayCount]) -> SalesChart | None:
     if not days:
         return None
     buckets, weekly = _buckets(days)
+    quiet_days = max(0, MIN_SLOTS - len(buckets))
+    start = buckets[0][0]
+    buckets = [(start - timedelta(days=n), 0, 0) for n in range(quiet_days, 0, -1)] + buckets
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     top_count = _nice_max(max(count for _, count, _ in buckets))
     top_total = _nice_max(buckets[-1][2])
     slot = plot_width / len(buckets)
-    gap = min(slot * 0.2, 6)
-    bars, points = [], []
+    width = min(slot * 0.8, slot - 1, MAX_BAR_WIDTH)
+
+    def total_y(total: int) -> float:
+        return round(TOP + plot_height - plot_height * total / top_total, 1)
+
+    # The running total starts at the left edge from what was sold before the first bar, so even one bar has a line.
+    first_day, first_count, first_cumulative = buckets[0]
+    points = [(float(LEFT), total_y(first_cumulative - first_count))]
+    bars = []
     for i, (day, count, cumulative) in enumerate(buckets):
         height = plot_height * count / top_count
-        x = LEFT + i * slot
+        middle = LEFT + i * slot + slot / 2
         label = f"Week of {day.day} {day:%b}" if weekly else f"{day:%a} {day.day} {day:%b}"
-        bars.append(Bar(round(x + gap / 2, 2), round(TOP + plot_height - height, 2), round(max(slot - gap, 1), 2),
-                        round(height, 2), label, count, cumulative))
-        points.append(f"{x + slot / 2:.1f},{TOP + plot_height - plot_height * cumulative / top_total:.1f}")
+        bars.append(Bar(round(middle - width / 2, 2), round(TOP + plot_height - height, 2), round(width, 2),
+                        round(height, 2), label, count, cumulative, before_sales=i < quiet_days))
+        points.append((round(middle, 1), total_y(cumulative)))
 
     def ticks(top: int) -> list[Tick]:
         return [Tick(round(TOP + plot_height - plot_height * f, 2), str(round(top * f))) for f in (0, 0.5, 1)
                 if f == 0 or top * f == int(top * f)]
 
-    every = max(1, round(len(buckets) / 6))
+    every = max(1, -(-len(buckets) // 5))  # at most five dates: they must fit under the chart on a phone too
+    last = len(buckets) - 1
     bottom = [Tick(round(b.x + b.width / 2, 2), f"{buckets[i][0].day} {buckets[i][0]:%b}")
-              for i, b in enumerate(bars) if i % every == 0]
+              for i, b in enumerate(bars) if (last - i) % every == 0]  # counted back from the latest, always shown
     best = max(bars, key=lambda b: (b.count, -b.x))
-    return SalesChart(WIDTH, HEIGHT, bars, " ".join(points), ticks(top_count), ticks(top_total),
-                      bottom, weekly, buckets[-1][2], best)
+    return SalesChart(WIDTH, HEIGHT, bars, " ".join(f"{x},{y}" for x, y in points), points[-1], ticks(top_count),
+                      ticks(top_total), bottom, weekly, buckets[-1][2], best)

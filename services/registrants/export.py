@@ -1,9 +1,11 @@
-"""The registrants as a CSV file: every field of the rows the list's filters show, safe to open in a spreadsheet."""
+"""The registrants as CSV files: for spreadsheets (every field the list's filters show, formulas defused) and for
+timing software (raw values, one paid runner a line, the columns timing programs import)."""
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -19,6 +21,7 @@ from services.registrants.query import (
     registrant_status,
     registrants_query,
 )
+from services.runners import age_on, race_day
 
 CSV_HEADER = ["Registration", "Order", "Status", "Ticket type", "Price paid", "Currency", "First name", "Last name",
               "Email", "Date of birth", "Gender", "T-shirt", "Emergency contact", "Emergency phone", "Bib",
@@ -60,17 +63,62 @@ def spreadsheet_safe(cell):
     return cell
 
 
-def csv_chunks(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, rows_per_chunk: int = 200
-               ) -> Iterator[str]:
-    """The CSV file in pieces of `rows_per_chunk` rows, for a streamed download that never holds it all."""
+def _chunks(header: list[str], rows: Iterable[list], cell: Callable, *, byte_order_mark: bool,
+            rows_per_chunk: int) -> Iterator[str]:
+    """A CSV file in pieces of `rows_per_chunk` rows, for a streamed download that never holds it all."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    buffer.write("\ufeff")  # the byte order mark makes Excel read UTF-8, so accents survive
-    writer.writerow(CSV_HEADER)
-    for n, row in enumerate(csv_rows(session, race, filters, now), start=1):
-        writer.writerow([spreadsheet_safe(cell) for cell in row])
+    if byte_order_mark:
+        buffer.write("\ufeff")  # the byte order mark makes Excel read UTF-8, so accents survive
+    writer.writerow(header)
+    for n, row in enumerate(rows, start=1):
+        writer.writerow([cell(value) for value in row])
         if n % rows_per_chunk == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def csv_chunks(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, rows_per_chunk: int = 200
+               ) -> Iterator[str]:
+    """The spreadsheet CSV: every field, a byte order mark for Excel, formula-looking cells defused."""
+    return _chunks(CSV_HEADER, csv_rows(session, race, filters, now), spreadsheet_safe, byte_order_mark=True,
+                   rows_per_chunk=rows_per_chunk)
+
+
+# --- for timing software -------------------------------------------------------------------
+
+# Startline asks runners for no team or club, city or country: those columns are there for the timing
+# program's import and stay empty rather than guessed.
+TIMING_HEADER = ["Bib", "First name", "Last name", "Gender", "Date of birth", "Age on race day", "Ticket type",
+                 "Team", "City", "Country", "T-shirt"]
+
+
+def timing_rows(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, batch: int = 500
+                ) -> Iterator[list]:
+    """The runners who may start (paid tickets, whatever the status filter says) under the list's other filters,
+    by bib, as the timing columns."""
+    filters = replace(filters, status="paid", sort="bib", dir="asc")
+    day = race_day(race)
+    query = filtered(registrants_query(
+        race.id, Registration.bib, Registration.first_name, Registration.last_name, Registration.gender,
+        Registration.date_of_birth, TicketType.name, Registration.tshirt_size, now=now), filters)
+    result = session.execute(query.order_by(*order_by(filters)).execution_options(yield_per=batch))
+    for bib, first, last, gender, born, ticket, size in result:
+        yield [bib if bib is not None else "", first, last, gender, born.isoformat() if born else "",
+               age_on(born, day) if born else "", ticket, "", "", "", size]
+
+
+def on_one_line(cell):
+    """A text cell as it is, but with any line break made a space, so each runner is exactly one line."""
+    if isinstance(cell, str):
+        return " ".join(cell.splitlines())
+    return cell
+
+
+def timing_chunks(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *,
+                  rows_per_chunk: int = 200) -> Iterator[str]:
+    """The timing CSV: plain UTF-8 without a byte order mark, values exactly as entered ("+44 20…" stays so)."""
+    return _chunks(TIMING_HEADER, timing_rows(session, race, filters, now), on_one_line, byte_order_mark=False,
+                   rows_per_chunk=rows_per_chunk)

@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy import Select, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
 from services import clock
 from services.runners import tidy
-from services.search import LIKE_ESCAPE, contains_pattern
+from services.search import matches
 
 PER_PAGE = 50
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
@@ -49,14 +49,21 @@ def registrants_query(race_id: int, *columns, now: datetime | None = None, liste
 
 
 def status_condition(status: str):
-    """SQL condition for one of STATUSES. A ticket refunded on its own counts as refunded, not paid."""
+    """SQL condition for one of STATUSES, agreeing with `registrant_status`: the four statuses part the list, and
+    a ticket refunded on its own counts as refunded, not paid."""
+    not_refunded = Registration.refunded_at.is_(None)
     return {
-        "paid": and_(Order.status == OrderStatus.PAID, Registration.refunded_at.is_(None)),
+        "paid": and_(Order.status == OrderStatus.PAID, not_refunded),
         "refunded": or_(Order.status == OrderStatus.REFUNDED, Registration.refunded_at.is_not(None)),
-        "needs_refund": Order.status == OrderStatus.NEEDS_REFUND,
-        "pending": Order.status == OrderStatus.PENDING,
+        "needs_refund": and_(Order.status == OrderStatus.NEEDS_REFUND, not_refunded),
+        "pending": and_(Order.status == OrderStatus.PENDING, not_refunded),
         "all": true(),
     }[status]
+
+
+def status_column():
+    """SQL for `registrant_status`, to count a list's registrants by status in the same query."""
+    return case((status_condition("refunded"), "refunded"), else_=Order.status)
 
 
 def registrant_status(order_status: OrderStatus, refunded_at: datetime | None) -> str:
@@ -77,7 +84,8 @@ def search_text(text: str | None, limit: int = 200) -> str:
 
 
 def search_condition(q: str):
-    """Every word must match: a number is a bib; other words match names, email or a ticket code."""
+    """Every word must match: a number is a bib; other words match names or email (any case, with or
+    without accents) or a ticket code."""
     conditions = []
     for term in q.split()[:8]:
         if "/tickets/" in term:  # a ticket link pasted or scanned from a QR code
@@ -85,11 +93,7 @@ def search_condition(q: str):
         if is_whole_number(term):
             conditions.append(Registration.bib == int(term) if len(term) <= 9 else false())
             continue
-        pattern = contains_pattern(term)
-        conditions.append(or_(Registration.first_name.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.last_name.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.email.ilike(pattern, escape=LIKE_ESCAPE),
-                              Registration.ticket_code == term))
+        conditions.append(or_(matches(Registration.search_key, term), Registration.ticket_code == term))
     return and_(true(), *conditions)
 
 
@@ -188,7 +192,11 @@ def order_by(filters: RegistrantFilters) -> list:
 
 def filtered(query: Select, filters: RegistrantFilters) -> Select:
     """Apply search and filters (not sorting or paging) to a registrants query."""
-    query = query.where(status_condition(filters.status))
+    return filtered_but_status(query, filters).where(status_condition(filters.status))
+
+
+def filtered_but_status(query: Select, filters: RegistrantFilters) -> Select:
+    """Apply the search and every filter but the status one, to count what each status holds."""
     if filters.q:
         query = query.where(search_condition(filters.q))
     if filters.ticket is not None:
@@ -219,10 +227,18 @@ class RegistrantPage:
     total: int
     page: int
     per_page: int = PER_PAGE
+    # Registrants per status under the other filters, so the list can say whom the status filter hides.
+    status_counts: dict[str, int] = field(default_factory=dict)
     pages: int = field(init=False)
 
     def __post_init__(self):
         self.pages = max(1, -(-self.total // self.per_page))
+
+    def hidden_by_status(self, status: str) -> dict[str, int]:
+        """The other statuses' counts, where not zero, that the status filter `status` leaves out."""
+        if status == "all":
+            return {}
+        return {name: count for name, count in self.status_counts.items() if name not in (status, "all") and count}
 
     @property
     def first_index(self) -> int:
@@ -235,8 +251,13 @@ class RegistrantPage:
 
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
                     per_page: int = PER_PAGE) -> RegistrantPage:
-    """One page of registrants: a COUNT and one page query, however many there are."""
-    total = session.scalar(filtered(registrants_query(race_id, func.count(Registration.id), now=now), filters))
+    """One page of registrants: a COUNT per status and one page query, however many there are."""
+    status = status_column().label("listed_status")
+    counted = dict(session.execute(filtered_but_status(
+        registrants_query(race_id, status, func.count(Registration.id), now=now), filters).group_by(status)).all())
+    status_counts = {name: counted.get(name, 0) for name in STATUSES if name != "all"}
+    status_counts["all"] = sum(status_counts.values())
+    total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
     query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, registered_at_column(),
@@ -246,7 +267,7 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     return RegistrantPage(rows=[RegistrantRow(registration, name, registrant_status(status, registration.refunded_at),
                                               registered, number)
                                 for registration, name, status, registered, number in rows],
-                          total=total, page=page, per_page=per_page)
+                          total=total, page=page, per_page=per_page, status_counts=status_counts)
 
 
 def race_ticket_types(session: Session, race_id: int) -> list[TicketType]:
