@@ -15,7 +15,6 @@ from extensions import db, limiter
 from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
 from services.auth.providers import provider_for, verifier_for
-from services.auth.sessions import is_signed_out
 from services.auth.sessions import sign_out as end_auth_session
 from services.links import public_url
 
@@ -115,14 +114,6 @@ def _expired_claims() -> dict | None:
         return None
 
 
-def _live(claims: dict) -> dict | None:
-    """The claims, unless their session was signed out (on any app server)."""
-    if is_signed_out(db.session, claims):
-        end_session()
-        return None
-    return claims
-
-
 def _claims_for_request() -> dict | None:
     """Verify the access cookie; refresh it once if it has expired. None means signed out."""
     access = request.cookies.get(ACCESS_COOKIE)
@@ -131,7 +122,7 @@ def _claims_for_request() -> dict | None:
         return None
     verifier = _verifier()
     try:
-        return _live(verifier.verify(access or ""))
+        return verifier.verify(access or "")
     except TemporaryAuthFailure:
         current_app.logger.warning("auth keys unavailable; treating request as signed out")
         return None
@@ -154,7 +145,7 @@ def _claims_for_request() -> dict | None:
     # The old refresh token is spent now, so the new pair is written whatever happens next.
     start_session(refreshed)
     try:
-        return _live(verifier.verify(refreshed.access_token))
+        return verifier.verify(refreshed.access_token)
     except TemporaryAuthFailure:
         current_app.logger.warning("auth keys unavailable; treating request as signed out")
         return None
@@ -170,8 +161,11 @@ def load_current_user() -> None:
         return
     claims = _claims_for_request()
     if claims is not None:
-        g.auth_claims = claims
         g.user = profile_for_claims(db.session, claims)
+        if g.user is None:  # its session was signed out, here or on another app server
+            end_session()
+        else:
+            g.auth_claims = claims
 
 
 def write_auth_cookies(response):

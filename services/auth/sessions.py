@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -11,22 +10,9 @@ from sqlalchemy.orm import Session
 from models import RevokedSession
 from services import clock
 from services.auth import AuthError, AuthProvider, AuthSession
-from services.auth.access_tokens import TokenVerifier
+from services.auth.access_tokens import TokenVerifier, session_id_of
 
 log = logging.getLogger(__name__)
-
-
-def _session_id(claims: dict) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(claims["session_id"]))
-    except (KeyError, ValueError):
-        return None
-
-
-def is_signed_out(session: Session, claims: dict) -> bool:
-    """Whether the verified token's session was signed out (one primary-key lookup)."""
-    session_id = _session_id(claims)
-    return session_id is not None and session.get(RevokedSession, session_id) is not None
 
 
 def sign_out(session: Session, provider: AuthProvider, current: AuthSession, claims: dict) -> None:
@@ -35,7 +21,7 @@ def sign_out(session: Session, provider: AuthProvider, current: AuthSession, cla
     The row lives as long as any access token of the session can: one issued just now expires
     after the session's token lifetime (exp - iat). Expired rows are pruned on the way.
     """
-    session_id = _session_id(claims)
+    session_id = session_id_of(claims)
     if session_id is not None:
         now = clock.now()
         lifetime = timedelta(seconds=max(int(claims["exp"]) - int(claims.get("iat", claims["exp"])), 0))
