@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
+from services.duplicate_payments import apply_duplicate_refunds, duplicate_for_intent, refund_all_to_send
 from services.fulfillment import Payment, fulfill
 from services.locking import lock_order
 from services.payments import Gateway, PaymentRecord, SessionState
@@ -49,6 +50,10 @@ def order_id_for_session(session: Session, checkout_session_id: str, session_app
 def handle_event(session: Session, event: dict, app_env: str, now: datetime, gateway: Gateway) -> str:
     """Record the event under its id, act on it, and say what happened. Commits once.
 
+    A payment the order did not need (the buyer paid on two of its payment pages) is recorded in
+    that commit, and then refunded through the gateway (services/duplicate_payments.py), which
+    records Stripe's answer in transactions of its own.
+
     A second delivery of the same event changes nothing ("duplicate"). A database error rolls
     back and propagates, so the webhook answers 5xx and Stripe retries the whole event; so does
     PaymentUnavailable when Stripe can't be asked about a refund's payment (nothing is recorded).
@@ -70,11 +75,15 @@ def handle_event(session: Session, event: dict, app_env: str, now: datetime, gat
             return "duplicate"
         outcome = _dispatch(session, event_type, obj, stripe_event, record, app_env, now)
         stripe_event.outcome = outcome[:200]
+        order_id = stripe_event.order_id
         session.commit()
     except SQLAlchemyError:
         session.rollback()
         raise
     log.info("stripe %s %s: %s", event_type, event_id, outcome)
+    if order_id is not None:
+        # A payment the order did not need goes straight back, now that it is on record (committed above).
+        refund_all_to_send(session, gateway, order_id, now)
     return outcome
 
 
@@ -84,7 +93,7 @@ def _id_of(value) -> str:
 
 
 def _payment(state: SessionState) -> Payment:
-    return Payment(state.amount_total, state.currency, state.payment_intent, state.amount_tax)
+    return Payment(state.amount_total, state.currency, state.payment_intent, state.amount_tax, state.session_id)
 
 
 def _dispatch(session: Session, event_type: str, obj: dict, stripe_event: StripeEvent, record: PaymentRecord | None,
@@ -108,7 +117,7 @@ def _session_event(session: Session, event_type: str, checkout: dict, stripe_eve
         details = checkout.get("total_details") or {}
         intent = checkout.get("payment_intent")
         payment = Payment(checkout.get("amount_total") or 0, (checkout.get("currency") or "").upper(),
-                          intent if intent is None else _id_of(intent), details.get("amount_tax"))
+                          intent if intent is None else _id_of(intent), details.get("amount_tax"), checkout["id"])
         return fulfill(session, order_id, payment, now).result
     # Expired, or a bank payment that failed: give the spots back if this session still holds them.
     order = lock_order(session, order_id)
@@ -134,5 +143,8 @@ def _refund_event(session: Session, record: PaymentRecord, stripe_event: StripeE
         fulfill(session, order_id, _payment(checkout), now)
     order = lock_order(session, order_id)
     if order.payment_intent_id != record.payment_intent:
-        return "not applied: the order was paid by another payment"
+        duplicate = duplicate_for_intent(session, record.payment_intent)
+        if duplicate is None:
+            return "not applied: the order was paid by another payment"
+        return apply_duplicate_refunds(session, duplicate, record, now)
     return apply_provider_refunds(session, order, record, now)
