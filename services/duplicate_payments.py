@@ -75,7 +75,7 @@ def open_duplicates(session: Session, race_id: int) -> list[tuple[DuplicatePayme
         select(DuplicatePayment, Profile.email).join(Order, Order.id == DuplicatePayment.order_id)
         .join(Profile, Profile.id == Order.buyer_id)
         .where(DuplicatePayment.race_id == race_id, DuplicatePayment.status != DuplicatePaymentStatus.REFUNDED)
-        .order_by(DuplicatePayment.id.desc())).tuples())
+        .order_by(DuplicatePayment.id.desc())).all())
 
 
 def refunds_to_send(session: Session, order_id: uuid.UUID) -> list[int]:

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from models import DuplicatePayment, DuplicatePaymentStatus, Order, OrderStatus, OutboxMessage, Registration
 from services import clock
 from tests.doubles.stripe_api import StripeServer
-from tests.factories import login, make_cart, make_profile, make_race
+from tests.factories import login, make_cart, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
+from tests.manage_access import EXPECTED_GET, VISITORS, assert_answer, visitor_client
 from tests.test_payments import deliver, pay, stripe_app, stripe_server  # noqa: F401  (fixtures)
 from tests.test_refunds import order_url, text_of
 
@@ -252,3 +253,76 @@ def test_reconcile_finds_a_second_payment_whose_webhooks_never_came_and_refunds_
     again = runner.invoke(args=["stripe-reconcile", "--since", "1h"])
     assert "0 fixed" in again.output and "0 paid twice" in again.output
     assert len(stripe_refunds_of(stripe_server, duplicate.payment_intent_id)) == 1
+
+
+# --- the organizer's pages, with the embedded test gateway ----------------------------------------
+
+def _paid_twice_on_record(db, race, status=DuplicatePaymentStatus.FAILED) -> tuple[Order, DuplicatePayment]:
+    order = make_paid_order(db, race, {race.ticket_types[0]: 2})
+    duplicate = DuplicatePayment(order_id=order.id, race_id=race.id, payment_intent_id="test_pi_second",
+                                 checkout_session_id="test_second_tab", amount=order.total, currency=order.currency,
+                                 status=status, error="Stripe didn't accept the refund, so nothing was sent back.")
+    db.session.add(duplicate)
+    db.session.commit()
+    return order, duplicate
+
+
+def test_the_order_page_and_its_fragment_show_the_payment_made_twice(organizer_client, db, race):
+    order, duplicate = _paid_twice_on_record(db, race)
+
+    page = organizer_client.get(order_url(race, order))
+    fragment = organizer_client.get(order_url(race, order), headers={"HX-Request": "true"})
+
+    for response in (page, fragment):
+        body = text_of(response)
+        assert response.status_code == 200
+        assert "Paid twice" in body and "Refund failed" in body and "payment test_pi_second" in body
+        assert "checkout test_second_tab" in body and "nothing was sent back" in body
+    assert "<html" not in fragment.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("who", VISITORS)
+def test_only_the_races_organizers_refund_a_payment_made_twice(app, db, race, who):
+    order, duplicate = _paid_twice_on_record(db, race)
+    client, token = visitor_client(app, db, race, who)
+
+    response = client.post(order_url(race, order) + f"/duplicates/{duplicate.id}/refund", data={"csrf_token": token})
+
+    db.session.expire_all()
+    if who in ("owner", "co-organizer"):
+        # The test gateway moves no money and sends no webhook: the refund is done at once, the buyer told.
+        assert response.status_code == 303 and response.headers["Location"].endswith("#paid-twice")
+        assert db.session.get(DuplicatePayment, duplicate.id).status == DuplicatePaymentStatus.REFUNDED
+        assert emails(db, order.id, "duplicate_refund_notice") == 1
+        return
+    assert_answer(response, EXPECTED_GET[who], "refund duplicate")
+    assert db.session.get(DuplicatePayment, duplicate.id).status == DuplicatePaymentStatus.FAILED
+
+
+def test_refunding_a_payment_made_twice_needs_the_csrf_token(organizer_client, db, race):
+    order, duplicate = _paid_twice_on_record(db, race)
+
+    response = organizer_client.post(order_url(race, order) + f"/duplicates/{duplicate.id}/refund")
+
+    assert response.status_code == 400
+    db.session.expire_all()
+    assert db.session.get(DuplicatePayment, duplicate.id).status == DuplicatePaymentStatus.FAILED
+
+
+def test_a_payment_made_twice_of_another_order_is_404(organizer_client, db, race):
+    order, duplicate = _paid_twice_on_record(db, race)
+    other = make_paid_order(db, race, {race.ticket_types[0]: 1})
+
+    response = organizer_client.post(order_url(race, other) + f"/duplicates/{duplicate.id}/refund",
+                                     data={"csrf_token": csrf_token(organizer_client, order_url(race, other))})
+
+    assert response.status_code == 404 and "isn't one of this order's" in text_of(response)
+
+
+def test_a_refunded_payment_made_twice_leaves_the_dashboards_panel(organizer_client, db, race):
+    order, duplicate = _paid_twice_on_record(db, race, status=DuplicatePaymentStatus.REFUNDED)
+
+    dashboard = text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
+
+    assert "to refund" not in dashboard and "Paid twice" not in dashboard
+    assert "Refunded" in text_of(organizer_client.get(order_url(race, order)))
