@@ -146,8 +146,11 @@ def refund_all_to_send(session: Session, gateway: Gateway, order_id: uuid.UUID, 
 
 
 def _refunded(session: Session, duplicate: DuplicatePayment, now: datetime) -> None:
+    """All of it is back with the buyer: tell them, once."""
+    if duplicate.status == DuplicatePaymentStatus.REFUNDED:
+        return
     duplicate.status = DuplicatePaymentStatus.REFUNDED
-    duplicate.refunded_at = duplicate.refunded_at or now
+    duplicate.refunded_at = now
     duplicate.error = ""
     queue_duplicate_refund_notice(session, session.get(Order, duplicate.order_id), duplicate.amount)
 
@@ -156,12 +159,11 @@ def apply_duplicate_refunds(session: Session, duplicate: DuplicatePayment, recor
                             now: datetime) -> str:
     """Bring a second payment's record in line with its refunds as the provider has them now. No commit.
 
-    All of it back: refunded (the buyer is told once). A refund on its way: pending. Every refund
-    failed or cancelled: failed, with Stripe's reason, for the organizer to refund again. Call with
-    the order locked.
+    All of it back: refunded (the buyer is told once). A refund on its way: pending. The latest
+    refund failed or was cancelled, even after Stripe had reported it done: failed, with Stripe's
+    reason, for the organizer to refund again. Because this reads the payment as it is now, its
+    events may come in any order, or twice. Call with the order locked.
     """
-    if duplicate.status == DuplicatePaymentStatus.REFUNDED:
-        return "duplicate payment refunded"
     back = sum(r.amount for r in record.refunds if r.status == "succeeded")
     if record.refunds:
         duplicate.gateway_refund_id = record.refunds[-1].refund_id
@@ -174,6 +176,7 @@ def apply_duplicate_refunds(session: Session, duplicate: DuplicatePayment, recor
     latest = record.refunds[-1] if record.refunds else None
     if latest is not None and latest.status in ("failed", "canceled"):
         duplicate.status = DuplicatePaymentStatus.FAILED
+        duplicate.refunded_at = None
         duplicate.error = (f"Stripe couldn't send {format_money(duplicate.amount - back, duplicate.currency)} back: "
                            f"{FAILURE_REASONS.get(latest.failure_reason, 'no reason given')}. "
                            "The money is still in your Stripe balance.")[:500]

@@ -145,6 +145,39 @@ def test_the_second_payments_refund_events_settle_its_record_and_tell_the_buyer(
     assert saved.status == OrderStatus.PAID and emails(db, order.id, "refund_notice") == 0
 
 
+@pytest.mark.parametrize("delivered", ["as created", "reversed", "as they happen"])
+def test_a_second_payments_refund_that_fails_after_stripe_accepted_it_is_shown_to_the_organizer(
+        stripe_app, stripe_server, app, db, race, organizer_client, delivered):
+    order, first, second = open_two_payment_pages(app, db, stripe_server, race)
+    webhook = app.test_client()
+    deliver(webhook, stripe_server.pay_session(first))
+    already = {e["id"] for e in stripe_server.events.values()}
+    deliver(webhook, stripe_server.pay_session(second))  # refunded at once
+    (accepted,) = stripe_refunds_of(stripe_server, intent_of(stripe_server, second))
+
+    def new_events():
+        found = [e for e in stripe_server.payment_events(intent_of(stripe_server, second))
+                 if e["id"] not in already and e["type"] != "checkout.session.completed"]
+        already.update(e["id"] for e in found)
+        return found
+
+    if delivered == "as they happen":  # Stripe first reports the money back, then that it failed
+        for event in new_events():
+            assert deliver(webhook, event).json["outcome"] == "duplicate payment refunded"
+        assert emails(db, order.id, "duplicate_refund_notice") == 1
+    stripe_server.fail_refund(accepted["id"])
+    events = new_events()
+    for event in reversed(events) if delivered == "reversed" else events:
+        assert deliver(webhook, event).status_code == 200
+
+    (duplicate,) = duplicates(db, order.id)
+    assert duplicate.status == DuplicatePaymentStatus.FAILED and duplicate.refunded_at is None
+    assert "the card has expired or was cancelled" in duplicate.error
+    dashboard = text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
+    assert "1 payment to refund" in dashboard and "the card has expired" in dashboard
+    assert fresh(db, order.id).status == OrderStatus.PAID
+
+
 def _second_payment_refunded_in_the_dashboard(app, db, stripe: StripeServer, order_of_delivery):
     """The first payment is taken; the second is refunded in Stripe's Dashboard; its events come in this order."""
     race = make_race(db, tickets=[("10K", 4500, 10)])  # a fresh race and order each time
