@@ -24,7 +24,7 @@ from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_duplicate_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable
-from services.refunds import FAILURE_REASONS
+from services.refunds import provider_failure_message
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +177,7 @@ def apply_duplicate_refunds(session: Session, duplicate: DuplicatePayment, recor
     if latest is not None and latest.status in ("failed", "canceled"):
         duplicate.status = DuplicatePaymentStatus.FAILED
         duplicate.refunded_at = None
-        duplicate.error = (f"Stripe couldn't send {format_money(duplicate.amount - back, duplicate.currency)} back: "
-                           f"{FAILURE_REASONS.get(latest.failure_reason, 'no reason given')}. "
-                           "The money is still in your Stripe balance.")[:500]
+        duplicate.error = provider_failure_message(duplicate.amount - back, duplicate.currency, latest.failure_reason)
         return "duplicate payment refund failed"
     if duplicate.status == DuplicatePaymentStatus.PENDING:
         duplicate.status = DuplicatePaymentStatus.TO_REFUND  # part went back (Stripe's Dashboard): the rest is still due
