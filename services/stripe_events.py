@@ -1,5 +1,6 @@
 """Stripe's events, handled once each: a payment becomes tickets, an expired or failed session gives
-its spots back, a refund settles or fails. The webhook verifies an event and hands it to `handle_event`.
+its spots back, a refund settles or fails, a second payment of an order already paid goes back.
+The webhook verifies an event and hands it to `handle_event`.
 
 Only a session this database created leads to an order (`order_id_for_session`): another
 environment's events (a developer's `stripe listen`, staging on the same account) are
@@ -48,7 +49,7 @@ def order_id_for_session(session: Session, checkout_session_id: str, session_app
 
 
 def handle_event(session: Session, event: dict, app_env: str, now: datetime, gateway: Gateway) -> str:
-    """Record the event under its id, act on it, and say what happened. Commits once.
+    """Record the event under its id, act on it, and say what happened, in one commit.
 
     A payment the order did not need (the buyer paid on two of its payment pages) is recorded in
     that commit, and then refunded through the gateway (services/duplicate_payments.py), which
