@@ -65,7 +65,8 @@ def register_payment_commands(app: Flask) -> None:
         report = reconcile(db.session, app, clock.now() - delta, clock.now())
         for line in report.lines:
             click.echo(line)
-        click.echo(f"Checked {report.checked} paid session(s): {report.fixed} fixed, {report.needs_refund} need a refund.")
+        click.echo(f"Checked {report.checked} paid session(s): {report.fixed} fixed, {report.needs_refund} need a refund, "
+                   f"{report.paid_twice} paid twice.")
 
     @app.cli.command("expire-reservations")
     def expire_reservations_command():

@@ -4,6 +4,7 @@ from models.auth_local import LocalOneTimeToken, LocalRefreshToken, LocalUser
 from models.auth_sessions import RevokedSession
 from models.base import Base, utcnow
 from models.discount import DiscountCode, DiscountKind
+from models.duplicate_payment import DuplicatePayment, DuplicatePaymentStatus
 from models.media import MediaKind, RaceMedia
 from models.order import Order, OrderStatus, Registration
 from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, like the names in __all__
@@ -20,7 +21,7 @@ __all__ = [
     "CheckoutSession", "StripeEvent",
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus",
-    "DiscountCode", "DiscountKind",
+    "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
     "MediaKind", "RaceMedia",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderStatus", "Registration", "Profile", "Race",

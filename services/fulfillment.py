@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Race, Registration, TaxMode
+from models import DuplicatePayment, Order, OrderStatus, Race, Registration, TaxMode
+from services.duplicate_payments import record_duplicate_payment
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.money import format_money
@@ -49,9 +50,10 @@ class Payment:
 
 @dataclass(frozen=True)
 class Outcome:
-    result: str          # paid | already_done | needs_refund | not_found
+    result: str          # paid | already_done | needs_refund | duplicate_payment | not_found
     order: Order | None
     detail: str = ""
+    duplicate: DuplicatePayment | None = None  # with duplicate_payment: the second payment, to be refunded
 
 
 def new_ticket_code() -> str:
@@ -143,6 +145,11 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
     if order is None:
         return Outcome("not_found", None)
     if order.status in (OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED):
+        if payment.payment_intent and payment.payment_intent != order.payment_intent_id:
+            # Another payment page of this order was paid too: the buyer paid twice. Never lost silently.
+            duplicate, new = record_duplicate_payment(session, order, payment.payment_intent, payment.amount_total,
+                                                      payment.currency, payment.checkout_session_id)
+            return Outcome("duplicate_payment", order, "recorded" if new else "known", duplicate)
         return Outcome("already_done", order)
     race = session.get(Race, order.race_id)
 

@@ -113,6 +113,15 @@ def queue_refund_notice(session: Session, order: Order, amount: int) -> None:
            text=text, kind="refund_notice", race_id=race.id, order_id=order.id)
 
 
+def queue_duplicate_refund_notice(session: Session, order: Order, amount: int) -> None:
+    """The buyer paid twice for one order: the second payment is back with them, their tickets stand."""
+    race = session.get(Race, order.race_id)
+    buyer = session.get(Profile, order.buyer_id)
+    text = render_template("emails/duplicate_refunded.txt", race=race, buyer=buyer, order=order, amount=amount)
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"You paid twice for {race.title}: refunded",
+           text=text, kind="duplicate_refund_notice", race_id=race.id, order_id=order.id)
+
+
 def queue_auth_link(session: Session, kind: str, to: str, link: str) -> None:
     """The embedded auth provider's email: confirm an address ("signup") or reset a password ("recovery")."""
     site = current_app.config["SITE_NAME"]

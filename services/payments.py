@@ -102,7 +102,8 @@ class Gateway(Protocol):
     def session_state(self, session_id: str) -> SessionState | None: ...
     def paid_sessions(self, since: datetime) -> Iterator[SessionState]: ...
     def expire(self, session_id: str) -> None: ...
-    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str: ...
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None, *,
+               reason: str = "requested_by_customer") -> str: ...
     def payment_record(self, payment_intent: str) -> PaymentRecord: ...
 
 
@@ -281,8 +282,10 @@ class StripeGateway:
         except stripe.StripeError as exc:  # already complete or expired: nothing to release there
             log.info("could not expire %s: %s", session_id, exc)
 
-    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str:
-        params = {"payment_intent": payment_intent, "reason": "requested_by_customer"}
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None, *,
+               reason: str = "requested_by_customer") -> str:
+        # `reason` is one of Stripe's: requested_by_customer, or duplicate for a payment made twice.
+        params = {"payment_intent": payment_intent, "reason": reason}
         if amount is not None:
             params["amount"] = amount
         if refund_id is not None:
@@ -336,7 +339,8 @@ class TestGateway:
     def expire(self, session_id: str) -> None:
         return None
 
-    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None) -> str:
+    def refund(self, payment_intent: str, amount: int | None = None, refund_id: int | None = None, *,
+               reason: str = "requested_by_customer") -> str:
         return f"test_refund_{uuid.uuid4().hex[:12]}"
 
     def payment_record(self, payment_intent: str) -> PaymentRecord:

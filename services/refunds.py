@@ -282,6 +282,12 @@ FAILURE_REASONS = {
 }
 
 
+def provider_failure_message(amount: int, currency: str, reason: str) -> str:
+    """What the organizer reads when Stripe accepted a refund and then could not send the money back."""
+    return (f"Stripe couldn't send {format_money(amount, currency)} back: "
+            f"{FAILURE_REASONS.get(reason, 'no reason given')}. The money is still in your Stripe balance.")[:500]
+
+
 def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, now: datetime) -> None:
     """Stripe could not send the money back (or the refund was cancelled): say so, and let it be asked again.
 
@@ -290,8 +296,7 @@ def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, 
     """
     was_completed = refund.status == RefundStatus.COMPLETED
     refund.status = RefundStatus.FAILED
-    refund.error = (f"Stripe couldn't send {format_money(refund.amount, order.currency)} back: "
-                    f"{FAILURE_REASONS.get(reason, 'no reason given')}. The money is still in your Stripe balance.")[:500]
+    refund.error = provider_failure_message(refund.amount, order.currency, reason)
     for registration in session.scalars(select(Registration).where(Registration.refund_id == refund.id,
                                                                    Registration.refunded_at.is_(None))):
         registration.refund_id = None

@@ -1,5 +1,6 @@
 """Stripe's events, handled once each: a payment becomes tickets, an expired or failed session gives
-its spots back, a refund settles or fails. The webhook verifies an event and hands it to `handle_event`.
+its spots back, a refund settles or fails, a second payment of an order already paid goes back.
+The webhook verifies an event and hands it to `handle_event`.
 
 Only a session this database created leads to an order (`order_id_for_session`): another
 environment's events (a developer's `stripe listen`, staging on the same account) are
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
+from services.duplicate_payments import apply_duplicate_refunds, duplicate_for_intent, refund_all_to_send
 from services.fulfillment import Payment, fulfill
 from services.locking import lock_order
 from services.payments import Gateway, PaymentRecord, read_session, stripe_id
@@ -47,7 +49,11 @@ def order_id_for_session(session: Session, checkout_session_id: str, session_app
 
 
 def handle_event(session: Session, event: dict, app_env: str, now: datetime, gateway: Gateway) -> str:
-    """Record the event under its id, act on it, and say what happened. Commits once.
+    """Record the event under its id, act on it, and say what happened, in one commit.
+
+    A payment the order did not need (the buyer paid on two of its payment pages) is recorded in
+    that commit, and then refunded through the gateway (services/duplicate_payments.py), which
+    records Stripe's answer in transactions of its own.
 
     A second delivery of the same event changes nothing ("duplicate"). A database error rolls
     back and propagates, so the webhook answers 5xx and Stripe retries the whole event; so does
@@ -70,11 +76,15 @@ def handle_event(session: Session, event: dict, app_env: str, now: datetime, gat
             return "duplicate"
         outcome = _dispatch(session, event_type, obj, stripe_event, record, app_env, now)
         stripe_event.outcome = outcome[:200]
+        order_id = stripe_event.order_id
         session.commit()
     except SQLAlchemyError:
         session.rollback()
         raise
     log.info("stripe %s %s: %s", event_type, event_id, outcome)
+    if order_id is not None:
+        # A payment the order did not need goes straight back, now that it is on record (committed above).
+        refund_all_to_send(session, gateway, order_id, now)
     return outcome
 
 
@@ -121,5 +131,8 @@ def _refund_event(session: Session, record: PaymentRecord, stripe_event: StripeE
         fulfill(session, order_id, Payment.from_provider(checkout), now)
     order = lock_order(session, order_id)
     if order.payment_intent_id != record.payment_intent:
-        return "not applied: the order was paid by another payment"
+        duplicate = duplicate_for_intent(session, record.payment_intent)
+        if duplicate is None:
+            return "not applied: the order was paid by another payment"
+        return apply_duplicate_refunds(session, duplicate, record, now)
     return apply_provider_refunds(session, order, record, now)

@@ -18,8 +18,8 @@ from blueprints.manage.charts import sales_chart
 from blueprints.manage.forms import DiscountCodeForm, InviteForm, first_errors, show_problems
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db, limiter
-from models import DiscountCode, Order, OrganizerRole, OutboxMessage, Profile, Race, TicketType
-from services import clock, discount_codes, failed_emails, race_stats, refunds
+from models import DiscountCode, DuplicatePayment, Order, OrganizerRole, OutboxMessage, Profile, Race, TicketType
+from services import clock, discount_codes, duplicate_payments, failed_emails, race_stats, refunds
 from services import team as team_service
 from services.discount_codes import CodeUsage
 from services.payments import gateway_for
@@ -32,7 +32,8 @@ def _dashboard_context(race: Race) -> dict:
     now = clock.now()
     figures = race_stats.dashboard(db.session, race, now)
     return {"race": race, "d": figures, "chart": sales_chart(figures.timeline), "now": now,
-            "failed_emails": figures.failed_emails, "email_notice": None, "order_ref": race_stats.order_ref}
+            "failed_emails": figures.failed_emails, "email_notice": None, "order_ref": race_stats.order_ref,
+            "paid_twice": duplicate_payments.open_duplicates(db.session, race.id)}
 
 
 @bp.get("/races/<int:race_id>/dashboard")
@@ -174,17 +175,37 @@ def _registration_param(raw: str | None) -> int | None:
     return int(raw)
 
 
+def _order_page(race: Race, order: Order, *, status: int = 200, duplicate_problem: str | None = None):
+    code = db.session.get(DiscountCode, order.discount_code_id) if order.discount_code_id else None
+    return render("manage/order.html", block="order", status=status, race=race, order=order, code=code,
+                  buyer=db.session.get(Profile, order.buyer_id),
+                  tickets=refunds.order_registrations(db.session, order.id),
+                  account=refunds.order_account(db.session, order), order_ref=race_stats.order_ref,
+                  refundable=order.status in refunds.REFUNDABLE,
+                  duplicates=duplicate_payments.order_duplicates(db.session, order.id),
+                  duplicate_problem=duplicate_problem)
+
+
 @bp.get("/races/<int:race_id>/orders/<uuid:order_id>")
 @organizer_required
 def order(race: Race, order_id: uuid.UUID):
-    """One order: who bought what, what it cost, and its refunds."""
+    """One order: who bought what, what it cost, its refunds, and any payment made twice."""
+    return _order_page(race, _order_or_404(race, order_id))
+
+
+@bp.post("/races/<int:race_id>/orders/<uuid:order_id>/duplicates/<int:duplicate_id>/refund")
+@organizer_required
+def refund_duplicate(race: Race, order_id: uuid.UUID, duplicate_id: int):
+    """Send back, whole, a payment the order did not need (the buyer paid twice): one click, no tickets change."""
     found = _order_or_404(race, order_id)
-    code = db.session.get(DiscountCode, found.discount_code_id) if found.discount_code_id else None
-    return render("manage/order.html", block="order", race=race, order=found, code=code,
-                  buyer=db.session.get(Profile, found.buyer_id),
-                  tickets=refunds.order_registrations(db.session, found.id),
-                  account=refunds.order_account(db.session, found), order_ref=race_stats.order_ref,
-                  refundable=found.status in refunds.REFUNDABLE)
+    owned_or_404(DuplicatePayment, duplicate_id, "That payment isn't one of this order's.", order_id=found.id)
+    try:
+        duplicate_payments.refund_duplicate_payment(db.session, gateway_for(current_app), duplicate_id, clock.now(),
+                                                    requested_by=g.user)
+    except duplicate_payments.DuplicateRefundRefused as refused:
+        return _order_page(race, db.session.get(Order, found.id, populate_existing=True), status=refused.status,
+                           duplicate_problem=refused.message)
+    return redirect_to(url_for("manage.order", race_id=race.id, order_id=found.id) + "#paid-twice")
 
 
 def _refund_page(race: Race, order: Order, registration_id: int | None, *, status: int = 200,
