@@ -1,7 +1,7 @@
 """duplicate payments: a second payment for an already paid order, recorded to be refunded
 
 Revision ID: dpay_duplicates
-Revises: supabase_security
+Revises: registrants_search_key
 Create Date: 2026-12-05 09:28:54.919908
 
 """
@@ -13,7 +13,7 @@ from migrations.rls import enable_row_level_security
 
 # revision identifiers, used by Alembic.
 revision = 'dpay_duplicates'
-down_revision = 'supabase_security'
+down_revision = 'registrants_search_key'
 branch_labels = None
 depends_on = None
 
