@@ -294,7 +294,7 @@ def test_editing_the_waiver_makes_a_new_version_and_signers_keep_theirs(signed_i
 
 def ticket_form(tt, **changes):
     data = {"name": tt.name, "description": tt.description, "price": f"{tt.price / 100:.2f}",
-            "capacity": str(tt.capacity), "min_age": "", "max_age": ""}
+            "capacity": str(tt.capacity), "min_age": "", "max_age": "", "sales_start": "", "sales_end": ""}
     data.update(changes)
     return data
 

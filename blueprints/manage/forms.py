@@ -66,6 +66,26 @@ def show_problems(form: FlaskForm, problems: dict[str, str]) -> None:
         form[name].errors = [message]
 
 
+MISSING_FIELD = "This field was missing from what your browser sent, so nothing was saved. Reload the page and try again."
+
+
+class WholeForm(FlaskForm):
+    """A form whose post must carry every field it shows (a checkbox excepted: unticked, it sends nothing).
+
+    A field left out of a post is not the same as a field emptied: the page always sends each one, so a
+    post without it is truncated or forged, and saving it would blank what is stored. It is refused
+    beside the field instead.
+    """
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.name != "csrf_token" and not isinstance(field, BooleanField) and not field.raw_data:
+                field.errors = [MISSING_FIELD]
+                valid = False
+        return valid
+
+
 def _known_timezone(form, field):
     if field.data not in TIMEZONES:
         raise ValidationError("Pick a time zone from the list.")
@@ -93,29 +113,29 @@ class NewRaceForm(FlaskForm):
 
 # --- the editor's field groups ---------------------------------------------------------------
 
-class TitleForm(FlaskForm):
+class TitleForm(WholeForm):
     title = StringField("Race name", validators=[DataRequired("A race needs a name."),
                                                  Length(max=120, message="Keep the name under 120 characters."),
                                                  _no_control_characters])
 
 
-class SlugForm(FlaskForm):
+class SlugForm(WholeForm):
     slug = StringField("Web address", validators=[
         DataRequired("The race needs a web address."), Length(min=3, max=80, message="Use 3 to 80 characters."),
         Regexp(SLUG_RE.pattern, message="Use lowercase letters, numbers and single dashes, like spring-5k.")])
 
 
-class SummaryForm(FlaskForm):
+class SummaryForm(WholeForm):
     summary = StringField("One-line summary", validators=[Length(max=280, message="Keep it under 280 characters."),
                                                           _no_control_characters])
 
 
-class DescriptionForm(FlaskForm):
+class DescriptionForm(WholeForm):
     description = TextAreaField("Description", validators=[Length(max=20000, message="Keep it under 20,000 characters."),
                                                            _no_control_characters])
 
 
-class WhenForm(FlaskForm):
+class WhenForm(WholeForm):
     day = DateField("Race day", validators=[InputRequired("Pick the race day.")],
                     invalid_value_message="Enter a real date, like 2027-05-02.")
     start = TimeField("Start time", validators=[InputRequired("Pick a start time.")],
@@ -127,7 +147,7 @@ class WhenForm(FlaskForm):
             raise ValidationError("Pick a date between 2000 and 2100.")
 
 
-class ClosesForm(FlaskForm):
+class ClosesForm(WholeForm):
     closes_day = DateField("Sign-up closes on", validators=[Optional()],
                            invalid_value_message="Enter a real date, like 2027-05-01.")
     closes_time = TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00.")
@@ -137,16 +157,16 @@ class ClosesForm(FlaskForm):
             raise ValidationError("Give both a date and a time, or leave both empty for no deadline.")
 
 
-class WhereForm(FlaskForm):
+class WhereForm(WholeForm):
     location_name = StringField("Venue", validators=[Length(max=160), _no_control_characters])
     address = StringField("Address", validators=[Length(max=300), _no_control_characters])
 
 
-class CurrencyForm(FlaskForm):
+class CurrencyForm(WholeForm):
     currency = SelectField("Currency", choices=choices((c, c) for c in CURRENCIES))
 
 
-class TaxForm(FlaskForm):
+class TaxForm(WholeForm):
     tax_mode = SelectField("Tax", choices=choices([(TaxMode.NONE.value, "No tax"),
                                                    (TaxMode.INCLUSIVE.value, "Fixed rate, included in prices"),
                                                    (TaxMode.EXCLUSIVE.value, "Fixed rate, added on top of prices"),
@@ -166,11 +186,11 @@ class TaxForm(FlaskForm):
                 raise ValidationError("Use a rate above 0 and at most 100, with up to two decimals.")
 
 
-class WaiverForm(FlaskForm):
+class WaiverForm(WholeForm):
     waiver = TextAreaField("Waiver text", validators=[Length(max=20000), _no_control_characters])
 
 
-class RunnerQuestionsForm(FlaskForm):
+class RunnerQuestionsForm(WholeForm):
     tshirt_sizes = StringField("T-shirt sizes", validators=[Length(max=200)])
     ask_gender = BooleanField("Ask runners for their gender (optional for them)")
 
@@ -185,8 +205,8 @@ def _https_only(form, field):
         raise ValidationError("Use an https:// link.")
 
 
-def _social_form(kind: str) -> type[FlaskForm]:
-    class SocialForm(FlaskForm):
+def _social_form(kind: str) -> type[WholeForm]:
+    class SocialForm(WholeForm):
         url = StringField(SOCIAL_KINDS[kind], validators=[
             Optional(), Length(max=500), URL(require_tld=True, message="Paste the full link, starting with https://"),
             _https_only])
@@ -196,7 +216,7 @@ def _social_form(kind: str) -> type[FlaskForm]:
 
 
 # Each field group of services/race_fields.GROUPS: its form, and the editor section it lives in.
-GROUP_FORMS: dict[str, tuple[type[FlaskForm], str]] = {
+GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "title": (TitleForm, "basics"), "slug": (SlugForm, "basics"), "summary": (SummaryForm, "basics"),
     "description": (DescriptionForm, "description"), "when": (WhenForm, "when"), "closes": (ClosesForm, "when"),
     "where": (WhereForm, "where"), "currency": (CurrencyForm, "money"), "tax": (TaxForm, "money"),
@@ -212,7 +232,7 @@ def submitted(form: FlaskForm) -> dict:
 
 # --- ticket types ----------------------------------------------------------------------------
 
-class TicketTypeForm(FlaskForm):
+class TicketTypeForm(WholeForm):
     name = StringField("Name", validators=[DataRequired("Give the ticket a name, like 10K."), Length(max=80)])
     description = StringField("Description", validators=[Length(max=280)])
     price = StringField("Price", validators=[DataRequired("Enter a price (0 for free).")])
@@ -234,7 +254,7 @@ LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
 WHEN_MESSAGE = "Enter a date and time, like 2027-03-01 09:00."
 
 
-class DiscountCodeForm(FlaskForm):
+class DiscountCodeForm(WholeForm):
     """A discount code, parsed once into model values (`values()`): money in the race's currency, the
     validity window from the race's local time to UTC, and a ticket type of this race only."""
 
@@ -361,7 +381,7 @@ class InviteForm(FlaskForm):
 
 # --- one registrant --------------------------------------------------------------------------
 
-class RegistrantForm(RunnerDetailsForm):
+class RegistrantForm(WholeForm, RunnerDetailsForm):
     """An organizer's correction of a runner's details; the rules are services.registrants.edits.edit_problems."""
 
     def bind(self, race: Race, registrant: Registrant) -> RegistrantForm:
