@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
+from wtforms import BooleanField
+from wtforms.fields.core import UnboundField
 
 from blueprints.manage.forms import GROUP_FORMS
 from models import (
@@ -258,6 +260,84 @@ def test_without_javascript_the_form_posts_and_redirects(signed_in, db, race):
 
     bad = save(signed_in, race, "title", {"title": ""}, htmx=False)
     assert bad.status_code == 422 and "<html" in bad.get_data(as_text=True)
+
+
+def filled_in(db, race):
+    """The race with every editor group holding something a blank post could wipe."""
+    race = fresh(db, Race, race.id)
+    race.summary, race.description, race.tshirt_sizes, race.ask_gender = "By the lake.", "## Course", "S,M,L", True
+    race.registration_closes_at = race.starts_at - timedelta(days=2)
+    race_editing.set_social_link(db.session, race, "instagram", "https://instagram.com/lake10k")
+    db.session.commit()
+    return race
+
+
+def editor_state(db, race_id) -> tuple:
+    """Everything the editor's groups store for a race (its row, waiver, links), to compare before and after."""
+    db.session.expire_all()
+    race = db.session.get(Race, race_id)
+    return ({column.key: getattr(race, column.key) for column in Race.__table__.columns},
+            race_fields.all_current_values(db.session, race))
+
+
+def group_fields(db, race, group) -> dict[str, str]:
+    """What the editor page sends for a group: each input's current value (a checkbox is sent only when ticked)."""
+    values = race_fields.current_values(db.session, fresh(db, Race, race.id), group)
+    return {name: value for name, value in values.items() if name != "ask_gender"}
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
+@pytest.mark.parametrize("group", sorted(GROUP_FORMS))
+def test_a_group_posted_with_no_fields_is_refused_and_wipes_nothing(signed_in, db, race, group, htmx):
+    filled_in(db, race)
+    before = editor_state(db, race.id)
+
+    response = save(signed_in, race, group, {}, htmx=htmx)
+
+    assert response.status_code == 422
+    assert "missing from what your browser sent" in response.get_data(as_text=True)
+    assert editor_state(db, race.id) == before
+
+
+def sent_fields(form_class) -> list[str]:
+    """The fields a form's page always sends (all but checkboxes, which an unticked box leaves out)."""
+    return sorted(name for name in dir(form_class) if isinstance(unbound := getattr(form_class, name), UnboundField)
+                  and unbound.field_class is not BooleanField)
+
+
+@pytest.mark.parametrize("group, left_out", [
+    (group, name) for group, (form_class, _) in sorted(GROUP_FORMS.items()) for name in sent_fields(form_class)])
+def test_a_group_missing_one_of_its_fields_is_a_422_beside_it_not_a_500(signed_in, db, race, group, left_out):
+    filled_in(db, race)
+    data = group_fields(db, race, group)
+    data.pop(left_out)
+    before = editor_state(db, race.id)
+
+    response = save(signed_in, race, group, data, htmx=False)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="error-{group}-{left_out}"' in page and "missing from what your browser sent" in page
+    assert editor_state(db, race.id) == before
+
+
+def test_without_javascript_an_error_shows_beside_its_own_input_only(signed_in, db, race):
+    filled_in(db, race)
+    response = save(signed_in, race, "social-strava", {"url": "http://strava.example.com"}, htmx=False)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="error-social-strava-url"' in page and page.count("Use an https:// link.") == 1
+    assert 'id="social-strava-url"' in page and "error-social-instagram-url" not in page
+
+
+def test_emptying_a_field_on_purpose_still_saves(signed_in, db, race):
+    filled_in(db, race)
+    assert save(signed_in, race, "summary", {"summary": ""}).status_code == 200
+    assert save(signed_in, race, "social-instagram", {"url": ""}).status_code == 200
+    assert save(signed_in, race, "closes", {"closes_day": "", "closes_time": ""}).status_code == 200
+    saved = fresh(db, Race, race.id)
+    assert (saved.summary, saved.registration_closes_at) == ("", None)
+    assert race_fields.current_values(db.session, saved, "social-instagram") == {"url": ""}
 
 
 def test_unknown_field_group_is_404(signed_in, db, race):

@@ -116,7 +116,8 @@ def _originals() -> dict:
 
 def _field_refused(race: Race, group_name: str, errors: dict[str, str]):
     if not is_fragment_request():
-        return editor_page(race, status=422, errors=errors)
+        # The whole page names each message by its input's id, so it lands beside that one input.
+        return editor_page(race, status=422, errors={f"{group_name}-{name}": message for name, message in errors.items()})
     return _saved_state(race, group_name, race_fields.current_values(db.session, race, group_name), status=422,
                         field_errors=errors, error=next(iter(errors.values())))
 
