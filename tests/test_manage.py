@@ -507,6 +507,63 @@ def test_publishing_puts_the_race_on_the_public_list(signed_in, client, db, race
     assert "Lake 10K" in client.application.test_client().get("/").get_data(as_text=True)
 
 
+def test_publishing_confirms_with_the_link_a_copy_button_and_share_links(signed_in, db, race):
+    response = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)},
+                              headers={"HX-Request": "true"})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and page.lstrip().startswith('<section id="publish"')
+    assert "Your race is live" in page
+    assert '<a href="http://localhost/races/lake-10k" id="race-link">http://localhost/races/lake-10k</a>' in page
+    assert re.search(r'<a href="http://localhost/races/lake-10k" class="copy-link"[^>]*data-copy-link', page)
+    shared = "http%3A%2F%2Flocalhost%2Fraces%2Flake-10k"
+    for service in ("mailto:?subject=Lake%2010K", "https://wa.me/?text=", "https://www.facebook.com/sharer/sharer.php?u=",
+                    "https://twitter.com/intent/tweet?", "https://www.linkedin.com/sharing/share-offsite/?url="):
+        assert re.search(rf'href="{re.escape(service)}[^"]*{shared}', page), service
+    assert fresh(db, Race, race.id).status == RaceStatus.PUBLISHED
+
+
+def test_publishing_without_javascript_lands_on_the_confirmation(signed_in, db, race):
+    response = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/manage/races/{race.id}?published=1#publish"
+    page = signed_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your race is live" in page and 'data-copy-link' in page
+    assert "Your race is live" not in signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+
+
+def test_a_published_races_editor_keeps_the_share_links_and_a_drafts_has_none(signed_in, db, race):
+    assert "Share your race" not in signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    fresh(db, Race, race.id).status = RaceStatus.PUBLISHED
+    db.session.commit()
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert "Share your race" in page and "Your race is live" not in page and "data-copy-link" in page
+
+
+def test_the_web_address_hint_shows_the_races_own_link_and_follows_a_new_address(signed_in, db, race):
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True).replace("&#39;", "'")
+    assert "Your race's link: http://localhost/races/lake-10k." in page and "/races/…" not in page
+
+    saved = save(signed_in, race, "slug", {"slug": "lake-10k-2031"}).get_data(as_text=True).replace("&#39;", "'")
+
+    assert re.search(r'<small class="hint" id="hint-slug-slug" hx-swap-oob="true">\s*'
+                     r"Your race's link: http://localhost/races/lake-10k-2031\.", saved)
+
+
+def move_buttons(page: str) -> list[str]:
+    return re.findall(r">(Move (?:up|down))<span class=\"visually-hidden\"> ([^<]+)</span>", page)
+
+
+def test_move_buttons_show_only_where_a_ticket_type_can_move(signed_in, db, race):
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert move_buttons(page) == [("Move down", "10K"), ("Move up", "5K")]
+
+    db.session.delete(fresh(db, TicketType, race.ticket_types[1].id))
+    db.session.commit()
+    assert move_buttons(signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)) == []
+
+
 def test_organizer_sees_a_preview_banner_on_a_draft(signed_in, db, race):
     page = signed_in.get("/races/lake-10k")
     assert page.status_code == 200 and "Preview." in page.get_data(as_text=True)
