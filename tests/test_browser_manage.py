@@ -7,6 +7,7 @@ from models import RaceStatus
 from services import race_editing
 from tests.browser import screenshot
 from tests.factories import login, make_profile, make_race
+from tests.registrant_factories import organized_race, runner
 
 pytestmark = pytest.mark.browser
 
@@ -113,3 +114,22 @@ def test_hints_sit_clear_of_their_inputs_focus_ring(live_server, page, app, db):
     page.locator("#tickets").scroll_into_view_if_needed()
     screenshot(page, "editor-one-ticket-type-390")
     assert page.get_by_role("button", name="Move up").count() == 0
+
+
+def test_a_corrected_birth_date_outside_the_age_limits_is_refused_beside_it(live_server, page, app, db):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Kids Dash", tickets=[("Kids 1K", 500, 100)])
+    race.ticket_types[0].min_age, race.ticket_types[0].max_age = 6, 12
+    db.session.commit()
+    child = runner(db, race, race.ticket_types[0], "Tom", "Thumb",
+                   date_of_birth=race.starts_at.date().replace(year=race.starts_at.year - 9))
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/registrants/{child.id}")
+
+    page.get_by_text("Correct these details").click()
+    page.get_by_label("Date of birth").fill("1980-03-04")
+    page.get_by_role("button", name="Save changes").click()
+
+    page.locator("#date_of_birth-error").filter(has_text="must be 6 to 12 years old").wait_for()
+    page.get_by_label("Date of birth").focus()
+    screenshot(page, "registrant-age-refused-390")
