@@ -218,6 +218,9 @@ def test_autosave_select_and_money_like_tax_rate(signed_in, db, race):
     ("social-instagram", {"url": "javascript:alert(1)"}, "full link"),
     ("social-instagram", {"url": "http://insecure.example.com"}, "https://"),
     ("runner-questions", {"tshirt_sizes": ",".join(["XL"] * 20)}, "up to 15 sizes"),
+    # The last minute of year 9999 in New York is past the last UTC datetime there is.
+    ("closes", {"closes_day": "9999-12-31", "closes_time": "23:59"}, "between 2000 and 2100"),
+    ("when", {"day": "9999-12-31", "start": "23:59", "timezone": "America/New_York"}, "between 2000 and 2100"),
 ])
 def test_invalid_values_get_a_422_beside_the_field_and_nothing_is_saved(signed_in, db, race, group, data, message):
     before = fresh(db, Race, race.id)
@@ -383,6 +386,14 @@ def save_ticket(client, race, tt, **changes):
     return client.post(f"/manage/races/{race.id}/tickets/{tt.id}",
                        data={"csrf_token": token(client, race.id), **ticket_form(tt, **changes)},
                        headers={"HX-Request": "true"})
+
+
+@pytest.mark.parametrize("field", ["sales_start", "sales_end"])
+def test_a_sales_window_past_the_calendars_end_is_a_422_not_a_500(signed_in, db, race, field):
+    tt = race.ticket_types[0]
+    response = save_ticket(signed_in, race, tt, **{field: "9999-12-31T23:59"})
+    assert response.status_code == 422 and "between 2000 and 2100" in response.get_data(as_text=True)
+    assert getattr(fresh(db, TicketType, tt.id), field) is None
 
 
 def test_ticket_type_autosaves_price_capacity_and_ages(signed_in, db, race):

@@ -15,6 +15,7 @@ from blueprints.manage.forms import WholeForm
 from models import DiscountCode, DiscountKind, Race, TicketType
 from models.discount import CODE_MAX_LENGTH
 from services.money import minor_digits, money_text, to_minor
+from services.race_editing import day_problem
 
 CODE_CHARACTERS = re.compile(r"^[\w-]+$")
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -105,9 +106,13 @@ class DiscountCodeForm(WholeForm):
             raise ValidationError("Pick one of this race's ticket types, or all tickets.")
 
     def validate_starts_at(self, field):
+        if problem := day_problem(field.data.date() if field.data else None):
+            raise ValidationError(problem)
         self._parsed["starts_at"] = self._utc(field.data)
 
     def validate_ends_at(self, field):
+        if problem := day_problem(field.data.date() if field.data else None):
+            raise ValidationError(problem)
         ends = self._utc(field.data)
         starts = self._utc(self.starts_at.data) if not self.starts_at.errors else None
         if ends is not None and starts is not None and ends <= starts:

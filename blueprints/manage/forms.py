@@ -29,6 +29,7 @@ from blueprints.cart_forms import RunnerDetailsForm
 from models import SOCIAL_KINDS, Race, TaxMode
 from services import clock
 from services.money import CURRENCIES
+from services.race_editing import day_problem
 from services.races import SLUG_RE
 from services.registrants.edits import EDITABLE
 from services.registrants.query import Registrant
@@ -139,8 +140,8 @@ class WhenForm(WholeForm):
     timezone = SelectField("Time zone", validate_choice=False, validators=[_known_timezone])
 
     def validate_day(self, field):
-        if field.data and not date(2000, 1, 1) <= field.data <= date(2100, 1, 1):
-            raise ValidationError("Pick a date between 2000 and 2100.")
+        if problem := day_problem(field.data):
+            raise ValidationError(problem)
 
 
 class ClosesForm(WholeForm):
@@ -149,6 +150,8 @@ class ClosesForm(WholeForm):
     closes_time = TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00.")
 
     def validate_closes_day(self, field):
+        if problem := day_problem(field.data):
+            raise ValidationError(problem)
         if bool(field.data) != bool(self.closes_time.data):
             raise ValidationError("Give both a date and a time, or leave both empty for no deadline.")
 
