@@ -1,7 +1,7 @@
 """Links that leave the site (emails, calendar files): absolute URLs on the site's public address."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from flask import current_app
 
@@ -23,3 +23,21 @@ def public_url(endpoint: str, **values) -> str:
 def public_host() -> str:
     """The public address's host (and port), e.g. for the domain part of calendar UIDs."""
     return urlsplit(current_app.config["SITE_URL"]).netloc
+
+
+def share_links(title: str, url: str) -> list[tuple[str, str]]:
+    """Where an organizer can share a page in one click: (label, address), each a plain link to the
+    service's documented share endpoint with the page's address and title filled in."""
+    text = f"{title} {url}"
+    return [
+        ("Email", "mailto:?" + urlencode({"subject": title, "body": text}, quote_via=_quote)),
+        ("WhatsApp", "https://wa.me/?" + urlencode({"text": text})),
+        ("Facebook", "https://www.facebook.com/sharer/sharer.php?" + urlencode({"u": url})),
+        ("X", "https://twitter.com/intent/tweet?" + urlencode({"text": title, "url": url})),
+        ("LinkedIn", "https://www.linkedin.com/sharing/share-offsite/?" + urlencode({"url": url})),
+    ]
+
+
+def _quote(text: str, safe: str = "", encoding: str | None = None, errors: str | None = None) -> str:
+    # mailto: bodies take %20 for spaces; a "+" would show up literally in most mail apps.
+    return quote(text, safe=safe, encoding=encoding, errors=errors)

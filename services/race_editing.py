@@ -44,6 +44,18 @@ DEFAULT_START = time(8, 0)
 
 # --- values as the editor shows them -----------------------------------------------------
 
+# Dates an organizer may type anywhere in the editor (race day, deadline, sales window, code window). Past
+# either end a local time can't even be turned into UTC (year 9999 overflows), and no race needs it.
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 1, 1)
+
+
+def day_problem(day: date | None) -> str | None:
+    """Why a typed date is out of the editor's range, or None."""
+    if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
+        return "Pick a date between 2000 and 2100."
+    return None
+
+
 def local_to_utc(day: date, at: time, timezone: str) -> datetime:
     return datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(ZoneInfo("UTC"))
 

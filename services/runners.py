@@ -181,6 +181,12 @@ def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | 
     return None
 
 
+def date_of_birth_problem(born: date | None, race: Race, ticket_type: TicketType, today: date) -> str | None:
+    """What is wrong with a runner's date of birth on this ticket: missing or impossible, or an age on race
+    day outside the ticket type's limits. The runner form, checkout and the organizer's corrections ask this."""
+    return birth_date_problem(born, today) or age_limit_problem(born, race, ticket_type)
+
+
 def is_minor(born: date | None, today: date) -> bool:
     """Under 18 when signing. Capacity to sign is about the day of signing, not race day."""
     return born is not None and age_on(born, today) < ADULT_AGE
@@ -203,9 +209,7 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
 
     today = local_today(race, now)
     born = details.date_of_birth
-    note("date_of_birth", birth_date_problem(born, today))
-    if "date_of_birth" not in problems:
-        note("date_of_birth", age_limit_problem(born, race, ticket_type))
+    note("date_of_birth", date_of_birth_problem(born, race, ticket_type, today))
 
     if race.ask_gender and details.gender and details.gender not in GENDERS:
         note("gender", "Pick one of the options, or leave it empty.")

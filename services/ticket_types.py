@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from models import Race, Registration, TicketType
 from services.inventory import taken_counts
 from services.money import money_text, to_minor
-from services.race_editing import local_to_utc, touch
+from services.race_editing import day_problem, local_to_utc, touch
 
 PRICE_MAX = 100_000_00  # in minor units
 WHOLE_NUMBERS = (("capacity", "Spots"), ("min_age", "Minimum age"), ("max_age", "Maximum age"))
@@ -86,6 +86,9 @@ def parse_ticket_type(session: Session, race: Race, ticket_type: TicketType, raw
             local = datetime.strptime(text, "%Y-%m-%dT%H:%M")
         except ValueError:
             problems[name] = f"{label}: enter a date and time, like 2027-03-01T09:00."
+            continue
+        if problem := day_problem(local.date()):
+            problems[name] = f"{label}: {problem[0].lower()}{problem[1:]}"
             continue
         values[name] = local_to_utc(local.date(), local.time(), race.timezone)
     if values.get("sales_start") and values.get("sales_end") and values["sales_start"] >= values["sales_end"]:

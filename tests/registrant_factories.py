@@ -38,6 +38,7 @@ def runner(db, race: Race, ticket_type: TicketType, first="Ada", last=None, *, s
            reserved_until=None, **fields) -> Registration:
     """One registration in its own order, with the runner's details and a signed waiver."""
     n = next(_seq)
+    fields.setdefault("date_of_birth", date(1990, 5, 17))
     last = last if last is not None else f"Runner{n}"
     buyer = buyer or make_profile(db)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -48,7 +49,7 @@ def runner(db, race: Race, ticket_type: TicketType, first="Ada", last=None, *, s
                   reserved_until=reserved_until)
     registration = Registration(
         race_id=race.id, ticket_type_id=ticket_type.id, price=ticket_type.price, first_name=first, last_name=last,
-        email=email or f"{first.lower()}.{n}@example.com", date_of_birth=date(1990, 5, 17), tshirt_size="M",
+        email=email or f"{first.lower()}.{n}@example.com", tshirt_size="M",
         emergency_name="Grace Hopper", emergency_phone="+1 555 0100", waiver_version_id=waiver.id if waiver else None,
         waiver_signature=f"{first} {last}", waiver_signed_at=now - timedelta(days=2), waiver_ip="203.0.113.7",
         ticket_code=f"code{n:06d}xyz" if status in (OrderStatus.PAID, OrderStatus.REFUNDED) else None,

@@ -7,6 +7,7 @@ from models import RaceStatus
 from services import race_editing
 from tests.browser import screenshot
 from tests.factories import login, make_profile, make_race
+from tests.registrant_factories import organized_race, runner
 
 pytestmark = pytest.mark.browser
 
@@ -70,3 +71,65 @@ def test_moving_the_start_moves_the_deadline_shown_beside_it(live_server, page, 
     page.locator("#closes-closes_time").fill("10:00")  # the deadline's own form knows it moved: no conflict
     page.locator("#state-closes .autosave-status").filter(has_text="Saved").wait_for()
     screenshot(page, "editor-deadline-moved")
+
+
+def test_publishing_shows_the_link_and_copy_link_copies_it(live_server, page, app, db):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = make_race(db, organizer=organizer, title="Lake 10K", slug="lake-10k", status=RaceStatus.DRAFT,
+                     tickets=[("10K", 4500, 50)])
+    race_editing.set_waiver_text(db.session, race, "At my own risk.")
+    db.session.commit()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+    page.get_by_label("Web address").focus()
+    screenshot(page, "editor-hints-focus-390")
+
+    page.get_by_role("button", name="Publish").click()
+    page.get_by_text("Your race is live").wait_for()
+    link = page.locator("#race-link")
+    assert link.inner_text() == "http://localhost/races/lake-10k"  # SITE_URL, the public address
+    page.get_by_role("button", name="Copy link").click()
+    page.locator("#copy-status").filter(has_text="Copied.").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == "http://localhost/races/lake-10k"
+    assert page.url.endswith(f"/manage/races/{race.id}")  # copied, not followed
+    screenshot(page, "editor-published-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_label("Web address").focus()
+    screenshot(page, "editor-published-1280")
+
+
+def test_hints_sit_clear_of_their_inputs_focus_ring(live_server, page, app, db):
+    organizer = make_profile(db)
+    race = make_race(db, organizer=organizer, title="Lake 10K", status=RaceStatus.DRAFT, tickets=[("10K", 4500, 50)])
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+
+    # The focus ring is a 3px outline 2px outside the input: the hint's top must be below it.
+    gaps = page.evaluate("""() => [...document.querySelectorAll('.autosave small.hint[id]')].map(hint => {
+        const input = document.querySelector('[aria-describedby~="' + hint.id + '"]');
+        return [hint.id, hint.getBoundingClientRect().top - input.getBoundingClientRect().bottom];
+    })""")
+    assert gaps and all(gap >= 6 for _, gap in gaps), gaps
+    page.locator("#tickets").scroll_into_view_if_needed()
+    screenshot(page, "editor-one-ticket-type-390")
+    assert page.get_by_role("button", name="Move up").count() == 0
+
+
+def test_a_corrected_birth_date_outside_the_age_limits_is_refused_beside_it(live_server, page, app, db):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Kids Dash", tickets=[("Kids 1K", 500, 100)])
+    race.ticket_types[0].min_age, race.ticket_types[0].max_age = 6, 12
+    db.session.commit()
+    child = runner(db, race, race.ticket_types[0], "Tom", "Thumb",
+                   date_of_birth=race.starts_at.date().replace(year=race.starts_at.year - 9))
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/registrants/{child.id}")
+
+    page.get_by_text("Correct these details").click()
+    page.get_by_label("Date of birth").fill("1980-03-04")
+    page.get_by_role("button", name="Save changes").click()
+
+    page.locator("#date_of_birth-error").filter(has_text="must be 6 to 12 years old").wait_for()
+    page.get_by_label("Date of birth").focus()
+    screenshot(page, "registrant-age-refused-390")

@@ -149,6 +149,8 @@ def test_without_javascript_creating_redirects_and_errors_come_back_as_a_whole_p
     ({"ends_at": "2030-02-30T10:00"}, "ends_at", "Enter a date and time, like 2027-03-01 09:00."),
     ({"starts_at": "2030-03-02T10:00", "ends_at": "2030-03-01T10:00"}, "ends_at", "The code has to end after it starts."),
     ({"starts_at": "2030-03-01T10:00", "ends_at": "2030-03-01T10:00"}, "ends_at", "The code has to end after it starts."),
+    ({"ends_at": "9999-12-31T23:59"}, "ends_at", "Pick a date between 2000 and 2100."),
+    ({"starts_at": "0001-01-01T00:00"}, "starts_at", "Pick a date between 2000 and 2100."),
     ({"max_uses": "0"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
     ({"max_uses": "-3"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
     ({"max_uses": "lots"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),

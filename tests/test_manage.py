@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
+from wtforms import BooleanField
+from wtforms.fields.core import UnboundField
 
 from blueprints.manage.forms import GROUP_FORMS
 from models import (
@@ -216,6 +218,9 @@ def test_autosave_select_and_money_like_tax_rate(signed_in, db, race):
     ("social-instagram", {"url": "javascript:alert(1)"}, "full link"),
     ("social-instagram", {"url": "http://insecure.example.com"}, "https://"),
     ("runner-questions", {"tshirt_sizes": ",".join(["XL"] * 20)}, "up to 15 sizes"),
+    # The last minute of year 9999 in New York is past the last UTC datetime there is.
+    ("closes", {"closes_day": "9999-12-31", "closes_time": "23:59"}, "between 2000 and 2100"),
+    ("when", {"day": "9999-12-31", "start": "23:59", "timezone": "America/New_York"}, "between 2000 and 2100"),
 ])
 def test_invalid_values_get_a_422_beside_the_field_and_nothing_is_saved(signed_in, db, race, group, data, message):
     before = fresh(db, Race, race.id)
@@ -260,6 +265,84 @@ def test_without_javascript_the_form_posts_and_redirects(signed_in, db, race):
     assert bad.status_code == 422 and "<html" in bad.get_data(as_text=True)
 
 
+def filled_in(db, race):
+    """The race with every editor group holding something a blank post could wipe."""
+    race = fresh(db, Race, race.id)
+    race.summary, race.description, race.tshirt_sizes, race.ask_gender = "By the lake.", "## Course", "S,M,L", True
+    race.registration_closes_at = race.starts_at - timedelta(days=2)
+    race_editing.set_social_link(db.session, race, "instagram", "https://instagram.com/lake10k")
+    db.session.commit()
+    return race
+
+
+def editor_state(db, race_id) -> tuple:
+    """Everything the editor's groups store for a race (its row, waiver, links), to compare before and after."""
+    db.session.expire_all()
+    race = db.session.get(Race, race_id)
+    return ({column.key: getattr(race, column.key) for column in Race.__table__.columns},
+            race_fields.all_current_values(db.session, race))
+
+
+def group_fields(db, race, group) -> dict[str, str]:
+    """What the editor page sends for a group: each input's current value (a checkbox is sent only when ticked)."""
+    values = race_fields.current_values(db.session, fresh(db, Race, race.id), group)
+    return {name: value for name, value in values.items() if name != "ask_gender"}
+
+
+@pytest.mark.parametrize("htmx", [True, False], ids=["htmx", "no-js"])
+@pytest.mark.parametrize("group", sorted(GROUP_FORMS))
+def test_a_group_posted_with_no_fields_is_refused_and_wipes_nothing(signed_in, db, race, group, htmx):
+    filled_in(db, race)
+    before = editor_state(db, race.id)
+
+    response = save(signed_in, race, group, {}, htmx=htmx)
+
+    assert response.status_code == 422
+    assert "missing from what your browser sent" in response.get_data(as_text=True)
+    assert editor_state(db, race.id) == before
+
+
+def sent_fields(form_class) -> list[str]:
+    """The fields a form's page always sends (all but checkboxes, which an unticked box leaves out)."""
+    return sorted(name for name in dir(form_class) if isinstance(unbound := getattr(form_class, name), UnboundField)
+                  and unbound.field_class is not BooleanField)
+
+
+@pytest.mark.parametrize("group, left_out", [
+    (group, name) for group, (form_class, _) in sorted(GROUP_FORMS.items()) for name in sent_fields(form_class)])
+def test_a_group_missing_one_of_its_fields_is_a_422_beside_it_not_a_500(signed_in, db, race, group, left_out):
+    filled_in(db, race)
+    data = group_fields(db, race, group)
+    data.pop(left_out)
+    before = editor_state(db, race.id)
+
+    response = save(signed_in, race, group, data, htmx=False)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="error-{group}-{left_out}"' in page and "missing from what your browser sent" in page
+    assert editor_state(db, race.id) == before
+
+
+def test_without_javascript_an_error_shows_beside_its_own_input_only(signed_in, db, race):
+    filled_in(db, race)
+    response = save(signed_in, race, "social-strava", {"url": "http://strava.example.com"}, htmx=False)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="error-social-strava-url"' in page and page.count("Use an https:// link.") == 1
+    assert 'id="social-strava-url"' in page and "error-social-instagram-url" not in page
+
+
+def test_emptying_a_field_on_purpose_still_saves(signed_in, db, race):
+    filled_in(db, race)
+    assert save(signed_in, race, "summary", {"summary": ""}).status_code == 200
+    assert save(signed_in, race, "social-instagram", {"url": ""}).status_code == 200
+    assert save(signed_in, race, "closes", {"closes_day": "", "closes_time": ""}).status_code == 200
+    saved = fresh(db, Race, race.id)
+    assert (saved.summary, saved.registration_closes_at) == ("", None)
+    assert race_fields.current_values(db.session, saved, "social-instagram") == {"url": ""}
+
+
 def test_unknown_field_group_is_404(signed_in, db, race):
     assert save(signed_in, race, "organizer_id", {"organizer_id": "x"}).status_code == 404
 
@@ -294,7 +377,7 @@ def test_editing_the_waiver_makes_a_new_version_and_signers_keep_theirs(signed_i
 
 def ticket_form(tt, **changes):
     data = {"name": tt.name, "description": tt.description, "price": f"{tt.price / 100:.2f}",
-            "capacity": str(tt.capacity), "min_age": "", "max_age": ""}
+            "capacity": str(tt.capacity), "min_age": "", "max_age": "", "sales_start": "", "sales_end": ""}
     data.update(changes)
     return data
 
@@ -303,6 +386,14 @@ def save_ticket(client, race, tt, **changes):
     return client.post(f"/manage/races/{race.id}/tickets/{tt.id}",
                        data={"csrf_token": token(client, race.id), **ticket_form(tt, **changes)},
                        headers={"HX-Request": "true"})
+
+
+@pytest.mark.parametrize("field", ["sales_start", "sales_end"])
+def test_a_sales_window_past_the_calendars_end_is_a_422_not_a_500(signed_in, db, race, field):
+    tt = race.ticket_types[0]
+    response = save_ticket(signed_in, race, tt, **{field: "9999-12-31T23:59"})
+    assert response.status_code == 422 and "between 2000 and 2100" in response.get_data(as_text=True)
+    assert getattr(fresh(db, TicketType, tt.id), field) is None
 
 
 def test_ticket_type_autosaves_price_capacity_and_ages(signed_in, db, race):
@@ -425,6 +516,63 @@ def test_publishing_puts_the_race_on_the_public_list(signed_in, client, db, race
     assert response.status_code == 303
     assert fresh(db, Race, race.id).status == RaceStatus.PUBLISHED
     assert "Lake 10K" in client.application.test_client().get("/").get_data(as_text=True)
+
+
+def test_publishing_confirms_with_the_link_a_copy_button_and_share_links(signed_in, db, race):
+    response = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)},
+                              headers={"HX-Request": "true"})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and page.lstrip().startswith('<section id="publish"')
+    assert "Your race is live" in page
+    assert '<a href="http://localhost/races/lake-10k" id="race-link">http://localhost/races/lake-10k</a>' in page
+    assert re.search(r'<a href="http://localhost/races/lake-10k" class="copy-link"[^>]*data-copy-link', page)
+    shared = "http%3A%2F%2Flocalhost%2Fraces%2Flake-10k"
+    for service in ("mailto:?subject=Lake%2010K", "https://wa.me/?text=", "https://www.facebook.com/sharer/sharer.php?u=",
+                    "https://twitter.com/intent/tweet?", "https://www.linkedin.com/sharing/share-offsite/?url="):
+        assert re.search(rf'href="{re.escape(service)}[^"]*{shared}', page), service
+    assert fresh(db, Race, race.id).status == RaceStatus.PUBLISHED
+
+
+def test_publishing_without_javascript_lands_on_the_confirmation(signed_in, db, race):
+    response = signed_in.post(f"/manage/races/{race.id}/publish", data={"csrf_token": token(signed_in, race.id)})
+
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/manage/races/{race.id}?published=1#publish"
+    page = signed_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your race is live" in page and 'data-copy-link' in page
+    assert "Your race is live" not in signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+
+
+def test_a_published_races_editor_keeps_the_share_links_and_a_drafts_has_none(signed_in, db, race):
+    assert "Share your race" not in signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    fresh(db, Race, race.id).status = RaceStatus.PUBLISHED
+    db.session.commit()
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert "Share your race" in page and "Your race is live" not in page and "data-copy-link" in page
+
+
+def test_the_web_address_hint_shows_the_races_own_link_and_follows_a_new_address(signed_in, db, race):
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True).replace("&#39;", "'")
+    assert "Your race's link: http://localhost/races/lake-10k." in page and "/races/…" not in page
+
+    saved = save(signed_in, race, "slug", {"slug": "lake-10k-2031"}).get_data(as_text=True).replace("&#39;", "'")
+
+    assert re.search(r'<small class="hint" id="hint-slug-slug" hx-swap-oob="true">\s*'
+                     r"Your race's link: http://localhost/races/lake-10k-2031\.", saved)
+
+
+def move_buttons(page: str) -> list[str]:
+    return re.findall(r">(Move (?:up|down))<span class=\"visually-hidden\"> ([^<]+)</span>", page)
+
+
+def test_move_buttons_show_only_where_a_ticket_type_can_move(signed_in, db, race):
+    page = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert move_buttons(page) == [("Move down", "10K"), ("Move up", "5K")]
+
+    db.session.delete(fresh(db, TicketType, race.ticket_types[1].id))
+    db.session.commit()
+    assert move_buttons(signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)) == []
 
 
 def test_organizer_sees_a_preview_banner_on_a_draft(signed_in, db, race):

@@ -462,6 +462,72 @@ def test_invalid_edits_are_422_beside_the_field_and_nothing_is_saved(signed_in, 
     assert audits(db, registration.id) == []
 
 
+def _kids_race(db, organizer):
+    """A race with a Kids 1K for runners aged 6 to 12 on race day, and its ticket type."""
+    kids = organized_race(db, organizer, slug="kids-dash", tickets=[("Kids 1K", 500, 100)])
+    kids.ticket_types[0].min_age, kids.ticket_types[0].max_age = 6, 12
+    db.session.commit()
+    return kids, kids.ticket_types[0]
+
+
+def _years_before_race_day(race, years: int):
+    day = race.starts_at.astimezone(race.tz).date()
+    return day.replace(year=day.year - years)
+
+
+def test_a_corrected_birth_date_must_still_fit_the_ticket_types_age_limits(signed_in, db, organizer):
+    kids, kids_1k = _kids_race(db, organizer)
+    born = _years_before_race_day(kids, 9)
+    child = runner(db, kids, kids_1k, "Tom", "Thumb", date_of_birth=born)
+
+    response = signed_in.post(url(kids, f"/{child.id}"), headers=HX, data={
+        "csrf_token": token(signed_in, kids), **_edit_form(child, date_of_birth="1980-03-04")})
+
+    assert response.status_code == 422
+    assert "Runners in the Kids 1K must be 6 to 12 years old on race day" in page_text(response)
+    assert 'id="date_of_birth-error"' in page_text(response)
+    assert fresh(db, child.id).date_of_birth == born and audits(db, child.id) == []
+
+
+def test_a_corrected_birth_date_inside_the_limits_is_saved(signed_in, db, organizer):
+    kids, kids_1k = _kids_race(db, organizer)
+    child = runner(db, kids, kids_1k, "Tom", "Thumb", date_of_birth=_years_before_race_day(kids, 9))
+    ten = _years_before_race_day(kids, 10)
+
+    response = signed_in.post(url(kids, f"/{child.id}"), headers=HX, data={
+        "csrf_token": token(signed_in, kids), **_edit_form(child, date_of_birth=ten.isoformat())})
+
+    assert response.status_code == 200 and fresh(db, child.id).date_of_birth == ten
+
+
+def test_limits_tightened_after_the_sale_do_not_block_fixing_other_details(signed_in, db, organizer):
+    kids, kids_1k = _kids_race(db, organizer)
+    child = runner(db, kids, kids_1k, "Tom", "Thumb", date_of_birth=_years_before_race_day(kids, 9))
+    kids_1k.max_age = 8  # the organizer narrowed the category after Tom signed up
+    db.session.commit()
+
+    response = signed_in.post(url(kids, f"/{child.id}"), headers=HX, data={
+        "csrf_token": token(signed_in, kids), **_edit_form(child, emergency_phone="+1 555 0123")})
+
+    assert response.status_code == 200 and fresh(db, child.id).emergency_phone == "+1 555 0123"
+
+
+@pytest.mark.parametrize("left_out", ["gender", "tshirt_size", "date_of_birth", "emergency_phone"])
+def test_an_edit_missing_a_field_is_refused_rather_than_blanking_it(signed_in, db, race, left_out):
+    registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace", gender="Female")
+    data = _edit_form(registration, last_name="Changed")
+    del data[left_out]
+
+    response = signed_in.post(url(race, f"/{registration.id}"), headers=HX,
+                              data={"csrf_token": token(signed_in, race), **data})
+
+    assert response.status_code == 422 and f'id="{left_out}-error"' in page_text(response)
+    assert "missing from what your browser sent" in page_text(response)
+    saved = fresh(db, registration.id)
+    assert (saved.last_name, saved.gender, saved.tshirt_size) == ("Lovelace", "Female", "M")
+    assert audits(db, registration.id) == []
+
+
 def test_invalid_edit_without_javascript_is_the_whole_page_with_422(signed_in, db, race):
     registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
     response = signed_in.post(url(race, f"/{registration.id}"), data={

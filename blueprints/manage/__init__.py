@@ -4,7 +4,7 @@ and the template helpers they share.
 The pages live in modules by job: `editor` (the race list, creating a race, the editor, images,
 publishing), `ticket_types`, `registrants`, `checkin` and `operations` (dashboard, failed emails,
 codes, orders and refunds, the team, with the dashboard's chart geometry in `charts`); their
-forms are in `forms`.
+forms are in `forms` (the discount code's in `code_form`).
 """
 from __future__ import annotations
 

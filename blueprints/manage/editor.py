@@ -16,6 +16,7 @@ from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
 from services import clock, race_editing, race_fields
 from services.inventory import taken_counts
+from services.links import public_url, share_links
 from services.media import MediaError, delete_race_image, save_race_image
 from services.money import CURRENCIES, money_text
 from services.permissions import managed_races
@@ -75,6 +76,7 @@ def editor_context(race: Race) -> dict:
     media = list(db.session.scalars(select(RaceMedia).where(RaceMedia.race_id == race.id)
                                     .order_by(RaceMedia.kind, RaceMedia.position)))
     waiver = race_editing.current_waiver(db.session, race.id)
+    race_url = public_url("races.race_page", slug=race.slug)
     return {
         "race": race, "ticket_types": types, "taken": taken, "now": now,
         "values": race_fields.all_current_values(db.session, race),
@@ -83,6 +85,8 @@ def editor_context(race: Race) -> dict:
         "gallery": [m for m in media if m.kind == MediaKind.GALLERY],
         "waiver": waiver, "checklist": race_editing.publish_checklist(race, types, waiver, now),
         "errors": {}, "money_text": money_text, "local_input": race_editing.local_input,
+        "race_url": race_url, "share_links": share_links(race.title, race_url),
+        "just_published": request.args.get("published") == "1",
     }
 
 
@@ -116,7 +120,8 @@ def _originals() -> dict:
 
 def _field_refused(race: Race, group_name: str, errors: dict[str, str]):
     if not is_fragment_request():
-        return editor_page(race, status=422, errors=errors)
+        # The whole page names each message by its input's id, so it lands beside that one input.
+        return editor_page(race, status=422, errors={f"{group_name}-{name}": message for name, message in errors.items()})
     return _saved_state(race, group_name, race_fields.current_values(db.session, race, group_name), status=422,
                         field_errors=errors, error=next(iter(errors.values())))
 
@@ -213,7 +218,10 @@ def publish(race: Race):
     except race_editing.NotReadyToPublish as missing:
         return editor_page(race, block="publish", status=422, publish_error=(
             "Before publishing: " + "; ".join(i.label.lower() for i in missing.missing) + "."))
-    return redirect_to(url_for("manage.edit", race_id=race.id))
+    if is_fragment_request():
+        # The publish block swaps itself for the confirmation: the link, a copy button, share links.
+        return editor_page(race, block="publish", just_published=True)
+    return redirect_to(url_for("manage.edit", race_id=race.id, published=1) + "#publish")
 
 
 @bp.post("/races/<int:race_id>/unpublish")

@@ -15,7 +15,8 @@ from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.charts import sales_chart
-from blueprints.manage.forms import DiscountCodeForm, InviteForm, first_errors, show_problems
+from blueprints.manage.code_form import DiscountCodeForm
+from blueprints.manage.forms import InviteForm, first_errors, show_problems
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db, limiter
 from models import DiscountCode, DuplicatePayment, Order, OrganizerRole, OutboxMessage, Profile, Race, TicketType

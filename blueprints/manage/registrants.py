@@ -109,8 +109,8 @@ def edit_registrant(race: Race, registration_id: int):
     errors = {} if form.validate() else first_errors(form)
     if not errors:
         try:
-            changed = edits.update_registrant(db.session, race, registrant.registration, form.values(), g.user.id,
-                                              clock.now())
+            changed = edits.update_registrant(db.session, race, registrant.registration, registrant.ticket_type,
+                                              form.values(), g.user.id, clock.now())
         except edits.RegistrantRefused as refused:
             errors = refused.problems
     if errors:

@@ -12,12 +12,13 @@ from datetime import date, datetime
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from models import Profile, Race, Registration, RegistrationAudit
+from models import Profile, Race, Registration, RegistrationAudit, TicketType
 from services.runners import (
     GENDERS,
     GUARDIAN_MAX,
     birth_date_problem,
     clean_email,
+    date_of_birth_problem,
     email_problem,
     local_today,
     name_problem,
@@ -56,9 +57,14 @@ def audit_row(registration_id: int, editor_id: uuid.UUID, now: datetime, field_n
             "old_value": _as_text(old), "new_value": _as_text(new)}
 
 
-def edit_problems(values: Mapping[str, object], race: Race, registration: Registration, now: datetime) -> dict[str, str]:
+def edit_problems(values: Mapping[str, object], race: Race, registration: Registration, ticket_type: TicketType,
+                  now: datetime) -> dict[str, str]:
     """What is wrong with an organizer's correction of a runner's details (the runner form's rules,
-    except those about signing: the waiver stays as it was signed)."""
+    except those about signing: the waiver stays as it was signed).
+
+    A new date of birth must fit the ticket type's age limits, as at sign-up; an unchanged one is
+    not judged again, so limits tightened after the sale don't block fixing a typo in a phone number.
+    """
     problems: dict[str, str] = {}
 
     def note(name: str, message: str | None) -> None:
@@ -69,7 +75,12 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
     note("last_name", name_problem(str(values.get("last_name", "")), "the runner's last name"))
     note("email", email_problem(str(values.get("email", ""))))
     born = values.get("date_of_birth")
-    note("date_of_birth", birth_date_problem(born if isinstance(born, date) else None, local_today(race, now)))
+    born = born if isinstance(born, date) else None
+    today = local_today(race, now)
+    if born is not None and born == registration.date_of_birth:
+        note("date_of_birth", birth_date_problem(born, today))
+    else:
+        note("date_of_birth", date_of_birth_problem(born, race, ticket_type, today))
     gender = tidy(str(values.get("gender", "")))
     if gender and gender not in GENDERS and gender != registration.gender:
         note("gender", "Pick one of the options, or leave it empty.")
@@ -82,11 +93,11 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
     return problems
 
 
-def update_registrant(session: Session, race: Race, registration: Registration, values: Mapping[str, object],
-                      editor_id: uuid.UUID, now: datetime) -> list[str]:
-    """Correct a runner's details; one audit line per changed field. Returns the changed fields. Commits,
-    or raises RegistrantRefused (nothing changed)."""
-    problems = edit_problems(values, race, registration, now)
+def update_registrant(session: Session, race: Race, registration: Registration, ticket_type: TicketType,
+                      values: Mapping[str, object], editor_id: uuid.UUID, now: datetime) -> list[str]:
+    """Correct a runner's details on their ticket of `ticket_type`; one audit line per changed field.
+    Returns the changed fields. Commits, or raises RegistrantRefused (nothing changed)."""
+    problems = edit_problems(values, race, registration, ticket_type, now)
     if problems:
         session.rollback()
         raise RegistrantRefused(problems)
