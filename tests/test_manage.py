@@ -136,6 +136,20 @@ def test_live_preview_renders_without_saving(signed_in, db, race):
     assert fresh(db, Race, race.id).description == ""
 
 
+def test_the_time_zone_menu_names_each_zone_once_and_keeps_a_races_old_alias(signed_in, db, race):
+    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    menu = re.search(r'<select[^>]*name="timezone".*?</select>', editor, re.S).group(0)
+    labels = re.findall(r"<option[^>]*>([^<]*)</option>", menu)
+    assert "Peru Time (Lima)" in labels and "Eastern Time (New York)" in labels
+    assert len(labels) == len(set(labels)), "a zone appears under two names"
+    assert "America/New_York" not in labels and ">US/Eastern<" not in menu
+
+    race.timezone = "US/Eastern"  # a race saved before the menu left out aliases keeps its zone
+    db.session.commit()
+    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
+    assert re.search(r'<option value="US/Eastern" selected>Eastern Time \(New York\)</option>', editor)
+
+
 def test_autosave_date_and_time_in_the_race_timezone(signed_in, db, race):
     response = save(signed_in, race, "when", {"day": "2031-06-07", "start": "07:30", "timezone": "America/Lima"})
     assert response.status_code == 200

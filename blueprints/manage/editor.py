@@ -80,7 +80,7 @@ def editor_context(race: Race) -> dict:
     return {
         "race": race, "ticket_types": types, "taken": taken, "now": now,
         "values": race_fields.all_current_values(db.session, race),
-        "timezones": timezone_choices(), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
+        "timezones": timezone_choices(race.timezone), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
         "cover": next((m for m in media if m.kind == MediaKind.COVER), None),
         "gallery": [m for m in media if m.kind == MediaKind.GALLERY],
         "waiver": waiver, "checklist": race_editing.publish_checklist(race, types, waiver, now),

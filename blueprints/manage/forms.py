@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from zoneinfo import available_timezones
 
+from babel.core import get_global
 from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -26,6 +28,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_forms import RunnerDetailsForm
+from blueprints.rendering import zone_label
 from models import SOCIAL_KINDS, Race, TaxMode
 from services import clock
 from services.money import CURRENCIES
@@ -42,10 +45,28 @@ _COMMON_ZONES = ["America/New_York", "America/Chicago", "America/Denver", "Ameri
                  "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "UTC"]
 
 
-def timezone_choices() -> list[SelectChoice]:
-    """Common zones first, then every IANA zone."""
-    rest = [z for z in TIMEZONES if z not in _COMMON_ZONES]
-    return [SelectChoice(z, z.replace("_", " ")) for z in _COMMON_ZONES + rest]
+def timezone_choices(current: str | None = None) -> list[SelectChoice]:
+    """Common zones first, then every other zone once, each by the name people know it by ("Peru Time
+    (Lima)"); `current` (a race's stored zone) is always among them, also when it is an old alias."""
+    choices = _zone_choices()
+    if current and current not in {c.value for c in choices}:
+        return [SelectChoice(current, zone_label(current)), *choices]
+    return choices
+
+
+@cache
+def _zone_choices() -> list[SelectChoice]:
+    # Aliases ("US/Eastern", "Asia/Calcutta") and zones that would read the same as one listed already
+    # ("EST5EDT") are left out: a menu with three "Eastern Time (New York)" entries helps nobody.
+    aliases = get_global("zone_aliases")
+    common = [SelectChoice(zone, zone_label(zone)) for zone in _COMMON_ZONES]
+    seen = {choice.label for choice in common}
+    rest = {}
+    for zone in TIMEZONES:
+        label = zone_label(zone)
+        if zone not in aliases and label not in seen and label not in rest:
+            rest[label] = SelectChoice(zone, label)
+    return common + [rest[label] for label in sorted(rest)]
 
 
 def choices(pairs) -> list[SelectChoice]:
