@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models import Race
+from models.search_key import refill_search_keys
 from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
@@ -76,6 +77,12 @@ def register_payment_commands(app: Flask) -> None:
 
 
 def register_migration_commands(app: Flask) -> None:
+    @app.cli.command("refill-search-keys")
+    def refill_search_keys_command():
+        """Compute every race's and registrant's search key again (after an offline `prod-migrate --sql`)."""
+        with db.engine.begin() as connection:
+            click.echo(f"Search keys computed for {refill_search_keys(connection)} row(s).")
+
     @app.cli.command("prod-migrate")
     @click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")
     @click.option("--force", is_flag=True, help="Migrate a production-looking database although APP_ENV is not production.")

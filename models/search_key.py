@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+import sqlalchemy as sa
+
 # Latin letters that are not a base letter plus an accent, so decomposing them keeps them whole.
 _SEPARATE_LETTERS = str.maketrans({"ø": "o", "đ": "d", "ð": "d", "ł": "l", "ħ": "h", "ŧ": "t", "ı": "i",
                                    "æ": "ae", "œ": "oe", "þ": "th"})
@@ -34,3 +36,28 @@ def key_default(*names: str):
         values = context.get_current_parameters()
         return search_key(*(values.get(name) for name in names))
     return default
+
+
+# The searchable tables and their fields, in the order their keys join them.
+SEARCHED_TABLES = {
+    "registrations": ("first_name", "last_name", "email"),
+    "races": ("title", "location_name", "address", "summary"),
+}
+
+
+def refill_search_keys(connection, batch: int = 1000) -> int:
+    """Compute every row's key again, `batch` rows at a time (the migration that added the keys, and
+    `flask refill-search-keys` after an offline `--sql` upgrade); returns how many rows were read."""
+    count = 0
+    for table_name, fields in SEARCHED_TABLES.items():
+        table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("search_key", sa.Text),
+                         *(sa.column(name, sa.String) for name in fields))
+        last_id = 0
+        while rows := connection.execute(sa.select(table.c.id, *(table.c[name] for name in fields))
+                                         .where(table.c.id > last_id).order_by(table.c.id).limit(batch)).all():
+            connection.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
+                               .values(search_key=sa.bindparam("key")),
+                               [{"row_id": row[0], "key": search_key(*row[1:])} for row in rows])
+            last_id = rows[-1][0]
+            count += len(rows)
+    return count

@@ -1,5 +1,5 @@
 """CLI commands: demo data."""
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from models import Race, TicketType
 
@@ -29,3 +29,16 @@ def test_seeded_races_are_browsable(runner, client, db):
     page = client.get("/").get_data(as_text=True)
     assert "Lakeside Spring 5K &amp; 10K" in page
     assert client.get("/races/sacred-valley-trail-half").status_code == 200
+
+
+def test_refill_search_keys_makes_rows_written_without_keys_searchable_again(runner, client, db):
+    """After an offline `prod-migrate --sql`, old rows have empty keys until this command runs."""
+    runner.invoke(args=["seed-demo"])
+    db.session.execute(update(Race).values(search_key="").execution_options(synchronize_session=False))
+    db.session.commit()
+    assert "Sacred Valley" not in client.get("/?q=sacred").get_data(as_text=True)
+
+    result = runner.invoke(args=["refill-search-keys"])
+
+    assert result.exit_code == 0 and "Search keys computed" in result.output
+    assert "Sacred Valley" in client.get("/?q=SACRED").get_data(as_text=True)

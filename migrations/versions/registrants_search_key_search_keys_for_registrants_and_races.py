@@ -8,10 +8,10 @@ The keys are computed in Python (models/search_key.py), so the same search match
 Postgres; existing rows are filled here in batches. Should the folding rule ever change, a new
 migration refills them the same way.
 """
-from alembic import op
+from alembic import context, op
 import sqlalchemy as sa
 
-from models.search_key import search_key
+from models.search_key import refill_search_keys
 
 
 # revision identifiers, used by Alembic.
@@ -20,29 +20,6 @@ down_revision = 'auth_revoked_sessions'
 branch_labels = None
 depends_on = None
 
-BATCH = 1000
-SEARCHED = {
-    "registrations": ("first_name", "last_name", "email"),
-    "races": ("title", "location_name", "address", "summary"),
-}
-
-
-def _fill(table_name: str, fields: tuple[str, ...]) -> None:
-    """Compute every existing row's key, BATCH rows at a time."""
-    bind = op.get_bind()
-    table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("search_key", sa.Text),
-                     *(sa.column(name, sa.String) for name in fields))
-    last_id = 0
-    while True:
-        rows = bind.execute(sa.select(table.c.id, *(table.c[name] for name in fields))
-                            .where(table.c.id > last_id).order_by(table.c.id).limit(BATCH)).all()
-        if not rows:
-            return
-        bind.execute(table.update().where(table.c.id == sa.bindparam("row_id")).values(search_key=sa.bindparam("key")),
-                     [{"row_id": row[0], "key": search_key(*row[1:])} for row in rows])
-        last_id = rows[-1][0]
-
-
 def upgrade():
     with op.batch_alter_table('races', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_key', sa.Text(), server_default='', nullable=False))
@@ -50,8 +27,11 @@ def upgrade():
     with op.batch_alter_table('registrations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('search_key', sa.Text(), server_default='', nullable=False))
 
-    for table_name, fields in SEARCHED.items():
-        _fill(table_name, fields)
+    if context.is_offline_mode():
+        # `--sql` writes SQL without reading the database, so the keys are computed afterwards.
+        op.execute("-- Existing rows need their search keys: run `flask refill-search-keys` after this SQL")
+    else:
+        refill_search_keys(op.get_bind())
 
 
 def downgrade():
