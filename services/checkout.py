@@ -149,7 +149,9 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
     if page.expires_at is not None:
         # The page is open until the provider's own expiry; the spots are held a little beyond it.
         order.reserved_until = max(order.reserved_until, page.expires_at + EXPIRY_GRACE)
-    session.add(CheckoutSession(id=page.session_id, order_id=order.id, expires_at=page.expires_at or order.reserved_until))
+    if session.get(CheckoutSession, page.session_id) is None:  # a provider's replay may hand back a known page
+        session.add(CheckoutSession(id=page.session_id, order_id=order.id,
+                                    expires_at=page.expires_at or order.reserved_until))
     record_provider_amounts(order, page.amount_subtotal, page.amount_discount, page.amount_tax, page.amount_total)
     session.commit()
     return CheckoutStart(order, page.url)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -249,8 +250,9 @@ class StripeGateway:
         coupon = self._coupon(request)
         if coupon:
             params["discounts"] = [{"coupon": coupon}]
-        # One key per request: the library's retries of this attempt get the same session back.
-        key = f"sl-checkout-{order.id}-{expires_at}"
+        # One key per attempt: the library's retries of this attempt get the same session back, and a
+        # new attempt (a new reservation, even within the same second) gets a new session.
+        key = f"sl-checkout-{order.id}-{secrets.token_hex(8)}"
         session = _plain(self._call(self.client.v1.checkout.sessions.create, params=params,
                                     options={"idempotency_key": key}))
         details = session.get("total_details") or {}
