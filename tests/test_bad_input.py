@@ -23,7 +23,16 @@ from werkzeug.datastructures import MultiDict
 
 from app import create_app
 from config import TestConfig
-from models import Base, OutboxMessage, OutboxStatus, RaceMedia, RaceOrganizer, Registration
+from models import (
+    Base,
+    DuplicatePayment,
+    DuplicatePaymentStatus,
+    OutboxMessage,
+    OutboxStatus,
+    RaceMedia,
+    RaceOrganizer,
+    Registration,
+)
 from models.organizer import OrganizerInvite, OrganizerRole
 from services import race_editing
 from services.tokens import token_hash
@@ -101,7 +110,11 @@ class World:
                                       invited_by_id=self.organizer.id)
         self.failed_email = OutboxMessage(to_address="ann@example.com", subject="Your ticket", text_body="…",
                                           kind="ticket", race_id=race.id, status=OutboxStatus.FAILED, attempts=8)
-        db.session.add_all([self.member, self.invite, self.failed_email])
+        # Paid twice, and Stripe refused to send the second payment back: the organizer's one-click refund.
+        self.duplicate = DuplicatePayment(order_id=self.paid.id, race_id=race.id, payment_intent_id="pi_second",
+                                          checkout_session_id="cs_second", amount=self.paid.total, currency=race.currency,
+                                          status=DuplicatePaymentStatus.FAILED, error="Stripe was unreachable.")
+        db.session.add_all([self.member, self.invite, self.failed_email, self.duplicate])
         db.session.commit()
         self.cart = make_cart(db, race, {self.ten_k: 1}, buyer=self.organizer, complete=False)
         self.cart_registration = db.session.scalar(select(Registration).where(Registration.order_id == self.cart.id))
@@ -125,7 +138,7 @@ class World:
             "registration_id": (self.cart_registration if in_cart else self.registration).id,
             "code": self.registration.ticket_code, "code_id": self.code.id, "invite_id": self.invite.id,
             "member_id": self.member.id, "message_id": self.failed_email.id, "order_id": self.paid.id,
-            "media_id": self.media_id, "token": "tok" * 12, "group_name": "title",
+            "media_id": self.media_id, "token": "tok" * 12, "group_name": "title", "duplicate_id": self.duplicate.id,
         }
         missing = rule.arguments - known.keys()
         assert not missing, f"{rule.rule}: teach tests/test_bad_input.py what to put in {sorted(missing)}"
