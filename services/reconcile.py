@@ -25,6 +25,10 @@ class ReconcileReport:
     needs_refund: int = 0
     lines: list[str] = field(default_factory=list)
 
+    @property
+    def summary(self) -> str:
+        return f"Checked {self.checked} paid session(s): {self.fixed} fixed, {self.needs_refund} need a refund."
+
 
 def _payment(state: SessionState) -> Payment:
     return Payment(state.amount_total, state.currency, state.payment_intent, state.amount_tax)

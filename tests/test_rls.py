@@ -77,8 +77,9 @@ def supabase(migrated):
                            "SQLALCHEMY_DATABASE_URI": migrated})
     with migrator.app_context():
         # Back to before this revision (and anything after it), then forward again, now that
-        # the roles exist and every other table does too.
-        downgrade(revision="supabase_security@-1")
+        # the roles exist and every other table does too. ("supabase_security-1" counts from this
+        # revision; "supabase_security@-1" would count from the newest migration after it.)
+        downgrade(revision="supabase_security-1")
         upgrade(revision="heads")
         _db.engine.dispose()
     yield engine
