@@ -1,10 +1,13 @@
 """The cart in a real browser: add tickets without a reload, fill in runners with inline checks, reach payment."""
+import io
+import threading
 import time
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
-from models import TaxMode
+from models import Registration, TaxMode
 from services import race_editing
 from tests.browser import ARTIFACTS, follow, screenshot
 from tests.factories import login, make_code, make_profile, make_race
@@ -159,6 +162,52 @@ def test_a_wrong_signature_is_flagged_and_fixing_the_name_clears_it(live_server,
     page.locator("#waiver_signature-state").get_by_text("The signature must match the runner's name").wait_for()
     page.get_by_label("Last name").fill("López")
     page.locator("#waiver_signature-state .field-error").wait_for(state="detached")
+
+
+# Which runner-form checks htmx has started (confirm), sent, and seen answered, by field name.
+COUNT_CHECKS = """() => {
+  window.checks = {started: [], sent: [], answered: []};
+  for (const [event, list] of [["htmx:confirm", "started"], ["htmx:beforeSend", "sent"], ["htmx:afterRequest", "answered"]]) {
+    document.addEventListener(event, (e) => window.checks[list].push(e.detail.elt.name));
+  }
+}"""
+IN_FLIGHT = "(window.checks.sent.length - window.checks.answered.length)"
+
+
+def hold_checks_of(app, field: str):
+    """The server holds every check of `field` until the returned event is set (a slow answer on a phone)."""
+    serve, release, arrived = app.wsgi_app, threading.Event(), threading.Event()
+
+    def held(environ, start_response):
+        if environ["PATH_INFO"].endswith("/check"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            if f"_field={field}".encode() in body:
+                arrived.set()
+                release.wait(30)
+        return serve(environ, start_response)
+
+    app.wsgi_app = held
+    return release, arrived
+
+
+def test_a_late_answer_about_an_older_name_does_not_flag_the_signature_typed_since(live_server, page, app, db, race):
+    add_a_5k_and_open_the_cart(page, live_server, app, db)
+    ticket = db.session.scalar(select(Registration))
+    ticket.first_name, ticket.last_name, ticket.waiver_signature = "Ana", "Lopez", "Ana Lopez"
+    db.session.commit()
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
+    page.evaluate(COUNT_CHECKS)
+    release, arrived = hold_checks_of(app, "last_name")
+
+    page.get_by_label("Last name").fill("López")  # its check (against the signature "Ana Lopez") is slow to come back
+    assert arrived.wait(10)
+    page.get_by_label("Signature").fill("Ana López")  # meanwhile the runner fixes the signature
+    page.wait_for_function(f"() => window.checks.started.includes('waiver_signature') && {IN_FLIGHT} === 1")
+    release.set()  # only the held answer was still out; now it lands, last
+    page.wait_for_function(f"() => window.checks.answered.includes('waiver_signature') && {IN_FLIGHT} === 0")
+
+    expect(page.locator("#waiver_signature-state .field-error")).to_have_count(0)
 
 
 def test_adding_works_without_javascript(live_server, chromium, app, db, race):
