@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from config import Config
 from models import ScheduledJob
 from services import clock
 from services.scheduler import JOBS, Job, Scheduler
+from services.worker import start_worker_thread
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -169,3 +171,17 @@ def test_flask_scheduled_jobs_shows_each_jobs_interval_last_run_and_result(app, 
     assert ("expire-reservations: every 300s; last run 2026-03-01 09:00:00 UTC, ok: Released 0 expired reservation(s)."
             in after)
     assert "stripe-reconcile: off (SCHEDULE_STRIPE_RECONCILE_SECONDS=0); never run" in after
+
+
+def test_the_dev_servers_worker_thread_runs_the_scheduled_jobs_too(app, db):
+    app.config["SCHEDULE_EXPIRE_RESERVATIONS_SECONDS"] = 300
+    worker = start_worker_thread(app, interval=0.05)
+    try:
+        deadline = time.monotonic() + 10
+        while (row(db, "expire-reservations") is None or row(db, "expire-reservations").last_finished_at is None) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)  # waiting for the thread's round to happen, not for time to pass
+    finally:
+        worker.stop()
+    recorded = row(db, "expire-reservations")
+    assert recorded.last_succeeded is True and recorded.last_result == "Released 0 expired reservation(s)."
