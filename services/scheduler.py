@@ -1,9 +1,9 @@
 """Recurring jobs the worker runs on a schedule (no cron): which jobs, how often, and who runs each one.
 
 Every worker round calls `Scheduler.run_due`. A job whose interval is up is claimed with one
-conditional UPDATE of its `scheduled_jobs` row ("set last_started_at to now where it is at least
+conditional upsert of its `scheduled_jobs` row ("set last_started_at to now where it is at least
 an interval old"), committed before the job starts. On Postgres, when two workers claim at once,
-the second UPDATE waits for the first to commit and then finds the row no longer due; SQLite
+the second statement waits for the first to commit and then finds the row no longer due; SQLite
 serializes writers. So however many workers tick, one of them runs each job once per interval,
 and no lock is held while the job works (it commits in its own transactions, and may call Stripe).
 A worker that dies mid-job leaves the claim in place: the job runs again one interval later.
@@ -77,11 +77,10 @@ class JobRun:
 
 
 class Scheduler:
-    """Runs an app's due jobs; one per worker (it remembers which job rows it has made)."""
+    """Runs an app's due jobs (one Scheduler per worker)."""
 
     def __init__(self, app: Flask, jobs: tuple[Job, ...] = JOBS):
         self.app, self.jobs = app, jobs
-        self._rows_made: set[str] = set()
 
     def run_due(self) -> list[JobRun]:
         """Claim and run every job whose interval is up; returns what ran here (nothing when
@@ -92,23 +91,11 @@ class Scheduler:
             try:
                 for job in self.jobs:
                     interval, now = job.interval(self.app), clock.now()
-                    if interval is not None and self._claim(session, job.name, interval, now):
+                    if interval is not None and _claim(session, job.name, interval, now):
                         runs.append(self._run(session, job, now))
             finally:
                 session.remove()
         return runs
-
-    def _claim(self, session: Session, name: str, interval: timedelta, now: datetime) -> bool:
-        if name not in self._rows_made:
-            _make_row(session, name)
-            self._rows_made.add(name)
-        claimed = session.execute(
-            update(ScheduledJob)
-            .where(ScheduledJob.name == name,
-                   or_(ScheduledJob.last_started_at.is_(None), ScheduledJob.last_started_at <= now - interval))
-            .values(last_started_at=now), execution_options={"synchronize_session": False})
-        session.commit()
-        return claimed.rowcount == 1
 
     def _run(self, session: Session, job: Job, started: datetime) -> JobRun:
         log.info("Scheduled job %s started", job.name)
@@ -130,11 +117,21 @@ class Scheduler:
         return JobRun(job.name, succeeded, result)
 
 
-def _make_row(session: Session, name: str) -> None:
-    """The job's row, if no worker has made it yet (a row per job, so a new job needs no migration)."""
+def _claim(session: Session, name: str, interval: timedelta, now: datetime) -> bool:
+    """Start the job's interval at `now` if the last one is over; True when this worker won it.
+
+    One statement: it makes the job's row the first time (so a new job needs no migration, and a
+    deleted row only resets the job), or moves last_started_at when it is an interval old.
+    """
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(ScheduledJob).values(name=name).on_conflict_do_nothing(index_elements=["name"]))
+    statement = insert(ScheduledJob).values(name=name, last_started_at=now)
+    due = or_(ScheduledJob.last_started_at.is_(None), ScheduledJob.last_started_at <= now - interval)
+    claimed = session.execute(
+        statement.on_conflict_do_update(index_elements=[ScheduledJob.name],
+                                        set_={"last_started_at": statement.excluded.last_started_at}, where=due)
+        .returning(ScheduledJob.name)).first()
     session.commit()
+    return claimed is not None
 
 
 def job_rows(session: Session) -> dict[str, ScheduledJob]:

@@ -185,3 +185,13 @@ def test_the_dev_servers_worker_thread_runs_the_scheduled_jobs_too(app, db):
         worker.stop()
     recorded = row(db, "expire-reservations")
     assert recorded.last_succeeded is True and recorded.last_result == "Released 0 expired reservation(s)."
+
+
+def test_deleting_a_jobs_row_resets_it_so_the_next_round_runs_it(app, db, counting):
+    clock.freeze(T0)
+    scheduler = Scheduler(app, jobs=(counting.job,))
+    scheduler.run_due()
+    db.session.delete(row(db))
+    db.session.commit()
+
+    assert [run.result for run in scheduler.run_due()] == ["Counted run 2."]
