@@ -27,7 +27,7 @@ run: $(VENV)/.deps
 	$(FLASK) seed-demo --if-empty
 	MAIL_WORKER_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
 
-## worker: send queued email (production runs this as its own process; `make run` sends in-process)
+## worker: send queued email and run the scheduled jobs (production runs this as its own process; `make run` in-process)
 worker: $(VENV)/.deps
 	$(FLASK) outbox-worker
 

@@ -9,7 +9,7 @@ from blueprints import auth, cart, checkout, errors, manage, races, request_log,
 from blueprints.rendering import register_template_helpers
 from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
 from extensions import csrf, db, limiter, migrate
-from services.mail.worker import start_worker_thread
+from services.worker import start_worker_thread
 
 
 def create_app(config: type | dict | None = None) -> Flask:

@@ -17,11 +17,13 @@ from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
 from services.mail.transports import transport_for
-from services.mail.worker import OutboxWorker, send_due_for
+from services.mail.worker import send_due_for
 from services.migrations import describe_target, migration_status, production_reason
 from services.payments import gateway_for
 from services.reconcile import reconcile
+from services.scheduler import JOBS, Scheduler, job_rows
 from services.storage import storage_for
+from services.worker import Worker
 
 
 def register(app: Flask) -> None:
@@ -39,25 +41,44 @@ def register(app: Flask) -> None:
         click.echo(f"Seeded {len(added)} race(s)." if added else "Demo races exist already.")
 
     @app.cli.command("outbox-worker")
-    @click.option("--once", is_flag=True, help="Send what is due now, print a summary and exit.")
+    @click.option("--once", is_flag=True, help="Send what is due now, run the jobs that are due, print a summary and exit.")
     @click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds.")
     def outbox_worker_command(once: bool, interval: float):
-        """Send queued email, retrying failures with backoff, until Ctrl-C (or once)."""
+        """Send queued email (retrying with backoff) and run the scheduled jobs, until Ctrl-C (or once)."""
         if once:
             click.echo(f"Outbox: {send_due_for(app)}.")
+            for run in Scheduler(app).run_due():
+                click.echo(f"{run.name}: {run.result}" if run.succeeded else f"{run.name} failed: {run.result}")
             return
-        click.echo(f"Sending due mail every {interval:g}s through {transport_for(app)}; Ctrl-C stops.")
+        click.echo(f"Sending due mail every {interval:g}s through {transport_for(app)}; {_schedule_text(app)}. "
+                   "Ctrl-C stops.")
         try:
-            OutboxWorker(app, interval).run()  # in this thread: Ctrl-C interrupts its wait
+            Worker(app, interval).run()  # in this thread: Ctrl-C interrupts its wait
         except KeyboardInterrupt:
-            click.echo("Outbox worker stopped.")
+            click.echo("Worker stopped.")
+
+    @app.cli.command("scheduled-jobs")
+    def scheduled_jobs_command():
+        """Show each scheduled job's interval, last run and result."""
+        rows = job_rows(db.session)
+        for job in JOBS:
+            interval, row = job.interval(app), rows.get(job.name)
+            every = f"every {interval.total_seconds():g}s" if interval else f"off ({job.interval_setting}=0)"
+            if row is None or row.last_started_at is None:
+                last = "never run"
+            elif row.last_finished_at is None or row.last_finished_at < row.last_started_at:
+                last = f"started {row.last_started_at:%Y-%m-%d %H:%M:%S} UTC, not finished"
+            else:
+                outcome = "ok" if row.last_succeeded else "FAILED"
+                last = f"last run {row.last_started_at:%Y-%m-%d %H:%M:%S} UTC, {outcome}: {row.last_result}"
+            click.echo(f"{job.name}: {every}; {last}")
 
 
 def register_payment_commands(app: Flask) -> None:
     @app.cli.command("stripe-reconcile")
     @click.option("--since", default="48h", show_default=True, help="How far back to look: 48h, 7d, 90m.")
     def stripe_reconcile_command(since: str):
-        """Fulfill paid Stripe Checkout sessions whose webhook never arrived (safe to run again)."""
+        """Fulfill paid Stripe Checkout sessions whose webhook never arrived now (the worker also does it on schedule)."""
         match = re.fullmatch(r"(\d+)([mhd])", since.strip())
         if not match:
             raise click.BadParameter("use a number and m, h or d, like 48h", param_hint="--since")
@@ -66,14 +87,22 @@ def register_payment_commands(app: Flask) -> None:
         report = reconcile(db.session, app, clock.now() - delta, clock.now())
         for line in report.lines:
             click.echo(line)
-        click.echo(f"Checked {report.checked} paid session(s): {report.fixed} fixed, {report.needs_refund} need a refund, "
-                   f"{report.paid_twice} paid twice.")
+        click.echo(report.summary)
 
     @app.cli.command("expire-reservations")
     def expire_reservations_command():
-        """Release the spots of checkouts whose 30 minutes are up."""
+        """Release the spots of checkouts whose 30 minutes are up, now (the worker also does it on schedule)."""
         count = expire_reservations(db.session, gateway_for(app), clock.now())
         click.echo(f"Released {count} expired reservation(s).")
+
+
+def _schedule_text(app: Flask) -> str:
+    """`expire-reservations every 300s, stripe-reconcile every 3600s`, for the worker's first line."""
+    parts = []
+    for job in JOBS:
+        interval = job.interval(app)
+        parts.append(f"{job.name} every {interval.total_seconds():g}s" if interval else f"{job.name} off")
+    return ", ".join(parts)
 
 
 def register_migration_commands(app: Flask) -> None:

@@ -80,10 +80,16 @@ class Config:
     SUPABASE_MEDIA_BUCKET = _env("SUPABASE_MEDIA_BUCKET", "race-media")
 
     # Mail: SMTP when SMTP_URL is set, else .eml files in instance/mail/. The in-process worker
-    # is for the dev server (`make run`); deployments run `flask outbox-worker` instead.
+    # (mail and scheduled jobs) is for the dev server (`make run`); deployments run
+    # `flask outbox-worker` instead.
     SMTP_URL = _env("SMTP_URL")
     MAIL_FROM = _env("MAIL_FROM", "Startline <no-reply@startline.local>")
     MAIL_WORKER_IN_PROCESS = _flag("MAIL_WORKER_IN_PROCESS")
+
+    # Jobs the worker runs on a schedule (seconds between runs; 0 turns one off). However many
+    # workers run, each job runs once per interval (services/scheduler.py).
+    SCHEDULE_EXPIRE_RESERVATIONS_SECONDS = float(_env("SCHEDULE_EXPIRE_RESERVATIONS_SECONDS", "300") or 0)
+    SCHEDULE_STRIPE_RECONCILE_SECONDS = float(_env("SCHEDULE_STRIPE_RECONCILE_SECONDS", "3600") or 0)
 
     # Payments: Stripe Checkout when STRIPE_SECRET_KEY is set, else the embedded test gateway.
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
@@ -117,6 +123,8 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = True
     SMTP_URL = ""  # tests choose their transport (a loopback aiosmtpd, or files)
     MAIL_WORKER_IN_PROCESS = False
+    SCHEDULE_EXPIRE_RESERVATIONS_SECONDS = 0  # tests that want a schedule set one
+    SCHEDULE_STRIPE_RECONCILE_SECONDS = 0
     SUPABASE_URL = ""
     SUPABASE_PUBLISHABLE_KEY = ""
     SUPABASE_SECRET_KEY = ""

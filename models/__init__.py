@@ -15,12 +15,13 @@ from models.profile import Profile
 from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
 from models.refund import RefundStatus as RefundStatus
+from models.scheduled_job import ScheduledJob
 from models.waiver import WaiverVersion, waiver_digest
 
 __all__ = [
     "CheckoutSession", "StripeEvent",
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
-    "OutboxMessage", "OutboxStatus",
+    "OutboxMessage", "OutboxStatus", "ScheduledJob",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
     "MediaKind", "RaceMedia",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",

@@ -29,7 +29,10 @@ class ReconcileReport:
     paid_twice: int = 0
     lines: list[str] = field(default_factory=list)
 
-
+    @property
+    def summary(self) -> str:
+        return (f"Checked {self.checked} paid session(s): {self.fixed} fixed, {self.needs_refund} need a refund, "
+                f"{self.paid_twice} paid twice.")
 
 
 def catch_up_with_provider(session: Session, gateway: Gateway, order: Order, app_env: str, now: datetime) -> None:

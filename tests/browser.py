@@ -61,6 +61,17 @@ def page(chromium):
     context.close()
 
 
+def follow(page, link) -> None:
+    """Click `link` and return once the page it opens has loaded, so htmx listens on that page.
+
+    A click returns as soon as the next page starts loading, but htmx (a deferred script, fetched
+    again or revalidated on every page) wires up the hx-triggers only at DOMContentLoaded. Keys typed
+    in between reach the input and no trigger: an inline check the test then waits for never comes.
+    """
+    with page.expect_navigation(wait_until="load"):
+        link.click()
+
+
 def screenshot(page, name: str) -> Path:
     """Save a full-page screenshot under artifacts/ for a person to look at."""
     ARTIFACTS.mkdir(exist_ok=True)

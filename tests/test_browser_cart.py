@@ -1,10 +1,15 @@
 """The cart in a real browser: add tickets without a reload, fill in runners with inline checks, reach payment."""
+import io
+import threading
+import time
+
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
-from models import TaxMode
+from models import Registration, TaxMode
 from services import race_editing
-from tests.browser import ARTIFACTS, screenshot
+from tests.browser import ARTIFACTS, follow, screenshot
 from tests.factories import login, make_code, make_profile, make_race
 
 pytestmark = pytest.mark.browser
@@ -63,8 +68,8 @@ def test_add_two_tickets_fill_both_runners_and_reach_payment(live_server, page, 
     assert page.evaluate("window.__sameDocument") is True  # no reload
     snap("cart-added-390")
 
-    page.get_by_role("link", name="Go to your cart").click()
-    page.get_by_role("link", name="Fill in runner 1").click()
+    follow(page, page.get_by_role("link", name="Go to your cart"))
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
 
     # An inline error appears while typing, beside the field, and the input keeps what was typed and the focus.
     email = page.get_by_label("Email")
@@ -94,14 +99,62 @@ def test_add_two_tickets_fill_both_runners_and_reach_payment(live_server, page, 
     assert problems == []
 
 
+def serve_htmx_late(app, seconds: float = 1.0) -> None:
+    """From now on the server answers for htmx late, as over a slow phone network or on a busy test machine."""
+    serve = app.wsgi_app
+
+    def late(environ, start_response):
+        if environ["PATH_INFO"].startswith("/static/vendor/htmx-"):
+            time.sleep(seconds)
+        return serve(environ, start_response)
+
+    app.wsgi_app = late
+
+
+def add_a_5k_and_open_the_cart(page, live_server, app, db):
+    browser_login(page, live_server, app, make_profile(db, full_name="Ana López"))
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 5K tickets").select_option("1")
+    page.get_by_role("button", name="Add to cart").click()
+    follow(page, page.get_by_role("link", name="Go to your cart"))
+
+
+def test_the_inline_check_answers_typing_even_when_htmx_reaches_the_page_late(live_server, page, app, db, race):
+    add_a_5k_and_open_the_cart(page, live_server, app, db)
+    serve_htmx_late(app)
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
+
+    page.get_by_label("Email").press_sequentially("ana@")
+
+    page.locator("#email-state .field-error").filter(has_text="Enter a real email address").wait_for()
+
+
+def test_a_runner_who_types_before_htmx_has_loaded_gets_the_check_on_leaving_the_field(live_server, page, app, db,
+                                                                                       race):
+    add_a_5k_and_open_the_cart(page, live_server, app, db)
+    htmx_on_its_way = []
+    page.route("**/vendor/htmx-*.js*", lambda route: htmx_on_its_way.append(route))  # held until the runner has typed
+    page.get_by_role("link", name="Fill in runner 1").click()
+
+    email = page.get_by_label("Email")
+    email.press_sequentially("ana@")  # keys no hx-trigger hears
+    assert page.evaluate("typeof htmx") == "undefined"
+    htmx_on_its_way[0].continue_()
+    page.wait_for_load_state("load")  # the runner pauses; htmx arrives and wires up the form
+    email.press("Tab")  # leaving the field: the change event, which htmx hears
+
+    page.locator("#email-state .field-error").filter(has_text="Enter a real email address").wait_for()
+    assert email.input_value() == "ana@"
+
+
 def test_a_wrong_signature_is_flagged_and_fixing_the_name_clears_it(live_server, page, app, db, race):
     buyer = make_profile(db, full_name="Ana López")
     browser_login(page, live_server, app, buyer)
     page.goto(f"{live_server.url}/races/lakeside")
     page.get_by_label("How many 5K tickets").select_option("1")
     page.get_by_role("button", name="Add to cart").click()
-    page.get_by_role("link", name="Go to your cart").click()
-    page.get_by_role("link", name="Fill in runner 1").click()
+    follow(page, page.get_by_role("link", name="Go to your cart"))
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
 
     page.get_by_label("First name").fill("Ana")
     page.get_by_label("Last name").fill("Lopez")
@@ -109,6 +162,52 @@ def test_a_wrong_signature_is_flagged_and_fixing_the_name_clears_it(live_server,
     page.locator("#waiver_signature-state").get_by_text("The signature must match the runner's name").wait_for()
     page.get_by_label("Last name").fill("López")
     page.locator("#waiver_signature-state .field-error").wait_for(state="detached")
+
+
+# Which runner-form checks htmx has started (confirm), sent, and seen answered, by field name.
+COUNT_CHECKS = """() => {
+  window.checks = {started: [], sent: [], answered: []};
+  for (const [event, list] of [["htmx:confirm", "started"], ["htmx:beforeSend", "sent"], ["htmx:afterRequest", "answered"]]) {
+    document.addEventListener(event, (e) => window.checks[list].push(e.detail.elt.name));
+  }
+}"""
+IN_FLIGHT = "(window.checks.sent.length - window.checks.answered.length)"
+
+
+def hold_checks_of(app, field: str):
+    """The server holds every check of `field` until the returned event is set (a slow answer on a phone)."""
+    serve, release, arrived = app.wsgi_app, threading.Event(), threading.Event()
+
+    def held(environ, start_response):
+        if environ["PATH_INFO"].endswith("/check"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+            if f"_field={field}".encode() in body:
+                arrived.set()
+                release.wait(30)
+        return serve(environ, start_response)
+
+    app.wsgi_app = held
+    return release, arrived
+
+
+def test_a_late_answer_about_an_older_name_does_not_flag_the_signature_typed_since(live_server, page, app, db, race):
+    add_a_5k_and_open_the_cart(page, live_server, app, db)
+    ticket = db.session.scalar(select(Registration))
+    ticket.first_name, ticket.last_name, ticket.waiver_signature = "Ana", "Lopez", "Ana Lopez"
+    db.session.commit()
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
+    page.evaluate(COUNT_CHECKS)
+    release, arrived = hold_checks_of(app, "last_name")
+
+    page.get_by_label("Last name").fill("López")  # its check (against the signature "Ana Lopez") is slow to come back
+    assert arrived.wait(10)
+    page.get_by_label("Signature").fill("Ana López")  # meanwhile the runner fixes the signature
+    page.wait_for_function(f"() => window.checks.started.includes('waiver_signature') && {IN_FLIGHT} === 1")
+    release.set()  # only the held answer was still out; now it lands, last
+    page.wait_for_function(f"() => window.checks.answered.includes('waiver_signature') && {IN_FLIGHT} === 0")
+
+    expect(page.locator("#waiver_signature-state .field-error")).to_have_count(0)
 
 
 def test_adding_works_without_javascript(live_server, chromium, app, db, race):
@@ -142,14 +241,14 @@ def test_cart_pages_fit_phone_and_desktop(live_server, chromium, app, db, race, 
     screenshot(page, f"cart-race-{width}")
 
     page.get_by_role("button", name="Add to cart").click()
-    page.get_by_role("link", name="Go to your cart").click()
+    follow(page, page.get_by_role("link", name="Go to your cart"))
     page.get_by_label("Discount code").fill("friends")
     page.get_by_role("button", name="Apply").click()
     page.get_by_text("Discount (FRIENDS)").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     screenshot(page, f"cart-{width}")
 
-    page.get_by_role("link", name="Fill in runner 3").click()
+    follow(page, page.get_by_role("link", name="Fill in runner 3"))
     page.get_by_role("button", name="Save runner").click()
     page.locator("#runner-errors").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -162,8 +261,8 @@ def test_pressing_enter_in_a_field_saves_rather_than_filling_in_the_buyer(live_s
     page.goto(f"{live_server.url}/races/lakeside")
     page.get_by_label("How many 5K tickets").select_option("1")
     page.get_by_role("button", name="Add to cart").click()
-    page.get_by_role("link", name="Go to your cart").click()
-    page.get_by_role("link", name="Fill in runner 1").click()
+    follow(page, page.get_by_role("link", name="Go to your cart"))
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
 
     fill_runner(page, "Bea", "Núñez", "bea@example.com")
     page.get_by_label("Signature").press("Enter")

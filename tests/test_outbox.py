@@ -22,7 +22,8 @@ from services import clock
 from services.mail.message import build_message
 from services.mail.outbox import Attachment, InvalidEmail, queue_email, retry
 from services.mail.transports import FileTransport, SmtpTransport, transport_for
-from services.mail.worker import due_condition, send_due, start_worker_thread
+from services.mail.worker import due_condition, send_due
+from services.worker import start_worker_thread
 from tests.factories import make_race
 from tests.smtp import SmtpServer
 
@@ -427,15 +428,15 @@ def test_the_in_process_worker_thread_delivers_mail_that_gets_queued(app, db, sm
 
 
 def test_create_app_starts_the_worker_only_when_configured_and_never_in_the_reloader_watcher(app, monkeypatch):
-    assert "outbox_worker" not in app.extensions
+    assert "worker" not in app.extensions
     config = {**app.config, "MAIL_WORKER_IN_PROCESS": True}
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
 
     watcher = create_app({**config, "DEBUG": True})
-    assert "outbox_worker" not in watcher.extensions
+    assert "worker" not in watcher.extensions
 
     served = create_app(config)
-    worker = served.extensions["outbox_worker"]
+    worker = served.extensions["worker"]
     assert worker.is_alive()
     worker.stop()
     assert not worker.is_alive()

@@ -21,6 +21,7 @@ from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registrat
 from services import clock
 from services.checkout import SoldOut, reserve
 from services.fulfillment import Payment, fulfill
+from services.worker import Worker
 from tests.doubles.stripe_api import StripeServer, sign_payload
 from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
 from tests.http import csrf_token
@@ -449,6 +450,36 @@ def test_expire_reservations_releases_holds_whose_time_is_up(stripe_server, runn
     result = runner.invoke(args=["expire-reservations"])
     assert "Released 1" in result.output
     assert fresh_order(db, pending.id).status == OrderStatus.CART
+
+
+def test_the_worker_releases_expired_holds_every_few_minutes_with_no_cron(stripe_server, stripe_app, db, pending):
+    stripe_app.config["SCHEDULE_EXPIRE_RESERVATIONS_SECONDS"] = 300
+    worker = Worker(stripe_app)
+    clock.freeze(datetime.now(UTC) + timedelta(minutes=29))
+    worker.run_round()
+    assert fresh_order(db, pending.id).status == OrderStatus.PENDING  # its 30 minutes are not up
+
+    clock.advance(timedelta(minutes=2))
+    worker.run_round()
+    assert fresh_order(db, pending.id).status == OrderStatus.PENDING  # up, but the job ran 2 minutes ago
+
+    clock.advance(timedelta(minutes=3))
+    _, runs = worker.run_round()
+    assert [(run.name, run.result) for run in runs] == [("expire-reservations", "Released 1 expired reservation(s).")]
+    assert fresh_order(db, pending.id).status == OrderStatus.CART
+    assert stripe_server.sessions[pending.stripe_session_id]["status"] == "expired"
+
+
+def test_the_worker_reconciles_a_paid_session_whose_webhook_never_came_within_the_hour(stripe_server, stripe_app, db,
+                                                                                        pending):
+    stripe_app.config["SCHEDULE_STRIPE_RECONCILE_SECONDS"] = 3600
+    stripe_server.pay_session(pending.stripe_session_id)
+
+    _, runs = Worker(stripe_app).run_round()
+
+    assert [run.name for run in runs] == ["stripe-reconcile"] and runs[0].succeeded
+    assert f"Fixed order {pending.id}" in runs[0].result and "1 fixed" in runs[0].result
+    assert fresh_order(db, pending.id).status == OrderStatus.PAID and emails(db, pending.id) == 1
 
 
 # --- tickets -------------------------------------------------------------------------------

@@ -1,13 +1,11 @@
-"""The worker: claims due outbox rows, sends them with no transaction open, and records each outcome.
+"""Sending the outbox: claims due rows, sends them with no transaction open, and records each outcome.
 
-`send_due` runs one round; `OutboxWorker` repeats rounds (the CLI's `flask outbox-worker`, and the
-dev server's thread from `start_worker_thread`).
+`send_due` runs one round; services/worker.py repeats rounds (the CLI's `flask outbox-worker`, and
+the dev server's thread).
 """
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -161,45 +159,3 @@ def send_due_for(app: Flask) -> SendReport:
         finally:
             session.remove()
 
-
-class OutboxWorker(threading.Thread):
-    """Sends due mail every `interval` seconds until stopped (the CLI worker and the dev server's thread)."""
-
-    def __init__(self, app: Flask, interval: float = 2.0):
-        super().__init__(name="outbox-worker", daemon=True)
-        self.app, self.interval = app, interval
-        self._stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopping.is_set():
-            self.run_round()
-            self._stopping.wait(self.interval)
-
-    def run_round(self) -> SendReport | None:
-        try:
-            report = send_due_for(self.app)
-        except Exception:  # the database may be down for a moment; the next round tries again
-            log.exception("Outbox round failed")
-            return None
-        if report.total:
-            log.info("Outbox: %s", report)
-        return report
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self.is_alive():
-            self.join(timeout)
-
-
-def start_worker_thread(app: Flask, interval: float = 2.0) -> OutboxWorker | None:
-    """Send mail from inside this process (for `make run`), once per app, never in the reloader's watcher."""
-    # `flask run --debug` loads the app twice: in a watcher process that only restarts the
-    # server, and in the child that serves (WERKZEUG_RUN_MAIN=true). Only the child sends.
-    # Were both to run, claims would still keep each message to one send.
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return None
-    worker = app.extensions.get("outbox_worker")
-    if worker is None:
-        worker = app.extensions["outbox_worker"] = OutboxWorker(app, interval)
-        worker.start()
-    return worker
