@@ -95,31 +95,30 @@ def queue_order_confirmation(session: Session, order: Order, registrations: list
                    order_id=order.id)
 
 
-def queue_refund_pending_notice(session: Session, order: Order, problem: str) -> None:
-    """Money came in but no ticket could be issued: tell the buyer a refund is on its way."""
+def _queue_buyer_notice(session: Session, order: Order, template: str, subject: str, kind: str, **context) -> None:
+    """An email about an order to its buyer, from `emails/<template>`."""
     race = session.get(Race, order.race_id)
     buyer = session.get(Profile, order.buyer_id)
-    text = render_template("emails/refund_pending.txt", race=race, buyer=buyer, order=order, problem=problem)
-    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"About your payment for {race.title}",
-           text=text, kind="capacity_refund_notice", race_id=race.id, order_id=order.id)
+    text = render_template(f"emails/{template}", race=race, buyer=buyer, order=order, **context)
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=subject.format(race=race.title),
+           text=text, kind=kind, race_id=race.id, order_id=order.id)
+
+
+def queue_refund_pending_notice(session: Session, order: Order, problem: str) -> None:
+    """Money came in but no ticket could be issued: tell the buyer a refund is on its way."""
+    _queue_buyer_notice(session, order, "refund_pending.txt", "About your payment for {race}", "capacity_refund_notice",
+                        problem=problem)
 
 
 def queue_refund_notice(session: Session, order: Order, amount: int) -> None:
     """The buyer's money (or part of it) is on its way back."""
-    race = session.get(Race, order.race_id)
-    buyer = session.get(Profile, order.buyer_id)
-    text = render_template("emails/refunded.txt", race=race, buyer=buyer, order=order, amount=amount)
-    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"Refund for {race.title}",
-           text=text, kind="refund_notice", race_id=race.id, order_id=order.id)
+    _queue_buyer_notice(session, order, "refunded.txt", "Refund for {race}", "refund_notice", amount=amount)
 
 
 def queue_duplicate_refund_notice(session: Session, order: Order, amount: int) -> None:
     """The buyer paid twice for one order: the second payment is back with them, their tickets stand."""
-    race = session.get(Race, order.race_id)
-    buyer = session.get(Profile, order.buyer_id)
-    text = render_template("emails/duplicate_refunded.txt", race=race, buyer=buyer, order=order, amount=amount)
-    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"You paid twice for {race.title}: refunded",
-           text=text, kind="duplicate_refund_notice", race_id=race.id, order_id=order.id)
+    _queue_buyer_notice(session, order, "duplicate_refunded.txt", "You paid twice for {race}: refunded",
+                        "duplicate_refund_notice", amount=amount)
 
 
 def queue_auth_link(session: Session, kind: str, to: str, link: str) -> None:
