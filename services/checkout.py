@@ -109,10 +109,12 @@ def cancel_checkout(session: Session, gateway: Gateway, order: Order) -> None:
 
     Commits before the provider is told, so no lock is held across the network.
     """
-    if order.status != OrderStatus.PENDING:
+    locked = lock_order(session, order.id)  # a payment may have landed since the page read it
+    if locked is None or locked.status != OrderStatus.PENDING:
+        session.rollback()
         return
-    session_id = order.stripe_session_id
-    release(session, order, reason=OrderStatus.CANCELED)
+    session_id = locked.stripe_session_id
+    release(session, locked, reason=OrderStatus.CANCELED)
     session.commit()
     if session_id:
         gateway.expire(session_id)
@@ -158,13 +160,24 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
 
 
 def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> int:
-    """Release every reservation whose time is up; returns how many. Commits."""
-    expired = list(session.scalars(select(Order).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= now)))
-    for order in expired:
+    """Release every reservation whose time is up; returns how many. Commits each, then closes its page.
+
+    Each order is re-read under its row lock and released only if it is still pending past its hold:
+    a late payment fulfilled a moment ago must never be turned back into a cart. Stripe is told after
+    the commit, so no lock is held across the network.
+    """
+    due = list(session.scalars(select(Order.id).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= now)))
+    released = 0
+    for order_id in due:
+        order = lock_order(session, order_id)
+        if order is None or order.status != OrderStatus.PENDING or order.reserved_until is None \
+                or order.reserved_until > now:
+            session.rollback()
+            continue
         session_id = order.stripe_session_id
         release(session, order)
+        session.commit()
+        released += 1
         if session_id:
             gateway.expire(session_id)
-    if expired:
-        session.commit()
-    return len(expired)
+    return released

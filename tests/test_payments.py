@@ -12,15 +12,17 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from extensions import db as database
 from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registration, StripeEvent, TaxMode, TicketType
 from services import clock
-from services.checkout import SoldOut, reserve
+from services.checkout import SoldOut, expire_reservations, reserve
 from services.fulfillment import Payment, fulfill
+from services.payments import gateway_for
 from services.worker import Worker
 from tests.doubles.stripe_api import StripeServer, sign_payload
 from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
@@ -450,6 +452,31 @@ def test_expire_reservations_releases_holds_whose_time_is_up(stripe_server, runn
     result = runner.invoke(args=["expire-reservations"])
     assert "Released 1" in result.output
     assert fresh_order(db, pending.id).status == OrderStatus.CART
+
+
+@pytest.mark.postgres
+def test_a_payment_that_lands_while_holds_are_expiring_is_never_turned_back_into_a_cart(stripe_app, db, pending):
+    """The expiry job reads the due orders, then a late webhook pays one before the job releases it."""
+    state = {"paid": False}
+
+    def pay_right_after_the_due_orders_are_read(conn, clauseelement, multiparams, params, execution_options, result):
+        statement = str(clauseelement)
+        if not state["paid"] and "reserved_until <=" in statement and "FOR UPDATE" not in statement.upper():
+            state["paid"] = True
+            with conn.engine.connect() as other:  # the webhook, on another connection
+                other.execute(update(Order).where(Order.id == pending.id).values(status=OrderStatus.PAID))
+                other.commit()
+
+    clock.freeze(pending.reserved_until + timedelta(seconds=1))
+    event.listen(Engine, "after_execute", pay_right_after_the_due_orders_are_read)
+    try:
+        with stripe_app.app_context():
+            released = expire_reservations(database.session, gateway_for(stripe_app), clock.now())
+    finally:
+        event.remove(Engine, "after_execute", pay_right_after_the_due_orders_are_read)
+
+    assert state["paid"] and released == 0
+    assert fresh_order(db, pending.id).status == OrderStatus.PAID
 
 
 def test_the_worker_releases_expired_holds_every_few_minutes_with_no_cron(stripe_server, stripe_app, db, pending):
