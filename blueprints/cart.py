@@ -28,6 +28,7 @@ from services.cart import MAX_PER_TYPE, CartRefused
 from services.cart_status import CartCount
 from services.discounts import CodeRefused
 from services.runners import RunnerDetails, RunnerRefused, runner_problems, save_runner, waiver_to_sign
+from services.typed_input import is_whole_number
 
 bp = Blueprint("cart", __name__)
 
@@ -88,7 +89,7 @@ def _own_cart_or_404(race: Race) -> Order:
 def _saved_name(tickets: list[Registration]) -> str | None:
     """`?saved=<ticket id>` after a runner form: whose details were just saved (only among these tickets)."""
     saved = request.args.get("saved", "")
-    return next((r.runner_name for r in tickets if saved.isdigit() and r.id == int(saved)), None)
+    return next((r.runner_name for r in tickets if is_whole_number(saved) and r.id == int(saved)), None)
 
 
 def _cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
@@ -125,7 +126,7 @@ def set_quantity(slug: str):
     race = _race_or_404(slug)
     order = _own_cart_or_404(race)
     type_id, raw = request.form.get("ticket_type_id", ""), request.form.get("quantity", "").strip()
-    if not type_id.isdigit() or not raw.isdigit() or len(raw) > 4:
+    if not is_whole_number(type_id) or not is_whole_number(raw, max_digits=4):
         return _cart_page(race, order, status=422, message=f"Choose a number of tickets from 0 to {MAX_PER_TYPE}.")
     try:
         cart_service.set_quantity(db.session, order, race, int(type_id), int(raw), clock.now())

@@ -10,6 +10,7 @@ from wtforms.validators import Optional
 
 from models import Profile, Race, Registration, TicketType, WaiverVersion
 from services.runners import GENDERS, RunnerDetails, age_note, runner_problems
+from services.typed_input import is_whole_number
 
 # Fields whose message can change when another one does: a signature must match the names
 # above it, and a date of birth decides whether a guardian signs.
@@ -93,7 +94,7 @@ class RunnerForm(RunnerDetailsForm):
             waiver_guardian_name=self.waiver_guardian_name.data or "",
             waiver_accepted=bool(self.waiver_accepted.data), waiver_signature=self.waiver_signature.data or "",
             # A form without the version it showed signs nothing: 0 matches no waiver.
-            waiver_version_id=int(version) if version.isdigit() else 0)
+            waiver_version_id=int(version) if is_whole_number(version) else 0)
 
     def validate(self, extra_validators=None) -> bool:
         """Parse (dates, the CSRF token), then apply every runner rule; errors land beside their fields."""

@@ -13,6 +13,7 @@ from services import clock
 from services import races as race_service
 from services.cart import MAX_PER_TYPE
 from services.sales import signup_closed_reason
+from services.typed_input import is_whole_number
 
 _QUANTITY_FIELD = re.compile(r"^qty-(\d{1,9})$")
 _ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
@@ -39,7 +40,7 @@ def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | N
         typed[type_id] = raw[:4]
         if raw == "":
             numbers[type_id] = 0
-        elif raw.isdigit() and len(raw) <= 4:
+        elif is_whole_number(raw, max_digits=4):
             numbers[type_id] = int(raw)
         else:
             problems[type_id] = f"Choose a number of tickets from 0 to {MAX_PER_TYPE}."

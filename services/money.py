@@ -1,12 +1,14 @@
 """Money as integer minor units plus a currency; formatting happens only at the edge."""
 from __future__ import annotations
 
+import re
 import unicodedata
 from decimal import Decimal
 
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 
 LOCALE = "en_US"
+PLAIN_AMOUNT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 # The currencies an organizer can pick; Stripe supports all of them.
 CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "JPY", "MXN",
@@ -49,7 +51,12 @@ def _is_symbol_mark(char: str) -> bool:
 def to_minor(text: str, currency: str) -> int:
     """"12.5" → 1250 for USD. Raises ValueError for anything that is not a plain amount."""
     digits = minor_digits(currency)
-    value = Decimal(text.strip().replace(",", ""))
+    plain = text.strip().replace(",", "")
+    # Plain ASCII decimals only, and short: Decimal would also take "1e999999999" (which int() then
+    # spends minutes on), "١٢" or "NaN".
+    if len(plain) > 20 or not PLAIN_AMOUNT.fullmatch(plain):
+        raise ValueError("not a plain amount")
+    value = Decimal(plain)
     if not value.is_finite():
         raise ValueError("not a number")
     scaled = value.scaleb(digits)

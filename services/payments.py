@@ -20,6 +20,7 @@ from flask import Flask, url_for
 
 from models import DiscountCode, Order, Race, TaxMode
 from services.pricing import Quote
+from services.typed_input import is_whole_number
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class StripeGateway:
             refunds.append(ProviderRefund(
                 refund["id"], refund.get("amount") or 0, refund.get("status") or "",
                 refund.get("failure_reason") or "", refund.get("created") or 0,
-                int(ours) if ours.isdigit() and len(ours) < 12 else None))
+                int(ours) if is_whole_number(ours, max_digits=11) else None))
         refunds.reverse()  # Stripe lists the newest first; we settle the oldest first
         return PaymentRecord(payment_intent, read_session(sessions.data[0]) if sessions.data else None, tuple(refunds))
 

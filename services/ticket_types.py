@@ -16,6 +16,7 @@ from models import Race, Registration, TicketType
 from services.inventory import taken_counts
 from services.money import money_text, to_minor
 from services.race_editing import day_problem, local_to_utc, touch
+from services.typed_input import is_whole_number
 
 PRICE_MAX = 100_000_00  # in minor units
 WHOLE_NUMBERS = (("capacity", "Spots"), ("min_age", "Minimum age"), ("max_age", "Maximum age"))
@@ -67,7 +68,7 @@ def parse_ticket_type(session: Session, race: Race, ticket_type: TicketType, raw
         if not text and name != "capacity":
             values[name] = None
             continue
-        if not text.isdigit() or len(text) > 6:
+        if not is_whole_number(text, max_digits=6):
             problems[name] = f"{label} must be a whole number, 0 or more."
             continue
         values[name] = int(text)

@@ -180,8 +180,9 @@ def test_the_cart_lives_in_the_database_so_another_device_sees_it(signed_in, app
     assert cart_count(db.session, buyer.id, NOW).tickets == 3
 
 
-def test_race_page_fragment_and_bad_quantity(htmx, db, race):
-    response = htmx.post("/races/lake/cart", data={"csrf_token": token(htmx), f"qty-{types(race)['10K'].id}": "lots"})
+@pytest.mark.parametrize("quantity", ["lots", "²", "١"])
+def test_race_page_fragment_and_bad_quantity(htmx, db, race, quantity):
+    response = htmx.post("/races/lake/cart", data={"csrf_token": token(htmx), f"qty-{types(race)['10K'].id}": quantity})
     assert response.status_code == 422
     assert "Choose a number of tickets from 0 to 10." in text(response)
     assert "<html" not in text(response)
@@ -409,6 +410,7 @@ def test_quantity_zero_removes_the_type(signed_in, db, buyer, race):
 @pytest.mark.parametrize("quantity, message", [
     ("-1", "Choose a number of tickets from 0 to 10."),
     ("two", "Choose a number of tickets from 0 to 10."),
+    ("²", "Choose a number of tickets from 0 to 10."),  # str.isdigit() says yes; int() refuses
     ("11", "You can buy at most 10 tickets for the 10K in one order."),
 ])
 def test_a_bad_quantity_is_refused_in_the_cart(htmx, db, buyer, race, quantity, message):

@@ -154,6 +154,13 @@ def test_without_javascript_creating_redirects_and_errors_come_back_as_a_whole_p
     ({"max_uses": "0"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
     ({"max_uses": "-3"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
     ({"max_uses": "lots"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
+    # Digits str.isdigit() accepts and int() refuses, and numbers that would cost int() minutes.
+    ({"value": "²"}, "value", "Enter a whole percentage from 1 to 100."),
+    ({"value": "9" * 5000}, "value", "Enter a whole percentage from 1 to 100."),
+    ({"max_uses": "²"}, "max_uses", "Enter a whole number of uses, 1 or more, or leave it empty for no limit."),
+    ({"ticket_type": "²"}, "ticket_type", "Pick one of this race's ticket types, or all tickets."),
+    ({"kind": "amount", "value": "1e999999999"}, "value", "Enter the amount as a number, like 5.00."),
+    ({"kind": "amount", "value": "١٢"}, "value", "Enter the amount as a number, like 5.00."),
 ])
 def test_bad_values_are_refused_with_the_message_beside_the_field(signed_in, db, race, changes, field, message):
     response = post(signed_in, race, **changes)

@@ -36,7 +36,8 @@ def test_to_minor(text, currency, minor):
 
 
 @pytest.mark.parametrize("text, currency", [("12.505", "USD"), ("1.5", "JPY"), ("abc", "USD"),
-                                            ("NaN", "USD"), ("Infinity", "USD")])
+                                            ("NaN", "USD"), ("Infinity", "USD"), ("1e999999999", "USD"),
+                                            ("١٢", "USD"), ("²", "USD"), ("1" * 40, "USD")])
 def test_to_minor_rejects_what_is_not_an_amount(text, currency):
     with pytest.raises((ValueError, ArithmeticError)):
         to_minor(text, currency)

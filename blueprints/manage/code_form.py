@@ -17,6 +17,7 @@ from models import DiscountCode, DiscountKind, Race, TicketType
 from models.discount import CODE_MAX_LENGTH
 from services.money import minor_digits, money_text, to_minor
 from services.race_editing import day_problem
+from services.typed_input import is_whole_number
 
 CODE_CHARACTERS = re.compile(r"^[\w-]+$")
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -80,7 +81,7 @@ class DiscountCodeForm(WholeForm):
     def validate_value(self, field):
         text = (field.data or "").strip()
         if self.kind.data == "percent":
-            if not text.rstrip("%").strip().isdigit() or not 1 <= int(text.rstrip("%").strip()) <= 100:
+            if not is_whole_number(text.rstrip("%").strip(), max_digits=3) or not 1 <= int(text.rstrip("%").strip()) <= 100:
                 raise ValidationError("Enter a whole percentage from 1 to 100.")
             percent, amount = int(text.rstrip("%").strip()), None
         elif self.kind.data == "amount":
@@ -101,7 +102,7 @@ class DiscountCodeForm(WholeForm):
         raw = field.data or ""
         if raw == "":
             self._parsed["ticket_type_id"] = None
-        elif raw.isdigit() and int(raw) in self.ticket_types:
+        elif is_whole_number(raw) and int(raw) in self.ticket_types:
             self._parsed["ticket_type_id"] = int(raw)
         else:
             raise ValidationError("Pick one of this race's ticket types, or all tickets.")
@@ -125,7 +126,7 @@ class DiscountCodeForm(WholeForm):
         if not raw:
             self._parsed["max_uses"] = None
             return
-        if not raw.isdigit() or len(raw) > 7 or int(raw) < 1:
+        if not is_whole_number(raw, max_digits=7) or int(raw) < 1:
             raise ValidationError("Enter a whole number of uses, 1 or more, or leave it empty for no limit.")
         self._parsed["max_uses"] = int(raw)
 

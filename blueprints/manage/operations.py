@@ -25,6 +25,7 @@ from services import team as team_service
 from services.discount_codes import CodeUsage
 from services.payments import gateway_for
 from services.permissions import role_of
+from services.typed_input import is_whole_number
 
 # --- the dashboard ---------------------------------------------------------------------------
 
@@ -171,7 +172,7 @@ def _order_or_404(race: Race, order_id: uuid.UUID) -> Order:
 def _registration_param(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    if not is_whole_number(raw):
         abort_for_user(400, "That ticket number isn't valid.")
     return int(raw)
 

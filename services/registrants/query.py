@@ -18,6 +18,7 @@ from models import Order, OrderStatus, Profile, Registration, TicketType, Waiver
 from services import clock
 from services.runners import tidy
 from services.search import matches
+from services.typed_input import is_whole_number
 
 PER_PAGE = 50
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
@@ -71,11 +72,6 @@ def registrant_status(order_status: OrderStatus, refunded_at: datetime | None) -
     if refunded_at is not None or order_status == OrderStatus.REFUNDED:
         return "refunded"
     return OrderStatus(order_status).value
-
-
-def is_whole_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also says yes to "²" and "١٢", which int() may refuse or misread."""
-    return bool(text) and text.isascii() and text.isdigit()
 
 
 def search_text(text: str | None, limit: int = 200) -> str:
