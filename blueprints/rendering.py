@@ -108,7 +108,6 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["race_time"] = race_time
     app.jinja_env.filters["zone_name"] = zone_name
-    app.jinja_env.filters["tz_abbreviation"] = zone_name  # the older name, still in organizer pages
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
