@@ -142,15 +142,20 @@ def test_the_events_of_one_payment_end_the_same_in_any_order(stripe_app, stripe_
         assert ended == natural, f"delivered in the order {order_of_delivery} ({outcomes})"
 
 
-def test_a_refund_reported_before_the_payment_still_refunds_the_order(stripe_app, stripe_server, app, db):  # noqa: F811
+def _pending_at_stripe(app, db, tickets: int):
+    """A buyer's order for `tickets` 10K tickets, sent to Stripe Checkout: (race, order, its session id, a webhook client)."""
     race = make_race(db, tickets=[("10K", 4500, 10)])
     buyer = make_profile(db)
-    order = make_cart(db, race, {race.ticket_types[0]: 2}, buyer=buyer)
+    order = make_cart(db, race, {race.ticket_types[0]: tickets}, buyer=buyer)
     buyer_client, webhook = app.test_client(), app.test_client()
     login(buyer_client, buyer)
     pay(buyer_client, order)
     db.session.expire_all()
-    session_id = db.session.get(Order, order.id).stripe_session_id
+    return race, order, db.session.get(Order, order.id).stripe_session_id, webhook
+
+
+def test_a_refund_reported_before_the_payment_still_refunds_the_order(stripe_app, stripe_server, app, db):  # noqa: F811
+    race, order, session_id, webhook = _pending_at_stripe(app, db, tickets=2)
     completed = stripe_server.pay_session(session_id)
     refunded = stripe_server.refund_event(stripe_server.sessions[session_id]["payment_intent"])
 
@@ -166,14 +171,7 @@ def test_a_refund_reported_before_the_payment_still_refunds_the_order(stripe_app
 
 def test_when_stripe_cannot_be_asked_the_refund_event_is_retried_not_acknowledged(stripe_app, stripe_server, app,  # noqa: F811
                                                                                   db):
-    race = make_race(db, tickets=[("10K", 4500, 10)])
-    buyer = make_profile(db)
-    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
-    buyer_client, webhook = app.test_client(), app.test_client()
-    login(buyer_client, buyer)
-    pay(buyer_client, order)
-    db.session.expire_all()
-    session_id = db.session.get(Order, order.id).stripe_session_id
+    race, order, session_id, webhook = _pending_at_stripe(app, db, tickets=1)
     assert deliver(webhook, stripe_server.pay_session(session_id)).json["outcome"] == "paid"
     refunded = stripe_server.refund_event(stripe_server.sessions[session_id]["payment_intent"])
     stripe_server.fail_next("GET", "/v1/checkout/sessions", status=500, times=3)  # the client tries three times
