@@ -5,7 +5,20 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid, event, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, utcnow
@@ -16,7 +29,7 @@ from models.search_key import key_default, search_key
 
 
 class OrderStatus(enum.StrEnum):
-    CART = "cart"                  # being filled in; holds no spots
+    CART = "cart"                  # being filled in; holds no spots (a guest's cart has no buyer yet)
     PENDING = "pending"            # at the payment step; holds spots until reserved_until
     PAID = "paid"
     EXPIRED = "expired"            # reservation ran out unpaid
@@ -31,11 +44,19 @@ class Order(Base):
         # One cart per buyer and race, so a second device or tab finds the same one.
         Index("uq_orders_one_cart_per_buyer_race", "buyer_id", "race_id", unique=True,
               postgresql_where=text("status = 'cart'"), sqlite_where=text("status = 'cart'")),
+        # And one per visitor without an account (their signed cart cookie) and race.
+        Index("uq_orders_one_cart_per_guest_race", "guest_key", "race_id", unique=True,
+              postgresql_where=text("status = 'cart'"), sqlite_where=text("status = 'cart'")),
+        # Only a cart may lack a buyer: nothing is reserved or paid before there is an account.
+        CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",
+                        name="buyer_unless_guest_cart"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
-    buyer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
+    buyer_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
+    # A guest's cart: the hash of the random key in their signed cart cookie (services/guest_carts.py).
+    guest_key: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"),
                                                 default=OrderStatus.CART, index=True)
     currency: Mapped[str] = mapped_column(String(3))
@@ -55,7 +76,7 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     race: Mapped[Race] = relationship(lazy="raise")
-    buyer: Mapped[Profile] = relationship(lazy="raise")
+    buyer: Mapped[Profile | None] = relationship(lazy="raise")
     discount_code: Mapped[DiscountCode | None] = relationship(lazy="raise")
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="order", order_by="Registration.id", cascade="all, delete-orphan",
@@ -85,6 +106,22 @@ class Registration(Base):
     tshirt_size: Mapped[str] = mapped_column(String(10), default="")
     emergency_name: Mapped[str] = mapped_column(String(200), default="")
     emergency_phone: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    city: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    country: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    club: Mapped[str] = mapped_column(String(100), default="", server_default="")  # club or team
+    # "Let them fill in and sign": the buyer gave only the runner's name and email; the runner
+    # completes the rest through a personal link after payment (services/runner_invites.py).
+    runner_fills_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    runner_details_at: Mapped[datetime | None]      # when that runner sent their details
+    invite_nonce: Mapped[str] = mapped_column(String(32), default="", server_default="")  # changes to revoke a link
+    invite_sent_at: Mapped[datetime | None]         # the first invitation
+    invite_reminded_at: Mapped[datetime | None]     # the latest reminder or resend
+    invite_reminders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Why the runner's own details could not be accepted (their age doesn't fit the ticket type).
+    details_problem: Mapped[str] = mapped_column(String(500), default="", server_default="")
+    # The runner's own account, once they have one: their tickets page shows this ticket too.
+    runner_profile_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
     # The waiver as signed: which version, the typed name, a guardian for minors, when and from where.
     waiver_version_id: Mapped[int | None] = mapped_column(ForeignKey("waiver_versions.id"), index=True)
     waiver_signature: Mapped[str] = mapped_column(String(200), default="")
@@ -94,6 +131,7 @@ class Registration(Base):
     ticket_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     bib: Mapped[int | None]
     checked_in_at: Mapped[datetime | None]
+    waiver_signed_at_checkin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     refunded_at: Mapped[datetime | None]
     # The refund asked for this ticket (set when an organizer asks; refunded_at once the money went back).
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"), index=True)
@@ -103,6 +141,11 @@ class Registration(Base):
 
     order: Mapped[Order] = relationship(back_populates="registrations", lazy="raise")
     ticket_type: Mapped[TicketType] = relationship(lazy="raise")
+
+    @property
+    def awaiting_runner(self) -> bool:
+        """Bought for a runner who fills in their own details, and they have not yet."""
+        return self.runner_fills_in and self.runner_details_at is None
 
     @property
     def runner_name(self) -> str:
