@@ -40,6 +40,11 @@ class RunnerDetailsForm(FlaskForm):
 
 
 class RunnerForm(RunnerDetailsForm):
+    address = StringField("Address")
+    city = StringField("City")
+    country = StringField("Country")
+    club = StringField("Club or team")
+    runner_fills_in = BooleanField("Let them fill in and sign")
     waiver_guardian_name = StringField("Parent or guardian's name")
     waiver_accepted = BooleanField("I have read the waiver above and accept it")
     waiver_signature = StringField("Signature")
@@ -67,6 +72,8 @@ class RunnerForm(RunnerDetailsForm):
             "email": registration.email, "date_of_birth": registration.date_of_birth,
             "gender": registration.gender, "tshirt_size": registration.tshirt_size,
             "emergency_name": registration.emergency_name, "emergency_phone": registration.emergency_phone,
+            "address": registration.address, "city": registration.city, "country": registration.country,
+            "club": registration.club, "runner_fills_in": registration.awaiting_runner,
             "waiver_guardian_name": registration.waiver_guardian_name,
             "waiver_accepted": registration.waiver_signed_at is not None,
             "waiver_signature": registration.waiver_signature,
@@ -91,6 +98,8 @@ class RunnerForm(RunnerDetailsForm):
             email=self.email.data or "", date_of_birth=self.date_of_birth.data,
             gender=self.gender.data or "", tshirt_size=self.tshirt_size.data or "",
             emergency_name=self.emergency_name.data or "", emergency_phone=self.emergency_phone.data or "",
+            address=self.address.data or "", city=self.city.data or "", country=self.country.data or "",
+            club=self.club.data or "", runner_fills_in=bool(self.runner_fills_in.data),
             waiver_guardian_name=self.waiver_guardian_name.data or "",
             waiver_accepted=bool(self.waiver_accepted.data), waiver_signature=self.waiver_signature.data or "",
             # A form without the version it showed signs nothing: 0 matches no waiver.

@@ -25,6 +25,9 @@ EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 PHONE_DIGITS = (6, 20)
 PHONE_MAX = 40  # characters, spaces and punctuation included
 GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")
+# Optional lines the runner may give (shown in results and the timing CSV): field, name in messages, limit.
+ADDRESS_FIELDS = (("address", "the address", 200), ("city", "the city", 100), ("country", "the country", 100),
+                  ("club", "the club or team", 100))
 
 _PHONE_CHARACTERS = re.compile(r"^[0-9 +\-().]*$")
 
@@ -41,10 +44,16 @@ class RunnerDetails:
     tshirt_size: str = ""
     emergency_name: str = ""
     emergency_phone: str = ""
+    address: str = ""
+    city: str = ""
+    country: str = ""
+    club: str = ""
     waiver_guardian_name: str = ""
     waiver_accepted: bool = False
     waiver_signature: str = ""
     waiver_version_id: int | None = None  # the version the runner was shown
+    # The buyer gives only the name and email; the runner fills in the rest and signs by link.
+    runner_fills_in: bool = False
 
     @classmethod
     def of(cls, registration: Registration) -> RunnerDetails:
@@ -53,10 +62,13 @@ class RunnerDetails:
                    date_of_birth=registration.date_of_birth, gender=registration.gender,
                    tshirt_size=registration.tshirt_size, emergency_name=registration.emergency_name,
                    emergency_phone=registration.emergency_phone,
+                   address=registration.address, city=registration.city, country=registration.country,
+                   club=registration.club,
                    waiver_guardian_name=registration.waiver_guardian_name,
                    waiver_accepted=registration.waiver_signed_at is not None,
                    waiver_signature=registration.waiver_signature,
-                   waiver_version_id=registration.waiver_version_id)
+                   waiver_version_id=registration.waiver_version_id,
+                   runner_fills_in=registration.awaiting_runner)
 
     @property
     def full_name(self) -> str:
@@ -96,6 +108,16 @@ def name_problem(value: str, what: str, *, required: bool = True, limit: int = N
     text = tidy(value)
     if not text:
         return f"Enter {what}." if required else None
+    if len(text) > limit:
+        return f"Keep {what} to {limit} characters or fewer (this one has {len(text):,})."
+    if _has_control_characters(text):
+        return f"Remove the invisible control characters from {what}."
+    return None
+
+
+def optional_text_problem(value: str, what: str, limit: int) -> str | None:
+    """Why an optional line of text (an address, a club) can't be kept, or None."""
+    text = tidy(value)
     if len(text) > limit:
         return f"Keep {what} to {limit} characters or fewer (this one has {len(text):,})."
     if _has_control_characters(text):
@@ -206,6 +228,8 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
     note("first_name", name_problem(details.first_name, "the runner's first name"))
     note("last_name", name_problem(details.last_name, "the runner's last name"))
     note("email", email_problem(details.email))
+    if details.runner_fills_in:  # the rest is theirs to fill in and sign, after payment
+        return problems
 
     today = local_today(race, now)
     born = details.date_of_birth
@@ -219,6 +243,8 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
 
     note("emergency_name", name_problem(details.emergency_name, "the emergency contact's name", limit=GUARDIAN_MAX))
     note("emergency_phone", phone_problem(details.emergency_phone))
+    for name, what, limit in ADDRESS_FIELDS:
+        note(name, optional_text_problem(getattr(details, name), what, limit))
 
     if waiver is not None:
         minor = is_minor(born, today)
@@ -289,11 +315,18 @@ def save_runner(session: Session, registration: Registration, details: RunnerDet
     registration.first_name = tidy(details.first_name)
     registration.last_name = tidy(details.last_name)
     registration.email = clean_email(details.email)
+    registration.runner_fills_in = details.runner_fills_in
+    if details.runner_fills_in:  # only who they are: whatever else was typed is theirs to give
+        details = RunnerDetails(first_name=details.first_name, last_name=details.last_name, email=details.email,
+                                runner_fills_in=True)
+        waiver = None
     registration.date_of_birth = details.date_of_birth
     registration.gender = tidy(details.gender) if race.ask_gender else ""
     registration.tshirt_size = details.tshirt_size if race.tshirt_size_list else ""
     registration.emergency_name = tidy(details.emergency_name)
     registration.emergency_phone = " ".join(tidy(details.emergency_phone).split())
+    for name, _, _ in ADDRESS_FIELDS:
+        setattr(registration, name, tidy(getattr(details, name)))
     if waiver is None:
         registration.waiver_version_id = None
         registration.waiver_signature = registration.waiver_guardian_name = registration.waiver_ip = ""
