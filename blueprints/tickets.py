@@ -13,6 +13,7 @@ from extensions import db
 from models import Order, OrderStatus, Race, Registration, TicketType
 from services.notifications import qr_svg, ticket_url
 from services.permissions import can_manage
+from services.runners import waiver_to_sign
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
@@ -52,4 +53,5 @@ def show(code: str):
     organizer = g.get("user") is not None and can_manage(db.session, race.id, g.user.id)
     return render("tickets/checkin.html" if organizer else "tickets/show.html", registration=registration,
                   ticket_type=ticket_type, race=race, order=order,
+                  waiver=waiver_to_sign(db.session, race.id) if organizer else None,
                   qr=qr_svg(ticket_url(code)), site_url=current_app.config["SITE_URL"])

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -30,6 +30,7 @@ from models import (
 )
 from services.failed_emails import failed_emails
 from services.inventory import holding_spot
+from services.registrants.query import awaiting_runner_condition
 
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.NEEDS_REFUND)
 AGE_BANDS = ((0, 17, "Under 18"), (18, 29, "18–29"), (30, 39, "30–39"), (40, 49, "40–49"), (50, 59, "50–59"),
@@ -178,6 +179,7 @@ class Dashboard:
     failed_emails: list[OutboxMessage]
     runners: int = 0
     checked_in: int = 0     # of the runners (paid, not refunded tickets)
+    awaiting_runners: int = 0  # of the runners, those who haven't yet filled in their own details
     held: int = 0
     capacity: int = 0
     days_to_go: int = 0
@@ -195,13 +197,14 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
     sold, held = Counter(), Counter()
     sizes, genders, ages = Counter(), Counter(), Counter()
     race_day = race.starts_at.astimezone(race.tz).date()
-    checked_in = 0
-    for status, type_id, size, gender, born, count, arrived in runner_rows:
+    checked_in = awaiting = 0
+    for status, type_id, size, gender, born, count, arrived, waiting in runner_rows:
         if status != OrderStatus.PAID:
             held[type_id] += count
             continue
         sold[type_id] += count
         checked_in += arrived
+        awaiting += waiting
         sizes[size or ""] += count
         genders[gender or ""] += count
         ages[_age_band(born, race_day)] += count
@@ -223,7 +226,7 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
                               key=_newest_first),
         failed_emails=failed,
         runners=sum(sold.values()), held=sum(held.values()), capacity=sum(t.capacity for t in types),
-        checked_in=checked_in,
+        checked_in=checked_in, awaiting_runners=awaiting,
         days_to_go=_days_between(now, race.starts_at, race.tz),
     )
 
@@ -235,10 +238,12 @@ def _newest_first(row: OrderRow):
 
 def _runner_groups(session: Session, race: Race, now: datetime):
     """Tickets holding a spot, counted per (order status, ticket type, size, gender, date of birth), with how many
-    of them have checked in (for paid ones, the check-in desk's own count: paid and not refunded)."""
+    of them have checked in (for paid ones, the check-in desk's own count: paid and not refunded) and how many
+    wait for their runner's own details."""
     return session.execute(
         select(Order.status, Registration.ticket_type_id, Registration.tshirt_size, Registration.gender,
-               Registration.date_of_birth, func.count(Registration.id), func.count(Registration.checked_in_at))
+               Registration.date_of_birth, func.count(Registration.id), func.count(Registration.checked_in_at),
+               func.count(case((awaiting_runner_condition(), Registration.id))))
         .join(Order, Order.id == Registration.order_id)
         .where(Registration.race_id == race.id, holding_spot(now))
         .group_by(Order.status, Registration.ticket_type_id, Registration.tshirt_size, Registration.gender,

@@ -254,11 +254,13 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
             note("waiver_accepted", "The waiver has changed since it was signed. Read the new version and sign again.")
         if not details.waiver_accepted:
             note("waiver_accepted", "Tick the box to accept the waiver.")
-        note("waiver_signature", _signature_problem(details, minor))
+        note("waiver_signature", signature_problem(details, minor))
     return problems
 
 
-def _signature_problem(details: RunnerDetails, minor: bool) -> str | None:
+def signature_problem(details: RunnerDetails, minor: bool) -> str | None:
+    """Why the typed signature doesn't sign for this runner (their full name) or, for a minor, their guardian
+    (the guardian's name), or None. The runner form and the check-in desk both ask this."""
     signature = tidy(details.waiver_signature)
     if minor:
         if not signature:

@@ -58,7 +58,8 @@ def _routes(race, registration, tt):
         ("GET", url(race, f"/{registration.id}"), {}),
         ("POST", url(race, f"/{registration.id}"), {
             "first_name": "Changed", "last_name": "Name", "email": "changed@example.com", "date_of_birth": "1990-05-17",
-            "gender": "", "tshirt_size": "L", "emergency_name": "Someone", "emergency_phone": "+1 555 0199"}),
+            "gender": "", "tshirt_size": "L", "emergency_name": "Someone", "emergency_phone": "+1 555 0199",
+            "address": "", "city": "", "country": "", "club": ""}),
         ("POST", url(race, f"/{registration.id}/bib"), {"bib": "77"}),
         ("POST", f"{r}/bibs", {"ticket_type": str(tt.id), "first": "100", "last": "199"}),
         ("GET", f"{r}/checkin", {}),
@@ -415,7 +416,8 @@ def _edit_form(registration, **changes):
     data = {"first_name": registration.first_name, "last_name": registration.last_name, "email": registration.email,
             "date_of_birth": registration.date_of_birth.isoformat(), "gender": registration.gender,
             "tshirt_size": registration.tshirt_size, "emergency_name": registration.emergency_name,
-            "emergency_phone": registration.emergency_phone}
+            "emergency_phone": registration.emergency_phone, "address": registration.address,
+            "city": registration.city, "country": registration.country, "club": registration.club}
     data.update(changes)
     return data
 

@@ -7,13 +7,15 @@ from flask import g, request, url_for
 
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
+from blueprints.manage.forms import DeskWaiverForm, first_errors
 from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
 from extensions import db
 from models import Race
 from services import clock
 from services.registrants import checkin as checkins
-from services.registrants import query
+from services.registrants import desk_waiver, query
 from services.registrants.query import Registrant
+from services.runners import age_on, is_minor, local_today, race_day, waiver_to_sign
 
 
 def checkin_time(at: datetime | None, race: Race, now: datetime) -> str:
@@ -32,6 +34,7 @@ def checkin(race: Race):
     q = query.search_text(request.args.get("q", ""), limit=100)
     return render("manage/checkin.html", block="results", race=race, q=q, now=now,
                   results=checkins.checkin_search(db.session, race.id, q, now),
+                  waiver=waiver_to_sign(db.session, race.id) if q else None,
                   counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time)
 
 
@@ -44,15 +47,21 @@ def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, me
     if not is_fragment_request():
         if view == "ticket":
             return redirect_to(url_for("tickets.show", code=code))
-        q = request.form.get("q", "")[:100]
+        q = _desk_query()
         return redirect_to(url_for("manage.checkin", race_id=race.id, q=q or None) + f"#reg-{registrant.registration.id}")
     context = {"race": race, "r": registrant, "message": message, "undone": undone, "now": now,
+               "waiver": waiver_to_sign(db.session, race.id),
                "checkin_time": checkin_time, "counts": checkins.checkin_counts(db.session, race.id, now), "oob": True,
-               "q": request.form.get("q", "")[:100]}
+               "q": _desk_query()}
     if view == "ticket":
         return render("tickets/checkin.html", block="checkin", status=status, registration=registrant.registration,
                       order=registrant.order, ticket_type=registrant.ticket_type, can_check_in=True, **context)
     return render("manage/checkin.html", block="row", status=status, **context)
+
+
+def _desk_query() -> str:
+    """The search the desk showed, to go back to it."""
+    return query.search_text(request.values.get("q", ""), limit=100)
 
 
 def _registrant_by_code_or_404(race: Race, code: str) -> Registrant:
@@ -85,3 +94,51 @@ def undo_check_in(race: Race, code: str):
     registrant = _registrant_by_code_or_404(race, code)
     checkins.undo_check_in(db.session, registrant, g.user.id, clock.now())
     return _checkin_answer(race, registrant, undone=True)
+
+
+# --- signing the waiver at the desk ---------------------------------------------------------------
+
+def _signing(race: Race, registrant: Registrant, form: DeskWaiverForm, *, status: int = 200,
+             errors: dict | None = None):
+    """The signing form: a page, or (htmx, at the desk) the runner's row holding it."""
+    now = clock.now()
+    view = "ticket" if request.values.get("view") == "ticket" else "desk"
+    registration = registrant.registration
+    return render("manage/checkin_sign.html", block="sign", status=status, race=race, r=registrant, form=form,
+                  errors=errors or {}, waiver=waiver_to_sign(db.session, race.id), view=view, q=_desk_query(),
+                  as_row=is_fragment_request() and view == "desk", now=now,
+                  minor=is_minor(registration.date_of_birth, local_today(race, now)),
+                  age=age_on(registration.date_of_birth, race_day(race)) if registration.date_of_birth else None)
+
+
+@bp.get("/races/<int:race_id>/checkin/<code>/sign")
+@organizer_required
+def sign_waiver_at_checkin(race: Race, code: str):
+    """A runner who hasn't signed the waiver signs it on the organizer's phone: their typed name, then checked in."""
+    registrant = _registrant_by_code_or_404(race, code)
+    form = DeskWaiverForm(formdata=None)
+    waiver = waiver_to_sign(db.session, race.id)
+    form.waiver_version.data = str(waiver.id) if waiver else ""
+    return _signing(race, registrant, form)
+
+
+@bp.post("/races/<int:race_id>/checkin/<code>/sign")
+@organizer_required
+def sign_and_check_in(race: Race, code: str):
+    """Record the waiver as signed at check-in and check the runner in; a wrong name is refused beside its field."""
+    registrant = _registrant_by_code_or_404(race, code)
+    form = DeskWaiverForm()
+    now = clock.now()
+    if not form.validate():
+        return _signing(race, registrant, form, status=422, errors=first_errors(form))
+    try:
+        desk_waiver.sign_and_check_in(db.session, race, registrant, waiver_to_sign(db.session, race.id),
+                                      form.signed(), g.user.id, now, request.remote_addr or "")
+    except desk_waiver.SignatureRefused as refused:
+        return _signing(race, _registrant_by_code_or_404(race, code), form, status=422, errors=refused.problems)
+    except checkins.AlreadyCheckedIn as already:
+        return _checkin_answer(race, _registrant_by_code_or_404(race, code), status=409,
+                               message=f"Already checked in at {checkin_time(already.at, race, now)}.")
+    except checkins.CheckInRefused as refused:
+        return _checkin_answer(race, _registrant_by_code_or_404(race, code), status=422, message=str(refused))
+    return _checkin_answer(race, registrant, message="Waiver signed. Checked in.")

@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
+    HiddenField,
     SelectField,
     StringField,
     TextAreaField,
@@ -34,9 +35,11 @@ from services import clock
 from services.money import CURRENCIES
 from services.race_editing import day_problem
 from services.races import SLUG_RE
+from services.registrants.desk_waiver import DeskSignature
 from services.registrants.edits import EDITABLE
 from services.registrants.query import Registrant
 from services.runners import GENDERS
+from services.typed_input import is_whole_number
 
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
 _COMMON_ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Lima",
@@ -285,6 +288,11 @@ class InviteForm(FlaskForm):
 class RegistrantForm(WholeForm, RunnerDetailsForm):
     """An organizer's correction of a runner's details; the rules are services.registrants.edits.edit_problems."""
 
+    address = StringField("Address")
+    city = StringField("City")
+    country = StringField("Country")
+    club = StringField("Club or team")
+
     def bind(self, race: Race, registrant: Registrant) -> RegistrantForm:
         registration = registrant.registration
         genders = list(GENDERS) + ([registration.gender] if registration.gender and registration.gender not in GENDERS else [])
@@ -302,3 +310,21 @@ class RegistrantForm(WholeForm, RunnerDetailsForm):
     def values(self) -> dict:
         return {name: (self[name].data if name == "date_of_birth" else (self[name].data or ""))
                 for name in EDITABLE}
+
+
+class DeskWaiverForm(FlaskForm):
+    """The waiver signed on the organizer's phone at check-in; the rules are services.registrants.desk_waiver."""
+
+    accepted = BooleanField("The runner has read the waiver above and accepts it")
+    by_guardian = BooleanField("A parent or guardian is signing (the runner is under 18)")
+    guardian_name = StringField("Parent or guardian's full name")
+    signature = StringField("Signature")
+    waiver_version = HiddenField()
+
+    def signed(self) -> DeskSignature:
+        version = (self.waiver_version.data or "").strip()
+        return DeskSignature(signature=(self.signature.data or "")[:1000], accepted=bool(self.accepted.data),
+                             by_guardian=bool(self.by_guardian.data),
+                             guardian_name=(self.guardian_name.data or "")[:1000],
+                             # A form without the version it showed signs nothing: 0 matches no waiver.
+                             waiver_version_id=int(version) if is_whole_number(version) else 0)

@@ -13,7 +13,7 @@ from blueprints.manage.forms import RegistrantForm, first_errors
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db
 from models import Race
-from services import clock
+from services import clock, runner_invites
 from services.registrants import bibs, edits, export, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.runners import age_on, race_day
@@ -42,7 +42,7 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
     return {
         "race": race, "filters": filters, "page": query.registrant_page(db.session, race.id, filters, now),
         "ticket_types": ticket_types, "waivers": query.race_waivers(db.session, race.id),
-        "statuses": query.STATUSES, "now": now, "checkin_time": checkin_time,
+        "statuses": query.STATUSES, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }
 
@@ -81,12 +81,14 @@ def registrants_timing_csv(race: Race):
 
 def _detail(race: Race, registrant: Registrant, *, block: str = "content", status: int = 200,
             form: RegistrantForm | None = None, errors: dict | None = None, saved: list | None = None,
-            bib_error: str | None = None, bib_value: str | None = None):
+            bib_error: str | None = None, bib_value: str | None = None, invite_error: str | None = None,
+            invite_sent: bool = False):
     now = clock.now()
     registration = registrant.registration
     born = registration.date_of_birth
     return render("manage/registrant.html", block=block, status=status, race=race, r=registrant, now=now,
                   form=form or RegistrantForm.of(race, registrant), errors=errors or {}, saved=saved,
+                  editable=edits.EDITABLE, invite_error=invite_error, invite_sent=invite_sent,
                   audits=edits.audit_lines(db.session, registration),
                   age=age_on(born, race_day(race)) if born else None, labels=edits.FIELD_LABELS,
                   checkin_time=checkin_time, bib_error=bib_error,
@@ -119,6 +121,25 @@ def edit_registrant(race: Race, registration_id: int):
     if not is_fragment_request():
         return redirect_to(url_for("manage.registrant", race_id=race.id, registration_id=registration_id))
     return _detail(race, registrant, block="details", saved=changed)
+
+
+@bp.post("/races/<int:race_id>/registrants/<int:registration_id>/resend-invite")
+@organizer_required
+def resend_runner_invite(race: Race, registration_id: int):
+    """Send a runner who hasn't filled in their own details their personal link again."""
+    registrant = _registrant_or_404(race, registration_id)
+    registration = registrant.registration
+    if not registration.awaiting_runner:  # the button is only on their page while they haven't
+        abort_for_user(409, f"{registration.runner_name or 'This runner'} has already filled in their details, "
+                            "so there is no link to send.")
+    try:
+        runner_invites.resend_invite(db.session, registration, clock.now())
+    except runner_invites.InviteRefused as refused:
+        return _detail(race, _registrant_or_404(race, registration_id), block="invite", status=422,
+                       invite_error=refused.message)
+    if not is_fragment_request():
+        return redirect_to(url_for("manage.registrant", race_id=race.id, registration_id=registration_id))
+    return _detail(race, _registrant_or_404(race, registration_id), block="invite", invite_sent=True)
 
 
 def _bib_next(default: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from models import Order, OrderStatus, Profile, Registration, RegistrationAudit, TicketType, WaiverVersion
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant, registrants_query, search_condition, search_text, status_condition
+from services.runners import waiver_to_sign
 
 
 class CheckInRefused(Exception):
@@ -23,19 +24,35 @@ class AlreadyCheckedIn(Exception):
         self.at = at
 
 
-def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
-    """Mark a runner as arrived. Two volunteers tapping at once: the first wins, the second is told.
+def unsigned(registration: Registration, waiver: WaiverVersion | None) -> bool:
+    """The race has a waiver and this runner hasn't signed it (their own details are pending, say): they sign
+    at the desk before they start."""
+    return waiver is not None and registration.waiver_signed_at is None
 
-    Commits, or rolls back and raises CheckInRefused or AlreadyCheckedIn.
-    """
-    registration = registrant.registration
+
+def refuse_unless_valid(session: Session, registrant: Registrant) -> None:
+    """Roll back and raise CheckInRefused unless the ticket is paid and not refunded."""
     status = registrant.status
     if status == "refunded":
         session.rollback()
         raise CheckInRefused("This ticket was refunded, so it can't be checked in.")
-    if status != "paid" or registration.ticket_code is None:
+    if status != "paid" or registrant.registration.ticket_code is None:
         session.rollback()
         raise CheckInRefused("This ticket isn't paid, so it can't be checked in.")
+
+
+def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
+    """Mark a runner as arrived. Two volunteers tapping at once: the first wins, the second is told.
+    A runner who hasn't signed the race's waiver signs it first (services.registrants.desk_waiver).
+
+    Commits, or rolls back and raises CheckInRefused or AlreadyCheckedIn.
+    """
+    registration = registrant.registration
+    refuse_unless_valid(session, registrant)
+    if registration.checked_in_at is None and unsigned(registration, waiver_to_sign(session, registration.race_id)):
+        session.rollback()
+        raise CheckInRefused(f"{registration.runner_name or 'This runner'} hasn't signed the waiver: "
+                             "have them sign it on this phone first.")
     done = session.execute(update(Registration)
                            .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
                            .values(checked_in_at=now)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from models import Profile, Race, Registration, RegistrationAudit, TicketType
 from services.runners import (
+    ADDRESS_FIELDS,
     GENDERS,
     GUARDIAN_MAX,
     birth_date_problem,
@@ -22,16 +23,18 @@ from services.runners import (
     email_problem,
     local_today,
     name_problem,
+    optional_text_problem,
     phone_problem,
     tidy,
 )
 
 EDITABLE = ("first_name", "last_name", "email", "date_of_birth", "gender", "tshirt_size",
-            "emergency_name", "emergency_phone")
+            "emergency_name", "emergency_phone", *(name for name, _, _ in ADDRESS_FIELDS))
 FIELD_LABELS = {
     "first_name": "First name", "last_name": "Last name", "email": "Email", "date_of_birth": "Date of birth",
     "gender": "Gender", "tshirt_size": "T-shirt size", "emergency_name": "Emergency contact",
-    "emergency_phone": "Emergency phone", "bib": "Bib", "checked_in": "Check-in",
+    "emergency_phone": "Emergency phone", "address": "Address", "city": "City", "country": "Country",
+    "club": "Club or team", "bib": "Bib", "checked_in": "Check-in", "waiver": "Waiver",
 }
 
 
@@ -90,6 +93,8 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
     note("emergency_name", name_problem(str(values.get("emergency_name", "")), "the emergency contact's name",
                                         limit=GUARDIAN_MAX))
     note("emergency_phone", phone_problem(str(values.get("emergency_phone", ""))))
+    for name, what, limit in ADDRESS_FIELDS:
+        note(name, optional_text_problem(str(values.get(name, "")), what, limit))
     return problems
 
 
@@ -107,6 +112,7 @@ def update_registrant(session: Session, race: Race, registration: Registration, 
         "gender": tidy(str(values.get("gender", ""))), "tshirt_size": str(values.get("tshirt_size", "")),
         "emergency_name": tidy(str(values["emergency_name"])),
         "emergency_phone": " ".join(tidy(str(values["emergency_phone"])).split()),
+        **{name: tidy(str(values.get(name, ""))) for name, _, _ in ADDRESS_FIELDS},
     }
     audits = []
     for name in EDITABLE:

@@ -15,6 +15,7 @@ from services.money import money_text
 from services.registrants.query import (
     STATUSES,
     RegistrantFilters,
+    awaiting_runner_condition,
     filtered,
     order_by,
     registered_at_column,
@@ -23,10 +24,13 @@ from services.registrants.query import (
 )
 from services.runners import age_on, race_day
 
-CSV_HEADER = ["Registration", "Order", "Status", "Ticket type", "Price paid", "Currency", "First name", "Last name",
-              "Email", "Date of birth", "Gender", "T-shirt", "Emergency contact", "Emergency phone", "Bib",
-              "Ticket code", "Registered at", "Checked in at", "Refunded at", "Waiver version", "Waiver signature",
-              "Waiver guardian", "Waiver signed at", "Waiver IP", "Waiver SHA-256"]
+CSV_HEADER = ["Registration", "Order", "Status", "Ticket type", "Price paid", "Currency", "Details", "Details problem",
+              "First name", "Last name", "Email", "Date of birth", "Gender", "T-shirt", "Emergency contact",
+              "Emergency phone", "Address", "City", "Country", "Club or team", "Bib", "Ticket code", "Registered at",
+              "Checked in at", "Refunded at", "Waiver version", "Waiver signature", "Waiver guardian", "Waiver signed at",
+              "Waiver signed at check-in", "Waiver IP", "Waiver SHA-256"]
+# "Details": "pending" while a runner bought with "Let them fill in and sign" hasn't yet, else "complete".
+DETAILS_CELLS = {True: "pending", False: "complete"}
 
 
 def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, batch: int = 500
@@ -36,21 +40,26 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
         return value.astimezone(race.tz).strftime("%Y-%m-%d %H:%M") if value else ""
 
     query = filtered(registrants_query(
-        race.id, Registration.id, Order.id, Order.status, TicketType.name, Registration.price, Registration.first_name,
-        Registration.last_name, Registration.email, Registration.date_of_birth, Registration.gender,
-        Registration.tshirt_size, Registration.emergency_name, Registration.emergency_phone, Registration.bib,
-        Registration.ticket_code, registered_at_column(), Registration.checked_in_at, Registration.refunded_at,
-        WaiverVersion.number, Registration.waiver_signature, Registration.waiver_guardian_name,
-        Registration.waiver_signed_at, Registration.waiver_ip, WaiverVersion.sha256, now=now)
+        race.id, Registration.id, Order.id, Order.status, TicketType.name, Registration.price,
+        awaiting_runner_condition(), Registration.details_problem, Registration.first_name, Registration.last_name,
+        Registration.email, Registration.date_of_birth, Registration.gender, Registration.tshirt_size,
+        Registration.emergency_name, Registration.emergency_phone, Registration.address, Registration.city,
+        Registration.country, Registration.club, Registration.bib, Registration.ticket_code, registered_at_column(),
+        Registration.checked_in_at, Registration.refunded_at, WaiverVersion.number, Registration.waiver_signature,
+        Registration.waiver_guardian_name, Registration.waiver_signed_at, Registration.waiver_signed_at_checkin,
+        Registration.waiver_ip, WaiverVersion.sha256, now=now)
         .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
     result = session.execute(query.order_by(*order_by(filters)).execution_options(yield_per=batch))
-    for (rid, order_id, order_status, ticket, price, first, last, email, born, gender, size, em_name, em_phone, bib,
-         code, registered, checked_in, refunded, waiver_number, signature, guardian, signed, ip, sha) in result:
+    for (rid, order_id, order_status, ticket, price, awaiting, problem, first, last, email, born, gender, size,
+         em_name, em_phone, address, city, country, club, bib, code, registered, checked_in, refunded, waiver_number,
+         signature, guardian, signed, at_checkin, ip, sha) in result:
         yield [rid, str(order_id), STATUSES[registrant_status(order_status, refunded)], ticket,
-               money_text(price, race.currency), race.currency, first, last, email,
-               born.isoformat() if born else "", gender, size, em_name, em_phone, bib if bib is not None else "",
-               code or "", when(registered), when(checked_in), when(refunded),
-               waiver_number if waiver_number is not None else "", signature, guardian, when(signed), ip, sha or ""]
+               money_text(price, race.currency), race.currency, DETAILS_CELLS[bool(awaiting)], problem, first, last,
+               email,
+               born.isoformat() if born else "", gender, size, em_name, em_phone, address, city, country, club,
+               bib if bib is not None else "", code or "", when(registered), when(checked_in), when(refunded),
+               waiver_number if waiver_number is not None else "", signature, guardian, when(signed),
+               "yes" if at_checkin else "", ip, sha or ""]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -89,8 +98,12 @@ def csv_chunks(session: Session, race: Race, filters: RegistrantFilters, now: da
 
 # --- for timing software -------------------------------------------------------------------
 
-# Startline asks runners for no team or club, city or country: those columns are there for the timing
-# program's import and stay empty rather than guessed.
+# Team is the runner's club or team; city and country as they gave them (empty when they didn't, or while a
+# runner who fills in their own details hasn't yet).
+#
+# Values stay exactly as entered, also one starting with "=" or "+": timing programs import them literally and a
+# defusing apostrophe would be printed on bib lists and results. The file is for importing, not for opening in a
+# spreadsheet; the spreadsheet download defuses formulas (README, "for timing software").
 TIMING_HEADER = ["Bib", "First name", "Last name", "Gender", "Date of birth", "Age on race day", "Ticket type",
                  "Team", "City", "Country", "T-shirt"]
 
@@ -103,11 +116,12 @@ def timing_rows(session: Session, race: Race, filters: RegistrantFilters, now: d
     day = race_day(race)
     query = filtered(registrants_query(
         race.id, Registration.bib, Registration.first_name, Registration.last_name, Registration.gender,
-        Registration.date_of_birth, TicketType.name, Registration.tshirt_size, now=now), filters)
+        Registration.date_of_birth, TicketType.name, Registration.club, Registration.city, Registration.country,
+        Registration.tshirt_size, now=now), filters)
     result = session.execute(query.order_by(*order_by(filters)).execution_options(yield_per=batch))
-    for bib, first, last, gender, born, ticket, size in result:
+    for bib, first, last, gender, born, ticket, club, city, country, size in result:
         yield [bib if bib is not None else "", first, last, gender, born.isoformat() if born else "",
-               age_on(born, day) if born else "", ticket, "", "", "", size]
+               age_on(born, day) if born else "", ticket, club, city, country, size]
 
 
 def on_one_line(cell):

@@ -26,6 +26,8 @@ CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 STATUSES = {"paid": "Paid", "needs_refund": "Needs refund", "refunded": "Refunded", "pending": "Pending payment",
             "all": "Any status"}
 SORTS = {"name": "Name", "ticket": "Ticket", "bib": "Bib", "registered": "Registered"}
+# Whether the runner's own details are in: bought with "Let them fill in and sign", and not filled in yet.
+DETAILS = {"": "Either", "pending": "Waiting for the runner", "complete": "Complete"}
 
 
 # --- the one scoped query ------------------------------------------------------------------
@@ -65,6 +67,11 @@ def status_condition(status: str):
 def status_column():
     """SQL for `registrant_status`, to count a list's registrants by status in the same query."""
     return case((status_condition("refunded"), "refunded"), else_=Order.status)
+
+
+def awaiting_runner_condition():
+    """SQL for `Registration.awaiting_runner`: bought for a runner who fills in their own details, not done yet."""
+    return and_(Registration.runner_fills_in.is_(True), Registration.runner_details_at.is_(None))
 
 
 def registrant_status(order_status: OrderStatus, refunded_at: datetime | None) -> str:
@@ -108,6 +115,7 @@ class RegistrantFilters:
     status: str = "paid"
     checked_in: str = ""     # "", "yes" or "no"
     waiver: str = ""         # "", "none" or a waiver version id
+    details: str = ""        # "", "pending" (waiting for the runner's own details) or "complete"
     sort: str = "name"
     dir: str = "asc"
     page: int = 1
@@ -128,6 +136,9 @@ class RegistrantFilters:
         waiver = args.get("waiver", "").strip()
         if waiver and waiver != "none" and not is_whole_number(waiver):
             raise BadFilter("Pick a waiver version from the list.")
+        details = args.get("details", "")
+        if details not in DETAILS:
+            raise BadFilter("Pick details waiting for the runner, complete, or either.")
         sort = args.get("sort", "name") or "name"
         if sort not in SORTS:
             raise BadFilter("Sort by name, ticket, bib or registration time.")
@@ -138,14 +149,14 @@ class RegistrantFilters:
         if not is_whole_number(page_text) or not 1 <= int(page_text) <= 100_000:
             raise BadFilter("The page number must be a whole number from 1.")
         return cls(q=q, ticket=int(ticket_text) if ticket_text else None, status=status, checked_in=checked_in,
-                   waiver=waiver, sort=sort, dir=direction, page=int(page_text))
+                   waiver=waiver, details=details, sort=sort, dir=direction, page=int(page_text))
 
     def args(self, **changes) -> dict[str, str | int]:
         """The query string for these filters (with `changes`), leaving out defaults so links stay short."""
         values = replace(self, **changes)
         defaults = RegistrantFilters()
         out = {}
-        for name in ("q", "ticket", "status", "checked_in", "waiver", "sort", "dir", "page"):
+        for name in ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir", "page"):
             value = getattr(values, name)
             if value != getattr(defaults, name) and value not in (None, ""):
                 out[name] = value
@@ -153,7 +164,7 @@ class RegistrantFilters:
 
     @property
     def narrowed(self) -> bool:
-        """Whether anything beyond the default (paid tickets) is filtered out."""
+        """Whether the search or a filter beyond status and details narrows the list (those two say so themselves)."""
         return bool(self.q or self.ticket or self.checked_in or self.waiver)
 
     def sort_link(self, column: str) -> dict:
@@ -188,11 +199,17 @@ def order_by(filters: RegistrantFilters) -> list:
 
 def filtered(query: Select, filters: RegistrantFilters) -> Select:
     """Apply search and filters (not sorting or paging) to a registrants query."""
-    return filtered_but_status(query, filters).where(status_condition(filters.status))
+    query = filtered_but_status_and_details(query, filters).where(status_condition(filters.status))
+    if filters.details == "pending":
+        query = query.where(awaiting_runner_condition())
+    elif filters.details == "complete":
+        query = query.where(~awaiting_runner_condition())
+    return query
 
 
-def filtered_but_status(query: Select, filters: RegistrantFilters) -> Select:
-    """Apply the search and every filter but the status one, to count what each status holds."""
+def filtered_but_status_and_details(query: Select, filters: RegistrantFilters) -> Select:
+    """Apply the search and every filter but status and details, to count what each status holds (and how many
+    of those wait for their runner's details) in one query."""
     if filters.q:
         query = query.where(search_condition(filters.q))
     if filters.ticket is not None:
@@ -225,6 +242,9 @@ class RegistrantPage:
     per_page: int = PER_PAGE
     # Registrants per status under the other filters, so the list can say whom the status filter hides.
     status_counts: dict[str, int] = field(default_factory=dict)
+    # Of the registrants the status and other filters show (the details filter aside): how many wait for their
+    # runner's own details.
+    awaiting: int = 0
     pages: int = field(init=False)
 
     def __post_init__(self):
@@ -245,14 +265,26 @@ class RegistrantPage:
         return min(self.page * self.per_page, self.total)
 
 
+def _counted(everyone: int, awaiting: int, details: str) -> int:
+    """How many of `everyone` (of whom `awaiting` wait for their runner's details) the details filter shows."""
+    return {"": everyone, "pending": awaiting, "complete": everyone - awaiting}[details]
+
+
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
                     per_page: int = PER_PAGE) -> RegistrantPage:
-    """One page of registrants: a COUNT per status and one page query, however many there are."""
+    """One page of registrants: a COUNT per status (and of those waiting for their runner) and one page query,
+    however many there are."""
     status = status_column().label("listed_status")
-    counted = dict(session.execute(filtered_but_status(
-        registrants_query(race_id, status, func.count(Registration.id), now=now), filters).group_by(status)).all())
-    status_counts = {name: counted.get(name, 0) for name in STATUSES if name != "all"}
+    rows = session.execute(filtered_but_status_and_details(
+        registrants_query(race_id, status, func.count(Registration.id),
+                          func.count(case((awaiting_runner_condition(), Registration.id))), now=now),
+        filters).group_by(status)).all()
+    counted = {name: (everyone, awaiting) for name, everyone, awaiting in rows}
+    names = [name for name in STATUSES if name != "all"]
+    status_counts = {name: _counted(*counted.get(name, (0, 0)), filters.details) for name in names}
     status_counts["all"] = sum(status_counts.values())
+    shown = names if filters.status == "all" else [filters.status]
+    awaiting = sum(counted.get(name, (0, 0))[1] for name in shown)
     total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
@@ -263,7 +295,7 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     return RegistrantPage(rows=[RegistrantRow(registration, name, registrant_status(status, registration.refunded_at),
                                               registered, number)
                                 for registration, name, status, registered, number in rows],
-                          total=total, page=page, per_page=per_page, status_counts=status_counts)
+                          total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
 
 
 def race_ticket_types(session: Session, race_id: int) -> list[TicketType]:
