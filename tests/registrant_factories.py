@@ -61,6 +61,18 @@ def runner(db, race: Race, ticket_type: TicketType, first="Ada", last=None, *, s
     return registration
 
 
+def awaiting_runner(db, race: Race, ticket_type: TicketType, first="Fay", last="Friend", **kw) -> Registration:
+    """A paid ticket bought with "Let them fill in and sign": only the runner's name and email, nothing signed."""
+    registration = runner(db, race, ticket_type, first, last, **kw)
+    registration.runner_fills_in, registration.runner_details_at = True, None
+    registration.date_of_birth, registration.tshirt_size = None, ""
+    registration.emergency_name = registration.emergency_phone = ""
+    registration.waiver_version_id, registration.waiver_signed_at = None, None
+    registration.waiver_signature = registration.waiver_ip = ""
+    db.session.commit()
+    return registration
+
+
 def many_paid_runners(db, race: Race, ticket_type: TicketType, count: int) -> None:
     """`count` paid runners in one go: two INSERT statements, not thousands of factory calls."""
     buyer = make_profile(db)

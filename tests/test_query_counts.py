@@ -1,5 +1,7 @@
 """The public pages run a fixed number of SQL statements, however big the data gets."""
-from models import OrderStatus
+from sqlalchemy import select
+
+from models import OrderStatus, Registration
 from tests.factories import make_order, make_race
 
 
@@ -33,3 +35,42 @@ def test_race_page_query_count_does_not_grow_with_ticket_types_or_registrations(
 
     assert _queries(client, count_queries, "/races/small") == _queries(client, count_queries, "/races/big")
     assert _queries(client, count_queries, "/races/big") <= 5
+
+
+# --- the organizer's pages with runners who fill in their own details (issue 15) ----------------
+
+def _organizer_pages_statements(client, count_queries, race, paths):
+    counts = {}
+    for name, path in paths(race).items():
+        with count_queries() as counter:
+            response = client.get(path, headers={"HX-Request": "true"} if name == "desk" else {})
+            assert response.status_code == 200, path
+            response.get_data()
+        counts[name] = counter.count
+    return counts
+
+
+def test_organizer_pages_run_the_same_statements_however_many_runners_wait_for_their_details(
+        app, client, db, count_queries):
+    from tests.factories import login, make_profile
+    from tests.registrant_factories import awaiting_runner, organized_race, runner
+
+    organizer = make_profile(db, email="olga@example.com")
+    login(client, organizer)
+    quiet, busy = organized_race(db, organizer, slug="quiet"), organized_race(db, organizer, slug="busy")
+    runner(db, quiet, quiet.ticket_types[0], "Fay", "Signed")
+    awaiting_runner(db, quiet, quiet.ticket_types[0], "Fay", "Waiting")
+    for n in range(25):
+        awaiting_runner(db, busy, busy.ticket_types[n % 2], "Fay", f"Waiting{n}", details_problem="Too old." if n % 2 else "")
+        runner(db, busy, busy.ticket_types[0], "Fay", f"Signed{n}")
+
+    def paths(race):
+        first = db.session.scalar(select(Registration).where(Registration.race_id == race.id,
+                                                             Registration.runner_fills_in.is_(True)).limit(1))
+        base = f"/manage/races/{race.id}"
+        return {"list": f"{base}/registrants", "pending": f"{base}/registrants?details=pending&status=all",
+                "dashboard": f"{base}/dashboard", "desk": f"{base}/checkin?q=fay",
+                "detail": f"{base}/registrants/{first.id}", "sign": f"{base}/checkin/{first.ticket_code}/sign"}
+
+    assert _organizer_pages_statements(client, count_queries, quiet, paths) == \
+        _organizer_pages_statements(client, count_queries, busy, paths)

@@ -61,10 +61,10 @@ def signature_problems(signed: DeskSignature, registration: Registration, race: 
         if message and field not in problems:
             problems[field] = message
 
-    if signed.waiver_version_id != waiver.id:
-        note("accepted", "The waiver has changed since this page was opened. Read the new version and sign again.")
     if not signed.accepted:
         note("accepted", "Tick the box once the waiver has been read and is accepted.")
+    if signed.waiver_version_id != waiver.id:
+        note("accepted", "The waiver has changed since this page was opened. Read the new version and sign again.")
     born = registration.date_of_birth
     today = local_today(race, now)
     minor = signed.by_guardian or is_minor(born, today)
