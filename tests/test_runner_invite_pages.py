@@ -55,7 +55,8 @@ def test_the_link_opens_the_friends_form_with_their_name_and_who_bought_it_and_n
     response = client.get(link)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "Your ticket for Lake 10K" in page and "10K" in page
+    assert "Fill in your details" in page and "<dd>Lake 10K</dd>" in page and "10K <span" in page
+    assert "<dt>Bought by</dt><dd>Ana López</dd>" in page
     assert "Ana López bought this ticket for Ben Okafor" in page
     assert 'value="Ben"' in page and 'value="Okafor"' in page and 'value="ben@example.com"' in page
     assert "I run at my own risk." in page and 'name="waiver_signature"' in page
