@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from models import OrderStatus, OutboxMessage, Profile, Race, Registration
+from models import OrderStatus, OutboxMessage, Profile, Race, Registration, TicketType
 from services import race_editing
 from services.fulfillment import pay_on_test_gateway
 from services.runners import RunnerDetails, save_runner
@@ -33,9 +33,9 @@ def buy_for_friend(db, race: Race, *, buyer: Profile | None = None, friend=("Ben
                    ticket_type=None, now: datetime | None = None) -> Registration:
     """The buyer's own ticket plus one for a friend who fills in and signs by link, paid on the test gateway."""
     buyer = buyer or make_profile(db, full_name="Ana López", email="ana@example.com")
-    ticket_type = ticket_type or race.ticket_types[0]
-    adult = race.ticket_types[0]
-    items = {adult: 2} if ticket_type is adult else {adult: 1, ticket_type: 1}
+    adult = db.session.scalars(select(TicketType).where(TicketType.race_id == race.id).order_by(TicketType.position)).first()
+    ticket_type = ticket_type or adult
+    items = {adult: 2} if ticket_type.id == adult.id else {adult: 1, ticket_type: 1}
     order = make_cart(db, race, items, buyer=buyer)
     registrations = list(db.session.scalars(select(Registration).where(Registration.order_id == order.id)
                                             .order_by(Registration.id)))

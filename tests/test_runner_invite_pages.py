@@ -269,3 +269,23 @@ def test_sending_details_needs_the_csrf_token(client, db, race, ticket, link):
     assert client.post(link, data=form).status_code == 400
     assert client.post(link + "/check", data={"_field": "email", "email": "x"}).status_code == 400
     assert _saved(db, ticket).runner_details_at is None
+
+
+def _queries(client, count_queries, url) -> int:
+    with count_queries() as counter:
+        assert client.get(url).status_code == 200
+    return counter.count
+
+
+def test_the_runners_page_and_the_buyers_tickets_run_a_fixed_number_of_queries(client, db, race, ticket, link,
+                                                                                count_queries):
+    buyer = db.session.get(Profile, db.session.get(Order, ticket.order_id).buyer_id)
+    small = _queries(client, count_queries, link)
+    login(client, buyer)
+    tickets_small = _queries(client, count_queries, "/tickets/")
+    for n in range(4):  # more orders, each with a friend still to fill in
+        buy_for_friend(db, race, buyer=buyer, friend=(f"Friend{n}", "Okafor", f"friend{n}@example.com"))
+    assert _queries(client, count_queries, "/tickets/") == tickets_small
+    client.delete_cookie("sl_access")
+    client.delete_cookie("sl_refresh")
+    assert _queries(client, count_queries, link) == small <= 12
