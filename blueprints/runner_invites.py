@@ -26,7 +26,9 @@ def _refused_link(response) -> bool:
 _link_limit = limiter.shared_limit("30 per minute", scope="runner-links", deduct_when=_refused_link)
 
 
+@bp.errorhandler(LinkRefused)
 def _link_problem(refused: LinkRefused):
+    """A link that opens nothing (forged, replaced, used, expired, refunded): a page that says which, nothing changed."""
     return render("runner_invites/link_problem.html", title=refused.title, message=refused.message,
                   status=refused.status)
 
@@ -50,10 +52,7 @@ def _page(token: str, invitation: Invitation, form: RunnerForm, *, status: int =
 @_link_limit
 def details(token: str):
     """The runner's own form for the ticket bought for them; saved, it shows their ticket."""
-    try:
-        invitation = invites.open_invitation(db.session, token, clock.now())
-    except LinkRefused as refused:
-        return _link_problem(refused)
+    invitation = invites.open_invitation(db.session, token, clock.now())
     if request.method == "GET":
         return _page(token, invitation, _form(invitation, saved=True))
     form = _form(invitation)
@@ -72,10 +71,7 @@ def details(token: str):
 @_link_limit
 def check(token: str):
     """Check one field as it is typed (nothing is saved); 422 with the message when it is wrong."""
-    try:
-        invitation = invites.open_invitation(db.session, token, clock.now())
-    except LinkRefused as refused:
-        return _link_problem(refused)
+    invitation = invites.open_invitation(db.session, token, clock.now())
     form = _form(invitation)
     name = request.form.get("_field", "")
     if name not in form._fields or name in ("csrf_token", "waiver_version", "runner_fills_in"):
@@ -86,20 +82,11 @@ def check(token: str):
                   name_out_of_band=False, status=422 if form[name].errors else 200)
 
 
-def _ticket_or_problem(token: str):
-    try:
-        return invites.open_ticket(db.session, token), None
-    except LinkRefused as refused:
-        return None, _link_problem(refused)
-
-
 @bp.get("/ticket/<token>")
 @_link_limit
 def ticket(token: str):
     """Details received: the runner's ticket with its QR code, and a way to keep it in an account."""
-    invitation, problem = _ticket_or_problem(token)
-    if problem is not None:
-        return problem
+    invitation = invites.open_ticket(db.session, token)
     registration = invitation.registration
     here = url_for("runner_invites.ticket", token=token)
     return render("runner_invites/ticket.html", invitation=invitation, race=invitation.race,
@@ -114,13 +101,7 @@ def ticket(token: str):
 @login_required
 def keep(token: str):
     """Move the ticket into the signed-in runner's account: their tickets page lists it from now on."""
-    invitation, problem = _ticket_or_problem(token)
-    if problem is not None:
-        return problem
-    try:
-        invites.claim_ticket(db.session, invitation, g.user)
-    except LinkRefused as refused:
-        return _link_problem(refused)
+    invites.claim_ticket(db.session, invites.open_ticket(db.session, token), g.user)
     return redirect_to(url_for("tickets.index"))
 
 
