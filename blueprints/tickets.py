@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, g
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
@@ -32,9 +32,9 @@ def _ticket_rows(*conditions):
 @bp.get("/")
 @login_required
 def index():
-    """Every ticket the signed-in person bought, soonest race first."""
-    rows = _ticket_rows(Order.buyer_id == g.user.id, Order.status.in_([OrderStatus.PAID, OrderStatus.REFUNDED]),
-                        Registration.ticket_code.is_not(None))
+    """Every ticket the signed-in person bought or runs on (one moved into their account), soonest race first."""
+    rows = _ticket_rows(or_(Order.buyer_id == g.user.id, Registration.runner_profile_id == g.user.id),
+                        Order.status.in_([OrderStatus.PAID, OrderStatus.REFUNDED]), Registration.ticket_code.is_not(None))
     waiting = db.session.scalars(select(Order).where(
         Order.buyer_id == g.user.id, Order.status.in_([OrderStatus.PENDING, OrderStatus.NEEDS_REFUND]))).all()
     return render("tickets/index.html", rows=rows, waiting=waiting, qr_svg=qr_svg, ticket_url=ticket_url)

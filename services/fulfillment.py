@@ -23,6 +23,7 @@ from services.money import format_money
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 from services.payments import SessionState
 from services.pricing import Quote, quote_order
+from services.runner_invites import invite_runners
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
+    invite_runners(session, registrations, session.get(Race, order.race_id), now)  # before the buyer's email, which says so
     queue_order_confirmation(session, order, registrations)
 
 

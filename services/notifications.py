@@ -1,5 +1,5 @@
-"""Every email the site sends, one function each: orders and tickets, refunds, sign-up and reset
-links, and a race's team.
+"""Every email the site sends, one function each: orders and tickets, runners who fill in their own
+details, refunds, sign-up and reset links, and a race's team.
 
 Each body is a template in templates/emails/ and each link comes from the route table
 (services.links.public_url). Each email is an outbox row added to the caller's session, so it is
@@ -21,6 +21,7 @@ from models import Order, Profile, Race, Registration, TicketType
 from services.calendar import site_race_calendar
 from services.links import public_url
 from services.mail.outbox import Attachment, InvalidEmail, queue_email
+from services.sales import signup_deadline
 
 log = logging.getLogger(__name__)
 
@@ -72,27 +73,72 @@ def _queue(session, **kwargs) -> None:
 
 
 def queue_order_confirmation(session: Session, order: Order, registrations: list[Registration]) -> None:
-    """To the buyer: every ticket with its QR code, the total, and the race in a calendar file."""
+    """To the buyer: every ticket with its QR code, the total, and the race in a calendar file. A ticket
+    whose runner fills in their own details has no QR code yet: the email says who still has to."""
     race, buyer, lines = _context(session, order, registrations)
     context = {"order": order, "race": race, "buyer": buyer, "lines": lines, "ticket_url": ticket_url,
-               "tickets_url": public_url("tickets.index")}
-    images = [Attachment(f"ticket-{line.registration.id}.png", "image/png",
-                         qr_png(ticket_url(line.registration.ticket_code)), content_id=line.content_id)
-              for line in lines]
+               "tickets_url": public_url("tickets.index"), "deadline": signup_deadline(race)}
+    images = {line.content_id: _qr_image(line) for line in lines if not line.registration.awaiting_runner}
     _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=f"You're in: {race.title}",
            text=render_template("emails/order_confirmation.txt", **context),
            html=render_template("emails/order_confirmation.html", **context),
-           attachments=[*images, _ics(race)], kind="order_confirmation", race_id=race.id, order_id=order.id)
-    # Runners the buyer registered get their own ticket, at their own address.
+           attachments=[*images.values(), _ics(race)], kind="order_confirmation", race_id=race.id, order_id=order.id)
+    # Runners the buyer registered get their own ticket, at their own address (those filling in their
+    # own details get an invitation instead, services/runner_invites.py).
     for line in lines:
-        runner_email = (line.registration.email or "").strip().lower()
-        if runner_email and runner_email != buyer.email.lower():
-            one = {**context, "lines": [line]}
-            _queue(session, to=_recipient(line.registration.runner_name, runner_email),
-                   subject=f"Your ticket for {race.title}",
-                   text=render_template("emails/ticket.txt", **one), html=render_template("emails/ticket.html", **one),
-                   attachments=[images[lines.index(line)], _ics(race)], kind="ticket", race_id=race.id,
-                   order_id=order.id)
+        if line.content_id in images and (line.registration.email or "").strip().lower() != buyer.email.lower():
+            _queue_runner_ticket(session, {**context, "lines": [line]}, images[line.content_id])
+
+
+def queue_runner_ticket(session: Session, order: Order, registration: Registration) -> None:
+    """To a runner who has just filled in their own details: their ticket with its QR code."""
+    race, buyer, lines = _context(session, order, [registration])
+    context = {"order": order, "race": race, "buyer": buyer, "lines": lines, "ticket_url": ticket_url}
+    _queue_runner_ticket(session, context, _qr_image(lines[0]))
+
+
+def _qr_image(line: TicketLine) -> Attachment:
+    return Attachment(f"ticket-{line.registration.id}.png", "image/png",
+                      qr_png(ticket_url(line.registration.ticket_code)), content_id=line.content_id)
+
+
+def _queue_runner_ticket(session: Session, context: dict, image: Attachment) -> None:
+    registration, race = context["lines"][0].registration, context["race"]
+    if not (registration.email or "").strip():
+        return
+    _queue(session, to=_recipient(registration.runner_name, registration.email.strip().lower()),
+           subject=f"Your ticket for {race.title}", text=render_template("emails/ticket.txt", **context),
+           html=render_template("emails/ticket.html", **context), attachments=[image, _ics(race)], kind="ticket",
+           race_id=race.id, order_id=context["order"].id)
+
+
+def queue_runner_invite(session: Session, registration: Registration, *, race: Race, ticket_type: TicketType,
+                        buyer: Profile, link: str, reminder: bool) -> None:
+    """To a runner the buyer left to fill in their own details: who bought the ticket, and their personal link."""
+    context = {"registration": registration, "race": race, "ticket_type": ticket_type, "buyer": buyer, "link": link,
+               "deadline": signup_deadline(race), "reminder": reminder}
+    subject = (f"Reminder: fill in your details for {race.title}" if reminder
+               else f"{buyer.display_name} got you a ticket for {race.title}: fill in your details")
+    _queue(session, to=_recipient(registration.runner_name, registration.email), subject=subject,
+           text=render_template("emails/runner_invite.txt", **context),
+           html=render_template("emails/runner_invite.html", **context),
+           kind="runner_reminder" if reminder else "runner_invite", race_id=race.id, order_id=registration.order_id)
+
+
+def queue_runner_age_problem(session: Session, registration: Registration, *, race: Race, ticket_type: TicketType,
+                             buyer: Profile, organizers: list[Profile], problem: str) -> None:
+    """The runner's age doesn't fit their ticket type: tell the buyer, and the organizers (who can switch or refund)."""
+    context = {"registration": registration, "race": race, "ticket_type": ticket_type, "buyer": buyer,
+               "problem": problem}
+    subject = f"{registration.runner_name}'s ticket for {race.title} needs a change"
+    _queue(session, to=_recipient(buyer.display_name, buyer.email), subject=subject, kind="runner_age_problem",
+           text=render_template("emails/runner_age_problem.txt", for_organizer=False, **context),
+           race_id=race.id, order_id=registration.order_id)
+    link = public_url("manage.registrant", race_id=race.id, registration_id=registration.id)
+    for organizer in organizers:
+        _queue(session, to=_recipient(organizer.display_name, organizer.email), subject=subject,
+               kind="runner_age_problem", race_id=race.id, order_id=registration.order_id,
+               text=render_template("emails/runner_age_problem.txt", for_organizer=True, link=link, **context))
 
 
 def _queue_buyer_notice(session: Session, order: Order, template: str, subject: str, kind: str, **context) -> None:

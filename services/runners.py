@@ -314,6 +314,13 @@ def save_runner(session: Session, registration: Registration, details: RunnerDet
     if problems:
         session.rollback()
         raise RunnerRefused(problems)
+    store_runner(registration, details, race=race, waiver=waiver, now=now, ip=ip)
+    session.commit()
+
+
+def store_runner(registration: Registration, details: RunnerDetails, *, race: Race, waiver: WaiverVersion | None,
+                 now: datetime, ip: str) -> None:
+    """Write details that `runner_problems` accepted, and the signature, onto the ticket. No commit."""
     registration.first_name = tidy(details.first_name)
     registration.last_name = tidy(details.last_name)
     registration.email = clean_email(details.email)
@@ -340,4 +347,3 @@ def save_runner(session: Session, registration: Registration, details: RunnerDet
         registration.waiver_signature = tidy(details.waiver_signature)
         registration.waiver_signed_at = now
         registration.waiver_ip = (ip or "")[:45]
-    session.commit()

@@ -25,6 +25,12 @@ def signup_closed_reason(race: Race, now: datetime) -> str | None:
     return None
 
 
+def signup_deadline(race: Race) -> datetime:
+    """When sign-up ends: the organizer's deadline, or the start of the race if that comes first or none is set."""
+    closes = race.registration_closes_at
+    return closes if closes is not None and closes < race.starts_at else race.starts_at
+
+
 def signup_open(race: Race, now: datetime) -> bool:
     return signup_closed_reason(race, now) is None
 

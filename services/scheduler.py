@@ -28,6 +28,7 @@ from services import clock
 from services.checkout import expire_reservations
 from services.payments import gateway_for
 from services.reconcile import reconcile
+from services.runner_invites import send_reminders
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,14 @@ def _stripe_reconcile(app: Flask, session: Session, now: datetime) -> str:
     return " ".join([*report.lines, report.summary])
 
 
+def _runner_reminders(app: Flask, session: Session, now: datetime) -> str:
+    return f"Queued {send_reminders(session, now)} reminder(s) to runners who haven't filled in their details."
+
+
 JOBS = (
     Job("expire-reservations", "SCHEDULE_EXPIRE_RESERVATIONS_SECONDS", _expire_reservations),
     Job("stripe-reconcile", "SCHEDULE_STRIPE_RECONCILE_SECONDS", _stripe_reconcile),
+    Job("runner-reminders", "SCHEDULE_RUNNER_REMINDERS_SECONDS", _runner_reminders),
 )
 
 

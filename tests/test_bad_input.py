@@ -34,12 +34,13 @@ from models import (
     Registration,
 )
 from models.organizer import OrganizerInvite, OrganizerRole
-from services import race_editing
+from services import race_editing, runner_invites
 from services.tokens import token_hash
 from tests.factories import login, make_cart, make_code, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
+from tests.runner_invite_factories import buy_for_friend
 
-FUZZED_AREAS = ("manage.", "cart.")
+FUZZED_AREAS = ("manage.", "cart.", "runner_invites.")
 # ~45 routes × 10 examples keeps the file near 25 s of CPU on SQLite; BAD_INPUT_EXAMPLES=200 digs deeper.
 EXAMPLES_PER_ROUTE = int(os.environ.get("BAD_INPUT_EXAMPLES", "10"))
 
@@ -118,6 +119,8 @@ class World:
         db.session.commit()
         self.cart = make_cart(db, race, {self.ten_k: 1}, buyer=self.organizer, complete=False)
         self.cart_registration = db.session.scalar(select(Registration).where(Registration.order_id == self.cart.id))
+        # A friend's ticket waiting for their own details, and its personal link.
+        self.friend_link = runner_invites.link_token(buy_for_friend(db, race))
         login(client, self.organizer)
         self.media_id = self._upload_a_cover(db, client)
 
@@ -138,7 +141,9 @@ class World:
             "registration_id": (self.cart_registration if in_cart else self.registration).id,
             "code": self.registration.ticket_code, "code_id": self.code.id, "invite_id": self.invite.id,
             "member_id": self.member.id, "message_id": self.failed_email.id, "order_id": self.paid.id,
-            "media_id": self.media_id, "token": "tok" * 12, "group_name": "title", "duplicate_id": self.duplicate.id,
+            "media_id": self.media_id,
+            "token": self.friend_link if rule.endpoint.startswith("runner_invites.") else "tok" * 12,
+            "group_name": "title", "duplicate_id": self.duplicate.id,
         }
         missing = rule.arguments - known.keys()
         assert not missing, f"{rule.rule}: teach tests/test_bad_input.py what to put in {sorted(missing)}"

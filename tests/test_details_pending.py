@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from models import OrderStatus, Registration, RegistrationAudit
+from models import OrderStatus, OutboxMessage, Registration, RegistrationAudit
 from services import clock, runner_invites
 from tests.factories import login, make_profile
 from tests.http import csrf_token
@@ -184,7 +184,8 @@ def test_a_complete_registrant_shows_address_and_club_and_no_link_to_resend(sign
 
 @pytest.fixture
 def sent(monkeypatch):
-    """Stands in for services.runner_invites.resend_invite (written in another branch): records each call."""
+    """Stands in for services.runner_invites.resend_invite, to see what the page does with its answers; the
+    real one is tested in tests/test_runner_invites.py and below."""
     calls = []
 
     def resend_invite(session, registration, now):
@@ -213,9 +214,20 @@ def test_resending_the_link_calls_the_invite_service_and_says_so(signed_in, db, 
     assert len(sent) == 2 and fresh(db, crew["fay"].id).invite_reminders == 3
 
 
+def test_resending_for_real_queues_a_new_link_to_the_runner(signed_in, db, race, crew):
+    race.starts_at, race.registration_closes_at = NOW + timedelta(days=30), None  # sign-up still open
+    db.session.commit()
+    response = resend(signed_in, race, crew["fay"])
+    assert response.status_code == 200 and f"Sent the link again to {crew['fay'].email}." in text(response), text(response)[-600:]
+    mail = db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address.contains(crew["fay"].email))).all()
+    assert len(mail) == 1 and "/runner-details/" in mail[0].text_body
+    again = resend(signed_in, race, crew["fay"])  # an hour between two sends, whoever asks
+    assert again.status_code == 422 and "minute" in text(again)
+
+
 def test_a_refused_resend_shows_the_services_reason(signed_in, db, race, crew, monkeypatch):
     def refuse(session, registration, now):
-        raise runner_invites.InviteRefused("Sign-up has closed, so the link can't be sent again.")
+        raise runner_invites.ResendRefused("Sign-up has closed, so the link can't be sent again.")
 
     monkeypatch.setattr(runner_invites, "resend_invite", refuse)
     fragment = resend(signed_in, race, crew["fay"])

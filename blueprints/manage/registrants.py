@@ -134,7 +134,7 @@ def resend_runner_invite(race: Race, registration_id: int):
                             "so there is no link to send.")
     try:
         runner_invites.resend_invite(db.session, registration, clock.now())
-    except runner_invites.InviteRefused as refused:
+    except runner_invites.ResendRefused as refused:
         return _detail(race, _registrant_or_404(race, registration_id), block="invite", status=422,
                        invite_error=refused.message)
     if not is_fragment_request():
