@@ -90,6 +90,7 @@ class Config:
     # workers run, each job runs once per interval (services/scheduler.py).
     SCHEDULE_EXPIRE_RESERVATIONS_SECONDS = float(_env("SCHEDULE_EXPIRE_RESERVATIONS_SECONDS", "300") or 0)
     SCHEDULE_STRIPE_RECONCILE_SECONDS = float(_env("SCHEDULE_STRIPE_RECONCILE_SECONDS", "3600") or 0)
+    SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS = float(_env("SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS", "3600") or 0)
 
     # Payments: Stripe Checkout when STRIPE_SECRET_KEY is set, else the embedded test gateway.
     STRIPE_SECRET_KEY = _env("STRIPE_SECRET_KEY")
@@ -125,6 +126,7 @@ class TestConfig(Config):
     MAIL_WORKER_IN_PROCESS = False
     SCHEDULE_EXPIRE_RESERVATIONS_SECONDS = 0  # tests that want a schedule set one
     SCHEDULE_STRIPE_RECONCILE_SECONDS = 0
+    SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS = 0
     SUPABASE_URL = ""
     SUPABASE_PUBLISHABLE_KEY = ""
     SUPABASE_SECRET_KEY = ""
