@@ -37,7 +37,7 @@ bp = Blueprint("cart", __name__)
 def with_badge(response):
     """An htmx answer that changed the cart also updates the header badge, out of band."""
     if is_fragment_request():
-        g.pop("cart_badge", None)
+        g.pop("cart_contents", None)
         response.set_data(response.get_data(as_text=True) + render_block("partials/_cart_badge.html", "badge", oob=True))
     return response
 
@@ -265,10 +265,7 @@ def check_runner(registration_id: int):
 
 def cart_badge() -> CartCount:
     """Tickets in this person's carts, counted once per request and only where a page shows it."""
-    if "cart_badge" not in g:
-        owner = cart_owner()
-        g.cart_badge = cart_status.cart_count(db.session, owner, clock.now()) if owner is not None else CartCount()
-    return g.cart_badge
+    return owners.viewers_cart_contents().count()
 
 
 def register(app: Flask) -> None:

@@ -15,7 +15,8 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from extensions import db
 from services import clock
-from services.cart import CartOwner, quantities_in_owners_cart
+from services.cart import CartOwner
+from services.cart_status import CartContents, cart_contents
 from services.guest_carts import GUEST_CART_LIFETIME, guest_owner, merge_guest_carts, new_guest_key
 
 GUEST_COOKIE = "startline_cart"
@@ -56,9 +57,18 @@ def cart_owner_for_adding() -> CartOwner:
     return owner
 
 
+def viewers_cart_contents() -> CartContents:
+    """What this person's carts hold, read once per request (the header badge and the race page share
+    it); `g.pop("cart_contents")` after a change reads it again."""
+    if "cart_contents" not in g:
+        owner = cart_owner()
+        g.cart_contents = cart_contents(db.session, owner, clock.now()) if owner is not None else CartContents()
+    return g.cart_contents
+
+
 def in_viewers_cart(race_id: int) -> Counter:
     """{ticket type id: tickets} the person looking at a race page has in their cart for it."""
-    return quantities_in_owners_cart(db.session, cart_owner(), race_id)
+    return viewers_cart_contents().in_race(race_id)
 
 
 def merge_guest_carts_into_account() -> list[str]:

@@ -199,17 +199,6 @@ def quantities_in_cart(session: Session, order: Order) -> Counter:
     return Counter(dict(rows.all()))
 
 
-def quantities_in_owners_cart(session: Session, owner: CartOwner | None, race_id: int) -> Counter:
-    """{ticket type id: tickets} in this owner's cart for the race (the race page's "2 in your cart"); one query."""
-    if owner is None:
-        return Counter()
-    rows = session.execute(select(Registration.ticket_type_id, func.count(Registration.id))
-                           .join(Order, Order.id == Registration.order_id)
-                           .where(owner.owns_clause(), Order.race_id == race_id, Order.status == OrderStatus.CART)
-                           .group_by(Registration.ticket_type_id))
-    return Counter(dict(rows.all()))
-
-
 # --- changing what is in it ---------------------------------------------------------------
 
 def set_quantity(session: Session, order: Order, race: Race, ticket_type_id: int, quantity: int,

@@ -167,16 +167,38 @@ class CartCount:
         return self.tickets
 
 
-def cart_count(session: Session, owner: CartOwner, now: datetime) -> CartCount:
-    """One query: tickets in this owner's carts for races that have not started yet."""
-    tickets, races, slug = session.execute(
-        select(func.count(Registration.id), func.count(func.distinct(Order.race_id)), func.min(Race.slug))
+@dataclass(frozen=True)
+class CartContents:
+    """What an owner's carts for races still to come hold, by race and ticket type: the header badge
+    and the race page's "2 in your cart" from one query."""
+
+    rows: tuple[tuple[int, str, int, int], ...] = ()  # (race id, race slug, ticket type id, tickets)
+
+    def count(self) -> CartCount:
+        slugs = {slug for _, slug, _, _ in self.rows}
+        return CartCount(tickets=sum(n for *_, n in self.rows), races=len(slugs),
+                         slug=next(iter(slugs)) if len(slugs) == 1 else None)
+
+    def in_race(self, race_id: int) -> Counter:
+        """{ticket type id: tickets} in the cart for this race."""
+        return Counter({type_id: n for race, _, type_id, n in self.rows if race == race_id})
+
+
+def cart_contents(session: Session, owner: CartOwner, now: datetime) -> CartContents:
+    """One query: tickets in this owner's carts for races that have not started yet, by race and type."""
+    rows = session.execute(
+        select(Order.race_id, Race.slug, Registration.ticket_type_id, func.count(Registration.id))
         .select_from(Order)
         .join(Registration, Registration.order_id == Order.id)
         .join(Race, Race.id == Order.race_id)
         .where(owner.owns_clause(), Order.status == OrderStatus.CART, Race.starts_at > now)
-    ).one()
-    return CartCount(tickets=tickets, races=races, slug=slug if races == 1 else None)
+        .group_by(Order.race_id, Race.slug, Registration.ticket_type_id))
+    return CartContents(rows=tuple(tuple(row) for row in rows.all()))
+
+
+def cart_count(session: Session, owner: CartOwner, now: datetime) -> CartCount:
+    """Tickets in this owner's carts for races that have not started yet (one query)."""
+    return cart_contents(session, owner, now).count()
 
 
 @dataclass(frozen=True)
