@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from blueprints.cart_owner import GUEST_COOKIE
 from extensions import db as database
-from models import LocalUser, Order, OrderStatus, OutboxMessage, Profile, Registration, TicketType
+from models import Order, OrderStatus, OutboxMessage, Profile, Registration, TicketType
 from services import clock, race_editing
-from tests.factories import login, make_cart, make_code, make_profile, make_race
+from tests.factories import login, make_account, make_cart, make_code, make_profile, make_race
 from tests.http import cookie, csrf_token
 
 NOW = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
@@ -103,17 +103,6 @@ def pay_on_test_gateway(client, db, location: str) -> Order:
     assert paid.status_code == 303
     db.session.expire_all()
     return db.session.get(Order, uuid.UUID(order_id))
-
-
-def an_account(db, email: str, name="Ana López") -> Profile:
-    """An account with a password (the embedded provider), as someone who signed up earlier."""
-    from werkzeug.security import generate_password_hash  # only the arrangement needs a hash
-
-    profile = make_profile(db, email=email, full_name=name)
-    db.session.add(LocalUser(id=profile.id, email=email, full_name=name, password_hash=generate_password_hash(PASSWORD),
-                             email_confirmed_at=NOW))
-    db.session.commit()
-    return profile
 
 
 # --- choosing without an account ---------------------------------------------------------------
@@ -226,7 +215,7 @@ def test_a_visitor_creates_an_account_and_pays_in_one_click(client, db, race, au
 
 
 def test_a_visitor_with_an_account_signs_in_and_pays_with_both_carts_merged(client, db, race):
-    ana = an_account(db, "ana@example.com")
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     make_cart(db, race, {db.session.get(TicketType, type_id(race, "5K")): 1}, buyer=ana)  # from her phone, last week
     a_ready_guest_cart(client, db, race)
 
@@ -239,7 +228,7 @@ def test_a_visitor_with_an_account_signs_in_and_pays_with_both_carts_merged(clie
 
 
 def test_when_the_merge_dropped_the_code_the_buyer_lands_on_the_cart_and_is_told(client, db, race):
-    an_account(db, "ana@example.com")
+    make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     make_code(db, race, code="EARLY", percent_off=20, ends_at=NOW + timedelta(minutes=30))
     a_ready_guest_cart(client, db, race)
     client.post("/races/lake/cart/code", data={"csrf_token": csrf_token(client, "/races/lake/cart"), "code": "EARLY"})
@@ -260,7 +249,7 @@ def test_when_the_merge_dropped_the_code_the_buyer_lands_on_the_cart_and_is_told
 ])
 def test_a_refused_sign_up_shows_the_message_beside_its_field_and_keeps_the_cart(
         client, db, race, autoconfirm, email, password, field, message):
-    an_account(db, "ana@example.com")
+    make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     order = a_ready_guest_cart(client, db, race)
 
     response = sign_up_and_pay(client, email=email, password=password)
@@ -277,7 +266,7 @@ def test_a_refused_sign_up_shows_the_message_beside_its_field_and_keeps_the_cart
 
 
 def test_a_wrong_password_is_told_beside_the_form_and_the_cart_stays(client, db, race):
-    an_account(db, "ana@example.com")
+    make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     order = a_ready_guest_cart(client, db, race)
 
     response = sign_in_and_pay(client, "ana@example.com", password="not the password")
@@ -312,7 +301,7 @@ def test_an_account_that_must_confirm_its_email_comes_back_to_the_merged_cart(cl
 
 
 def test_signing_in_the_ordinary_way_merges_the_cart_too(client, db, race):
-    ana = an_account(db, "ana@example.com")
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     order = a_ready_guest_cart(client, db, race)
     response = client.post("/auth/sign-in", data={"csrf_token": csrf_token(client, "/auth/sign-in"),
                                                   "email": "ana@example.com", "password": PASSWORD,
