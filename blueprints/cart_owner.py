@@ -94,6 +94,10 @@ def _merge_at_sign_in() -> None:
 
 
 def _write_guest_cookie(response):
+    if GUEST_COOKIE in request.cookies and request.endpoint != "static":
+        # A visitor's cart (their runners) is theirs alone: no shared cache may keep a page of it.
+        response.headers.setdefault("Cache-Control", "private, no-store")
+        response.vary.add("Cookie")
     secure = current_app.config["SESSION_COOKIE_SECURE"]
     if g.get("drop_guest_cookie"):
         response.delete_cookie(GUEST_COOKIE, httponly=True, secure=secure, samesite="Lax")

@@ -379,3 +379,18 @@ def test_csrf_is_enforced_for_visitors_too(client, db, race, path):
     assert response.status_code == 400
     assert [(o.id, o.subtotal) for o in guest_carts(db)] == before
 
+
+
+def test_failed_account_attempts_from_the_cart_share_the_auth_rate_limit(client, app, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "2 per minute"
+    make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
+    a_ready_guest_cart(client, db, race)
+    statuses = [sign_in_and_pay(client, "ana@example.com", password="not the password").status_code for _ in range(3)]
+    assert statuses[-1] == 429 and all(400 <= s < 500 for s in statuses)
+    assert len(guest_carts(db)) == 1
+
+
+def test_a_visitor_s_cart_page_is_never_kept_by_a_shared_cache(client, db, race):
+    add(client, race, **{"10K": 1})
+    response = client.get("/races/lake/cart")
+    assert "no-store" in response.headers["Cache-Control"] and "Cookie" in response.headers["Vary"]
