@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
@@ -372,11 +372,3 @@ def reset():
         return _refused("auth/reset.html", form, error)
     start_session(tokens)
     return redirect_to(_requested_next())
-
-
-# --- for other blueprints ----------------------------------------------------------------
-
-def sign_in_url(next_url: str) -> str:
-    """For other blueprints: the sign-in page that comes back to `next_url`."""
-    return url_for("auth.sign_in") + ("?" + urlencode({"next": next_url}) if next_url != "/" else "")
-

@@ -71,7 +71,7 @@ def index():
 def race_page(slug: str):
     """One race: when, where, what it costs, and what is left."""
     card = race_card_or_404(slug)
-    # `?add=12:2,13:1` is a choice kept through sign-in: filled in, and added only when they press Add.
+    # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
     return render("races/race.html", **ticket_form_context(card, clock.now(), chosen=chosen, returning=bool(chosen),
