@@ -6,10 +6,15 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from blueprints import cart_owner as owners
 from blueprints.auth_forms import SignInForm, SignUpForm
 from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
-from blueprints.cart_owner import CART_NOTICE, cart_owner, cart_owner_for_adding
+from blueprints.cart_owner import (
+    CART_NOTICE,
+    cart_owner,
+    cart_owner_for_adding,
+    register_cart_cookie,
+    viewers_cart_contents,
+)
 from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.rendering import is_fragment_request, redirect_to, render
@@ -265,10 +270,10 @@ def check_runner(registration_id: int):
 
 def cart_badge() -> CartCount:
     """Tickets in this person's carts, counted once per request and only where a page shows it."""
-    return owners.viewers_cart_contents().count()
+    return viewers_cart_contents().count()
 
 
 def register(app: Flask) -> None:
-    owners.register(app)
+    register_cart_cookie(app)
     app.register_blueprint(bp)
     app.jinja_env.globals["cart_badge"] = cart_badge

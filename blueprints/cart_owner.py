@@ -111,7 +111,7 @@ def _write_guest_cookie(response):
     return response
 
 
-def register(app: Flask) -> None:
+def register_cart_cookie(app: Flask) -> None:
     """Registered after auth, whose before_request sets g.user."""
     app.before_request(_merge_at_sign_in)
     app.after_request(_write_guest_cookie)
