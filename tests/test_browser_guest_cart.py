@@ -28,6 +28,7 @@ def test_a_visitor_chooses_fills_in_and_creates_an_account_and_pays_in_one_click
     page.get_by_role("button", name="Add to cart").click()
     page.get_by_text("Added 1 × 10K to your cart.").wait_for()
     page.get_by_text("300 spots left, 1 in your cart").wait_for()
+    page.locator("#cart-badge .cart-count").filter(has_text="1").wait_for()  # out of band, no account yet
 
     follow(page, page.get_by_role("link", name="Go to your cart"))
     assert page.get_by_role("button", name="Create account and pay").count() == 0  # nobody filled in yet
