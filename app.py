@@ -8,6 +8,7 @@ import cli
 from blueprints import (
     auth,
     cart,
+    cart_account,
     checkout,
     errors,
     manage,
@@ -66,6 +67,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     auth.register(app)
     manage.register(app)
     cart.register(app)
+    app.register_blueprint(cart_account.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(tickets.bp)
     runner_invites.register(app)

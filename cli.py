@@ -16,6 +16,7 @@ from models.search_key import refill_search_keys
 from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
+from services.guest_carts import expire_guest_carts
 from services.mail.transports import transport_for
 from services.mail.worker import send_due_for
 from services.migrations import describe_target, migration_status, production_reason
@@ -94,6 +95,11 @@ def register_payment_commands(app: Flask) -> None:
         """Release the spots of checkouts whose 30 minutes are up, now (the worker also does it on schedule)."""
         count = expire_reservations(db.session, gateway_for(app), clock.now())
         click.echo(f"Released {count} expired reservation(s).")
+
+    @app.cli.command("expire-guest-carts")
+    def expire_guest_carts_command():
+        """Delete carts of visitors without an account unchanged for a week, with their runners (the worker also does it)."""
+        click.echo(f"Deleted {expire_guest_carts(db.session, clock.now())} guest cart(s).")
 
 
 def _schedule_text(app: Flask) -> str:

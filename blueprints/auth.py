@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
@@ -46,7 +46,7 @@ def _with_next(endpoint: str, next_url: str, **values) -> str:
     return url_for(endpoint, **values)
 
 
-def _email_link_target(next_url: str) -> str:
+def email_link_target(next_url: str) -> str:
     """Where email links point. It always has a query string, because the Supabase email
     templates append `&token_hash=…&type=…` to it (see README, Deploying). On SITE_URL, whatever
     host the request came in on."""
@@ -84,6 +84,21 @@ def _verifier() -> TokenVerifier:
 def start_session(tokens: AuthSession) -> None:
     """Write these tokens to the cookies on the way out."""
     g.auth_cookies = tokens
+
+
+def begin_session(tokens: AuthSession):
+    """Sign this browser in with fresh tokens, and let the rest of this request act as that person
+    (g.user), as the cart's "Sign in and pay" needs. Returns the Profile, or None when the token
+    can't be read just now (the next request will be signed in all the same)."""
+    _new_csrf_secret()
+    start_session(tokens)
+    try:
+        claims = _verifier().verify(tokens.access_token)
+    except (jwt.PyJWTError, TemporaryAuthFailure):
+        return None
+    g.user = profile_for_claims(db.session, claims)
+    g.auth_claims = claims
+    return g.user
 
 
 def end_session() -> None:
@@ -241,14 +256,14 @@ def _failed_attempt(response) -> bool:
     return response.status_code >= 400
 
 
-_auth_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+auth_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
                                    methods=["POST"], deduct_when=_failed_attempt)
 
 
 # --- views -------------------------------------------------------------------------------
 
 @bp.route("/sign-in", methods=["GET", "POST"])
-@_auth_limit
+@auth_limit
 def sign_in():
     """Sign in with email and password, then go back where you came from."""
     next_url = _requested_next()
@@ -269,7 +284,7 @@ def sign_in():
 
 
 @bp.route("/sign-up", methods=["GET", "POST"])
-@_auth_limit
+@auth_limit
 def sign_up():
     """Create an account; confirm the email address when the provider asks for it."""
     next_url = _requested_next()
@@ -280,7 +295,7 @@ def sign_up():
         return _form_page("auth/sign_up.html", form, form_error=None)
     if not form.validate():
         return _form_page("auth/sign_up.html", form, status=422, form_error=None)
-    confirm_url = _email_link_target(next_url)
+    confirm_url = email_link_target(next_url)
     try:
         result = auth_provider().sign_up(form.email.data, form.password.data,
                                          full_name=form.full_name.data.strip(), redirect_to=confirm_url)
@@ -326,7 +341,7 @@ def confirm():
 
 
 @bp.route("/forgot", methods=["GET", "POST"])
-@_auth_limit
+@auth_limit
 def forgot():
     """Ask for a password reset link."""
     form = ForgotForm(next=_requested_next())
@@ -334,7 +349,7 @@ def forgot():
         return _form_page("auth/forgot.html", form, form_error=None)
     if not form.validate():
         return _form_page("auth/forgot.html", form, status=422, form_error=None)
-    reset_url = _email_link_target(_requested_next())
+    reset_url = email_link_target(_requested_next())
     try:
         auth_provider().send_password_reset(form.email.data, redirect_to=reset_url)
     except AuthError as error:
@@ -357,11 +372,3 @@ def reset():
         return _refused("auth/reset.html", form, error)
     start_session(tokens)
     return redirect_to(_requested_next())
-
-
-# --- for other blueprints ----------------------------------------------------------------
-
-def sign_in_url(next_url: str) -> str:
-    """For other blueprints: the sign-in page that comes back to `next_url`."""
-    return url_for("auth.sign_in") + ("?" + urlencode({"next": next_url}) if next_url != "/" else "")
-

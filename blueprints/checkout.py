@@ -37,7 +37,12 @@ def _cart_url(order: Order) -> str:
 @login_required
 def start(order_id: uuid.UUID):
     """Reserve the spots and go to the payment page (Stripe, or the test gateway)."""
-    order = _own_order(order_id)
+    return pay(_own_order(order_id))
+
+
+def pay(order: Order):
+    """Reserve the signed-in buyer's order and answer with the way to the payment page (or why not);
+    the cart's "Sign in and pay" goes the same way."""
     site = current_app.config["SITE_URL"]
     try:
         result = start_checkout(

@@ -8,6 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
+from blueprints.cart_owner import in_viewers_cart
 from blueprints.rendering import render
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
 from extensions import db
@@ -70,10 +71,11 @@ def index():
 def race_page(slug: str):
     """One race: when, where, what it costs, and what is left."""
     card = race_card_or_404(slug)
-    # `?add=12:2,13:1` is a choice kept through sign-in: filled in, and added only when they press Add.
+    # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
-    return render("races/race.html", **ticket_form_context(card, clock.now(), chosen=chosen, returning=bool(chosen)))
+    return render("races/race.html", **ticket_form_context(card, clock.now(), chosen=chosen, returning=bool(chosen),
+                                                           in_cart=in_viewers_cart(card.race.id)))
 
 
 @bp.get("/races/<slug>.ics")

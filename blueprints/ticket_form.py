@@ -48,18 +48,13 @@ def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | N
 
 
 def parse_add_param(value: str | None) -> dict[int, str]:
-    """`?add=12:2,13:1` (a choice kept through sign-in) → {12: "2", 13: "1"}; junk is ignored."""
+    """`?add=12:2,13:1` (a choice kept in a link, as sign-in used to keep it) → {12: "2", 13: "1"}; junk is ignored."""
     chosen = {}
     for part in (value or "")[:200].split(","):
         match = _ADD_PARAM.match(part.strip())
         if match and int(match.group(2)) > 0:
             chosen[int(match.group(1))] = str(min(int(match.group(2)), MAX_PER_TYPE))
     return chosen
-
-
-def add_param(quantities: dict[int, int]) -> str:
-    """{12: 2, 13: 1} → "12:2,13:1", the choice to keep through sign-in (see parse_add_param)."""
-    return ",".join(f"{type_id}:{n}" for type_id, n in quantities.items() if n > 0)
 
 
 def describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:

@@ -15,13 +15,14 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
-from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, TicketType
+from models import DiscountCode, Order, OrderStatus, Race, Registration, TicketType
 from services import pricing
 from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
@@ -29,6 +30,7 @@ from services.runners import is_blank
 from services.sales import off_sale_reason, signup_closed_reason
 
 MAX_PER_TYPE = 10  # tickets of one type in one order: a family or a club, not a reseller
+MAX_GUEST_TICKETS = 20  # in a cart without an account (services/guest_carts.py): nobody hoards with a script
 
 
 class CartRefused(Exception):
@@ -54,28 +56,54 @@ def _one_change(session: Session) -> Iterator[None]:
     session.commit()
 
 
-# --- finding the cart ----------------------------------------------------------------------
+# --- whose cart, and finding it -----------------------------------------------------------
 
-def find_cart(session: Session, buyer_id: uuid.UUID, race_id: int) -> Order | None:
-    return session.scalar(select(Order).where(Order.buyer_id == buyer_id, Order.race_id == race_id,
+@dataclass(frozen=True)
+class CartOwner:
+    """Whose carts these are: a signed-in buyer (their profile id), or a visitor without an account
+    (the sha256 of the random key in their signed cart cookie; the key itself is never stored)."""
+
+    profile_id: uuid.UUID | None = None
+    guest_key: str | None = None
+
+    def __post_init__(self):
+        if (self.profile_id is None) == (self.guest_key is None):
+            raise ValueError("a cart belongs to a profile or to a guest key, exactly one")
+
+    @property
+    def is_guest(self) -> bool:
+        return self.profile_id is None
+
+    def owns_clause(self):
+        """The SQL condition "this order is theirs"."""
+        return Order.guest_key == self.guest_key if self.is_guest else Order.buyer_id == self.profile_id
+
+    @classmethod
+    def of(cls, order: Order) -> CartOwner:
+        return cls(profile_id=order.buyer_id) if order.buyer_id is not None else cls(guest_key=order.guest_key)
+
+
+def find_cart(session: Session, owner: CartOwner, race_id: int) -> Order | None:
+    return session.scalar(select(Order).where(owner.owns_clause(), Order.race_id == race_id,
                                               Order.status == OrderStatus.CART))
 
 
-def get_or_create_cart(session: Session, buyer: Profile, race: Race) -> Order:
-    """The buyer's cart for this race, made on first use.
+def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:
+    """The owner's cart for this race, made on first use.
 
     Two tabs adding at the same moment both try to insert; the partial unique index lets one
     win, and the other picks up the winner's cart.
     """
-    cart = find_cart(session, buyer.id, race.id)
+    cart = find_cart(session, owner, race.id)
     if cart is not None:
         return cart
     try:
         with session.begin_nested():
-            cart = Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.CART, currency=race.currency)
+            cart = Order(race_id=race.id, buyer_id=owner.profile_id, guest_key=owner.guest_key,
+                         status=OrderStatus.CART, currency=race.currency)
             session.add(cart)
     except IntegrityError:
-        cart = find_cart(session, buyer.id, race.id)
+        cart = find_cart(session, owner, race.id)
         if cart is None:
             raise
     return cart
@@ -103,17 +131,24 @@ def _types_of_race(session: Session, race: Race, ids) -> dict[int, TicketType]:
                                                                       TicketType.id.in_(list(ids))))}
 
 
-def add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[int, int],
+def _guest_limit_problem(owner: CartOwner, in_cart: Counter, wanted: dict[int, int]) -> str | None:
+    if not owner.is_guest or sum(in_cart.values()) + sum(wanted.values()) <= MAX_GUEST_TICKETS:
+        return None
+    return (f"A cart holds at most {MAX_GUEST_TICKETS} tickets until you sign in. Sign in or create an account "
+            "to add more.")
+
+
+def add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dict[int, int],
                 now: datetime) -> tuple[Order, list[Registration]]:
-    """Put tickets in the buyer's cart: {ticket_type_id: how many}. All of them, or none (CartRefused).
+    """Put tickets in the owner's cart: {ticket_type_id: how many}. All of them, or none (CartRefused).
 
     Each ticket is a Registration with the ticket type's price at this moment and no runner yet. Commits.
     """
     with _one_change(session):
-        return _add_tickets(session, buyer, race, quantities, now)
+        return _add_tickets(session, owner, race, quantities, now)
 
 
-def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[int, int],
+def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dict[int, int],
                  now: datetime) -> tuple[Order, list[Registration]]:
     wanted = {type_id: n for type_id, n in quantities.items() if n}
     if any(n < 0 for n in wanted.values()):
@@ -125,7 +160,7 @@ def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[
         raise CartRefused({None: reason})
 
     types = _types_of_race(session, race, wanted)
-    cart = find_cart(session, buyer.id, race.id)
+    cart = find_cart(session, owner, race.id)
     in_cart = quantities_in_cart(session, cart) if cart is not None else Counter()
     left = spots_left(session, types.values(), now)
     problems: dict[int | None, str] = {}
@@ -139,10 +174,13 @@ def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[
                    or spots_problem(ticket_type, total, left[type_id]))
         if problem:
             problems[type_id] = problem
+    guest_limit = _guest_limit_problem(owner, in_cart, wanted)
+    if guest_limit and not problems:
+        problems[None] = guest_limit
     if problems:
         raise CartRefused(problems)
 
-    cart = cart or get_or_create_cart(session, buyer, race)
+    cart = cart or get_or_create_cart(session, owner, race)
     added = []
     for ticket_type in sorted((types[i] for i in wanted), key=lambda t: (t.position, t.id)):
         for _ in range(wanted[ticket_type.id]):
@@ -150,7 +188,7 @@ def _add_tickets(session: Session, buyer: Profile, race: Race, quantities: dict[
                                       price=ticket_type.price))
     session.add_all(added)
     session.flush()
-    reprice(session, cart)
+    reprice(session, cart, now)
     return cart, added
 
 
@@ -176,27 +214,27 @@ def set_quantity(session: Session, order: Order, race: Race, ticket_type_id: int
         tickets = [r for r in cart_registrations(session, order) if r.ticket_type_id == ticket_type_id]
         have = len(tickets)
         if quantity > have:
-            _add_tickets(session, _buyer_of(session, order), race, {ticket_type_id: quantity - have}, now)
+            _add_tickets(session, CartOwner.of(order), race, {ticket_type_id: quantity - have}, now)
             return
-        by_blank_then_newest = sorted(tickets, key=lambda r: (not is_blank(r), -r.id))
-        for registration in by_blank_then_newest[:have - quantity]:
+        for registration in blank_then_newest(tickets)[:have - quantity]:
             session.delete(registration)
         session.flush()
-        reprice(session, order)
+        reprice(session, order, now)
 
 
-def _buyer_of(session: Session, order: Order) -> Profile:
-    return session.get(Profile, order.buyer_id)
+def blank_then_newest(tickets: list[Registration]) -> list[Registration]:
+    """The order tickets go in when there are too many: nobody filled in first, then the newest."""
+    return sorted(tickets, key=lambda r: (not is_blank(r), -r.id))
 
 
-def remove_registration(session: Session, order: Order, registration: Registration) -> None:
+def remove_registration(session: Session, order: Order, registration: Registration, now: datetime) -> None:
     """Take one ticket (and whatever runner was filled in on it) out of the cart. Commits."""
     if registration.order_id != order.id:
         raise ValueError("that ticket belongs to another order")
     with _one_change(session):
         session.delete(registration)
         session.flush()
-        reprice(session, order)
+        reprice(session, order, now)
 
 
 def apply_code(session: Session, order: Order, race: Race, code_text: str | None, now: datetime) -> DiscountCode:
@@ -204,20 +242,22 @@ def apply_code(session: Session, order: Order, race: Race, code_text: str | None
     with _one_change(session):
         code = check_code(session, race, code_text, order, now)
         order.discount_code_id = code.id
-        reprice(session, order)
+        reprice(session, order, now)
     return code
 
 
-def remove_code(session: Session, order: Order) -> None:
+def remove_code(session: Session, order: Order, now: datetime) -> None:
     """Stop using the discount code. Commits."""
     with _one_change(session):
         order.discount_code_id = None
-        reprice(session, order)
+        reprice(session, order, now)
 
 
-def reprice(session: Session, order: Order) -> pricing.Quote:
-    """Price the cart as it is now and keep the figures on the order."""
+def reprice(session: Session, order: Order, now: datetime) -> pricing.Quote:
+    """Price the cart as it is now and keep the figures on the order, changed `now` (a guest's cart
+    expires a week after its last change)."""
     session.flush()
     quote = pricing.quote_order(session, order)
     pricing.store_totals(order, quote)
+    order.updated_at = now
     return quote

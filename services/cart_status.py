@@ -3,7 +3,6 @@ badge and the list of carts. Reading only; the changes are services/cart.py's.
 """
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from models import DiscountCode, Order, OrderStatus, Race, Registration, WaiverVersion
 from services import pricing
-from services.cart import cart_registrations
+from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
 from services.runners import RunnerDetails, is_blank, runner_problems, waiver_to_sign
@@ -99,7 +98,16 @@ def cart_problems(session: Session, order: Order, now: datetime) -> list[str]:
         return ["Your cart is empty."]
     race = session.get(Race, order.race_id)
     waiver = waiver_to_sign(session, race.id)
-    return _runner_messages(runner_statuses(registrations, race, waiver, now))
+    return _runner_messages(runner_statuses(registrations, race, waiver, now)) + limit_problems(registrations)
+
+
+def limit_problems(registrations: list[Registration]) -> list[str]:
+    """More than MAX_PER_TYPE tickets of a type, which only a merge at sign-in can make (it never drops a
+    runner someone filled in): the buyer chooses which to remove."""
+    counts = Counter(r.ticket_type_id for r in registrations)
+    names = {r.ticket_type_id: r.ticket_type.name for r in registrations}
+    return [f"You can buy at most {MAX_PER_TYPE} tickets for the {names[type_id]} in one order; your cart has "
+            f"{n}. Remove some to continue." for type_id, n in counts.items() if n > MAX_PER_TYPE]
 
 
 def changes_since_added(session: Session, race: Race, registrations: list[Registration], code: DiscountCode | None,
@@ -139,7 +147,8 @@ def view_cart(session: Session, order: Order, now: datetime) -> CartView:
     runners = runner_statuses(registrations, race, waiver, now)
     quote = pricing.quote_order(session, order)
     runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
-    sales = changes_since_added(session, race, registrations, code, order, now) if registrations else []
+    sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)
+             if registrations else [])
     return CartView(order=order, race=race, runners=runners, quote=quote, waiver=waiver, code=code,
                     runner_problems=runner_messages, sale_problems=sales)
 
@@ -158,16 +167,38 @@ class CartCount:
         return self.tickets
 
 
-def cart_count(session: Session, buyer_id: uuid.UUID, now: datetime) -> CartCount:
-    """One query: tickets in this buyer's carts for races that have not started yet."""
-    tickets, races, slug = session.execute(
-        select(func.count(Registration.id), func.count(func.distinct(Order.race_id)), func.min(Race.slug))
+@dataclass(frozen=True)
+class CartContents:
+    """What an owner's carts for races still to come hold, by race and ticket type: the header badge
+    and the race page's "2 in your cart" from one query."""
+
+    rows: tuple[tuple[int, str, int, int], ...] = ()  # (race id, race slug, ticket type id, tickets)
+
+    def count(self) -> CartCount:
+        slugs = {slug for _, slug, _, _ in self.rows}
+        return CartCount(tickets=sum(n for *_, n in self.rows), races=len(slugs),
+                         slug=next(iter(slugs)) if len(slugs) == 1 else None)
+
+    def in_race(self, race_id: int) -> Counter:
+        """{ticket type id: tickets} in the cart for this race."""
+        return Counter({type_id: n for race, _, type_id, n in self.rows if race == race_id})
+
+
+def cart_contents(session: Session, owner: CartOwner, now: datetime) -> CartContents:
+    """One query: tickets in this owner's carts for races that have not started yet, by race and type."""
+    rows = session.execute(
+        select(Order.race_id, Race.slug, Registration.ticket_type_id, func.count(Registration.id))
         .select_from(Order)
         .join(Registration, Registration.order_id == Order.id)
         .join(Race, Race.id == Order.race_id)
-        .where(Order.buyer_id == buyer_id, Order.status == OrderStatus.CART, Race.starts_at > now)
-    ).one()
-    return CartCount(tickets=tickets, races=races, slug=slug if races == 1 else None)
+        .where(owner.owns_clause(), Order.status == OrderStatus.CART, Race.starts_at > now)
+        .group_by(Order.race_id, Race.slug, Registration.ticket_type_id))
+    return CartContents(rows=tuple(tuple(row) for row in rows.all()))
+
+
+def cart_count(session: Session, owner: CartOwner, now: datetime) -> CartCount:
+    """Tickets in this owner's carts for races that have not started yet (one query)."""
+    return cart_contents(session, owner, now).count()
 
 
 @dataclass(frozen=True)
@@ -178,13 +209,13 @@ class CartSummary:
     signup_open: bool
 
 
-def open_carts(session: Session, buyer_id: uuid.UUID, now: datetime) -> list[CartSummary]:
-    """The buyer's carts that hold tickets for races still to come (as the badge counts them), soonest first."""
+def open_carts(session: Session, owner: CartOwner, now: datetime) -> list[CartSummary]:
+    """The owner's carts that hold tickets for races still to come (as the badge counts them), soonest first."""
     rows = session.execute(
         select(Order, Race, func.count(Registration.id))
         .join(Race, Race.id == Order.race_id)
         .join(Registration, Registration.order_id == Order.id)
-        .where(Order.buyer_id == buyer_id, Order.status == OrderStatus.CART, Race.starts_at > now)
+        .where(owner.owns_clause(), Order.status == OrderStatus.CART, Race.starts_at > now)
         .group_by(Order.id, Race.id)
         .order_by(Race.starts_at, Race.id))
     return [CartSummary(race=race, order=order, tickets=n, signup_open=signup_open(race, now))

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from models import ScheduledJob
 from services import clock
 from services.checkout import expire_reservations
+from services.guest_carts import expire_guest_carts
 from services.payments import gateway_for
 from services.reconcile import reconcile
 from services.runner_invites import send_reminders
@@ -57,6 +58,10 @@ def _expire_reservations(app: Flask, session: Session, now: datetime) -> str:
     return f"Released {count} expired reservation(s)."
 
 
+def _expire_guest_carts(app: Flask, session: Session, now: datetime) -> str:
+    return f"Deleted {expire_guest_carts(session, now)} guest cart(s) unchanged for a week."
+
+
 def _stripe_reconcile(app: Flask, session: Session, now: datetime) -> str:
     report = reconcile(session, app, now - RECONCILE_LOOKBACK, now)
     return " ".join([*report.lines, report.summary])
@@ -70,6 +75,7 @@ JOBS = (
     Job("expire-reservations", "SCHEDULE_EXPIRE_RESERVATIONS_SECONDS", _expire_reservations),
     Job("stripe-reconcile", "SCHEDULE_STRIPE_RECONCILE_SECONDS", _stripe_reconcile),
     Job("runner-reminders", "SCHEDULE_RUNNER_REMINDERS_SECONDS", _runner_reminders),
+    Job("expire-guest-carts", "SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS", _expire_guest_carts),
 )
 
 

@@ -78,3 +78,16 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def fill_runner(page, first, last, email):
+    """Fill in a whole runner form (details, emergency contact, signed waiver) as a person would."""
+    page.get_by_label("First name").fill(first)
+    page.get_by_label("Last name").fill(last)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Date of birth").fill("1990-04-21")
+    page.get_by_label("T-shirt size").select_option("M")
+    page.get_by_label("Emergency contact's name").fill("Luis López")
+    page.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
+    page.get_by_label("I have read the waiver above and accept it").check()
+    page.get_by_label("Signature").fill(f"{first} {last}")

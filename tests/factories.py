@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from werkzeug.security import generate_password_hash
 
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
 from extensions import db as _db
@@ -40,6 +41,15 @@ def make_profile(db, **kw) -> Profile:
     profile = Profile(id=kw.pop("id", uuid.uuid4()), email=kw.pop("email", f"runner{n}@example.com"),
                       full_name=kw.pop("full_name", f"Runner {n}"), **kw)
     db.session.add(profile)
+    db.session.commit()
+    return profile
+
+
+def make_account(db, email: str, password: str, **kw) -> Profile:
+    """Someone who signed up earlier with the embedded provider: a profile and a confirmed password login."""
+    profile = make_profile(db, email=email, **kw)
+    db.session.add(LocalUser(id=profile.id, email=email, full_name=profile.full_name,
+                             password_hash=generate_password_hash(password), email_confirmed_at=datetime.now(UTC)))
     db.session.commit()
     return profile
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models import Registration, TaxMode
 from services import race_editing
-from tests.browser import ARTIFACTS, follow, screenshot
+from tests.browser import ARTIFACTS, fill_runner, follow, screenshot
 from tests.factories import login, make_code, make_profile, make_race
 
 pytestmark = pytest.mark.browser
@@ -31,18 +31,6 @@ def race(db):
     race_editing.set_waiver_text(db.session, race, race_editing.SAMPLE_WAIVER)
     db.session.commit()
     return race
-
-
-def fill_runner(page, first, last, email):
-    page.get_by_label("First name").fill(first)
-    page.get_by_label("Last name").fill(last)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Date of birth").fill("1990-04-21")
-    page.get_by_label("T-shirt size").select_option("M")
-    page.get_by_label("Emergency contact's name").fill("Luis López")
-    page.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
-    page.get_by_label("I have read the waiver above and accept it").check()
-    page.get_by_label("Signature").fill(f"{first} {last}")
 
 
 def test_add_two_tickets_fill_both_runners_and_reach_payment(live_server, page, app, db, race):
@@ -236,7 +224,7 @@ def test_cart_pages_fit_phone_and_desktop(live_server, chromium, app, db, race, 
     ten_k = race.ticket_types[0].id
 
     page.goto(f"{live_server.url}/races/lakeside?add={ten_k}:2,{kids}:1")  # back from sign-in with a choice
-    page.get_by_text("Welcome back!").wait_for()
+    page.get_by_text("Your choice is filled in below").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     screenshot(page, f"cart-race-{width}")
 

@@ -3,6 +3,7 @@ from sqlalchemy import select
 
 from models import OrderStatus, Registration
 from tests.factories import make_order, make_race
+from tests.http import csrf_token
 
 
 def _queries(client, count_queries, url):
@@ -74,3 +75,18 @@ def test_organizer_pages_run_the_same_statements_however_many_runners_wait_for_t
 
     assert _organizer_pages_statements(client, count_queries, quiet, paths) == \
         _organizer_pages_statements(client, count_queries, busy, paths)
+def test_a_visitor_s_cart_costs_the_race_and_cart_pages_one_query_however_full(app, db, count_queries):
+    race = make_race(db, slug="lake", tickets=[("10K", 1000, 50), ("5K", 1000, 50)])
+    anonymous = _queries(app.test_client(), count_queries, "/races/lake")
+
+    def guest_with(tickets: int):
+        client = app.test_client()
+        token = csrf_token(client, "/races/lake")
+        response = client.post("/races/lake/cart", data={"csrf_token": token, f"qty-{race.ticket_types[0].id}": str(tickets),
+                                                         f"qty-{race.ticket_types[1].id}": str(tickets)})
+        assert response.status_code == 303
+        return client
+
+    small, large = guest_with(1), guest_with(10)
+    assert _queries(small, count_queries, "/races/lake") == _queries(large, count_queries, "/races/lake") == anonymous + 1
+    assert _queries(small, count_queries, "/races/lake/cart") == _queries(large, count_queries, "/races/lake/cart")

@@ -12,8 +12,11 @@ from sqlalchemy import select
 from config import Config
 from models import ScheduledJob
 from services import clock
+from services.cart import add_tickets
+from services.guest_carts import guest_owner, new_guest_key
 from services.scheduler import JOBS, Job, Scheduler
 from services.worker import start_worker_thread
+from tests.factories import make_race
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -111,11 +114,22 @@ def test_each_run_is_logged_with_its_result(app, db, counting, caplog):
     assert "Scheduled job counting finished in 0.0s: Counted run 1." in caplog.text
 
 
-def test_the_default_schedule_expires_holds_every_5_minutes_reconciles_stripe_and_reminds_runners_hourly():
-    assert [job.name for job in JOBS] == ["expire-reservations", "stripe-reconcile", "runner-reminders"]
+def test_the_default_schedule_expires_holds_every_5_minutes_and_the_rest_hourly():
+    assert [job.name for job in JOBS] == ["expire-reservations", "stripe-reconcile", "runner-reminders",
+                                          "expire-guest-carts"]
     assert Config.SCHEDULE_EXPIRE_RESERVATIONS_SECONDS == 300
     assert Config.SCHEDULE_STRIPE_RECONCILE_SECONDS == 3600
     assert Config.SCHEDULE_RUNNER_REMINDERS_SECONDS == 3600
+    assert Config.SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS == 3600
+
+
+def test_the_scheduled_guest_cart_job_deletes_week_old_guest_carts(app, db):
+    race = make_race(db, starts_at=T0 + timedelta(days=60))
+    add_tickets(db.session, guest_owner(new_guest_key()), race, {race.ticket_types[0].id: 1}, T0)
+    app.config["SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS"] = 3600
+    clock.freeze(T0 + timedelta(days=7, minutes=1))
+    runs = {run.name: run.result for run in Scheduler(app).run_due()}
+    assert runs["expire-guest-carts"] == "Deleted 1 guest cart(s) unchanged for a week."
 
 
 @pytest.mark.postgres

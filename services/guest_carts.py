@@ -1,0 +1,117 @@
+"""A visitor's cart before they have an account: its key, the merge into their account's cart at
+sign-in, and its expiry.
+
+The visitor's browser keeps a random key in a signed cookie; the database keeps only its sha256
+(`Order.guest_key`), so a leaked table opens no cart. Such a cart is bounded
+(services/cart.py: MAX_GUEST_TICKETS), holds no spots, and is deleted with its runners a week after
+its last change. At sign-in, sign-up or an email link it moves into the account: every runner
+someone filled in survives, and the discount code is checked again.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from models import DiscountCode, Order, OrderStatus, Race, Registration
+from services.cart import MAX_PER_TYPE, CartOwner, blank_then_newest, cart_registrations, find_cart, reprice
+from services.discounts import CodeRefused, check_code
+from services.runners import is_blank
+
+GUEST_CART_LIFETIME = timedelta(days=7)
+
+
+def new_guest_key() -> str:
+    """A fresh key for a visitor's cart cookie: 32 random bytes, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def guest_key_hash(key: str) -> str:
+    """What the database keeps of a guest's key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def guest_owner(key: str) -> CartOwner:
+    return CartOwner(guest_key=guest_key_hash(key))
+
+
+# --- the merge at sign-in -----------------------------------------------------------------
+
+def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now: datetime) -> list[str]:
+    """Move every cart of this guest (by hashed key) into the buyer's cart for the same race. Commits once.
+
+    A race the buyer has no cart for takes the guest's cart as it is. Otherwise the guest's tickets
+    join the buyer's: the buyer's code stays; else the guest's, if it still passes. Where a ticket
+    type now has more than MAX_PER_TYPE, blank tickets go first; runners someone filled in are
+    never dropped (the cart then asks the buyer to choose). Returns what the buyer should be told.
+    """
+    guest_carts = list(session.scalars(select(Order).where(Order.guest_key == guest_key,
+                                                           Order.status == OrderStatus.CART)))
+    notices: list[str] = []
+    owner = CartOwner(profile_id=buyer_id)
+    for guest in guest_carts:
+        race = session.get(Race, guest.race_id)
+        account = find_cart(session, owner, race.id)
+        guest_code_id = guest.discount_code_id
+        if account is None:
+            guest.guest_key, guest.buyer_id, guest.discount_code_id = None, buyer_id, None
+            account = guest
+        else:
+            session.execute(update(Registration).where(Registration.order_id == guest.id)
+                            .values(order_id=account.id), execution_options={"synchronize_session": False})
+            session.execute(delete(Order).where(Order.id == guest.id), execution_options={"synchronize_session": False})
+            session.expunge(guest)
+        session.flush()
+        notices += _drop_blank_tickets_over_the_limit(session, account)
+        if account.discount_code_id is None and guest_code_id is not None:
+            notices += _keep_code_if_it_passes(session, race, account, guest_code_id, now)
+        reprice(session, account, now)
+    session.commit()
+    return notices
+
+
+def _drop_blank_tickets_over_the_limit(session: Session, order: Order) -> list[str]:
+    by_type: dict[int, list[Registration]] = defaultdict(list)
+    for registration in cart_registrations(session, order):
+        by_type[registration.ticket_type_id].append(registration)
+    notices = []
+    for tickets in by_type.values():
+        blank = [r for r in blank_then_newest(tickets)[:max(0, len(tickets) - MAX_PER_TYPE)] if is_blank(r)]
+        for registration in blank:
+            session.delete(registration)
+        if blank:
+            notices.append(f"Your carts together had more than {MAX_PER_TYPE} {tickets[0].ticket_type.name} tickets, "
+                           f"so we took out {len(blank)} that had no runner yet.")
+    session.flush()
+    return notices
+
+
+def _keep_code_if_it_passes(session: Session, race: Race, order: Order, code_id: int, now: datetime) -> list[str]:
+    code = session.get(DiscountCode, code_id)
+    try:
+        check_code(session, race, code.code, order, now)
+    except CodeRefused as refused:
+        return [f"The code {code.code} no longer applies to your cart, so it was taken off: {refused.message}"]
+    order.discount_code_id = code.id
+    return []
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+def expire_guest_carts(session: Session, now: datetime) -> int:
+    """Delete guest carts unchanged for GUEST_CART_LIFETIME, with their runners (no personal data is
+    kept for a visitor who left). Returns how many carts went. Commits."""
+    stale = select(Order.id).where(Order.guest_key.is_not(None), Order.status == OrderStatus.CART,
+                                   Order.updated_at < now - GUEST_CART_LIFETIME)
+    ids = list(session.scalars(stale))
+    if ids:
+        session.execute(delete(Registration).where(Registration.order_id.in_(ids)),
+                        execution_options={"synchronize_session": False})
+        session.execute(delete(Order).where(Order.id.in_(ids)), execution_options={"synchronize_session": False})
+    session.commit()
+    return len(ids)

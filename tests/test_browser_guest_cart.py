@@ -1,0 +1,78 @@
+"""Choose first, account at payment, in a real browser at phone width: a visitor with no account adds a
+ticket, fills in the runner, and one click on "Create account and pay" reaches the test gateway."""
+import pytest
+
+from services import race_editing
+from tests.browser import fill_runner, follow, screenshot
+from tests.factories import make_account, make_race
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def race(app, db):
+    app.config["LOCAL_AUTH_AUTOCONFIRM"] = True
+    race = make_race(db, slug="lakeside", title="Lakeside Spring 10K", tickets=[("10K", 4500, 300), ("5K", 3500, 400)])
+    race_editing.set_waiver_text(db.session, race, race_editing.SAMPLE_WAIVER)
+    db.session.commit()
+    return race
+
+
+def test_a_visitor_chooses_fills_in_and_creates_an_account_and_pays_in_one_click(live_server, page, app, race):
+    app.config["SITE_URL"] = live_server.url  # the test gateway's page is on this site
+    problems = []  # script errors and Content-Security-Policy refusals, which would break htmx quietly
+    page.on("console", lambda message: problems.append(message.text) if "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 10K tickets").select_option("1")
+    page.get_by_role("button", name="Add to cart").click()
+    page.get_by_text("Added 1 × 10K to your cart.").wait_for()
+    page.get_by_text("300 spots left, 1 in your cart").wait_for()
+    page.locator("#cart-badge .cart-count").filter(has_text="1").wait_for()  # out of band, no account yet
+
+    follow(page, page.get_by_role("link", name="Go to your cart"))
+    assert page.get_by_role("button", name="Create account and pay").count() == 0  # nobody filled in yet
+    follow(page, page.get_by_role("link", name="Fill in runner 1"))
+    assert page.get_by_role("button", name="This is me").count() == 0  # no account to fill from
+    fill_runner(page, "Vic", "Visitor", "vic@example.com")
+    page.get_by_role("button", name="Save runner").click()
+    page.get_by_text("Saved Vic Visitor's details.").wait_for()
+
+    page.get_by_label("Your name").fill("Vic Visitor")
+    page.get_by_label("Email").fill("vic@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "cart-guest-account-390")
+    page.get_by_role("button", name="Create account and pay").click()
+    page.wait_for_url("**/test-gateway/**")
+    page.get_by_text("Test mode: no card is charged.").wait_for()
+    page.get_by_role("button", name="Pay").first.click()
+    page.wait_for_url("**/orders/**")
+    page.get_by_text("Vic Visitor").first.wait_for()
+    assert problems == []
+
+
+def test_without_javascript_a_visitor_signs_in_from_the_cart_tab_and_pays(live_server, chromium, app, db, race):
+    make_account(db, "ana@example.com", "correct horse battery", full_name="Ana López")
+    app.config["SITE_URL"] = live_server.url
+    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{live_server.url}/races/lakeside")
+    page.get_by_label("How many 5K tickets").select_option("1")
+    page.get_by_role("button", name="Add to cart").click()
+    page.wait_for_url("**/races/lakeside/cart")
+    page.get_by_role("link", name="Fill in runner 1").click()
+    fill_runner(page, "Ana", "López", "ana@example.com")
+    page.get_by_role("button", name="Save runner").click()
+    page.wait_for_url("**/races/lakeside/cart?saved=*")
+
+    page.get_by_role("link", name="I have an account").click()
+    page.get_by_label("Email").fill("ana@example.com")
+    page.get_by_label("Password").fill("wrong password here")
+    page.get_by_role("button", name="Sign in and pay").click()
+    page.locator(".notice-error, .field-error").first.wait_for()  # told on the cart page, the cart intact
+    assert page.get_by_text("Ana López").count() >= 1
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in and pay").click()
+    page.wait_for_url("**/test-gateway/**")
+    context.close()
