@@ -5,7 +5,7 @@ from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
 
 import cli
-from blueprints import auth, cart, checkout, errors, manage, races, request_log, security, site, tickets, webhooks
+from blueprints import auth, cart_runners, checkout, errors, manage, races, request_log, security, site, tickets, webhooks
 from blueprints.rendering import register_template_helpers
 from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
 from extensions import csrf, db, limiter, migrate
@@ -52,7 +52,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     errors.register(app)
     auth.register(app)
     manage.register(app)
-    cart.register(app)
+    cart_runners.register(app)  # the cart blueprint with its runner routes
     app.register_blueprint(checkout.bp)
     app.register_blueprint(tickets.bp)
     webhooks.register(app)

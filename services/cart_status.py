@@ -37,6 +37,11 @@ class RunnerStatus:
     def blank(self) -> bool:
         return is_blank(self.registration)
 
+    @property
+    def fills_in(self) -> bool:
+        """The buyer gave a name and email: this runner fills in the rest and signs, after payment."""
+        return self.registration.awaiting_runner
+
 
 @dataclass
 class CartView:
@@ -58,6 +63,11 @@ class CartView:
     @property
     def ready(self) -> bool:
         return bool(self.runners) and not self.problems
+
+    @property
+    def invited(self) -> list[RunnerStatus]:
+        """Runners who will get a link after payment to fill in their own details and sign."""
+        return [r for r in self.runners if r.complete and r.fills_in]
 
     def quantity_of(self, ticket_type_id: int) -> int:
         return sum(1 for r in self.runners if r.registration.ticket_type_id == ticket_type_id)
