@@ -79,10 +79,12 @@ def _answer(race: Race, order: Order, registration: Registration, form: RunnerFo
     view = cart_status.view_cart(db.session, order, clock.now())
     status_of = next(r for r in view.runners if r.registration.id == registration.id)
     first = view.runners[0].registration
-    card = RunnerCard(status=status_of, open=form is not None or opened, just_saved=form is None,
+    card = RunnerCard(status=status_of, open=form is not None or opened,
                       form=form or saved_form(registration, race, view.waiver, clock.now(), first),
                       first_name=first.runner_name)
     body = render_block("cart/_runner.html", "card", card=card, race=race, waiver=view.waiver)
+    if form is None:
+        body += render_block("cart/cart.html", "runners_status", view=view, saved=[registration.runner_name], oob=True)
     body += render_block("cart/cart.html", "checkout", view=view, oob=True,
                          checkout_url=url_for("checkout.start", order_id=order.id))
     return make_response(body, status)

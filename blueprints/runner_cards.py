@@ -26,7 +26,6 @@ class RunnerCard:
     status: RunnerStatus           # as saved: what the summary line says
     form: RunnerForm               # as saved, or as posted (with its errors)
     open: bool = False
-    just_saved: bool = False
     first_name: str = ""           # runner 1's name, for "Same as runner 1 (Ana López)"
 
     @property
