@@ -257,13 +257,7 @@ def test_cart_pages_fit_phone_and_desktop(live_server, chromium, app, db, race, 
     page.get_by_role("button", name="Apply").click()
     page.get_by_text("Discount (FRIENDS)").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    screenshot(page, f"cart-{width}")
-
-    card(page, 3).locator("summary").click()
-    card(page, 3).get_by_role("button", name="Save runner 3").click()
-    card(page, 3).locator(".runner-errors").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    screenshot(page, f"cart-runner-{width}")
+    screenshot(page, f"cart-{width}")  # runner cards with errors: test_browser_cart_runners.py
     context.close()
 
 
