@@ -11,7 +11,7 @@ from blueprints.cart_forms import RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.rendering import is_fragment_request, redirect_to, render
-from blueprints.runner_cards import runner_cards, saved_names
+from blueprints.runner_cards import runner_cards, saved_names, typed_forms
 from blueprints.ticket_form import (
     NO_SUCH_RACE,
     add_param,
@@ -95,6 +95,8 @@ def _cart_page(race: Race, order: Order | None, *, status: int = 200, message: s
     runners = view.runners if view is not None else []
     if saved is None and request.method == "GET":
         saved = saved_names(runners, request.args.get("saved", ""))
+    if forms is None and request.method == "POST" and view is not None:  # keep what was typed in the runner cards
+        forms = typed_forms([r.registration for r in runners], race, view.waiver, now, request.form)
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved or [],
                   cards=runner_cards(runners, race, view.waiver if view else None, now, forms),

@@ -15,6 +15,7 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from blueprints.runner_cards import (
     RunnerCard,
     buyer_email,
+    changed,
     copy_from_first,
     posted_form,
     saved_form,
@@ -23,7 +24,7 @@ from extensions import db
 from models import Order, Race, Registration
 from services import cart as cart_service
 from services import cart_status, clock
-from services.runners import RunnerDetails, RunnerRefused, save_runner, save_runners, waiver_to_sign
+from services.runners import RunnerRefused, save_runner, save_runners, waiver_to_sign
 
 NOT_ON_THE_FORM = ("csrf_token", "waiver_version", "same_as_first", "runner_fills_in")
 
@@ -106,11 +107,12 @@ def save_all(slug: str):
         if fill not in {str(r.id) for r in tickets}:
             abort_for_user(400, "There's no such runner in your cart.")
         forms[int(fill)].fill_in_buyer(g.user)
-        return _cart_page(race, order, forms={int(fill): forms[int(fill)]} | _typed(forms, tickets))
+        typed = {r.id: forms[r.id] for r in tickets if changed(forms[r.id], r)}
+        return _cart_page(race, order, forms=typed | {int(fill): forms[int(fill)]})
     copy_from_first([forms[r.id] for r in tickets[1:]], tickets[0], forms[tickets[0].id])
-    changed = [r for r in tickets if _changed(forms[r.id], r)]
-    invalid = {r.id: forms[r.id] for r in changed if not forms[r.id].validate()}
-    valid = [r for r in changed if r.id not in invalid]
+    touched = [r for r in tickets if changed(forms[r.id], r)]
+    invalid = {r.id: forms[r.id] for r in touched if not forms[r.id].validate()}
+    valid = [r for r in touched if r.id not in invalid]
     refused = save_runners(db.session, [(r, forms[r.id].details()) for r in valid], race=race, waiver=waiver,
                            now=now, ip=request.remote_addr or "", buyer_email=buyer_email())
     invalid |= {r.id: forms[r.id] for r in valid if r.id in refused}
@@ -120,19 +122,6 @@ def save_all(slug: str):
     if is_fragment_request():
         return cart.with_badge(_cart_page(race, order, saved=[r.runner_name for r in saved]))
     return redirect_to(url_for("cart.view", slug=race.slug, saved=",".join(str(r.id) for r in saved)))
-
-
-def _changed(form: RunnerForm, registration: Registration) -> bool:
-    """Whether the posted form says anything the ticket doesn't hold yet (an untouched card is left alone)."""
-    saved = RunnerDetails.of(registration)
-    posted = form.details()
-    posted.waiver_version_id = saved.waiver_version_id if form.waiver_version.data else posted.waiver_version_id
-    return posted != saved
-
-
-def _typed(forms: dict[int, RunnerForm], tickets: list[Registration]) -> dict[int, RunnerForm]:
-    """The forms someone typed into, so re-rendering the page keeps what they hold."""
-    return {r.id: forms[r.id] for r in tickets if _changed(forms[r.id], r)}
 
 
 @bp.post("/cart/runners/<int:registration_id>/check")

@@ -88,6 +88,28 @@ def copy_from_first(forms: list[RunnerForm], first: Registration, first_posted: 
             form.copy_shared(source)
 
 
+def changed(form: RunnerForm, registration: Registration) -> bool:
+    """Whether a posted form says anything the ticket doesn't hold yet (an untouched card is left alone)."""
+    saved = RunnerDetails.of(registration)
+    posted = form.details()
+    if form.waiver_version.data:  # the version shown is not a change by itself
+        posted.waiver_version_id = saved.waiver_version_id
+    return posted != saved
+
+
+def typed_forms(registrations: list[Registration], race: Race, waiver: WaiverVersion | None, now: datetime,
+                formdata) -> dict[int, RunnerForm]:
+    """The runner forms typed into and posted along with another change (a quantity, a code, a removal),
+    so the page that comes back still holds what was typed and not saved yet."""
+    forms = {}
+    for registration in registrations:
+        if any(key.startswith(prefix_of(registration)) for key in formdata):
+            form = posted_form(registration, race, waiver, now)
+            if changed(form, registration):
+                forms[registration.id] = form
+    return forms
+
+
 def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion | None, now: datetime,
                  forms: dict[int, RunnerForm] | None = None) -> list[RunnerCard]:
     """A card per ticket: `forms` (posted, perhaps with errors) open, the others as saved.

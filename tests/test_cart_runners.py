@@ -313,3 +313,22 @@ def test_another_buyer_s_email_may_be_a_friend_s(app, db, race):
     response = client.post(f"/cart/runners/{second.id}", data={"csrf_token": token(client), **prefixed(
         second, runner_fills_in="y", first_name="Ana", last_name="López", email="ana@example.com")})
     assert response.status_code == 303
+
+
+def test_changing_the_tickets_or_the_code_keeps_what_was_typed_in_the_runner_cards(signed_in, db, race, three):
+    first, second, third = three
+    typed = {**prefixed(second, first_name="Bea", email="bea@"), **prefixed(third, first_name="Caro")}
+
+    response = signed_in.post("/races/lake/cart/code", headers=HTMX,
+                              data={"csrf_token": token(signed_in), "code": "NOPE", **typed})
+    assert response.status_code == 422
+    page = text(response)
+    assert 'value="Bea"' in tag(page, f"r{second.id}-first_name") and 'value="bea@"' in tag(page, f"r{second.id}-email")
+    assert is_open(page, second) and is_open(page, third)
+    assert "field-error" not in card_of(page, second)  # kept as typed, not judged yet
+
+    # Runner 2's ticket goes: runner 3's typing stays; nothing was saved on the way.
+    page = text(signed_in.post(f"/races/lake/cart/tickets/{second.id}/remove", headers=HTMX,
+                               data={"csrf_token": token(signed_in), **typed}))
+    assert f'id="runner-{second.id}"' not in page and 'value="Caro"' in tag(page, f"r{third.id}-first_name")
+    assert fresh(db, third).first_name == ""
