@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import DiscountCode, Order, OrderStatus, Race, Registration, WaiverVersion
+from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
 from services import pricing
 from services.cart import cart_registrations
 from services.discounts import CodeRefused, check_code
@@ -74,9 +74,16 @@ class CartView:
 
 
 def runner_statuses(registrations: list[Registration], race: Race, waiver: WaiverVersion | None,
-                     now: datetime) -> list[RunnerStatus]:
-    return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now))
+                     now: datetime, buyer_email: str | None = None) -> list[RunnerStatus]:
+    return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now,
+                                               buyer_email=buyer_email))
             for i, r in enumerate(registrations, start=1)]
+
+
+def buyer_email(session: Session, order: Order) -> str | None:
+    """The buyer's email, which no runner filling in by link may have (a guest's cart has no buyer yet)."""
+    buyer = session.get(Profile, order.buyer_id) if order.buyer_id is not None else None
+    return buyer.email if buyer is not None else None
 
 
 def _runner_messages(runners: list[RunnerStatus]) -> list[str]:
@@ -109,7 +116,7 @@ def cart_problems(session: Session, order: Order, now: datetime) -> list[str]:
         return ["Your cart is empty."]
     race = session.get(Race, order.race_id)
     waiver = waiver_to_sign(session, race.id)
-    return _runner_messages(runner_statuses(registrations, race, waiver, now))
+    return _runner_messages(runner_statuses(registrations, race, waiver, now, buyer_email(session, order)))
 
 
 def changes_since_added(session: Session, race: Race, registrations: list[Registration], code: DiscountCode | None,
@@ -146,7 +153,7 @@ def view_cart(session: Session, order: Order, now: datetime) -> CartView:
     registrations = cart_registrations(session, order)
     waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    runners = runner_statuses(registrations, race, waiver, now)
+    runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
     quote = pricing.quote_order(session, order)
     runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
     sales = changes_since_added(session, race, registrations, code, order, now) if registrations else []

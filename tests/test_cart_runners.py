@@ -332,3 +332,20 @@ def test_changing_the_tickets_or_the_code_keeps_what_was_typed_in_the_runner_car
                                data={"csrf_token": token(signed_in), **typed}))
     assert f'id="runner-{second.id}"' not in page and 'value="Caro"' in tag(page, f"r{third.id}-first_name")
     assert fresh(db, third).first_name == ""
+
+
+def test_a_cart_that_gets_its_buyer_later_is_not_ready_while_the_buyer_s_own_email_waits_for_a_link(
+        signed_in, db, buyer, race, three):
+    # As a guest's cart looks after sign-in: runner 2 was left to fill in by link, with what is now the buyer's email.
+    for registration in three:
+        signed_in.post(f"/cart/runners/{registration.id}", data={"csrf_token": token(signed_in), **runner_fields(
+            db, race, registration, email=f"runner{registration.id}@example.com")})
+    second = fresh(db, three[1])
+    second.runner_fills_in, second.email, second.waiver_signed_at = True, "Ana@Example.com", None
+    db.session.commit()
+
+    problems = cart_problems(db.session, the_cart(db, buyer, race), NOW)
+
+    assert problems == ["Runner 2 (Ana López, 10K): That's your own email: “Let them fill in and sign” is for "
+                        "someone else. If you are this runner, fill in your details here."]
+    assert "disabled" in re.search(r"<button[^>]*>Continue to payment", text(signed_in.get("/races/lake/cart"))).group(0)
