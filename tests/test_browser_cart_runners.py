@@ -128,3 +128,14 @@ def test_without_javascript_the_runners_are_one_form_saved_at_once(live_server, 
     card(page, 2).get_by_text("Caro Díaz · will fill in and sign after payment").wait_for()
     expect(page.get_by_role("button", name="Continue to payment")).to_be_enabled()
     context.close()
+
+
+def test_after_this_is_me_the_keyboard_is_on_the_first_field_still_empty(live_server, page, app, db, race):
+    buyer = make_profile(db, full_name="Ana López", email="ana@example.com")
+    make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer, complete=False)
+    open_cart(page, live_server, app, buyer)
+
+    card(page, 1).get_by_role("button", name="This is me").click()
+
+    expect(card(page, 1).get_by_label("First name")).to_have_value("Ana")
+    expect(card(page, 1).get_by_label("Date of birth")).to_be_focused()

@@ -35,7 +35,8 @@
     save.click();
   });
 
-  // After a card is swapped: errors take the focus; a saved runner's card closes and the next one to fill opens.
+  // After a card is swapped: errors take the focus; after "This is me" the first empty field does; a saved
+  // runner's card closes and the next one to fill opens.
   document.addEventListener("htmx:afterSettle", function (event) {
     var card = event.detail.elt;
     if (!card.matches || !card.matches("[data-runner-card]")) return;
@@ -44,7 +45,14 @@
       invalid.focus();
       return;
     }
-    if (card.open || card.getAttribute("data-complete") !== "true") return;
+    if (card.open) {  // "This is me" filled it in: on to the first field still empty
+      var empty = Array.prototype.find.call(card.querySelectorAll("input:not([type=hidden]):not([type=radio]):not([type=checkbox]), select"), function (input) {
+        return !input.value && input.offsetParent !== null;
+      });
+      if (empty) empty.focus();
+      return;
+    }
+    if (card.getAttribute("data-complete") !== "true") return;
     var next = document.querySelector("[data-runner-card][data-complete=false]");
     if (next) {
       next.open = true;
