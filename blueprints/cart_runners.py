@@ -120,7 +120,7 @@ def save_all(slug: str):
     if invalid:
         return _cart_page(race, order, status=422, forms=invalid, saved=[r.runner_name for r in saved])
     if is_fragment_request():
-        return cart.with_badge(_cart_page(race, order, saved=[r.runner_name for r in saved]))
+        return _cart_page(race, order, saved=[r.runner_name for r in saved])
     return redirect_to(url_for("cart.view", slug=race.slug, saved=",".join(str(r.id) for r in saved)))
 
 
