@@ -7,8 +7,8 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
 import cli
 from blueprints import (
     auth,
-    cart,
     cart_account,
+    cart_runners,
     checkout,
     errors,
     manage,
@@ -66,7 +66,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     errors.register(app)
     auth.register(app)
     manage.register(app)
-    cart.register(app)
+    cart_runners.register(app)  # the cart blueprint with its runner routes
     app.register_blueprint(cart_account.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(tickets.bp)

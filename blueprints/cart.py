@@ -1,4 +1,4 @@
-"""The cart: adding tickets from a race page, the cart page, discount codes, and one form per runner."""
+"""The cart: adding tickets from a race page, the cart page and discount codes (runner forms: cart_runners.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g, get_flashed_messages, request, url_for
@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from blueprints.auth_forms import SignInForm, SignUpForm
-from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
+from blueprints.cart_forms import RunnerForm
 from blueprints.cart_owner import (
     CART_NOTICE,
     cart_owner,
@@ -18,6 +18,7 @@ from blueprints.cart_owner import (
 from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.rendering import is_fragment_request, redirect_to, render
+from blueprints.runner_cards import runner_cards, saved_names, typed_forms
 from blueprints.ticket_form import (
     NO_SUCH_RACE,
     describe,
@@ -33,7 +34,6 @@ from services import races as race_service
 from services.cart import MAX_PER_TYPE, CartRefused
 from services.cart_status import CartCount
 from services.discounts import CodeRefused
-from services.runners import RunnerDetails, RunnerRefused, runner_problems, save_runner, waiver_to_sign
 from services.typed_input import is_whole_number
 
 bp = Blueprint("cart", __name__)
@@ -94,23 +94,25 @@ def _own_cart_or_404(race: Race) -> Order:
     return order
 
 
-def _saved_name(tickets: list[Registration]) -> str | None:
-    """`?saved=<ticket id>` after a runner form: whose details were just saved (only among these tickets)."""
-    saved = request.args.get("saved", "")
-    return next((r.runner_name for r in tickets if is_whole_number(saved) and r.id == int(saved)), None)
-
-
 def cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
-              code_error: str | None = None, code_typed: str = "", account_form=None, account_error: str | None = None):
-    """The cart page (or its #cart fragment). A guest's way to payment is the account panel: sign-up
-    unless `?account=sign-in` or `account_form` (a form that was refused) says otherwise."""
-    view = cart_status.view_cart(db.session, order, clock.now()) if order is not None else None
-    saved = _saved_name([r.registration for r in view.runners]) if view is not None and request.method == "GET" else None
+              code_error: str | None = None, code_typed: str = "", forms: dict[int, RunnerForm] | None = None,
+              saved: list[str] | None = None, account_form=None, account_error: str | None = None):
+    """The cart page (or its #cart fragment). `forms` are runner forms as just posted (with their errors),
+    `saved` whose details were saved. A guest's way to payment is the account panel: sign-up unless
+    `?account=sign-in` or `account_form` (a form that was refused) says otherwise."""
+    now = clock.now()
+    view = cart_status.view_cart(db.session, order, now) if order is not None else None
+    runners = view.runners if view is not None else []
+    if saved is None and request.method == "GET":
+        saved = saved_names(runners, request.args.get("saved", ""))
+    if forms is None and request.method == "POST" and view is not None:  # keep what was typed in the runner cards
+        forms = typed_forms([r.registration for r in runners], race, view.waiver, now, request.form)
     if account_form is None and g.get("user") is None and view is not None and view.ready:
         wants_sign_in = request.args.get("account") == "sign-in"
         account_form = SignInForm(formdata=None) if wants_sign_in else SignUpForm(formdata=None)
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
-                  code_error=code_error, code_typed=code_typed, saved=saved,
+                  code_error=code_error, code_typed=code_typed, saved=saved or [],
+                  cards=runner_cards(runners, race, view.waiver if view else None, now, forms),
                   checkout_url=url_for("checkout.start", order_id=order.id) if order is not None else "",
                   max_per_type=MAX_PER_TYPE, notices=get_flashed_messages(category_filter=[CART_NOTICE]),
                   account_form=account_form, account_mode="sign-in" if isinstance(account_form, SignInForm) else "sign-up",
@@ -187,7 +189,7 @@ def index():
     return render("cart/index.html", carts=cart_status.open_carts(db.session, owner, clock.now()) if owner else [])
 
 
-# --- one form per runner ------------------------------------------------------------------
+# --- the tickets the runner forms are for ------------------------------------------------
 
 def _own_registration_or_404(registration_id: int) -> Registration:
     """A ticket in this person's open cart (signed in or not); anyone else's (or a paid one) is a 404."""
@@ -199,71 +201,6 @@ def _own_registration_or_404(registration_id: int) -> Registration:
     if registration is None:
         abort_for_user(404, "There's no ticket like that in your cart.")
     return registration
-
-
-def _runner_page(registration: Registration, form: RunnerForm, *, status: int = 200):
-    race = form.race
-    tickets = cart_service.cart_registrations(db.session, registration.order)
-    runners = cart_status.runner_statuses(tickets, race, form.waiver, form.now)
-    number = next(r.number for r in runners if r.registration.id == registration.id)
-    return render("cart/runner.html", block="runner_form", status=status, race=race, registration=registration,
-                  ticket_type=registration.ticket_type, form=form, waiver=form.waiver, number=number,
-                  runners=runners, saved=_saved_name(tickets), name_out_of_band=is_fragment_request(),
-                  check_url=url_for("cart.check_runner", registration_id=registration.id))
-
-
-@bp.get("/cart/runners/<int:registration_id>")
-def runner(registration_id: int):
-    """The runner form for one ticket: details, emergency contact, and the waiver to sign."""
-    registration = _own_registration_or_404(registration_id)
-    race = db.session.get(Race, registration.race_id)
-    form = RunnerForm.for_registration(registration).bind(race, registration.ticket_type,
-                                                          waiver_to_sign(db.session, race.id), clock.now())
-    return _runner_page(registration, form)
-
-
-@bp.post("/cart/runners/<int:registration_id>")
-def save(registration_id: int):
-    """Save the runner and their signature, then on to the next runner (or the cart)."""
-    registration = _own_registration_or_404(registration_id)
-    race = db.session.get(Race, registration.race_id)
-    form = RunnerForm().bind(race, registration.ticket_type, waiver_to_sign(db.session, race.id), clock.now())
-    if request.form.get("fill") == "me":  # "This is me": fill in, save nothing yet (a guest has no details to fill)
-        if g.user is not None:
-            form.fill_in_buyer(g.user)
-        return _runner_page(registration, form)
-    if not form.validate():
-        return _runner_page(registration, form, status=422)
-    try:
-        save_runner(db.session, registration, form.details(), race=race, ticket_type=registration.ticket_type,
-                    waiver=form.waiver, now=form.now, ip=request.remote_addr or "")
-    except RunnerRefused:  # the form applies the same rules; this is the last line of defence
-        return _runner_page(registration, form, status=422)
-    return redirect_to(_next_stop(registration, race, form))
-
-
-def _next_stop(saved: Registration, race: Race, form: RunnerForm) -> str:
-    """The next ticket still missing its runner, or the cart when everyone is in."""
-    for other in cart_service.cart_registrations(db.session, saved.order):
-        if other.id != saved.id and runner_problems(RunnerDetails.of(other), race, other.ticket_type,
-                                                    form.waiver, form.now):
-            return url_for("cart.runner", registration_id=other.id, saved=saved.id)
-    return url_for("cart.view", slug=race.slug, saved=saved.id)
-
-
-@bp.post("/cart/runners/<int:registration_id>/check")
-def check_runner(registration_id: int):
-    """Check one field as it is typed (nothing is saved); 422 with the message when it is wrong."""
-    registration = _own_registration_or_404(registration_id)
-    name = request.form.get("_field", "")
-    race = db.session.get(Race, registration.race_id)
-    form = RunnerForm().bind(race, registration.ticket_type, waiver_to_sign(db.session, race.id), clock.now())
-    if name not in form._fields or name in ("csrf_token", "waiver_version"):
-        abort_for_user(400, "There's no such field on the runner form.")
-    form.validate()
-    dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()  # all of them are on the waiver
-    return render("cart/runner.html", block="field_check", form=form, check_field=name, dependents=dependents,
-                  name_out_of_band=name in ("first_name", "last_name"), status=422 if form[name].errors else 200)
 
 
 # --- the header badge ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from models import Profile, Race, Registration, TicketType, WaiverVersion
-from services.runners import GENDERS, RunnerDetails, age_note, runner_problems
+from services.runners import GENDERS, SHARED_FIELDS, RunnerDetails, age_note, runner_problems
 from services.typed_input import is_whole_number
 
 # Fields whose message can change when another one does: a signature must match the names
@@ -20,6 +20,9 @@ DEPENDENT_FIELDS = {
     "date_of_birth": ("waiver_guardian_name", "waiver_signature"),
     "waiver_guardian_name": ("waiver_signature",),
 }
+
+# Runner form fields that are not checked as they are typed (hidden, or choices rather than details).
+NOT_ON_THE_FORM = ("csrf_token", "waiver_version", "same_as_first", "runner_fills_in")
 
 
 class RunnerDetailsForm(FlaskForm):
@@ -45,6 +48,7 @@ class RunnerForm(RunnerDetailsForm):
     country = StringField("Country")
     club = StringField("Club or team")
     runner_fills_in = BooleanField("Let them fill in and sign")
+    same_as_first = BooleanField("Same as runner 1")
     waiver_guardian_name = StringField("Parent or guardian's name")
     waiver_accepted = BooleanField("I have read the waiver above and accept it")
     waiver_signature = StringField("Signature")
@@ -54,10 +58,13 @@ class RunnerForm(RunnerDetailsForm):
     ticket_type: TicketType
     waiver: WaiverVersion | None
     now: datetime
+    buyer_email: str | None = None
 
-    def bind(self, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
+    def bind(self, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime,
+             buyer_email: str | None = None) -> RunnerForm:
         """Give the form what its rules depend on, and the choices the race offers."""
         self.race, self.ticket_type, self.waiver, self.now = race, ticket_type, waiver, now
+        self.buyer_email = buyer_email
         self.gender.choices = [SelectChoice("", "Not given")] + [SelectChoice(g, g) for g in GENDERS]
         self.tshirt_size.choices = [SelectChoice("", "Choose a size")] + [SelectChoice(s, s) for s in race.tshirt_size_list]
         if waiver is not None and not self.waiver_version.data:
@@ -65,9 +72,9 @@ class RunnerForm(RunnerDetailsForm):
         return self
 
     @classmethod
-    def for_registration(cls, registration: Registration) -> RunnerForm:
+    def for_registration(cls, registration: Registration, prefix: str = "") -> RunnerForm:
         """The form as saved so far (a fresh ticket's form is empty)."""
-        return cls(formdata=None, data={
+        return cls(formdata=None, prefix=prefix, data={
             "first_name": registration.first_name, "last_name": registration.last_name,
             "email": registration.email, "date_of_birth": registration.date_of_birth,
             "gender": registration.gender, "tshirt_size": registration.tshirt_size,
@@ -86,6 +93,11 @@ class RunnerForm(RunnerDetailsForm):
             first, last = last, ""
         self.first_name.data, self.last_name.data = first, last
         self.email.data = profile.email
+
+    def copy_shared(self, source: RunnerDetails) -> None:
+        """"Same as runner 1": their emergency contact, address and club, in place of what was typed here."""
+        for name in SHARED_FIELDS:
+            self[name].data = getattr(source, name)
 
     def typed_name(self) -> str:
         """The runner's name as the form holds it now (saved, typed or filled in), "" before any."""
@@ -109,7 +121,7 @@ class RunnerForm(RunnerDetailsForm):
         """Parse (dates, the CSRF token), then apply every runner rule; errors land beside their fields."""
         super().validate(extra_validators)
         for name, message in runner_problems(self.details(), self.race, self.ticket_type, self.waiver,
-                                             self.now).items():
+                                             self.now, buyer_email=self.buyer_email).items():
             if not self[name].errors:
                 self[name].errors = [*self[name].errors, message]
         return not self.errors

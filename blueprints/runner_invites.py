@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, g, request, url_for
 
 from blueprints.auth import login_required
-from blueprints.cart_forms import DEPENDENT_FIELDS, RunnerForm
+from blueprints.cart_forms import DEPENDENT_FIELDS, NOT_ON_THE_FORM, RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
 from extensions import db, limiter
@@ -74,12 +74,12 @@ def check(token: str):
     invitation = invites.open_invitation(db.session, token, clock.now())
     form = _form(invitation)
     name = request.form.get("_field", "")
-    if name not in form._fields or name in ("csrf_token", "waiver_version", "runner_fills_in"):
+    if name not in form._fields or name in NOT_ON_THE_FORM:
         abort_for_user(400, "There's no such field on the runner form.")
     form.validate()
     dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()
-    return render("cart/runner.html", block="field_check", form=form, check_field=name, dependents=dependents,
-                  name_out_of_band=False, status=422 if form[name].errors else 200)
+    return render("cart/_field_check.html", block="field_check", form=form, check_field=name, dependents=dependents,
+                  status=422 if form[name].errors else 200)
 
 
 @bp.get("/ticket/<token>")

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import DiscountCode, Order, OrderStatus, Race, Registration, WaiverVersion
+from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
 from services import pricing
 from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
@@ -36,6 +36,11 @@ class RunnerStatus:
     def blank(self) -> bool:
         return is_blank(self.registration)
 
+    @property
+    def fills_in(self) -> bool:
+        """The buyer gave a name and email: this runner fills in the rest and signs, after payment."""
+        return self.registration.awaiting_runner
+
 
 @dataclass
 class CartView:
@@ -58,14 +63,26 @@ class CartView:
     def ready(self) -> bool:
         return bool(self.runners) and not self.problems
 
+    @property
+    def invited(self) -> list[RunnerStatus]:
+        """Runners who will get a link after payment to fill in their own details and sign."""
+        return [r for r in self.runners if r.complete and r.fills_in]
+
     def quantity_of(self, ticket_type_id: int) -> int:
         return sum(1 for r in self.runners if r.registration.ticket_type_id == ticket_type_id)
 
 
 def runner_statuses(registrations: list[Registration], race: Race, waiver: WaiverVersion | None,
-                     now: datetime) -> list[RunnerStatus]:
-    return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now))
+                     now: datetime, buyer_email: str | None = None) -> list[RunnerStatus]:
+    return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now,
+                                               buyer_email=buyer_email))
             for i, r in enumerate(registrations, start=1)]
+
+
+def buyer_email(session: Session, order: Order) -> str | None:
+    """The buyer's email, which no runner filling in by link may have (a guest's cart has no buyer yet)."""
+    buyer = session.get(Profile, order.buyer_id) if order.buyer_id is not None else None
+    return buyer.email if buyer is not None else None
 
 
 def _runner_messages(runners: list[RunnerStatus]) -> list[str]:
@@ -98,7 +115,8 @@ def cart_problems(session: Session, order: Order, now: datetime) -> list[str]:
         return ["Your cart is empty."]
     race = session.get(Race, order.race_id)
     waiver = waiver_to_sign(session, race.id)
-    return _runner_messages(runner_statuses(registrations, race, waiver, now)) + limit_problems(registrations)
+    return (_runner_messages(runner_statuses(registrations, race, waiver, now, buyer_email(session, order)))
+            + limit_problems(registrations))
 
 
 def limit_problems(registrations: list[Registration]) -> list[str]:
@@ -144,7 +162,7 @@ def view_cart(session: Session, order: Order, now: datetime) -> CartView:
     registrations = cart_registrations(session, order)
     waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    runners = runner_statuses(registrations, race, waiver, now)
+    runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
     quote = pricing.quote_order(session, order)
     runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)

@@ -28,6 +28,10 @@ GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")
 # Optional lines the runner may give (shown in results and the timing CSV): field, name in messages, limit.
 ADDRESS_FIELDS = (("address", "the address", 200), ("city", "the city", 100), ("country", "the country", 100),
                   ("club", "the club or team", 100))
+# What "Same as runner 1" copies: what friends and family running together often share.
+SHARED_FIELDS = ("emergency_name", "emergency_phone", "address", "city", "country", "club")
+OWN_EMAIL = ("That's your own email: “Let them fill in and sign” is for someone else. "
+             "If you are this runner, fill in your details here.")
 
 _PHONE_CHARACTERS = re.compile(r"^[0-9 +\-().]*$")
 
@@ -149,6 +153,11 @@ def email_problem(value: str) -> str | None:
     return None
 
 
+def same_email(typed: str, other: str) -> bool:
+    """Whether two addresses are the same mailbox as people type them (case and spaces don't matter)."""
+    return tidy(typed).casefold() == tidy(other).casefold()
+
+
 def phone_problem(value: str) -> str | None:
     text = tidy(value)
     if not text:
@@ -217,8 +226,11 @@ def is_minor(born: date | None, today: date) -> bool:
 # --- the whole form ----------------------------------------------------------------------
 
 def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None,
-                    now: datetime) -> dict[str, str]:
-    """Every rule the runner's details break, as {field: message}; empty when they are complete and valid."""
+                    now: datetime, *, buyer_email: str | None = None) -> dict[str, str]:
+    """Every rule the runner's details break, as {field: message}; empty when they are complete and valid.
+
+    `buyer_email`, when known, is the signed-in buyer's: they can't send themselves the link to fill in.
+    """
     problems: dict[str, str] = {}
 
     def note(field: str, message: str | None) -> None:
@@ -228,6 +240,8 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
     note("first_name", name_problem(details.first_name, "the runner's first name"))
     note("last_name", name_problem(details.last_name, "the runner's last name"))
     note("email", email_problem(details.email))
+    if details.runner_fills_in and buyer_email and same_email(details.email, buyer_email):
+        note("email", OWN_EMAIL)
     if details.runner_fills_in:  # the rest is theirs to fill in and sign, after payment
         return problems
 
@@ -308,14 +322,30 @@ def is_blank(registration: Registration) -> bool:
 
 
 def save_runner(session: Session, registration: Registration, details: RunnerDetails, *, race: Race,
-                ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime, ip: str) -> None:
+                ticket_type: TicketType, waiver: WaiverVersion | None, now: datetime, ip: str,
+                buyer_email: str | None = None) -> None:
     """Store the runner and their signature on the ticket, or raise RunnerRefused (nothing changes). Commits."""
-    problems = runner_problems(details, race, ticket_type, waiver, now)
+    problems = runner_problems(details, race, ticket_type, waiver, now, buyer_email=buyer_email)
     if problems:
         session.rollback()
         raise RunnerRefused(problems)
     store_runner(registration, details, race=race, waiver=waiver, now=now, ip=ip)
     session.commit()
+
+
+def save_runners(session: Session, runners: list[tuple[Registration, RunnerDetails]], *, race: Race,
+                 waiver: WaiverVersion | None, now: datetime, ip: str,
+                 buyer_email: str | None = None) -> dict[int, dict[str, str]]:
+    """Store every runner whose details are valid, in one commit; {ticket id: problems} for the others."""
+    refused = {}
+    for registration, details in runners:
+        problems = runner_problems(details, race, registration.ticket_type, waiver, now, buyer_email=buyer_email)
+        if problems:
+            refused[registration.id] = problems
+        else:
+            store_runner(registration, details, race=race, waiver=waiver, now=now, ip=ip)
+    session.commit()
+    return refused
 
 
 def store_runner(registration: Registration, details: RunnerDetails, *, race: Race, waiver: WaiverVersion | None,

@@ -80,14 +80,21 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-def fill_runner(page, first, last, email):
-    """Fill in a whole runner form (details, emergency contact, signed waiver) as a person would."""
-    page.get_by_label("First name").fill(first)
-    page.get_by_label("Last name").fill(last)
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Date of birth").fill("1990-04-21")
-    page.get_by_label("T-shirt size").select_option("M")
-    page.get_by_label("Emergency contact's name").fill("Luis López")
-    page.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
-    page.get_by_label("I have read the waiver above and accept it").check()
-    page.get_by_label("Signature").fill(f"{first} {last}")
+def card(page, number: int):
+    """Runner `number`'s card on the cart page (its fields are found by label inside it)."""
+    return page.locator("details.runner-card").nth(number - 1)
+
+
+def fill_runner(runner, first, last, email, *, contact=True):
+    """Fill in a whole runner form (details, emergency contact, signed waiver) as a person would; `runner` is a
+    runner's card on the cart page, or a page holding one runner form."""
+    runner.get_by_label("First name").fill(first)
+    runner.get_by_label("Last name").fill(last)
+    runner.get_by_label("Email", exact=True).fill(email)
+    runner.get_by_label("Date of birth").fill("1990-04-21")
+    runner.get_by_label("T-shirt size").select_option("M")
+    if contact:
+        runner.get_by_label("Emergency contact's name").fill("Luis López")
+        runner.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
+    runner.get_by_label("I have read the waiver above and accept it").check()
+    runner.get_by_label("Signature").fill(f"{first} {last}")

@@ -2,7 +2,8 @@
 from sqlalchemy import select
 
 from models import OrderStatus, Registration
-from tests.factories import make_order, make_race
+from services import race_editing
+from tests.factories import login, make_cart, make_order, make_profile, make_race
 from tests.http import csrf_token
 
 
@@ -90,3 +91,28 @@ def test_a_visitor_s_cart_costs_the_race_and_cart_pages_one_query_however_full(a
     small, large = guest_with(1), guest_with(10)
     assert _queries(small, count_queries, "/races/lake") == _queries(large, count_queries, "/races/lake") == anonymous + 1
     assert _queries(small, count_queries, "/races/lake/cart") == _queries(large, count_queries, "/races/lake/cart")
+
+
+def test_cart_page_query_count_is_the_same_for_1_and_10_runners(app, db, count_queries):
+    race = make_race(db, tickets=[("10K", 1000, 50), ("5K", 800, 50)], tshirt_sizes="S,M,L", ask_gender=True)
+    race_editing.set_waiver_text(db.session, race, "I run at my own risk.")
+    db.session.commit()
+
+    def cart_page_queries(tickets: dict, fills_in: int = 0) -> int:
+        """Queries of the cart page, which shows a runner form for every ticket."""
+        buyer = make_profile(db)
+        cart = make_cart(db, race, tickets, buyer=buyer, complete=True)
+        for registration in sorted(cart.registrations, key=lambda r: r.id)[1:1 + fills_in]:
+            registration.runner_fills_in, registration.waiver_signed_at = True, None
+        sorted(cart.registrations, key=lambda r: r.id)[-1].first_name = ""  # one still to fill: a card open
+        db.session.commit()
+        client = app.test_client()
+        login(client, buyer)
+        with count_queries() as counter:
+            page = client.get(f"/races/{race.slug}/cart").get_data(as_text=True)
+        assert page.count('<details class="runner-card') == len(cart.registrations)
+        return counter.count
+
+    one = cart_page_queries({race.ticket_types[0]: 1})
+    ten = cart_page_queries({race.ticket_types[0]: 6, race.ticket_types[1]: 4}, fills_in=3)
+    assert one == ten

@@ -1,0 +1,136 @@
+"""The runner forms on the cart page: one card per ticket, bound to what was saved or to what was just posted.
+
+Every card's fields carry the prefix `r<ticket id>-`, so the ids and names of twenty runners on one
+page never clash, and a post of the whole page can be read runner by runner.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import g, url_for
+
+from blueprints.cart_forms import RunnerForm
+from models import Race, Registration, WaiverVersion
+from services.cart_status import RunnerStatus
+from services.runners import SHARED_FIELDS, RunnerDetails
+from services.typed_input import is_whole_number
+
+HIDDEN_ERRORS = ("csrf_token", "waiver_version")
+
+
+@dataclass
+class RunnerCard:
+    """One ticket's runner form, and whether it starts open."""
+
+    status: RunnerStatus           # as saved: what the summary line says
+    form: RunnerForm               # as saved, or as posted (with its errors)
+    open: bool = False
+    first_name: str = ""           # runner 1's name, for "Same as runner 1 (Ana López)"
+
+    @property
+    def registration(self) -> Registration:
+        return self.status.registration
+
+    @property
+    def first(self) -> bool:
+        return self.status.number == 1
+
+    @property
+    def errors(self) -> list:
+        """(field, message) for each field the form refused, in the form's order."""
+        return [(self.form[name], messages[0]) for name, messages in self.form.errors.items()
+                if name in self.form._fields and name not in HIDDEN_ERRORS]
+
+    @property
+    def check_url(self) -> str:
+        return url_for("cart.check_runner", registration_id=self.registration.id)
+
+    @property
+    def save_url(self) -> str:
+        return url_for("cart.save", registration_id=self.registration.id)
+
+
+def prefix_of(registration: Registration) -> str:
+    return f"r{registration.id}-"
+
+
+def buyer_email() -> str | None:
+    """The signed-in buyer's email (a visitor without an account has none yet)."""
+    user = g.get("user")
+    return user.email if user is not None else None
+
+
+def saved_form(registration: Registration, race: Race, waiver: WaiverVersion | None, now: datetime,
+               first: Registration | None = None) -> RunnerForm:
+    """The form as the ticket holds it; "Same as runner 1" ticked when it shares runner 1's details."""
+    form = RunnerForm.for_registration(registration, prefix_of(registration))
+    form.same_as_first.data = first is not None and shares_details(registration, first)
+    return form.bind(race, registration.ticket_type, waiver, now, buyer_email())
+
+
+def posted_form(registration: Registration, race: Race, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
+    """The form as this request posted it (its own prefixed fields only)."""
+    return RunnerForm(prefix=prefix_of(registration)).bind(race, registration.ticket_type, waiver, now, buyer_email())
+
+
+def shares_details(registration: Registration, first: Registration) -> bool:
+    return (registration.id != first.id and bool(first.emergency_name)
+            and all(getattr(registration, name) == getattr(first, name) for name in SHARED_FIELDS))
+
+
+def copy_from_first(forms: list[RunnerForm], first: Registration, first_posted: RunnerForm) -> None:
+    """"Same as runner 1" on the server: runner 1's details as posted with these forms, else as saved."""
+    posted = any(first_posted[name].raw_data for name in SHARED_FIELDS)
+    source = first_posted.details() if posted else RunnerDetails.of(first)
+    for form in forms:
+        if form.same_as_first.data:
+            form.copy_shared(source)
+
+
+def changed(form: RunnerForm, registration: Registration) -> bool:
+    """Whether a posted form says anything the ticket doesn't hold yet (an untouched card is left alone)."""
+    saved = RunnerDetails.of(registration)
+    posted = form.details()
+    if form.waiver_version.data:  # the version shown is not a change by itself
+        posted.waiver_version_id = saved.waiver_version_id
+    return posted != saved
+
+
+def typed_forms(registrations: list[Registration], race: Race, waiver: WaiverVersion | None, now: datetime,
+                formdata) -> dict[int, RunnerForm]:
+    """The runner forms typed into and posted along with another change (a quantity, a code, a removal),
+    so the page that comes back still holds what was typed and not saved yet."""
+    forms = {}
+    for registration in registrations:
+        if any(key.startswith(prefix_of(registration)) for key in formdata):
+            form = posted_form(registration, race, waiver, now)
+            if changed(form, registration):
+                forms[registration.id] = form
+    return forms
+
+
+def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion | None, now: datetime,
+                 forms: dict[int, RunnerForm] | None = None) -> list[RunnerCard]:
+    """A card per ticket: `forms` (posted, perhaps with errors) open, the others as saved.
+
+    With nothing posted, the first runner still to fill in is open and the others closed.
+    """
+    forms = forms or {}
+    if not runners:
+        return []
+    first = runners[0].registration
+    todo = next((r.registration.id for r in runners if not r.complete), None)
+    cards = []
+    for status in runners:
+        registration = status.registration
+        form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first)
+        is_open = registration.id in forms if forms else registration.id == todo
+        cards.append(RunnerCard(status=status, form=form, open=is_open, first_name=first.runner_name))
+    return cards
+
+
+def saved_names(runners: list[RunnerStatus], raw: str) -> list[str]:
+    """`?saved=3,4` after a save: whose details were saved (only among these tickets), in the cart's order."""
+    ids = {int(part) for part in raw.split(",")[:50] if is_whole_number(part)}
+    return [r.registration.runner_name for r in runners if r.registration.id in ids and r.registration.runner_name]
