@@ -99,7 +99,7 @@ def cart_page(race: Race, order: Order | None, *, status: int = 200, message: st
               saved: list[str] | None = None, account_form=None, account_error: str | None = None):
     """The cart page (or its #cart fragment). `forms` are runner forms as just posted (with their errors),
     `saved` whose details were saved. A guest's way to payment is the account panel: sign-up unless
-    `?account=sign-in` or `account_form` (a form that was refused) says otherwise."""
+    `?account=sign-in` (or the mode posted) or `account_form` (a form that was refused) says otherwise."""
     now = clock.now()
     view = cart_status.view_cart(db.session, order, now) if order is not None else None
     runners = view.runners if view is not None else []
@@ -107,13 +107,13 @@ def cart_page(race: Race, order: Order | None, *, status: int = 200, message: st
         saved = saved_names(runners, request.args.get("saved", ""))
     if forms is None and request.method == "POST" and view is not None:  # keep what was typed in the runner cards
         forms = typed_forms([r.registration for r in runners], race, view.waiver, now, request.form)
-    if account_form is None and g.get("user") is None and view is not None and view.ready:
-        wants_sign_in = request.args.get("account") == "sign-in"
+    if account_form is None and g.get("user") is None:
+        wants_sign_in = request.values.get("account_mode", request.args.get("account")) == "sign-in"
         account_form = SignInForm(formdata=None) if wants_sign_in else SignUpForm(formdata=None)
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved or [],
                   cards=runner_cards(runners, race, view.waiver if view else None, now, forms),
-                  checkout_url=url_for("checkout.start", order_id=order.id) if order is not None else "",
+                  pay_url=url_for("cart_account.pay_for_cart", slug=race.slug),
                   max_per_type=MAX_PER_TYPE, notices=get_flashed_messages(category_filter=[CART_NOTICE]),
                   account_form=account_form, account_mode="sign-in" if isinstance(account_form, SignInForm) else "sign-up",
                   account_error=account_error)

@@ -1,45 +1,47 @@
-"""Account at payment: a visitor's cart page asks for an account inline (create one, or sign in),
-brings the cart along and goes on to payment in the same click."""
+"""The cart's way to payment, one click: save the runners typed in above, and for a visitor create their
+account (or sign them in) and bring the cart along, then reserve and go to the payment page."""
 from __future__ import annotations
 
-from flask import Blueprint, g, url_for
+from flask import Blueprint, current_app, g, request, url_for
 from flask_wtf import FlaskForm
 
-from blueprints.auth import auth_limit, auth_provider, begin_session, email_link_target
+from blueprints.auth import auth_provider, begin_session, email_link_target
 from blueprints.auth_forms import SignInForm, SignUpForm
-from blueprints.cart import cart_page, find_own_cart, race_or_404
+from blueprints.cart import _own_cart_or_404, cart_page, race_or_404
 from blueprints.cart_owner import merge_guest_carts_into_account
+from blueprints.cart_runners import save_posted_runners
 from blueprints.checkout import pay
-from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
-from extensions import db
+from blueprints.runner_cards import posted_form
+from extensions import db, limiter
 from models import Order, Race
 from services import cart as cart_service
 from services import clock
 from services.auth import AuthError, AuthSession
 from services.cart import CartOwner
 from services.cart_status import view_cart
+from services.runners import waiver_to_sign
 
 bp = Blueprint("cart_account", __name__)
 
 
-def _guest_cart_or_404(race: Race) -> Order | None:
-    """The visitor's cart; None when they are signed in already (nothing to ask); 404 when they have none."""
-    if g.user is not None:
-        return None
-    order = find_own_cart(race)
-    if order is None:
-        abort_for_user(404, "Your cart for this race is empty.")
-    return order
+def _failed_account_attempt(response) -> bool:
+    """Only a refused sign-up or sign-in counts against the auth forms' shared limit, not a runner's typo."""
+    return response.status_code >= 400 and bool(g.get("account_attempt_failed"))
 
 
-def _refused(race: Race, order: Order, form: FlaskForm, error: AuthError | None = None, status: int = 422):
+_account_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+                                      methods=["POST"], deduct_when=_failed_account_attempt)
+
+
+def _refused(race: Race, order: Order, form: FlaskForm, error: AuthError | None = None):
     """The cart page again, the cart as it was, the account form with the message beside its field."""
+    g.account_attempt_failed = True
     field = getattr(form, error.field, None) if error is not None and error.field else None
     if field is not None:
         field.errors = [*field.errors, error.message]
     general = error.message if error is not None and field is None else None
-    return cart_page(race, order, status=error.status if error is not None else status, account_form=form,
+    return cart_page(race, order, status=error.status if error is not None else 422, account_form=form,
                      account_error=general)
 
 
@@ -55,19 +57,14 @@ def _signed_in_and_pay(race: Race, tokens: AuthSession):
     return pay(order)
 
 
-@bp.post("/races/<slug>/cart/account/sign-up")
-@auth_limit
-def sign_up(slug: str):
-    """Create an account from the cart and pay: one click."""
-    race = race_or_404(slug)
-    order = _guest_cart_or_404(race)
-    if order is None:
-        return redirect_to(url_for("cart.view", slug=slug))
-    form = SignUpForm()
+def _account(race: Race, order: Order, form: FlaskForm):
+    """Create the visitor's account or sign them in, then pay; the cart page with the reason when refused."""
     if not form.validate():
         return _refused(race, order, form)
-    cart_url = url_for("cart.view", slug=slug)
+    cart_url = url_for("cart.view", slug=race.slug)
     try:
+        if isinstance(form, SignInForm):
+            return _signed_in_and_pay(race, auth_provider().sign_in(form.email.data, form.password.data))
         result = auth_provider().sign_up(form.email.data, form.password.data, full_name=form.full_name.data.strip(),
                                          redirect_to=email_link_target(cart_url))
     except AuthError as error:
@@ -77,19 +74,24 @@ def sign_up(slug: str):
     return _signed_in_and_pay(race, result.session)
 
 
-@bp.post("/races/<slug>/cart/account/sign-in")
-@auth_limit
-def sign_in(slug: str):
-    """Sign in from the cart and pay: one click."""
+@bp.post("/races/<slug>/cart/pay")
+@_account_limit
+def pay_for_cart(slug: str):
+    """*Continue to payment* (or *Create account and pay*, *Sign in and pay*): everything in one click."""
     race = race_or_404(slug)
-    order = _guest_cart_or_404(race)
-    if order is None:
-        return redirect_to(url_for("cart.view", slug=slug))
-    form = SignInForm()
-    if not form.validate():
-        return _refused(race, order, form)
-    try:
-        tokens = auth_provider().sign_in(form.email.data, form.password.data)
-    except AuthError as error:
-        return _refused(race, order, form, error)
-    return _signed_in_and_pay(race, tokens)
+    order = _own_cart_or_404(race)
+    account_form = None
+    if g.user is None:
+        account_form = SignInForm() if request.form.get("account_mode") == "sign-in" else SignUpForm()
+    waiver, now = waiver_to_sign(db.session, race.id), clock.now()
+    tickets = cart_service.cart_registrations(db.session, order)
+    forms = {r.id: posted_form(r, race, waiver, now) for r in tickets}
+    invalid, saved = save_posted_runners(race, tickets, forms, waiver, now, everyone=True)
+    if invalid:
+        return cart_page(race, order, status=422, forms=invalid, saved=[r.runner_name for r in saved],
+                         account_form=account_form)
+    if not view_cart(db.session, order, now).ready:
+        return cart_page(race, order, status=422, account_form=account_form)
+    if account_form is not None:
+        return _account(race, order, account_form)
+    return pay(order)

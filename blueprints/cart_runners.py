@@ -81,8 +81,7 @@ def _answer(race: Race, order: Order, registration: Registration, form: RunnerFo
     body = render_block("cart/_runner.html", "card", card=card, race=race, waiver=view.waiver)
     if form is None:
         body += render_block("cart/cart.html", "runners_status", view=view, saved=[registration.runner_name], oob=True)
-    body += render_block("cart/cart.html", "checkout", view=view, oob=True,
-                         checkout_url=url_for("checkout.start", order_id=order.id))
+    body += render_block("cart/cart.html", "checkout", view=view, oob=True)
     return make_response(body, status)
 
 
@@ -103,19 +102,29 @@ def save_all(slug: str):
         forms[int(fill)].fill_in_buyer(g.user)
         typed = {r.id: forms[r.id] for r in tickets if changed(forms[r.id], r)}
         return cart_page(race, order, forms=typed | {int(fill): forms[int(fill)]})
-    copy_from_first([forms[r.id] for r in tickets[1:]], tickets[0], forms[tickets[0].id])
-    touched = [r for r in tickets if changed(forms[r.id], r)]
-    invalid = {r.id: forms[r.id] for r in touched if not forms[r.id].validate()}
-    valid = [r for r in touched if r.id not in invalid]
-    refused = save_runners(db.session, [(r, forms[r.id].details()) for r in valid], race=race, waiver=waiver,
-                           now=now, ip=request.remote_addr or "", buyer_email=buyer_email())
-    invalid |= {r.id: forms[r.id] for r in valid if r.id in refused}
-    saved = [r for r in valid if r.id not in refused]
+    invalid, saved = save_posted_runners(race, tickets, forms, waiver, now)
     if invalid:
         return cart_page(race, order, status=422, forms=invalid, saved=[r.runner_name for r in saved])
     if is_fragment_request():
         return cart_page(race, order, saved=[r.runner_name for r in saved])
     return redirect_to(url_for("cart.view", slug=race.slug, saved=",".join(str(r.id) for r in saved)))
+
+
+def save_posted_runners(race: Race, tickets: list[Registration], forms: dict[int, RunnerForm], waiver, now, *,
+                        everyone: bool = False) -> tuple[dict[int, RunnerForm], list[Registration]]:
+    """Save every posted runner someone typed in that is valid (one commit): ({ticket id: refused form}, saved).
+    `everyone` (on the way to payment) judges the runners still incomplete too, typed in or not."""
+    if not tickets:
+        return {}, []
+    copy_from_first([forms[r.id] for r in tickets[1:]], tickets[0], forms[tickets[0].id])
+    statuses = {s.registration.id: s for s in cart_status.runner_statuses(tickets, race, waiver, now, buyer_email())}
+    touched = [r for r in tickets if changed(forms[r.id], r) or (everyone and not statuses[r.id].complete)]
+    invalid = {r.id: forms[r.id] for r in touched if not forms[r.id].validate()}
+    valid = [r for r in touched if r.id not in invalid]
+    refused = save_runners(db.session, [(r, forms[r.id].details()) for r in valid], race=race, waiver=waiver,
+                           now=now, ip=request.remote_addr or "", buyer_email=buyer_email())
+    invalid |= {r.id: forms[r.id] for r in valid if r.id in refused}
+    return invalid, [r for r in valid if r.id not in refused]
 
 
 @bp.post("/cart/runners/<int:registration_id>/check")

@@ -114,18 +114,17 @@ def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion 
                  forms: dict[int, RunnerForm] | None = None) -> list[RunnerCard]:
     """A card per ticket: `forms` (posted, perhaps with errors) open, the others as saved.
 
-    With nothing posted, the first runner still to fill in is open and the others closed.
+    Every runner still to fill in is open, so nobody has to click a card open first; complete ones are closed.
     """
     forms = forms or {}
     if not runners:
         return []
     first = runners[0].registration
-    todo = next((r.registration.id for r in runners if not r.complete), None)
     cards = []
     for status in runners:
         registration = status.registration
         form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first)
-        is_open = registration.id in forms if forms else registration.id == todo
+        is_open = registration.id in forms or not status.complete
         cards.append(RunnerCard(status=status, form=form, open=is_open, first_name=first.runner_name))
     return cards
 
