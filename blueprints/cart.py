@@ -21,7 +21,6 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from blueprints.runner_cards import runner_cards, saved_names, typed_forms
 from blueprints.ticket_form import (
     NO_SUCH_RACE,
-    describe,
     parse_quantities,
     race_card_or_404,
     ticket_form_context,
@@ -49,7 +48,7 @@ def with_badge(response):
 
 @bp.post("/races/<slug>/cart")
 def add(slug: str):
-    """Put the chosen tickets in the cart without leaving the race page (no account needed yet)."""
+    """Put the chosen tickets in the cart (no account needed yet) and go on to the cart, to fill in the runners."""
     card = race_card_or_404(slug)
     now = clock.now()
     quantities, typed, problems = parse_quantities(request.form)
@@ -59,16 +58,11 @@ def add(slug: str):
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=problems))
     try:
-        order, _ = cart_service.add_tickets(db.session, cart_owner_for_adding(), card.race, quantities, now)
+        cart_service.add_tickets(db.session, cart_owner_for_adding(), card.race, quantities, now)
     except CartRefused as refused:
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
-    if not is_fragment_request():
-        return redirect_to(url_for("cart.view", slug=slug))
-    # The menus go back to 0 (pressing Add again adds more), so each type says what the cart now holds.
-    return with_badge(render("races/race.html", block="tickets",
-                             **ticket_form_context(card, now, added=describe(quantities, card),
-                                                   in_cart=cart_service.quantities_in_cart(db.session, order))))
+    return redirect_to(url_for("cart.view", slug=slug))
 
 
 # --- the cart page ------------------------------------------------------------------------
@@ -109,7 +103,8 @@ def cart_page(race: Race, order: Order | None, *, status: int = 200, message: st
         forms = typed_forms([r.registration for r in runners], race, view.waiver, now, request.form)
     if account_form is None and g.get("user") is None:
         wants_sign_in = request.values.get("account_mode", request.args.get("account")) == "sign-in"
-        account_form = SignInForm(formdata=None) if wants_sign_in else SignUpForm(formdata=None)
+        posted = request.form if request.method == "POST" else None  # what a visitor typed stays typed
+        account_form = SignInForm(formdata=posted) if wants_sign_in else SignUpForm(formdata=posted)
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved or [],
                   cards=runner_cards(runners, race, view.waiver if view else None, now, forms),

@@ -57,20 +57,13 @@ def parse_add_param(value: str | None) -> dict[int, str]:
     return chosen
 
 
-def describe(quantities: dict[int, int], card: race_service.RaceCard) -> str:
-    """{12: 2, 14: 1} → "2 × 10K and 1 × Kids 1K"."""
-    names = {o.ticket_type.id: o.ticket_type.name for o in card.offers}
-    parts = [f"{n} × {names.get(type_id, 'ticket')}" for type_id, n in quantities.items() if n > 0]
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
 def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, str] | None = None,
-                        errors: dict | None = None, added: str | None = None, returning: bool = False,
+                        errors: dict | None = None, returning: bool = False,
                         in_cart: dict[int, int] | None = None) -> dict:
     """What races/race.html needs for its tickets block, from the race page and the cart alike.
 
-    `in_cart` ({ticket type id: tickets}) is known right after adding: each type then says how many
-    the cart holds, and its menu, back at 0, offers more.
+    `in_cart` ({ticket type id: tickets}) is what this person's cart holds: each type says how many, and
+    its menu offers more.
     """
     shown = {o.ticket_type.id for o in card.offers}
     ticket_errors: dict[int | None, str] = {}
@@ -79,6 +72,6 @@ def ticket_form_context(card: race_service.RaceCard, now, *, chosen: dict[int, s
         ticket_errors[key] = f"{ticket_errors[key]} {message}" if key in ticket_errors else message
     closed_reason = signup_closed_reason(card.race, now)
     return {"card": card, "race": card.race, "closed_reason": closed_reason, "registration_open": closed_reason is None,
-            "chosen": chosen or {}, "ticket_errors": ticket_errors, "added": added, "returning": returning,
+            "chosen": chosen or {}, "ticket_errors": ticket_errors, "returning": returning,
             "in_cart": in_cart or {},
             "max_per_type": MAX_PER_TYPE}

@@ -16,6 +16,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from models import Order, OrderStatus, OutboxMessage, Race, Registration
+from services import clock
 from services.mail.worker import send_due_for
 from services.money import format_money
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
@@ -25,14 +26,14 @@ pytestmark = pytest.mark.browser
 PASSWORD = "friends run together"
 RACE_DAY = (datetime.now(UTC) + timedelta(days=40)).date()
 # How many 10K tickets each friend buys (the 10K has 12 spots); some also take a 5K.
-TEN_K = [2, 1, 2, 1, 1, 2, 1, 1, 1]
+TEN_K = [2, 1, 2, 2, 1, 1, 1, 1, 1]
 FIVE_K = {2: 1}
 NO_JS_FRIEND = 4
 
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True, timeout=60_000)
 
 
 def both_widths(page, name: str) -> None:
@@ -123,91 +124,182 @@ def organizer_sets_up_the_race(world) -> tuple[int, str]:
     return race_id, slug
 
 
-def fill_runner(page, first: str, last: str, email: str) -> None:
-    page.get_by_label("First name").fill(first)
-    page.get_by_label("Last name").fill(last)
-    page.get_by_label("Email", exact=True).fill(email)
-    page.get_by_label("Date of birth").fill("1991-04-12")
-    if page.get_by_label("T-shirt size").count():
-        page.get_by_label("T-shirt size").select_option(index=1)
-    page.get_by_label("Emergency contact's name").fill("Mum")
-    page.get_by_label("Emergency contact's phone").fill("+1 612 555 0100")
-    page.get_by_label("I have read the waiver above and accept it").check()
-    page.get_by_label("Signature").fill(f"{first} {last}")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Save runner").click()
+class Clicks:
+    """Counts what a person clicks (or picks from a menu); typing is free."""
+
+    def __init__(self):
+        self.count = 0
+
+    def click(self, locator) -> None:
+        self.count += 1
+        locator.click()
+
+    def check(self, locator) -> None:
+        self.count += 1
+        locator.check()
+
+    def pick(self, locator, value: str | None = None) -> None:
+        self.count += 1
+        locator.select_option(value) if value is not None else locator.select_option(index=1)
 
 
-def fill_all_runners(page, friend: int) -> None:
-    """Fill every runner form: from the cart, and then from each form to the next until the cart."""
-    n = 0
-    while True:
-        if "/cart/runners/" not in page.url:
-            todo = page.get_by_role("link", name=re.compile(r"^(Fill in|Finish)"))
-            if not todo.count():
-                return
-            todo.first.click()
-        page.get_by_label("First name").wait_for()
-        n += 1
-        assert n <= 5
-        email = f"friend{friend}@example.com" if n == 1 else f"friend{friend}.guest{n}@example.com"
-        fill_runner(page, f"Friend{friend}", f"Runner{n}", email)
+def card(page, number: int):
+    return page.locator("details.runner-card").nth(number - 1)
 
 
-def apply_code_and_pay(page) -> None:
-    if not re.search(r"/cart(\?.*)?$", page.url):
-        shot(page, "debug-before-code")
-        raise AssertionError(f"expected the cart, got {page.url}")
+def fill_runner(clicks: Clicks, runner, first: str, last: str, email: str, born: str = "1991-04-12") -> None:
+    """Every field of a runner form (a card on the cart page, or a runner's own page), and the signature."""
+    runner.get_by_label("First name").fill(first)
+    runner.get_by_label("Last name").fill(last)
+    runner.get_by_label("Email", exact=True).fill(email)
+    runner.get_by_label("Date of birth").fill(born)
+    if runner.get_by_label("T-shirt size").count():
+        clicks.pick(runner.get_by_label("T-shirt size"))
+    runner.get_by_label("Emergency contact's name").fill("Mum")
+    runner.get_by_label("Emergency contact's phone").fill("+1 612 555 0100")
+    clicks.check(runner.get_by_label("I have read the waiver above and accept it"))
+    runner.get_by_label("Signature").fill(f"{first} {last}")
+
+
+def let_them_fill_in(clicks: Clicks, runner, first: str, last: str, email: str) -> None:
+    clicks.check(runner.get_by_label("Let them fill in and sign"))
+    runner.get_by_label("First name").fill(first)
+    runner.get_by_label("Last name").fill(last)
+    runner.get_by_label("Email", exact=True).fill(email)
+
+
+def apply_code(clicks: Clicks, page) -> None:
     page.get_by_label("Discount code").fill("friends")
-    page.get_by_role("button", name="Apply").click()
-    page.get_by_text("FRIENDS").first.wait_for()
-    page.get_by_role("button", name="Continue to payment").click()
+    clicks.click(page.get_by_role("button", name="Apply"))
+    page.get_by_role("button", name="Remove code").wait_for()
 
 
-def pay_on_test_gateway(page) -> None:
-    page.wait_for_url("**/test-gateway/**")
+def create_account_and_pay(clicks: Clicks, page, name: str, email: str) -> None:
+    account = page.locator("#account")
+    account.get_by_label("Your name").fill(name)
+    account.get_by_label("Email").fill(email)
+    account.get_by_label("Password").fill(PASSWORD)
+    clicks.click(page.get_by_role("button", name="Create account and pay"))
+
+
+def pay_on_test_gateway(clicks: Clicks, page) -> None:
+    try:
+        page.wait_for_url("**/test-gateway/**")
+    except Exception:
+        shot(page, "debug-not-at-gateway")
+        raise
     page.get_by_text("Test mode: no card is charged.").wait_for()
-    page.get_by_role("button", name=re.compile(r"^Pay ")).click()
+    clicks.click(page.get_by_role("button", name=re.compile(r"^Pay ")))
     page.wait_for_url(re.compile(r".*/orders/[0-9a-f-]+$"))
     page.get_by_text("You're in!").wait_for()
 
 
-def friend_buys(world, slug: str, friend: int, ten_k: int, five_k: int) -> None:
-    url = world["url"]
-    context = world["browser"].new_context(viewport={"width": 390, "height": 844},
-                                           java_script_enabled=(friend != NO_JS_FRIEND))
+def phone(world, *, javascript: bool = True):
+    context = world["browser"].new_context(viewport={"width": 390, "height": 844}, java_script_enabled=javascript)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.goto(f"{url}/races/{slug}")
-    page.get_by_label("How many 10K tickets").select_option(str(ten_k))
+    return context, page
+
+
+def choose_tickets(clicks: Clicks, world, page, slug: str, ten_k: int, five_k: int) -> None:
+    """From the race page, as a visitor without an account, to the cart with the tickets in it."""
+    page.goto(f"{world['url']}/races/{slug}")
+    if ten_k:
+        clicks.pick(page.get_by_label("How many 10K tickets"), str(ten_k))
     if five_k:
-        page.get_by_label("How many 5K tickets").select_option(str(five_k))
-    page.get_by_role("button", name="Add to cart").click()
-    page.wait_for_url("**/auth/sign-in**")
-    sign_up(page, f"Friend {friend}", f"friend{friend}@example.com")
-    page.wait_for_url(f"**/races/{slug}**")  # the redirect brings them back, choice kept
-    assert page.get_by_label("How many 10K tickets").input_value() == str(ten_k)
-    page.get_by_role("button", name="Add to cart").click()
-    if friend == NO_JS_FRIEND:
-        page.wait_for_url("**/cart")
-    else:
-        page.locator("#cart-badge").filter(has_text=str(ten_k + five_k)).wait_for()
-        if friend == 1:
-            both_widths(page, "race-added")
-        page.goto(f"{url}/races/{slug}/cart")
-    fill_all_runners(page, friend)
+        clicks.pick(page.get_by_label("How many 5K tickets"), str(five_k))
+    clicks.click(page.get_by_role("button", name="Add to cart"))
+    page.wait_for_url(f"**/races/{slug}/cart**")
+    card(page, ten_k + five_k).wait_for()
+
+
+def friend_buys(world, slug: str, friend: int, ten_k: int, five_k: int) -> int:
+    """A friend without an account chooses, fills in, uses the code, creates an account and pays in one
+    click; INVITED runners give only a name and email. Returns the clicks it took."""
+    javascript = friend != NO_JS_FRIEND
+    context, page = phone(world, javascript=javascript)
+    clicks = Clicks()
+    choose_tickets(clicks, world, page, slug, ten_k, five_k)
+    if not javascript:  # a code applied without JavaScript reloads the page: before typing anything else
+        apply_code(clicks, page)
+    invited = INVITED.get(friend, {})
+    for n in range(1, ten_k + five_k + 1):
+        if n in invited:
+            let_them_fill_in(clicks, card(page, n), *invited[n])
+        else:
+            email = f"friend{friend}@example.com" if n == 1 else f"friend{friend}.guest{n}@example.com"
+            fill_runner(clicks, card(page, n), f"Friend{friend}", f"Runner{n}", email)
+    if javascript:
+        apply_code(clicks, page)
     if friend == 1:
         both_widths(page, "cart-ready")
-    apply_code_and_pay(page)
+    create_account_and_pay(clicks, page, f"Friend {friend}", f"friend{friend}@example.com")
     if friend == 1:
+        page.wait_for_url("**/test-gateway/**")
+        page.get_by_text("Test mode: no card is charged.").wait_for()
         both_widths(page, "test-gateway")
-    pay_on_test_gateway(page)
+    pay_on_test_gateway(clicks, page)
     if friend == 1:
         both_widths(page, "order-paid")
-    page.goto(f"{url}/tickets/")
-    assert page.locator(".ticket-qr svg").count() == ten_k + five_k
+        page.get_by_text(re.compile(r"Waiting for .*'s details")).first.wait_for()
+    page.goto(f"{world['url']}/tickets/")
+    assert page.locator(".ticket-qr svg").count() == ten_k + five_k - len(invited)  # theirs come with their details
     if friend == 1:
         both_widths(page, "tickets")
+    context.close()
+    return clicks.count
+
+
+# Runners whose buyer gave only a name and email: {friend: {runner number: (first, last, email)}}.
+INVITED = {
+    1: {2: ("Bea", "Byemail", "bea@example.com")},        # fills in by the emailed link
+    2: {2: ("Lou", "Late", "lou@example.com")},           # the 5K: never does, and the link expires
+    3: {2: ("Kim", "Kid", "kim@example.com")},            # a minor: a parent signs on her page
+    NO_JS_FRIEND: {2: ("Nia", "Nojs", "nia@example.com")},  # fills in with JavaScript off, like her friend
+}
+
+
+def invitation_links(world) -> dict[str, str]:
+    """{runner's email: their personal link}, from the invitations the SMTP server received."""
+    links = {}
+    for message in world["smtp"].messages:
+        if "fill in your details" in message["Subject"]:
+            body = message.get_body(preferencelist=("plain",)).get_content()
+            links[message["To"].addresses[0].addr_spec] = re.search(r"https?://\S+/runner-details/\S+", body).group(0)
+    return links
+
+
+def runners_fill_in_their_own(world, links: dict[str, str]) -> None:
+    """Three invited runners open their emailed link, fill in and sign; the fourth waits too long."""
+    for email, first, last, born, javascript in (("bea@example.com", "Bea", "Byemail", "1992-06-01", True),
+                                                 ("kim@example.com", "Kim", "Kid", "2014-03-09", True),
+                                                 ("nia@example.com", "Nia", "Nojs", "1988-11-30", False)):
+        context, page = phone(world, javascript=javascript)
+        page.goto(links[email])
+        page.get_by_role("heading", name="Fill in your details").wait_for()
+        assert page.get_by_label("First name").input_value() == first  # the buyer's typing, kept
+        fill_runner(Clicks(), page, first, last, email, born=born)
+        if first == "Kim":  # under 18: her mother is the one who signs
+            page.get_by_label("Parent or guardian's name").fill("Kate Kid")
+            page.get_by_label("Signature").fill("Kate Kid")
+            both_widths(page, "runner-own-details-minor")
+        page.get_by_role("button", name="Send my details").click()
+        page.get_by_text(re.compile("Create an account to keep this ticket|This ticket is in your account")).wait_for()
+        assert page.locator(".ticket-qr svg").count() == 1
+        if first == "Bea":
+            both_widths(page, "runner-own-ticket")
+        context.close()
+
+    # Lou opens his link the day after sign-up closed: a clear page, nothing to fill in.
+    context, page = phone(world)
+    clock.freeze(datetime.combine(RACE_DAY, datetime.min.time(), tzinfo=UTC) + timedelta(days=1))
+    try:
+        page.goto(links["lou@example.com"])
+        page.get_by_role("heading", name="This link has expired").wait_for()
+        assert page.get_by_label("First name").count() == 0
+        both_widths(page, "runner-link-expired")
+    finally:
+        clock.reset()
     context.close()
 
 
@@ -215,40 +307,35 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
     app, db, url = world["app"], world["db"], world["url"]
     race_id, slug = organizer_sets_up_the_race(world)
 
-    # The tenth friend puts a 10K in their cart early, and pays last.
-    late = world["browser"].new_context(viewport={"width": 390, "height": 844})
-    late_page = late.new_page()
-    late_page.set_default_timeout(15_000)
+    # The tenth friend puts a 10K in their cart early, as a visitor, and pays last.
+    late, late_page = phone(world)
     late_page.goto(f"{url}/races/{slug}")
     both_widths(late_page, "race")
-    late_page.get_by_label("How many 10K tickets").select_option("1")
-    late_page.get_by_role("button", name="Add to cart").click()
-    late_page.wait_for_url("**/auth/sign-in**")
-    sign_up(late_page, "Friend 10", "friend10@example.com")
-    late_page.wait_for_url(f"**/races/{slug}**")
-    late_page.get_by_role("button", name="Add to cart").click()
-    late_page.locator("#cart-badge").filter(has_text="1").wait_for()
-    late_page.goto(f"{url}/races/{slug}/cart")
-    fill_all_runners(late_page, 10)
+    choose_tickets(Clicks(), world, late_page, slug, 1, 0)
+    fill_runner(Clicks(), card(late_page, 1), "Friend10", "Runner1", "friend10@example.com")
+    late_page.get_by_role("button", name="Save runner 1").click()
+    late_page.get_by_text("Saved Friend10 Runner1's details.").wait_for()
 
+    clicks = {}
     for friend, count in enumerate(TEN_K, start=1):
-        friend_buys(world, slug, friend, count, FIVE_K.get(friend, 0))
+        clicks[friend] = friend_buys(world, slug, friend, count, FIVE_K.get(friend, 0))
+    # Registering yourself and a friend who fills in their own details, with a code, from the race page
+    # without an account: how many, Add to cart, your T-shirt size, accept the waiver, "Let them fill in and
+    # sign", Apply the code, "Create account and pay", and Pay on the test gateway.
+    assert clicks[1] == 8, clicks[1]
 
     # The 10K is full now: the tenth friend is told so, and switches to the 5K.
     late_page.goto(f"{url}/races/{slug}/cart")
     late_page.get_by_text(re.compile("10K is sold out")).first.wait_for()
-    assert late_page.get_by_role("button", name="Continue to payment").is_disabled()
+    assert late_page.get_by_role("button", name="Create account and pay").is_disabled()
     both_widths(late_page, "sold-out")
-    late_page.get_by_role("button", name=re.compile("^Remove")).first.click()
-    late_page.wait_for_load_state("networkidle")
-    late_page.goto(f"{url}/races/{slug}")
-    late_page.get_by_label("How many 5K tickets").select_option("1")
-    late_page.get_by_role("button", name="Add to cart").click()
-    late_page.locator("#cart-badge").filter(has_text="1").wait_for()
-    late_page.goto(f"{url}/races/{slug}/cart")
-    fill_all_runners(late_page, 10)
-    apply_code_and_pay(late_page)
-    pay_on_test_gateway(late_page)
+    late_page.get_by_role("button", name="One 10K ticket fewer").click()
+    late_page.get_by_text(re.compile("Your cart for .* is empty")).wait_for()
+    choose_tickets(Clicks(), world, late_page, slug, 0, 1)
+    fill_runner(Clicks(), card(late_page, 1), "Friend10", "Runner1", "friend10@example.com")
+    apply_code(Clicks(), late_page)
+    create_account_and_pay(Clicks(), late_page, "Friend 10", "friend10@example.com")
+    pay_on_test_gateway(Clicks(), late_page)
     late.close()
 
     # What the database says: 12 in the 10K, never more; everyone paid.
@@ -263,11 +350,21 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
     total_paid = sum(o.total for o in paid)
     assert total_paid == int(round((12 * 3000 + 2 * 2000) * 0.8))
 
+    # The emails went out through a real SMTP server: the invited runners follow their links.
+    assert send_due_for(app).failed == 0
+    links = invitation_links(world)
+    assert sorted(links) == sorted(runner[2] for runners in INVITED.values() for runner in runners.values())
+    runners_fill_in_their_own(world, links)
+    db.session.expire_all()
+    waiting = db.session.scalars(select(Registration).where(Registration.race_id == race_id,
+                                                            Registration.runner_fills_in.is_(True))).all()
+    assert sorted((r.first_name, r.awaiting_runner) for r in waiting) == [
+        ("Bea", False), ("Kim", False), ("Lou", True), ("Nia", False)]
+    assert next(r for r in waiting if r.first_name == "Kim").waiver_signature == "Kate Kid"
+
     organizer_runs_the_race(world, race_id, race.slug, total_paid)
 
-    # Every friend's confirmation email arrived at a real SMTP server.
-    report = send_due_for(app)
-    assert report.failed == 0
+    assert send_due_for(app).failed == 0
     subjects = [m for m in world["smtp"].messages if m["Subject"] == "You're in: Friends Fun Run"]
     assert sorted(m["To"].addresses[0].addr_spec for m in subjects) == sorted(
         f"friend{i}@example.com" for i in range(1, 11))
@@ -290,6 +387,12 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
         raise
     for n in range(1, 11):
         assert page.get_by_text(f"Friend{n}", exact=False).count() >= 1, n
+    # Lou never filled in his details: the organizer sees him counted and can list just him.
+    page.get_by_role("link", name="1 waiting for their runner's details").click()
+    page.get_by_text("Waiting for details").first.wait_for()
+    assert page.get_by_text("Lou Late").count() >= 1 and page.get_by_text("Bea Byemail").count() == 0
+    both_widths(page, "registrants-details-pending")
+    page.goto(f"{url}/manage/races/{race_id}/registrants")
     both_widths(page, "registrants")
 
     page.goto(f"{url}/manage/races/{race_id}/dashboard")
@@ -300,6 +403,7 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     assert response.ok
     rows = list(csv.DictReader(io.StringIO(response.body().decode("utf-8-sig"))))
     assert len(rows) == 14
+    assert sorted(row["First name"] for row in rows if row["Details"] == "pending") == ["Lou"]
 
     phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state())
     checkin = phone.new_page()
@@ -311,6 +415,15 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
         button.wait_for()
         button.click()
         checkin.get_by_text(re.compile(rf"{n} / 14 checked in")).first.wait_for()
+    # Lou turns up on race day without having signed: he signs on the organizer's phone and is checked in.
+    checkin.locator("#checkin-q").fill("Lou")
+    shot(checkin, "checkin-waiver-missing-390")
+    checkin.get_by_role("button", name="Sign waiver for Lou Late").click()
+    checkin.get_by_label("Lou has read the waiver above and accepts it").check()
+    checkin.get_by_label("Signature: type your full name").fill("Lou Late")
+    shot(checkin, "checkin-sign-390")
+    checkin.get_by_role("button", name="Sign and check in").click()
+    checkin.get_by_text(re.compile(r"4 / 14 checked in")).first.wait_for()
     shot(checkin, "checkin-390")
     phone.close()
     context.close()
