@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from models import Race, Registration, TicketType, WaiverVersion
+from models import Order, Race, Registration, TicketType, WaiverVersion
 from services.race_editing import current_waiver
 
 NAME_MAX = 100
@@ -330,7 +331,15 @@ def save_runner(session: Session, registration: Registration, details: RunnerDet
         session.rollback()
         raise RunnerRefused(problems)
     store_runner(registration, details, race=race, waiver=waiver, now=now, ip=ip)
+    _touch_carts(session, [registration], now)
     session.commit()
+
+
+def _touch_carts(session: Session, registrations: list[Registration], now: datetime) -> None:
+    """A cart someone is filling in is in use: a visitor's cart expires a week after its last change."""
+    if registrations:
+        session.execute(update(Order).where(Order.id.in_({r.order_id for r in registrations}))
+                        .values(updated_at=now).execution_options(synchronize_session=False))
 
 
 def save_runners(session: Session, runners: list[tuple[Registration, RunnerDetails]], *, race: Race,
@@ -344,6 +353,7 @@ def save_runners(session: Session, runners: list[tuple[Registration, RunnerDetai
             refused[registration.id] = problems
         else:
             store_runner(registration, details, race=race, waiver=waiver, now=now, ip=ip)
+    _touch_carts(session, [r for r, _ in runners if r.id not in refused], now)
     session.commit()
     return refused
 

@@ -19,6 +19,7 @@ from services.guest_carts import (
     merge_guest_carts,
     new_guest_key,
 )
+from services.runners import RunnerDetails, save_runner
 from tests.factories import make_cart, make_code, make_profile, make_race
 
 NOW = datetime(2027, 3, 1, 15, 0, tzinfo=UTC)
@@ -236,5 +237,16 @@ def test_a_change_to_a_guest_cart_starts_its_week_again(db, race):
     key = new_guest_key()
     _, order = guest_cart(db, race, {ten_k: 1}, key=key)
     cart_service.set_quantity(db.session, order, race, ten_k.id, 2, NOW + timedelta(days=6))
+    assert expire_guest_carts(db.session, NOW + timedelta(days=8)) == 0
+    assert expire_guest_carts(db.session, NOW + timedelta(days=13, hours=1)) == 1
+
+
+def test_filling_in_a_runner_starts_a_guest_cart_s_week_again(db, race):
+    ten_k = race.ticket_types[0]
+    _, order = guest_cart(db, race, {ten_k: 1})
+    ticket = tickets_of(db, order.id)[0]
+    save_runner(db.session, ticket, RunnerDetails(first_name="Ana", last_name="López", email="ana@example.com",
+                                                  runner_fills_in=True),
+                race=race, ticket_type=ten_k, waiver=None, now=NOW + timedelta(days=6), ip="")
     assert expire_guest_carts(db.session, NOW + timedelta(days=8)) == 0
     assert expire_guest_carts(db.session, NOW + timedelta(days=13, hours=1)) == 1
