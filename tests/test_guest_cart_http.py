@@ -488,6 +488,9 @@ def test_failed_account_attempts_from_the_cart_share_the_auth_rate_limit(client,
     statuses = [sign_in_and_pay(client, "ana@example.com", password="not the password").status_code for _ in range(3)]
     assert statuses[-1] == 429 and all(400 <= s < 500 for s in statuses)
     assert len(guest_carts(db)) == 1
+    signing_in = client.post("/auth/sign-in", data={"csrf_token": csrf_token(client, "/auth/sign-in"),
+                                                    "email": "ana@example.com", "password": PASSWORD})
+    assert signing_in.status_code == 429  # the same limit as the sign-in page's
 
 
 def test_a_runner_s_error_in_the_paying_click_does_not_count_against_the_auth_rate_limit(client, app, db, race):
