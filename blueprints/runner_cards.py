@@ -89,7 +89,10 @@ def copy_from_first(forms: list[RunnerForm], first: Registration, first_posted: 
 
 
 def changed(form: RunnerForm, registration: Registration) -> bool:
-    """Whether a posted form says anything the ticket doesn't hold yet (an untouched card is left alone)."""
+    """Whether a posted form says anything the ticket doesn't hold yet (an untouched card is left alone, and so
+    is a card the post did not carry at all: its missing fields are not a runner's details wiped)."""
+    if not any(field.raw_data for field in form if field.short_name != "csrf_token"):
+        return False
     saved = RunnerDetails.of(registration)
     posted = form.details()
     if form.waiver_version.data:  # the version shown is not a change by itself

@@ -548,7 +548,13 @@ def test_a_code_that_stopped_working_blocks_payment_until_removed(signed_in, db,
     page = text(signed_in.get("/races/lake/cart"))
 
     assert f"{code.code} expired on" in page and "Remove the code to continue." in page
-    assert re.search(r'<button type="submit" disabled[^>]*>Continue to payment', page)
+    assert "disabled" in pay_button(page)
+    refused = signed_in.post("/races/lake/cart/pay", data={"csrf_token": token(signed_in)})  # posted anyway
+    assert refused.status_code == 422 and "Remove the code to continue." in text(refused)
+    assert_nothing_reserved(db, buyer, race)
+
+    signed_in.post("/races/lake/cart/code/remove", data={"csrf_token": token(signed_in)})
+    assert "disabled" not in pay_button(text(signed_in.get("/races/lake/cart")))
 
 
 # --- totals -------------------------------------------------------------------------------
@@ -888,24 +894,72 @@ def test_a_new_waiver_version_asks_for_a_new_signature(signed_in, db, buyer, rac
         "Runner 1 (Ana López, 10K): The waiver has changed since it was signed. Read the new version and sign again."]
 
 
-def continue_button(page: str) -> str:
-    return re.search(r'<form method="post" action="([^"]+)" class="checkout-form">\s*'
-                     r'<input type="hidden" name="csrf_token" value="[^"]+">\s*(<button[^>]*>)Continue to payment', page)
+def pay_button(page: str) -> str:
+    """The way to payment: a button of the runners form, so the click also saves the runners typed in."""
+    return re.search(r'<button type="submit" form="runners-form" formaction="/races/lake/cart/pay" id="pay-submit"'
+                     r'[^>]*>[^<]*', page).group(0)
 
 
-def test_continue_to_payment_is_enabled_only_when_every_runner_is_complete(signed_in, db, buyer, race):
+def pay_for_cart(client, data: dict | None = None, **kw):
+    return client.post("/races/lake/cart/pay", data={"csrf_token": token(client), **(data or {})}, **kw)
+
+
+def assert_nothing_reserved(db, buyer, race) -> None:
+    db.session.expire_all()
+    cart = the_cart(db, buyer, race)
+    assert cart is not None and cart.status == OrderStatus.CART and cart.reserved_until is None
+
+
+def test_paying_with_an_incomplete_runner_answers_422_beside_that_runner_and_reserves_nothing(
+        signed_in, db, buyer, race):
     add(signed_in, race, **{"10K": 1, "Kids 1K": 1})
     cart = the_cart(db, buyer, race)
     page = text(signed_in.get("/races/lake/cart"))
-    action, button = continue_button(page).groups()
-    assert action == f"/orders/{cart.id}/checkout" and "disabled" in button
+    assert "disabled" not in pay_button(page) and "Continue to payment" in pay_button(page)  # the click checks them
     assert "Fill in the details and waivers of runners 1 and 2." in page
+    first, kid = tickets_in(db, cart)
+    typed = prefixed(first, waiver_version=str(waiver_id(db, race)), **valid_runner())
+
+    response = pay_for_cart(signed_in, {**typed, **prefixed(kid, first_name="Leo")})
+
+    page = text(response)
+    assert response.status_code == 422 and "Saved Ana López's details." in page
+    assert f'id="r{kid.id}-last_name-error"' in page and f'id="r{first.id}-last_name-error"' not in page
+    assert 'value="Leo"' in tag(page, f"r{kid.id}-first_name")
+    assert_nothing_reserved(db, buyer, race)
+    assert [r.first_name for r in tickets_in(db, cart)] == ["Ana", ""]
 
     fill_all(signed_in, db, race, cart)
     page = text(signed_in.get("/races/lake/cart"))
-    action, button = continue_button(page).groups()
-    assert "disabled" not in button and "Before you continue" not in page
+    assert "disabled" not in pay_button(page) and "Before you continue" not in page
     assert page.count('<span class="runner-status ok">Ready</span>') == 2
+
+
+@pytest.mark.parametrize("htmx_header", [False, True])
+def test_a_signed_in_buyer_types_a_runner_and_pays_in_the_same_click(signed_in, db, buyer, race, htmx_header):
+    add(signed_in, race, **{"10K": 1})
+    cart = the_cart(db, buyer, race)
+    [ticket] = tickets_in(db, cart)
+    typed = prefixed(ticket, waiver_version=str(waiver_id(db, race)), **valid_runner(first_name="Bea",
+                                                                                     waiver_signature="Bea López"))
+
+    response = pay_for_cart(signed_in, typed, headers={"HX-Request": "true"} if htmx_header else {})
+
+    location = response.headers["HX-Redirect"] if htmx_header else response.headers["Location"]
+    assert response.status_code == (200 if htmx_header else 303) and location.endswith(f"/test-gateway/{cart.id}")
+    db.session.expire_all()
+    cart = db.session.get(Order, cart.id)
+    assert cart.status == OrderStatus.PENDING and cart.reserved_until is not None
+    [saved] = tickets_in(db, cart)
+    assert (saved.runner_name, saved.waiver_signature) == ("Bea López", "Bea López") and saved.waiver_signed_at
+
+
+def test_paying_needs_the_csrf_token_and_a_cart(signed_in, db, buyer, race):
+    assert pay_for_cart(signed_in).status_code == 404  # no cart yet: nothing to pay
+    add(signed_in, race, **{"5K": 1})
+    fill_all(signed_in, db, race, the_cart(db, buyer, race))
+    assert signed_in.post("/races/lake/cart/pay", data={}).status_code == 400
+    assert_nothing_reserved(db, buyer, race)
 
 
 def test_a_sold_out_type_in_the_cart_blocks_payment(signed_in, db, buyer, race):
@@ -915,7 +969,10 @@ def test_a_sold_out_type_in_the_cart_blocks_payment(signed_in, db, buyer, race):
     db.session.commit()
     page = text(signed_in.get("/races/lake/cart"))
     assert "Only 1 spot left in the 5K. Lower the quantity to continue." in page
-    assert "disabled" in continue_button(page).group(2)
+    assert "disabled" in pay_button(page) and 'aria-describedby="cart-problems"' in pay_button(page)
+    refused = pay_for_cart(signed_in)
+    assert refused.status_code == 422 and "Only 1 spot left in the 5K." in text(refused)
+    assert_nothing_reserved(db, buyer, race)
 
 
 def test_cart_page_query_count_does_not_grow_with_tickets(app, db, race, count_queries):

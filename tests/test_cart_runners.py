@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from models import Registration
+from models import OrderStatus, Registration
 from services.cart_status import cart_problems
 from tests.factories import login, make_cart, make_profile
 from tests.test_cart import (  # noqa: F401  (fixtures: the buyer, the race, a signed-in client, the clock)
@@ -61,7 +61,7 @@ def save_all(client, race, data: dict, **kw):
 
 # --- the page -------------------------------------------------------------------------------
 
-def test_the_cart_page_has_a_card_per_runner_the_first_to_fill_open_and_the_ready_ones_closed(
+def test_the_cart_page_has_a_card_per_runner_every_one_to_fill_open_and_the_ready_ones_closed(
         signed_in, db, race, three):
     first, second, third = three
     signed_in.post(f"/cart/runners/{first.id}", data={"csrf_token": token(signed_in),
@@ -69,7 +69,7 @@ def test_the_cart_page_has_a_card_per_runner_the_first_to_fill_open_and_the_read
 
     page = text(signed_in.get("/races/lake/cart"))
 
-    assert not is_open(page, first) and is_open(page, second) and not is_open(page, third)
+    assert not is_open(page, first) and is_open(page, second) and is_open(page, third)
     assert re.search(r'✓</span> <strong>Ana López</strong> ·\s*<span class="runner-status ok">Ready</span>',
                      card_of(page, first))
     assert "No runner yet" in card_of(page, third)
@@ -84,6 +84,9 @@ def test_the_cart_page_has_a_card_per_runner_the_first_to_fill_open_and_the_read
     assert page.count("<form") == page.count("</form>")
     runners_form = re.search(r'<form id="runners-form".*?</form>', page, re.S).group(0)
     assert runners_form.count("<form") == 1  # no form inside another: remove buttons use formaction
+    # The way to payment sits in the summary, outside the form, yet posts it: every runner comes along.
+    assert re.search(r'<button type="submit" form="runners-form" formaction="/races/lake/cart/pay" id="pay-submit">'
+                     r"Continue to payment</button>", page)
 
 
 def test_the_old_runner_address_of_another_buyer_s_ticket_is_404_on_every_route(app, signed_in, db, race):
@@ -116,13 +119,13 @@ def test_saving_one_runner_with_htmx_swaps_that_card_only_and_the_summary_out_of
     checkout = re.search(r'<div id="cart-checkout" class="cart-checkout" hx-swap-oob="true">(.*?)</div>\s*$',
                          body[body.index('id="cart-checkout"') - 5:], re.S)
     assert checkout and "Fill in the details and waivers of runners 1 and 3." in checkout.group(1)
-    assert "disabled" in re.search(r"<button[^>]*>Continue to payment", checkout.group(1)).group(0)
+    assert "pay-submit" not in body and "<button" not in checkout.group(1)  # the way to payment is left as it is
     assert re.search(r'<div id="runners-status" class="runners-status" role="status" hx-swap-oob="true">'
                      r"<p[^>]*>Saved Bea Núñez's details.</p>", body)
     assert fresh(db, second).first_name == "Bea" and fresh(db, third).first_name == ""
 
 
-def test_the_last_runner_saved_with_htmx_enables_continue_out_of_band(signed_in, db, race, three):
+def test_the_last_runner_saved_with_htmx_clears_the_problems_out_of_band(signed_in, db, race, three):
     for registration in three[:2]:
         assert signed_in.post(f"/cart/runners/{registration.id}", data={
             "csrf_token": token(signed_in), **runner_fields(db, race, registration)}).status_code == 303
@@ -131,8 +134,8 @@ def test_the_last_runner_saved_with_htmx_enables_continue_out_of_band(signed_in,
                                data={"csrf_token": token(signed_in), **runner_fields(db, race, three[2])}))
 
     oob = body[body.index('<div id="cart-checkout"'):]
-    assert "Before you continue" not in oob
-    assert re.search(r"<button type=\"submit\">Continue to payment", oob)
+    assert "Before you continue" not in oob and "pay-submit" not in body
+    assert "Saved Ana López's details. Everyone's in: you can continue to payment." in body
 
 
 def test_a_refused_runner_with_htmx_gets_its_card_back_open_with_the_errors_beside_the_fields(
@@ -348,4 +351,9 @@ def test_a_cart_that_gets_its_buyer_later_is_not_ready_while_the_buyer_s_own_ema
 
     assert problems == ["Runner 2 (Ana López, 10K): That's your own email: “Let them fill in and sign” is for "
                         "someone else. If you are this runner, fill in your details here."]
-    assert "disabled" in re.search(r"<button[^>]*>Continue to payment", text(signed_in.get("/races/lake/cart"))).group(0)
+    assert "That's your own email" in text(signed_in.get("/races/lake/cart"))
+    card = prefixed(second, waiver_version=str(waiver_id(db, race)), first_name=second.first_name,
+                    last_name=second.last_name, email="Ana@Example.com", runner_fills_in="y")
+    response = signed_in.post("/races/lake/cart/pay", data={"csrf_token": token(signed_in), **card})
+    assert response.status_code == 422 and f'id="r{second.id}-email-error"' in text(response)
+    assert the_cart(db, buyer, race).status == OrderStatus.CART

@@ -66,12 +66,18 @@ def tickets(db, order_id) -> list[Registration]:
                                    .order_by(Registration.id)))
 
 
-def fill_runner(client, db, race, registration, headers=None, **overrides):
+def runner_fields(db, race, registration, **overrides) -> dict:
+    """One runner's card as posted: its fields carry the prefix r<ticket id>-."""
     waiver = race_editing.current_waiver(db.session, race.id)
-    data = {"csrf_token": csrf_token(client, "/races/lake/cart"), "waiver_version": str(waiver.id),
-            "first_name": "Vic", "last_name": "Visitor", "email": "vic@example.com", "date_of_birth": "1990-04-21",
-            "tshirt_size": "M", "emergency_name": "Lou Visitor", "emergency_phone": "+1 212 555 0100", "waiver_accepted": "y",
-            "waiver_signature": "Vic Visitor", **overrides}
+    fields = {"waiver_version": str(waiver.id), "first_name": "Vic", "last_name": "Visitor", "email": "vic@example.com",
+              "date_of_birth": "1990-04-21", "tshirt_size": "M", "emergency_name": "Lou Visitor",
+              "emergency_phone": "+1 212 555 0100", "waiver_accepted": "y", "waiver_signature": "Vic Visitor",
+              **overrides}
+    return {f"r{registration.id}-{name}": value for name, value in fields.items()}
+
+
+def fill_runner(client, db, race, registration, headers=None, **overrides):
+    data = {"csrf_token": csrf_token(client, "/races/lake/cart"), **runner_fields(db, race, registration, **overrides)}
     return client.post(f"/cart/runners/{registration.id}", data=data, headers=headers or {})
 
 
@@ -83,15 +89,18 @@ def a_ready_guest_cart(client, db, race, **quantities) -> Order:
     return order
 
 
-def sign_up_and_pay(client, email="vic@example.com", password=PASSWORD, headers=None):
-    return client.post("/races/lake/cart/account/sign-up", headers=headers or {}, data={
-        "csrf_token": csrf_token(client, "/races/lake/cart"), "full_name": "Vic Visitor", "email": email,
-        "password": password})
+def sign_up_and_pay(client, email="vic@example.com", password=PASSWORD, headers=None, **runners):
+    """*Create account and pay*: the account fields, and whatever runner fields the form holds (`runners`)."""
+    return client.post("/races/lake/cart/pay", headers=headers or {}, data={
+        "csrf_token": csrf_token(client, "/races/lake/cart"), "account_mode": "sign-up", "full_name": "Vic Visitor",
+        "email": email, "password": password, **runners})
 
 
-def sign_in_and_pay(client, email, password=PASSWORD, headers=None):
-    return client.post("/races/lake/cart/account/sign-in", headers=headers or {}, data={
-        "csrf_token": csrf_token(client, "/races/lake/cart?account=sign-in"), "email": email, "password": password})
+def sign_in_and_pay(client, email, password=PASSWORD, headers=None, **runners):
+    """*Sign in and pay*, from the cart's "I have an account" tab."""
+    return client.post("/races/lake/cart/pay", headers=headers or {}, data={
+        "csrf_token": csrf_token(client, "/races/lake/cart?account=sign-in"), "account_mode": "sign-in",
+        "email": email, "password": password, **runners})
 
 
 def pay_on_test_gateway(client, db, location: str) -> Order:
@@ -159,14 +168,15 @@ def test_a_visitor_fills_in_a_runner_without_this_is_me(client, db, race):
     [order] = guest_carts(db)
     [ticket] = tickets(db, order.id)
     form = client.get(f"/cart/runners/{ticket.id}")
-    assert form.status_code == 200 and "This is me" not in text(form)
+    assert form.status_code == 303 and form.headers["Location"] == f"/races/lake/cart#runner-{ticket.id}"
+    assert "This is me" not in text(client.get("/races/lake/cart"))
     check = client.post(f"/cart/runners/{ticket.id}/check", data={"csrf_token": csrf_token(client, "/races/lake/cart"),
-                                                                  "_field": "first_name", "first_name": "Vic"},
+                                                                  "_field": "first_name", f"r{ticket.id}-first_name": "Vic"},
                         headers={"HX-Request": "true"})
     assert check.status_code == 200
     fill_me = client.post(f"/cart/runners/{ticket.id}", data={"csrf_token": csrf_token(client, "/races/lake/cart"),
                                                               "fill": "me"})
-    assert fill_me.status_code == 200 and tickets(db, order.id)[0].first_name == ""
+    assert fill_me.status_code == 422 and tickets(db, order.id)[0].first_name == ""  # no account to fill from
     assert fill_runner(client, db, race, ticket).status_code == 303
     assert tickets(db, order.id)[0].runner_name == "Vic Visitor"
 
@@ -181,20 +191,25 @@ def test_a_guest_cart_holds_at_most_20_tickets(client, db, race):
 
 # --- the account at payment ----------------------------------------------------------------------
 
+def pay_button(page: str) -> str:
+    return re.search(r'<button[^>]*id="pay-submit"[^>]*>[^<]*', page).group(0)
+
+
 def test_the_cart_page_offers_a_visitor_an_account_instead_of_the_plain_button(client, db, race):
     add(client, race, **{"10K": 1})
-    not_ready = text(client.get("/races/lake/cart"))
-    assert "Create account and pay" not in not_ready and "Continue to payment</button>" in not_ready
+    page = text(client.get("/races/lake/cart"))  # the runner is still to fill in: the click saves and checks them
 
-    [order] = guest_carts(db)
-    fill_runner(client, db, race, tickets(db, order.id)[0])
-    page = text(client.get("/races/lake/cart"))
-    assert "Create account and pay" in page and 'action="/races/lake/cart/account/sign-up"' in page
+    assert "Create account and pay" in pay_button(page) and "disabled" not in pay_button(page)
+    assert 'form="runners-form"' in pay_button(page) and 'formaction="/races/lake/cart/pay"' in pay_button(page)
+    assert "Continue to payment</button>" not in page and "/cart/account/" not in page
     assert 'href="/races/lake/cart?account=sign-in#account"' in page and "Sign in and pay" not in page
-    for field in ("full_name", "email", "password"):
+    assert re.search(r'<input type="hidden" name="account_mode" value="sign-up" form="runners-form">', page)
+    for field in ("full_name", "email", "password"):  # labelled, and posted with the runners
         assert re.search(rf'<label for="{field}">', page)
+        assert 'form="runners-form"' in re.search(rf'<input[^>]*id="{field}"[^>]*>', page).group(0)
     sign_in = text(client.get("/races/lake/cart?account=sign-in"))
-    assert "Sign in and pay" in sign_in and "Create account and pay" not in sign_in
+    assert "Sign in and pay" in pay_button(sign_in) and "Create account and pay" not in sign_in
+    assert 'name="account_mode" value="sign-in"' in sign_in and 'id="full_name"' not in sign_in
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -227,19 +242,103 @@ def test_a_visitor_with_an_account_signs_in_and_pays_with_both_carts_merged(clie
     assert sorted(r.ticket_type_id for r in tickets(db, order.id)) == sorted([type_id(race, "10K"), type_id(race, "5K")])
 
 
-def test_when_the_merge_dropped_the_code_the_buyer_lands_on_the_cart_and_is_told(client, db, race):
-    make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
-    make_code(db, race, code="EARLY", percent_off=20, ends_at=NOW + timedelta(minutes=30))
+def test_when_the_merge_dropped_tickets_the_buyer_lands_on_the_cart_and_is_told(client, db, race):
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
+    make_cart(db, race, {db.session.get(TicketType, type_id(race, "10K")): 10}, buyer=ana, complete=False)
     a_ready_guest_cart(client, db, race)
-    client.post("/races/lake/cart/code", data={"csrf_token": csrf_token(client, "/races/lake/cart"), "code": "EARLY"})
-    clock.freeze(NOW + timedelta(hours=1))
 
     response = sign_in_and_pay(client, "ana@example.com")
 
     assert response.status_code == 303 and response.headers["Location"] == "/races/lake/cart"
     page = text(client.get("/races/lake/cart"))
+    assert "Your carts together had more than 10 10K tickets, so we took out 1 that had no runner yet." in page
+    assert "Your carts together" not in text(client.get("/races/lake/cart"))  # told once
+    [order] = db.session.scalars(select(Order).where(Order.buyer_id == ana.id)).all()
+    assert order.status == OrderStatus.CART and "Vic Visitor" in [r.runner_name for r in tickets(db, order.id)]
+
+
+def test_a_code_that_stopped_working_stops_the_click_before_the_account(client, db, race):
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
+    make_code(db, race, code="EARLY", percent_off=20, ends_at=NOW + timedelta(minutes=30))
+    order = a_ready_guest_cart(client, db, race)
+    client.post("/races/lake/cart/code", data={"csrf_token": csrf_token(client, "/races/lake/cart"), "code": "EARLY"})
+    clock.freeze(NOW + timedelta(hours=1))
+    assert "disabled" in pay_button(text(client.get("/races/lake/cart?account=sign-in")))
+
+    response = sign_in_and_pay(client, "ana@example.com")  # posted anyway
+
+    page = text(response)
+    assert response.status_code == 422 and "EARLY" in page[page.index('id="cart-problems"'):][:500]
+    assert [o.id for o in guest_carts(db)] == [order.id] and guest_carts(db)[0].status == OrderStatus.CART
+    assert "Sign in and pay" in page and "Sign out" not in text(client.get("/races/lake"))  # not signed in
+    # Signing in the ordinary way merges the cart and says once why the code went.
+    client.post("/auth/sign-in", data={"csrf_token": csrf_token(client, "/auth/sign-in"), "email": "ana@example.com",
+                                       "password": PASSWORD, "next": "/races/lake/cart"})
+    page = text(client.get("/races/lake/cart"))
     assert "The code EARLY no longer applies to your cart, so it was taken off" in page
-    assert "The code EARLY no longer applies" not in text(client.get("/races/lake/cart"))  # told once
+    assert "The code EARLY no longer applies" not in text(client.get("/races/lake/cart"))
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).buyer_id == ana.id
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_visitor_types_the_runners_and_pays_in_the_same_click(client, db, race, autoconfirm, htmx):
+    add(client, race, **{"10K": 1, "5K": 1})
+    [order] = guest_carts(db)
+    first, second = tickets(db, order.id)
+    typed = {**runner_fields(db, race, first),
+             **runner_fields(db, race, second, first_name="Bea", last_name="Núñez", email="bea@example.com",
+                             waiver_signature="Bea Núñez")}
+
+    response = sign_up_and_pay(client, headers={"HX-Request": "true"} if htmx else {}, **typed)
+
+    location = response.headers["HX-Redirect"] if htmx else response.headers["Location"]
+    assert response.status_code == (200 if htmx else 303) and "/test-gateway/" in location
+    profile = db.session.scalar(select(Profile).where(Profile.email == "vic@example.com"))
+    assert profile is not None and guest_carts(db) == []
+    paid = pay_on_test_gateway(client, db, location)
+    assert paid.id == order.id and paid.status == OrderStatus.PAID and paid.buyer_id == profile.id
+    saved = tickets(db, order.id)
+    assert [r.runner_name for r in saved] == ["Vic Visitor", "Bea Núñez"]
+    assert all(r.waiver_signed_at is not None for r in saved) and saved[1].waiver_signature == "Bea Núñez"
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_runner_error_in_the_paying_click_answers_422_beside_that_runner_and_creates_nothing(
+        client, db, race, autoconfirm, htmx):
+    add(client, race, **{"10K": 2})
+    [order] = guest_carts(db)
+    first, second = tickets(db, order.id)
+    typed = {**runner_fields(db, race, first),
+             **runner_fields(db, race, second, first_name="Bea", last_name="Núñez", email="not-an-email",
+                             waiver_signature="Bea Núñez")}
+
+    response = sign_up_and_pay(client, headers={"HX-Request": "true"} if htmx else {}, **typed)
+
+    page = text(response)
+    assert response.status_code == 422 and ("<html" in page) is not htmx
+    assert re.search(rf'<small class="field-error" id="r{second.id}-email-error">[^<]+', page)
+    assert f'id="r{first.id}-email-error"' not in page  # runner 1 was fine, and is saved
+    assert 'value="Bea"' in page and 'value="Vic Visitor"' in page  # what was typed stays, the password doesn't
+    assert db.session.scalar(select(Profile).where(Profile.email == "vic@example.com")) is None
+    [cart] = guest_carts(db)
+    assert cart.id == order.id and cart.status == OrderStatus.CART and cart.reserved_until is None
+    assert [r.runner_name for r in tickets(db, order.id)] == ["Vic Visitor", ""]
+    assert "Sign out" not in text(client.get("/races/lake"))
+
+
+def test_paying_with_a_runner_left_blank_judges_that_runner_too(client, db, race, autoconfirm):
+    add(client, race, **{"10K": 2})
+    [order] = guest_carts(db)
+    first, second = tickets(db, order.id)
+
+    response = sign_up_and_pay(client, **runner_fields(db, race, first))  # runner 2's card not posted at all
+
+    page = text(response)
+    assert response.status_code == 422 and f'id="r{second.id}-first_name-error"' in page
+    assert re.search(rf'<details class="runner-card[^"]*" id="runner-{second.id}"[^>]*\bopen>', page)
+    assert db.session.scalar(select(Profile).where(Profile.email == "vic@example.com")) is None
+    assert guest_carts(db)[0].status == OrderStatus.CART
 
 
 @pytest.mark.parametrize("email, password, field, message", [
@@ -312,10 +411,11 @@ def test_signing_in_the_ordinary_way_merges_the_cart_too(client, db, race):
     assert db.session.get(Order, order.id).buyer_id == ana.id and cookie(client, GUEST_COOKIE) is None
 
 
-def test_a_signed_in_buyer_posting_to_the_account_routes_just_goes_to_the_cart(client, db, race):
+def test_a_signed_in_buyer_without_a_cart_posting_to_pay_is_told_it_is_empty(client, db, race):
     login(client, make_profile(db))
     response = sign_up_and_pay(client)
-    assert response.status_code == 303 and response.headers["Location"] == "/races/lake/cart"
+    assert response.status_code == 404 and "Your cart for this race is empty." in text(response)
+    assert db.session.scalar(select(Profile).where(Profile.email == "vic@example.com")) is None
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -369,7 +469,7 @@ def test_one_visitor_cannot_reach_another_s_tickets(client, app, db, race):
 
 
 @pytest.mark.parametrize("path", ["/races/lake/cart", "/races/lake/cart/quantity", "/races/lake/cart/code",
-                                  "/races/lake/cart/account/sign-up", "/races/lake/cart/account/sign-in"])
+                                  "/races/lake/cart/pay"])
 def test_csrf_is_enforced_for_visitors_too(client, db, race, path):
     add(client, race, **{"10K": 1})
     before = [(o.id, o.subtotal) for o in guest_carts(db)]
@@ -388,6 +488,26 @@ def test_failed_account_attempts_from_the_cart_share_the_auth_rate_limit(client,
     statuses = [sign_in_and_pay(client, "ana@example.com", password="not the password").status_code for _ in range(3)]
     assert statuses[-1] == 429 and all(400 <= s < 500 for s in statuses)
     assert len(guest_carts(db)) == 1
+    signing_in = client.post("/auth/sign-in", data={"csrf_token": csrf_token(client, "/auth/sign-in"),
+                                                    "email": "ana@example.com", "password": PASSWORD})
+    assert signing_in.status_code == 429  # the same limit as the sign-in page's
+
+
+def test_a_runner_s_error_in_the_paying_click_does_not_count_against_the_auth_rate_limit(client, app, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "2 per minute"
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
+    add(client, race, **{"10K": 1})
+    [order] = guest_carts(db)
+    [ticket] = tickets(db, order.id)
+    typo = runner_fields(db, race, ticket, emergency_phone="call my mum")
+
+    statuses = [sign_in_and_pay(client, "ana@example.com", **typo).status_code for _ in range(4)]
+
+    assert statuses == [422] * 4
+    response = sign_in_and_pay(client, "ana@example.com", **runner_fields(db, race, ticket))
+    assert response.status_code == 303 and "/test-gateway/" in response.headers["Location"]
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).buyer_id == ana.id
 
 
 def test_a_visitor_s_cart_page_is_never_kept_by_a_shared_cache(client, db, race):
