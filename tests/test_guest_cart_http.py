@@ -207,6 +207,11 @@ def test_the_cart_page_offers_a_visitor_an_account_instead_of_the_plain_button(c
     for field in ("full_name", "email", "password"):  # labelled, and posted with the runners
         assert re.search(rf'<label for="{field}">', page)
         assert 'form="runners-form"' in re.search(rf'<input[^>]*id="{field}"[^>]*>', page).group(0)
+    # A code or quantity change sends the runner cards and the typed name and email along (so the page that
+    # comes back still holds them), never the password.
+    includes = re.findall(r'hx-include="([^"]*)"', page)
+    assert includes and all("password" not in i and "#runners-form" not in i and "[data-runner-card]" in i
+                            for i in includes)
     sign_in = text(client.get("/races/lake/cart?account=sign-in"))
     assert "Sign in and pay" in pay_button(sign_in) and "Create account and pay" not in sign_in
     assert 'name="account_mode" value="sign-in"' in sign_in and 'id="full_name"' not in sign_in
