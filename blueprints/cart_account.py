@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request, url_for
 from flask_wtf import FlaskForm
 
-from blueprints.auth import auth_provider, begin_session, email_link_target, link_limit, send_sign_in_link
+from blueprints.auth import auth_provider, begin_session, email_link_target, send_sign_in_link
 from blueprints.auth_forms import MagicLinkForm, SignInForm, SignUpForm
 from blueprints.cart import _own_cart_or_404, cart_page, race_or_404
 from blueprints.cart_owner import merge_guest_carts_into_account
@@ -30,8 +30,15 @@ def _failed_account_attempt(response) -> bool:
     return response.status_code >= 400 and bool(g.get("account_attempt_failed"))
 
 
+def _mailed_or_failed_account_attempt(response) -> bool:
+    """A sign-in link counts whether sent or refused (each is an email); a runner's typo still doesn't."""
+    return bool(g.get("link_sent")) or _failed_account_attempt(response)
+
+
 _account_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
                                       methods=["POST"], deduct_when=_failed_account_attempt)
+_link_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+                                   methods=["POST"], deduct_when=_mailed_or_failed_account_attempt)
 
 
 def _refused(race: Race, order: Order, form: FlaskForm, error: AuthError | None = None):
@@ -106,7 +113,7 @@ def pay_for_cart(slug: str):
 
 
 @bp.post("/races/<slug>/cart/link")
-@link_limit
+@_link_limit
 def email_sign_in_link(slug: str):
     """*Email me a sign-in link*: save the runners, then email a link that signs in and comes back to this
     cart. The cart waits in its cookie and joins the account on the first signed-in request."""

@@ -179,6 +179,13 @@ def test_links_sent_count_against_the_auth_forms_rate_limit(client, app, db, rac
     assert page.status_code == 429  # the same limit as the sign-in pages'
 
 
+def test_a_runner_s_typo_in_the_link_click_does_not_count_against_the_rate_limit(client, app, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "2 per minute"
+    add(client, race, **{"10K": 1})
+    assert [ask_for_link(client, db, race, emergency_phone="call my mum").status_code for _ in range(3)] == [422] * 3
+    assert ask_for_link(client, db, race).status_code == 200
+
+
 # --- /auth/link, from the sign-in page ---------------------------------------------------------
 
 def test_the_sign_in_page_offers_a_link_and_it_keeps_next(client, db):
