@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, g, request, session, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 
-from blueprints.auth_forms import ForgotForm, ResetForm, SignInForm, SignUpForm
+from blueprints.auth_forms import ForgotForm, MagicLinkForm, ResetForm, SignInForm, SignUpForm
 from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
 from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
@@ -256,8 +256,21 @@ def _failed_attempt(response) -> bool:
     return response.status_code >= 400
 
 
+def _failed_or_mailed(response) -> bool:
+    """A sign-in link counts whether it was sent or refused: each one is an email to someone."""
+    return _failed_attempt(response) or bool(g.get("link_sent"))
+
+
 auth_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
                                    methods=["POST"], deduct_when=_failed_attempt)
+link_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+                                  methods=["POST"], deduct_when=_failed_or_mailed)
+
+
+def send_sign_in_link(email: str, next_url: str) -> None:
+    """Email a one-time sign-in link that brings them to `next_url`; raises AuthError when refused."""
+    auth_provider().send_magic_link(email, redirect_to=email_link_target(next_url))
+    g.link_sent = True
 
 
 # --- views -------------------------------------------------------------------------------
@@ -340,21 +353,34 @@ def confirm():
     return redirect_to(next_url)
 
 
+def _email_link_page(template: str, form: FlaskForm, send, purpose: str):
+    """A form that only asks for an email address and emails a link: `send(email, next_url)`."""
+    if request.method == "GET":
+        return _form_page(template, form, form_error=None)
+    if not form.validate():
+        return _form_page(template, form, status=422, form_error=None)
+    try:
+        send(form.email.data, _requested_next())
+    except AuthError as error:
+        return _refused(template, form, error)
+    return render("auth/check_email.html", email=form.email.data, next_url=_requested_next(), purpose=purpose)
+
+
 @bp.route("/forgot", methods=["GET", "POST"])
 @auth_limit
 def forgot():
     """Ask for a password reset link."""
-    form = ForgotForm(next=_requested_next())
-    if request.method == "GET":
-        return _form_page("auth/forgot.html", form, form_error=None)
-    if not form.validate():
-        return _form_page("auth/forgot.html", form, status=422, form_error=None)
-    reset_url = email_link_target(_requested_next())
-    try:
-        auth_provider().send_password_reset(form.email.data, redirect_to=reset_url)
-    except AuthError as error:
-        return _refused("auth/forgot.html", form, error)
-    return render("auth/check_email.html", email=form.email.data, next_url=_requested_next(), purpose="reset")
+    def send(email, next_url):
+        auth_provider().send_password_reset(email, redirect_to=email_link_target(next_url))
+
+    return _email_link_page("auth/forgot.html", ForgotForm(next=_requested_next()), send, "reset")
+
+
+@bp.route("/link", methods=["GET", "POST"])
+@link_limit
+def magic_link():
+    """Ask for a one-time sign-in link by email: no password needed."""
+    return _email_link_page("auth/magic_link.html", MagicLinkForm(next=_requested_next()), send_sign_in_link, "link")
 
 
 @bp.route("/reset", methods=["GET", "POST"])

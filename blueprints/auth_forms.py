@@ -37,5 +37,9 @@ class ForgotForm(_NextForm):
                                             Email("That doesn't look like an email address."), Length(max=320)])
 
 
+class MagicLinkForm(ForgotForm):
+    """Just the email address: a one-time link to sign in (the account is created if there is none)."""
+
+
 class ResetForm(_NextForm):
     password = PasswordField("New password", validators=[DataRequired("Choose a new password."), _strong_password])

@@ -6,7 +6,7 @@ from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from blueprints.auth_forms import SignInForm, SignUpForm
+from blueprints.auth_forms import MagicLinkForm, SignInForm, SignUpForm
 from blueprints.cart_forms import RunnerForm
 from blueprints.cart_owner import (
     CART_NOTICE,
@@ -88,6 +88,14 @@ def _own_cart_or_404(race: Race) -> Order:
     return order
 
 
+ACCOUNT_FORMS = {"sign-in": SignInForm, "link": MagicLinkForm, "sign-up": SignUpForm}  # the pay panel's tabs
+
+
+def account_mode(form) -> str:
+    """Which tab of the pay panel this account form belongs to (none for someone signed in)."""
+    return next((mode for mode, kind in ACCOUNT_FORMS.items() if isinstance(form, kind)), "sign-up")
+
+
 def cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
               code_error: str | None = None, code_typed: str = "", forms: dict[int, RunnerForm] | None = None,
               saved: list[str] | None = None, account_form=None, account_error: str | None = None):
@@ -102,15 +110,15 @@ def cart_page(race: Race, order: Order | None, *, status: int = 200, message: st
     if forms is None and request.method == "POST" and view is not None:  # keep what was typed in the runner cards
         forms = typed_forms([r.registration for r in runners], race, view.waiver, now, request.form)
     if account_form is None and g.get("user") is None:
-        wants_sign_in = request.values.get("account_mode", request.args.get("account")) == "sign-in"
+        mode = request.values.get("account_mode", request.args.get("account"))
         posted = request.form if request.method == "POST" else None  # what a visitor typed stays typed
-        account_form = SignInForm(formdata=posted) if wants_sign_in else SignUpForm(formdata=posted)
+        account_form = ACCOUNT_FORMS.get(mode, SignUpForm)(formdata=posted)
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved or [],
                   cards=runner_cards(runners, race, view.waiver if view else None, now, forms),
                   pay_url=url_for("cart_account.pay_for_cart", slug=race.slug),
                   max_per_type=MAX_PER_TYPE, notices=get_flashed_messages(category_filter=[CART_NOTICE]),
-                  account_form=account_form, account_mode="sign-in" if isinstance(account_form, SignInForm) else "sign-up",
+                  account_form=account_form, account_mode=account_mode(account_form),
                   account_error=account_error)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, request, url_for
 from flask_wtf import FlaskForm
 
-from blueprints.auth import auth_provider, begin_session, email_link_target
-from blueprints.auth_forms import SignInForm, SignUpForm
+from blueprints.auth import auth_provider, begin_session, email_link_target, send_sign_in_link
+from blueprints.auth_forms import MagicLinkForm, SignInForm, SignUpForm
 from blueprints.cart import _own_cart_or_404, cart_page, race_or_404
 from blueprints.cart_owner import merge_guest_carts_into_account
 from blueprints.cart_runners import save_posted_runners
@@ -30,8 +30,15 @@ def _failed_account_attempt(response) -> bool:
     return response.status_code >= 400 and bool(g.get("account_attempt_failed"))
 
 
+def _mailed_or_failed_account_attempt(response) -> bool:
+    """A sign-in link counts whether sent or refused (each is an email); a runner's typo still doesn't."""
+    return bool(g.get("link_sent")) or _failed_account_attempt(response)
+
+
 _account_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
                                       methods=["POST"], deduct_when=_failed_account_attempt)
+_link_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
+                                   methods=["POST"], deduct_when=_mailed_or_failed_account_attempt)
 
 
 def _refused(race: Race, order: Order, form: FlaskForm, error: AuthError | None = None):
@@ -74,6 +81,18 @@ def _account(race: Race, order: Order, form: FlaskForm):
     return _signed_in_and_pay(race, result.session)
 
 
+def _save_runners(race: Race, order: Order, account_form: FlaskForm | None):
+    """Save the runners posted with the click; the cart page with each runner's errors if any is refused."""
+    waiver, now = waiver_to_sign(db.session, race.id), clock.now()
+    tickets = cart_service.cart_registrations(db.session, order)
+    forms = {r.id: posted_form(r, race, waiver, now) for r in tickets}
+    invalid, saved = save_posted_runners(race, tickets, forms, waiver, now, everyone=True)
+    if invalid:
+        return cart_page(race, order, status=422, forms=invalid, saved=[r.runner_name for r in saved],
+                         account_form=account_form)
+    return None
+
+
 @bp.post("/races/<slug>/cart/pay")
 @_account_limit
 def pay_for_cart(slug: str):
@@ -83,15 +102,34 @@ def pay_for_cart(slug: str):
     account_form = None
     if g.user is None:
         account_form = SignInForm() if request.form.get("account_mode") == "sign-in" else SignUpForm()
-    waiver, now = waiver_to_sign(db.session, race.id), clock.now()
-    tickets = cart_service.cart_registrations(db.session, order)
-    forms = {r.id: posted_form(r, race, waiver, now) for r in tickets}
-    invalid, saved = save_posted_runners(race, tickets, forms, waiver, now, everyone=True)
-    if invalid:
-        return cart_page(race, order, status=422, forms=invalid, saved=[r.runner_name for r in saved],
-                         account_form=account_form)
-    if not view_cart(db.session, order, now).ready:
+    refused = _save_runners(race, order, account_form)
+    if refused is not None:
+        return refused
+    if not view_cart(db.session, order, clock.now()).ready:
         return cart_page(race, order, status=422, account_form=account_form)
     if account_form is not None:
         return _account(race, order, account_form)
     return pay(order)
+
+
+@bp.post("/races/<slug>/cart/link")
+@_link_limit
+def email_sign_in_link(slug: str):
+    """*Email me a sign-in link*: save the runners, then email a link that signs in and comes back to this
+    cart. The cart waits in its cookie and joins the account on the first signed-in request."""
+    race = race_or_404(slug)
+    order = _own_cart_or_404(race)
+    cart_url = url_for("cart.view", slug=race.slug)
+    if g.user is not None:
+        return redirect_to(cart_url)
+    form = MagicLinkForm()
+    refused = _save_runners(race, order, form)
+    if refused is not None:
+        return refused
+    if not form.validate():
+        return _refused(race, order, form)
+    try:
+        send_sign_in_link(form.email.data, cart_url)
+    except AuthError as error:
+        return _refused(race, order, form, error)
+    return render("auth/check_email.html", email=form.email.data, next_url=cart_url, purpose="link")

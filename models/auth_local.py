@@ -29,7 +29,7 @@ class LocalOneTimeToken(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("local_users.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # signup | recovery
+    kind: Mapped[str] = mapped_column(String(20))  # signup | recovery | magiclink
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
 

@@ -168,9 +168,11 @@ def queue_duplicate_refund_notice(session: Session, order: Order, amount: int) -
 
 
 def queue_auth_link(session: Session, kind: str, to: str, link: str) -> None:
-    """The embedded auth provider's email: confirm an address ("signup") or reset a password ("recovery")."""
+    """The embedded auth provider's email: confirm an address ("signup"), reset a password ("recovery") or
+    sign in ("magiclink")."""
     site = current_app.config["SITE_NAME"]
-    subject = f"Confirm your email for {site}" if kind == "signup" else f"Reset your {site} password"
+    subject = {"signup": f"Confirm your email for {site}", "magiclink": f"Your sign-in link for {site}"}.get(
+        kind, f"Reset your {site} password")
     context = {"kind": kind, "link": link, "subject": subject, "site_name": site}
     queue_email(session, to=to, subject=subject, text=render_template("emails/auth_link.txt", **context),
                 html=render_template("emails/auth_link.html", **context), kind=f"auth_{kind}")

@@ -285,6 +285,77 @@ def test_password_recovery_flow(server):
     assert ok.session is not None
 
 
+# ---------------------------------------------------------------------- magic links (/otp)
+
+
+def _otp(client, email, **options):
+    return client.auth.sign_in_with_otp({"email": email, "options": {"email_redirect_to": "http://app.test/in?x=1",
+                                                                     **options}})
+
+
+def test_magic_link_for_a_confirmed_account_signs_in_once(server):
+    server.create_user("runner@example.com", PASSWORD)
+    _otp(make_client(server), "Runner@Example.com")
+    mail = server.last_mail("runner@example.com", "magiclink")
+    assert mail["redirect_to"] == "http://app.test/in?x=1"
+    otp_request = next(r for r in server.requests if r["path"].endswith("/otp"))
+    assert otp_request["json"]["create_user"] is True and otp_request["query"]["redirect_to"] == "http://app.test/in?x=1"
+
+    res = make_client(server).auth.verify_otp({"token_hash": mail["token_hash"], "type": "magiclink"})
+    assert res.session is not None and res.user.email == "runner@example.com"
+    status, code, _ = _refusal(lambda: make_client(server).auth.verify_otp(
+        {"token_hash": mail["token_hash"], "type": "magiclink"}))
+    assert (status, code) == (403, "otp_expired")
+    # Its own password still works: a magic link changes nothing about the account.
+    assert make_client(server).auth.sign_in_with_password(
+        {"email": "runner@example.com", "password": PASSWORD}).session is not None
+
+
+def test_magic_link_for_a_new_address_signs_up_and_mails_the_confirmation(server):
+    _otp(make_client(server), "new@example.com", data={"full_name": "Nia"})
+    assert [m["type"] for m in server.mailbox] == ["signup"]
+    user = server.find_user("new@example.com")
+    assert "email_confirmed_at" not in user and user["user_metadata"] == {"full_name": "Nia"}
+    mail = server.last_mail("new@example.com", "signup")
+    res = make_client(server).auth.verify_otp({"token_hash": mail["token_hash"], "type": "email"})
+    assert res.session is not None and res.user.email_confirmed_at is not None
+
+
+def test_magic_link_with_autoconfirm_confirms_and_mails_a_magic_link(autoconfirm_server):
+    _otp(make_client(autoconfirm_server), "quick@example.com")
+    mail = autoconfirm_server.last_mail("quick@example.com")
+    assert mail["type"] == "magiclink"
+    assert make_client(autoconfirm_server).auth.verify_otp(
+        {"token_hash": mail["token_hash"], "type": "magiclink"}).session is not None
+
+
+def test_magic_link_refusals(server):
+    client = make_client(server)
+    assert _refusal(lambda: _otp(client, "nobody@example.com", should_create_user=False))[:2] == (422, "otp_disabled")
+    assert server.find_user("nobody@example.com") is None
+    assert _refusal(lambda: _otp(client, "not-an-address"))[:2] == (400, "validation_failed")
+    server.create_user("again@example.com", PASSWORD)
+    _otp(client, "again@example.com")
+    assert _refusal(lambda: _otp(client, "again@example.com"))[:2] == (429, "over_email_send_rate_limit")
+    server.disable_signup = True
+    assert _refusal(lambda: _otp(client, "closed@example.com"))[:2] == (422, "signup_disabled")
+    server.email_enabled = False
+    assert _refusal(lambda: _otp(client, "again@example.com"))[:2] == (400, "email_provider_disabled")
+    raw = httpx.post(f"{server.url}/auth/v1/otp", headers={"apikey": server.anon_key},
+                     json={"email": "a@example.com", "phone": "+15550100"})
+    assert raw.status_code == 400 and raw.json()["error_code"] == "validation_failed"
+
+
+def test_magic_link_expires_with_the_otp_ttl(server):
+    server.create_user("late@example.com", PASSWORD)
+    _otp(make_client(server), "late@example.com")
+    mail = server.last_mail("late@example.com", "magiclink")
+    server.now_offset = server.otp_ttl + 1
+    status, code, _ = _refusal(lambda: make_client(server).auth.verify_otp(
+        {"token_hash": mail["token_hash"], "type": "magiclink"}))
+    assert (status, code) == (403, "otp_expired")
+
+
 # ---------------------------------------------------------------------- project settings and their refusals
 
 

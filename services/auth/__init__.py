@@ -50,7 +50,7 @@ _OUR_SIDE = ("Something went wrong on our side. Please try again; if it keeps ha
 UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
 
 # Every code GoTrue's endpoints we call can answer (/token password and refresh_token grants,
-# /signup, /recover, /verify, GET and PUT /user, /logout: supabase/auth internal/api, and the
+# /signup, /recover, /otp, /verify, GET and PUT /user, /logout: supabase/auth internal/api, and the
 # "Error codes" guide), and what we tell people about it. The local provider uses the same codes.
 _ERRORS = {
     # the person can fix it
@@ -64,6 +64,7 @@ _ERRORS = {
     "otp_expired": ("This link has expired or was already used. Ask for a new one below.", None, 422),
     "flow_state_not_found": ("This link has expired or was already used. Ask for a new one below.", None, 422),
     "validation_failed": ("Check the email address.", "email", 422),
+    "otp_disabled": ("There's no account with this email yet. Create one instead?", "email", 422),
     "anonymous_provider_disabled": ("Enter your email address.", "email", 422),
     "email_address_invalid": ("That email address can't receive mail. Check it for typos.", "email", 422),
     # Hosted Supabase's built-in email service only mails the project's team (sign-up and reset).
@@ -145,5 +146,6 @@ class AuthProvider(Protocol):
     def refresh(self, refresh_token: str) -> AuthSession: ...
     def verify_email_link(self, token_hash: str, link_type: str) -> AuthSession: ...
     def send_password_reset(self, email: str, *, redirect_to: str) -> None: ...
+    def send_magic_link(self, email: str, *, redirect_to: str) -> None: ...
     def update_password(self, session: AuthSession, password: str) -> AuthSession: ...
     def sign_out(self, access_token: str) -> None: ...

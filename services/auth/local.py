@@ -130,7 +130,7 @@ class LocalAuth:
         return AuthSession(self._access_token(user, row.session_id), refresh)
 
     def verify_email_link(self, token_hash, link_type):
-        kind = "recovery" if link_type == "recovery" else "signup"
+        kind = link_type if link_type in ("recovery", "magiclink") else "signup"
         row = self.db.scalar(select(LocalOneTimeToken).where(LocalOneTimeToken.token_hash == tokens.token_hash(token_hash),
                                                              LocalOneTimeToken.kind == kind).with_for_update())
         now = clock.now()
@@ -146,6 +146,22 @@ class LocalAuth:
         if user is not None:  # silent either way: the form must not reveal who has an account
             self._send_link(user, "recovery", redirect_to)
             self.db.commit()
+
+    def send_magic_link(self, email, *, redirect_to):
+        """A one-time sign-in link; an address with no account gets one, as GoTrue's /otp does, with a
+        random password nobody knows (a password reset sets a real one)."""
+        email = normalize_email(email)
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise auth_error("email_address_invalid") from exc
+        user = self._user_by_email(email)
+        if user is None:
+            user = LocalUser(email=email, password_hash=generate_password_hash(secrets.token_urlsafe(32)))
+            self.db.add(user)
+            self.db.flush()
+        self._send_link(user, "magiclink", redirect_to)
+        self.db.commit()
 
     def update_password(self, session, password):
         claims = jwt.decode(session.access_token, self.secret, algorithms=["HS256"], audience="authenticated")

@@ -76,6 +76,11 @@ class SupabaseAuth:
     def send_password_reset(self, email, *, redirect_to):
         self._call(lambda auth: auth.reset_password_for_email(normalize_email(email), {"redirect_to": redirect_to}))
 
+    def send_magic_link(self, email, *, redirect_to):
+        # GoTrue's /otp: an address with no account gets one (and its confirmation email is the link).
+        self._call(lambda auth: auth.sign_in_with_otp({"email": normalize_email(email), "options": {
+            "email_redirect_to": redirect_to, "should_create_user": True}}))
+
     def update_password(self, session, password):
         def change(auth):
             auth.set_session(session.access_token, session.refresh_token)

@@ -46,6 +46,16 @@ Mail (/signup, /recover; mail.go sendEmail): 400 `email_address_not_authorized` 
   seconds of the last mail of the same kind (GOTRUE_SMTP_MAX_FREQUENCY).
 POST /recover (API reference "/recover"; recover.go): 400 `email_provider_disabled`; 400
   `validation_failed` without an email; 200 `{}` for unknown addresses too (no enumeration).
+POST /otp, email only (API reference "/otp"; otp.go Otp, magic_link.go MagicLink): body `email`,
+  `create_user` (default true), `data`, `code_challenge`; 400 `validation_failed` for email and
+  phone together, a `channel` with an email, or neither; 422 `otp_disabled` with `create_user`
+  false for an unknown address; 400 `email_provider_disabled`; 400 `validation_failed` for a
+  bad address. An unknown or unconfirmed address is signed up with a random password (/signup's
+  rules: 422 `signup_disabled`), and is sent the sign-up confirmation mail, which is its link;
+  with autoconfirm on, it is confirmed and sent a `magiclink` mail instead. A confirmed address
+  gets a `magiclink` mail, which uses the recovery token (so /verify takes it with type
+  `magiclink` or `email`, and it is rate-limited with the recovery mail). 200 `{}` either way.
+  Behind the captcha check as /signup is.
 POST /verify (API reference "/verify"; verify.go): 400 `validation_failed` for a missing type or
   token; 403 `otp_expired` for a used, unknown or expired (`otp_ttl`) link; 403 `user_banned`.
   Links are single use.
@@ -460,6 +470,7 @@ class GoTrueServer:
                 ("POST", "/token"): self._token,
                 ("POST", "/verify"): self._verify,
                 ("POST", "/recover"): self._recover,
+                ("POST", "/otp"): self._otp,
                 ("POST", "/resend"): self._resend,
                 ("POST", "/logout"): self._logout,
                 ("GET", "/user"): self._get_user,
@@ -657,6 +668,40 @@ class GoTrueServer:
         if user is not None:
             self._send_mail(user, "recovery", req.query.get("redirect_to"), bool(body.get("code_challenge")))
         # Same answer for unknown addresses: no account enumeration.
+        return _json_response(200, {})
+
+    def _otp(self, req: _Request) -> tuple[int, dict, bytes]:
+        body = req.json()
+        self._check_captcha(body)  # middleware: before the handler reads anything
+        email, phone = body.get("email") or "", body.get("phone") or ""
+        if email and phone:
+            raise _AuthError(400, "validation_failed", "Only an email address or phone number should be provided")
+        if email and body.get("channel"):
+            raise _AuthError(400, "validation_failed", "Channel should only be specified with Phone OTP")
+        if body.get("create_user", True) is False and email and self._find_user(self._validate_email(email)) is None:
+            raise _AuthError(422, "otp_disabled", "Signups not allowed for otp")
+        if phone:
+            raise _AuthError(400, "phone_provider_disabled", "Unsupported phone provider")
+        if not email:
+            raise _AuthError(400, "validation_failed", "One of email or phone must be set")
+        if not self.email_enabled:
+            raise _AuthError(400, "email_provider_disabled", "Email logins are disabled")
+        email = self._validate_email(email)
+        pkce = bool(body.get("code_challenge"))
+        redirect_to = req.query.get("redirect_to")
+        user = self._find_user(email)
+        if user is None or user["email_confirmed_at"] is None:
+            # MagicLink signs them up with a temporary password, under /signup's rules.
+            if self.disable_signup:
+                raise _AuthError(422, "signup_disabled", "Signups not allowed for this instance")
+            if user is None:
+                self._check_email_authorized(email)
+                user = self._new_user(email, secrets.token_urlsafe(48), dict(body.get("data") or {}))
+            if not self.autoconfirm:
+                self._send_mail(user, "signup", redirect_to, pkce)  # the confirmation mail is the link
+                return _json_response(200, {})
+            user["email_confirmed_at"] = user["updated_at"] = self.now()
+        self._send_mail(user, "magiclink", redirect_to, pkce)
         return _json_response(200, {})
 
     def _resend(self, req: _Request) -> tuple[int, dict, bytes]:
