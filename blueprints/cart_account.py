@@ -2,13 +2,13 @@
 account (or sign them in) and bring the cart along, then reserve and go to the payment page."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request, url_for
+from flask import Blueprint, current_app, flash, g, request, url_for
 from flask_wtf import FlaskForm
 
 from blueprints.auth import auth_provider, begin_session, email_link_target, send_sign_in_link
 from blueprints.auth_forms import MagicLinkForm, SignInForm, SignUpForm
 from blueprints.cart import _own_cart_or_404, cart_page, race_or_404
-from blueprints.cart_owner import merge_guest_carts_into_account
+from blueprints.cart_owner import CART_NOTICE, merge_guest_carts_into_account
 from blueprints.cart_runners import save_posted_runners
 from blueprints.checkout import pay
 from blueprints.rendering import redirect_to, render
@@ -24,6 +24,9 @@ from services.runners import waiver_to_sign
 
 bp = Blueprint("cart_account", __name__)
 
+ACCOUNT_CART_JOINED = ("Your account already had tickets for this race in its cart: they are all here now. "
+                       "Check the cart, then continue to payment.")
+
 
 def _failed_account_attempt(response) -> bool:
     """Only a refused sign-up or sign-in counts against the auth forms' shared limit, not a runner's typo."""
@@ -35,10 +38,9 @@ def _mailed_or_failed_account_attempt(response) -> bool:
     return bool(g.get("link_sent")) or _failed_account_attempt(response)
 
 
+# Both count a refused sign-up or sign-in and every email sent (a link, a confirmation to an address).
 _account_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
-                                      methods=["POST"], deduct_when=_failed_account_attempt)
-_link_limit = limiter.shared_limit(lambda: current_app.config["AUTH_RATE_LIMIT"], scope="auth-forms",
-                                   methods=["POST"], deduct_when=_mailed_or_failed_account_attempt)
+                                      methods=["POST"], deduct_when=_mailed_or_failed_account_attempt)
 
 
 def _refused(race: Race, order: Order, form: FlaskForm, error: AuthError | None = None):
@@ -57,8 +59,13 @@ def _signed_in_and_pay(race: Race, tokens: AuthSession):
     profile = begin_session(tokens)
     if profile is None:  # the token can't be read just now: the next request is signed in and merges
         return redirect_to(url_for("cart.view", slug=race.slug))
+    account = CartOwner(profile_id=profile.id)
+    had_a_cart = cart_service.find_cart(db.session, account, race.id) is not None
     notices = merge_guest_carts_into_account()
-    order = cart_service.find_cart(db.session, CartOwner(profile_id=profile.id), race.id)
+    order = cart_service.find_cart(db.session, account, race.id)
+    if had_a_cart and order is not None:  # the account's own tickets joined these: nobody pays for unseen ones
+        flash(ACCOUNT_CART_JOINED, CART_NOTICE)
+        return redirect_to(url_for("cart.view", slug=race.slug))
     if order is None or notices or not view_cart(db.session, order, clock.now()).ready:
         return redirect_to(url_for("cart.view", slug=race.slug))  # something to see before paying
     return pay(order)
@@ -77,6 +84,7 @@ def _account(race: Race, order: Order, form: FlaskForm):
     except AuthError as error:
         return _refused(race, order, form, error)
     if result.session is None:  # the address must be confirmed first; the cart waits in its cookie
+        g.link_sent = True  # an email to someone: counted like a sign-in link
         return render("auth/check_email.html", email=form.email.data, next_url=cart_url, purpose="confirm")
     return _signed_in_and_pay(race, result.session)
 
@@ -113,7 +121,7 @@ def pay_for_cart(slug: str):
 
 
 @bp.post("/races/<slug>/cart/link")
-@_link_limit
+@_account_limit
 def email_sign_in_link(slug: str):
     """*Email me a sign-in link*: save the runners, then email a link that signs in and comes back to this
     cart. The cart waits in its cookie and joins the account on the first signed-in request."""

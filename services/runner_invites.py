@@ -128,12 +128,15 @@ def _invitation(session: Session, token: str, salt: str) -> Invitation:
                       session.get(TicketType, registration.ticket_type_id), session.get(Profile, order.buyer_id))
 
 
+ALREADY_IN = ("Your details are already in", "This link has been used: the details for this ticket were sent, and "
+              "the ticket was emailed to the runner.")
+
+
 def open_invitation(session: Session, token: str, now: datetime) -> Invitation:
     """The ticket behind a runner's personal link, while its details can still be given; else LinkRefused."""
     invitation = _invitation(session, token, DETAILS_SALT)
     if invitation.registration.runner_details_at is not None:
-        raise LinkRefused("Your details are already in", "This link has been used: the details for this ticket were "
-                          "sent, and the ticket was emailed to the runner.", 410)
+        raise LinkRefused(*ALREADY_IN, 410)
     if now >= invitation.deadline:
         raise LinkRefused("This link has expired", "Sign-up for this race has closed, so details can no longer be "
                           "given through this link. Contact the race's organizer.", 410)
@@ -178,23 +181,30 @@ def submit_details(session: Session, invitation: Invitation, details: RunnerDeta
     """The runner's own details and signature, judged as the buyer's are; saved, or RunnerRefused. Commits.
 
     An age that doesn't fit the ticket type (and nothing else wrong) is AgeRefused: the problem is
-    kept on the ticket and the buyer and organizers are emailed, once for each different problem.
+    kept on the ticket and the buyer and organizers are emailed, once for the ticket (trying other
+    birth dates sends nothing more). The ticket's row is locked first, so the same link sent twice at
+    once saves once: the second is LinkRefused.
     """
     registration, race, ticket_type = invitation.registration, invitation.race, invitation.ticket_type
+    session.scalar(select(Registration.id).where(Registration.id == registration.id).with_for_update())
+    session.refresh(registration)
+    if registration.runner_details_at is not None:
+        session.rollback()
+        raise LinkRefused(*ALREADY_IN, 410)
     details = replace(details, runner_fills_in=False)  # they are the runner: everything is asked
     waiver = waiver_to_sign(session, race.id)
     problems = runner_problems(details, race, ticket_type, waiver, now)
     age = _age_problem(details, race, ticket_type, now)
     if problems and age is not None and problems.keys() == {"date_of_birth"}:
-        if registration.details_problem != age:
+        if not registration.details_problem:
             registration.details_problem = age
             organizers = list(session.scalars(select(Profile).join(RaceOrganizer, RaceOrganizer.profile_id == Profile.id)
                                               .where(RaceOrganizer.race_id == race.id).order_by(Profile.email)))
             queue_runner_age_problem(session, registration, race=race, ticket_type=ticket_type, buyer=invitation.buyer,
                                      organizers=organizers, problem=age)
-            session.commit()
         else:
-            session.rollback()
+            registration.details_problem = age  # the latest, for the organizer; nobody is emailed again
+        session.commit()
         raise AgeRefused(problems)
     if problems:
         session.rollback()

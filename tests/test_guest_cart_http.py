@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from blueprints.cart_owner import GUEST_COOKIE
 from extensions import db as database
@@ -233,17 +233,24 @@ def test_a_visitor_creates_an_account_and_pays_in_one_click(client, db, race, au
     assert [r.runner_name for r in tickets(db, order.id)] == ["Vic Visitor", "Vic Visitor"]
 
 
-def test_a_visitor_with_an_account_signs_in_and_pays_with_both_carts_merged(client, db, race):
+def test_signing_in_to_an_account_with_its_own_cart_shows_the_joined_cart_before_anything_is_paid(client, db, race):
     ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     make_cart(db, race, {db.session.get(TicketType, type_id(race, "5K")): 1}, buyer=ana)  # from her phone, last week
     a_ready_guest_cart(client, db, race)
 
     response = sign_in_and_pay(client, "ana@example.com")
 
-    assert response.status_code == 303 and "/test-gateway/" in response.headers["Location"]
-    order = pay_on_test_gateway(client, db, response.headers["Location"])
-    assert order.buyer_id == ana.id and order.status == OrderStatus.PAID
+    # She saw one ticket here; her account held another: she sees both before paying for both.
+    assert response.status_code == 303 and response.headers["Location"] == "/races/lake/cart"
+    [order] = db.session.scalars(select(Order).where(Order.buyer_id == ana.id)).all()
+    assert order.status == OrderStatus.CART
     assert sorted(r.ticket_type_id for r in tickets(db, order.id)) == sorted([type_id(race, "10K"), type_id(race, "5K")])
+    page = text(client.get("/races/lake/cart"))
+    assert "Your account already had tickets for this race in its cart" in page
+    response = client.post("/races/lake/cart/pay", data={"csrf_token": csrf_token(client, "/races/lake/cart")})
+    assert response.status_code == 303 and "/test-gateway/" in response.headers["Location"]
+    paid = pay_on_test_gateway(client, db, response.headers["Location"])
+    assert paid.buyer_id == ana.id and paid.status == OrderStatus.PAID
 
 
 def test_when_the_merge_dropped_tickets_the_buyer_lands_on_the_cart_and_is_told(client, db, race):
@@ -495,6 +502,14 @@ def test_failed_account_attempts_from_the_cart_share_the_auth_rate_limit(client,
     signing_in = client.post("/auth/sign-in", data={"csrf_token": csrf_token(client, "/auth/sign-in"),
                                                     "email": "ana@example.com", "password": PASSWORD})
     assert signing_in.status_code == 429  # the same limit as the sign-in page's
+
+
+def test_sign_ups_that_email_a_confirmation_from_the_cart_count_against_the_auth_rate_limit(client, app, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "2 per minute"  # confirmation is on by default in this module
+    a_ready_guest_cart(client, db, race)
+    statuses = [sign_up_and_pay(client, email=f"someone{n}@example.com").status_code for n in range(3)]
+    assert statuses == [200, 200, 429]  # each "Check your email" is an email to someone: no mail bomb from here
+    assert db.session.scalar(select(func.count(OutboxMessage.id))) == 2
 
 
 def test_a_runner_s_error_in_the_paying_click_does_not_count_against_the_auth_rate_limit(client, app, db, race):

@@ -83,6 +83,18 @@ def test_local_magic_link_for_a_new_address_creates_an_account_nobody_knows_the_
     assert user.email_confirmed_at is not None
 
 
+def test_a_password_set_on_a_never_confirmed_account_stops_working_when_the_owner_confirms_by_link(app, db):
+    app.config["LOCAL_AUTH_AUTOCONFIRM"] = False
+    local_provider(db).sign_up("ana@example.com", "an impostor's password", full_name="Not Ana",
+                               redirect_to="http://site.test/auth/confirm?next=/")  # someone else, her address
+    local_provider(db).send_magic_link("ana@example.com", redirect_to="http://site.test/auth/confirm?next=/")
+    token = re.search(r"token_hash=([^&\s]+)&type=magiclink", db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "auth_magiclink")).one().text_body).group(1)
+    assert local_provider(db).verify_email_link(token, "magiclink").access_token  # Ana, from her inbox
+    with pytest.raises(AuthError):
+        local_provider(db).sign_in("ana@example.com", "an impostor's password")
+
+
 def test_local_magic_link_expires_after_an_hour_and_refuses_a_bad_address(db):
     clock.freeze(clock.now())
     local_provider(db).send_magic_link("late@example.com", redirect_to="http://site.test/auth/confirm?next=/")

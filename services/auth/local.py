@@ -138,6 +138,10 @@ class LocalAuth:
             raise auth_error("otp_expired")
         row.used_at = now
         user = self.db.get(LocalUser, row.user_id)
+        if kind == "magiclink" and user.email_confirmed_at is None:
+            # Whoever set this never-confirmed account's password did not own the address (its owner only
+            # now proves it): that password must not open the account the link confirms.
+            user.password_hash = generate_password_hash(secrets.token_urlsafe(32))
         user.email_confirmed_at = user.email_confirmed_at or now
         return self._start_session(user)
 
