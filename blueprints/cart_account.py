@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from blueprints.auth import auth_provider, begin_session, email_link_target, send_sign_in_link
 from blueprints.auth_forms import MagicLinkForm, SignInForm, SignUpForm
 from blueprints.cart import _own_cart_or_404, cart_page, race_or_404
-from blueprints.cart_owner import CART_NOTICE, merge_guest_carts_into_account
+from blueprints.cart_owner import CART_NOTICE, cart_link, merge_guest_carts_into_account
 from blueprints.cart_runners import save_posted_runners
 from blueprints.checkout import pay
 from blueprints.rendering import redirect_to, render
@@ -79,11 +79,12 @@ def _account(race: Race, order: Order, form: FlaskForm):
     try:
         if isinstance(form, SignInForm):
             return _signed_in_and_pay(race, auth_provider().sign_in(form.email.data, form.password.data))
+        # The confirmation link may open in another browser (a phone's mail app): it carries the cart.
         result = auth_provider().sign_up(form.email.data, form.password.data, full_name=form.full_name.data.strip(),
-                                         redirect_to=email_link_target(cart_url))
+                                         redirect_to=email_link_target(cart_link(cart_url)))
     except AuthError as error:
         return _refused(race, order, form, error)
-    if result.session is None:  # the address must be confirmed first; the cart waits in its cookie
+    if result.session is None:  # the address must be confirmed first; the cart waits (cookie, and the link)
         g.link_sent = True  # an email to someone: counted like a sign-in link
         return render("auth/check_email.html", email=form.email.data, next_url=cart_url, purpose="confirm")
     return _signed_in_and_pay(race, result.session)
@@ -137,7 +138,7 @@ def email_sign_in_link(slug: str):
     if not form.validate():
         return _refused(race, order, form)
     try:
-        send_sign_in_link(form.email.data, cart_url)
+        send_sign_in_link(form.email.data, cart_link(cart_url))  # it may open in another browser: carry the cart
     except AuthError as error:
         return _refused(race, order, form, error)
     return render("auth/check_email.html", email=form.email.data, next_url=cart_url, purpose="link")

@@ -4,6 +4,10 @@ merged into the account on the first request that is signed in.
 The cookie holds a random key signed with SECRET_KEY (salt "guest-cart"); the database keeps its
 hash (services/guest_carts.py). It is separate from the Flask session because signing in clears
 that session. A forged, garbled or stale cookie is simply no cart.
+
+An emailed link (confirm the address, sign in) may open in another browser, say a phone's mail app:
+the cart goes along as `?cart=` on the link back to the cart page, the same key signed for that one
+purpose (salt "guest-cart-carry") and good for the cart's lifetime, merged once that request is signed in.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import re
 from collections import Counter
 
 from flask import Flask, current_app, flash, g, request
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, URLSafeSerializer, URLSafeTimedSerializer
 
 from extensions import db
 from services import clock
@@ -28,16 +32,42 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="guest-cart")
 
 
+def _carrier() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="guest-cart-carry")
+
+
+def _valid_key(key) -> str | None:
+    return key if isinstance(key, str) and _KEY.match(key) else None
+
+
 def _cookie_key() -> str | None:
     """The key in this request's cart cookie, if the cookie is ours and intact."""
     raw = request.cookies.get(GUEST_COOKIE, "")
     if not raw or len(raw) > 200:
         return None
     try:
-        key = _serializer().loads(raw)
+        return _valid_key(_serializer().loads(raw))
     except BadData:
         return None
-    return key if isinstance(key, str) and _KEY.match(key) else None
+
+
+def _carried_key() -> str | None:
+    """The key a link back to the cart carries (`?cart=`), if it is ours, intact and not older than a cart lives."""
+    raw = request.args.get("cart", "")
+    if not raw or len(raw) > 300:
+        return None
+    try:
+        return _valid_key(_carrier().loads(raw, max_age=int(GUEST_CART_LIFETIME.total_seconds())))
+    except BadData:
+        return None
+
+
+def cart_link(endpoint_url: str) -> str:
+    """`endpoint_url` (the cart page) carrying this visitor's cart, for a link that may open in another browser."""
+    key = _cookie_key()
+    if key is None:
+        return endpoint_url
+    return f"{endpoint_url}{'&' if '?' in endpoint_url else '?'}cart={_carrier().dumps(key)}"
 
 
 def cart_owner() -> CartOwner | None:
@@ -71,11 +101,11 @@ def in_viewers_cart(race_id: int) -> Counter:
     return viewers_cart_contents().in_race(race_id)
 
 
-def merge_guest_carts_into_account() -> list[str]:
-    """Move the carts of this request's cart cookie into the signed-in account, and drop the cookie.
-    Returns what the buyer is told (also flashed for the cart page)."""
+def merge_guest_carts_into_account(key: str | None = None) -> list[str]:
+    """Move the carts of this request's cart cookie (or of `key`) into the signed-in account, and drop the
+    cookie. Returns what the buyer is told (also flashed for the cart page)."""
     g.drop_guest_cookie = True
-    key = _cookie_key()
+    key = key or _cookie_key()
     if key is None:
         return []
     notices = merge_guest_carts(db.session, guest_owner(key).guest_key, g.user.id, clock.now())
@@ -85,12 +115,21 @@ def merge_guest_carts_into_account() -> list[str]:
 
 
 def _merge_at_sign_in() -> None:
-    """The first signed-in request that still carries a cart cookie moves those carts into the account.
+    """The first signed-in request that still carries a cart cookie, or a link that carries a cart, moves
+    those carts into the account.
 
     Runs after auth's load_current_user, so it covers sign-in, sign-up and email links alike.
     """
-    if g.get("user") is not None and GUEST_COOKIE in request.cookies and not g.get("drop_guest_cookie"):
-        merge_guest_carts_into_account()
+    if g.get("user") is None:
+        return
+    carried = _carried_key() if request.method == "GET" else None
+    if carried is not None:
+        merge_guest_carts_into_account(carried)
+    if GUEST_COOKIE in request.cookies:  # merged (unless it is the carried one), or garbled: dropped either way
+        cookie = _cookie_key()
+        if cookie not in (None, carried):
+            merge_guest_carts_into_account(cookie)
+        g.drop_guest_cookie = True
 
 
 def _write_guest_cookie(response):

@@ -401,13 +401,34 @@ def test_an_account_that_must_confirm_its_email_comes_back_to_the_merged_cart(cl
 
     parts = urlsplit(link)
     confirmed = client.get(f"{parts.path}?{parts.query}")
-    assert confirmed.status_code == 303 and confirmed.headers["Location"] == "/races/lake/cart"
-    cart_page = client.get("/races/lake/cart")
+    assert confirmed.status_code == 303 and confirmed.headers["Location"].startswith("/races/lake/cart?cart=")
+    cart_page = client.get(confirmed.headers["Location"])
     assert any(h.startswith(GUEST_COOKIE + "=;") for h in cart_page.headers.getlist("Set-Cookie"))
     profile = db.session.scalar(select(Profile).where(Profile.email == "vic@example.com"))
     db.session.expire_all()
     assert db.session.get(Order, order.id).buyer_id == profile.id and guest_carts(db) == []
     assert "Continue to payment" in text(cart_page) and "Create account and pay" not in text(cart_page)
+
+
+def test_the_emailed_link_brings_the_cart_along_when_it_opens_in_another_browser(app, client, db, race):
+    order = a_ready_guest_cart(client, db, race)
+    assert sign_up_and_pay(client).status_code == 200  # "Check your email"
+    message = db.session.scalars(select(OutboxMessage).where(OutboxMessage.to_address == "vic@example.com")).one()
+    parts = urlsplit(re.search(r"(http\S+token_hash=\S+)", message.text_body).group(1))
+
+    phone = app.test_client()  # the mail app's browser: no cart cookie
+    confirmed = phone.get(f"{parts.path}?{parts.query}")
+    page = text(phone.get(confirmed.headers["Location"]))
+    assert "Vic Visitor" in page and "Continue to payment" in page
+    db.session.expire_all()
+    profile = db.session.scalar(select(Profile).where(Profile.email == "vic@example.com"))
+    assert db.session.get(Order, order.id).buyer_id == profile.id and guest_carts(db) == []
+
+    # The carried cart is only for a signed-in visit, and only one that is ours.
+    stranger = app.test_client()
+    assert "Vic Visitor" not in text(stranger.get(confirmed.headers["Location"]))  # not signed in: nothing
+    forged = confirmed.headers["Location"].rsplit("cart=", 1)[0] + "cart=garbage"
+    assert phone.get(forged).status_code == 200
 
 
 def test_signing_in_the_ordinary_way_merges_the_cart_too(client, db, race):
