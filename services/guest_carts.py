@@ -16,6 +16,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import DiscountCode, Order, OrderStatus, Race, Registration
@@ -59,9 +60,13 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
         account = find_cart(session, owner, race.id)
         guest_code_id = guest.discount_code_id
         if account is None:
-            guest.guest_key, guest.buyer_id, guest.discount_code_id = None, buyer_id, None
-            account = guest
-        else:
+            try:
+                with session.begin_nested():
+                    guest.guest_key, guest.buyer_id, guest.discount_code_id = None, buyer_id, None
+                account = guest
+            except IntegrityError:  # another browser of this account made its cart for the race just now: join it
+                account = find_cart(session, owner, race.id)
+        if account is not guest:
             session.execute(update(Registration).where(Registration.order_id == guest.id)
                             .values(order_id=account.id), execution_options={"synchronize_session": False})
             session.execute(delete(Order).where(Order.id == guest.id), execution_options={"synchronize_session": False})

@@ -129,6 +129,23 @@ def test_two_carts_for_one_race_merge_without_losing_a_runner(db, race, buyer):
     assert db.session.scalar(select(func.count(Order.id)).where(Order.guest_key.is_not(None))) == 1
 
 
+def test_an_account_cart_made_in_another_browser_during_the_merge_is_joined_not_a_500(db, race, buyer, monkeypatch):
+    ten_k = race.ticket_types[0]
+    mine = make_cart(db, race, {ten_k: 1}, buyer=buyer)  # made by the other browser just before our flush
+    hashed, guest = guest_cart(db, race, {ten_k: 1}, named=1)
+    looked = []
+
+    def find_cart_racing(session, owner, race_id):  # our first look came before the other browser's insert
+        looked.append(race_id)
+        return None if len(looked) == 1 else cart_service.find_cart(session, owner, race_id)
+
+    monkeypatch.setattr("services.guest_carts.find_cart", find_cart_racing)
+    assert merge_guest_carts(db.session, hashed, buyer.id, NOW) == []
+    merged = account_cart(db, buyer, race)
+    assert merged.id == mine.id and sorted(t.first_name for t in tickets_of(db, merged.id)) == ["Ada", "Guest"]
+    assert db.session.get(Order, guest.id) is None
+
+
 def test_every_cart_of_the_visitor_is_merged_race_by_race(db, race, buyer):
     other_race = make_race(db, slug="hill", starts_at=NOW + timedelta(days=60), tickets=[("Hill", 2000, 10)])
     key = new_guest_key()
