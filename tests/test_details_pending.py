@@ -278,6 +278,26 @@ def _edit_form(registration, **changes):
     return data
 
 
+def test_the_organizer_corrects_a_pending_runner_s_email_and_the_link_to_the_old_one_stops_working(
+        signed_in, db, race, crew):
+    fay = crew["fay"]
+    fay.invite_nonce = "an-old-nonce"
+    db.session.commit()
+    old_link = runner_invites.link_token(fay)
+    response = signed_in.post(url(race, f"/{fay.id}"), headers=HX, data={
+        "csrf_token": csrf_token(signed_in, url(race)), **_edit_form(fay, email="fay.right@example.com")})
+    assert response.status_code == 200 and "Saved: email." in text(response)  # no birth date or contact asked
+    saved = fresh(db, fay.id)
+    assert saved.email == "fay.right@example.com" and saved.awaiting_runner and saved.invite_nonce != "an-old-nonce"
+    with pytest.raises(runner_invites.LinkRefused) as refused:
+        runner_invites.open_invitation(db.session, old_link, NOW)
+    assert refused.value.status == 410
+    # Half a contact is still a mistake, pending or not.
+    half = signed_in.post(url(race, f"/{fay.id}"), headers=HX, data={
+        "csrf_token": csrf_token(signed_in, url(race)), **_edit_form(saved, emergency_name="Mum")})
+    assert half.status_code == 422
+
+
 def test_the_organizer_corrects_address_city_country_and_club_with_an_audit_line_each(signed_in, db, race, crew):
     ada = crew["ada"]
     response = signed_in.post(url(race, f"/{ada.id}"), headers=HX, data={

@@ -4,6 +4,7 @@ Bibs and check-ins write their lines to the same trail (`audit_row`).
 """
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,9 +81,11 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
     born = values.get("date_of_birth")
     born = born if isinstance(born, date) else None
     today = local_today(race, now)
+    # A runner still to fill in their own details has given none yet: what is empty may stay empty.
+    pending = registration.awaiting_runner
     if born is not None and born == registration.date_of_birth:
         note("date_of_birth", birth_date_problem(born, today))
-    else:
+    elif not (pending and born is None):
         note("date_of_birth", date_of_birth_problem(born, race, ticket_type, today))
     gender = tidy(str(values.get("gender", "")))
     if gender and gender not in GENDERS and gender != registration.gender:
@@ -90,9 +93,10 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
     size = str(values.get("tshirt_size", ""))
     if size and size not in race.tshirt_size_list and size != registration.tshirt_size:
         note("tshirt_size", "Pick a T-shirt size from the list.")
-    note("emergency_name", name_problem(str(values.get("emergency_name", "")), "the emergency contact's name",
-                                        limit=GUARDIAN_MAX))
-    note("emergency_phone", phone_problem(str(values.get("emergency_phone", ""))))
+    contact_name, contact_phone = str(values.get("emergency_name", "")), str(values.get("emergency_phone", ""))
+    if not (pending and not tidy(contact_name) and not tidy(contact_phone)):
+        note("emergency_name", name_problem(contact_name, "the emergency contact's name", limit=GUARDIAN_MAX))
+        note("emergency_phone", phone_problem(contact_phone))
     for name, what, limit in ADDRESS_FIELDS:
         note(name, optional_text_problem(str(values.get(name, "")), what, limit))
     return problems
@@ -120,6 +124,9 @@ def update_registrant(session: Session, race: Race, registration: Registration, 
         if old != new:
             audits.append(audit_row(registration.id, editor_id, now, name, old, new))
             setattr(registration, name, new)
+    if registration.awaiting_runner and "email" in {a["field"] for a in audits}:
+        # The personal link went to the old address: it stops working; *Resend the link* sends a new one.
+        registration.invite_nonce = secrets.token_hex(16)
     if audits:
         session.execute(insert(RegistrationAudit), audits)
     session.commit()
