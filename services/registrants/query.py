@@ -27,7 +27,7 @@ STATUSES = {"paid": "Paid", "needs_refund": "Needs refund", "refunded": "Refunde
             "all": "Any status"}
 SORTS = {"name": "Name", "ticket": "Ticket", "bib": "Bib", "registered": "Registered"}
 # Whether the runner's own details are in: bought with "Let them fill in and sign", and not filled in yet.
-DETAILS = {"": "Either", "pending": "Waiting for the runner", "complete": "Complete"}
+DETAILS = {"": "Either", "pending": "Pending", "complete": "Complete"}
 
 
 # --- the one scoped query ------------------------------------------------------------------
