@@ -19,6 +19,8 @@ from services.typed_input import is_whole_number
 HIDDEN_ERRORS = ("csrf_token", "waiver_version")
 
 
+OPEN_AT_ONCE = 3  # runner cards open on arrival; the rest open one by one as cards are saved
+
 @dataclass
 class RunnerCard:
     """One ticket's runner form, and whether it starts open."""
@@ -117,17 +119,20 @@ def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion 
                  forms: dict[int, RunnerForm] | None = None) -> list[RunnerCard]:
     """A card per ticket: `forms` (posted, perhaps with errors) open, the others as saved.
 
-    Every runner still to fill in is open, so nobody has to click a card open first; complete ones are closed.
+    The first OPEN_AT_ONCE runners still to fill in are open, so a buyer and a friend or two need no click to
+    start; a club's tenth runner waits closed (the page stays a page; saving a card opens the next one).
     """
     forms = forms or {}
     if not runners:
         return []
     first = runners[0].registration
+    to_fill = [status for status in runners if not status.complete][:OPEN_AT_ONCE]
+    first_to_fill = {status.registration.id for status in to_fill}
     cards = []
     for status in runners:
         registration = status.registration
         form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first)
-        is_open = registration.id in forms or not status.complete
+        is_open = registration.id in forms or registration.id in first_to_fill
         cards.append(RunnerCard(status=status, form=form, open=is_open, first_name=first.runner_name))
     return cards
 

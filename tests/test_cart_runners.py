@@ -55,6 +55,15 @@ def three(signed_in, db, buyer, race) -> list[Registration]:
     return tickets_in(db, the_cart(db, buyer, race))
 
 
+def test_a_club_s_cart_opens_the_first_three_runners_to_fill_and_keeps_the_page_a_page(signed_in, db, buyer, race):
+    add(signed_in, race, **{"10K": 6})
+    tickets = tickets_in(db, the_cart(db, buyer, race))
+    signed_in.post(f"/cart/runners/{tickets[0].id}", data={"csrf_token": token(signed_in),
+                                                            **runner_fields(db, race, tickets[0])})
+    page = text(signed_in.get("/races/lake/cart"))
+    assert [is_open(page, t) for t in tickets] == [False, True, True, True, False, False]
+
+
 def save_all(client, race, data: dict, **kw):
     return client.post(f"/races/{race.slug}/cart/runners", data={"csrf_token": token(client), **data}, **kw)
 
