@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from blueprints.rendering import race_time
 from config import Config
-from models import Registration, WaiverVersion
+from models import Order, Registration, WaiverVersion
 from services import clock
 from services import runner_invites as invites
+from services.fulfillment import Payment, fulfill
 from services.runner_invites import AgeRefused, ClaimRefused, LinkRefused, ResendRefused
 from services.runners import RunnerDetails, RunnerRefused
 from services.sales import signup_deadline
@@ -60,6 +61,18 @@ def test_paying_invites_the_friend_by_email_with_who_bought_it_the_race_the_dead
     assert invites.link_token(ticket) in invite.html_body and "Fill in my details" in invite.html_body
     assert f"sign the waiver yourself (a parent or guardian signs for a runner under 18) by " \
            f"{race_time(signup_deadline(race), race.timezone)}:" in invite.text_body
+
+
+def test_the_same_payment_arriving_again_invites_nobody_twice(db, race, ticket):
+    order = db.session.get(Order, ticket.order_id)
+    nonce, link = ticket.invite_nonce, invites.link_token(ticket)
+    for _ in range(2):  # Stripe delivers an event more than once, and late
+        fulfill(db.session, order.id, Payment(order.total, order.currency, order.payment_intent_id), T0 + timedelta(hours=1))
+        db.session.commit()
+    db.session.expire_all()
+    assert len(emails(db, "runner_invite")) == 1
+    assert db.session.get(Registration, ticket.id).invite_nonce == nonce  # the emailed link still works
+    assert _open(db, ticket).registration.id == ticket.id and invites.link_token(ticket) == link
 
 
 def test_the_buyers_confirmation_says_who_still_has_to_fill_in_and_holds_no_qr_code_for_them(db, race, ticket):
