@@ -35,11 +35,12 @@ def offer_holding(now: datetime):
 
 @dataclass
 class WaitlistCounts:
-    """Per ticket type id: spots live offers hold, those held for one order's cart, and whether anyone waits."""
+    """Per ticket type id: spots live offers hold, those held for one order's cart, and people waiting
+    (only types someone waits for are in `waiting`)."""
 
     held: Counter = field(default_factory=Counter)
     held_for_order: Counter = field(default_factory=Counter)
-    waiting: set[int] = field(default_factory=set)
+    waiting: Counter = field(default_factory=Counter)
 
 
 def waitlist_counts(session: Session, ids: list[int], now: datetime,
@@ -62,7 +63,7 @@ def waitlist_counts(session: Session, ids: list[int], now: datetime,
         counts.held[type_id] = int(held or 0)
         counts.held_for_order[type_id] = int(held_for_order or 0)
         if waiting:
-            counts.waiting.add(type_id)
+            counts.waiting[type_id] = int(waiting)
     return counts
 
 

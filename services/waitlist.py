@@ -22,7 +22,6 @@ chance). An organizer may still offer by hand to a chosen person when spots are 
 from __future__ import annotations
 
 import secrets
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -328,14 +327,6 @@ def race_lines(session: Session, race: Race, now: datetime) -> list[Line]:
         .order_by(WaitlistEntry.created_at, WaitlistEntry.id)))
     free = free_spots(session, types, now)
     return [Line(t, [e for e in entries if e.ticket_type_id == t.id], free[t.id]) for t in types]
-
-
-def waitlist_lengths(session: Session, race_id: int) -> Counter:
-    """{ticket type id: people waiting (not yet offered)}, for the dashboard."""
-    return Counter(dict(session.execute(
-        select(WaitlistEntry.ticket_type_id, func.count(WaitlistEntry.id))
-        .where(WaitlistEntry.race_id == race_id, WaitlistEntry.status == WaitlistStatus.WAITING)
-        .group_by(WaitlistEntry.ticket_type_id)).all()))
 
 
 def waitlist_recipients(session: Session, race_id: int, ticket_type_id: int | None = None) -> list[tuple[str, str]]:

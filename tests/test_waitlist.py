@@ -10,7 +10,7 @@ from sqlalchemy import select
 from models import Order, OrderStatus, Registration, WaitlistEntry, WaitlistStatus
 from services.cart import CartOwner, CartRefused, add_tickets
 from services.checkout import SoldOut, reserve
-from services.inventory import capacity_problems, free_spots, spots_left, taken_counts
+from services.inventory import capacity_problems, free_spots, spots_left, taken_counts, waitlist_counts
 from services.waitlist import (
     LinkRefused,
     WaitlistRefused,
@@ -25,7 +25,6 @@ from services.waitlist import (
     race_lines,
     run_offers,
     set_paused,
-    waitlist_lengths,
     waitlist_recipients,
 )
 from services.waitlist_emails import LEAVE_SALT, OFFER_SALT, link_token
@@ -306,7 +305,7 @@ def test_lines_lengths_and_recipients(db, now):
     [line] = race_lines(db.session, race, now)
     assert [e.email for e in line.entries] == ["ann@example.com", "bob@example.com", "carl@example.com"]
     assert line.waiting == 2 and line.free == 0
-    assert waitlist_lengths(db.session, race.id)[ten_k.id] == 2
+    assert waitlist_counts(db.session, [ten_k.id], now).waiting[ten_k.id] == 2
     assert waitlist_recipients(db.session, race.id) == [
         ("ann@example.com", "Ann"), ("bob@example.com", "Bob"), ("carl@example.com", "Carl")]
     assert waitlist_recipients(db.session, race.id, ten_k.id + 999) == []
