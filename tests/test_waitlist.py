@@ -226,7 +226,7 @@ def test_accepting_within_the_hold_fills_the_cart_and_reserve_takes_the_held_spo
     # the walk-in rule still holds for everyone else, but this cart may take its own held spot
     assert spots_left(db.session, [ten_k], now)[ten_k.id] == 0
     assert spots_left(db.session, [ten_k], now, order_id=order.id)[ten_k.id] == 1
-    fill_runners(db, order)
+    fill_runners(db.session, order)
     reserve(db.session, db.session.get(Order, order.id), now + timedelta(hours=1))
     assert db.session.get(Order, order.id, populate_existing=True).status == OrderStatus.PENDING
     assert entry(db, ann.id).status == WaitlistStatus.ACCEPTED
@@ -254,7 +254,7 @@ def test_accepting_after_the_hold_is_refused_as_gone(db, now):
 def test_the_cart_of_an_offer_that_lapsed_cannot_be_reserved_when_the_line_has_it(db, now):
     race, ten_k, ann, bob = offered(db, now)
     order = accept(db.session, ann, CartOwner(profile_id=make_profile(db).id), now)
-    fill_runners(db, order)
+    fill_runners(db.session, order)
     later = now + timedelta(hours=25)
     run_offers(db.session, later)                       # Ann lapsed; Bob holds the spot
     assert entry(db, bob.id).status == WaitlistStatus.OFFERED

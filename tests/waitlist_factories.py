@@ -31,15 +31,15 @@ def refund_one(db, order) -> None:
     db.session.commit()
 
 
-def fill_runners(db, order) -> None:
-    """Fill in every runner of a cart and sign the waiver, as the cart page would."""
-    waiver = db.session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == order.race_id))
+def fill_runners(session, order) -> None:
+    """Fill in every runner of a cart and sign the waiver, as the cart page would. Commits."""
+    waiver = session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == order.race_id))
     if waiver is None:
         waiver = WaiverVersion(race_id=order.race_id, number=1, text="I run at my own risk.",
                                sha256=waiver_digest("I run at my own risk."))
-        db.session.add(waiver)
-        db.session.flush()
-    for n, registration in enumerate(db.session.scalars(select(Registration).where(Registration.order_id == order.id))):
+        session.add(waiver)
+        session.flush()
+    for n, registration in enumerate(session.scalars(select(Registration).where(Registration.order_id == order.id))):
         registration.first_name, registration.last_name = "Wait", f"Lister{n}"
         registration.email = f"lister{n}@example.com"
         registration.date_of_birth = date(1990, 5, 17)
@@ -49,7 +49,7 @@ def fill_runners(db, order) -> None:
         registration.waiver_signature = f"Wait Lister{n}"
         registration.waiver_signed_at = datetime.now(UTC)
         registration.waiver_ip = "127.0.0.1"
-    db.session.commit()
+    session.commit()
 
 
 def emails_to(db, address: str, kind: str | None = None) -> list[OutboxMessage]:
