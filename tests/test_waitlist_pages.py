@@ -261,3 +261,10 @@ def test_the_offer_job_is_scheduled_and_has_a_command(app, db, runner, sold_out)
     result = runner.invoke(args=["waitlist-offers"])
     assert result.exit_code == 0 and "1 offer(s) made" in result.output
     assert entries(db)[0].status == WaitlistStatus.OFFERED
+
+
+def test_joining_is_rate_limited_like_other_public_forms(client, db, sold_out):
+    _, ten_k, _ = sold_out
+    statuses = [join(client, ten_k, email=f"ann{i}@example.com").status_code for i in range(11)]
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
+    assert len(entries(db)) == 10
