@@ -33,6 +33,7 @@ from models import Order, OrderStatus, Race, TicketType, WaitlistEntry, Waitlist
 from services.cart import CartOwner, add_tickets, get_or_create_cart
 from services.inventory import free_spots, spots_left
 from services.locking import lock_ticket_types
+from services.runner_invites import LinkRefused  # the one "this personal link opens nothing" refusal
 from services.sales import off_sale_reason, signup_closed_reason
 from services.waitlist_emails import (
     LEAVE_SALT,
@@ -54,14 +55,6 @@ class WaitlistRefused(Exception):
     def __init__(self, problems: dict[str | None, str]):
         super().__init__(" ".join(problems.values()))
         self.problems = problems
-
-
-class LinkRefused(Exception):
-    """A personal link that can't be used: not ours (404), or no longer good (410)."""
-
-    def __init__(self, title: str, message: str, status: int):
-        super().__init__(message)
-        self.title, self.message, self.status = title, message, status
 
 
 class ActionRefused(Exception):
