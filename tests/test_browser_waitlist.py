@@ -7,10 +7,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from models import WaitlistEntry
+from models import Profile, WaitlistEntry
 from services.waitlist import run_offers
 from tests.browser import follow, screenshot
-from tests.waitlist_factories import emails_to, refund_one, sold_out_race
+from tests.test_browser_manage import browser_login
+from tests.waitlist_factories import emails_to, in_line, refund_one, sold_out_race
 
 pytestmark = pytest.mark.browser
 
@@ -48,6 +49,24 @@ def test_join_a_sold_out_race_get_the_offer_after_a_refund_accept_and_land_in_th
     screenshot(page, "waitlist-cart-390")
     entry = db.session.scalar(select(WaitlistEntry).execution_options(populate_existing=True))
     assert entry.order_id is not None
+
+
+def test_the_organizers_waitlist_tab_at_phone_and_desk_width(live_server, page, app, db):
+    race, ten_k, orders = sold_out_race(db, slug="lakeside", title="Lakeside Spring 10K")
+    for n, name in enumerate(["Wanda Waiting", "Bert Behind", "Carla Later"]):
+        in_line(db, race, ten_k, datetime.now(UTC), email=f"{name.split()[0].lower()}@example.com", name=name,
+                spots=n + 1)
+    refund_one(db, orders[0])
+    run_offers(db.session, datetime.now(UTC))
+    browser_login(page, live_server, app, db.session.get(Profile, race.organizer_id))
+    page.goto(f"{live_server.url}/manage/races/{race.id}/waitlist")
+    page.get_by_text("2 waiting · 0 spots free for offers").wait_for()
+    screenshot(page, "waitlist-manage-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390   # the table scrolls inside its box
+    page.get_by_role("button", name="Pause offers").click()
+    page.get_by_text("Offers are paused:").wait_for()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    screenshot(page, "waitlist-manage-1280")
 
 
 def test_without_javascript_the_join_form_posts_and_answers(live_server, chromium, db):
