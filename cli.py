@@ -24,6 +24,7 @@ from services.payments import gateway_for
 from services.reconcile import reconcile
 from services.scheduler import JOBS, Scheduler, job_rows
 from services.storage import storage_for
+from services.waitlist import run_offers
 from services.worker import Worker
 
 
@@ -100,6 +101,11 @@ def register_payment_commands(app: Flask) -> None:
     def expire_guest_carts_command():
         """Delete carts of visitors without an account unchanged for a week, with their runners (the worker also does it)."""
         click.echo(f"Deleted {expire_guest_carts(db.session, clock.now())} guest cart(s).")
+
+    @app.cli.command("waitlist-offers")
+    def waitlist_offers_command():
+        """End lapsed waitlist offers and offer every free spot to the next in line, now (the worker also does it)."""
+        click.echo(run_offers(db.session, clock.now()).summary)
 
 
 def _schedule_text(app: Flask) -> str:

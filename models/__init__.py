@@ -16,12 +16,13 @@ from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode,
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
 from models.refund import RefundStatus as RefundStatus
 from models.scheduled_job import ScheduledJob
+from models.waitlist import WaitlistEntry, WaitlistStatus
 from models.waiver import WaiverVersion, waiver_digest
 
 __all__ = [
     "CheckoutSession", "StripeEvent",
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
-    "OutboxMessage", "OutboxStatus", "ScheduledJob",
+    "OutboxMessage", "OutboxStatus", "ScheduledJob", "WaitlistEntry", "WaitlistStatus",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
     "MediaKind", "RaceMedia",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",

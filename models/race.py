@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -51,6 +52,7 @@ class Race(Base):
     __tablename__ = "races"
     __table_args__ = (
         CheckConstraint("tax_rate_bps >= 0 AND tax_rate_bps <= 10000", name="tax_rate_range"),
+        CheckConstraint("waitlist_hold_hours >= 1 AND waitlist_hold_hours <= 168", name="waitlist_hold_range"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -77,6 +79,9 @@ class Race(Base):
     stripe_tax_rate_id: Mapped[str] = mapped_column(String(255), default="")
     stripe_tax_rate_key: Mapped[str] = mapped_column(String(200), default="")
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The waitlist (services/waitlist.py): how long an offer holds its spots, and whether offers go out.
+    waitlist_hold_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    waitlist_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Bumped on every edit so a stale editor tab can be told instead of overwriting.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

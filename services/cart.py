@@ -162,7 +162,7 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
     types = _types_of_race(session, race, wanted)
     cart = find_cart(session, owner, race.id)
     in_cart = quantities_in_cart(session, cart) if cart is not None else Counter()
-    left = spots_left(session, types.values(), now)
+    left = spots_left(session, types.values(), now, order_id=cart.id if cart is not None else None)
     problems: dict[int | None, str] = {}
     for type_id, n in wanted.items():
         ticket_type = types.get(type_id)

@@ -139,7 +139,7 @@ def changes_since_added(session: Session, race: Race, registrations: list[Regist
         return [reason]
     counts = Counter(r.ticket_type_id for r in registrations)
     types = {r.ticket_type_id: r.ticket_type for r in registrations}
-    left = spots_left(session, types.values(), now)
+    left = spots_left(session, types.values(), now, order_id=order.id)
     problems = []
     for type_id, ticket_type in sorted(types.items(), key=lambda item: (item[1].position, item[0])):
         off_sale = off_sale_reason(ticket_type, now)

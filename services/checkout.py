@@ -23,6 +23,7 @@ from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.sales import sale_problems
+from services.waitlist import mark_reserved
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def _reserve(session: Session, order: Order, now: datetime) -> None:
     pricing.store_totals(locked, pricing.quote_order(session, locked))
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION
+    mark_reserved(session, locked.id, now)  # a waitlist offer in this cart: the order holds its spots now
 
 
 def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED) -> None:

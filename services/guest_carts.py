@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import DiscountCode, Order, OrderStatus, Race, Registration
+from models import DiscountCode, Order, OrderStatus, Race, Registration, WaitlistEntry
 from services.cart import MAX_PER_TYPE, CartOwner, blank_then_newest, cart_registrations, find_cart, reprice
 from services.discounts import CodeRefused, check_code
 from services.runners import is_blank
@@ -68,6 +68,9 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
                 account = find_cart(session, owner, race.id)
         if account is not guest:
             session.execute(update(Registration).where(Registration.order_id == guest.id)
+                            .values(order_id=account.id), execution_options={"synchronize_session": False})
+            # A waitlist offer's hold follows its tickets into the account's cart.
+            session.execute(update(WaitlistEntry).where(WaitlistEntry.order_id == guest.id)
                             .values(order_id=account.id), execution_options={"synchronize_session": False})
             session.execute(delete(Order).where(Order.id == guest.id), execution_options={"synchronize_session": False})
             session.expunge(guest)

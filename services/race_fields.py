@@ -191,6 +191,10 @@ def _apply_runner_questions(session: Session, race: Race, values: Values) -> Non
     race.ask_gender = bool(values["ask_gender"])
 
 
+def _apply_waitlist(session: Session, race: Race, values: Values) -> None:
+    race.waitlist_hold_hours = int(values["waitlist_hold_hours"])
+
+
 def _apply_social(kind: str) -> Callable[[Session, Race, Values], None]:
     def apply(session: Session, race: Race, values: Values) -> None:
         set_social_link(session, race, kind, str(values["url"] or "").strip())
@@ -209,6 +213,7 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("tax", _current_tax, _apply_tax),
     FieldGroup("waiver", _current_waiver, _apply_waiver),
     FieldGroup("runner-questions", _current_runner_questions, _apply_runner_questions),
+    FieldGroup("waitlist", lambda session, race: {"waitlist_hold_hours": str(race.waitlist_hold_hours)}, _apply_waitlist),
     *[FieldGroup(f"social-{kind}", _current_social(kind), _apply_social(kind)) for kind in SOCIAL_KINDS],
 ]}
 

@@ -29,7 +29,7 @@ from models import (
     TicketType,
 )
 from services.failed_emails import failed_emails
-from services.inventory import holding_spot
+from services.inventory import holding_spot, waitlist_counts
 from services.registrants.query import awaiting_runner_condition
 
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.NEEDS_REFUND)
@@ -91,6 +91,8 @@ class TicketTypeFigures:
     ticket_type: TicketType
     sold: int   # paid, not refunded
     held: int   # in someone's checkout right now
+    offered: int = 0   # held by waitlist offers not yet taken
+    waiting: int = 0   # people on the waitlist
 
     @property
     def capacity(self) -> int:
@@ -98,7 +100,7 @@ class TicketTypeFigures:
 
     @property
     def left(self) -> int:
-        return max(self.capacity - self.sold - self.held, 0)
+        return max(self.capacity - self.sold - self.held - self.offered, 0)
 
 
 @dataclass
@@ -186,7 +188,7 @@ class Dashboard:
 
 
 def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) -> Dashboard:
-    """Everything on a race's dashboard, in five queries."""
+    """Everything on a race's dashboard, in six queries."""
     types = list(session.scalars(select(TicketType).where(TicketType.race_id == race.id)
                                  .order_by(TicketType.position, TicketType.id)))
     runner_rows = _runner_groups(session, race, now)
@@ -209,7 +211,9 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
         genders[gender or ""] += count
         ages[_age_band(born, race_day)] += count
 
-    figures = [TicketTypeFigures(t, sold.get(t.id, 0), held.get(t.id, 0)) for t in types]
+    waitlist = waitlist_counts(session, [t.id for t in types], now)
+    figures = [TicketTypeFigures(t, sold.get(t.id, 0), held.get(t.id, 0), waitlist.held[t.id], waitlist.waiting[t.id])
+               for t in types]
     paid = [row for row in orders if row.order.status == OrderStatus.PAID]
     return Dashboard(
         race=race, ticket_types=figures, money=_money(race, orders), codes=_codes(paid),

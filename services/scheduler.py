@@ -30,6 +30,7 @@ from services.guest_carts import expire_guest_carts
 from services.payments import gateway_for
 from services.reconcile import reconcile
 from services.runner_invites import send_reminders
+from services.waitlist import run_offers
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,16 @@ def _runner_reminders(app: Flask, session: Session, now: datetime) -> str:
     return f"Queued {send_reminders(session, now)} reminder(s) to runners who haven't filled in their details."
 
 
+def _waitlist_offers(app: Flask, session: Session, now: datetime) -> str:
+    return run_offers(session, now).summary
+
+
 JOBS = (
     Job("expire-reservations", "SCHEDULE_EXPIRE_RESERVATIONS_SECONDS", _expire_reservations),
     Job("stripe-reconcile", "SCHEDULE_STRIPE_RECONCILE_SECONDS", _stripe_reconcile),
     Job("runner-reminders", "SCHEDULE_RUNNER_REMINDERS_SECONDS", _runner_reminders),
     Job("expire-guest-carts", "SCHEDULE_EXPIRE_GUEST_CARTS_SECONDS", _expire_guest_carts),
+    Job("waitlist-offers", "SCHEDULE_WAITLIST_OFFERS_SECONDS", _waitlist_offers),
 )
 
 

@@ -32,6 +32,7 @@ from models import (
     RaceMedia,
     RaceOrganizer,
     Registration,
+    WaitlistEntry,
 )
 from models.organizer import OrganizerInvite, OrganizerRole
 from services import race_editing, runner_invites
@@ -40,7 +41,7 @@ from tests.factories import login, make_cart, make_code, make_paid_order, make_p
 from tests.http import csrf_token
 from tests.runner_invite_factories import buy_for_friend
 
-FUZZED_AREAS = ("manage.", "cart.", "runner_invites.")
+FUZZED_AREAS = ("manage.", "cart.", "runner_invites.", "waitlist.")
 # ~45 routes × 10 examples keeps the file near 25 s of CPU on SQLite; BAD_INPUT_EXAMPLES=200 digs deeper.
 EXAMPLES_PER_ROUTE = int(os.environ.get("BAD_INPUT_EXAMPLES", "10"))
 
@@ -55,7 +56,7 @@ FIELD_NAMES = sorted({
     "emergency_phone", "waiver_guardian_name", "waiver_accepted", "waiver_signature", "waiver_version",
     "bib", "first", "last", "next", "registration", "quantity", "field", "_original", "image", "this_is_me",
     "organizer_id", "status", "id", "race_id", "csrf", "fill", "save", "same_as_first", "runner_fills_in",
-    "city", "country", "club",
+    "city", "country", "club", "spots", "paused", "waitlist_hold_hours",
 })
 
 _control = st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"],
@@ -116,7 +117,9 @@ class World:
         self.duplicate = DuplicatePayment(order_id=self.paid.id, race_id=race.id, payment_intent_id="pi_second",
                                           checkout_session_id="cs_second", amount=self.paid.total, currency=race.currency,
                                           status=DuplicatePaymentStatus.FAILED, error="Stripe was unreachable.")
-        db.session.add_all([self.member, self.invite, self.failed_email, self.duplicate])
+        self.waiting = WaitlistEntry(race_id=race.id, ticket_type_id=self.ten_k.id, email="wait@example.com",
+                                     name="Walt Waiting", spots=2, nonce="n" * 16)
+        db.session.add_all([self.member, self.invite, self.failed_email, self.duplicate, self.waiting])
         db.session.commit()
         self.cart = make_cart(db, race, {self.ten_k: 1}, buyer=self.organizer, complete=False)
         self.cart_registration = db.session.scalar(select(Registration).where(Registration.order_id == self.cart.id))
@@ -144,7 +147,7 @@ class World:
             "member_id": self.member.id, "message_id": self.failed_email.id, "order_id": self.paid.id,
             "media_id": self.media_id,
             "token": self.friend_link if rule.endpoint.startswith("runner_invites.") else "tok" * 12,
-            "group_name": "title", "duplicate_id": self.duplicate.id,
+            "group_name": "title", "duplicate_id": self.duplicate.id, "entry_id": self.waiting.id,
         }
         missing = rule.arguments - known.keys()
         assert not missing, f"{rule.rule}: teach tests/test_bad_input.py what to put in {sorted(missing)}"

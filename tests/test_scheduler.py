@@ -114,9 +114,10 @@ def test_each_run_is_logged_with_its_result(app, db, counting, caplog):
     assert "Scheduled job counting finished in 0.0s: Counted run 1." in caplog.text
 
 
-def test_the_default_schedule_expires_holds_every_5_minutes_and_the_rest_hourly():
+def test_the_default_schedule_expires_holds_every_5_minutes_waitlist_offers_every_minute_and_the_rest_hourly():
     assert [job.name for job in JOBS] == ["expire-reservations", "stripe-reconcile", "runner-reminders",
-                                          "expire-guest-carts"]
+                                          "expire-guest-carts", "waitlist-offers"]
+    assert Config.SCHEDULE_WAITLIST_OFFERS_SECONDS == 60
     assert Config.SCHEDULE_EXPIRE_RESERVATIONS_SECONDS == 300
     assert Config.SCHEDULE_STRIPE_RECONCILE_SECONDS == 3600
     assert Config.SCHEDULE_RUNNER_REMINDERS_SECONDS == 3600

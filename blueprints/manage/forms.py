@@ -223,6 +223,17 @@ class RunnerQuestionsForm(WholeForm):
             raise ValidationError("List up to 15 sizes, each at most 10 characters, separated by commas.")
 
 
+class WaitlistForm(WholeForm):
+    waitlist_hold_hours = StringField("Hold an offer for (hours)", validators=[
+        DataRequired("Enter how many hours an offer holds its spots."), Length(max=3, message="Use 1 to 168 hours.")])
+
+    def validate_waitlist_hold_hours(self, field):
+        text = (field.data or "").strip()
+        if not is_whole_number(text, 3) or not 1 <= int(text) <= 168:
+            raise ValidationError("Use a whole number of hours from 1 to 168 (a week).")
+        field.data = text
+
+
 def _https_only(form, field):
     if field.data and not field.data.startswith("https://"):
         raise ValidationError("Use an https:// link.")
@@ -244,6 +255,7 @@ GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "description": (DescriptionForm, "description"), "when": (WhenForm, "when"), "closes": (ClosesForm, "when"),
     "where": (WhereForm, "where"), "currency": (CurrencyForm, "money"), "tax": (TaxForm, "money"),
     "waiver": (WaiverForm, "waiver"), "runner-questions": (RunnerQuestionsForm, "runners"),
+    "waitlist": (WaitlistForm, "waitlist"),
     **{f"social-{kind}": (_social_form(kind), "social") for kind in SOCIAL_KINDS},
 }
 
