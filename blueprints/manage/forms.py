@@ -223,6 +223,24 @@ class RunnerQuestionsForm(WholeForm):
             raise ValidationError("List up to 15 sizes, each at most 10 characters, separated by commas.")
 
 
+def _until_fields(label: str):
+    return (DateField(label, validators=[Optional()], invalid_value_message="Enter a real date, like 2027-05-01."),
+            TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00."))
+
+
+class TransfersForm(WholeForm):
+    transfers_enabled = BooleanField("Runners may transfer their ticket to someone else")
+    transfers_day, transfers_time = _until_fields("Transfers allowed until")
+    transfer_fee = StringField("Transfer fee", validators=[Length(max=20)])
+    transfer_keeps_bib = BooleanField("The new runner keeps the bib number")
+
+
+class DistanceChangesForm(WholeForm):
+    distance_changes_enabled = BooleanField("Runners may change to another distance")
+    distance_day, distance_time = _until_fields("Distance changes allowed until")
+    distance_refund_difference = BooleanField("Refund the difference when the new distance is cheaper")
+
+
 def _https_only(form, field):
     if field.data and not field.data.startswith("https://"):
         raise ValidationError("Use an https:// link.")
@@ -244,6 +262,7 @@ GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "description": (DescriptionForm, "description"), "when": (WhenForm, "when"), "closes": (ClosesForm, "when"),
     "where": (WhereForm, "where"), "currency": (CurrencyForm, "money"), "tax": (TaxForm, "money"),
     "waiver": (WaiverForm, "waiver"), "runner-questions": (RunnerQuestionsForm, "runners"),
+    "transfers": (TransfersForm, "changes"), "distance-changes": (DistanceChangesForm, "changes"),
     **{f"social-{kind}": (_social_form(kind), "social") for kind in SOCIAL_KINDS},
 }
 

@@ -55,7 +55,8 @@ def change_panel(session: Session, registration: Registration, now: datetime, *,
     pending = pending_change(session, registration.id)
     order = session.get(Order, pending.order_id) if pending is not None and pending.order_id else None
     return ChangePanel(registration, race, current, ticket_problem(session, registration),
-                       closed_reason(race, ChangeKind.TRANSFER, now), closed_reason(race, ChangeKind.DISTANCE, now),
+                       None if by_organizer else closed_reason(race, ChangeKind.TRANSFER, now),
+                       None if by_organizer else closed_reason(race, ChangeKind.DISTANCE, now),
                        change_amount(race, registration, ChangeKind.TRANSFER, None, by_organizer=by_organizer),
                        transfer_deadline(race), distance_deadline(race), choices, pending,
                        order.checkout_url if order is not None else "")

@@ -92,7 +92,7 @@ def start_transfer(session: Session, gateway: Gateway, registration: Registratio
     runner = NewRunner(tidy(runner.first_name), tidy(runner.last_name), clean_email(runner.email))
     race = session.get(Race, registration.race_id)
     _lock(session, registration, [])
-    problem = (closed_reason(race, ChangeKind.TRANSFER, now) or ticket_problem(session, registration)
+    problem = (_closed(race, ChangeKind.TRANSFER, actor, now) or ticket_problem(session, registration)
                or transfer_problem(registration, runner.email))
     _refuse_if(session, problem)
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.TRANSFER,
@@ -112,7 +112,7 @@ def start_distance_change(session: Session, gateway: Gateway, registration: Regi
     if new_type is None or new_type.race_id != race.id:
         raise LookupError(ticket_type_id)
     _lock(session, registration, [registration.ticket_type_id, new_type.id])
-    problem = (closed_reason(race, ChangeKind.DISTANCE, now) or ticket_problem(session, registration)
+    problem = (_closed(race, ChangeKind.DISTANCE, actor, now) or ticket_problem(session, registration)
                or distance_problem(session, registration, race, new_type, now))
     _refuse_if(session, problem)
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.DISTANCE,
@@ -120,6 +120,11 @@ def start_distance_change(session: Session, gateway: Gateway, registration: Regi
                                 amount=change_amount(race, registration, ChangeKind.DISTANCE, new_type,
                                                      by_organizer=actor.by_organizer))
     return _go(session, gateway, registration, race, change, actor, now, urls)
+
+
+def _closed(race: Race, kind: ChangeKind, actor: Actor, now: datetime) -> str | None:
+    """The race's settings bind runners and buyers; an organizer may still do either for a runner."""
+    return None if actor.by_organizer else closed_reason(race, kind, now)
 
 
 def _lock(session: Session, registration: Registration, ticket_type_ids: list[int]) -> None:
