@@ -350,3 +350,26 @@ def test_the_runners_link_lasts_an_hour_and_dies_with_a_transfer(db, app):
     with pytest.raises(ChangeRefused) as transferred:
         open_change_link(db.session, token, now())
     assert transferred.value.status == 404
+
+
+def test_an_expired_event_arriving_after_the_payment_changes_nothing(db, app):
+    race = make_change_race(db, fee=1000)
+    ticket = paid_ticket(db, race)
+    started = transfer(db, app, ticket)
+    order = db.session.get(Order, started.change.order_id)
+    gateway = gateway_for(app)
+    assert handle_event(db.session, _paid_event(order, "evt_paid"), "test", now(), gateway) == "paid"
+    expired = {"id": "evt_expired", "type": "checkout.session.expired",
+               "data": {"object": {"id": order.stripe_session_id, "metadata": {"app_env": "test"}}}}
+    assert handle_event(db.session, expired, "test", now(), gateway) == "nothing held"
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == OrderStatus.PAID
+    assert db.session.get(RegistrationChange, started.change.id).status == ChangeStatus.APPLIED
+
+
+def test_a_transfer_during_a_pending_distance_change_is_refused(db, app):
+    race = make_change_race(db)
+    ticket = paid_ticket(db, race)
+    assert change_distance(db, app, ticket, "Half").payment_url
+    with pytest.raises(ChangeRefused, match="waiting for its payment"):
+        transfer(db, app, fresh(db, ticket))

@@ -63,7 +63,10 @@ def change_quote(session: Session, change: RegistrationChange) -> Quote:
 
 
 def problem_now(session: Session, change: RegistrationChange, now: datetime) -> str | None:
-    """Why a change whose payment just arrived can no longer be made (closed, full, refunded…), or None."""
+    """Why a change whose payment just arrived can no longer be made (closed, full, refunded…), or None.
+
+    Call with its order locked: the change is re-read, so a cancel committed a moment ago is seen."""
+    session.refresh(change)
     if change.status != ChangeStatus.PENDING:
         return "The change was cancelled before its payment arrived."
     registration = session.get(Registration, change.registration_id)
