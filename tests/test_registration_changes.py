@@ -373,3 +373,12 @@ def test_a_transfer_during_a_pending_distance_change_is_refused(db, app):
     assert change_distance(db, app, ticket, "Half").payment_url
     with pytest.raises(ChangeRefused, match="waiting for its payment"):
         transfer(db, app, fresh(db, ticket))
+
+
+def test_a_refund_notice_for_a_change_paid_by_link_goes_to_the_runner_who_paid(db, app):
+    race = make_change_race(db, fee=1000)
+    ticket = paid_ticket(db, race)
+    started = transfer(db, app, ticket, actor=Actor(None, ticket.email, RUNNER_LINK))
+    order = db.session.get(Order, started.change.order_id)
+    pay_on_test_gateway(db.session, order, race.registration_closes_at + timedelta(seconds=1))
+    assert [m.to_address for m in outbox(db, "change_refund_pending")] == ["ada@example.com"]

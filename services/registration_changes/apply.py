@@ -140,8 +140,12 @@ def payment_cannot_apply(session: Session, order: Order, change: RegistrationCha
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
+    # Whoever paid: a signed-in buyer or runner, else the runner by their link (their ticket is unchanged).
+    payer = session.get(Profile, change.requested_by_id) if change.requested_by_id else None
+    registration = session.get(Registration, change.registration_id)
     emails.queue_change_refund_pending(session, session.get(Race, change.race_id),
-                                       session.get(Profile, order.buyer_id), problem)
+                                       payer.email if payer else registration.email,
+                                       payer.display_name if payer else registration.runner_name, problem)
 
 
 def close_change_order(session: Session, order: Order, reason: OrderStatus) -> None:

@@ -50,7 +50,7 @@ def queue_distance_changed(session: Session, race: Race, registration: Registrat
                    greeting=greeting, old_type=old_type, new_type=new_type)
 
 
-def queue_change_refund_pending(session: Session, race: Race, payer: Profile, problem: str) -> None:
+def queue_change_refund_pending(session: Session, race: Race, email: str, name: str, problem: str) -> None:
     """To whoever paid for a change that could no longer be made: the money goes back."""
-    _queue(session, payer.email, f"Your ticket change for {race.title} couldn't be made", "emails/changes_refund.txt",
-           race, "change_refund_pending", greeting=payer.display_name, problem=problem)
+    _queue(session, email, f"Your ticket change for {race.title} couldn't be made", "emails/changes_refund.txt",
+           race, "change_refund_pending", greeting=name, problem=problem)
