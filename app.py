@@ -17,6 +17,7 @@ from blueprints import (
     runner_invites,
     security,
     site,
+    ticket_changes,
     tickets,
     waitlist,
     webhooks,
@@ -71,6 +72,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(cart_account.bp)
     app.register_blueprint(checkout.bp)
     app.register_blueprint(tickets.bp)
+    app.register_blueprint(ticket_changes.bp)
     runner_invites.register(app)
     waitlist.register(app)
     webhooks.register(app)

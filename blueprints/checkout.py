@@ -9,7 +9,7 @@ from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
 from extensions import db
-from models import Order, OrderStatus, Race
+from models import Order, OrderKind, OrderStatus, Race
 from services import clock
 from services.checkout import CheckoutRefused, cancel_checkout, start_checkout
 from services.fulfillment import pay_on_test_gateway
@@ -17,6 +17,8 @@ from services.payments import PaymentUnavailable, gateway_for
 from services.pricing import quote_order
 from services.reconcile import catch_up_with_provider
 from services.refunds import order_registrations
+from services.registration_changes.apply import change_for_order, change_quote
+from services.registration_changes.links import status_token
 
 bp = Blueprint("checkout", __name__)
 
@@ -30,6 +32,8 @@ def _own_order(order_id: uuid.UUID) -> Order:
 
 
 def _cart_url(order: Order) -> str:
+    if (change := change_for_order(db.session, order.id)) is not None:  # an order paying a ticket change
+        return url_for("ticket_changes.status", token=status_token(change))
     return url_for("cart.view", slug=db.session.get(Race, order.race_id).slug)
 
 
@@ -72,6 +76,8 @@ def _order_view(order: Order):
 def order_page(order_id: uuid.UUID):
     """Where the runner lands after paying: it waits for the payment, then shows the tickets."""
     order = _own_order(order_id)
+    if order.kind == OrderKind.CHANGE:  # its own page says what became of the change
+        return redirect_to(_cart_url(order))
     # The webhook may be late or lost: a pending order asks the provider directly.
     catch_up_with_provider(db.session, gateway_for(current_app), order, current_app.config["APP_ENV"], clock.now())
     race, rows = _order_view(order)
@@ -104,7 +110,8 @@ def test_gateway(order_id: uuid.UUID):
     race, rows = _order_view(order)
     expired = order.status != OrderStatus.PENDING or not order.reserved_until or order.reserved_until <= clock.now()
     return render("checkout/test_gateway.html", order=order, race=race, rows=rows, expired=expired,
-                  quote=quote_order(db.session, order))
+                  quote=change_quote(db.session, change) if (change := change_for_order(db.session, order.id))
+                  else quote_order(db.session, order))
 
 
 @bp.post("/test-gateway/<uuid:order_id>")

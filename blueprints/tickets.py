@@ -13,6 +13,7 @@ from extensions import db
 from models import Order, OrderStatus, Race, Registration, TicketType
 from services.notifications import qr_svg, ticket_url
 from services.permissions import can_manage
+from services.registration_changes.rules import was_transferred
 from services.runners import waiver_to_sign
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -46,6 +47,8 @@ def show(code: str):
     if not CODE_RE.match(code):
         abort_for_user(404, "There's no ticket with that code.")
     rows = _ticket_rows(Registration.ticket_code == code)
+    if not rows and was_transferred(db.session, code):
+        abort_for_user(410, "This ticket was transferred to another runner, so this code no longer works.")
     if not rows:
         abort_for_user(404, "There's no ticket with that code.")
     registration, ticket_type, race, order = rows[0]

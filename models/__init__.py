@@ -6,7 +6,7 @@ from models.base import Base, utcnow
 from models.discount import DiscountCode, DiscountKind
 from models.duplicate_payment import DuplicatePayment, DuplicatePaymentStatus
 from models.media import MediaKind, RaceMedia
-from models.order import Order, OrderStatus, Registration
+from models.order import Order, OrderKind, OrderStatus, Registration
 from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, like the names in __all__
 from models.organizer import OrganizerRole, RaceOrganizer
 from models.outbox import OutboxMessage, OutboxStatus
@@ -15,6 +15,7 @@ from models.profile import Profile
 from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
 from models.refund import RefundStatus as RefundStatus
+from models.registration_change import ChangeKind, ChangeStatus, RegistrationChange
 from models.scheduled_job import ScheduledJob
 from models.waitlist import WaitlistEntry, WaitlistStatus
 from models.waiver import WaiverVersion, waiver_digest
@@ -26,6 +27,7 @@ __all__ = [
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
     "MediaKind", "RaceMedia",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
-    "Base", "utcnow", "Order", "OrderStatus", "Registration", "Profile", "Race",
+    "Base", "utcnow", "Order", "OrderKind", "OrderStatus",
+    "ChangeKind", "ChangeStatus", "RegistrationChange", "Registration", "Profile", "Race",
     "RaceSocialLink", "RaceStatus", "TaxMode", "TicketType", "SOCIAL_KINDS",
 ]

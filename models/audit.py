@@ -15,7 +15,9 @@ class RegistrationAudit(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"), index=True)
-    profile_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)  # who
+    # Who: an organizer or the buyer; none when the runner acted through their emailed link (`actor` says so).
+    profile_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
+    actor: Mapped[str] = mapped_column(String(200), default="", server_default="")
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     field: Mapped[str] = mapped_column(String(40))
     old_value: Mapped[str] = mapped_column(Text, default="")

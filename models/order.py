@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 import uuid
 from datetime import date, datetime
 
@@ -38,6 +39,11 @@ class OrderStatus(enum.StrEnum):
     NEEDS_REFUND = "needs_refund"  # money arrived but the race had filled up meanwhile
 
 
+class OrderKind(enum.StrEnum):
+    TICKETS = "tickets"  # a cart of registrations
+    CHANGE = "change"    # pays a transfer fee or a distance's price difference (models/registration_change.py)
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
@@ -59,6 +65,9 @@ class Order(Base):
     guest_key: Mapped[str | None] = mapped_column(String(64), index=True)
     status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"),
                                                 default=OrderStatus.CART, index=True)
+    # A change order holds no registrations: its one line is the fee or difference of a RegistrationChange.
+    kind: Mapped[OrderKind] = mapped_column(_enum(OrderKind, "order_kind"), default=OrderKind.TICKETS,
+                                            server_default=OrderKind.TICKETS.value)
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int] = mapped_column(Integer, default=0)
     discount: Mapped[int] = mapped_column(Integer, default=0)
@@ -81,6 +90,11 @@ class Order(Base):
     registrations: Mapped[list[Registration]] = relationship(
         back_populates="order", order_by="Registration.id", cascade="all, delete-orphan",
         lazy="raise")
+
+
+def new_ticket_code() -> str:
+    """Unguessable (96 bits), short enough for a QR code, safe in a URL."""
+    return secrets.token_urlsafe(12)
 
 
 SEARCHED_FIELDS = ("first_name", "last_name", "email")

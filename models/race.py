@@ -53,6 +53,7 @@ class Race(Base):
     __table_args__ = (
         CheckConstraint("tax_rate_bps >= 0 AND tax_rate_bps <= 10000", name="tax_rate_range"),
         CheckConstraint("waitlist_hold_hours >= 1 AND waitlist_hold_hours <= 168", name="waitlist_hold_range"),
+        CheckConstraint("transfer_fee >= 0", name="transfer_fee_not_negative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -82,6 +83,16 @@ class Race(Base):
     # The waitlist (services/waitlist.py): how long an offer holds its spots, and whether offers go out.
     waitlist_hold_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     waitlist_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Transfers to another runner and distance changes (services/registration_changes): each allowed
+    # until its own date, or the sign-up deadline when none is set.
+    transfers_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    transfers_until: Mapped[datetime | None]
+    transfer_fee: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # minor units
+    transfer_keeps_bib: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    distance_changes_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    distance_changes_until: Mapped[datetime | None]
+    # A cheaper distance: send the difference back, or keep it.
+    distance_refund_difference: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     # Bumped on every edit so a stale editor tab can be told instead of overwriting.
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

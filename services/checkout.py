@@ -22,6 +22,7 @@ from services.fulfillment import fulfill_free_order, record_provider_amounts
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
+from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
 from services.waitlist import mark_reserved
 
@@ -98,12 +99,15 @@ def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus
     other cart for this race; otherwise it ends as `reason`. Does not commit."""
     if order.status != OrderStatus.PENDING:
         return
+    order.reserved_until = None
+    order.checkout_url = ""
+    if is_change_order(order):  # it pays a ticket change, never becomes a cart
+        close_change_order(session, order, reason)
+        return
     other_cart = session.scalar(select(Order.id).where(
         Order.buyer_id == order.buyer_id, Order.race_id == order.race_id, Order.status == OrderStatus.CART,
         Order.id != order.id))
     order.status = reason if other_cart else OrderStatus.CART
-    order.reserved_until = None
-    order.checkout_url = ""
 
 
 def cancel_checkout(session: Session, gateway: Gateway, order: Order) -> None:
@@ -138,9 +142,18 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
         fulfill_free_order(session, order.id, now)
         session.commit()
         return CheckoutStart(order, success_url)
-    race = session.get(Race, order.race_id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    request = CheckoutRequest(order=order, race=race, quote=pricing.quote_order(session, order), code=code,
+    return open_payment_page(session, order, gateway, pricing.quote_order(session, order), code,
+                             customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
+
+
+def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: pricing.Quote,
+                      code: DiscountCode | None, *, customer_email: str, success_url: str,
+                      cancel_url: str) -> CheckoutStart:
+    """Open the provider's page for a pending order priced as `quote`: an order of tickets, or one paying a
+    ticket change (services/registration_changes). Commits; PaymentUnavailable releases the order."""
+    race = session.get(Race, order.race_id)
+    request = CheckoutRequest(order=order, race=race, quote=quote, code=code,
                               customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
     try:
         page = gateway.open_checkout(request)

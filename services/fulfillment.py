@@ -7,7 +7,6 @@ success page a second apart) cannot both issue tickets; the second finds the ord
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import DuplicatePayment, Order, OrderStatus, Race, Registration, TaxMode
+from models import DuplicatePayment, Order, OrderStatus, Race, Registration, RegistrationChange, TaxMode
+from models.order import new_ticket_code
 from services.duplicate_payments import record_duplicate_payment
 from services.inventory import capacity_problems
 from services.locking import lock_order, lock_ticket_types
@@ -23,6 +23,14 @@ from services.money import format_money
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 from services.payments import SessionState
 from services.pricing import Quote, quote_order
+from services.registration_changes.apply import (
+    apply_change,
+    change_for_order,
+    change_quote,
+    payment_cannot_apply,
+    problem_now,
+    ticket_types_to_lock,
+)
 from services.runner_invites import invite_runners
 
 log = logging.getLogger(__name__)
@@ -55,11 +63,6 @@ class Outcome:
     order: Order | None
     detail: str = ""
     duplicate: DuplicatePayment | None = None  # with duplicate_payment: the second payment, to be refunded
-
-
-def new_ticket_code() -> str:
-    """Unguessable (96 bits), short enough for a QR code, safe in a URL."""
-    return secrets.token_urlsafe(12)
 
 
 def _issue_tickets(session: Session, order: Order, registrations: list[Registration], now: datetime,
@@ -141,8 +144,9 @@ def record_provider_amounts(order: Order, subtotal: int | None, discount: int | 
 def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: datetime) -> Outcome:
     """Record a payment for an order: tickets if there is room, else a refund to make. No commit."""
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order_id)))
+    change = change_for_order(session, order_id)  # an order paying a ticket change holds no registrations
     # Lock the ticket types before the order, in the same order checkout does, so the two never deadlock.
-    lock_ticket_types(session, (r.ticket_type_id for r in registrations))
+    lock_ticket_types(session, [r.ticket_type_id for r in registrations] + ticket_types_to_lock(change))
     order = lock_order(session, order_id)
     if order is None:
         return Outcome("not_found", None)
@@ -155,12 +159,18 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
         return Outcome("already_done", order)
     race = session.get(Race, order.race_id)
 
-    problem = payment_problem(race, order, quote_order(session, order), payment)
+    quote = change_quote(session, change) if change is not None else quote_order(session, order)
+    problem = payment_problem(race, order, quote, payment)
+    if problem and change is not None:
+        payment_cannot_apply(session, order, change, problem, payment.payment_intent)
+        return Outcome("needs_refund", order, "amount mismatch")
     if problem:
         _needs_refund(session, order, registrations, problem, payment.payment_intent)
         return Outcome("needs_refund", order, "amount mismatch")
     record_provider_amounts(order, payment.amount_subtotal, payment.amount_discount, payment.amount_tax,
                             payment.amount_total)
+    if change is not None:
+        return _fulfill_change(session, order, change, payment, now)
 
     held = order.status == OrderStatus.PENDING and order.reserved_until is not None and order.reserved_until > now
     if not held:
@@ -173,6 +183,22 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
                           + " ".join(problems), payment.payment_intent)
             return Outcome("needs_refund", order, "capacity")
     _issue_tickets(session, order, registrations, now, payment.payment_intent)
+    return Outcome("paid", order)
+
+
+def _fulfill_change(session: Session, order: Order, change: RegistrationChange, payment: Payment,
+                    now: datetime) -> Outcome:
+    """The fee or difference is paid: make the change, or, when it can't be made any more, refund."""
+    problem = problem_now(session, change, now)
+    if problem:
+        payment_cannot_apply(session, order, change, problem, payment.payment_intent)
+        return Outcome("needs_refund", order, "change")
+    apply_change(session, change, now)
+    order.status = OrderStatus.PAID
+    order.paid_at = now
+    order.payment_intent_id = payment.payment_intent or order.payment_intent_id
+    order.reserved_until = None
+    order.checkout_url = ""
     return Outcome("paid", order)
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
+from services.money import money_text, to_minor
 from services.race_editing import (
     current_waiver,
     deadline_problem,
@@ -107,6 +108,24 @@ def _current_social(kind: str) -> Callable[[Session, Race], dict[str, str]]:
     return current
 
 
+def _local_pair(race: Race, value: datetime | None, prefix: str) -> dict[str, str]:
+    local = _local(race, value)
+    return {f"{prefix}_day": local.date().isoformat() if local else "",
+            f"{prefix}_time": local.strftime("%H:%M") if local else ""}
+
+
+def _current_transfers(session: Session, race: Race) -> dict[str, str]:
+    return {"transfers_enabled": "y" if race.transfers_enabled else "", **_local_pair(race, race.transfers_until, "transfers"),
+            "transfer_fee": money_text(race.transfer_fee, race.currency) if race.transfer_fee else "",
+            "transfer_keeps_bib": "y" if race.transfer_keeps_bib else ""}
+
+
+def _current_distance_changes(session: Session, race: Race) -> dict[str, str]:
+    return {"distance_changes_enabled": "y" if race.distance_changes_enabled else "",
+            **_local_pair(race, race.distance_changes_until, "distance"),
+            "distance_refund_difference": "y" if race.distance_refund_difference else ""}
+
+
 # --- the rules that need more than the typed value -----------------------------------------
 
 def _slug_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
@@ -147,6 +166,38 @@ def _new_deadline(race: Race, values: Values) -> datetime | None:
 def _closes_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
     problem = deadline_problem(race.starts_at, _new_deadline(race, values))
     return {"closes_day": problem} if problem else {}
+
+
+def _until(race: Race, values: Values, prefix: str) -> datetime | None:
+    day, at = values.get(f"{prefix}_day"), values.get(f"{prefix}_time")
+    return local_to_utc(day, at, race.timezone) if day and at else None
+
+
+def _until_rules(prefix: str) -> Callable[[Session, Race, Values], dict[str, str]]:
+    def rules(session: Session, race: Race, values: Values) -> dict[str, str]:
+        if bool(values.get(f"{prefix}_day")) != bool(values.get(f"{prefix}_time")):
+            return {f"{prefix}_day": "Give both a date and a time, or leave both empty for the sign-up deadline."}
+        until = _until(race, values, prefix)
+        if until is not None and until > race.starts_at:
+            return {f"{prefix}_day": "Pick a moment before the race starts."}
+        return {}
+    return rules
+
+
+def _transfer_fee(race: Race, values: Values) -> int:
+    """The fee as typed, in minor units; ValueError for anything but a plain amount."""
+    text = str(values.get("transfer_fee") or "").strip()
+    return to_minor(text, race.currency) if text else 0
+
+
+def _transfers_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
+    problems = _until_rules("transfers")(session, race, values)
+    try:
+        if _transfer_fee(race, values) < 0:
+            problems["transfer_fee"] = "The fee can't be negative."
+    except ValueError:
+        problems["transfer_fee"] = f"Enter the fee as an amount in {race.currency}, like 5.00, or leave it empty."
+    return problems
 
 
 # --- how each group writes the race ------------------------------------------------------
@@ -193,6 +244,17 @@ def _apply_runner_questions(session: Session, race: Race, values: Values) -> Non
 
 def _apply_waitlist(session: Session, race: Race, values: Values) -> None:
     race.waitlist_hold_hours = int(values["waitlist_hold_hours"])
+def _apply_transfers(session: Session, race: Race, values: Values) -> None:
+    race.transfers_enabled = bool(values["transfers_enabled"])
+    race.transfers_until = _until(race, values, "transfers")
+    race.transfer_fee = _transfer_fee(race, values)
+    race.transfer_keeps_bib = bool(values["transfer_keeps_bib"])
+
+
+def _apply_distance_changes(session: Session, race: Race, values: Values) -> None:
+    race.distance_changes_enabled = bool(values["distance_changes_enabled"])
+    race.distance_changes_until = _until(race, values, "distance")
+    race.distance_refund_difference = bool(values["distance_refund_difference"])
 
 
 def _apply_social(kind: str) -> Callable[[Session, Race, Values], None]:
@@ -214,6 +276,8 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("waiver", _current_waiver, _apply_waiver),
     FieldGroup("runner-questions", _current_runner_questions, _apply_runner_questions),
     FieldGroup("waitlist", lambda session, race: {"waitlist_hold_hours": str(race.waitlist_hold_hours)}, _apply_waitlist),
+    FieldGroup("transfers", _current_transfers, _apply_transfers, _transfers_rules),
+    FieldGroup("distance-changes", _current_distance_changes, _apply_distance_changes, _until_rules("distance")),
     *[FieldGroup(f"social-{kind}", _current_social(kind), _apply_social(kind)) for kind in SOCIAL_KINDS],
 ]}
 

@@ -212,10 +212,32 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
         return refund
     # Written down before the gateway is asked, so Stripe's webhook always finds it, however fast.
     session.commit()
+    return _ask_gateway(session, gateway, order, refund, None if plan.whole_payment else plan.amount, now)
 
+
+def refund_part(session: Session, gateway: Gateway, order: Order, amount: int, requested_by_id: uuid.UUID | None,
+                now: datetime) -> Refund | None:
+    """Send part of a paid order's payment back without refunding a ticket (a cheaper distance's difference),
+    at most what is left of it. Commits; RefundRefused when the gateway refuses (recorded as failed)."""
+    order = lock_order(session, order.id)
+    claimed = sum(r.amount for r in order_refunds(session, order.id)
+                  if r.status in (RefundStatus.PENDING, RefundStatus.COMPLETED))
+    amount = min(amount, order.total - claimed)
+    if amount <= 0 or not order.payment_intent_id or order.status != OrderStatus.PAID:
+        session.rollback()
+        return None
+    refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING, whole_order=False,
+                    amount=amount, tax=0, requested_by_id=requested_by_id, created_at=now)
+    session.add(refund)
+    session.commit()
+    return _ask_gateway(session, gateway, order, refund, amount, now)
+
+
+def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refund, amount: int | None,
+                 now: datetime) -> Refund:
+    """Ask the gateway for a refund already on record (`amount` None: the whole payment), and keep its answer. Commits."""
     try:
-        gateway_refund_id = gateway.refund(order.payment_intent_id, None if plan.whole_payment else plan.amount,
-                                           refund.id)
+        gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
         _fail(session, refund.id, str(error))
         raise RefundRefused(f"The payment provider didn't accept the refund, so nothing was sent back: {error}",

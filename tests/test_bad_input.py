@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import url_for
@@ -36,12 +36,13 @@ from models import (
 )
 from models.organizer import OrganizerInvite, OrganizerRole
 from services import race_editing, runner_invites
+from services.registration_changes.links import change_link_token
 from services.tokens import token_hash
 from tests.factories import login, make_cart, make_code, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
 from tests.runner_invite_factories import buy_for_friend
 
-FUZZED_AREAS = ("manage.", "cart.", "runner_invites.", "waitlist.")
+FUZZED_AREAS = ("manage.", "cart.", "runner_invites.", "waitlist.", "ticket_changes.")
 # ~45 routes × 10 examples keeps the file near 25 s of CPU on SQLite; BAD_INPUT_EXAMPLES=200 digs deeper.
 EXAMPLES_PER_ROUTE = int(os.environ.get("BAD_INPUT_EXAMPLES", "10"))
 
@@ -56,7 +57,7 @@ FIELD_NAMES = sorted({
     "emergency_phone", "waiver_guardian_name", "waiver_accepted", "waiver_signature", "waiver_version",
     "bib", "first", "last", "next", "registration", "quantity", "field", "_original", "image", "this_is_me",
     "organizer_id", "status", "id", "race_id", "csrf", "fill", "save", "same_as_first", "runner_fills_in",
-    "city", "country", "club", "spots", "paused", "waitlist_hold_hours",
+    "city", "country", "club", "spots", "paused", "waitlist_hold_hours", "ticket_type_id",
 })
 
 _control = st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"],
@@ -125,6 +126,8 @@ class World:
         self.cart_registration = db.session.scalar(select(Registration).where(Registration.order_id == self.cart.id))
         # A friend's ticket waiting for their own details, and its personal link.
         self.friend_link = runner_invites.link_token(buy_for_friend(db, race))
+        # The runner's one-hour link to transfer their ticket or change its distance.
+        self.change_link = change_link_token(self.registration, datetime.now(UTC))
         login(client, self.organizer)
         self.media_id = self._upload_a_cover(db, client)
 
@@ -146,7 +149,8 @@ class World:
             "code": self.registration.ticket_code, "code_id": self.code.id, "invite_id": self.invite.id,
             "member_id": self.member.id, "message_id": self.failed_email.id, "order_id": self.paid.id,
             "media_id": self.media_id,
-            "token": self.friend_link if rule.endpoint.startswith("runner_invites.") else "tok" * 12,
+            "token": {"runner_invites": self.friend_link, "ticket_changes": self.change_link}.get(
+                rule.endpoint.split(".")[0], "tok" * 12),
             "group_name": "title", "duplicate_id": self.duplicate.id, "entry_id": self.waiting.id,
         }
         missing = rule.arguments - known.keys()

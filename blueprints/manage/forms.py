@@ -232,6 +232,22 @@ class WaitlistForm(WholeForm):
         if not is_whole_number(text, 3) or not 1 <= int(text) <= 168:
             raise ValidationError("Use a whole number of hours from 1 to 168 (a week).")
         field.data = text
+def _until_fields(label: str):
+    return (DateField(label, validators=[Optional()], invalid_value_message="Enter a real date, like 2027-05-01."),
+            TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00."))
+
+
+class TransfersForm(WholeForm):
+    transfers_enabled = BooleanField("Runners may transfer their ticket to someone else")
+    transfers_day, transfers_time = _until_fields("Transfers allowed until")
+    transfer_fee = StringField("Transfer fee", validators=[Length(max=20)])
+    transfer_keeps_bib = BooleanField("The new runner keeps the bib number")
+
+
+class DistanceChangesForm(WholeForm):
+    distance_changes_enabled = BooleanField("Runners may change to another distance")
+    distance_day, distance_time = _until_fields("Distance changes allowed until")
+    distance_refund_difference = BooleanField("Refund the difference when the new distance is cheaper")
 
 
 def _https_only(form, field):
@@ -256,6 +272,7 @@ GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "where": (WhereForm, "where"), "currency": (CurrencyForm, "money"), "tax": (TaxForm, "money"),
     "waiver": (WaiverForm, "waiver"), "runner-questions": (RunnerQuestionsForm, "runners"),
     "waitlist": (WaitlistForm, "waitlist"),
+    "transfers": (TransfersForm, "changes"), "distance-changes": (DistanceChangesForm, "changes"),
     **{f"social-{kind}": (_social_form(kind), "social") for kind in SOCIAL_KINDS},
 }
 

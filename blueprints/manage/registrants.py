@@ -16,6 +16,7 @@ from models import Race
 from services import clock, runner_invites
 from services.registrants import bibs, edits, export, query
 from services.registrants.query import Registrant, RegistrantFilters
+from services.registration_changes.panel import change_panel
 from services.runners import age_on, race_day
 
 
@@ -82,7 +83,8 @@ def registrants_timing_csv(race: Race):
 def _detail(race: Race, registrant: Registrant, *, block: str = "content", status: int = 200,
             form: RegistrantForm | None = None, errors: dict | None = None, saved: list | None = None,
             bib_error: str | None = None, bib_value: str | None = None, invite_error: str | None = None,
-            invite_sent: bool = False):
+            invite_sent: bool = False, change_errors: dict | None = None, change_message: str | None = None,
+            change_values: dict | None = None):
     now = clock.now()
     registration = registrant.registration
     born = registration.date_of_birth
@@ -92,6 +94,8 @@ def _detail(race: Race, registrant: Registrant, *, block: str = "content", statu
                   audits=edits.audit_lines(db.session, registration),
                   age=age_on(born, race_day(race)) if born else None, labels=edits.FIELD_LABELS,
                   checkin_time=checkin_time, bib_error=bib_error,
+                  change_panel=change_panel(db.session, registration, now, by_organizer=True),
+                  change_errors=change_errors or {}, change_message=change_message, change_values=change_values or {},
                   bib_value=bib_value if bib_value is not None else (registration.bib or ""))
 
 

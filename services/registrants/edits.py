@@ -36,6 +36,7 @@ FIELD_LABELS = {
     "gender": "Gender", "tshirt_size": "T-shirt size", "emergency_name": "Emergency contact",
     "emergency_phone": "Emergency phone", "address": "Address", "city": "City", "country": "Country",
     "club": "Club or team", "bib": "Bib", "checked_in": "Check-in", "waiver": "Waiver",
+    "transfer": "Runner (transfer)", "ticket_type": "Distance",
 }
 
 
@@ -152,7 +153,8 @@ def audit_lines(session: Session, registration: Registration) -> list[AuditLine]
     """Who changed what on this registrant, newest first."""
     rows = session.execute(
         select(RegistrationAudit, Profile.full_name, Profile.email)
-        .join(Profile, Profile.id == RegistrationAudit.profile_id)
+        .outerjoin(Profile, Profile.id == RegistrationAudit.profile_id)  # none: the runner, by their link (`actor`)
         .where(RegistrationAudit.registration_id == registration.id)
         .order_by(RegistrationAudit.changed_at.desc(), RegistrationAudit.id.desc()))
-    return [AuditLine(a.changed_at, name or email, a.field, a.old_value, a.new_value) for a, name, email in rows]
+    return [AuditLine(a.changed_at, name or email or a.actor, a.field, a.old_value, a.new_value)
+            for a, name, email in rows]

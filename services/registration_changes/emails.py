@@ -1,0 +1,56 @@
+"""The emails of transfers and distance changes, each an outbox row in the change's own transaction."""
+from __future__ import annotations
+
+import logging
+
+from flask import render_template
+from sqlalchemy.orm import Session
+
+from models import Profile, Race, Registration, TicketType
+from services.mail.outbox import InvalidEmail, queue_email
+
+log = logging.getLogger(__name__)
+
+
+def _queue(session: Session, to: str, subject: str, template: str, race: Race, kind: str, **context) -> None:
+    try:
+        queue_email(session, to=to, subject=subject, text=render_template(template, race=race, **context),
+                    kind=kind, race_id=race.id)
+    except InvalidEmail as exc:  # a bad address must not undo a change that was paid for
+        log.warning("email to %r not queued: %s", to, exc)
+
+
+def queue_change_link(session: Session, race: Race, registration: Registration, link: str) -> None:
+    """To the runner: the one-hour link that lets them transfer the ticket or change its distance."""
+    _queue(session, registration.email, f"Transfer or change your ticket for {race.title}", "emails/changes_link.txt",
+           race, "change_link", registration=registration, link=link)
+
+
+def queue_transferred(session: Session, race: Race, registration: Registration, buyer: Profile,
+                      previous: tuple[str, str]) -> None:
+    """To the previous runner and the buyer: the ticket now belongs to someone else, its old code is void."""
+    name, email = previous
+    recipients = {email.casefold(): (email, name)}
+    recipients.setdefault(buyer.email.casefold(), (buyer.email, buyer.display_name))
+    for address, greeting in recipients.values():
+        if address:
+            _queue(session, address, f"Your ticket for {race.title} was transferred", "emails/changes_transferred.txt",
+                   race, "change_transferred", registration=registration, greeting=greeting, previous_name=name)
+
+
+def queue_distance_changed(session: Session, race: Race, registration: Registration, buyer: Profile,
+                           old_type: TicketType, new_type: TicketType) -> None:
+    """To the runner and the buyer: the ticket is now for the new distance."""
+    recipients = {registration.email.casefold(): (registration.email, registration.runner_name)}
+    recipients.setdefault(buyer.email.casefold(), (buyer.email, buyer.display_name))
+    for address, greeting in recipients.values():
+        if address:
+            _queue(session, address, f"Your ticket for {race.title} is now for the {new_type.name}",
+                   "emails/changes_distance.txt", race, "change_distance", registration=registration,
+                   greeting=greeting, old_type=old_type, new_type=new_type)
+
+
+def queue_change_refund_pending(session: Session, race: Race, email: str, name: str, problem: str) -> None:
+    """To whoever paid for a change that could no longer be made: the money goes back."""
+    _queue(session, email, f"Your ticket change for {race.title} couldn't be made", "emails/changes_refund.txt",
+           race, "change_refund_pending", greeting=name, problem=problem)

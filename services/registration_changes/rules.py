@@ -1,0 +1,119 @@
+"""Whether a ticket may move to another runner or distance now, and what it costs: one wording everywhere."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registration, RegistrationChange, TicketType
+from services.inventory import spots_left, spots_problem
+from services.money import format_money
+from services.runners import age_limit_problem
+from services.sales import off_sale_reason, signup_deadline
+
+MAX_NAME = 100
+MAX_EMAIL = 320
+
+
+class ChangeRefused(Exception):
+    """Why this change can't be made, in words for the runner or organizer; nothing was saved."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def transfer_deadline(race: Race) -> datetime:
+    """Transfers close on the organizer's date, and at the latest when sign-up closes (the new
+    runner fills in their details by a link that works until then)."""
+    closes = signup_deadline(race)
+    return min(race.transfers_until, closes) if race.transfers_until else closes
+
+
+def distance_deadline(race: Race) -> datetime:
+    """Distance changes close on the organizer's date (the sign-up deadline when none), never after the start."""
+    until = race.distance_changes_until or signup_deadline(race)
+    return min(until, race.starts_at)
+
+
+def closed_reason(race: Race, kind: ChangeKind, now: datetime) -> str | None:
+    """Why the race takes no change of this kind now, or None."""
+    if kind == ChangeKind.TRANSFER:
+        if not race.transfers_enabled:
+            return "This race doesn't allow transfers to another runner."
+        if now >= transfer_deadline(race):
+            return "Transfers for this race have closed."
+        return None
+    if not race.distance_changes_enabled:
+        return "This race doesn't allow changing distance."
+    if now >= distance_deadline(race):
+        return "Distance changes for this race have closed."
+    return None
+
+
+def pending_change(session: Session, registration_id: int) -> RegistrationChange | None:
+    return session.scalar(select(RegistrationChange).where(RegistrationChange.registration_id == registration_id,
+                                                           RegistrationChange.status == ChangeStatus.PENDING))
+
+
+def was_transferred(session: Session, code: str) -> bool:
+    """Whether this ticket code was retired by a transfer (its page then says so rather than "no such ticket")."""
+    return session.scalar(select(RegistrationChange.id).where(RegistrationChange.old_ticket_code == code)
+                          .limit(1)) is not None
+
+
+def ticket_problem(session: Session, registration: Registration, *, ignore: RegistrationChange | None = None) -> str | None:
+    """Why this ticket can't change at all now (whatever the change), or None."""
+    order = session.get(Order, registration.order_id)
+    if order.status != OrderStatus.PAID or registration.refunded_at is not None or registration.refund_id is not None:
+        return "This ticket isn't paid, or was refunded, so it can't be changed."
+    if registration.checked_in_at is not None:
+        return "This runner has checked in already, so the ticket can't be changed."
+    waiting = pending_change(session, registration.id)
+    if waiting is not None and waiting is not ignore:
+        return "A change to this ticket is waiting for its payment. Finish or cancel it first."
+    return None
+
+
+def transfer_problem(registration: Registration, new_email: str) -> str | None:
+    if new_email.strip().casefold() == (registration.email or "").strip().casefold():
+        return "That's the email this ticket already has: enter the new runner's email."
+    return None
+
+
+def distance_problem(session: Session, registration: Registration, race: Race, new_type: TicketType,
+                     now: datetime) -> str | None:
+    """Why the ticket can't move to `new_type` (same type, off sale, age, no spot left), or None.
+
+    Call with the ticket types locked (services.locking) when the answer decides a change.
+    """
+    if new_type.id == registration.ticket_type_id:
+        return f"This ticket is already for the {new_type.name}."
+    if reason := off_sale_reason(new_type, now):
+        return reason
+    if registration.date_of_birth is not None and (age := age_limit_problem(registration.date_of_birth, race, new_type)):
+        return age
+    return spots_problem(new_type, 1, spots_left(session, [new_type], now)[new_type.id])
+
+
+def change_amount(race: Race, registration: Registration, kind: ChangeKind, new_type: TicketType | None, *,
+                  by_organizer: bool) -> int:
+    """What the change costs: the fee, or the new distance's price minus what was paid (negative: cheaper).
+
+    An organizer's change never charges (they waive the fee and a dearer distance's difference)."""
+    if kind == ChangeKind.TRANSFER:
+        return 0 if by_organizer else race.transfer_fee
+    difference = new_type.price - registration.price
+    return min(difference, 0) if by_organizer else difference
+
+
+def describe(change: RegistrationChange, race: Race, ticket_types: dict[int, TicketType]) -> str:
+    """One line for pages and emails: "Transfer to Bo Lee (bo@example.com)", "10K → Half: $15.00 to pay"."""
+    if change.kind == ChangeKind.TRANSFER:
+        text = f"Transfer to {change.new_first_name} {change.new_last_name} ({change.new_email})"
+    else:
+        text = f"{ticket_types[change.old_ticket_type_id].name} → {ticket_types[change.new_ticket_type_id].name}"
+    if change.amount > 0:
+        text += f": {format_money(change.amount, race.currency)} to pay"
+    return text
