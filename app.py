@@ -18,6 +18,7 @@ from blueprints import (
     security,
     site,
     tickets,
+    unsubscribe,
     webhooks,
 )
 from blueprints.rendering import register_template_helpers
@@ -71,6 +72,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(checkout.bp)
     app.register_blueprint(tickets.bp)
     runner_invites.register(app)
+    app.register_blueprint(unsubscribe.bp)
     webhooks.register(app)
 
     @app.context_processor
