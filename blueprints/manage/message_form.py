@@ -9,7 +9,6 @@ from blueprints.manage.forms import choices
 from models import TicketType
 from services.messages.audience import CHECKED_IN, DETAILS, SOURCE_LABELS, SOURCES, Audience
 from services.messages.sending import BODY_MAX, SUBJECT_MAX, TICKET_TYPE_PROBLEM, Draft
-from services.tokens import new_token
 
 SENT_TWICE = "This field was sent more than once. Reload the page and try again."
 
@@ -32,8 +31,6 @@ class MessageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.ticket_type.choices = choices([("", "Every ticket type"), *((str(t.id), t.name) for t in ticket_types)])
         self.subject_max, self.body_max = SUBJECT_MAX, BODY_MAX
-        if not self.key.data:
-            self.key.data = new_token()
 
     def validate(self, extra_validators=None) -> bool:
         valid = super().validate(extra_validators)

@@ -15,6 +15,10 @@ from services import clock
 from services.messages import sending
 from services.messages.audience import Audience, AudienceList, describe
 from services.messages.sending import MessageRefused
+from services.tokens import new_token
+
+
+AUDIENCE_FIELDS = ("source", "ticket_type", "checked_in", "details", "essential")
 
 
 def _ticket_types(race: Race) -> list[TicketType]:
@@ -27,6 +31,8 @@ def _form(race: Race, formdata=None) -> MessageForm:
     types = _ticket_types(race)
     form = MessageForm(formdata=formdata, ticket_types=types, meta={"csrf": formdata is not request.args})
     form.ticket_names = {t.id: t.name for t in types}
+    if formdata is None:
+        form.key.data = new_token()  # carried through preview and confirm; Send with it a second time sends nothing
     return form
 
 
@@ -69,8 +75,9 @@ def message_audience(race: Race):
     """How many people the picked filters reach (htmx asks as the filters change)."""
     form = _form(race, request.args)
     form.validate()
+    audience_errors = [error for name, error in first_errors(form).items() if name in AUDIENCE_FIELDS]
     people, problem = _summary(race, form)
-    problem = problem or next(iter(first_errors(form).values()), None)
+    problem = problem or next(iter(audience_errors), None)
     return render("manage/messages.html", block="send_summary", status=422 if problem else 200, race=race,
                   form=form, people=None if problem else people, audience_problem=problem)
 
