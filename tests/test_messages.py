@@ -143,7 +143,8 @@ def test_a_ticket_type_must_be_one_of_this_race_s(db, race):
     for ticket_type_id in (other.ticket_types[0].id, 999_999):
         problems = sending.draft_problems(db.session, race, Draft("Hi", "Hello", Audience(ticket_type_id=ticket_type_id)))
         assert problems == {"ticket_type": "Pick one of this race's ticket types."}
-    assert sending.draft_problems(db.session, race, Draft("Hi", "x" * 20_000, Audience(ticket_type_id=race.ticket_types[0].id))) == {}
+    mine = Audience(ticket_type_id=race.ticket_types[0].id)
+    assert sending.draft_problems(db.session, race, Draft("Hi", "x" * 20_000, mine)) == {}
 
 
 # --- sending -----------------------------------------------------------------------------------

@@ -21,8 +21,7 @@ def base(race) -> str:
 
 def form(client, race, **values) -> dict:
     page = client.get(base(race)).get_data(as_text=True)
-    key = re.search(r'name="key" type="hidden" value="([^"]+)"', page) or re.search(r'id="key" name="key" type="hidden" value="([^"]+)"', page)
-    key = key or re.search(r'name="key"[^>]*value="([^"]+)"', page)
+    key = re.search(r'name="key"[^>]*value="([^"]+)"', page)
     data = {"csrf_token": csrf_token(client, base(race)), "key": key.group(1), "subject": "Packet pick-up",
             "body": "Friday 4-8 pm.", "ticket_type": "", "checked_in": "", "details": ""}
     data.update(values)

@@ -17,7 +17,6 @@ from services.messages.audience import Audience, AudienceList, describe
 from services.messages.sending import MessageRefused
 from services.tokens import new_token
 
-
 AUDIENCE_FIELDS = ("source", "ticket_type", "checked_in", "details", "essential")
 
 
