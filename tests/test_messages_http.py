@@ -194,3 +194,10 @@ def test_only_the_unsubscribe_link_is_exempt_from_csrf_beside_the_stripe_webhook
     exempt = app.extensions["csrf"]._exempt_views
     assert "blueprints.unsubscribe.unsubscribe" in exempt
     assert not any(view.startswith("blueprints.manage") for view in exempt)
+
+
+def test_the_preview_page_allows_exactly_the_email_s_inline_styles_and_no_other_page_does(signed_in, race, runners):
+    preview = signed_in.post(f"{base(race)}/preview", data=form(signed_in, race))
+    policy = preview.headers["Content-Security-Policy"]
+    assert "'unsafe-hashes'" in policy and "'sha256-" in policy and "'unsafe-inline'" not in policy
+    assert "'unsafe-hashes'" not in signed_in.get(base(race)).headers["Content-Security-Policy"]

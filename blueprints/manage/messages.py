@@ -1,7 +1,12 @@
 """Messages to runners: write one, see who it reaches, preview it, send a test, send it, and the sent list."""
 from __future__ import annotations
 
-from flask import g, request, url_for
+import base64
+import hashlib
+import html
+import re
+
+from flask import current_app, g, request, url_for
 from sqlalchemy import select
 
 from blueprints.errors import abort_for_user
@@ -9,6 +14,7 @@ from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import first_errors, show_problems
 from blueprints.manage.message_form import MessageForm
 from blueprints.rendering import redirect_to, render
+from blueprints.security import content_security_policy
 from extensions import db
 from models import Race, TicketType
 from services import clock
@@ -46,9 +52,22 @@ def _summary(race: Race, form: MessageForm) -> tuple[AudienceList | None, str | 
 def _page(race: Race, form: MessageForm, *, status: int = 200, preview: tuple[str, str] | None = None,
           notice: str | None = None):
     people, audience_problem = _summary(race, form)
-    return render("manage/messages.html", block="compose", status=status, race=race, form=form, people=people,
-                  audience_problem=audience_problem, preview=preview, notice=notice,
-                  sent=sending.sent_messages(db.session, race), describe=describe, Audience=Audience)
+    response = render("manage/messages.html", block="compose", status=status, race=race, form=form, people=people,
+                      audience_problem=audience_problem, preview=preview, notice=notice,
+                      sent=sending.sent_messages(db.session, race), describe=describe, Audience=Audience)
+    return _showing_email(response, preview[1] if preview else None)
+
+
+_STYLE_ATTRIBUTE = re.compile(r'style="([^"]*)"')
+
+
+def _showing_email(response, email_html: str | None):
+    """Let the page's email preview (a sandboxed srcdoc frame, under this page's CSP) keep its inline styles."""
+    if email_html:
+        hashes = sorted({base64.b64encode(hashlib.sha256(html.unescape(style).encode()).digest()).decode()
+                         for style in _STYLE_ATTRIBUTE.findall(email_html)})
+        response.headers["Content-Security-Policy"] = content_security_policy(current_app.config, tuple(hashes))
+    return response
 
 
 def _posted_form(race: Race) -> tuple[MessageForm, bool]:
@@ -113,9 +132,9 @@ def confirm_message(race: Race):
         ok = False
     if not ok:
         return _page(race, form, status=422)
-    return render("manage/message_confirm.html", race=race, form=form, people=people,
-                  audience=describe(form.audience(), form.ticket_names),
-                  preview=sending.preview(race, g.user, form.draft()))
+    preview = sending.preview(race, g.user, form.draft())
+    return _showing_email(render("manage/message_confirm.html", race=race, form=form, people=people,
+                                 audience=describe(form.audience(), form.ticket_names), preview=preview), preview[1])
 
 
 @bp.post("/races/<int:race_id>/messages/send")
