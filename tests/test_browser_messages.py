@@ -49,6 +49,7 @@ def test_an_organizer_sends_a_message_and_a_runner_who_unsubscribes_is_skipped_n
     screenshot(page, "messages-confirm-390")
     page.get_by_role("button", name="Send to 2 runners", exact=True).click()
     page.get_by_text("Queued for 2 people").wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
     screenshot(page, "messages-sent-390")
 
     first = db.session.scalar(select(RaceMessage))
