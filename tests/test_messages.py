@@ -254,3 +254,14 @@ def test_five_thousand_recipients_are_queued_in_one_transaction(db, race, organi
     print(f"\nqueued {message.recipient_count} recipients in {elapsed:.2f} s ({db.engine.dialect.name})")
     assert message.recipient_count == 5_000
     assert db.session.scalar(select(func.count()).where(OutboxMessage.message_id == message.id)) == 5_000
+
+
+def test_an_organizer_name_with_a_line_break_becomes_one_line_in_from_and_reply_to(db, race, organizer):
+    organizer.full_name = "Olga\r\nBcc: everyone@example.com"
+    db.session.commit()
+    runner(db, race, race.ticket_types[0], "Ann", email="ann@example.com")
+
+    [email] = queued(db, send(db, race, organizer))
+
+    assert email.sender_name == "Olga Bcc: everyone@example.com"
+    assert "\n" not in email.headers["Reply-To"] and email.headers["Reply-To"].endswith("<olga@example.com>")

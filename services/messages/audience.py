@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import MessageUnsubscribe, Order, Profile, Registration, TicketType
-from services.registrants.query import awaiting_runner_condition, registrants_query, status_condition
+from services.registrants.query import RegistrantFilters, filtered, registrants_query
 
 CHECKED_IN = {"": "Checked in or not", "yes": "Checked in", "no": "Not checked in"}
 DETAILS = {"": "Details in or not", "pending": "Runner's details pending"}
@@ -91,18 +91,12 @@ def audience_list(session: Session, race_id: int, audience: Audience, *, essenti
 
 def _registrant_addresses(session: Session, race_id: int, audience: Audience) -> list[tuple[str, str, bool]]:
     """(email, first name, the runner's own address?) of every paid, not refunded registration the filters keep."""
-    query = (registrants_query(race_id, Registration.email, Registration.first_name, Profile.email, Profile.full_name)
-             .outerjoin(Profile, Profile.id == Order.buyer_id)
-             .where(status_condition("paid"))
-             .order_by(Registration.id))
-    if audience.ticket_type_id is not None:
-        query = query.where(Registration.ticket_type_id == audience.ticket_type_id)
-    if audience.checked_in == "yes":
-        query = query.where(Registration.checked_in_at.is_not(None))
-    elif audience.checked_in == "no":
-        query = query.where(Registration.checked_in_at.is_(None))
-    if audience.details == "pending":
-        query = query.where(awaiting_runner_condition())
+    # The registrant list's own filters, so "checked in" or "details pending" means the same on both pages.
+    filters = RegistrantFilters(ticket=audience.ticket_type_id, status="paid", checked_in=audience.checked_in,
+                                details=audience.details)
+    query = filtered(registrants_query(race_id, Registration.email, Registration.first_name, Profile.email,
+                                       Profile.full_name).outerjoin(Profile, Profile.id == Order.buyer_id),
+                     filters).order_by(Registration.id)
     rows = []
     for runner_email, runner_first, buyer_email, buyer_name in session.execute(query):
         if runner_email:

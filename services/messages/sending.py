@@ -94,8 +94,13 @@ def recipients(session: Session, race: Race, draft: Draft) -> AudienceList:
     return audience_list(session, race.id, draft.audience, essential=draft.essential)
 
 
+def _sender_name(sender: Profile) -> str:
+    """The organizer's name as the From line and the email show it: one line, printable."""
+    return " ".join("".join(ch for ch in sender.display_name if ch.isprintable() or ch.isspace()).split())[:200]
+
+
 def _rendered(race: Race, sender: Profile, draft: Draft) -> RenderedMessage:
-    return render_message(race, sender.display_name, draft.subject, draft.body, essential=draft.essential)
+    return render_message(race, _sender_name(sender), draft.subject, draft.body, essential=draft.essential)
 
 
 def preview(race: Race, sender: Profile, draft: Draft) -> tuple[str, str]:
@@ -104,7 +109,7 @@ def preview(race: Race, sender: Profile, draft: Draft) -> tuple[str, str]:
 
 
 def _reply_to(sender: Profile) -> str:
-    return str(Address(display_name=" ".join(sender.display_name.split()), addr_spec=sender.email))
+    return str(Address(display_name=_sender_name(sender), addr_spec=sender.email))
 
 
 def send_test(session: Session, race: Race, sender: Profile, draft: Draft) -> None:
@@ -112,10 +117,10 @@ def send_test(session: Session, race: Race, sender: Profile, draft: Draft) -> No
     check_draft(session, race, draft)
     rendered = _rendered(race, sender, draft)
     token = None if draft.essential else token_maker(race.id)(sender.email)
-    text, html = rendered.for_recipient(sender.display_name.split()[0], token)
+    text, html = rendered.for_recipient(_sender_name(sender).split(" ")[0], token)
     queue_email(session, to=sender.email, subject=f"[Test] {draft.subject}", text=text, html=html, kind=TEST_KIND,
                 race_id=race.id, headers=rendered.headers(_reply_to(sender), token),
-                sender_name=sender.display_name)
+                sender_name=_sender_name(sender))
     session.commit()
 
 
@@ -158,7 +163,7 @@ def _outbox_rows(race: Race, sender: Profile, draft: Draft, people: AudienceList
         text, html = rendered.for_recipient(person.first_name, token)
         try:
             rows.append(outbox_row(to=person.email, subject=draft.subject, text=text, html=html, kind=KIND,
-                                   race_id=race.id, message_id=message_id, sender_name=sender.display_name,
+                                   race_id=race.id, message_id=message_id, sender_name=_sender_name(sender),
                                    headers=rendered.headers(reply_to, token), now=now))
         except InvalidEmail as error:  # an address stored before today's checks: skip it, send the rest
             log.warning("Message %s skips %r: %s", message_id, person.email, error)
