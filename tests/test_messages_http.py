@@ -201,3 +201,15 @@ def test_the_preview_page_allows_exactly_the_email_s_inline_styles_and_no_other_
     policy = preview.headers["Content-Security-Policy"]
     assert "'unsafe-hashes'" in policy and "'sha256-" in policy and "'unsafe-inline'" not in policy
     assert "'unsafe-hashes'" not in signed_in.get(base(race)).headers["Content-Security-Policy"]
+
+
+def test_the_sent_message_s_counts_refresh_as_a_fragment_while_emails_are_queued(db, signed_in, race, runners):
+    location = signed_in.post(f"{base(race)}/send", data=form(signed_in, race)).headers["Location"]
+    page = signed_in.get(location).get_data(as_text=True)
+    assert 'hx-trigger="every 5s"' in page
+
+    db.session.execute(OutboxMessage.__table__.update().values(status="sent"))
+    db.session.commit()
+    fragment = signed_in.get(location, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and "Delivery" in fragment and "every 5s" not in fragment
+    assert re.search(r"Delivered</dt><dd>2</dd>", fragment)
