@@ -265,3 +265,12 @@ def test_an_organizer_name_with_a_line_break_becomes_one_line_in_from_and_reply_
 
     assert email.sender_name == "Olga Bcc: everyone@example.com"
     assert "\n" not in email.headers["Reply-To"] and email.headers["Reply-To"].endswith("<olga@example.com>")
+
+
+@pytest.mark.parametrize("headers", [{"Bcc": "all@example.com"}, {"List-Unsubscribe": "<https://x>\r\nBcc: all@example.com"},
+                                     {"Reply-To": "not an address"}])
+def test_an_outbox_row_takes_only_the_known_extra_headers_each_on_one_line(headers):
+    from services.mail.outbox import InvalidEmail, outbox_row
+
+    with pytest.raises(InvalidEmail):
+        outbox_row(to="ann@example.com", subject="Hi", text="Hello", kind="race_message", headers=headers, now=NOW)
