@@ -126,9 +126,9 @@ def test_message(race: Race):
 def confirm_message(race: Race):
     """The last step before sending: whom it reaches, and the email itself."""
     form, ok = _posted_form(race)
-    people, problem = _summary(race, form) if ok else (None, None)
+    people = _summary(race, form)[0] if ok else None
     if ok and not people.recipients:
-        form.ticket_type.errors = ["Nobody matches these filters yet, so there's no one to send it to."]
+        form.ticket_type.errors = [sending.NOBODY]
         ok = False
     if not ok:
         return _page(race, form, status=422)

@@ -36,6 +36,7 @@ BODY_MAX = 20_000
 KIND = "race_message"
 TEST_KIND = "race_message_test"
 TICKET_TYPE_PROBLEM = "Pick one of this race's ticket types."
+NOBODY = "Nobody matches these filters yet, so there's no one to send it to."
 
 
 class MessageRefused(ValueError):
@@ -137,7 +138,7 @@ def send_message(session: Session, race: Race, sender: Profile, draft: Draft, ke
     check_draft(session, race, draft)
     people = audience_list(session, race.id, draft.audience, essential=draft.essential)
     if not people.recipients:
-        raise MessageRefused({"audience": "Nobody matches these filters yet, so there's no one to send it to."})
+        raise MessageRefused({"audience": NOBODY})
     message = RaceMessage(race_id=race.id, sender_id=sender.id, subject=draft.subject, body=draft.body,
                           audience=draft.audience.as_json(), essential=draft.essential, idempotency_key=key,
                           recipient_count=0, created_at=now)
