@@ -126,8 +126,9 @@ def test_another_race_s_ticket_type_or_a_repeated_field_is_refused(db, signed_in
     assert count(db, OutboxMessage) == 0
 
 
-def test_a_send_that_reaches_nobody_says_so(db, signed_in, race, runners):
-    response = signed_in.post(f"{base(race)}/send", data=form(signed_in, race, checked_in="yes"))
+@pytest.mark.parametrize("step", ["confirm", "send"])
+def test_a_send_that_reaches_nobody_says_so(db, signed_in, race, runners, step):
+    response = signed_in.post(f"{base(race)}/{step}", data=form(signed_in, race, checked_in="yes"))
     assert response.status_code == 422 and "Nobody matches these filters" in response.get_data(as_text=True)
     assert count(db, RaceMessage) == 0
 
