@@ -49,11 +49,19 @@ def _summary(race: Race, form: MessageForm) -> tuple[AudienceList | None, str | 
         return None, next(iter(refused.problems.values()))
 
 
+def _send_label(people: AudienceList | None) -> str:
+    if people is None:
+        return "Send to runners…"
+    n = len(people.recipients)
+    return f"Send to {n} {'runner' if n == 1 else 'runners'}…"
+
+
 def _page(race: Race, form: MessageForm, *, status: int = 200, preview: tuple[str, str] | None = None,
           notice: str | None = None):
     people, audience_problem = _summary(race, form)
     response = render("manage/messages.html", block="compose", status=status, race=race, form=form, people=people,
-                      audience_problem=audience_problem, preview=preview, notice=notice,
+                      audience_problem=audience_problem, preview=preview, notice=notice, oob=False,
+                      send_label=_send_label(None if audience_problem else people),
                       sent=sending.sent_messages(db.session, race), describe=describe, Audience=Audience)
     return _showing_email(response, preview[1] if preview else None)
 
@@ -96,8 +104,9 @@ def message_audience(race: Race):
     audience_errors = [error for name, error in first_errors(form).items() if name in AUDIENCE_FIELDS]
     people, problem = _summary(race, form)
     problem = problem or next(iter(audience_errors), None)
-    return render("manage/messages.html", block="send_summary", status=422 if problem else 200, race=race,
-                  form=form, people=None if problem else people, audience_problem=problem)
+    people = None if problem else people
+    return render("manage/messages.html", block="audience_count", status=422 if problem else 200, race=race,
+                  form=form, people=people, audience_problem=problem, oob=True, send_label=_send_label(people))
 
 
 @bp.post("/races/<int:race_id>/messages/preview")
