@@ -19,6 +19,7 @@ from blueprints import (
     site,
     ticket_changes,
     tickets,
+    unsubscribe,
     waitlist,
     webhooks,
 )
@@ -75,6 +76,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.register_blueprint(ticket_changes.bp)
     runner_invites.register(app)
     waitlist.register(app)
+    app.register_blueprint(unsubscribe.bp)
     webhooks.register(app)
 
     @app.context_processor

@@ -94,6 +94,10 @@ def summary_lines(results: dict) -> list[str]:
             f"{burst['sold_out']} told \"sold out\", {burst['errors']} other errors; checkout p50 "
             f"{_fmt(burst['checkout_p50_ms'], '.0f')} ms, p99 {_fmt(burst['checkout_p99_ms'], '.0f')} ms; "
             f"{burst['ledger']['spots_left']} spots left, {burst['wall_s']:.1f} s for everyone to check out and pay.")
+    sent = results.get("message_send")
+    if sent:
+        lines.append(f"Message to every runner: {sent['recipients']:,} recipients queued through the page in "
+                     f"{sent['seconds']:.2f} s (HTTP {sent['status']}, {sent['outbox_rows']:,} outbox rows; budget 5 s).")
     weight = results.get("page_weight")
     if weight:
         lines.append(

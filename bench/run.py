@@ -7,7 +7,8 @@ One run, about three minutes:
 4. wrk against each page (race list, race page, cart fragment, registrants, webhook), each
    right after a run against the ceiling, so each ratio compares neighbours in time;
 5. the race page's weight, compressed; 6. the burst (bench/burst.py);
-7. a table on the terminal, bench/results.json and bench/RESULTS.md.
+7. a message to the big race's 5,000 runners, sent through the page (bench/messages.py);
+8. a table on the terminal, bench/results.json and bench/RESULTS.md.
 
 Knobs (environment): BENCH_DATABASE_URL (its database name must contain "bench": it is dropped),
 BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CEILING_DURATION (5s), BENCH_CONNECTIONS (16),
@@ -31,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # import the app and `bench.*` from the repository root, not from bench/
 
-from bench import report, servers, stripe_events, weight, wrk  # noqa: E402
+from bench import messages, report, servers, stripe_events, weight, wrk  # noqa: E402
 from bench.burst import Shopper, ledger, percentile, run_burst  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
@@ -122,9 +123,10 @@ def mint_sessions(app, profile_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[st
     from extensions import db
     from models import LocalUser
     from services.auth.local import LocalAuth, local_jwt_secret
+    from services.auth.providers import token_issuer
 
     provider = LocalAuth(db.session, jwt_secret=local_jwt_secret(app.config["SECRET_KEY"]),
-                         issuer=app.config["SITE_URL"] + "/auth/v1", autoconfirm=True, send_email=lambda *a: None)
+                         issuer=token_issuer(app.config), autoconfirm=True, send_email=lambda *a: None)
     tokens = {}
     for profile_id in profile_ids:
         session = provider._start_session(db.session.get(LocalUser, profile_id))
@@ -399,6 +401,11 @@ def main() -> int:
         with app.app_context():
             books = ledger(db.session, data.burst_ticket_type_id, [s.order_id for s in shoppers], clock.now())
             db.session.remove()
+
+        print(f"== A message to every runner of {data.big_race_slug}, through the page", flush=True)
+        message_send = messages.send_to_everyone(app, app_url, data.big_race_id, *tokens[data.organizer_id])
+        print(f"   {message_send.recipients:,} recipients queued in {message_send.seconds:.2f} s "
+              f"(HTTP {message_send.status}, {message_send.outbox_rows:,} outbox rows)", flush=True)
     finally:
         hello.stop()
         startline.stop()
@@ -428,6 +435,9 @@ def main() -> int:
         {"name": "burst: no errors other than sold out", "ok": not burst.errors() and
          burst.count("sold out") == burst.buyers - burst.spots,
          "detail": f"{len(burst.errors())} errors, {burst.count('sold out')} sold out"},
+        {"name": f"message: {message_send.recipients:,} recipients queued in under {messages.BUDGET_SECONDS:.0f} s",
+         "ok": message_send.within_budget,
+         "detail": f"{message_send.seconds:.2f} s for HTTP {message_send.status}, {message_send.outbox_rows:,} outbox rows"},
         {"name": "burst: the race is full, not oversold", "ok": books.spots_left == 0 and books.sold_in_race == books.capacity
          and books.pending_orders == 0, "detail": f"{books.sold_in_race}/{books.capacity} sold, {books.pending_orders} pending"},
     ]
@@ -458,6 +468,7 @@ def main() -> int:
         "webhook": ({k: webhook.result[k] for k in ("events_prepared", "events_for_real_orders", "events_repeated",
                                                      "outcomes", "pending_orders_paid")} if webhook else None),
         "burst": burst_result,
+        "message_send": message_send.__dict__,
         "page_weight": {"url": page_weight.url, "gzip_total": page_weight.gzip_total, "raw_total": page_weight.raw_total,
                         "budget": weight.BUDGET_BYTES, "within_budget": page_weight.within_budget,
                         "scripts": page_weight.scripts, "inline_scripts": page_weight.inline_scripts,

@@ -16,12 +16,13 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def content_security_policy(config) -> str:
+def content_security_policy(config, style_hashes: tuple[str, ...] = ()) -> str:
     """Scripts, styles and requests from our own origin only; images also from Supabase Storage.
 
     htmx is a file of ours and evaluates nothing (allowEval is off), pages carry no inline
     script, style element or style attribute, and forms post to us or, after a redirect, to
-    Stripe Checkout.
+    Stripe Checkout. `style_hashes` lets a page show an email in a sandboxed srcdoc frame (which
+    inherits this policy): exactly those style attributes, by their SHA-256, and no other.
     """
     images = ["'self'", "data:", "blob:"]
     if config.get("STORAGE") == "supabase" and _origin(config.get("SUPABASE_URL", "")):
@@ -32,7 +33,7 @@ def content_security_policy(config) -> str:
     directives = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        "style-src": ["'self'", *(["'unsafe-hashes'", *(f"'sha256-{h}'" for h in style_hashes)] if style_hashes else [])],
         "img-src": images,
         "connect-src": ["'self'"],
         "form-action": form_targets,

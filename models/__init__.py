@@ -6,6 +6,7 @@ from models.base import Base, utcnow
 from models.discount import DiscountCode, DiscountKind
 from models.duplicate_payment import DuplicatePayment, DuplicatePaymentStatus
 from models.media import MediaKind, RaceMedia
+from models.message import MessageUnsubscribe, RaceMessage
 from models.order import Order, OrderKind, OrderStatus, Registration
 from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, like the names in __all__
 from models.organizer import OrganizerRole, RaceOrganizer
@@ -25,7 +26,7 @@ __all__ = [
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus", "ScheduledJob", "WaitlistEntry", "WaitlistStatus",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
-    "MediaKind", "RaceMedia",
+    "MediaKind", "RaceMedia", "MessageUnsubscribe", "RaceMessage",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderKind", "OrderStatus",
     "ChangeKind", "ChangeStatus", "RegistrationChange", "Registration", "Profile", "Race",

@@ -34,6 +34,11 @@ class OutboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(40))          # order_confirmation, ticket, refund_notice, …
     race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"), index=True)
     order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    # The organizer's message this is one copy of (services/messages/), so its counts are one GROUP BY.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("race_messages.id", ondelete="CASCADE"), index=True)
+    # Headers beyond From/To/Subject, from services/mail/outbox.EXTRA_HEADERS: Reply-To, List-Unsubscribe, …
+    headers: Mapped[dict | None] = mapped_column(JSON)
+    sender_name: Mapped[str | None] = mapped_column(String(200))  # shown in From instead of the site's name
     status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

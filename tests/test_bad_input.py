@@ -42,7 +42,7 @@ from tests.factories import login, make_cart, make_code, make_paid_order, make_p
 from tests.http import csrf_token
 from tests.runner_invite_factories import buy_for_friend
 
-FUZZED_AREAS = ("manage.", "cart.", "runner_invites.", "waitlist.", "ticket_changes.")
+FUZZED_AREAS = ("manage.", "cart.", "runner_invites.", "waitlist.", "ticket_changes.", "messages_public.")
 # ~45 routes × 10 examples keeps the file near 25 s of CPU on SQLite; BAD_INPUT_EXAMPLES=200 digs deeper.
 EXAMPLES_PER_ROUTE = int(os.environ.get("BAD_INPUT_EXAMPLES", "10"))
 
@@ -58,6 +58,7 @@ FIELD_NAMES = sorted({
     "bib", "first", "last", "next", "registration", "quantity", "field", "_original", "image", "this_is_me",
     "organizer_id", "status", "id", "race_id", "csrf", "fill", "save", "same_as_first", "runner_fills_in",
     "city", "country", "club", "spots", "paused", "waitlist_hold_hours", "ticket_type_id",
+    "subject", "body", "checked_in", "details", "essential", "key", "source",
 })
 
 _control = st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"],

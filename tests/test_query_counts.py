@@ -116,3 +116,26 @@ def test_cart_page_query_count_is_the_same_for_1_and_10_runners(app, db, count_q
     one = cart_page_queries({race.ticket_types[0]: 1})
     ten = cart_page_queries({race.ticket_types[0]: 6, race.ticket_types[1]: 4}, fills_in=3)
     assert one == ten
+
+
+def test_the_messages_tab_runs_the_same_statements_however_many_messages_were_sent(app, client, db, count_queries):
+    from services.messages import sending
+    from services.messages.sending import Draft
+    from tests.registrant_factories import organized_race, runner
+
+    organizer = make_profile(db, full_name="Olga Organizer", email="olga@example.com")
+    login(client, organizer)
+    quiet, busy = organized_race(db, organizer, slug="quiet"), organized_race(db, organizer, slug="busy")
+    for race, messages in ((quiet, 1), (busy, 6)):
+        for n in range(4):
+            runner(db, race, race.ticket_types[n % 2], "Ann", email=f"ann{n}@example.com")
+        for n in range(messages):
+            sending.send_message(db.session, race, organizer, Draft(f"News {n}", "Hello"), f"key-{n}-" + "k" * 20,
+                                 race.starts_at)
+
+    def statements(race):
+        with count_queries() as counter:
+            assert client.get(f"/manage/races/{race.id}/messages").status_code == 200
+        return counter.count
+
+    assert statements(quiet) == statements(busy)

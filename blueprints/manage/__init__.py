@@ -2,10 +2,10 @@
 and the template helpers they share.
 
 The pages live in modules by job: `editor` (the race list, creating a race, the editor, images,
-publishing), `ticket_types`, `registrants`, `checkin` and `operations` (dashboard, failed emails,
-codes, orders and refunds, the team, with the dashboard's chart geometry in `charts`), `changes`
-(a registrant's transfer or distance change, made for the runner); their
-forms are in `forms` (the discount code's in `code_form`).
+publishing), `ticket_types`, `registrants`, `checkin`, `waitlist`, `messages` (to runners) and `operations`
+(dashboard, failed emails, codes, orders and refunds, the team, with the dashboard's chart geometry in
+`charts`), `changes` (a registrant's transfer or distance change, made for the runner); their forms are
+in `forms` (the discount code's in `code_form`, the message's in `message_form`).
 """
 from __future__ import annotations
 
@@ -53,4 +53,4 @@ def register(app: Flask) -> None:
 
 
 # The route modules add their views to `bp`, so they are imported once it and organizer_required exist.
-from blueprints.manage import changes, checkin, editor, operations, registrants, ticket_types, waitlist  # noqa: E402, F401
+from blueprints.manage import changes, checkin, editor, messages, operations, registrants, ticket_types, waitlist  # noqa: E402, F401,E501
