@@ -13,7 +13,7 @@ from models import Order, OrderKind, OrderStatus, Race
 from services import clock
 from services.checkout import CheckoutRefused, cancel_checkout, start_checkout
 from services.fulfillment import pay_on_test_gateway
-from services.payments import PaymentUnavailable, gateway_for
+from services.payments import PaymentUnavailable, gateway_for, opens_gateway_page
 from services.pricing import quote_order
 from services.reconcile import catch_up_with_provider
 from services.refunds import order_registrations
@@ -97,29 +97,39 @@ def cancel(order_id: uuid.UUID):
 # --- the embedded test gateway -------------------------------------------------------------
 
 def _test_gateway_order(order_id: uuid.UUID) -> Order:
+    """The order whose test payment page this is. As with Stripe's page, its address (`page`, signed for
+    this order) is what opens it, signed in or not: a runner paying a ticket change by an emailed link may
+    have no account."""
     if not gateway_for(current_app).is_test:
         abort(404)
-    return _own_order(order_id)
+    order = db.session.get(Order, order_id)
+    if order is None or not opens_gateway_page(order_id, request.args.get("page", "")):
+        abort_for_user(404, "We couldn't find that payment page.")
+    return order
 
 
 @bp.get("/test-gateway/<uuid:order_id>")
-@login_required
 def test_gateway(order_id: uuid.UUID):
     """A stand-in for Stripe's payment page: clearly marked, and no card is charged."""
     order = _test_gateway_order(order_id)
     race, rows = _order_view(order)
     expired = order.status != OrderStatus.PENDING or not order.reserved_until or order.reserved_until <= clock.now()
     return render("checkout/test_gateway.html", order=order, race=race, rows=rows, expired=expired,
+                  page_token=request.args["page"],
                   quote=change_quote(db.session, change) if (change := change_for_order(db.session, order.id))
                   else quote_order(db.session, order))
 
 
 @bp.post("/test-gateway/<uuid:order_id>")
-@login_required
 def test_gateway_pay(order_id: uuid.UUID):
-    """Pay (or cancel) on the test gateway: the same fulfillment the Stripe webhook uses."""
+    """Pay (or cancel) on the test gateway: the same fulfillment the Stripe webhook uses; then back to
+    where Stripe would send the payer (the order page, or a ticket change's own page)."""
     order = _test_gateway_order(order_id)
+    change = order.kind == OrderKind.CHANGE
     if request.form.get("action") == "cancel":
-        return redirect_to(url_for("checkout.cancel", order_id=order.id))
+        if not change:
+            return redirect_to(url_for("checkout.cancel", order_id=order.id))
+        cancel_checkout(db.session, gateway_for(current_app), order)
+        return redirect_to(_cart_url(order))
     pay_on_test_gateway(db.session, order, clock.now())
-    return redirect_to(url_for("checkout.order_page", order_id=order.id))
+    return redirect_to(_cart_url(order) if change else url_for("checkout.order_page", order_id=order.id))

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import stripe
-from flask import Flask, url_for
+from flask import Flask, current_app, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from models import DiscountCode, Order, Race, TaxMode
 from services.pricing import Quote
@@ -318,6 +319,21 @@ class StripeGateway:
         return PaymentRecord(payment_intent, read_session(sessions.data[0]) if sessions.data else None, tuple(refunds))
 
 
+TEST_PAGE_SALT = "test-gateway-page"
+
+
+def gateway_page_token(order_id: uuid.UUID) -> str:
+    """The test gateway page's part of its address, for this order only (signed with the app's key)."""
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=TEST_PAGE_SALT).dumps(str(order_id))
+
+
+def opens_gateway_page(order_id: uuid.UUID, token: str) -> bool:
+    try:
+        return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=TEST_PAGE_SALT).loads(token) == str(order_id)
+    except BadSignature:
+        return False
+
+
 class TestGateway:
     """`make run` with no Stripe account: a page of our own, clearly marked, that completes the
     order through the same fulfillment the Stripe webhook uses. No money moves."""
@@ -329,7 +345,10 @@ class TestGateway:
 
     def open_checkout(self, request: CheckoutRequest) -> CheckoutPage:
         session_id = f"test_{uuid.uuid4().hex}"
-        page = self.site_url + url_for("checkout.test_gateway", order_id=request.order.id)
+        # Like Stripe's own page address, the link is what lets its holder pay: someone changing a ticket
+        # by an emailed link may have no account to sign in with.
+        page = self.site_url + url_for("checkout.test_gateway", order_id=request.order.id,
+                                       page=gateway_page_token(request.order.id))
         return CheckoutPage(session_id, page, request.quote.total, request.quote.tax, request.quote.discount,
                             request.quote.subtotal)
 

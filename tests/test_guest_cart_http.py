@@ -104,11 +104,11 @@ def sign_in_and_pay(client, email, password=PASSWORD, headers=None, **runners):
 
 
 def pay_on_test_gateway(client, db, location: str) -> Order:
-    order_id = re.search(r"/test-gateway/([0-9a-f-]{36})$", location).group(1)
-    page = client.get(f"/test-gateway/{order_id}")
+    gateway = re.search(r"/test-gateway/[0-9a-f-]{36}\?page=\S+$", location).group(0)
+    order_id = gateway.split("/")[2].split("?")[0]
+    page = client.get(gateway)
     assert page.status_code == 200 and "Test mode: no card is charged." in text(page)
-    paid = client.post(f"/test-gateway/{order_id}", data={"csrf_token": csrf_token(client, f"/test-gateway/{order_id}"),
-                                                          "action": "pay"})
+    paid = client.post(gateway, data={"csrf_token": csrf_token(client, gateway), "action": "pay"})
     assert paid.status_code == 303
     db.session.expire_all()
     return db.session.get(Order, uuid.UUID(order_id))

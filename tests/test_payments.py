@@ -22,7 +22,7 @@ from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registrat
 from services import clock
 from services.checkout import SoldOut, expire_reservations, reserve
 from services.fulfillment import Payment, fulfill
-from services.payments import gateway_for
+from services.payments import gateway_for, gateway_page_token
 from services.worker import Worker
 from tests.doubles.stripe_api import StripeServer, sign_payload
 from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
@@ -527,29 +527,41 @@ def test_tickets_page_lists_tickets_with_qr_codes(stripe_server, client, client_
 def test_test_gateway_pays_through_the_same_fulfillment(client_as_buyer, db, race, buyer):
     order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
     response = pay(client_as_buyer, order)
-    assert response.headers["Location"] == f"http://localhost/test-gateway/{order.id}"
-    page = client_as_buyer.get(f"/test-gateway/{order.id}").get_data(as_text=True)
+    gateway = response.headers["Location"].removeprefix("http://localhost")
+    assert gateway == f"/test-gateway/{order.id}?page={gateway_page_token(order.id)}"
+    page = client_as_buyer.get(gateway).get_data(as_text=True)
     assert "Test mode: no card is charged." in page
     # The hold's end with its date and the race's zone (New York), not a bare "10:36 PM".
     assert re.search(r"Spots held until \w{3} \d{1,2} \w{3} \d{4}, \d{1,2}:\d\d [AP]M E[SD]T\.", page)
 
-    paid = client_as_buyer.post(f"/test-gateway/{order.id}", data={"csrf_token": csrf_token(client_as_buyer),
-                                                                     "action": "pay"})
+    paid = client_as_buyer.post(gateway, data={"csrf_token": csrf_token(client_as_buyer), "action": "pay"})
     assert paid.status_code == 303
     assert fresh_order(db, order.id).status == OrderStatus.PAID and emails(db, order.id) == 1
 
 
+def test_the_test_gateway_page_opens_by_its_address_alone_like_stripes(app, client_as_buyer, db, race, buyer):
+    """The signed `page` part of the address is what opens it, for that order only; without it, or with
+    another order's, there is no page (as no one can guess a Stripe Checkout URL)."""
+    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
+    gateway = pay(client_as_buyer, order).headers["Location"].removeprefix("http://localhost")
+    other = make_cart(db, race, {race.ticket_types[1]: 1}, buyer=make_profile(db))
+    with app.test_client() as stranger:
+        assert "Test mode: no card is charged." in stranger.get(gateway).get_data(as_text=True)
+        assert stranger.get(f"/test-gateway/{order.id}").status_code == 404
+        assert stranger.get(f"/test-gateway/{order.id}?page=forged").status_code == 404
+        assert stranger.get(f"/test-gateway/{order.id}?page={gateway_page_token(other.id)}").status_code == 404
+
+
 def test_test_gateway_page_expires_and_cancel_works(client_as_buyer, db, race, buyer):
     order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
-    pay(client_as_buyer, order)
+    gateway = pay(client_as_buyer, order).headers["Location"].removeprefix("http://localhost")
     clock.freeze(datetime.now(UTC) + timedelta(minutes=45))
-    assert "This payment page has expired" in client_as_buyer.get(f"/test-gateway/{order.id}").get_data(as_text=True)
+    assert "This payment page has expired" in client_as_buyer.get(gateway).get_data(as_text=True)
     clock.reset()
     other = make_cart(db, race, {race.ticket_types[1]: 1}, buyer=make_profile(db))
     login(client_as_buyer, db.session.get(type(buyer), other.buyer_id))
-    pay(client_as_buyer, other)
-    cancelled = client_as_buyer.post(f"/test-gateway/{other.id}", data={"csrf_token": csrf_token(client_as_buyer),
-                                                                         "action": "cancel"})
+    gateway = pay(client_as_buyer, other).headers["Location"].removeprefix("http://localhost")
+    cancelled = client_as_buyer.post(gateway, data={"csrf_token": csrf_token(client_as_buyer), "action": "cancel"})
     assert cancelled.status_code == 303
     client_as_buyer.get(cancelled.headers["Location"])
     assert fresh_order(db, other.id).status == OrderStatus.CART

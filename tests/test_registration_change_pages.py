@@ -64,6 +64,25 @@ def test_the_runner_transfers_by_their_link_and_the_audit_names_them(db, client,
     assert client.get(path).status_code == 404  # the link died with the old code
 
 
+def test_the_runner_by_their_link_pays_the_fee_on_the_test_gateway_without_an_account(db, client, world):
+    """Like Stripe's page, the test gateway opens by its address: no sign-in stands between the runner and it,
+    and paying lands on the change's own page."""
+    race, ticket, _ = world
+    token = csrf_token(client, f"/tickets/{ticket.ticket_code}/change")
+    client.post(f"/tickets/{ticket.ticket_code}/change/link", data={"csrf_token": token})
+    link = LINK.search(outbox(db, "change_link")[0].text_body).group(0)
+    path = link.split("localhost", 1)[-1] if "localhost" in link else "/" + link.split("/", 3)[3]
+    response = client.post(path + "/transfer", data={"csrf_token": csrf_token(client, path), "first_name": "Bo",
+                                                     "last_name": "Lee", "email": "bo@example.com"})
+    assert response.status_code == 303 and "/test-gateway/" in response.headers["Location"]
+    gateway = response.headers["Location"].split("localhost", 1)[-1]
+    assert "Transfer fee" in client.get(gateway).get_data(as_text=True)
+    paid = client.post(gateway, data={"csrf_token": csrf_token(client, gateway), "action": "pay"})
+    assert paid.status_code == 303 and "/ticket-changes/done/" in paid.headers["Location"]
+    assert "now belongs to Bo Lee" in client.get(paid.headers["Location"]).get_data(as_text=True)
+    assert fresh(db, ticket).email == "bo@example.com"
+
+
 def test_the_signed_in_buyer_pays_the_fee_on_the_test_gateway_then_the_ticket_moves(db, client, world):
     race, ticket, buyer_id = world
     login(client, db.session.get(Profile, buyer_id))
