@@ -19,6 +19,7 @@ from models import Order, OrderStatus, OutboxMessage, Race, Registration
 from services import clock
 from services.mail.worker import send_due_for
 from services.money import format_money
+from services.waitlist import run_offers
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -103,6 +104,10 @@ def organizer_sets_up_the_race(world) -> tuple[int, str]:
         row.locator("input[name=price]").fill(price)
         row.locator("input[name=capacity]").fill(spots)
         row.locator(".autosave-status").filter(has_text="Saved").wait_for()
+
+    # Runners may hand their ticket to someone else (until sign-up closes, no fee).
+    page.get_by_label("Runners may transfer their ticket to someone else").check()
+    saved(page, "state-transfers")
 
     page.locator("#cover-file").set_input_files(cover_png(world["tmp"] / "cover.png"))
     page.locator("img.cover-preview").wait_for()
@@ -324,42 +329,61 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
     # sign", Apply the code, "Create account and pay", and Pay on the test gateway.
     assert clicks[1] == 8, clicks[1]
 
-    # The 10K is full now: the tenth friend is told so, and switches to the 5K.
+    # The 10K is full now: the tenth friend is told so, empties the cart and joins the 10K's waitlist.
     late_page.goto(f"{url}/races/{slug}/cart")
     late_page.get_by_text(re.compile("10K is sold out")).first.wait_for()
     assert late_page.get_by_role("button", name="Create account and pay").is_disabled()
     both_widths(late_page, "sold-out")
     late_page.get_by_role("button", name="One 10K ticket fewer").click()
     late_page.get_by_text(re.compile("Your cart for .* is empty")).wait_for()
-    choose_tickets(Clicks(), world, late_page, slug, 0, 1)
+    joins_the_waitlist(late_page, url, slug)
+
+    # Friend 9 can't come after all: the organizer refunds the ticket, and the worker offers the spot.
+    organizer_refunds(world, race_id, "Friend9 Runner1")
+    assert run_offers(db.session, datetime.now(UTC)).offered == 1
+    assert send_due_for(app).failed == 0
+    offer = next(m for m in world["smtp"].messages if m["To"].addresses[0].addr_spec == "friend10@example.com"
+                 and "spot" in m["Subject"].lower())
+    offer_link = re.search(r"https?://\S+/waitlist/offer/\S+", offer.get_body(preferencelist=("plain",)).get_content())
+    late_page.goto(offer_link.group(0))
+    late_page.get_by_text("1 spot in the 10K").wait_for()
+    both_widths(late_page, "waitlist-offer")
+    late_page.get_by_role("button", name="Accept").click()
+    late_page.wait_for_url(f"**/races/{slug}/cart**")
+    card(late_page, 1).wait_for()
     fill_runner(Clicks(), card(late_page, 1), "Friend10", "Runner1", "friend10@example.com")
     apply_code(Clicks(), late_page)
     create_account_and_pay(Clicks(), late_page, "Friend 10", "friend10@example.com")
     pay_on_test_gateway(Clicks(), late_page)
     late.close()
 
-    # What the database says: 12 in the 10K, never more; everyone paid.
+    # What the database says: 12 in the 10K, never more (Friend 9's refunded ticket no longer counts).
     db.session.expire_all()
     paid = list(db.session.scalars(select(Order).where(Order.race_id == race_id, Order.status == OrderStatus.PAID)))
-    assert len(paid) == 10
+    assert len(paid) == 9  # Friend 9's order was refunded whole
     by_type = Counter(db.session.execute(
-        select(Registration.ticket_type_id).join(Order).where(Order.race_id == race_id, Order.status == OrderStatus.PAID)
+        select(Registration.ticket_type_id).join(Order).where(
+            Order.race_id == race_id, Order.status == OrderStatus.PAID, Registration.refunded_at.is_(None))
     ).scalars())
     race = db.session.get(Race, race_id)
-    assert sorted(by_type.values()) == [2, 12]
+    assert sorted(by_type.values()) == [1, 12]
     total_paid = sum(o.total for o in paid)
-    assert total_paid == int(round((12 * 3000 + 2 * 2000) * 0.8))
+    assert total_paid == int(round((12 * 3000 + 1 * 2000) * 0.8))
+
 
     # The emails went out through a real SMTP server: the invited runners follow their links.
     assert send_due_for(app).failed == 0
     links = invitation_links(world)
     assert sorted(links) == sorted(runner[2] for runners in INVITED.values() for runner in runners.values())
     runners_fill_in_their_own(world, links)
+    # Friend 5 can't run after all, and hands the ticket to Tess: her link comes by email, the old code stops.
+    old_code = transfers_to_tess(world, 5)
+    tess_fills_in(world, old_code)
     db.session.expire_all()
     waiting = db.session.scalars(select(Registration).where(Registration.race_id == race_id,
                                                             Registration.runner_fills_in.is_(True))).all()
     assert sorted((r.first_name, r.awaiting_runner) for r in waiting) == [
-        ("Bea", False), ("Kim", False), ("Lou", True), ("Nia", False)]
+        ("Bea", False), ("Kim", False), ("Lou", True), ("Nia", False), ("Tess", False)]
     assert next(r for r in waiting if r.first_name == "Kim").waiver_signature == "Kate Kid"
 
     organizer_runs_the_race(world, race_id, race.slug, total_paid)
@@ -367,8 +391,80 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
     assert send_due_for(app).failed == 0
     subjects = [m for m in world["smtp"].messages if m["Subject"] == "You're in: Friends Fun Run"]
     assert sorted(m["To"].addresses[0].addr_spec for m in subjects) == sorted(
-        f"friend{i}@example.com" for i in range(1, 11))
+        f"friend{i}@example.com" for i in range(1, 11))  # Friend 9 too, before the refund
     assert db.session.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "failed")) == 0
+
+
+def organizer_page(world, path: str):
+    context = world["browser"].new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{world['url']}/auth/sign-in?next={path}")
+    page.get_by_label("Email").fill("olga@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**{path}")
+    return context, page
+
+
+def joins_the_waitlist(page, url: str, slug: str) -> None:
+    page.goto(f"{url}/races/{slug}")
+    join = page.locator("#waitlist")
+    join.get_by_label("Ticket").select_option(label="10K")
+    join.get_by_label("Your name").fill("Friend 10")
+    join.get_by_label("Email address").fill("friend10@example.com")
+    join.get_by_role("button", name="Join the waitlist").click()
+    page.get_by_text("You're number 1 in line for the 10K").wait_for()
+    both_widths(page, "waitlist-joined")
+
+
+def organizer_refunds(world, race_id: int, runner: str) -> None:
+    """From the registrants list to the runner's order, and one ticket refunded on the test gateway."""
+    context, page = organizer_page(world, f"/manage/races/{race_id}/registrants")
+    page.locator("#registrant-q, input[type=search]").first.fill(runner)
+    page.get_by_role("link", name=runner).first.click()
+    page.locator("a:has(code.order-id)").click()
+    page.get_by_role("link", name=f"Refund {runner}'s ticket").click()
+    both_widths(page, "refund-confirm")
+    page.locator("form button.danger").click()
+    page.get_by_text("Refunded", exact=False).first.wait_for()
+    context.close()
+
+
+def transfers_to_tess(world, friend: int) -> str:
+    """A friend signs in on their phone and transfers their own ticket; returns its old code."""
+    context, page = phone(world)
+    page.goto(f"{world['url']}/auth/sign-in?next=/tickets/")
+    page.get_by_label("Email").fill(f"friend{friend}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/tickets/")
+    page.locator("a[href*='/tickets/']").filter(has_text=f"Friend{friend}").first.click()
+    old_code = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.get_by_role("link", name="Transfer or change distance").click()
+    page.get_by_label("New runner's first name").fill("Tess")
+    page.get_by_label("Last name").fill("Transfer")
+    page.get_by_label("Their email").fill("tess@example.com")
+    both_widths(page, "transfer")
+    page.get_by_role("button", name=re.compile("^Transfer")).click()
+    page.get_by_text("The ticket now belongs to Tess Transfer").wait_for()
+    both_widths(page, "transfer-done")
+    context.close()
+    return old_code
+
+
+def tess_fills_in(world, old_code: str) -> None:
+    assert send_due_for(world["app"]).failed == 0
+    links = invitation_links(world)
+    context, page = phone(world)
+    page.goto(links["tess@example.com"])
+    page.get_by_role("heading", name="Fill in your details").wait_for()
+    fill_runner(Clicks(), page, "Tess", "Transfer", "tess@example.com", born="1990-02-02")
+    page.get_by_role("button", name="Send my details").click()
+    page.get_by_text(re.compile("Create an account to keep this ticket|This ticket is in your account")).wait_for()
+    assert page.locator(".ticket-qr svg").count() == 1
+    assert page.goto(f"{world['url']}/tickets/{old_code}").status == 410  # Friend 5's old code is void
+    context.close()
 
 
 def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> None:
