@@ -344,8 +344,9 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
     assert send_due_for(app).failed == 0
     offer = next(m for m in world["smtp"].messages if m["To"].addresses[0].addr_spec == "friend10@example.com"
                  and "spot" in m["Subject"].lower())
-    offer_link = re.search(r"https?://\S+/waitlist/offer/\S+", offer.get_body(preferencelist=("plain",)).get_content())
-    late_page.goto(offer_link.group(0))
+    # (The job ran here in the test's process, whose site address is not the live server's: keep the path.)
+    offer_path = re.search(r"/waitlist/offer/\S+", offer.get_body(preferencelist=("plain",)).get_content()).group(0)
+    late_page.goto(url + offer_path)
     late_page.get_by_text("1 spot in the 10K").wait_for()
     both_widths(late_page, "waitlist-offer")
     late_page.get_by_role("button", name="Accept").click()
@@ -422,9 +423,10 @@ def organizer_refunds(world, race_id: int, runner: str) -> None:
     """From the registrants list to the runner's order, and one ticket refunded on the test gateway."""
     context, page = organizer_page(world, f"/manage/races/{race_id}/registrants")
     page.locator("#registrant-q, input[type=search]").first.fill(runner)
-    page.get_by_role("link", name=runner).first.click()
+    first, last = runner.split()
+    page.get_by_role("link", name=f"{last}, {first}").first.click()
     page.locator("a:has(code.order-id)").click()
-    page.get_by_role("link", name=f"Refund {runner}'s ticket").click()
+    page.get_by_role("button", name=f"Refund {runner}'s ticket").click()
     both_widths(page, "refund-confirm")
     page.locator("form button.danger").click()
     page.get_by_text("Refunded", exact=False).first.wait_for()
@@ -481,8 +483,9 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     except Exception:
         shot(page, "debug-organizer-sign-in")
         raise
-    for n in range(1, 11):
+    for n in (1, 2, 3, 4, 6, 7, 8, 10):  # Friend 5 handed the ticket to Tess; Friend 9's was refunded
         assert page.get_by_text(f"Friend{n}", exact=False).count() >= 1, n
+    assert page.get_by_text("Transfer, Tess").count() == 1
     # Lou never filled in his details: the organizer sees him counted and can list just him.
     page.get_by_role("link", name="1 waiting for their runner's details").click()
     page.get_by_text("Waiting for details").first.wait_for()
@@ -498,7 +501,7 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     response = page.request.get(f"{url}/manage/races/{race_id}/registrants.csv")
     assert response.ok
     rows = list(csv.DictReader(io.StringIO(response.body().decode("utf-8-sig"))))
-    assert len(rows) == 14
+    assert len(rows) == 13  # 12 in the 10K (Friend 9 refunded, Friend 10 in from the waitlist), 1 in the 5K
     assert sorted(row["First name"] for row in rows if row["Details"] == "pending") == ["Lou"]
 
     phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state())
@@ -510,7 +513,7 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
         button = checkin.get_by_role("button", name=f"Check in Friend{n} Runner1")
         button.wait_for()
         button.click()
-        checkin.get_by_text(re.compile(rf"{n} / 14 checked in")).first.wait_for()
+        checkin.get_by_text(re.compile(rf"{n} / 13 checked in")).first.wait_for()
     # Lou turns up on race day without having signed: he signs on the organizer's phone and is checked in.
     checkin.locator("#checkin-q").fill("Lou")
     shot(checkin, "checkin-waiver-missing-390")
@@ -519,7 +522,7 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     checkin.get_by_label("Signature: type your full name").fill("Lou Late")
     shot(checkin, "checkin-sign-390")
     checkin.get_by_role("button", name="Sign and check in").click()
-    checkin.get_by_text(re.compile(r"4 / 14 checked in")).first.wait_for()
+    checkin.get_by_text(re.compile(r"4 / 13 checked in")).first.wait_for()
     shot(checkin, "checkin-390")
     phone.close()
     context.close()
