@@ -50,6 +50,12 @@ def test_a_sold_out_type_offers_the_waitlist_on_the_race_page(client, sold_out):
     assert 'href="#waitlist"' in page
 
 
+def test_a_signed_in_runner_finds_their_name_and_email_filled_in(client, db, sold_out):
+    login(client, make_profile(db, full_name="Rosa Runner", email="rosa@example.com"))
+    page = client.get("/races/lake-10k").get_data(as_text=True)
+    assert 'value="Rosa Runner"' in page and 'value="rosa@example.com"' in page
+
+
 def test_a_race_with_spots_left_has_no_waitlist_form(client, db):
     make_race(db, slug="open-5k")
     page = client.get("/races/open-5k").get_data(as_text=True)
