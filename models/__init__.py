@@ -11,6 +11,7 @@ from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, 
 from models.organizer import OrganizerRole, RaceOrganizer
 from models.outbox import OutboxMessage, OutboxStatus
 from models.payment import CheckoutSession, StripeEvent
+from models.price_tier import PriceTier
 from models.profile import Profile
 from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
@@ -23,7 +24,7 @@ __all__ = [
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus", "ScheduledJob",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
-    "MediaKind", "RaceMedia",
+    "MediaKind", "RaceMedia", "PriceTier",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderStatus", "Registration", "Profile", "Race",
     "RaceSocialLink", "RaceStatus", "TaxMode", "TicketType", "SOCIAL_KINDS",

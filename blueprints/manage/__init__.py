@@ -52,4 +52,4 @@ def register(app: Flask) -> None:
 
 
 # The route modules add their views to `bp`, so they are imported once it and organizer_required exist.
-from blueprints.manage import checkin, editor, operations, registrants, ticket_types  # noqa: E402, F401
+from blueprints.manage import checkin, editor, operations, price_steps, registrants, ticket_types  # noqa: E402, F401
