@@ -29,7 +29,8 @@ LABEL_MAX = 40
 
 
 class PriceStepsRefused(Exception):
-    """The list breaks a rule; `problems` maps "<row>-<field>" (row 0 is the first step) to a message."""
+    """The list breaks a rule; `problems` maps a form field ("step<row>-<field>", "new-<field>", or "steps"
+    for the list as a whole) to a message."""
 
     def __init__(self, problems: dict[str, str]):
         super().__init__(next(iter(problems.values())))
@@ -138,7 +139,7 @@ def save_steps(session: Session, race: Race, ticket_type: TicketType, rows: Sequ
     rows = list(rows)
     if len(rows) != len(stored):
         session.rollback()
-        raise PriceStepsRefused({"0-starts_on": "The prices changed in another tab; reload the page to see them."})
+        raise PriceStepsRefused({"steps": "The prices changed in another tab; reload the page to see them."})
     # (the row's index in the form, its stored step, what was typed); the first step is never removed
     keep = [(i, tier, row) for i, (tier, row) in enumerate(zip(stored, rows, strict=True)) if i != remove or i == 0]
     wanted = [row for _, _, row in keep]
