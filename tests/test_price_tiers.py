@@ -303,3 +303,49 @@ def test_a_step_before_race_day_and_a_refund_frees_an_early_ticket(db):
     db.session.commit()
     reserve(db.session, second, clock.now())
     assert db.session.scalar(select(Registration.price_tier_id).where(Registration.order_id == second.id)) == early.id
+
+
+# --- the organizer's dashboard -----------------------------------------------------------------
+
+def _sell(db, race, tt, n, when):
+    """n paid tickets bought at `when` (each priced as checkout prices it then)."""
+    for _ in range(n):
+        order = make_cart(db, race, {tt: 1})
+        reserve(db.session, order, when)
+        fulfill(db.session, order.id, Payment(db.session.get(Order, order.id).total, "USD", f"pi_{uuid.uuid4().hex}"),
+                when)
+        db.session.commit()
+
+
+def test_the_dashboard_shows_tickets_and_revenue_per_price(client, db, race):
+    organizer = db.session.get(type(make_profile(db)), race.organizer_id)
+    login(client, organizer)
+    ten_k = race.ticket_types[0]
+    _sell(db, race, ten_k, 3, JAN_15)
+    _sell(db, race, ten_k, 2, datetime(2027, 2, 2, tzinfo=UTC))
+    page = client.get(f"/manage/races/{race.id}/dashboard").get_data(as_text=True)
+    assert "<tr><th scope=\"row\">Early bird · $40.00</th>\n                <td>3</td><td>$120.00</td></tr>" in page
+    assert "From 1 Feb · $50.00</th>\n                <td>2</td><td>$100.00</td></tr>" in page
+
+
+def test_pages_run_the_same_statements_with_one_price_step_or_many(client, db, count_queries):
+    clock.freeze(JAN_15)
+    organizer = make_profile(db)
+    login(client, organizer)
+    plain = make_race(db, organizer=organizer, slug="plain", starts_at=RACE_DAY, tickets=[("10K", 4000, 100)])
+    stepped = make_race(db, organizer=organizer, slug="stepped", starts_at=RACE_DAY,
+                        tickets=[(f"T{i}", 4000, 100) for i in range(4)])
+    for tt in stepped.ticket_types:
+        add_steps(db, tt, (4000, None, 5, "Early"), (5000, date(2027, 2, 1), None, ""),
+                  (6000, date(2027, 3, 1), None, ""))
+        _sell(db, stepped, tt, 2, JAN_15)
+    _sell(db, plain, plain.ticket_types[0], 1, JAN_15)
+
+    def statements(path):
+        with count_queries() as counter:
+            assert client.get(path).status_code == 200
+        return counter.count
+
+    for template in ("/races/{slug}", "/manage/races/{id}/dashboard", "/manage/races/{id}"):
+        assert statements(template.format(slug="plain", id=plain.id)) == \
+            statements(template.format(slug="stepped", id=stepped.id)), template
