@@ -15,6 +15,7 @@ from extensions import db as database
 from models import Order, OrderStatus, PriceTier, Registration
 from services import clock
 from services.checkout import SoldOut, reserve
+from services.demo import seed_demo
 from services.fulfillment import Payment, fulfill
 from services.price_tiers import Step, assign, local_day, price_now, step_index
 from tests.factories import login, make_cart, make_code, make_profile, make_race
@@ -349,3 +350,12 @@ def test_pages_run_the_same_statements_with_one_price_step_or_many(client, db, c
     for template in ("/races/{slug}", "/manage/races/{id}/dashboard", "/manage/races/{id}"):
         assert statements(template.format(slug="plain", id=plain.id)) == \
             statements(template.format(slug="stepped", id=stepped.id)), template
+
+
+def test_the_demo_race_has_an_early_bird_price(client, db):
+    clock.freeze(datetime(2026, 12, 5, 9, 0, tzinfo=UTC))
+    seed_demo(db.session, clock.now())
+    db.session.commit()
+    page = client.get("/races/lakeside-spring-5k-10k").get_data(as_text=True)
+    # Race day is Saturday 3 April 2027; the regular price starts three weeks before, on 13 March.
+    assert "Early bird: first 150 at $40.00, 150 left at this price (until 12 Mar), then $50.00" in page
