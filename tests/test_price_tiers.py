@@ -1,7 +1,6 @@
 """Prices by date (early bird, regular, late): the rule, what runners see, and the price fixed at payment."""
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -9,15 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from extensions import db as database
 from models import Order, OrderStatus, PriceTier, Registration
 from services import clock
-from services.checkout import SoldOut, reserve
+from services.checkout import reserve
 from services.demo import seed_demo
 from services.fulfillment import Payment, fulfill
 from services.price_tiers import Step, assign, local_day, price_now, step_index
+from tests.concurrency import reserve_all_at_once
 from tests.factories import login, make_cart, make_code, make_profile, make_race
 from tests.http import csrf_token
 
@@ -262,27 +260,8 @@ def test_two_checkouts_at_once_never_both_get_the_last_early_ticket(app, db):
     early, regular = add_steps(db, half, (4000, None, 5, ""), (5000, date(2027, 2, 1), None, ""))
     early_id, regular_id = early.id, regular.id
     orders = [make_cart(db, race, {half: 1}).id for _ in range(20)]
-    with app.app_context():
-        engine = database.engine
-    barrier = threading.Barrier(len(orders))
-    results: dict[uuid.UUID, str] = {}
-    now = clock.now()
 
-    def checkout(order_id):
-        with app.app_context(), Session(engine) as session:  # each buyer its own connection
-            barrier.wait()
-            try:
-                reserve(session, session.get(Order, order_id), now)
-                results[order_id] = "reserved"
-            except SoldOut:
-                session.rollback()
-                results[order_id] = "sold out"
-
-    threads = [threading.Thread(target=checkout, args=(o,)) for o in orders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    results = reserve_all_at_once(app, orders, clock.now())
 
     assert list(results.values()).count("reserved") == 20
     db.session.expire_all()
