@@ -18,6 +18,7 @@ from services.price_tiers import Step, assign, local_day, price_now, step_index
 from tests.concurrency import reserve_all_at_once
 from tests.factories import login, make_cart, make_code, make_profile, make_race
 from tests.http import csrf_token
+from tests.test_payments import deliver, stripe_app, stripe_server  # noqa: F401 (fixtures)
 
 JAN_15 = datetime(2027, 1, 15, 17, 0, tzinfo=UTC)
 RACE_DAY = datetime(2027, 3, 6, 13, 0, tzinfo=UTC)  # 8 AM in New York
@@ -338,3 +339,28 @@ def test_the_demo_race_has_an_early_bird_price(client, db):
     page = client.get("/races/lakeside-spring-5k-10k").get_data(as_text=True)
     # Race day is Saturday 3 April 2027; the regular price starts three weeks before, on 13 March.
     assert "Early bird: first 150 at $40.00, 150 left at this price (until 12 Mar), then $50.00" in page
+
+
+def test_stripe_s_webhook_after_the_step_ended_pays_the_reserved_price(stripe_app, stripe_server, client, db):
+    """Through Stripe Checkout (the real library, a loopback Stripe): reserved at $40 at 11:50 PM, the
+    regular price begins at midnight, the webhook lands at 12:05 AM and the order is paid, not flagged."""
+    real_now = datetime.now(UTC).replace(microsecond=0)
+    race = make_race(db, slug="night-run", tickets=[("10K", 4000, 100)])
+    tomorrow = local_day(race, real_now) + timedelta(days=1)
+    midnight = datetime.combine(tomorrow, datetime.min.time(), tzinfo=race.tz).astimezone(UTC)
+    add_steps(db, race.ticket_types[0], (4000, None, None, ""), (5000, tomorrow, None, ""))
+    buyer = make_profile(db)
+    login(client, buyer)
+    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
+
+    clock.freeze(midnight - timedelta(minutes=10))
+    assert client.post(f"/orders/{order.id}/checkout", data={"csrf_token": csrf_token(client)}).status_code == 303
+    db.session.expire_all()
+    pending = db.session.get(Order, order.id)
+    assert pending.status == OrderStatus.PENDING and pending.total == 4000
+
+    clock.freeze(midnight + timedelta(minutes=5))
+    response = deliver(client, stripe_server.pay_session(pending.stripe_session_id))
+    assert response.status_code == 200 and response.json["outcome"] == "paid"
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == OrderStatus.PAID
