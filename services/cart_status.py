@@ -164,7 +164,7 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
     begun since a ticket was added); from then on, at the prices fixed on its tickets. With each
     ticket type's price now and its next step."""
     book = price_tiers.price_book(session, race, {r.ticket_type_id for r in registrations}, now)
-    steps = {r.ticket_type_id: book.now(r.ticket_type) for r in registrations}
+    steps = {r.ticket_type_id: book.price_of(r.ticket_type) for r in registrations}
     if order.status != OrderStatus.CART:
         return pricing.quote_order(session, order), steps
     prices = [price for price, _ in price_tiers.price_registrations(session, race, registrations, now, book)]

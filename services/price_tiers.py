@@ -150,7 +150,8 @@ class PriceBook:
     sold: dict[int, int]
     today: date
 
-    def now(self, ticket_type: TicketType) -> PriceNow:
+    def price_of(self, ticket_type: TicketType) -> PriceNow:
+        """Today's price of a ticket type and its next step."""
         return price_now(ticket_type.price, self.steps.get(ticket_type.id, []), self.today, self.sold)
 
     def take(self, ticket_type: TicketType) -> tuple[int, int | None]:
