@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
+from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
 from flask import Flask, Response, make_response, redirect, render_template, request, url_for
 from jinja2_fragments.flask import render_block
 
@@ -86,6 +86,11 @@ def zone_name(value: datetime, tz: str) -> str:
     return get_timezone_gmt(local, locale=LOCALE)
 
 
+def day_month(value: date) -> str:
+    """A day as a short "31 Jan" (a price step's last day; the year is the race's)."""
+    return format_date(value, "d MMM", locale=LOCALE)
+
+
 def zone_label(tz: str) -> str:
     """A zone's name for a page about times all year round: "Eastern Time (New York)", "Peru Time (Lima)"."""
     zone = ZoneInfo(tz)
@@ -108,6 +113,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["local_time"] = local_time
     app.jinja_env.filters["race_time"] = race_time
     app.jinja_env.filters["zone_name"] = zone_name
+    app.jinja_env.filters["day_month"] = day_month
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url

@@ -12,6 +12,7 @@ from models.organizer import OrganizerInvite as OrganizerInvite  # re-exported, 
 from models.organizer import OrganizerRole, RaceOrganizer
 from models.outbox import OutboxMessage, OutboxStatus
 from models.payment import CheckoutSession, StripeEvent
+from models.price_tier import PriceTier
 from models.profile import Profile
 from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
@@ -26,7 +27,7 @@ __all__ = [
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus", "ScheduledJob", "WaitlistEntry", "WaitlistStatus",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",
-    "MediaKind", "RaceMedia", "MessageUnsubscribe", "RaceMessage",
+    "MediaKind", "RaceMedia", "MessageUnsubscribe", "RaceMessage", "PriceTier",
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderKind", "OrderStatus",
     "ChangeKind", "ChangeStatus", "RegistrationChange", "Registration", "Profile", "Race",

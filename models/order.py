@@ -111,7 +111,9 @@ class Registration(Base):
                                                 index=True)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
     ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id"), index=True)
-    price: Mapped[int] = mapped_column(Integer, default=0)  # the ticket type's price when added
+    price: Mapped[int] = mapped_column(Integer, default=0)  # today's price while in a cart; fixed when reserved
+    # The price step that price came from (services/price_tiers.py); none for a ticket type without steps.
+    price_tier_id: Mapped[int | None] = mapped_column(ForeignKey("price_tiers.id", ondelete="SET NULL"), index=True)
     first_name: Mapped[str] = mapped_column(String(100), default="")
     last_name: Mapped[str] = mapped_column(String(100), default="")
     email: Mapped[str] = mapped_column(String(320), default="")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, Order, OrderStatus, Race, Registration, TicketType
-from services import pricing
+from services import price_tiers, pricing
 from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
 from services.runners import is_blank
@@ -142,7 +142,7 @@ def add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dict
                 now: datetime) -> tuple[Order, list[Registration]]:
     """Put tickets in the owner's cart: {ticket_type_id: how many}. All of them, or none (CartRefused).
 
-    Each ticket is a Registration with the ticket type's price at this moment and no runner yet. Commits.
+    Each ticket is a Registration with today's price (services/price_tiers.py) and no runner yet. Commits.
     """
     with _one_change(session):
         return _add_tickets(session, owner, race, quantities, now)
@@ -254,9 +254,14 @@ def remove_code(session: Session, order: Order, now: datetime) -> None:
 
 
 def reprice(session: Session, order: Order, now: datetime) -> pricing.Quote:
-    """Price the cart as it is now and keep the figures on the order, changed `now` (a guest's cart
-    expires a week after its last change)."""
+    """Price the cart as it is now (each ticket at today's price) and keep the figures on the order,
+    changed `now` (a guest's cart expires a week after its last change)."""
     session.flush()
+    if order.status == OrderStatus.CART:
+        race = session.get(Race, order.race_id)
+        tickets = list(session.scalars(select(Registration).where(Registration.order_id == order.id)
+                                       .order_by(Registration.id)))
+        price_tiers.fix_prices(session, race, tickets, now)
     quote = pricing.quote_order(session, order)
     pricing.store_totals(order, quote)
     order.updated_at = now

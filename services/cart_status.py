@@ -11,10 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
-from services import pricing
+from services import price_tiers, pricing
 from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
+from services.price_tiers import PriceNow
 from services.runners import RunnerDetails, is_blank, runner_problems, waiver_to_sign
 from services.sales import off_sale_reason, signup_closed_reason, signup_open
 
@@ -54,6 +55,7 @@ class CartView:
     code: DiscountCode | None
     runner_problems: list[str]     # cart_problems: what the buyer must still fill in
     sale_problems: list[str]       # what has changed since the tickets were added
+    prices: dict[int, PriceNow] = field(default_factory=dict)  # per ticket type: today's price and the next step
 
     @property
     def problems(self) -> list[str]:
@@ -156,6 +158,19 @@ def changes_since_added(session: Session, race: Race, registrations: list[Regist
     return problems
 
 
+def _quote_today(session: Session, race: Race, order: Order, registrations: list[Registration],
+                 code: DiscountCode | None, now: datetime) -> tuple[pricing.Quote, dict[int, PriceNow]]:
+    """A cart is priced at today's prices until its spots are reserved (a price step may have
+    begun since a ticket was added); from then on, at the prices fixed on its tickets. With each
+    ticket type's price now and its next step."""
+    book = price_tiers.price_book(session, race, {r.ticket_type_id for r in registrations}, now)
+    steps = {r.ticket_type_id: book.price_of(r.ticket_type) for r in registrations}
+    if order.status != OrderStatus.CART:
+        return pricing.quote_order(session, order), steps
+    prices = [price for price, _ in price_tiers.price_registrations(session, race, registrations, now, book)]
+    return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
+
+
 def view_cart(session: Session, order: Order, now: datetime) -> CartView:
     """The cart with its runners, prices and problems, for the cart page."""
     race = session.get(Race, order.race_id)
@@ -163,12 +178,12 @@ def view_cart(session: Session, order: Order, now: datetime) -> CartView:
     waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
-    quote = pricing.quote_order(session, order)
+    quote, prices = _quote_today(session, race, order, registrations, code, now)
     runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)
              if registrations else [])
     return CartView(order=order, race=race, runners=runners, quote=quote, waiver=waiver, code=code,
-                    runner_problems=runner_messages, sale_problems=sales)
+                    runner_problems=runner_messages, sale_problems=sales, prices=prices)
 
 
 # --- the header badge and the list of carts ----------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
-from services import pricing
+from services import price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
@@ -88,6 +88,9 @@ def _reserve(session: Session, order: Order, now: datetime) -> None:
             check_code(session, race, code.code, locked, now, lock=True)
         except CodeRefused as refused:
             raise CheckoutRefused(refused.message) from refused
+    # Today's price step, counted under the ticket type locks, is fixed on each ticket: a step that
+    # ends while the runner is on the payment page still charges (and the webhook checks) this price.
+    price_tiers.fix_prices(session, race, sorted(registrations, key=lambda r: r.id), now)
     pricing.store_totals(locked, pricing.quote_order(session, locked))
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import (
     MediaKind,
     OrganizerRole,
+    PriceTier,
     Profile,
     Race,
     RaceOrganizer,
@@ -100,6 +101,11 @@ class SampleTicket:
     capacity: int
     min_age: int | None = None
     max_age: int | None = None
+    # An early-bird price: `price` is it, for the first `early_count` tickets, until `regular_price`
+    # starts `regular_days_before` days before race day.
+    regular_price: int | None = None
+    regular_days_before: int = 21
+    early_count: int | None = None
 
 
 @dataclass
@@ -128,7 +134,8 @@ DEMO_RACES = [
         description=LAKESIDE_DESCRIPTION, month=4, weekday=SATURDAY, start=time(8, 0), timezone="America/Chicago",
         location_name="Lake Harriet Bandshell", address="4135 W Lake Harriet Pkwy, Minneapolis, MN",
         currency="USD", tax_mode=TaxMode.EXCLUSIVE, tax_rate_bps=825, tax_label="Sales tax",
-        tickets=[SampleTicket("10K", "Two laps of the lake", 4500, 300, min_age=12),
+        tickets=[SampleTicket("10K", "Two laps of the lake", 4000, 300, min_age=12, regular_price=5000,
+                              early_count=150),
                  SampleTicket("5K", "One lap, stroller friendly", 3500, 400),
                  SampleTicket("Kids 1K", "Every finisher gets a medal", 1000, 100, max_age=11)]),
     SampleRace(
@@ -192,6 +199,19 @@ def build_race(sample: SampleRace, organizer: Profile, now: datetime, *, slug: s
     return race
 
 
+def add_price_steps(session: Session, sample: SampleRace, race: Race) -> None:
+    """The sample's early-bird prices, on a race built by `build_race` and flushed."""
+    day = race.starts_at.astimezone(ZoneInfo(race.timezone)).date()
+    for ticket, ticket_type in zip(sample.tickets, race.ticket_types, strict=True):
+        if ticket.regular_price is None:
+            continue
+        session.add_all([
+            PriceTier(ticket_type_id=ticket_type.id, position=0, price=ticket.price, until_sold=ticket.early_count,
+                      label="Early bird"),
+            PriceTier(ticket_type_id=ticket_type.id, position=1, price=ticket.regular_price, label="Regular",
+                      starts_on=day - timedelta(days=ticket.regular_days_before))])
+
+
 def demo_organizer(session: Session) -> Profile:
     profile = session.get(Profile, DEMO_ORGANIZER_ID)
     if profile is None:
@@ -213,8 +233,10 @@ def seed_demo(session: Session, now: datetime, storage: Storage | None = None) -
     added = [build_race(s, organizer, now) for s in DEMO_RACES if s.slug not in existing]
     session.add_all(added)
     session.flush()
+    samples = {s.slug: s for s in DEMO_RACES}
     for race in added:
         session.add(RaceOrganizer(race_id=race.id, profile_id=organizer.id, role=OrganizerRole.OWNER))
+        add_price_steps(session, samples[race.slug], race)
     session.commit()
     for race in added if storage is not None else ():
         try:

@@ -6,7 +6,9 @@ race's currency (cents, or whole yen for JPY); no floats are involved anywhere.
 
 The rules, each chosen so the per-line figures add up exactly to the totals:
 
-- A line is one ticket type at one unit price; its subtotal is unit price × quantity.
+- A line is one ticket type at one unit price; its subtotal is unit price × quantity. Which
+  unit price a ticket has (a ticket type's price steps: early bird, regular, late) is decided
+  by services/price_tiers.py and stored on the ticket; a discount applies on top of it.
 - Percent off is computed per line, on the line subtotal, rounded half-up to a minor unit
   (33 % off 999 is 329.67, so 330). A 100 % code makes every eligible line cost 0.
 - Amount off is capped at the eligible subtotal (the lines of the code's ticket type, or all
@@ -199,6 +201,18 @@ def order_lines(session: Session, order: Order) -> list[Line]:
         .order_by(TicketType.position, Registration.ticket_type_id, Registration.price)
     )
     return [Line(type_id, name, price, quantity) for type_id, name, price, quantity in rows]
+
+
+def registration_lines(registrations: Sequence[Registration], prices: Sequence[int]) -> list[Line]:
+    """Tickets (ticket types loaded) at the given unit prices as lines, in the order `order_lines` gives."""
+    counts: dict[tuple[int, int, int], int] = {}
+    names = {}
+    for registration, price in zip(registrations, prices, strict=True):
+        ticket_type = registration.ticket_type
+        key = (ticket_type.position, ticket_type.id, price)
+        counts[key] = counts.get(key, 0) + 1
+        names[ticket_type.id] = ticket_type.name
+    return [Line(type_id, names[type_id], price, n) for (_, type_id, price), n in sorted(counts.items())]
 
 
 def quote_order(session: Session, order: Order) -> Quote:

@@ -32,7 +32,7 @@ from models import (
     WaiverVersion,
     waiver_digest,
 )
-from services.demo import DEMO_RACES, build_race
+from services.demo import DEMO_RACES, add_price_steps, build_race
 from services.media import MediaError, save_race_image
 from services.sample_images import sample_cover
 from services.storage import Storage, StorageError
@@ -135,6 +135,7 @@ def create_sample_race(session: Session, storage: Storage, organizer: Profile, n
     race.title = f"{sample.title} (sample)"
     session.add(race)
     session.flush()
+    add_price_steps(session, sample, race)
     add_organizer(session, race, organizer, OrganizerRole.OWNER)
     set_waiver_text(session, race, SAMPLE_WAIVER)
     session.commit()

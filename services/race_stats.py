@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, select
@@ -20,6 +20,7 @@ from models import (
     Order,
     OrderStatus,
     OutboxMessage,
+    PriceTier,
     Profile,
     Race,
     Refund,
@@ -101,6 +102,15 @@ class TicketTypeFigures:
     @property
     def left(self) -> int:
         return max(self.capacity - self.sold - self.held - self.offered, 0)
+
+
+@dataclass(frozen=True)
+class PriceStepFigures:
+    """Tickets sold at one price step (paid, not refunded) and what they came to at that price, before codes."""
+
+    step: PriceTier
+    sold: int
+    revenue: int
 
 
 @dataclass
@@ -185,6 +195,7 @@ class Dashboard:
     held: int = 0
     capacity: int = 0
     days_to_go: int = 0
+    price_steps: dict[int, list[PriceStepFigures]] = field(default_factory=dict)  # per ticket type id
 
 
 def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) -> Dashboard:
@@ -195,6 +206,7 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
     orders = _order_rows(session, race)
     recent_registrations = _recent_registrations(session, race, recent)
     failed = failed_emails(session, race)
+    steps = _price_step_sales(session, race)
 
     sold, held = Counter(), Counter()
     sizes, genders, ages = Counter(), Counter(), Counter()
@@ -231,8 +243,26 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
         failed_emails=failed,
         runners=sum(sold.values()), held=sum(held.values()), capacity=sum(t.capacity for t in types),
         checked_in=checked_in, awaiting_runners=awaiting,
-        days_to_go=_days_between(now, race.starts_at, race.tz),
+        days_to_go=_days_between(now, race.starts_at, race.tz), price_steps=steps,
     )
+
+
+def _price_step_sales(session: Session, race: Race) -> dict[int, list[PriceStepFigures]]:
+    """Per ticket type, its price steps with the tickets sold at each and their revenue; one query."""
+    paid = and_(Order.id == Registration.order_id, Order.status == OrderStatus.PAID)
+    rows = session.execute(
+        select(PriceTier, func.count(Order.id), func.coalesce(func.sum(case((Order.id.isnot(None), Registration.price),
+                                                                            else_=0)), 0))
+        .join(TicketType, TicketType.id == PriceTier.ticket_type_id)
+        .outerjoin(Registration, and_(Registration.price_tier_id == PriceTier.id, Registration.refunded_at.is_(None)))
+        .outerjoin(Order, paid)
+        .where(TicketType.race_id == race.id)
+        .group_by(PriceTier.id)
+        .order_by(PriceTier.ticket_type_id, PriceTier.position, PriceTier.id))
+    steps: dict[int, list[PriceStepFigures]] = {}
+    for step, sold, revenue in rows:
+        steps.setdefault(step.ticket_type_id, []).append(PriceStepFigures(step, sold, int(revenue)))
+    return steps
 
 
 def _newest_first(row: OrderRow):

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from models import Race, RaceStatus, TicketType
 from services import inventory
 from services.permissions import can_manage
+from services.price_tiers import PriceNow, prices_now
 from services.sales import on_sale
 from services.search import matches
 
@@ -26,6 +27,7 @@ class TicketOffer:
     ticket_type: TicketType
     spots_left: int
     on_sale: bool
+    price: PriceNow  # today's price and the next step (services/price_tiers.py)
 
     @property
     def sold_out(self) -> bool:
@@ -45,7 +47,7 @@ class RaceCard:
 
     @property
     def price_from(self) -> int | None:
-        prices = [o.ticket_type.price for o in self.offers if not o.sold_out]
+        prices = [o.price.price for o in self.offers if not o.sold_out]
         return min(prices) if prices else None
 
     @property
@@ -64,8 +66,9 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 def _cards(session: Session, races: list[Race], now: datetime) -> list[RaceCard]:
     types = [t for race in races for t in race.ticket_types if not t.hidden]
     left = inventory.spots_left(session, types, now)
+    prices = prices_now(session, races, types, now)
     return [
-        RaceCard(race, [TicketOffer(t, left[t.id], on_sale(t, now))
+        RaceCard(race, [TicketOffer(t, left[t.id], on_sale(t, now), prices[t.id])
                         for t in race.ticket_types if not t.hidden])
         for race in races
     ]

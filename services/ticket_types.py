@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
-from models import Race, Registration, TicketType
+from models import PriceTier, Race, Registration, TicketType
 from services.inventory import taken_counts
 from services.money import money_text, to_minor
 from services.race_editing import day_problem, local_to_utc, touch
@@ -114,6 +114,9 @@ def save_ticket_type(session: Session, race: Race, ticket_type: TicketType, raw:
         raise TicketTypeRefused(problems)
     for name, value in values.items():
         setattr(ticket_type, name, value)
+    # With price steps, the first step is this price (services/price_tier_editing.py).
+    session.execute(update(PriceTier).where(PriceTier.ticket_type_id == ticket_type.id, PriceTier.position == 0)
+                    .values(price=ticket_type.price))
     touch(race)
     session.commit()
 

@@ -29,6 +29,7 @@ from models import (
     DuplicatePaymentStatus,
     OutboxMessage,
     OutboxStatus,
+    PriceTier,
     RaceMedia,
     RaceOrganizer,
     Registration,
@@ -59,6 +60,9 @@ FIELD_NAMES = sorted({
     "organizer_id", "status", "id", "race_id", "csrf", "fill", "save", "same_as_first", "runner_fills_in",
     "city", "country", "club", "spots", "paused", "waitlist_hold_hours", "ticket_type_id",
     "subject", "body", "checked_in", "details", "essential", "key", "source",
+    # prices by date (a ticket type's steps: step0 is the first, new- the row being added)
+    "steps", "remove", "add", "step0-label", "step0-until_sold", "step1-starts_on", "step1-price", "step1-until_sold",
+    "step1-label", "new-starts_on", "new-price", "new-label",
 })
 
 _control = st.text(alphabet=st.characters(codec="utf-8", categories=["Cc", "Cf", "Zl", "Zp"],
@@ -106,6 +110,9 @@ class World:
         race_editing.set_waiver_text(db.session, race, "I run at my own risk.")
         db.session.commit()
         self.race, self.ten_k = race, race.ticket_types[0]
+        db.session.add_all([PriceTier(ticket_type_id=self.ten_k.id, position=0, price=4500, label="Early bird"),
+                            PriceTier(ticket_type_id=self.ten_k.id, position=1, price=5500,
+                                      starts_on=race.starts_at.date() - timedelta(days=7))])
         self.paid = make_paid_order(db, race, {self.ten_k: 2})
         self.registration = db.session.scalar(select(Registration).where(Registration.order_id == self.paid.id))
         self.code = make_code(db, race, code="FRIENDS")

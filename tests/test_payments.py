@@ -5,9 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -20,10 +18,11 @@ from sqlalchemy.orm import Session
 from extensions import db as database
 from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registration, StripeEvent, TaxMode, TicketType
 from services import clock
-from services.checkout import SoldOut, expire_reservations, reserve
+from services.checkout import expire_reservations
 from services.fulfillment import Payment, fulfill
 from services.payments import gateway_for, gateway_page_token
 from services.worker import Worker
+from tests.concurrency import reserve_all_at_once
 from tests.doubles.stripe_api import StripeServer, sign_payload
 from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
 from tests.http import csrf_token
@@ -578,27 +577,10 @@ def test_test_gateway_does_not_exist_when_stripe_is_configured(stripe_app, clien
 def test_forty_concurrent_checkouts_for_ten_spots_reserve_exactly_ten(app, db, race):
     ten_k = race.ticket_types[0]  # capacity 10
     orders = [make_cart(db, race, {ten_k: 1}).id for _ in range(40)]
+    now = datetime.now(UTC)
+    results = reserve_all_at_once(app, orders, now)
     with app.app_context():
         engine = database.engine
-    barrier = threading.Barrier(40)
-    results: dict[uuid.UUID, str] = {}
-    now = datetime.now(UTC)
-
-    def checkout(order_id):
-        with app.app_context(), Session(engine) as session:  # each buyer its own connection
-            barrier.wait()
-            try:
-                reserve(session, session.get(Order, order_id), now)
-                results[order_id] = "reserved"
-            except SoldOut:
-                session.rollback()
-                results[order_id] = "sold out"
-
-    threads = [threading.Thread(target=checkout, args=(o,)) for o in orders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
 
     assert sorted(results.values()).count("reserved") == 10
     assert list(results.values()).count("sold out") == 30

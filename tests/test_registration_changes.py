@@ -12,6 +12,7 @@ from models import (
     Order,
     OrderKind,
     OrderStatus,
+    PriceTier,
     Race,
     Refund,
     RefundStatus,
@@ -258,6 +259,24 @@ def test_a_dearer_distance_is_paid_for_then_changed(db, app):
     assert ticket.ticket_type_id == ticket_type(db, race, "Half").id and ticket.price == 6000
     assert ticket.ticket_code and ticket.bib == 7  # the same ticket, code and bib
     assert {m.to_address for m in outbox(db, "change_distance")} == {"ada@example.com", "ana@example.com"}
+
+
+def test_a_distance_change_costs_the_new_distances_price_today_and_counts_in_its_step(db, app):
+    """With an early price on the Half ($50 for the first 100, then $60), the difference is from $50, and the
+    ticket counts toward that step (not the 10K's)."""
+    race = make_change_race(db)
+    half = ticket_type(db, race, "Half")
+    early = PriceTier(ticket_type_id=half.id, position=0, price=5000, until_sold=100, label="Early bird")
+    db.session.add_all([early, PriceTier(ticket_type_id=half.id, position=1, price=6000,
+                                         starts_on=(now() + timedelta(days=30)).date())])
+    db.session.commit()
+    ticket = paid_ticket(db, race)
+    started = change_distance(db, app, ticket, "Half")
+    order = db.session.get(Order, started.change.order_id)
+    assert order.total == 500
+    pay_on_test_gateway(db.session, order, now())
+    ticket = fresh(db, ticket)
+    assert ticket.ticket_type_id == half.id and ticket.price == 5000 and ticket.price_tier_id == early.id
 
 
 def test_a_full_distance_is_refused(db, app):

@@ -14,7 +14,7 @@ from blueprints.manage.forms import GROUP_FORMS, NewRaceForm, first_errors, subm
 from blueprints.rendering import is_fragment_request, local_time, race_time, redirect_to, render
 from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
-from services import clock, race_editing, race_fields
+from services import clock, price_tier_editing, race_editing, race_fields
 from services.inventory import taken_counts
 from services.links import public_url, share_links
 from services.media import MediaError, delete_race_image, save_race_image
@@ -79,6 +79,7 @@ def editor_context(race: Race) -> dict:
     race_url = public_url("races.race_page", slug=race.slug)
     return {
         "race": race, "ticket_types": types, "taken": taken, "now": now,
+        "price_rows": price_tier_editing.editor_rows(db.session, race, [t.id for t in types]), "new_rows": {},
         "values": race_fields.all_current_values(db.session, race),
         "timezones": timezone_choices(race.timezone), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
         "cover": next((m for m in media if m.kind == MediaKind.COVER), None),

@@ -24,6 +24,7 @@ from models import (
     TicketType,
 )
 from models.order import new_ticket_code
+from services.price_tiers import price_book
 from services.pricing import Line, Quote, quote_lines
 from services.registration_changes import emails
 from services.registration_changes.rules import closed_reason, distance_problem, ticket_problem
@@ -109,6 +110,8 @@ def _change_distance(session: Session, change: RegistrationChange, registration:
     new_type = session.get(TicketType, change.new_ticket_type_id)
     _audit(session, change, "ticket_type", old_type.name, new_type.name, now)
     registration.ticket_type_id = new_type.id
+    # The new distance's price step today, so "the first 100 at $40" counts this ticket there, not in the old one.
+    registration.price_tier_id = price_book(session, race, [new_type.id], now).take(new_type)[1]
     # What has been paid for this ticket: more after paying a difference, less once one is refunded.
     if change.amount > 0 or (change.amount < 0 and race.distance_refund_difference):
         registration.price += change.amount

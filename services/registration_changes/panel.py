@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import ChangeKind, Order, Race, Registration, RegistrationChange, TicketType
+from services.price_tiers import price_book
 from services.registration_changes.rules import (
     change_amount,
     closed_reason,
@@ -49,7 +50,9 @@ def change_panel(session: Session, registration: Registration, now: datetime, *,
     others = session.scalars(select(TicketType).where(TicketType.race_id == race.id, TicketType.id != current.id,
                                                       TicketType.hidden.is_(False))
                              .order_by(TicketType.position, TicketType.id))
-    choices = tuple(DistanceChoice(t, change_amount(race, registration, ChangeKind.DISTANCE, t,
+    others = list(others)
+    book = price_book(session, race, [t.id for t in others], now)
+    choices = tuple(DistanceChoice(t, change_amount(race, registration, ChangeKind.DISTANCE, book.price_of(t).price,
                                                     by_organizer=by_organizer),
                                    distance_problem(session, registration, race, t, now)) for t in others)
     pending = pending_change(session, registration.id)

@@ -97,14 +97,15 @@ def distance_problem(session: Session, registration: Registration, race: Race, n
     return spots_problem(new_type, 1, spots_left(session, [new_type], now)[new_type.id])
 
 
-def change_amount(race: Race, registration: Registration, kind: ChangeKind, new_type: TicketType | None, *,
+def change_amount(race: Race, registration: Registration, kind: ChangeKind, new_price: int | None, *,
                   by_organizer: bool) -> int:
-    """What the change costs: the fee, or the new distance's price minus what was paid (negative: cheaper).
+    """What the change costs: the fee, or the new distance's price today (services/price_tiers.py) minus what
+    was paid (negative: cheaper).
 
     An organizer's change never charges (they waive the fee and a dearer distance's difference)."""
     if kind == ChangeKind.TRANSFER:
         return 0 if by_organizer else race.transfer_fee
-    difference = new_type.price - registration.price
+    difference = new_price - registration.price
     return min(difference, 0) if by_organizer else difference
 
 

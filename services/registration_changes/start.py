@@ -25,6 +25,7 @@ from models import (
 from services.checkout import RESERVATION, cancel_checkout, open_payment_page
 from services.locking import lock_order, lock_ticket_types
 from services.payments import Gateway
+from services.price_tiers import price_book
 from services.pricing import store_totals
 from services.refunds import RefundRefused, refund_part
 from services.registration_changes.apply import apply_change, change_quote
@@ -117,7 +118,8 @@ def start_distance_change(session: Session, gateway: Gateway, registration: Regi
     _refuse_if(session, problem)
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.DISTANCE,
                                 old_ticket_type_id=registration.ticket_type_id, new_ticket_type_id=new_type.id,
-                                amount=change_amount(race, registration, ChangeKind.DISTANCE, new_type,
+                                amount=change_amount(race, registration, ChangeKind.DISTANCE,
+                                                     price_book(session, race, [new_type.id], now).price_of(new_type).price,
                                                      by_organizer=actor.by_organizer))
     return _go(session, gateway, registration, race, change, actor, now, urls)
 
