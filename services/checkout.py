@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
-from services import price_tiers, pricing
+from services import clock, price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
@@ -24,7 +24,7 @@ from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
-from services.waitlist import mark_reserved
+from services.waitlist import mark_reserved, unmark_reserved
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,11 @@ def _reserve(session: Session, order: Order, now: datetime) -> None:
     mark_reserved(session, locked.id, now)  # a waitlist offer in this cart: the order holds its spots now
 
 
-def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED) -> None:
+def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED,
+            now: datetime | None = None) -> None:
     """Give a pending order's spots back. It becomes the buyer's cart again when they have no
-    other cart for this race; otherwise it ends as `reason`. Does not commit."""
+    other cart for this race; otherwise it ends as `reason`. A waitlist offer it had accepted holds
+    its spots again until the offer's own end. Does not commit."""
     if order.status != OrderStatus.PENDING:
         return
     order.reserved_until = None
@@ -111,6 +113,7 @@ def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus
         Order.buyer_id == order.buyer_id, Order.race_id == order.race_id, Order.status == OrderStatus.CART,
         Order.id != order.id))
     order.status = reason if other_cart else OrderStatus.CART
+    unmark_reserved(session, order.id, now or clock.now())
 
 
 def cancel_checkout(session: Session, gateway: Gateway, order: Order) -> None:
@@ -193,7 +196,7 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
             session.rollback()
             continue
         session_id = order.stripe_session_id
-        release(session, order)
+        release(session, order, now=now)
         session.commit()
         released += 1
         if session_id:

@@ -221,6 +221,16 @@ def mark_reserved(session: Session, order_id, now: datetime) -> None:
                     .values(status=WaitlistStatus.ACCEPTED), execution_options={"synchronize_session": False})
 
 
+def unmark_reserved(session: Session, order_id, now: datetime) -> None:
+    """The order's spots were released unpaid (Cancel on the payment page, the hold ran out, the provider
+    didn't answer): an offer it had accepted holds its spots again until the offer itself expires, so the
+    runner can still pay for them. Flushes."""
+    session.execute(update(WaitlistEntry).where(WaitlistEntry.order_id == order_id,
+                                                WaitlistEntry.status == WaitlistStatus.ACCEPTED,
+                                                WaitlistEntry.offer_expires_at > now)
+                    .values(status=WaitlistStatus.OFFERED), execution_options={"synchronize_session": False})
+
+
 # --- the offer job ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

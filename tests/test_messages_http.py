@@ -58,6 +58,12 @@ def test_the_count_follows_the_filters_as_a_fragment(signed_in, race, runners):
     assert "1 person</strong> will get it" in html and "Send to 1 runner…" in html
 
 
+def test_a_plain_visit_to_the_count_lands_on_the_messages_page(signed_in, race, runners):
+    response = signed_in.get(f"{base(race)}/audience?ticket_type={race.ticket_types[0].id}")
+    assert response.status_code in (302, 303) and response.headers["Location"].endswith(base(race))
+    assert signed_in.get(response.headers["Location"]).status_code == 200
+
+
 @pytest.mark.parametrize("query", ["ticket_type=abc", "ticket_type=999999", "checked_in=maybe", "details=%00",
                                    "ticket_type=1&ticket_type=2"])
 def test_a_count_for_filters_that_make_no_sense_is_a_422_with_the_reason(signed_in, race, runners, query):

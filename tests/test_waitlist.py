@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models import Order, OrderStatus, Registration, WaitlistEntry, WaitlistStatus
 from services.cart import CartOwner, CartRefused, add_tickets
-from services.checkout import SoldOut, reserve
+from services.checkout import SoldOut, release, reserve
 from services.inventory import capacity_problems, free_spots, spots_left, taken_counts, waitlist_counts
 from services.waitlist import (
     LinkRefused,
@@ -233,6 +233,38 @@ def test_accepting_within_the_hold_fills_the_cart_and_reserve_takes_the_held_spo
     # the pending order holds the spot now, once: nothing is free for Bob
     assert run_offers(db.session, now + timedelta(hours=1)).offered == 0
     assert entry(db, bob.id).status == WaitlistStatus.WAITING
+
+
+def test_backing_out_of_the_payment_page_keeps_the_offers_hold_until_its_own_end(db, now):
+    """Cancel on the payment page (or its hold running out) releases the order, not the offer: the runner's
+    spot stays theirs until the offer expires, and they can still pay for it."""
+    race, ten_k, ann, bob = offered(db, now)
+    buyer = make_profile(db)
+    order = accept(db.session, entry_for_offer(db.session, link_token(ann, OFFER_SALT), now),
+                   CartOwner(profile_id=buyer.id), now)
+    fill_runners(db.session, order)
+    reserve(db.session, db.session.get(Order, order.id), now + timedelta(minutes=1))
+    pending = db.session.get(Order, order.id, populate_existing=True)
+    release(db.session, pending, reason=OrderStatus.CANCELED, now=now + timedelta(minutes=2))
+    db.session.commit()
+    assert pending.status == OrderStatus.CART and entry(db, ann.id).status == WaitlistStatus.OFFERED
+    assert run_offers(db.session, now + timedelta(minutes=3)).offered == 0   # nothing free for Bob
+    assert entry(db, bob.id).status == WaitlistStatus.WAITING
+    reserve(db.session, db.session.get(Order, order.id), now + timedelta(minutes=4))   # Ann pays after all
+    assert db.session.get(Order, order.id, populate_existing=True).status == OrderStatus.PENDING
+
+
+def test_a_release_after_the_offer_ended_passes_the_spot_on(db, now):
+    race, ten_k, ann, bob = offered(db, now)
+    order = accept(db.session, entry_for_offer(db.session, link_token(ann, OFFER_SALT), now),
+                   CartOwner(profile_id=make_profile(db).id), now)
+    fill_runners(db.session, order)
+    reserve(db.session, db.session.get(Order, order.id), now + timedelta(minutes=1))
+    late = now + timedelta(hours=25)   # past the 24-hour offer, and past the order's own hold
+    release(db.session, db.session.get(Order, order.id, populate_existing=True), now=late)
+    db.session.commit()
+    assert entry(db, ann.id).status == WaitlistStatus.ACCEPTED
+    assert run_offers(db.session, late).offered == 1 and entry(db, bob.id).status == WaitlistStatus.OFFERED
 
 
 def test_a_second_accept_opens_the_same_cart(db, now):

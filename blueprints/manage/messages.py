@@ -13,7 +13,7 @@ from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import first_errors, show_problems
 from blueprints.manage.message_form import MessageForm
-from blueprints.rendering import redirect_to, render
+from blueprints.rendering import is_htmx_request, redirect_to, render
 from blueprints.security import content_security_policy
 from extensions import db
 from models import Race, TicketType
@@ -98,7 +98,10 @@ def messages(race: Race):
 @bp.get("/races/<int:race_id>/messages/audience")
 @organizer_required
 def message_audience(race: Race):
-    """How many people the picked filters reach (htmx asks as the filters change)."""
+    """How many people the picked filters reach (htmx asks as the filters change); a plain visit to this
+    address (a bookmark, a reload) lands on the Messages page."""
+    if not is_htmx_request():
+        return redirect_to(url_for("manage.messages", race_id=race.id))
     form = _form(race, request.args)
     form.validate()
     audience_errors = [error for name, error in first_errors(form).items() if name in AUDIENCE_FIELDS]
