@@ -16,7 +16,8 @@ of an order always add up to exactly what was paid.
 A ticket change is paid by an order of its own (kind "change"), so a ticket's `price` stays what
 its own order charged for it and that order's shares stay right: a dearer distance's difference
 is refunded from its change order's page, on its own, whole (the ticket stays as it is), and a
-cheaper distance sends back the difference at what was paid for the ticket (`plan_difference`).
+cheaper distance sends back the difference at what was paid for the ticket
+(services/registration_changes/difference.py).
 """
 from __future__ import annotations
 
@@ -28,17 +29,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import (
-    Order,
-    OrderKind,
-    OrderStatus,
-    Profile,
-    Refund,
-    RefundStatus,
-    Registration,
-    RegistrationChange,
-    TicketType,
-)
+from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
 from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_refund_notice
@@ -245,45 +236,9 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
     return _ask_gateway(session, gateway, order, refund, None if plan.whole_payment else plan.amount, now)
 
 
-def _claimed(session: Session, order: Order) -> tuple[int, int]:
-    """What of the order's payment (and its tax) has gone back or is on its way."""
-    claimed = [r for r in order_refunds(session, order.id) if r.status in (RefundStatus.PENDING, RefundStatus.COMPLETED)]
-    return sum(r.amount for r in claimed), sum(r.tax for r in claimed)
-
-
-def plan_difference(session: Session, order: Order, registration: Registration, difference: int) -> tuple[int, int]:
-    """What a cheaper distance sends back, and the tax in it: the list-price `difference` at what was paid for the
-    ticket, i.e. its share of the order's total (discount and tax included, as a ticket's refund above), never more
-    than that share nor than what is left of the payment. A 10K bought at 50 % off for $22.50 moving to the 5K
-    ($20.00 cheaper) gets $10.00 back. Nothing when nothing was paid."""
-    if not order.subtotal or order.status != OrderStatus.PAID:
-        return 0, 0
-    claimed, claimed_tax = _claimed(session, order)
-    difference = min(difference, registration.price)
-    amount = min(round_half_up(order.total * difference, order.subtotal),
-                 round_half_up(order.total * registration.price, order.subtotal), order.total - claimed)
-    tax = min(round_half_up(order.tax * difference, order.subtotal), order.tax - claimed_tax, amount)
-    return max(amount, 0), max(tax, 0)
-
-
-def record_part_refund(session: Session, order: Order, amount: int, tax: int, requested_by_id: uuid.UUID | None,
-                       now: datetime) -> Refund | None:
-    """Write down (pending, no ticket) part of a paid order's payment to send back, at most what is left of it;
-    None when there is nothing to send. Call with the order locked, then `send_refund` after committing. No commit."""
-    claimed, _ = _claimed(session, order)
-    amount = min(amount, order.total - claimed)
-    if amount <= 0 or not order.payment_intent_id or order.status != OrderStatus.PAID:
-        return None
-    refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING, whole_order=False,
-                    amount=amount, tax=min(tax, amount), requested_by_id=requested_by_id, created_at=now)
-    session.add(refund)
-    session.flush()
-    return refund
-
-
 def send_refund(session: Session, gateway: Gateway, refund: Refund, now: datetime) -> Refund:
-    """Ask the gateway for a part refund written down and committed. Commits; RefundRefused when the gateway
-    refuses (the refund is then recorded as failed, and the organizer's order page offers it again)."""
+    """Ask the gateway for a part refund written down and committed (no ticket: a cheaper distance's difference).
+    Commits; RefundRefused when the gateway refuses (recorded as failed; the order page offers it again)."""
     return _ask_gateway(session, gateway, session.get(Order, refund.order_id), refund, refund.amount, now)
 
 

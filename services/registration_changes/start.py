@@ -30,8 +30,9 @@ from services.locking import lock_order, lock_ticket_types
 from services.payments import Gateway
 from services.price_tiers import price_book
 from services.pricing import store_totals
-from services.refunds import RefundRefused, plan_difference, record_part_refund, send_refund
+from services.refunds import RefundRefused, send_refund
 from services.registration_changes.apply import apply_change, change_quote
+from services.registration_changes.difference import plan_difference, record_part_refund
 from services.registration_changes.rules import (
     ChangeRefused,
     change_amount,
