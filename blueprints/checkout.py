@@ -33,7 +33,7 @@ def _own_order(order_id: uuid.UUID) -> Order:
 
 def _cart_url(order: Order) -> str:
     if (change := change_for_order(db.session, order.id)) is not None:  # an order paying a ticket change
-        return url_for("ticket_changes.status", token=status_token(change))
+        return url_for("ticket_changes.status", token=status_token(change, clock.now()))
     return url_for("cart.view", slug=db.session.get(Race, order.race_id).slug)
 
 
@@ -129,7 +129,7 @@ def test_gateway_pay(order_id: uuid.UUID):
     if request.form.get("action") == "cancel":
         if not change:
             return redirect_to(url_for("checkout.cancel", order_id=order.id))
-        cancel_checkout(db.session, gateway_for(current_app), order)
-        return redirect_to(_cart_url(order))
+        change_row = change_for_order(db.session, order.id)
+        return redirect_to(url_for("ticket_changes.cancelled", token=status_token(change_row, clock.now())))
     pay_on_test_gateway(db.session, order, clock.now())
     return redirect_to(_cart_url(order) if change else url_for("checkout.order_page", order_id=order.id))

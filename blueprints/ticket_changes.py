@@ -11,8 +11,9 @@ from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
 from extensions import db, limiter
-from models import ChangeKind, Order, Race, Registration, TicketType
+from models import ChangeKind, Order, Race, Refund, Registration, TicketType
 from services import clock
+from services.checkout import cancel_checkout
 from services.payments import PaymentUnavailable, gateway_for
 from services.reconcile import catch_up_with_provider
 from services.registration_changes import links
@@ -162,15 +163,16 @@ def by_link_cancel(token: str):
 # --- shared by both ways in ------------------------------------------------------------------
 
 def _urls(change) -> tuple[str, str]:
-    site = current_app.config["SITE_URL"]
-    done = site + url_for("ticket_changes.status", token=links.status_token(change))
-    return done, done
+    """The payment page's way back: paid to the change's status, cancelled to the address that closes it."""
+    site, token = current_app.config["SITE_URL"], links.status_token(change, clock.now())
+    return (site + url_for("ticket_changes.status", token=token),
+            site + url_for("ticket_changes.cancelled", token=token))
 
 
 def _started(started):
     if started.payment_url:
         return redirect_to(started.payment_url)
-    return redirect_to(url_for("ticket_changes.status", token=links.status_token(started.change)))
+    return redirect_to(url_for("ticket_changes.status", token=links.status_token(started.change, clock.now())))
 
 
 def _transfer(registration: Registration, actor: Actor, actions: dict):
@@ -208,14 +210,29 @@ def _distance(registration: Registration, actor: Actor, actions: dict):
 @bp.get("/ticket-changes/done/<token>")
 def status(token: str):
     """After the payment page (or at once for a free change): what became of the change."""
-    change = links.open_status(db.session, token)
+    change = links.open_status(db.session, token, clock.now())
     if change.order_id is not None:
         order = db.session.get(Order, change.order_id)
         catch_up_with_provider(db.session, gateway_for(current_app), order, current_app.config["APP_ENV"], clock.now())
+    return _status_page(token)
+
+
+@bp.get("/ticket-changes/cancelled/<token>")
+def cancelled(token: str):
+    """Back from the payment page without paying: the change and its payment page close, and it may be tried again."""
+    change = links.open_status(db.session, token, clock.now())
+    if change.order_id is not None:
+        cancel_checkout(db.session, gateway_for(current_app), db.session.get(Order, change.order_id))
+    return _status_page(token)
+
+
+def _status_page(token: str):
     db.session.expire_all()
-    change = links.open_status(db.session, token)
+    change = links.open_status(db.session, token, clock.now())
     race = db.session.get(Race, change.race_id)
     new_type = db.session.get(TicketType, change.new_ticket_type_id) if change.kind == ChangeKind.DISTANCE else None
     registration = db.session.get(Registration, change.registration_id)
+    refund = db.session.get(Refund, change.refund_id) if change.refund_id else None
+    # The ticket (and its code) only for whoever may act on it now: the address may outlive a later transfer.
     return render("ticket_changes/status.html", block="change_status", change=change, race=race, new_type=new_type,
-                  registration=registration, may_see_ticket=_may_act(registration) or change.kind == ChangeKind.DISTANCE)
+                  registration=registration, refund=refund, may_see_ticket=_may_act(registration))

@@ -48,6 +48,8 @@ class RegistrationChange(Base):
     amount: Mapped[int] = mapped_column(Integer, default=0)
     # The order that pays it (kind "change"), when there is something to pay.
     order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="SET NULL"), index=True)
+    # A cheaper distance's difference going back (its latest try): the status page and the order page read it.
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"), index=True)
     # Who asked: a signed-in profile, or a description ("the runner, by their emailed link").
     requested_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("profiles.id", ondelete="SET NULL"))
     actor: Mapped[str] = mapped_column(String(200), default="")

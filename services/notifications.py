@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from email.headerregistry import Address
 
 import segno
@@ -113,10 +114,11 @@ def _queue_runner_ticket(session: Session, context: dict, image: Attachment) -> 
 
 
 def queue_runner_invite(session: Session, registration: Registration, *, race: Race, ticket_type: TicketType,
-                        buyer: Profile, link: str, reminder: bool) -> None:
-    """To a runner the buyer left to fill in their own details: who bought the ticket, and their personal link."""
+                        buyer: Profile, link: str, reminder: bool, deadline: datetime | None = None) -> None:
+    """To a runner the buyer left to fill in their own details: who bought the ticket, and their personal link
+    (working until `deadline`, sign-up's close unless said)."""
     context = {"registration": registration, "race": race, "ticket_type": ticket_type, "buyer": buyer, "link": link,
-               "deadline": signup_deadline(race), "reminder": reminder}
+               "deadline": deadline or signup_deadline(race), "reminder": reminder}
     subject = (f"Reminder: fill in your details for {race.title}" if reminder
                else f"{buyer.display_name} got you a ticket for {race.title}: fill in your details")
     _queue(session, to=_recipient(registration.runner_name, registration.email), subject=subject,

@@ -12,6 +12,12 @@ A refund Stripe reports failed is shown to the organizer, and its tickets may be
 One ticket's share of an order is its price's share of the order's total (discount and tax
 included), rounded half-up; the last ticket still paid for gets whatever is left, so the refunds
 of an order always add up to exactly what was paid.
+
+A ticket change is paid by an order of its own (kind "change"), so a ticket's `price` stays what
+its own order charged for it and that order's shares stay right: a dearer distance's difference
+is refunded from its change order's page, on its own, whole (the ticket stays as it is), and a
+cheaper distance sends back the difference at what was paid for the ticket
+(services/registration_changes/difference.py).
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Profile, Refund, RefundStatus, Registration, TicketType
+from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
 from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_refund_notice
@@ -80,11 +86,17 @@ def order_refunds(session: Session, order_id: uuid.UUID) -> list[Refund]:
 class RefundLine:
     refund: Refund
     tickets: tuple[str, ...]   # the tickets it covers, e.g. "Ada Runner1 (10K)"
+    difference: bool = False   # a cheaper distance's difference (its latest try), which no ticket refund covers
 
     @property
     def failed_at_provider(self) -> bool:
         """Stripe accepted it, then could not send the money back: the organizer must know."""
         return self.refund.status == RefundStatus.FAILED and bool(self.refund.gateway_refund_id)
+
+    @property
+    def may_send_again(self) -> bool:
+        """A difference refund the provider refused (then or later): only the organizer's button sends it again."""
+        return self.difference and self.refund.status == RefundStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class OrderAccount:
 
     @property
     def failed(self) -> list[RefundLine]:
-        return [line for line in self.lines if line.failed_at_provider]
+        return [line for line in self.lines if line.failed_at_provider or line.may_send_again]
 
 
 def order_account(session: Session, order: Order) -> OrderAccount:
@@ -119,9 +131,11 @@ def order_account(session: Session, order: Order) -> OrderAccount:
         if registration.refund_id is not None:
             covered.setdefault(registration.refund_id, []).append(
                 f"{registration.runner_name or 'Unnamed runner'} ({type_name})")
+    differences = set(session.scalars(select(RegistrationChange.refund_id).where(
+        RegistrationChange.refund_id.in_([r.id for r in refunds])))) if refunds else set()
     paid = order.total if order.status in (*REFUNDABLE, OrderStatus.REFUNDED) else 0
     return OrderAccount(order, paid, sum(r.amount for r in refunds if r.status == RefundStatus.COMPLETED),
-                        tuple(RefundLine(r, tuple(covered.get(r.id, ()))) for r in refunds))
+                        tuple(RefundLine(r, tuple(covered.get(r.id, ())), r.id in differences) for r in refunds))
 
 
 def plan_refund(session: Session, order: Order, registration_id: int | None = None) -> RefundPlan:
@@ -137,6 +151,13 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
     if order.status not in REFUNDABLE:
         raise RefundRefused("Only paid orders can be refunded.")
     in_flight = [r for r in refunds if r.status == RefundStatus.PENDING]
+    if order.kind == OrderKind.CHANGE and order.status == OrderStatus.PAID:
+        # A fee or a dearer distance's difference: its payment goes back whole; the ticket stays changed.
+        if registration_id is not None:
+            raise LookupError(registration_id)
+        if in_flight:
+            raise RefundRefused("A refund for this order is on its way already.")
+        return RefundPlan(order, (), order.total, order.tax, whole_order=True, whole_payment=True)
     if order.status == OrderStatus.NEEDS_REFUND:
         if registration_id is not None:
             raise RefundRefused("No tickets were issued for this payment, so it can only be refunded as a whole.")
@@ -215,22 +236,10 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
     return _ask_gateway(session, gateway, order, refund, None if plan.whole_payment else plan.amount, now)
 
 
-def refund_part(session: Session, gateway: Gateway, order: Order, amount: int, requested_by_id: uuid.UUID | None,
-                now: datetime) -> Refund | None:
-    """Send part of a paid order's payment back without refunding a ticket (a cheaper distance's difference),
-    at most what is left of it. Commits; RefundRefused when the gateway refuses (recorded as failed)."""
-    order = lock_order(session, order.id)
-    claimed = sum(r.amount for r in order_refunds(session, order.id)
-                  if r.status in (RefundStatus.PENDING, RefundStatus.COMPLETED))
-    amount = min(amount, order.total - claimed)
-    if amount <= 0 or not order.payment_intent_id or order.status != OrderStatus.PAID:
-        session.rollback()
-        return None
-    refund = Refund(order_id=order.id, race_id=order.race_id, status=RefundStatus.PENDING, whole_order=False,
-                    amount=amount, tax=0, requested_by_id=requested_by_id, created_at=now)
-    session.add(refund)
-    session.commit()
-    return _ask_gateway(session, gateway, order, refund, amount, now)
+def send_refund(session: Session, gateway: Gateway, refund: Refund, now: datetime) -> Refund:
+    """Ask the gateway for a part refund written down and committed (no ticket: a cheaper distance's difference).
+    Commits; RefundRefused when the gateway refuses (recorded as failed; the order page offers it again)."""
+    return _ask_gateway(session, gateway, session.get(Order, refund.order_id), refund, refund.amount, now)
 
 
 def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refund, amount: int | None,

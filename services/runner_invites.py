@@ -4,7 +4,8 @@ send (age checked), reminders, the organizer's resend, and moving the ticket int
 The link is `URLSafeSerializer(SECRET_KEY, salt="runner-details")` over [ticket id, invite_nonce]:
 unguessable without the key, good for this one ticket and this one purpose, and revoked by a new
 nonce. It works while the ticket is paid, not refunded and still waiting for its runner, until
-sign-up closes (`services.sales.signup_deadline`). After the details are in, the confirmation page
+sign-up closes (`services.sales.signup_deadline`; a transferred ticket's until the race starts,
+`details_deadline`). After the details are in, the confirmation page
 and "keep this ticket in my account" use a second token with its own salt ("runner-claim"), so the
 used link opens nothing.
 
@@ -23,7 +24,18 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Profile, Race, RaceOrganizer, Registration, TicketType
+from models import (
+    ChangeKind,
+    ChangeStatus,
+    Order,
+    OrderStatus,
+    Profile,
+    Race,
+    RaceOrganizer,
+    Registration,
+    RegistrationChange,
+    TicketType,
+)
 from services.links import public_url
 from services.notifications import queue_runner_age_problem, queue_runner_invite, queue_runner_ticket
 from services.runners import (
@@ -80,10 +92,18 @@ class Invitation:
     race: Race
     ticket_type: TicketType
     buyer: Profile
+    deadline: datetime   # details_deadline
 
-    @property
-    def deadline(self) -> datetime:
-        return signup_deadline(self.race)
+
+def details_deadline(session: Session, registration: Registration, race: Race) -> datetime:
+    """Until when the runner's link works: sign-up's close, or for a ticket that came to its runner by a transfer
+    (an organizer may transfer after sign-up has closed) the race's start, the last moment their details and
+    signature are of use; a link that is already dead when it is emailed would leave them only the check-in desk."""
+    transferred = session.scalar(select(RegistrationChange.id).where(
+        RegistrationChange.registration_id == registration.id, RegistrationChange.kind == ChangeKind.TRANSFER,
+        RegistrationChange.status == ChangeStatus.APPLIED).limit(1))
+    closes = signup_deadline(race)
+    return max(closes, race.starts_at) if transferred is not None else closes
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
@@ -124,8 +144,9 @@ def _invitation(session: Session, token: str, salt: str) -> Invitation:
     if registration.refunded_at is not None or order.status != OrderStatus.PAID:
         raise LinkRefused("This ticket is no longer valid", "The ticket this link was for was refunded or "
                           "cancelled, so there is nothing to fill in.", 410)
-    return Invitation(registration, order, session.get(Race, registration.race_id),
-                      session.get(TicketType, registration.ticket_type_id), session.get(Profile, order.buyer_id))
+    race = session.get(Race, registration.race_id)
+    return Invitation(registration, order, race, session.get(TicketType, registration.ticket_type_id),
+                      session.get(Profile, order.buyer_id), details_deadline(session, registration, race))
 
 
 ALREADY_IN = ("Your details are already in", "This link has been used: the details for this ticket were sent, and "
@@ -156,7 +177,8 @@ def open_ticket(session: Session, token: str) -> Invitation:
 def _send(session: Session, registration: Registration, race: Race, reminder: bool) -> None:
     order = session.get(Order, registration.order_id)
     queue_runner_invite(session, registration, race=race, ticket_type=session.get(TicketType, registration.ticket_type_id),
-                        buyer=session.get(Profile, order.buyer_id), link=details_url(registration), reminder=reminder)
+                        buyer=session.get(Profile, order.buyer_id), link=details_url(registration), reminder=reminder,
+                        deadline=details_deadline(session, registration, race))
 
 
 def invite_runners(session: Session, registrations: list[Registration], race: Race, now: datetime) -> None:
@@ -272,7 +294,7 @@ def resend_invite(session: Session, registration: Registration, now: datetime) -
         problem = "The runner has already filled in their details."
     elif registration.refunded_at is not None or order.status != OrderStatus.PAID:
         problem = "This ticket isn't paid or was refunded, so there is nothing to fill in."
-    elif now >= signup_deadline(race):
+    elif now >= details_deadline(session, registration, race):
         problem = "Sign-up has closed, so the link no longer works. Fill in the runner's details yourself."
     elif (last := _last_email(registration)) is not None and now - last < RESEND_GAP:
         minutes = max(1, int((RESEND_GAP - (now - last)).total_seconds() // 60))

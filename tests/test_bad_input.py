@@ -32,6 +32,8 @@ from models import (
     PriceTier,
     RaceMedia,
     RaceOrganizer,
+    Refund,
+    RefundStatus,
     Registration,
     WaitlistEntry,
 )
@@ -128,7 +130,11 @@ class World:
                                           status=DuplicatePaymentStatus.FAILED, error="Stripe was unreachable.")
         self.waiting = WaitlistEntry(race_id=race.id, ticket_type_id=self.ten_k.id, email="wait@example.com",
                                      name="Walt Waiting", spots=2, nonce="n" * 16)
-        db.session.add_all([self.member, self.invite, self.failed_email, self.duplicate, self.waiting])
+        # A refund the provider refused (not a distance change's difference: nothing to send again from here).
+        self.failed_refund = Refund(order_id=self.paid.id, race_id=race.id, status=RefundStatus.FAILED, amount=100,
+                                    error="Declined.")
+        db.session.add_all([self.member, self.invite, self.failed_email, self.duplicate, self.waiting,
+                            self.failed_refund])
         db.session.commit()
         self.cart = make_cart(db, race, {self.ten_k: 1}, buyer=self.organizer, complete=False)
         self.cart_registration = db.session.scalar(select(Registration).where(Registration.order_id == self.cart.id))
@@ -160,6 +166,7 @@ class World:
             "token": {"runner_invites": self.friend_link, "ticket_changes": self.change_link}.get(
                 rule.endpoint.split(".")[0], "tok" * 12),
             "group_name": "title", "duplicate_id": self.duplicate.id, "entry_id": self.waiting.id,
+            "refund_id": self.failed_refund.id,
         }
         missing = rule.arguments - known.keys()
         assert not missing, f"{rule.rule}: teach tests/test_bad_input.py what to put in {sorted(missing)}"

@@ -1,22 +1,27 @@
 """An organizer transfers a registrant's ticket or changes its distance for the runner, from the registrant page."""
 from __future__ import annotations
 
+import uuid
+
 from flask import current_app, g, request, url_for
 
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
+from blueprints.manage.operations import _order_or_404, _order_page
 from blueprints.manage.registrants import _detail, _registrant_or_404
 from blueprints.rendering import redirect_to
 from extensions import db
-from models import Race
+from models import Order, Race
 from services import clock
 from services.payments import gateway_for
+from services.refunds import RefundRefused
 from services.registration_changes.rules import ChangeRefused
 from services.registration_changes.start import (
     Actor,
     NewRunner,
     NewRunnerRefused,
     cancel_pending,
+    resend_difference,
     start_distance_change,
     start_transfer,
 )
@@ -81,3 +86,17 @@ def cancel_registrant_change(race: Race, registration_id: int):
     registration = _registrant_or_404(race, registration_id).registration
     cancel_pending(db.session, gateway_for(current_app), registration)
     return _back(race, registration_id)
+
+
+@bp.post("/races/<int:race_id>/orders/<uuid:order_id>/refunds/<int:refund_id>/again")
+@organizer_required
+def resend_difference_refund(race: Race, order_id: uuid.UUID, refund_id: int):
+    """Send a cheaper distance's difference again, after the payment provider refused it."""
+    order = _order_or_404(race, order_id)
+    try:
+        resend_difference(db.session, gateway_for(current_app), order, refund_id, g.user.id, clock.now())
+    except LookupError:
+        abort_for_user(404, "That isn't a failed refund of this order.")
+    except RefundRefused as refused:  # recorded as failed again: the page shows why
+        return _order_page(race, db.session.get(Order, order.id, populate_existing=True), status=refused.status)
+    return redirect_to(url_for("manage.order", race_id=race.id, order_id=order.id) + "#refunds")

@@ -112,9 +112,10 @@ def _change_distance(session: Session, change: RegistrationChange, registration:
     registration.ticket_type_id = new_type.id
     # The new distance's price step today, so "the first 100 at $40" counts this ticket there, not in the old one.
     registration.price_tier_id = price_book(session, race, [new_type.id], now).take(new_type)[1]
-    # What has been paid for this ticket: more after paying a difference, less once one is refunded.
-    if change.amount > 0 or (change.amount < 0 and race.distance_refund_difference):
-        registration.price += change.amount
+    # `price` stays what the ticket's own order charged, so that order's refund shares stay right (a dearer
+    # distance's difference is its change order's money); a cheaper distance's difference going back lowers it.
+    if change.amount < 0 and race.distance_refund_difference:
+        registration.price = max(registration.price + change.amount, 0)
     order = session.get(Order, registration.order_id)
     emails.queue_distance_changed(session, race, registration, session.get(Profile, order.buyer_id), old_type,
                                   new_type)
@@ -124,12 +125,13 @@ def apply_change(session: Session, change: RegistrationChange, now: datetime) ->
     """Make the change on its ticket (checked just before, under the locks). No commit."""
     registration = session.get(Registration, change.registration_id)
     race = session.get(Race, change.race_id)
+    # Applied first: the new runner's invitation reads it (a transferred ticket's link lasts until the start).
+    change.status = ChangeStatus.APPLIED
+    change.applied_at = now
     if change.kind == ChangeKind.TRANSFER:
         _transfer(session, change, registration, race, now)
     else:
         _change_distance(session, change, registration, race, now)
-    change.status = ChangeStatus.APPLIED
-    change.applied_at = now
 
 
 def payment_cannot_apply(session: Session, order: Order, change: RegistrationChange, problem: str,

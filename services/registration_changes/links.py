@@ -3,7 +3,9 @@ runner's address, since the ticket code alone (shown to check-in staff) must not
 
 `URLSafeSerializer(SECRET_KEY, salt="ticket-change")` over [ticket id, ticket code, expiry]: for this one
 ticket and purpose, dead after an hour (on our settable clock) and the moment a transfer issues a new
-code. The page after payment uses a token of its own ("ticket-change-status") naming the change.
+code. The page after payment uses a token of its own ("ticket-change-status") naming the change and its
+own expiry, two days on: long enough to come back from the payment page, short enough that an address
+left in a browser's history stops telling anyone about the ticket.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from services.registration_changes.rules import ChangeRefused, ticket_problem
 LINK_SALT = "ticket-change"
 STATUS_SALT = "ticket-change-status"
 LINK_LIFETIME = timedelta(hours=1)
+STATUS_LIFETIME = timedelta(days=2)
 NO_SUCH_LINK = "This link isn't one of ours, or it was for a ticket that has since been transferred."
 
 
@@ -59,16 +62,21 @@ def send_change_link(session: Session, registration: Registration, now: datetime
     session.commit()
 
 
-def status_token(change: RegistrationChange) -> str:
-    return _serializer(STATUS_SALT).dumps(change.id)
+def status_token(change: RegistrationChange, now: datetime) -> str:
+    return _serializer(STATUS_SALT).dumps([change.id, int((now + STATUS_LIFETIME).timestamp())])
 
 
-def open_status(session: Session, token: str) -> RegistrationChange:
+def open_status(session: Session, token: str, now: datetime) -> RegistrationChange:
+    """The change a live status address names; else ChangeRefused (404 forged, 410 past its two days)."""
     try:
-        change_id = _serializer(STATUS_SALT).loads(token)
+        change_id, expires = _serializer(STATUS_SALT).loads(token)
     except (BadSignature, TypeError, ValueError):
         raise ChangeRefused(NO_SUCH_LINK, 404) from None
-    change = session.get(RegistrationChange, change_id) if isinstance(change_id, int) else None
+    change = session.get(RegistrationChange, change_id) \
+        if isinstance(change_id, int) and isinstance(expires, int) else None
     if change is None:
         raise ChangeRefused(NO_SUCH_LINK, 404)
+    if now.timestamp() >= expires:
+        raise ChangeRefused("This page has expired (it works for two days after a change). The ticket's own page, "
+                            "or the emails about the change, say where it stands.", 410)
     return change

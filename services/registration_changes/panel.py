@@ -17,6 +17,7 @@ from services.registration_changes.rules import (
     distance_problem,
     pending_change,
     ticket_problem,
+    ticket_value,
     transfer_deadline,
 )
 
@@ -52,7 +53,8 @@ def change_panel(session: Session, registration: Registration, now: datetime, *,
                              .order_by(TicketType.position, TicketType.id))
     others = list(others)
     book = price_book(session, race, [t.id for t in others], now)
-    choices = tuple(DistanceChoice(t, change_amount(race, registration, ChangeKind.DISTANCE, book.price_of(t).price,
+    value = ticket_value(session, registration)
+    choices = tuple(DistanceChoice(t, change_amount(race, value, ChangeKind.DISTANCE, book.price_of(t).price,
                                                     by_organizer=by_organizer),
                                    distance_problem(session, registration, race, t, now)) for t in others)
     pending = pending_change(session, registration.id)
@@ -60,6 +62,6 @@ def change_panel(session: Session, registration: Registration, now: datetime, *,
     return ChangePanel(registration, race, current, ticket_problem(session, registration),
                        None if by_organizer else closed_reason(race, ChangeKind.TRANSFER, now),
                        None if by_organizer else closed_reason(race, ChangeKind.DISTANCE, now),
-                       change_amount(race, registration, ChangeKind.TRANSFER, None, by_organizer=by_organizer),
+                       change_amount(race, value, ChangeKind.TRANSFER, None, by_organizer=by_organizer),
                        transfer_deadline(race), distance_deadline(race), choices, pending,
                        order.checkout_url if order is not None else "")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registration, RegistrationChange, TicketType
@@ -97,15 +97,25 @@ def distance_problem(session: Session, registration: Registration, race: Race, n
     return spots_problem(new_type, 1, spots_left(session, [new_type], now)[new_type.id])
 
 
-def change_amount(race: Race, registration: Registration, kind: ChangeKind, new_price: int | None, *,
-                  by_organizer: bool) -> int:
-    """What the change costs: the fee, or the new distance's price today (services/price_tiers.py) minus what
-    was paid (negative: cheaper).
+def ticket_value(session: Session, registration: Registration) -> int:
+    """What the ticket is worth at list prices: its price on its own order (lowered by a cheaper distance's
+    refunded difference) plus the dearer distances' differences paid by change orders not refunded since."""
+    paid_changes = session.scalar(
+        select(func.coalesce(func.sum(RegistrationChange.amount), 0))
+        .join(Order, Order.id == RegistrationChange.order_id)
+        .where(RegistrationChange.registration_id == registration.id, RegistrationChange.kind == ChangeKind.DISTANCE,
+               RegistrationChange.status == ChangeStatus.APPLIED, Order.status == OrderStatus.PAID))
+    return registration.price + paid_changes
+
+
+def change_amount(race: Race, value: int, kind: ChangeKind, new_price: int | None, *, by_organizer: bool) -> int:
+    """What the change costs: the fee, or the new distance's price today (services/price_tiers.py) minus the
+    ticket's `value` (ticket_value; negative: cheaper).
 
     An organizer's change never charges (they waive the fee and a dearer distance's difference)."""
     if kind == ChangeKind.TRANSFER:
         return 0 if by_organizer else race.transfer_fee
-    difference = new_price - registration.price
+    difference = new_price - value
     return min(difference, 0) if by_organizer else difference
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +19,8 @@ from models import (
     OrderKind,
     OrderStatus,
     Race,
+    Refund,
+    RefundStatus,
     Registration,
     RegistrationChange,
     TicketType,
@@ -27,8 +30,9 @@ from services.locking import lock_order, lock_ticket_types
 from services.payments import Gateway
 from services.price_tiers import price_book
 from services.pricing import store_totals
-from services.refunds import RefundRefused, refund_part
+from services.refunds import RefundRefused, send_refund
 from services.registration_changes.apply import apply_change, change_quote
+from services.registration_changes.difference import plan_difference, record_part_refund
 from services.registration_changes.rules import (
     ChangeRefused,
     change_amount,
@@ -36,6 +40,7 @@ from services.registration_changes.rules import (
     distance_problem,
     pending_change,
     ticket_problem,
+    ticket_value,
     transfer_problem,
 )
 from services.runners import clean_email, email_problem, name_problem, tidy
@@ -99,7 +104,7 @@ def start_transfer(session: Session, gateway: Gateway, registration: Registratio
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.TRANSFER,
                                 new_first_name=runner.first_name, new_last_name=runner.last_name,
                                 new_email=runner.email,
-                                amount=change_amount(race, registration, ChangeKind.TRANSFER, None,
+                                amount=change_amount(race, 0, ChangeKind.TRANSFER, None,
                                                      by_organizer=actor.by_organizer))
     return _go(session, gateway, registration, race, change, actor, now, urls)
 
@@ -118,7 +123,7 @@ def start_distance_change(session: Session, gateway: Gateway, registration: Regi
     _refuse_if(session, problem)
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.DISTANCE,
                                 old_ticket_type_id=registration.ticket_type_id, new_ticket_type_id=new_type.id,
-                                amount=change_amount(race, registration, ChangeKind.DISTANCE,
+                                amount=change_amount(race, ticket_value(session, registration), ChangeKind.DISTANCE,
                                                      price_book(session, race, [new_type.id], now).price_of(new_type).price,
                                                      by_organizer=actor.by_organizer))
     return _go(session, gateway, registration, race, change, actor, now, urls)
@@ -153,10 +158,10 @@ def _go(session: Session, gateway: Gateway, registration: Registration, race: Ra
         raise ChangeRefused("A change to this ticket is waiting for its payment. Finish or cancel it first.",
                             409) from None
     if change.amount <= 0:
+        refund = _record_difference(session, registration, race, change, actor, now)  # before its price is lowered
         apply_change(session, change, now)
-        session.commit()
-        return ChangeStarted(change, refund_problem=_refund_difference(session, gateway, registration, race, change,
-                                                                       actor, now))
+        session.commit()  # the change and the refund it owes, together: a refusal below leaves the refund failed
+        return ChangeStarted(change, refund_problem=_send_difference(session, gateway, refund, now))
     order = Order(race_id=race.id, buyer_id=actor.profile_id if not actor.by_organizer and actor.profile_id
                   else session.get(Order, registration.order_id).buyer_id,
                   kind=OrderKind.CHANGE, status=OrderStatus.PENDING, currency=race.currency,
@@ -173,17 +178,49 @@ def _go(session: Session, gateway: Gateway, registration: Registration, race: Ra
     return ChangeStarted(change, payment_url=started.redirect_url)
 
 
-def _refund_difference(session: Session, gateway: Gateway, registration: Registration, race: Race,
-                       change: RegistrationChange, actor: Actor, now: datetime) -> str:
-    """A cheaper distance: send the difference back through the refund API when the race says so."""
+def _record_difference(session: Session, registration: Registration, race: Race, change: RegistrationChange,
+                       actor: Actor, now: datetime) -> Refund | None:
+    """A cheaper distance, when the race refunds the difference: write down the refund it owes (at what was paid
+    for the ticket, services.refunds.plan_difference), in the change's own transaction and linked to it, so a
+    refusal from the provider stays on record for the organizer to send again. None when nothing was paid."""
     if change.kind != ChangeKind.DISTANCE or change.amount >= 0 or not race.distance_refund_difference:
+        return None
+    order = session.get(Order, registration.order_id)
+    amount, tax = plan_difference(session, order, registration, -change.amount)
+    refund = record_part_refund(session, order, amount, tax, actor.profile_id if actor.by_organizer else None, now)
+    change.refund_id = refund.id if refund is not None else None
+    return refund
+
+
+def _send_difference(session: Session, gateway: Gateway, refund: Refund | None, now: datetime) -> str:
+    if refund is None:
         return ""
     try:
-        refund_part(session, gateway, session.get(Order, registration.order_id), -change.amount,
-                    actor.profile_id if actor.by_organizer else None, now)
+        send_refund(session, gateway, refund, now)
     except RefundRefused as refused:
         return refused.message
     return ""
+
+
+def resend_difference(session: Session, gateway: Gateway, order: Order, refund_id: int, requested_by_id: uuid.UUID,
+                      now: datetime) -> Refund:
+    """The organizer sends a cheaper distance's failed difference refund again: a new refund of what is still
+    owed, linked to the change in place of the failed one. Commits; LookupError (not a failed difference refund
+    of this order), RefundRefused (the provider refused again; recorded as failed)."""
+    lock_order(session, order.id)
+    change = session.scalar(select(RegistrationChange).where(RegistrationChange.refund_id == refund_id))
+    failed = session.get(Refund, refund_id)
+    if change is None or failed is None or failed.order_id != order.id or failed.status != RefundStatus.FAILED:
+        session.rollback()
+        raise LookupError(refund_id)
+    refund = record_part_refund(session, session.get(Order, order.id), failed.amount, failed.tax, requested_by_id,
+                                now)
+    if refund is None:
+        session.rollback()
+        raise RefundRefused("Nothing is left of this order's payment to send back.")
+    change.refund_id = refund.id
+    session.commit()
+    return send_refund(session, gateway, refund, now)
 
 
 def cancel_pending(session: Session, gateway: Gateway, registration: Registration) -> bool:
