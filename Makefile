@@ -31,16 +31,18 @@ run: $(VENV)/.deps
 worker: $(VENV)/.deps
 	$(FLASK) outbox-worker
 
-## test: the whole suite on SQLite, then again on Postgres when one answers
+## test: the whole suite on SQLite, then again on Postgres when one answers (the browser tests once, there)
 test: $(VENV)/.dev-deps
-	$(PY) -m pytest
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
-		echo "== Postgres pass ($(PG_TEST_URL))"; \
+		echo "== SQLite pass (the browser tests run in the Postgres pass)"; \
+		$(PY) -m pytest -m "not browser" && \
+		echo "== Postgres pass ($(PG_TEST_URL))" && \
 		TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not sqlite_only"; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
 		echo "Postgres at $(PG_TEST_URL) does not answer, and REQUIRE_POSTGRES is set." >&2; exit 1; \
 	else \
-		echo "== Postgres pass skipped: nothing answers at $(PG_TEST_URL)"; \
+		echo "== SQLite pass, browser tests included (Postgres skipped: nothing answers at $(PG_TEST_URL))"; \
+		$(PY) -m pytest; \
 	fi
 
 ## lint: ruff, and no drift between the models and the migrations
