@@ -15,6 +15,7 @@ from models import ChangeKind, Order, Race, Refund, Registration, TicketType
 from services import clock
 from services.checkout import cancel_checkout
 from services.payments import PaymentUnavailable, gateway_for
+from services.permissions import may_change_ticket
 from services.reconcile import catch_up_with_provider
 from services.registration_changes import links
 from services.registration_changes.panel import change_panel
@@ -49,11 +50,8 @@ def _ticket(code: str) -> Registration:
 
 
 def _may_act(registration: Registration) -> bool:
-    """The signed-in buyer of the ticket, or its runner's own account."""
     user = g.get("user")
-    if user is None:
-        return False
-    return user.id in (db.session.get(Order, registration.order_id).buyer_id, registration.runner_profile_id)
+    return may_change_ticket(db.session, registration, user.id if user is not None else None)
 
 
 def _actions(**values) -> dict:

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import OrganizerRole, Race, RaceOrganizer
+from models import Order, OrganizerRole, Race, RaceOrganizer, Registration
 
 
 def can_manage(session: Session, race_id: int, profile_id: uuid.UUID | None) -> bool:
@@ -18,6 +18,15 @@ def can_manage(session: Session, race_id: int, profile_id: uuid.UUID | None) -> 
         return False
     return bool(session.scalar(select(exists().where(RaceOrganizer.race_id == race_id,
                                                      RaceOrganizer.profile_id == profile_id))))
+
+
+def may_change_ticket(session: Session, registration: Registration, profile_id: uuid.UUID | None) -> bool:
+    """May this person transfer the ticket or change its distance themselves: its buyer, or its runner's
+    own account; never someone signed out (the ticket code alone only emails the runner a link)."""
+    if profile_id is None:
+        return False
+    buyer_id = session.scalar(select(Order.buyer_id).where(Order.id == registration.order_id))
+    return profile_id in (buyer_id, registration.runner_profile_id)
 
 
 def role_of(session: Session, race: Race, profile_id: uuid.UUID) -> OrganizerRole | None:

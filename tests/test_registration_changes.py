@@ -22,6 +22,7 @@ from models import (
 )
 from services.fulfillment import pay_on_test_gateway
 from services.payments import gateway_for
+from services.permissions import may_change_ticket
 from services.registration_changes.links import change_link_token, open_change_link
 from services.registration_changes.rules import ChangeRefused, ticket_value
 from services.registration_changes.start import (
@@ -35,6 +36,7 @@ from services.registration_changes.start import (
 )
 from services.stripe_events import handle_event
 from tests.change_factories import buyer_actor, make_change_race, outbox, paid_ticket, ticket_type, urls
+from tests.factories import make_profile
 
 BO = NewRunner("Bo", "Lee", "bo@example.com")
 
@@ -404,3 +406,16 @@ def test_a_refund_notice_for_a_change_paid_by_link_goes_to_the_runner_who_paid(d
     order = db.session.get(Order, started.change.order_id)
     pay_on_test_gateway(db.session, order, race.registration_closes_at + timedelta(seconds=1))
     assert [m.to_address for m in outbox(db, "change_refund_pending")] == ["ada@example.com"]
+
+
+def test_only_the_buyer_or_the_runners_own_account_may_change_a_ticket_themselves(db, app):
+    race = make_change_race(db)
+    ticket = paid_ticket(db, race)
+    buyer_id = db.session.get(Order, ticket.order_id).buyer_id
+    runner, stranger = make_profile(db, email="ada-account@example.com"), make_profile(db, email="eve@example.com")
+    ticket.runner_profile_id = runner.id
+    db.session.commit()
+    assert may_change_ticket(db.session, ticket, buyer_id)
+    assert may_change_ticket(db.session, ticket, runner.id)
+    assert not may_change_ticket(db.session, ticket, stranger.id)
+    assert not may_change_ticket(db.session, ticket, None)
