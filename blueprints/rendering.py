@@ -11,7 +11,7 @@ from jinja2_fragments.flask import render_block
 
 from services.links import public_url
 from services.markdown import render_markdown
-from services.media import media_url
+from services.media import cover_srcset, media_url
 from services.money import format_money
 
 LOCALE = "en"
@@ -115,6 +115,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
+    app.jinja_env.globals["cover_srcset"] = cover_srcset
     app.jinja_env.globals["public_url"] = public_url
 
 
