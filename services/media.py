@@ -191,7 +191,8 @@ def save_race_image(session: Session, storage: Storage, race: Race, data: bytes,
     A new cover replaces the old one (row and stored file). Raises MediaError for a file that
     is refused and StorageError when the storage is down; either way nothing is recorded. If
     the database write fails after the file was stored, the file is deleted again. A cover also
-    gets its smaller copies (COVER_WIDTHS), stored beside it and named in race.cover_widths.
+    gets its smaller copies (COVER_WIDTHS), stored beside it; race.cover_widths names their widths
+    and, last, its own.
     """
     kind = MediaKind(kind)
     image = process_image(data, filename=filename)
@@ -226,7 +227,7 @@ def save_race_image(session: Session, storage: Storage, race: Race, data: bytes,
             session.delete(old)
         if kind is MediaKind.COVER:
             race.cover_image = key
-            race.cover_widths = ",".join(str(width) for width in variants)
+            race.cover_widths = ",".join(str(width) for width in [*variants, image.width]) if variants else ""
         session.commit()
     except BaseException:
         session.rollback()
@@ -273,13 +274,14 @@ def _discard(storage: Storage, key: str) -> None:
 
 
 def cover_srcset(key: str | None, widths: str) -> str:
-    """`srcset` for a cover's smaller copies ("…-480w.webp 480w, …"); "" when it has none (an older
-    upload), so the page shows the one version it has."""
-    if not key or not widths or not is_valid_key(key):
+    """`srcset` for a cover: its smaller copies and, last, itself ("…-480w.webp 480w, …, ….webp 2000w");
+    "" when it has no copies (an older upload), so the page shows the one version it has."""
+    sizes = [int(width) for width in widths.split(",") if width.isdigit()] if widths else []
+    if not key or len(sizes) < 2 or not is_valid_key(key):
         return ""
     storage = storage_for(current_app)
-    return ", ".join(f"{storage.url(variant_key(key, int(width)))} {width}w"
-                     for width in widths.split(",") if width.isdigit())
+    return ", ".join(f"{storage.url(variant_key(key, width) if width != sizes[-1] else key)} {width}w"
+                     for width in sizes)
 
 
 def media_url(key: str | None) -> str:

@@ -237,7 +237,7 @@ def test_a_cover_gets_smaller_webp_copies_offered_in_srcset(client, db, storage)
     race = make_race(db, slug="lake-10k")
     media = save_race_image(db.session, storage, race, photo(), kind="cover", filename="cover.jpg")
     db.session.expire_all()
-    assert db.session.get(Race, race.id).cover_widths == ",".join(map(str, COVER_WIDTHS))
+    assert db.session.get(Race, race.id).cover_widths == "480,960,1600,2000"  # the copies', then its own
     for width in COVER_WIDTHS:
         with Image.open(storage.path(variant_key(media.storage_key, width))) as copy:
             assert copy.format == "WEBP" and copy.size == (width, round(1125 * width / 2000))
@@ -247,7 +247,8 @@ def test_a_cover_gets_smaller_webp_copies_offered_in_srcset(client, db, storage)
     assert 'fetchpriority="high"' in hero and 'loading="lazy"' not in hero and "sizes=" in hero
     srcset = re.search(r'srcset="([^"]+)"', hero).group(1)
     candidates = [c.split() for c in srcset.split(", ")]
-    assert [w for _, w in candidates] == [f"{w}w" for w in COVER_WIDTHS]
+    assert [w for _, w in candidates] == ["480w", "960w", "1600w", "2000w"]
+    assert candidates[-1][0] == f"/media/{media.storage_key}"
     for url, _ in candidates:
         assert client.get(url).status_code == 200
     card = re.search(r'<img class="race-card-cover"[^>]*>', client.get("/").get_data(as_text=True)).group(0)
@@ -258,7 +259,7 @@ def test_a_small_cover_gets_no_copies_larger_than_itself(db, storage):
     race = make_race(db)
     media = save_race_image(db.session, storage, race, photo((1000, 600)), kind="cover")
     db.session.expire_all()
-    assert db.session.get(Race, race.id).cover_widths == "480,960"
+    assert db.session.get(Race, race.id).cover_widths == "480,960,1000"
     assert not storage.path(variant_key(media.storage_key, 1600)).exists()
 
 

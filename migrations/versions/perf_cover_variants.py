@@ -4,8 +4,8 @@ Revision ID: perf_cover_variants
 Revises: season_change_fixes
 Create Date: 2026-12-05 18:30:00
 
-The widths of the copies made at upload ("480,960,1600"); empty for a cover uploaded before
-them, which pages then show at its one size.
+The widths of the copies made at upload, then the cover's own ("480,960,1600,2000"); empty for
+a cover uploaded before them, which pages then show at its one size.
 """
 import sqlalchemy as sa
 from alembic import op
