@@ -7,7 +7,7 @@ export FLASK_APP := app:create_app
 # The Postgres pass of the suite; CI starts this server, locally it is used when it answers.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/startline_test
 
-.PHONY: run test lint bench worker clean
+.PHONY: run test lint bench worker clean css
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ test: $(VENV)/.dev-deps
 		echo "== SQLite pass, browser tests included (Postgres skipped: nothing answers at $(PG_TEST_URL))"; \
 		$(PY) -m pytest; \
 	fi
+
+## css: rebuild static/css/{race,site,manage}.css from assets/css/ (Pico + app.css) with PurgeCSS; commit the result.
+## Run it after editing assets/css/app.css or adding classes to templates (needs npx; tests say when it is due)
+css: $(VENV)/.dev-deps
+	$(PY) assets/build_css.py
 
 ## lint: ruff, and no drift between the models and the migrations
 lint: $(VENV)/.dev-deps

@@ -14,9 +14,11 @@ from blueprints import (
     manage,
     races,
     request_log,
+    response_compression,
     runner_invites,
     security,
     site,
+    static_files,
     ticket_changes,
     tickets,
     unsubscribe,
@@ -45,6 +47,7 @@ def create_app(config: type | dict | None = None) -> Flask:
             raise RuntimeError("Startline refuses to start in production:\n- " + "\n- ".join(problems))
 
     INSTANCE_DIR.mkdir(exist_ok=True)
+    response_compression.register(app)  # before every other hook, so it runs after them all
     request_log.register(app)  # first, so every later hook and log line has the request id
     security.register(app)
 
@@ -64,6 +67,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     limiter.init_app(app)
 
     register_template_helpers(app)
+    static_files.register(app)  # asset(), and WhiteNoise in front of the app
     app.register_blueprint(site.bp)
     app.register_blueprint(races.bp)
     errors.register(app)

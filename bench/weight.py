@@ -1,18 +1,22 @@
 """Page weight: the race page's HTML plus every same-origin stylesheet and script it links, gzip-compressed.
 
-The request says `Accept-Encoding: gzip`. When the server compresses, its bytes are counted as sent;
-when it does not (gunicorn and Flask don't; a proxy or CDN in front usually does), the body is
-gzip-compressed here at level 6, the common default of proxies, and the result says so.
+The request says `Accept-Encoding: gzip`. The app compresses (pages in blueprints/response_compression.py,
+static files by WhiteNoise from copies made at start-up), so the bytes are counted as it sends them; a
+body that comes back plain is gzip-compressed here at level 6, the common default of proxies, and the
+result says so. tests/test_static_delivery.py measures the same way through the test client (`fetch`).
 """
 from __future__ import annotations
 
 import gzip
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-BUDGET_BYTES = 60 * 1024
+BUDGET_BYTES = 30 * 1024
+# (url, request headers) -> (body as sent, its Content-Encoding)
+Fetch = Callable[[str, dict[str, str]], tuple[bytes, str]]
 
 
 @dataclass
@@ -68,21 +72,23 @@ class _Links(HTMLParser):
                 self.inline_scripts += 1
 
 
-def _fetch(url: str, kind: str) -> tuple[Resource, bytes]:
-    request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = response.read()
-        encoding = (response.headers.get("Content-Encoding") or "").lower()
+def http_fetch(url: str, headers: dict[str, str]) -> tuple[bytes, str]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        return response.read(), (response.headers.get("Content-Encoding") or "").lower()
+
+
+def _fetch(fetch: Fetch, url: str, kind: str) -> tuple[Resource, bytes]:
+    body, encoding = fetch(url, {"Accept-Encoding": "gzip"})
     if encoding == "gzip":
         raw = gzip.decompress(body)
         return Resource(url, kind, len(raw), len(body), "server"), raw
     return Resource(url, kind, len(body), len(gzip.compress(body, compresslevel=6)), "bench"), body
 
 
-def measure(url: str) -> PageWeight:
+def measure(url: str, fetch: Fetch = http_fetch) -> PageWeight:
     """The race page at `url` and what it links, as a first-time visitor downloads them."""
     weight = PageWeight(url)
-    page, html = _fetch(url, "html")
+    page, html = _fetch(fetch, url, "html")
     weight.resources.append(page)
     links = _Links()
     links.feed(html.decode("utf-8", errors="replace"))
@@ -94,5 +100,5 @@ def measure(url: str) -> PageWeight:
             if urlsplit(absolute).netloc != origin:
                 weight.other_origin.append(absolute)
                 continue
-            weight.resources.append(_fetch(absolute, kind)[0])
+            weight.resources.append(_fetch(fetch, absolute, kind)[0])
     return weight

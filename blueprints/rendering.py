@@ -1,19 +1,17 @@
 """The one render helper (full page or htmx fragment) and the template filters."""
 from __future__ import annotations
 
-import hashlib
 from datetime import date, datetime
-from pathlib import Path
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
-from flask import Flask, Response, make_response, redirect, render_template, request, url_for
+from flask import Flask, Response, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 from services.links import public_url
 from services.markdown import render_markdown
-from services.media import media_url
+from services.media import cover_srcset, media_url
 from services.money import format_money
 
 LOCALE = "en"
@@ -117,21 +115,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
+    app.jinja_env.globals["cover_srcset"] = cover_srcset
     app.jinja_env.globals["public_url"] = public_url
-    register_asset_helper(app)
-
-
-def register_asset_helper(app: Flask) -> None:
-    """`asset("css/app.css")`: a static URL with a content hash, so it can be cached for a year."""
-    hashes: dict[str, str] = {}
-
-    def asset(filename: str) -> str:
-        if filename not in hashes or app.debug:
-            path = Path(app.static_folder) / filename
-            hashes[filename] = hashlib.sha256(path.read_bytes()).hexdigest()[:10]
-        return url_for("static", filename=filename, v=hashes[filename])
-
-    app.jinja_env.globals["asset"] = asset
 
 
 def redirect_to(url: str, status: int = 303) -> Response:

@@ -76,6 +76,9 @@ class Race(Base):
     tshirt_sizes: Mapped[str] = mapped_column(String(200), default="XS,S,M,L,XL,XXL")
     ask_gender: Mapped[bool] = mapped_column(Boolean, default=False)  # only when the organizer asks for it
     cover_image: Mapped[str] = mapped_column(String(500), default="")  # storage key
+    # The widths the cover can be had at: its smaller WebP copies', then its own ("480,960,1600,2000",
+    # services/media.py); "" for a cover without copies.
+    cover_widths: Mapped[str] = mapped_column(String(40), default="", server_default="")
     # The Stripe TaxRate made for the fixed rate, and the settings it was made for.
     stripe_tax_rate_id: Mapped[str] = mapped_column(String(255), default="")
     stripe_tax_rate_key: Mapped[str] = mapped_column(String(200), default="")

@@ -23,6 +23,9 @@ MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
 MAX_SIDE = 2000          # the web version's longest side
 WEBP_QUALITY = 82
+# A cover's smaller copies, for <img srcset>: a phone, a phone at 2x or a tablet, a desktop.
+COVER_WIDTHS = (480, 960, 1600)
+VARIANT_QUALITY = 78
 # By content, never by file name. MPO is how Pillow names a JPEG carrying extra pictures
 # (many phones write them), so it counts as a JPEG.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -159,18 +162,51 @@ def _to_srgb(image: Image.Image, icc_profile: bytes | None, mode: str) -> Image.
     return image if image.mode == mode else image.convert(mode)
 
 
+def variant_key(key: str, width: int) -> str:
+    """Where the copy of `key` at `width` is stored: "races/3/<uuid>.webp" -> "races/3/<uuid>-480w.webp"."""
+    stem, _, extension = key.rpartition(".")
+    return f"{stem}-{width}w.{extension}"
+
+
+def make_variants(image: ProcessedImage, widths: tuple[int, ...] = COVER_WIDTHS) -> dict[int, bytes]:
+    """WebP copies of the web version at each of `widths` narrower than it, by width."""
+    variants = {}
+    with Image.open(io.BytesIO(image.data)) as source:
+        source.load()
+        for width in widths:
+            if width >= image.width:
+                continue
+            height = max(1, round(image.height * width / image.width))
+            out = io.BytesIO()
+            source.resize((width, height), Image.Resampling.LANCZOS).save(out, "WEBP", quality=VARIANT_QUALITY,
+                                                                          method=4)
+            variants[width] = out.getvalue()
+    return variants
+
+
 def save_race_image(session: Session, storage: Storage, race: Race, data: bytes, *,
                     kind: MediaKind | str, filename: str = "") -> RaceMedia:
     """Process an upload, store it under a fresh unguessable key and record it as a RaceMedia.
 
     A new cover replaces the old one (row and stored file). Raises MediaError for a file that
     is refused and StorageError when the storage is down; either way nothing is recorded. If
-    the database write fails after the file was stored, the file is deleted again.
+    the database write fails after the file was stored, the file is deleted again. A cover also
+    gets its smaller copies (COVER_WIDTHS), stored beside it; race.cover_widths names their widths
+    and, last, its own.
     """
     kind = MediaKind(kind)
     image = process_image(data, filename=filename)
     key = f"races/{race.id}/{uuid.uuid4()}.{image.extension}"
-    storage.put(key, image.data, image.content_type)
+    variants = make_variants(image) if kind is MediaKind.COVER else {}
+    stored = []
+    try:
+        for stored_key, content in [(key, image.data), *((variant_key(key, w), v) for w, v in variants.items())]:
+            storage.put(stored_key, content, image.content_type)
+            stored.append(stored_key)
+    except BaseException:
+        for stored_key in stored:
+            _discard(storage, stored_key)
+        raise
 
     replaced: list[RaceMedia] = []
     try:
@@ -191,15 +227,17 @@ def save_race_image(session: Session, storage: Storage, race: Race, data: bytes,
             session.delete(old)
         if kind is MediaKind.COVER:
             race.cover_image = key
+            race.cover_widths = ",".join(str(width) for width in [*variants, image.width]) if variants else ""
         session.commit()
     except BaseException:
         session.rollback()
-        _discard(storage, key)
+        for stored_key in stored:
+            _discard(storage, stored_key)
         raise
 
     # Only once the database no longer points at them; a failure here leaves a stray file, not a broken page.
     for old in replaced:
-        _discard(storage, old.storage_key)
+        _discard_with_variants(storage, old.storage_key)
     return media
 
 
@@ -209,13 +247,23 @@ def delete_race_image(session: Session, storage: Storage, media: RaceMedia) -> N
     try:
         if media.kind == MediaKind.COVER:
             session.execute(update(Race).where(Race.id == media.race_id, Race.cover_image == key)
-                            .values(cover_image=""))
+                            .values(cover_image="", cover_widths=""))
         session.delete(media)
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    if media.kind == MediaKind.COVER:
+        _discard_with_variants(storage, key)
+    else:
+        _discard(storage, key)
+
+
+def _discard_with_variants(storage: Storage, key: str) -> None:
+    """A cover and every copy it may have (one made before COVER_WIDTHS changed has others' names too)."""
     _discard(storage, key)
+    for width in COVER_WIDTHS:
+        _discard(storage, variant_key(key, width))
 
 
 def _discard(storage: Storage, key: str) -> None:
@@ -223,6 +271,17 @@ def _discard(storage: Storage, key: str) -> None:
         storage.delete(key)
     except StorageError:
         log.warning("could not delete stored media %s; it is now unreferenced", key)
+
+
+def cover_srcset(key: str | None, widths: str) -> str:
+    """`srcset` for a cover: its smaller copies and, last, itself ("…-480w.webp 480w, …, ….webp 2000w");
+    "" when it has no copies (an older upload), so the page shows the one version it has."""
+    sizes = [int(width) for width in widths.split(",") if width.isdigit()] if widths else []
+    if not key or len(sizes) < 2 or not is_valid_key(key):
+        return ""
+    storage = storage_for(current_app)
+    return ", ".join(f"{storage.url(variant_key(key, width) if width != sizes[-1] else key)} {width}w"
+                     for width in sizes)
 
 
 def media_url(key: str | None) -> str:

@@ -29,6 +29,7 @@ from services.storage import LocalStorage, StorageError, SupabaseStorage, storag
 from tests.doubles.gotrue import GoTrueServer
 from tests.factories import make_race
 
+VARIANT_RE = re.compile(r"-\d+w\.webp$")
 KEY_RE = re.compile(r"races/(\d+)/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\.webp")
 
 
@@ -109,9 +110,12 @@ def supabase(app):
 
 
 def stored_files(storage: LocalStorage) -> list[str]:
+    """The stored images, without a cover's smaller copies ("…-480w.webp"): tests/test_static_delivery.py
+    follows those through upload, replacement, deletion and a failed write."""
     if not storage.root.exists():
         return []
-    return sorted(p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(storage.root).as_posix() for p in storage.root.rglob("*")
+                  if p.is_file() and not VARIANT_RE.search(p.name))
 
 
 def media_rows(db) -> list[RaceMedia]:

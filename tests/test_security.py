@@ -44,7 +44,7 @@ def _responses(client, htmx_client):
     yield "JSON", client.get("/healthz")
     yield "404 page", client.get("/no/such/page")
     yield "500 page", client.get("/boom")
-    yield "static file", client.get("/static/css/app.css")
+    yield "static file", client.get("/static/css/site.css")
 
 
 def test_every_kind_of_response_carries_the_security_headers(client, htmx_client, db, boom):

@@ -1,6 +1,6 @@
 """Server-rendered SVG charts: the geometry is worked out here, templates draw it.
 
-No chart library and no inline styles: shapes carry classes (styled in app.css) and
+No chart library and no inline styles: shapes carry classes (styled in assets/css/app.css) and
 presentation attributes, so the page works under a Content-Security-Policy without
 'unsafe-inline' and shows a chart with JavaScript off.
 """
