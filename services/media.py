@@ -191,6 +191,7 @@ def save_race_image(session: Session, storage: Storage, race: Race, data: bytes,
             session.delete(old)
         if kind is MediaKind.COVER:
             race.cover_image = key
+            race.touch()  # the public page shows the cover
         session.commit()
     except BaseException:
         session.rollback()
@@ -209,7 +210,7 @@ def delete_race_image(session: Session, storage: Storage, media: RaceMedia) -> N
     try:
         if media.kind == MediaKind.COVER:
             session.execute(update(Race).where(Race.id == media.race_id, Race.cover_image == key)
-                            .values(cover_image=""))
+                            .values(cover_image="", version=Race.version + 1))  # as Race.touch(): the page shows it
         session.delete(media)
         session.commit()
     except BaseException:
