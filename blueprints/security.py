@@ -2,7 +2,7 @@
 the one exception to Flask-WTF's CSRF tokens: the forms a visitor without a session posts from the public pages.
 
 Cookieless forms. The race list and a race page are the same for every anonymous visitor, so they set no
-cookie and can be cached (blueprints/public_cache.py). Their forms (Add to cart, Join the waitlist) then carry
+cookie and can be cached (blueprints/races.py, services/page_cache.py). Their forms (Add to cart, Join the waitlist) then carry
 no per-visitor token, and they need none when the request carries no session: a cross-site POST without
 the visitor's session has nothing to forge. What remains (a forged POST that plants the attacker's cart, a
 login-CSRF-like trick) is refused the way Go 1.25's `http.CrossOriginProtection` refuses it, from what the
@@ -15,7 +15,8 @@ browser says about where the request comes from:
 A request that does carry the session cookie or the sign-in cookies still needs the Flask-WTF token, unless
 `Sec-Fetch-Site: same-origin` says the browser itself vouches for the page it came from. Only the views in
 COOKIELESS_FORMS get this treatment; every other POST needs its token as before. The pages in COOKIELESS_PAGES
-issue no token to a visitor without a session (`csrf_field()` and `issues_csrf_token()` in templates).
+(and the 404 of an address that is no page) issue no token to a visitor without a session (`csrf_field()` and
+`issues_csrf_token()` in templates).
 """
 from __future__ import annotations
 
@@ -122,8 +123,10 @@ def cross_origin_problem() -> str | None:
 
 def issues_csrf_token() -> bool:
     """Whether this page puts a CSRF token in its forms (and so in a session cookie): not on a cookieless page
-    for a visitor who has no session (unless this very request started one, say with a flashed message)."""
-    return request.endpoint not in COOKIELESS_PAGES or carries_session() or bool(session)
+    or an address that is no page at all (a 404 has no form) for a visitor who has no session (unless this very
+    request started one, say with a flashed message)."""
+    cookieless = request.endpoint is None or request.endpoint in COOKIELESS_PAGES
+    return not cookieless or carries_session() or bool(session)
 
 
 def csrf_field() -> Markup:

@@ -45,6 +45,11 @@ def test_the_anonymous_race_page_sets_no_cookie_and_answers_304_to_a_matching_if
     assert client.get(path, headers={"If-None-Match": 'W/"something-else"'}).status_code == 200
 
 
+def test_a_missing_page_sets_no_cookie_either(client, db):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and _no_cookie(response)
+
+
 def test_the_htmx_fragment_is_cached_apart_from_the_whole_page(client, htmx_client, race):
     whole = client.get("/races/lake").get_data(as_text=True)
     fragment = htmx_client.get("/races/lake").get_data(as_text=True)
