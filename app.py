@@ -82,6 +82,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     waitlist.register(app)
     app.register_blueprint(unsubscribe.bp)
     webhooks.register(app)
+    security.register_cookieless_forms(app)  # needs the views above
 
     @app.context_processor
     def site_context():

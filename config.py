@@ -112,6 +112,13 @@ class Config:
     # Database hosts `flask prod-migrate` treats as production (besides Supabase's), comma-separated.
     PRODUCTION_DATABASE_HOSTS = _env("PRODUCTION_DATABASE_HOSTS")
 
+    # Public pages (race list, race page) for a visitor with no cookie: how long a browser or CDN may keep
+    # them (Cache-Control: public, max-age), and this process's cache of rendered race pages (how long an
+    # entry may live at most, and how many races it keeps; 0 seconds turns it off).
+    PUBLIC_PAGE_MAX_AGE = int(_env("PUBLIC_PAGE_MAX_AGE", "5") or 0)
+    PAGE_CACHE_SECONDS = float(_env("PAGE_CACHE_SECONDS", "60") or 0)
+    PAGE_CACHE_SIZE = int(_env("PAGE_CACHE_SIZE", "256") or 0)
+
     # Page sizes are configuration so tests and benchmarks can reach a second page cheaply.
     RACES_PER_PAGE = 24
 

@@ -34,6 +34,7 @@ from models import (
     waiver_digest,
 )
 from services.demo import LAKESIDE_DESCRIPTION, seed_demo
+from services.markdown import render_markdown
 
 BIG_RACE_SLUG = "riverside-city-marathon"
 BURST_RACE_SLUG = "midnight-sprint-5k"
@@ -160,7 +161,8 @@ def _signed(runner: dict, waiver_id: int, when: datetime, rng: random.Random) ->
 def _race(session: Session, organizer_id: uuid.UUID, *, slug: str, title: str, summary: str, city: str, tz: str,
           currency: str, starts_at: datetime, tickets: list[tuple], tax: tuple = (TaxMode.NONE, 0, "")) -> Race:
     race = Race(slug=slug, organizer_id=organizer_id, title=title, summary=summary, description=LAKESIDE_DESCRIPTION,
-                starts_at=starts_at, timezone=tz, location_name=city.split(",")[0], address=city,
+                description_html=render_markdown(LAKESIDE_DESCRIPTION), starts_at=starts_at, timezone=tz,
+                location_name=city.split(",")[0], address=city,
                 status=RaceStatus.PUBLISHED, registration_closes_at=starts_at - timedelta(days=1), currency=currency,
                 tax_mode=tax[0], tax_rate_bps=tax[1], tax_label=tax[2])
     race.ticket_types = [TicketType(name=t[0], description=t[3] if len(t) > 3 else "", price=t[1], capacity=t[2],

@@ -3,18 +3,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, make_response, request
 from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from blueprints.cart_owner import in_viewers_cart
-from blueprints.rendering import render
+from blueprints.cart_owner import GUEST_COOKIE, in_viewers_cart
+from blueprints.rendering import is_fragment_request, render
+from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
 from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
+from services.page_cache import PageCache, etag_of, race_page_key
 
 bp = Blueprint("races", __name__)
 
@@ -45,6 +47,40 @@ def month_choices(now) -> list[tuple[str, str]]:
     return choices
 
 
+# --- caching the public pages ----------------------------------------------------------------
+
+# What the public pages' answers vary on besides the address: the cookies (a visitor with one gets their own
+# page) and the htmx headers that choose between a whole page and a fragment (blueprints/rendering.py).
+VARY = ("Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request")
+
+
+def is_anonymous() -> bool:
+    """No cookie makes this page the visitor's own: no session, not signed in, no cart."""
+    return not carries_session() and GUEST_COOKIE not in request.cookies
+
+
+def page_cache() -> PageCache:
+    """This app's cache of rendered race pages (per app: tests run many apps on many databases)."""
+    extensions = current_app.extensions
+    if "race_page_cache" not in extensions:
+        config = current_app.config
+        extensions["race_page_cache"] = PageCache(config["PAGE_CACHE_SIZE"], config["PAGE_CACHE_SECONDS"])
+    return extensions["race_page_cache"]
+
+
+def cache_headers(response: Response, etag: str | None = None) -> Response:
+    """A page anyone may cache for a few seconds (with its ETag: a matching If-None-Match gets a 304) when
+    the visitor has no cookie of ours; otherwise their own page, checked again before every use."""
+    response.vary.update(VARY)
+    if not is_anonymous() or response.status_code != 200:
+        response.headers["Cache-Control"] = "private, no-cache"
+        return response
+    response.cache_control.public = True
+    response.cache_control.max_age = current_app.config["PUBLIC_PAGE_MAX_AGE"]
+    response.set_etag(etag or etag_of(response.get_data()), weak=True)
+    return response.make_conditional(request)
+
+
 @bp.get("/")
 def index():
     """Upcoming (or past) published races, filtered by a search and a month."""
@@ -63,18 +99,36 @@ def index():
     cards, has_more = race_service.list_races(
         db.session, now, q=(form.q.data or "").strip(), month=form.month.data or "", past=past,
         page=page, per_page=current_app.config["RACES_PER_PAGE"])
-    return render("races/index.html", block="results", form=form, cards=cards,
-                  has_more=has_more, page=page, past=past, months=months, invalid=False)
+    return cache_headers(render("races/index.html", block="results", form=form, cards=cards,
+                                has_more=has_more, page=page, past=past, months=months, invalid=False))
 
 
 @bp.get("/races/<slug>")
 def race_page(slug: str):
-    """One race: when, where, what it costs, and what is left."""
-    card = race_card_or_404(slug)
+    """One race: when, where, what it costs, and what is left.
+
+    The page as a visitor without cookies sees it is the same for all of them: it comes from this process's
+    page cache while its key (services/page_cache.py, read from the database) is unchanged.
+    """
+    if is_anonymous() and not request.args and current_app.config["PAGE_CACHE_SECONDS"] > 0:
+        now = clock.now()
+        key = race_page_key(db.session, slug, now)
+        if key is not None:
+            name = (slug, "fragment" if is_fragment_request() else "page")
+            page = page_cache().get(name, key)
+            if page is None:
+                response = _race_page(slug, now)
+                page = page_cache().put(name, key, response.get_data())
+            return cache_headers(make_response(page.body), page.etag)
+    return cache_headers(_race_page(slug, clock.now()))
+
+
+def _race_page(slug: str, now) -> Response:
+    card = race_card_or_404(slug, now)
     # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
-    return render("races/race.html", **ticket_form_context(card, clock.now(), chosen=chosen, returning=bool(chosen),
+    return render("races/race.html", **ticket_form_context(card, now, chosen=chosen, returning=bool(chosen),
                                                            in_cart=in_viewers_cart(card.race.id)))
 
 

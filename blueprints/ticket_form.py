@@ -4,6 +4,7 @@ behind the address (or 404), the quantities asked for, and what races/race.html'
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import g
 
@@ -20,10 +21,11 @@ _ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
 NO_SUCH_RACE = "There's no race at this address. It may have been renamed or removed."
 
 
-def race_card_or_404(slug: str) -> race_service.RaceCard:
-    """The race at this address with its ticket offers, if the visitor may see it; else 404."""
+def race_card_or_404(slug: str, now: datetime | None = None) -> race_service.RaceCard:
+    """The race at this address with its ticket offers (at `now`, by default the clock's), if the visitor
+    may see it; else 404."""
     viewer = g.get("user")
-    card = race_service.race_for_page(db.session, slug, clock.now(), viewer.id if viewer else None)
+    card = race_service.race_for_page(db.session, slug, now or clock.now(), viewer.id if viewer else None)
     if card is None:
         abort_for_user(404, NO_SUCH_RACE)
     return card

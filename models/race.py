@@ -61,7 +61,10 @@ class Race(Base):
     organizer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("profiles.id"), index=True)
     title: Mapped[str] = mapped_column(String(120))
     summary: Mapped[str] = mapped_column(String(280), default="")
-    description: Mapped[str] = mapped_column(Text, default="")  # Markdown, sanitized on render
+    description: Mapped[str] = mapped_column(Text, default="")  # Markdown, as the organizer typed it
+    # The description as sanitized HTML (services/markdown.py), rendered where the description is saved
+    # so the race page never renders Markdown per request.
+    description_html: Mapped[str] = mapped_column(Text, default="", server_default="")
     starts_at: Mapped[datetime] = mapped_column(index=True)      # UTC
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
     location_name: Mapped[str] = mapped_column(String(160), default="")
@@ -110,6 +113,11 @@ class Race(Base):
     social_links: Mapped[list[RaceSocialLink]] = relationship(
         order_by="RaceSocialLink.position, RaceSocialLink.id",
         cascade="all, delete-orphan", lazy="raise")
+
+    def touch(self) -> None:
+        """Count a change to the race or to what its page shows (child rows, cover): the editor's conflict
+        check and the public page's cache key (services/page_cache.py) read `version`."""
+        self.version = (self.version or 0) + 1
 
     @property
     def tz(self) -> ZoneInfo:

@@ -22,6 +22,7 @@ from models import (
     TaxMode,
     TicketType,
 )
+from services.markdown import render_markdown
 from services.media import MediaError, save_race_image
 from services.sample_images import sample_cover
 from services.storage import Storage, StorageError
@@ -181,7 +182,8 @@ def build_race(sample: SampleRace, organizer: Profile, now: datetime, *, slug: s
     starts_at = _starts_at(sample, now)
     race = Race(
         slug=slug or sample.slug, organizer_id=organizer.id, title=sample.title,
-        summary=sample.summary, description=sample.description, starts_at=starts_at,
+        summary=sample.summary, description=sample.description, description_html=render_markdown(sample.description),
+        starts_at=starts_at,
         timezone=sample.timezone, location_name=sample.location_name, address=sample.address,
         status=status, registration_closes_at=starts_at - timedelta(days=1),
         currency=sample.currency, tax_mode=sample.tax_mode, tax_rate_bps=sample.tax_rate_bps,

@@ -228,6 +228,7 @@ def save_race_image(session: Session, storage: Storage, race: Race, data: bytes,
         if kind is MediaKind.COVER:
             race.cover_image = key
             race.cover_widths = ",".join(str(width) for width in [*variants, image.width]) if variants else ""
+            race.touch()  # the public page shows the cover
         session.commit()
     except BaseException:
         session.rollback()
@@ -247,7 +248,8 @@ def delete_race_image(session: Session, storage: Storage, media: RaceMedia) -> N
     try:
         if media.kind == MediaKind.COVER:
             session.execute(update(Race).where(Race.id == media.race_id, Race.cover_image == key)
-                            .values(cover_image="", cover_widths=""))
+                            .values(cover_image="", cover_widths="",
+                                    version=Race.version + 1))  # as Race.touch(): the page shows it
         session.delete(media)
         session.commit()
     except BaseException:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
+from services.markdown import render_markdown
 from services.money import money_text, to_minor
 from services.race_editing import (
     current_waiver,
@@ -211,6 +212,12 @@ def _copy(*names: str) -> Callable[[Session, Race, Values], None]:
     return apply
 
 
+def _apply_description(session: Session, race: Race, values: Values) -> None:
+    """The Markdown as typed, and its sanitized HTML for the race page (rendered once, here, not per view)."""
+    race.description = str(values["description"] or "").strip()
+    race.description_html = render_markdown(race.description)
+
+
 def _apply_when(session: Session, race: Race, values: Values) -> datetime | None:
     new_start = _new_start(values)
     moved = _moved_deadline(race, new_start)
@@ -267,7 +274,7 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("title", _attributes("title"), _copy("title")),
     FieldGroup("slug", _attributes("slug"), _copy("slug"), _slug_rules),
     FieldGroup("summary", _attributes("summary"), _copy("summary")),
-    FieldGroup("description", _attributes("description"), _copy("description")),
+    FieldGroup("description", _attributes("description"), _apply_description),
     FieldGroup("when", _current_when, _apply_when, _when_rules),
     FieldGroup("closes", _current_closes, _apply_closes, _closes_rules),
     FieldGroup("where", _attributes("location_name", "address"), _copy("location_name", "address")),

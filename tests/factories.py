@@ -31,6 +31,7 @@ from models import (
 from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import token_issuer
 from services.fulfillment import new_ticket_code
+from services.markdown import render_markdown
 from services.pricing import quote_order, store_totals
 
 _seq = itertools.count(1)
@@ -67,6 +68,7 @@ def make_race(db, *, organizer: Profile | None = None, tickets=(("5K", 2500, 100
     kw.setdefault("address", "New York, NY")
     kw.setdefault("status", RaceStatus.PUBLISHED)
     kw.setdefault("currency", "USD")
+    kw.setdefault("description_html", render_markdown(kw.get("description", "")))  # as the editor saves it
     race = Race(organizer_id=organizer.id, **kw)
     race.ticket_types = [TicketType(name=name, price=price, capacity=capacity, position=i)
                          for i, (name, price, capacity) in enumerate(tickets)]

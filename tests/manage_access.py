@@ -32,7 +32,7 @@ def visitor_client(app, db, race, who: str):
         runner = make_profile(db, email="runner@example.com")
         make_order(db, race, race.ticket_types[0], 1, status=OrderStatus.PAID, buyer=runner)
         login(client, runner)
-    return client, csrf_token(client, "/")
+    return client, csrf_token(client, "/auth/sign-in" if who == "signed out" else "/")  # the list gives a visitor none
 
 
 def assert_answer(response, expected, path):

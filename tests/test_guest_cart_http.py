@@ -504,6 +504,7 @@ def test_one_visitor_cannot_reach_another_s_tickets(client, app, db, race):
                                   "/races/lake/cart/pay"])
 def test_csrf_is_enforced_for_visitors_too(client, db, race, path):
     add(client, race, **{"10K": 1})
+    csrf_token(client, "/auth/sign-in")  # a browser with a session (one without has no token to forge: test_page_cache)
     before = [(o.id, o.subtotal) for o in guest_carts(db)]
     response = client.post(path, data={f"qty-{type_id(race, '10K')}": "1", "ticket_type_id": type_id(race, "10K"),
                                        "quantity": "2", "code": "X", "email": "a@example.com", "password": PASSWORD,

@@ -633,7 +633,7 @@ def test_only_organizers_can_open_or_change_anything(app, db, race, who):
     if who == "stranger":
         login(visitor, make_profile(db, email="mallory@example.com"))
     before = _snapshot(db, race)
-    t = csrf_token(visitor, "/")
+    t = csrf_token(visitor, "/auth/sign-in" if who == "signed out" else "/")  # the race list gives a visitor none
     for method, path, data in organizer_routes(race, tt_id, media.id):
         response = visitor.open(path, method=method, data={"csrf_token": t, **data})
         if who == "stranger":

@@ -1,0 +1,115 @@
+"""An in-process cache of the race page as an anonymous visitor sees it, and the key that says when it is stale.
+
+The key is read from the database on every request (so every gunicorn worker and every app server
+agrees at once); the cache only saves rendering the page again while the key stays the same. The key
+holds everything the page shows that can change:
+
+- the race's `version`, which `Race.touch()` bumps on every edit of the race or of what its page shows
+  (ticket types, price steps, social links, cover, publishing), and its organizer's name;
+- what time changes: whether sign-up is open (and why not), each ticket type's sales window, the
+  race's local date (price steps go by it);
+- the availability: spots left per ticket type (tickets sold, pending holds, waitlist offers and people
+  waiting: services.inventory.spots_left) and, for types with a step that ends "after N sold", the
+  tickets taken at each step.
+
+`race_page_key` is the one function to change when a stored sold count lands (the availability then
+comes with the race in one statement). Entries also expire after `max_age` seconds, a safety net for a
+change made behind the app's back (a manual UPDATE).
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.orm import Session
+
+from models import PriceTier, Profile, Race, TicketType
+from services import inventory
+from services.price_tiers import local_day, price_now, steps_and_sold
+from services.races import PUBLIC_STATUSES, SLUG_RE
+from services.sales import on_sale, signup_closed_reason
+
+
+def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
+    """What the public page of the race at `slug` shows that can change, as a hashable value; None when no
+    public race is there (a draft is a preview for its organizers, never cached).
+
+    One statement for the race, its organizer's name and its ticket types, then the availability:
+    two for spots left, and one more only when a price step ends after a number sold.
+    """
+    if not SLUG_RE.match(slug):
+        return None
+    counted = exists().where(and_(PriceTier.ticket_type_id == TicketType.id, PriceTier.until_sold.is_not(None)))
+    rows = session.execute(
+        select(Race, Profile.full_name, Profile.email, TicketType, counted.label("counted"))
+        .join(Profile, Profile.id == Race.organizer_id)
+        .outerjoin(TicketType, and_(TicketType.race_id == Race.id, TicketType.hidden.is_(False)))
+        .where(Race.slug == slug)
+        .order_by(TicketType.position, TicketType.id)).all()
+    if not rows or rows[0].Race.status not in PUBLIC_STATUSES:
+        return None
+    race = rows[0].Race
+    types = [row.TicketType for row in rows if row.TicketType is not None]
+    counted_ids = [row.TicketType.id for row in rows if row.TicketType is not None and row.counted]
+    left = inventory.spots_left(session, types, now)
+    today = local_day(race, now)
+    prices = {}
+    if counted_ids:
+        steps, sold = steps_and_sold(session, counted_ids, now)
+        prices = {t.id: price_now(t.price, steps.get(t.id, []), today, sold) for t in types if t.id in counted_ids}
+    return (race.id, race.version, rows[0].full_name, rows[0].email, signup_closed_reason(race, now),
+            today.isoformat(),
+            tuple((t.id, on_sale(t, now), left[t.id], prices.get(t.id)) for t in types))
+
+
+@dataclass(frozen=True)
+class CachedPage:
+    key: Hashable
+    body: bytes
+    etag: str
+    stored_at: float
+
+
+def etag_of(body: bytes) -> str:
+    """The entity tag of a page: its content's hash, so every worker (and a new release with changed
+    templates) agrees on it without sharing anything."""
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+class PageCache:
+    """Rendered pages by name (a race's slug and the variant: full page or htmx fragment), each valid for
+    one key; the least recently used goes first beyond `size`. Thread-safe (gthread workers)."""
+
+    def __init__(self, size: int = 256, max_age: float = 60.0):
+        self.size, self.max_age = size, max_age
+        self._pages: OrderedDict[Hashable, CachedPage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: Hashable, key: Hashable) -> CachedPage | None:
+        """The page stored under `name` for exactly this key and younger than max_age, or None."""
+        with self._lock:
+            page = self._pages.get(name)
+            if page is None or page.key != key or time.monotonic() - page.stored_at > self.max_age:
+                return None
+            self._pages.move_to_end(name)
+            return page
+
+    def put(self, name: Hashable, key: Hashable, body: bytes) -> CachedPage:
+        page = CachedPage(key, body, etag_of(body), time.monotonic())
+        if self.max_age <= 0 or self.size <= 0:
+            return page
+        with self._lock:
+            self._pages[name] = page
+            self._pages.move_to_end(name)
+            while len(self._pages) > self.size:
+                self._pages.popitem(last=False)
+        return page
+
+    def __len__(self) -> int:
+        return len(self._pages)
