@@ -11,6 +11,7 @@ signed, to the app, so "sold" means paid orders in the database, not redirects.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -18,44 +19,33 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import requests
 
 from bench import stripe_events
 from bench.ledger import Attempt, percentile
-from tests.doubles.stripe_api import StripeServer, _Handler
+from tests.doubles.stripe_api import StripeServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 WINDOW_SECONDS = 10.0
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 512  # a spike opens hundreds of connections at once
-    daemon_threads = True
-
-
 class SlowStripe(StripeServer):
     """The loopback Stripe, answering Checkout Session creation after `latency` seconds (outside its lock).
 
-    It runs in a process of its own (`python -m bench.spike <latency> <port>`, see StripeProcess), so its
+    It runs in a process of its own (`python -m bench.spike <latency>`, see StripeProcess), so its
     threads do not share a GIL with the 1,000 buyers; `POST /bench/pay/<session id>` completes a session
     and answers the checkout.session.completed event, as StripeServer.pay_session does in the tests."""
 
-    def __init__(self, latency: float, port: int = 0):
+    def __init__(self, latency: float):
         super().__init__()
-        self.latency, self.port = latency, port
+        self.latency = latency
 
     def start(self) -> SlowStripe:
-        httpd = _Server(("127.0.0.1", self.port), _Handler)
-        httpd.stripe = self
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="stripe-slow", daemon=True)
-        self._thread.start()
+        super().start()
+        self._httpd.socket.listen(512)  # a spike opens hundreds of connections at once (the default backlog is 5)
         return self
 
     def _dispatch(self, method, raw_path, headers, body):
@@ -70,30 +60,27 @@ class SlowStripe(StripeServer):
 
 
 class StripeProcess:
-    """SlowStripe in its own process on a free port; `pay(session_id)` answers the completed event's JSON."""
+    """SlowStripe in its own process; `pay(session_id)` answers the completed event's JSON."""
 
     api_key = StripeServer.api_key
 
     def __init__(self, latency: float, log_path: Path):
-        from bench import servers
-
         self.latency, self.log_path = latency, log_path
-        self.port = servers.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = ""
         self.process: subprocess.Popen | None = None
 
     def start(self) -> StripeProcess:
         log = self.log_path.open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.spike", str(self.latency), str(self.port)],
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.spike", str(self.latency)],
                                         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(self.url + "/c/pay/ready", timeout=1)
+        while time.monotonic() < deadline and self.process.poll() is None:
+            started = re.search(r"Stripe double on (\S+),", self.log_path.read_text())
+            if started:
+                self.url = started[1]
                 return self
-            except requests.RequestException:
-                time.sleep(0.1)
+            time.sleep(0.1)
         raise RuntimeError(f"the Stripe double did not start: {self.log_path.read_text()[-2000:]}")
 
     def pay(self, session_id: str) -> str:
@@ -230,8 +217,8 @@ def spike_buyers(app, order_ids: list[uuid.UUID], tokens: list[tuple[str, str]])
             for order_id, (access, refresh), (session_cookie, csrf) in zip(order_ids, tokens, states, strict=True)]
 
 
-if __name__ == "__main__":  # the Stripe double's own process: python -m bench.spike <latency seconds> <port>
+if __name__ == "__main__":  # the Stripe double's own process: python -m bench.spike <latency in seconds>
     sys.path[0] = str(ROOT)
-    double = SlowStripe(float(sys.argv[1]), int(sys.argv[2])).start()
+    double = SlowStripe(float(sys.argv[1])).start()
     print(f"Stripe double on {double.url}, Checkout Sessions in {double.latency * 1000:.0f} ms", flush=True)
     double._thread.join()
