@@ -42,7 +42,9 @@ def completed_event(session_id: str, *, order_id: str, amount_total: int, curren
             "currency": currency.lower(), "client_reference_id": order_id,
             "customer_email": "runner@example.com", "created": now - 120, "expires_at": now + 1680,
             "metadata": {"order_id": order_id, "app_env": app_env},
-            "payment_intent": f"pi_{secrets.token_hex(12)}",
+            # One payment per session, as Stripe has it: a second event for the session is a redelivery
+            # (already done), not a second payment (which the app records as a duplicate to refund).
+            "payment_intent": f"pi_{hashlib.sha256(session_id.encode()).hexdigest()[:24]}",
             "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": amount_tax},
         }},
     }, separators=(",", ":"))
