@@ -7,6 +7,8 @@ import platform
 import subprocess
 from pathlib import Path
 
+from bench import messages
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -72,6 +74,7 @@ P99_GOAL = 3.0  # a page's p99 at most this × the one-SELECT baseline's p99
 SPIKE_P99_GOAL_MS = 2000
 
 
+
 def goals(results: dict) -> list[dict]:
     """Every goal of the issue that one run measures: its figure and whether it is met."""
     rows = []
@@ -110,6 +113,10 @@ def goals(results: dict) -> list[dict]:
                      "figure": f"{t['scaling']}× ({t['one_instance']['req_per_s']:,.0f} → "
                                f"{t['two_instances']['req_per_s']:,.0f} req/s, {t['page']})",
                      "met": (t["scaling"] or 0) > 1.0})
+    sent = results.get("message_send")
+    if sent:
+        rows.append({"goal": f"a message to {sent['recipients']:,} runners queued in under {messages.BUDGET_SECONDS:g} s",
+                     "figure": f"{sent['seconds']:.2f} s", "met": sent["seconds"] < messages.BUDGET_SECONDS})
     weight = results.get("page_weight")
     if weight:
         rows.append({"goal": f"race page ≤ {weight['budget'] / 1024:.0f} KB compressed (HTML + CSS + JS)",
@@ -127,7 +134,7 @@ def _spike_goal(result: dict, label: str) -> dict:
                       f"p99 {_fmt(result['checkout_p99_ms'], ',.0f')} ms", "met": ok}
 
 
-def checks(results: dict, pages: list, pending: int, message_budget: float) -> list[dict]:
+def checks(results: dict, pages: list, pending: int) -> list[dict]:
     """Correctness: what makes `make bench` fail (an oversold spike, errors under load, a webhook or an
     email handled twice), unlike a missed speed goal."""
     out = [{"name": f"{p['name']}: no errors under load", "ok": p["errors"] == 0,
@@ -170,10 +177,9 @@ def checks(results: dict, pages: list, pending: int, message_budget: float) -> l
            for name, r in step["pages"].items() if r["status"] != 200]
     out.append({"name": "growth: every page answers 200 at every size", "ok": not bad, "detail": "; ".join(bad) or "ok"})
     sent = results["message_send"]
-    out.append({"name": f"message: {sent['recipients']:,} recipients queued in under {message_budget:.0f} s",
-                "ok": sent["status"] == 303 and sent["seconds"] < message_budget
-                and sent["outbox_rows"] == sent["recipients"] > 0,
-                "detail": f"{sent['seconds']:.2f} s for HTTP {sent['status']}, {sent['outbox_rows']:,} outbox rows"})
+    out.append({"name": f"message: one outbox row for each of the {sent['recipients']:,} recipients",
+                "ok": sent["status"] == 303 and sent["outbox_rows"] == sent["recipients"] > 0,
+                "detail": f"HTTP {sent['status']}, {sent['outbox_rows']:,} outbox rows"})
     webhook = results.get("webhook")
     if webhook is not None:
         # Each real order is paid by the first event that names it, once; every other event is ignored

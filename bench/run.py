@@ -546,7 +546,7 @@ def main() -> int:
     if webhook is not None:
         results["webhook"] = {k: webhook.result[k] for k in ("events_prepared", "events_for_real_orders",
                                                                "events_repeated", "outcomes", "pending_orders_paid")}
-    results["checks"] = report.checks(results, pages, len(data.pending), messages.BUDGET_SECONDS)
+    results["checks"] = report.checks(results, pages, len(data.pending))
     results["goals"] = report.goals(results)
     results["elapsed_s"] = round(time.monotonic() - started, 1)
     report.write_json(results, BENCH_DIR / "results.json")
