@@ -53,7 +53,7 @@ lint: $(VENV)/.dev-deps
 	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db check
 
 ## bench: every goal of issue 17 in one run: pages against two baselines, the opening spike per worker model,
-## two instances with Redis, growth to 50,000 registrations (about 10 minutes; writes bench/results.json and
+## two instances with Redis, growth to 50,000 registrations (10–15 minutes; writes bench/results.json and
 ## bench/RESULTS.md; fails only for correctness; not part of `make test`)
 bench: $(VENV)/.dev-deps
 	@command -v wrk >/dev/null && command -v redis-server >/dev/null || { echo "== installing wrk and redis-server (Debian packages)"; \

@@ -336,5 +336,5 @@ def write_markdown(results: dict, path: Path) -> None:
         f"{c['name']} ({c['detail']})" for c in failed))]
     if results.get("skipped"):
         parts += ["", "Not measured: " + "; ".join(results["skipped"]) + "."]
-    parts += ["", "Rerun with `make bench` (about ten minutes; needs Postgres on 127.0.0.1:5432, wrk and redis-server).", ""]
+    parts += ["", "Rerun with `make bench` (10–15 minutes; needs Postgres on 127.0.0.1:5432, wrk and redis-server).", ""]
     path.write_text("\n".join(parts))

@@ -1,6 +1,6 @@
 """`make bench`: Startline under gunicorn on Postgres, against two baselines, and every goal of issue 17.
 
-One run, about ten minutes on two busy vCPUs:
+One run, 10–15 minutes on two vCPUs (most of it the spikes and the growth to 50,000):
 1. a fresh database `startline_bench` (dropped and created), migrated and seeded (bench/seed.py);
 2. SQL statements per request for each page, counted in-process;
 3. two gunicorn servers with the same settings (two sync workers): the baselines (bench/hello.py: a bare
