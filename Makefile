@@ -57,12 +57,13 @@ lint: $(VENV)/.dev-deps
 	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db upgrade
 	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db check
 
-## bench: gunicorn + Postgres + wrk: throughput beside a bare Flask page, a checkout burst, page weight,
-## SQL per request (about 3 minutes; writes bench/results.json and bench/RESULTS.md; not part of `make test`)
+## bench: every goal of issue 17 in one run: pages against two baselines, the opening spike per worker model,
+## two instances with Redis, growth to 50,000 registrations (10–15 minutes; writes bench/results.json and
+## bench/RESULTS.md; fails only for correctness; not part of `make test`)
 bench: $(VENV)/.dev-deps
-	@command -v wrk >/dev/null || { echo "== installing wrk (Debian package)"; \
+	@command -v wrk >/dev/null && command -v redis-server >/dev/null || { echo "== installing wrk and redis-server (Debian packages)"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; }
+		$$SUDO apt-get install -y wrk redis-server || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk redis-server; }; }
 	$(PY) bench/run.py
 
 clean:

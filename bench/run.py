@@ -1,22 +1,31 @@
-"""`make bench`: Startline under gunicorn on Postgres, side by side with a bare Flask page.
+"""`make bench`: Startline under gunicorn on Postgres, against two baselines, and every goal of issue 17.
 
-One run, about three minutes:
+One run, 10–15 minutes on two vCPUs (most of it the spikes and the growth to 50,000):
 1. a fresh database `startline_bench` (dropped and created), migrated and seeded (bench/seed.py);
 2. SQL statements per request for each page, counted in-process;
-3. two gunicorn servers with the same settings, the bare "hello" app (the ceiling) and Startline;
-4. wrk against each page (race list, race page, cart fragment, registrants, webhook), each
-   right after a run against the ceiling, so each ratio compares neighbours in time;
-5. the race page's weight, compressed; 6. the burst (bench/burst.py);
-7. a message to the big race's 5,000 runners, sent through the page (bench/messages.py);
-8. a table on the terminal, bench/results.json and bench/RESULTS.md.
+3. two gunicorn servers with the same settings (two sync workers): the baselines (bench/hello.py: a bare
+   Flask page, and one doing ONE SELECT and a small Jinja template) and Startline;
+4. wrk against each page (race list and race page as a cookieless visitor, the race page again with
+   If-None-Match when it sends an ETag, cart fragment, registrants, webhook), each right after a run
+   against both baselines, so each ratio compares neighbours in time;
+5. the race page's weight, compressed; a message to the big race's 5,000 runners (bench/messages.py);
+6. the registration-opening spike (bench/spike.py) under each worker model: 1,000 buyers within 10 s
+   for 500 spots, the Stripe double answering Checkout Session creation in 300 ms;
+7. past one machine (bench/cluster.py): two instances, Redis for the rate limits, wrk and the spike
+   spread over both; two outbox workers send every email once and run each scheduled job once;
+8. flat in the data (bench/scale.py): a race grown to 500, 5,000 and 50,000 registrations, each page's
+   cost in-process at each size;
+9. the goals table (goal, figure, met) and the pages table on the terminal, bench/results.json and
+   bench/RESULTS.md. The exit status is 1 only for correctness (an oversold spike, errors under load,
+   a webhook or an email handled twice, a job run twice), never for a missed speed goal.
 
 Knobs (environment): BENCH_DATABASE_URL (its database name must contain "bench": it is dropped),
 BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CEILING_DURATION (5s), BENCH_CONNECTIONS (16),
-BENCH_THREADS (2).
+BENCH_THREADS (2), BENCH_SPIKE_MODELS (the Procfile's model and sync; e.g. "sync,gthread:4,gthread:8,
+gthread:16,gevent"), BENCH_STRIPE_LATENCY_MS (300).
 """
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -32,8 +41,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # import the app and `bench.*` from the repository root, not from bench/
 
-from bench import messages, report, servers, stripe_events, weight, wrk  # noqa: E402
-from bench.burst import Shopper, ledger, percentile, run_burst  # noqa: E402
+from bench import cluster, messages, report, scale, servers, spike, stripe_events, weight, wrk  # noqa: E402
+from bench.ledger import ledger  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
 WEBHOOK_SECRET = "whsec_bench"
@@ -75,6 +84,7 @@ class Page:
     fragment: bool = False             # an htmx request for a fragment
     webhook: bool = False
     cookie: str = ""                   # filled in once the account's session exists
+    headers: dict = field(default_factory=dict)  # sent as they are (If-None-Match)
     status: str = "ok"
     sql_statements: int | None = None
     result: dict = field(default_factory=dict)
@@ -218,9 +228,10 @@ def count_statements(app, pages: list[Page], tokens: dict, comparisons: dict[str
 
 # --- the load ---------------------------------------------------------------------------------
 
-def measure(page: Page, base_url: str, settings: Settings, workdir: Path, pending, ceiling: float, app) -> None:
-    """Warm up, then the measured wrk run; the figures go into page.result."""
-    headers = {}
+def measure(page: Page, base_url: str, settings: Settings, workdir: Path, pending, baselines: dict, app) -> None:
+    """Warm up, then the measured wrk run; the figures, and the ratios to the baselines measured just
+    before it, go into page.result."""
+    headers = dict(page.headers)
     if page.cookie:
         headers["Cookie"] = page.cookie
     if page.fragment:
@@ -249,26 +260,30 @@ def measure(page: Page, base_url: str, settings: Settings, workdir: Path, pendin
         extra = {"events_prepared": count, "events_for_real_orders": real, "events_repeated": max(0, result.requests - count),
                  "outcomes": {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)},
                  "pending_orders_paid": pending_paid(app, pending)}
+    bare, one_select = baselines["bare"], baselines["one-select"]
     page.result = {
         "url": url, "method": page.method, "requests": result.requests, "req_per_s": result.req_per_s,
         "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "non_2xx_3xx": result.non_2xx_3xx,
         "socket_errors": result.socket_errors, "errors": result.errors,
-        "ratio": round(result.req_per_s / ceiling, 3), "ceiling_req_per_s": ceiling, "wrk_output": result.output,
-        **extra,
+        "ratio": round(result.req_per_s / bare.req_per_s, 3), "ceiling_req_per_s": bare.req_per_s,
+        "ratio_one_select": round(result.req_per_s / one_select.req_per_s, 3),
+        "one_select_req_per_s": one_select.req_per_s, "one_select_p99_ms": one_select.p99_ms,
+        "p99_vs_one_select": round(result.p99_ms / one_select.p99_ms, 2) if one_select.p99_ms else None,
+        "wrk_output": result.output, **extra,
     }
 
 
-def ceiling_page(runs: list[wrk.WrkResult], url: str) -> Page:
-    """The hello row: the median of the ceiling runs, with the spread (a measure of the machine's noise)."""
+def baseline_page(name: str, path: str, runs: list[wrk.WrkResult], url: str) -> Page:
+    """A baseline row: the median of its runs, with the spread (a measure of the machine's noise)."""
     ordered = sorted(runs, key=lambda r: r.req_per_s)
     middle = ordered[len(ordered) // 2]
-    page = Page("hello (ceiling)", "/", sql_statements=0)
+    page = Page(name, path, sql_statements=0 if path == "/" else 1)
     page.result = {
         "url": url, "method": "GET", "requests": middle.requests, "req_per_s": middle.req_per_s,
         "p50_ms": middle.p50_ms, "p99_ms": middle.p99_ms, "non_2xx_3xx": sum(r.non_2xx_3xx for r in runs),
         "socket_errors": {k: sum(r.socket_errors.get(k, 0) for r in runs) for r in runs for k in r.socket_errors},
-        "errors": sum(r.errors for r in runs), "ratio": 1.0, "runs_req_per_s": [r.req_per_s for r in runs],
-        "wrk_output": middle.output,
+        "errors": sum(r.errors for r in runs), "ratio": None, "ratio_one_select": None,
+        "runs_req_per_s": [r.req_per_s for r in runs], "wrk_output": middle.output,
     }
     return page
 
@@ -305,10 +320,59 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def anonymous_headers(url: str) -> dict[str, str]:
+    """What a cookieless visitor's GET answers: Set-Cookie, ETag, Cache-Control (for the report, and the 304 run)."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return {"status": response.status, "set_cookie": response.headers.get_all("Set-Cookie") or [],
+                "etag": response.headers.get("ETag") or "", "cache_control": response.headers.get("Cache-Control") or ""}
+
+
+def spike_models() -> list[servers.Model]:
+    """BENCH_SPIKE_MODELS ("sync,gthread:4,gthread:8,gthread:16,gevent"), by default the Procfile's model and sync."""
+    chosen = os.environ.get("BENCH_SPIKE_MODELS", "").strip()
+    models = [servers.Model.parse(m) for m in chosen.split(",") if m.strip()] if chosen else [
+        servers.procfile_model(), servers.Model("sync")]
+    unique = list(dict.fromkeys(models))
+    for model in unique:
+        if model.worker_class == "gevent":
+            try:
+                import gevent  # noqa: F401
+            except ImportError:
+                raise SystemExit("BENCH_SPIKE_MODELS asks for gevent, which is not installed "
+                                 "(.venv/bin/pip install gevent; see the README's Performance section)") from None
+    return unique
+
+
+def stripe_env(env: dict[str, str], stripe) -> dict[str, str]:
+    return {**env, "STRIPE_SECRET_KEY": stripe.api_key, "STRIPE_API_BASE": stripe.url}
+
+
+def one_spike(app, data, race, tokens, base_urls: list[str], stripe, model_name: str) -> dict:
+    """One opening spike on `race` (a bench/seed.py SpikeRace), its ledger afterwards."""
+    index = data.spike_races.index(race)
+    order_ids = [b.order_ids[index] for b in data.buyers]
+    buyers = spike.spike_buyers(app, order_ids, [tokens[b.profile_id] for b in data.buyers])
+    result = spike.run_spike(base_urls, buyers, race.capacity, stripe, model=model_name, webhook_secret=WEBHOOK_SECRET)
+    from extensions import db
+    from services import clock
+
+    with app.app_context():
+        books = ledger(db.session, race.ticket_type_id, [str(o) for o in order_ids], clock.now())
+        db.session.remove()
+    summary = {**result.summary(), "ledger": books.__dict__}
+    print(f"   {model_name}: {books.paid_orders} sold, {summary['sold_out']} told sold out, {summary['errors']} errors; "
+          f"checkout p50 {summary['checkout_p50_ms']} ms, p99 {summary['checkout_p99_ms']} ms", flush=True)
+    return summary
+
+
 def main() -> int:
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     settings = Settings()
+    models = spike_models()
+    procfile = servers.procfile_model()
     hello_port, app_port = servers.free_port(), servers.free_port()
     while app_port == hello_port:
         app_port = servers.free_port()
@@ -325,21 +389,20 @@ def main() -> int:
     from app import create_app
     from bench.seed import seed
     from extensions import db
-    from services import clock
 
     app = create_app()
     with app.app_context():
         flask_migrate.upgrade(revision="heads")
         t0 = time.monotonic()
-        data = seed(db.session)
+        data = seed(db.session, spike_races=len(models) + 1)  # one race per model, one for two instances
         seed_seconds = time.monotonic() - t0
-        db.session.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would have them by now
-        db.session.commit()
+        counts_note = scale.refresh_counts(db.session)  # ANALYZE, as autovacuum would have by now
         postgres_version = db.session.execute(text("SHOW server_version")).scalar()
         tokens = mint_sessions(app, [data.organizer_id, data.cart_buyer_id] + [b.profile_id for b in data.buyers])
         db.session.remove()
     print(f"   {data.races} races; {data.registrations:,} paid registrations in {data.big_race_slug}; "
-          f"{len(data.buyers)} buyers ready for {data.burst_race_slug} ({seed_seconds:.1f} s)", flush=True)
+          f"{len(data.buyers):,} buyers with carts in {len(data.spike_races)} spike races ({seed_seconds:.1f} s; "
+          f"{counts_note})", flush=True)
 
     pages = [
         Page("race list", "/"),
@@ -363,44 +426,57 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="startline-bench-"))
     hello = servers.Gunicorn("bench.hello:app", hello_port, env, workdir / "gunicorn-hello.log")
     startline = servers.Gunicorn("app:create_app()", app_port, env, workdir / "gunicorn-startline.log")
-    results_pages = []
+    results_pages, anonymous = [], {}
     try:
         print(f"== gunicorn: {servers.WORKERS} {servers.WORKER_CLASS} workers each, logs in {workdir}", flush=True)
         hello.start()
         startline.start()
-        hello.wait_ready("/")
+        hello.wait_ready("/one-select")
         startline.wait_ready("/healthz")
 
-        print(f"== wrk {settings.wrk_flags} (after a {settings.warmup} warm-up each); the ceiling, "
-              f"{settings.ceiling_duration}, right before each page", flush=True)
-        wrk.run(hello.url + "/", duration=settings.warmup, threads=settings.threads, connections=settings.connections)
-        ceiling_runs = []
+        # The anonymous pages as a cookieless visitor sees them (wrk sends no cookie), and the race
+        # page again with the ETag it answered, when it has one: a conditional GET (304).
+        for page in pages[:2]:
+            anonymous[page.name] = anonymous_headers(app_url + page.path)
+        etag = anonymous["race page"]["etag"]
+        if etag:
+            pages.insert(2, Page("race page, If-None-Match (304)", pages[1].path, headers={"If-None-Match": etag}))
+
+        print(f"== wrk {settings.wrk_flags} (after a {settings.warmup} warm-up each); both baselines, "
+              f"{settings.ceiling_duration} each, right before each page", flush=True)
+        for path in ("/", "/one-select"):
+            wrk.run(hello.url + path, duration=settings.warmup, threads=settings.threads,
+                    connections=settings.connections)
+        runs = {"bare": [], "one-select": []}
+
+        def baselines() -> dict:
+            # Measured next to each page, so a machine that gets busier or quieter during the run
+            # moves both figures of a ratio alike.
+            latest = {}
+            for name, path in (("bare", "/"), ("one-select", "/one-select")):
+                latest[name] = wrk.run(hello.url + path, duration=settings.ceiling_duration,
+                                       threads=settings.threads, connections=settings.connections)
+                runs[name].append(latest[name])
+            return latest
+
         for page in pages:
             if page.status != "ok":
                 print(f"   {page.name}: {page.status}, skipped", flush=True)
                 continue
-            # The ceiling is measured next to each page, so a machine that gets busier or quieter
-            # during the run moves both figures of a ratio alike.
-            ceiling_runs.append(wrk.run(hello.url + "/", duration=settings.ceiling_duration, threads=settings.threads,
-                                        connections=settings.connections))
-            measure(page, app_url, settings, workdir, data.pending, ceiling_runs[-1].req_per_s, app)
-            print(f"   {page.name}: {page.result['req_per_s']:,.0f} req/s, ceiling {ceiling_runs[-1].req_per_s:,.0f}"
+            latest = baselines()
+            measure(page, app_url, settings, workdir, data.pending, latest, app)
+            print(f"   {page.name}: {page.result['req_per_s']:,.0f} req/s ({page.result['ratio_one_select']:.3f}× "
+                  f"one-SELECT {latest['one-select'].req_per_s:,.0f}, {page.result['ratio']:.3f}× bare "
+                  f"{latest['bare'].req_per_s:,.0f})"
                   + (f", {page.result['errors']} errors" if page.result["errors"] else ""), flush=True)
-        if not ceiling_runs:  # nothing of Startline answered: still say what the ceiling is
-            ceiling_runs.append(wrk.run(hello.url + "/", duration=settings.ceiling_duration, threads=settings.threads,
-                                        connections=settings.connections))
-        ceiling = ceiling_page(ceiling_runs, hello.url + "/")
-        results_pages = [ceiling, *pages]
+        if not runs["bare"]:  # nothing of Startline answered: still say what the baselines are
+            baselines()
+        results_pages = [baseline_page("hello (bare Flask)", "/", runs["bare"], hello.url + "/"),
+                         baseline_page("one SELECT + Jinja", "/one-select", runs["one-select"], hello.url + "/one-select"),
+                         *pages]
 
         print("== Page weight of the race page", flush=True)
         page_weight = weight.measure(f"{app_url}/races/{data.big_race_slug}")
-
-        print(f"== Burst: {len(data.buyers)} buyers, {data.burst_capacity} spots of which 100 left", flush=True)
-        shoppers = [Shopper(str(b.order_id), *tokens[b.profile_id]) for b in data.buyers]
-        burst = run_burst(app_url, data.burst_race_slug, shoppers, spots=100)
-        with app.app_context():
-            books = ledger(db.session, data.burst_ticket_type_id, [s.order_id for s in shoppers], clock.now())
-            db.session.remove()
 
         print(f"== A message to every runner of {data.big_race_slug}, through the page", flush=True)
         message_send = messages.send_to_everyone(app, app_url, data.big_race_id, *tokens[data.organizer_id])
@@ -410,45 +486,28 @@ def main() -> int:
         hello.stop()
         startline.stop()
 
-    latencies = burst.checkout_latencies()
-    pay = sorted(a.pay_ms for a in burst.attempts if a.pay_ms is not None)
-    burst_result = {
-        "buyers": burst.buyers, "spots": burst.spots, "paid": burst.count("paid"), "sold_out": burst.count("sold out"),
-        "errors": len(burst.errors()), "error_samples": [e.detail for e in burst.errors()[:5]],
-        "checkout_p50_ms": _round(percentile(latencies, 50)), "checkout_p99_ms": _round(percentile(latencies, 99)),
-        "checkout_max_ms": _round(latencies[-1] if latencies else None),
-        "pay_p50_ms": _round(percentile(pay, 50)), "pay_p99_ms": _round(percentile(pay, 99)),
-        "wall_s": round(burst.wall_s, 2),
-        "ledger": books.__dict__,
-    }
-    webhook = next((p for p in pages if p.webhook and p.status == "ok"), None)
-    checks = [
-        {"name": f"{p.name}: no errors under load", "ok": p.result["errors"] == 0,
-         "detail": f"{p.result['non_2xx_3xx']} non-2xx/3xx, socket errors {p.result['socket_errors'] or 'none'}"}
-        for p in results_pages if p.status == "ok"
-    ] + [
-        {"name": f"{p.name}: answers 200", "ok": False, "detail": p.status}
-        for p in pages if p.status.startswith("error")
-    ] + [
-        {"name": "burst: exactly the spots left were sold", "ok": books.paid_orders == burst.spots == books.tickets,
-         "detail": f"{books.paid_orders} paid orders, {books.tickets} tickets for {burst.spots} spots"},
-        {"name": "burst: no errors other than sold out", "ok": not burst.errors() and
-         burst.count("sold out") == burst.buyers - burst.spots,
-         "detail": f"{len(burst.errors())} errors, {burst.count('sold out')} sold out"},
-        {"name": f"message: {message_send.recipients:,} recipients queued in under {messages.BUDGET_SECONDS:.0f} s",
-         "ok": message_send.within_budget,
-         "detail": f"{message_send.seconds:.2f} s for HTTP {message_send.status}, {message_send.outbox_rows:,} outbox rows"},
-        {"name": "burst: the race is full, not oversold", "ok": books.spots_left == 0 and books.sold_in_race == books.capacity
-         and books.pending_orders == 0, "detail": f"{books.sold_in_race}/{books.capacity} sold, {books.pending_orders} pending"},
-    ]
-    if webhook is not None:
-        # Each real order is paid by the first event that names it, once; every other event is ignored
-        # or finds the order paid already. (How many real orders get an event depends on the pace.)
-        outcomes, paid = webhook.result["outcomes"], webhook.result["pending_orders_paid"]
-        expected = {"ignored: session not created here", "paid", "already_done"}
-        checks.append({"name": "webhook: real orders paid exactly once, nothing else done", "ok":
-                       outcomes.get("paid", 0) == paid and set(outcomes) <= expected,
-                       "detail": f"{paid} of {len(data.pending)} pending orders paid; outcomes {outcomes}"})
+    stripe = spike.StripeProcess(SPIKE_STRIPE_LATENCY, workdir / "stripe-double.log").start()
+    spikes, cluster_result = [], {}
+    try:
+        print(f"== Opening spike: {len(data.buyers):,} buyers within {spike.WINDOW_SECONDS:.0f} s for "
+              f"{data.spike_races[0].capacity} spots, Stripe answering in {SPIKE_STRIPE_LATENCY * 1000:.0f} ms", flush=True)
+        for model, race in zip(models, data.spike_races, strict=False):
+            port = servers.free_port()
+            server = servers.Gunicorn("app:create_app()", port, stripe_env(env, stripe),
+                                      workdir / f"gunicorn-spike-{model.name.replace(' ', '-')}.log", model)
+            with server:
+                server.wait_ready("/healthz")
+                spikes.append({**one_spike(app, data, race, tokens, [server.url], stripe, model.name),
+                               "procfile": model == procfile})
+
+        print(f"== Two instances ({procfile.name} each), one Postgres, Redis for the rate limits", flush=True)
+        cluster_result = run_cluster(app, data, tokens, env, stripe, procfile, settings, workdir)
+    finally:
+        stripe.stop()
+
+    print("== Flat in the data: the growth race at " + " / ".join(f"{n:,}" for n in seed_growth_steps())
+          + " registrations, each page in-process (median ms)", flush=True)
+    growth = scale.run(app, db, data, tokens)
 
     results = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -459,15 +518,18 @@ def main() -> int:
             "wrk": settings.wrk_flags, "warmup": settings.warmup,
             "seed": (f"{data.races} published races; {data.big_race_slug}: 3 ticket types, "
                      f"{data.registrations:,} paid registrations"),
+            "procfile_model": procfile.name, "spike_models": [m.name for m in models],
         },
         "pages": [{"name": p.name, "path": p.path, "method": p.method, "status": p.status,
                    "sql_statements": p.sql_statements, **({k: v for k, v in p.result.items()} if p.result else
                                                           {"req_per_s": None, "p50_ms": None, "p99_ms": None,
-                                                           "ratio": None})}
+                                                           "ratio": None, "ratio_one_select": None})}
                   for p in results_pages],
-        "webhook": ({k: webhook.result[k] for k in ("events_prepared", "events_for_real_orders", "events_repeated",
-                                                     "outcomes", "pending_orders_paid")} if webhook else None),
-        "burst": burst_result,
+        "anonymous": anonymous,
+        "webhook": None,
+        "spikes": spikes,
+        "cluster": cluster_result,
+        "scale": growth,
         "message_send": message_send.__dict__,
         "page_weight": {"url": page_weight.url, "gzip_total": page_weight.gzip_total, "raw_total": page_weight.raw_total,
                         "budget": weight.BUDGET_BYTES, "within_budget": page_weight.within_budget,
@@ -479,29 +541,92 @@ def main() -> int:
                         "resources": [r.__dict__ for r in page_weight.resources]},
         "sql_constancy": constancy,
         "skipped": [f"{p.name} ({p.path}): {p.status}" for p in pages if p.status == "not available"],
-        "checks": checks,
-        "elapsed_s": round(time.monotonic() - started, 1),
     }
+    webhook = next((p for p in pages if p.webhook and p.status == "ok"), None)
+    if webhook is not None:
+        results["webhook"] = {k: webhook.result[k] for k in ("events_prepared", "events_for_real_orders",
+                                                               "events_repeated", "outcomes", "pending_orders_paid")}
+    results["checks"] = report.checks(results, pages, len(data.pending))
+    results["goals"] = report.goals(results)
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
     report.write_json(results, BENCH_DIR / "results.json")
     report.write_markdown(results, BENCH_DIR / "RESULTS.md")
 
     print()
     print(report.text_table(results))
     print()
+    print(report.goals_text(results))
+    print()
     for line in report.summary_lines(results):
         print(line)
     for skipped in results["skipped"]:
         print(f"Not available: {skipped}")
-    failed = [c for c in checks if not c["ok"]]
+    failed = [c for c in results["checks"] if not c["ok"]]
     for check in failed:
         print(f"FAILED: {check['name']}: {check['detail']}")
-        if check["name"].startswith("burst") and burst_result["error_samples"]:
-            print("   e.g. " + json.dumps(burst_result["error_samples"][:3]))
     print(f"\nbench/results.json and bench/RESULTS.md written in {results['elapsed_s']:.0f} s"
           + ("" if not failed else f"; {len(failed)} check(s) failed, gunicorn logs in {workdir}"))
     if not failed:
         shutil.rmtree(workdir, ignore_errors=True)  # logs and signed events; kept only to debug a failure
     return 1 if failed else 0
+
+
+def seed_growth_steps() -> tuple[int, ...]:
+    from bench.seed import GROWTH_STEPS
+
+    return GROWTH_STEPS
+
+
+def run_cluster(app, data, tokens, env, stripe, model: servers.Model, settings: Settings, workdir: Path) -> dict:
+    """Two instances: throughput alone and spread, the spike over both, the outbox and the jobs with two workers."""
+    from tests.smtp import SmtpServer
+
+    redis = cluster.Redis(workdir / "redis.log").start()
+    smtp = SmtpServer().start()
+    ports = [servers.free_port() for _ in range(2)]
+    while ports[0] == ports[1]:
+        ports[1] = servers.free_port()
+    shared = {**stripe_env(env, stripe), "RATELIMIT_STORAGE_URI": redis.url}
+    instances = [servers.Gunicorn("app:create_app()", port, {**shared, "SITE_URL": f"http://127.0.0.1:{port}"},
+                                  workdir / f"gunicorn-instance-{n + 1}.log", model) for n, port in enumerate(ports)]
+    out = {"model": model.name, "redis": redis.url}
+    try:
+        for instance in instances:
+            instance.start()
+        for instance in instances:
+            instance.wait_ready("/healthz")
+        path = f"/races/{data.big_race_slug}"
+        common = {"duration": settings.duration, "connections": settings.connections}
+        wrk.run(instances[0].url + path, duration=settings.warmup, threads=settings.threads,
+                connections=settings.connections)
+        wrk.run(instances[1].url + path, duration=settings.warmup, threads=settings.threads,
+                connections=settings.connections)
+        alone = cluster.spread_wrk([instances[0].url + path], **common)
+        both = cluster.spread_wrk([i.url + path for i in instances], **common)
+        out["throughput"] = {"page": "race page", "one_instance": alone, "two_instances": both,
+                             "scaling": round(both["req_per_s"] / alone["req_per_s"], 2) if alone["req_per_s"] else None}
+        print(f"   race page: {alone['req_per_s']:,.0f} req/s on one instance, {both['req_per_s']:,.0f} on two "
+              f"({out['throughput']['scaling']}×)", flush=True)
+        out["spike"] = one_spike(app, data, data.spike_races[-1], tokens, [i.url for i in instances], stripe,
+                                 f"two instances, {model.name} each")
+    finally:
+        for instance in instances:
+            instance.stop()
+    try:
+        workers = cluster.Workers(shared, smtp.url, workdir)
+        out["workers"] = cluster.drain_outbox(app, workers, smtp)
+        w = out["workers"]
+        print(f"   outbox: {w['smtp_received']:,} messages received by SMTP in {w['seconds']} s, {w['duplicates']} "
+              f"twice; {w['sent_rows']:,} rows marked sent; scheduled jobs started: "
+              + ", ".join(f"{job} {v['total']} ({'once' if v['once'] else 'TWICE'} per {v['interval_s']} s)"
+                           for job, v in w["jobs"].items()), flush=True)
+    finally:
+        smtp.stop()
+        redis.stop()
+    return out
+
+
+SPIKE_STRIPE_LATENCY = float(os.environ.get("BENCH_STRIPE_LATENCY_MS", "300")) / 1000
 
 
 if __name__ == "__main__":

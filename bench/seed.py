@@ -1,5 +1,6 @@
 """The benchmark's data: a 5,000-runner race, a few smaller ones, an organizer, a buyer with a cart,
-and a race with exactly 100 spots left for 200 buyers whose carts are ready to pay.
+a growth race (500 runners, grown to 5,000 and 50,000 by bench/scale.py), and races of 500 spots for
+the opening spike with 1,000 buyers whose carts are ready to pay.
 
 Rows go in with bulk `session.execute(insert(Model), rows)`, so seeding takes seconds, not minutes.
 Names, ages, sizes and sign-up dates are drawn from a fixed random seed: every run sees the same race.
@@ -13,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -37,11 +38,13 @@ from services.demo import LAKESIDE_DESCRIPTION, seed_demo
 from services.markdown import render_markdown
 
 BIG_RACE_SLUG = "riverside-city-marathon"
-BURST_RACE_SLUG = "midnight-sprint-5k"
+GROWTH_RACE_SLUG = "lakeshore-mass-run"
+GROWTH_STEPS = (500, 5_000, 50_000)  # paid registrations in the growth race, one measurement at each
+SPIKE_RACE_SLUG = "opening-day-10k"
+SPIKE_SPOTS = 500
+SPIKE_BUYERS = 1_000
 SMALL_RACE_SLUG = "harbour-night-run"  # one of services/demo.py's races: one ticket type, nobody signed up
 REGISTRATIONS = 5_000
-BURST_SPOTS_LEFT = 100
-BURST_BUYERS = 200
 PENDING_ORDERS = 50  # paid through the webhook benchmark with real, signed events
 
 WAIVER_TEXT = ("I take part at my own risk. I am fit to run the distance I chose, I will follow the "
@@ -90,10 +93,18 @@ OTHER_RACES = [
 
 @dataclass(frozen=True)
 class Buyer:
-    """A signed-up account with one complete cart (one ticket) for the burst race."""
+    """A signed-up account with one complete cart (one ticket) in each spike race, in their order."""
 
     profile_id: uuid.UUID
-    order_id: uuid.UUID
+    order_ids: tuple[uuid.UUID, ...]
+
+
+@dataclass(frozen=True)
+class SpikeRace:
+    id: int
+    slug: str
+    ticket_type_id: int
+    capacity: int
 
 
 @dataclass(frozen=True)
@@ -104,16 +115,13 @@ class PendingPayment:
     session_id: str
     total: int
     currency: str
+    tax: int = 0  # of the total: the sales tax the race adds
 
 
 @dataclass
 class BenchData:
     big_race_id: int
     big_race_slug: str
-    burst_race_id: int
-    burst_race_slug: str
-    burst_ticket_type_id: int
-    burst_capacity: int
     small_race_slug: str
     organizer_id: uuid.UUID
     cart_buyer_id: uuid.UUID
@@ -121,6 +129,10 @@ class BenchData:
     races: int
     buyers: list[Buyer] = field(default_factory=list)
     pending: list[PendingPayment] = field(default_factory=list)
+    growth_race_id: int = 0
+    growth_race_slug: str = ""
+    growth_registrations: int = 0
+    spike_races: list[SpikeRace] = field(default_factory=list)
 
 
 def _ascii(text: str) -> str:
@@ -187,13 +199,14 @@ def _tax(race: Race, subtotal: int) -> int:
 
 
 def _paid_registrations(session: Session, race: Race, waiver: WaiverVersion, wanted: dict[TicketType, int],
-                        people: People, now: datetime) -> int:
-    """`wanted` paid tickets per type, in orders of one to four, each order with its own buyer."""
+                        people: People, now: datetime, first_bib: int = 1) -> int:
+    """`wanted` paid tickets per type, in orders of one to four, each order with its own buyer
+    (bibs from `first_bib` on). Rows go in 5,000 at a time, as multi-row INSERTs."""
     rng = people.rng
     queue = [t for t, n in wanted.items() for _ in range(n)]
     rng.shuffle(queue)
     profiles, orders, registrations = [], [], []
-    bib = 0
+    bib = first_bib - 1
     while queue:
         size = min(len(queue), rng.choices([1, 2, 3, 4], weights=[60, 25, 10, 5])[0])
         types, queue = queue[:size], queue[size:]
@@ -218,9 +231,9 @@ def _paid_registrations(session: Session, race: Race, waiver: WaiverVersion, wan
                 "order_id": order_id, "race_id": race.id, "ticket_type_id": ticket_type.id,
                 "price": ticket_type.price, "waiver_guardian_name": "", "ticket_code": secrets.token_urlsafe(12),
                 "bib": bib, "created_at": paid_at - timedelta(minutes=3)})
-    session.execute(insert(Profile), profiles)
-    session.execute(insert(Order), orders)
-    session.execute(insert(Registration), registrations)
+    for model, rows in ((Profile, profiles), (Order, orders), (Registration, registrations)):
+        for start in range(0, len(rows), 5_000):
+            session.execute(insert(model), rows[start:start + 5_000])
     return len(registrations)
 
 
@@ -232,8 +245,28 @@ def _account(session: Session, email: str, full_name: str, now: datetime) -> uui
     return user_id
 
 
-def seed(session: Session, now: datetime | None = None) -> BenchData:
-    """Everything the benchmark reads and writes; commits."""
+def _split(ticket_types: list[TicketType], count: int) -> dict[TicketType, int]:
+    """`count` tickets shared out evenly over the types."""
+    return {t: count // len(ticket_types) + (i < count % len(ticket_types)) for i, t in enumerate(ticket_types)}
+
+
+def grow(session: Session, race_id: int, have: int, want: int, now: datetime | None = None) -> int:
+    """Add paid registrations to the growth race until it has `want` (it has `have`); commits; returns how many."""
+    now = now or datetime.now(UTC)
+    race = session.get(Race, race_id)
+    waiver = session.scalars(select(WaiverVersion).where(WaiverVersion.race_id == race_id)).one()
+    people = People(random.Random(want))
+    people.n = 10 * want  # unique emails beyond every earlier step's
+    ticket_types = list(session.scalars(select(TicketType).where(TicketType.race_id == race_id)
+                                        .order_by(TicketType.position)))
+    added = _paid_registrations(session, race, waiver, _split(ticket_types, want - have), people, now,
+                                first_bib=have + 1)
+    session.commit()
+    return added
+
+
+def seed(session: Session, now: datetime | None = None, spike_races: int = 2) -> BenchData:
+    """Everything the benchmark reads and writes; commits. `spike_races`: one per spike to run."""
     now = now or datetime.now(UTC)
     rng = random.Random(20_250_601)
     people = People(rng)
@@ -291,42 +324,70 @@ def seed(session: Session, now: datetime | None = None) -> BenchData:
         pending_regs.append({**_signed({**people.runner(), **buyer}, big_waiver.id, now, rng), "order_id": order_id,
                              "race_id": big.id, "ticket_type_id": ten_k.id, "price": ten_k.price})
         sessions.append({"id": session_id, "order_id": order_id, "expires_at": reserved_until, "created_at": now})
-        pending.append(PendingPayment(order_id, session_id, total, "USD"))
+        pending.append(PendingPayment(order_id, session_id, total, "USD", total - subtotal))
     session.execute(insert(Profile), pending_profiles)
     session.execute(insert(Order), pending_orders)
     session.execute(insert(Registration), pending_regs)
     session.execute(insert(CheckoutSession), sessions)
 
-    # The burst: 100 spots left, 200 buyers with a complete cart of one ticket each.
-    burst = _race(session, organizer_id, slug=BURST_RACE_SLUG, title="Midnight Sprint 5K",
-                  summary="Lights out at the lakefront: a 5K under the stars, and a hundred last spots.",
-                  city="Lakefront Trail, Chicago, IL", tz="America/Chicago", currency="USD",
-                  starts_at=day + timedelta(days=21), tickets=[("5K", 3000, 300, "Headlamps welcome")])
-    burst_waiver = _waiver(session, burst)
-    (burst_5k,) = burst.ticket_types
-    _paid_registrations(session, burst, burst_waiver, {burst_5k: burst_5k.capacity - BURST_SPOTS_LEFT}, people, now)
-    buyers, users, profiles, carts, cart_regs = [], [], [], [], []
-    for _ in range(BURST_BUYERS):
+    # The growth race: 500 paid runners now; bench/scale.py grows it to 5,000 and 50,000 (grow()).
+    growth = _race(session, organizer_id, slug=GROWTH_RACE_SLUG, title="Lakeshore Mass Run",
+                   summary="Everyone runs: a 10K and a 5K along the lake, room for sixty thousand.",
+                   city="Lakeshore Drive, Chicago, IL", tz="America/Chicago", currency="USD",
+                   starts_at=day + timedelta(days=90), tickets=[("10K", 4000, 30_000, "Chip timed"),
+                                                                ("5K", 2500, 30_000, "Walkers welcome")])
+    growth_waiver = _waiver(session, growth)
+    _paid_registrations(session, growth, growth_waiver, _split(growth.ticket_types, GROWTH_STEPS[0]), people, now)
+    growth_cart = uuid.uuid4()
+    g10k = growth.ticket_types[0]
+    session.add(Order(id=growth_cart, race_id=growth.id, buyer_id=cart_buyer_id, status=OrderStatus.CART,
+                      currency="USD", subtotal=2 * g10k.price, total=2 * g10k.price))
+    session.flush()
+    session.execute(insert(Registration), [
+        {**_signed(people.runner(), growth_waiver.id, now, rng), "order_id": growth_cart, "race_id": growth.id,
+         "ticket_type_id": g10k.id, "price": g10k.price},
+        {"order_id": growth_cart, "race_id": growth.id, "ticket_type_id": g10k.id, "price": g10k.price}])
+
+    # The opening spike: one race per measured worker model, each with SPIKE_SPOTS spots and nobody
+    # signed up yet; SPIKE_BUYERS accounts, each with a complete cart of one ticket in every one of them.
+    spikes = []
+    for n in range(spike_races):
+        race = _race(session, organizer_id, slug=f"{SPIKE_RACE_SLUG}-{n + 1}", title=f"Opening Day 10K #{n + 1}",
+                     summary="Registration opens at noon: five hundred spots.", city="Grant Park, Chicago, IL",
+                     tz="America/Chicago", currency="USD", starts_at=day + timedelta(days=120),
+                     tickets=[("10K", 3000, SPIKE_SPOTS, "Chip timed")])
+        spikes.append((race, _waiver(session, race)))
+    buyers, users, profiles = [], [], []
+    carts, cart_regs = [[] for _ in spikes], [[] for _ in spikes]
+    for _ in range(SPIKE_BUYERS):
         runner = people.runner()
-        buyer_id, order_id = uuid.uuid4(), uuid.uuid4()
+        buyer_id = uuid.uuid4()
         name = f"{runner['first_name']} {runner['last_name']}"
         profiles.append({"id": buyer_id, "email": runner["email"], "full_name": name, "created_at": now})
         users.append({"id": buyer_id, "email": runner["email"], "password_hash": "!", "full_name": name,
                       "email_confirmed_at": now, "created_at": now})
-        carts.append({"id": order_id, "race_id": burst.id, "buyer_id": buyer_id, "status": OrderStatus.CART,
-                      "currency": "USD", "subtotal": burst_5k.price, "discount": 0, "tax": 0, "total": burst_5k.price,
-                      "checkout_url": "", "problem": "", "created_at": now, "updated_at": now})
-        cart_regs.append({**_signed(runner, burst_waiver.id, now, rng), "order_id": order_id, "race_id": burst.id,
-                          "ticket_type_id": burst_5k.id, "price": burst_5k.price})
-        buyers.append(Buyer(buyer_id, order_id))
+        order_ids = []
+        for n, (race, waiver) in enumerate(spikes):
+            (ticket,) = race.ticket_types
+            order_id = uuid.uuid4()
+            order_ids.append(order_id)
+            carts[n].append({"id": order_id, "race_id": race.id, "buyer_id": buyer_id, "status": OrderStatus.CART,
+                             "currency": "USD", "subtotal": ticket.price, "discount": 0, "tax": 0,
+                             "total": ticket.price, "checkout_url": "", "problem": "", "created_at": now,
+                             "updated_at": now})
+            cart_regs[n].append({**_signed(runner, waiver.id, now, rng), "order_id": order_id, "race_id": race.id,
+                                 "ticket_type_id": ticket.id, "price": ticket.price})
+        buyers.append(Buyer(buyer_id, tuple(order_ids)))
     session.execute(insert(Profile), profiles)
     session.execute(insert(LocalUser), users)
-    session.execute(insert(Order), carts)
-    session.execute(insert(Registration), cart_regs)
+    for n in range(len(spikes)):
+        session.execute(insert(Order), carts[n])
+        session.execute(insert(Registration), cart_regs[n])
     session.commit()
 
     return BenchData(
-        big_race_id=big.id, big_race_slug=big.slug, burst_race_id=burst.id, burst_race_slug=burst.slug,
-        burst_ticket_type_id=burst_5k.id, burst_capacity=burst_5k.capacity, small_race_slug=SMALL_RACE_SLUG,
+        big_race_id=big.id, big_race_slug=big.slug, small_race_slug=SMALL_RACE_SLUG,
         organizer_id=organizer_id, cart_buyer_id=cart_buyer_id, registrations=registrations,
-        races=3 + len(OTHER_RACES) + 2, buyers=buyers, pending=pending)
+        races=3 + len(OTHER_RACES) + 2 + len(spikes), buyers=buyers, pending=pending,
+        growth_race_id=growth.id, growth_race_slug=growth.slug, growth_registrations=GROWTH_STEPS[0],
+        spike_races=[SpikeRace(r.id, r.slug, r.ticket_types[0].id, r.ticket_types[0].capacity) for r, _ in spikes])

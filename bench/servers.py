@@ -2,20 +2,63 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The same settings for the ceiling and for Startline: two sync workers (gunicorn's default worker,
-# one request at a time each), no access log, loopback only.
+# The same settings for the baselines and for Startline's pages: two sync workers (gunicorn's default
+# worker, one request at a time each), no access log, loopback only. The spike also measures other models.
 WORKERS = 2
 WORKER_CLASS = "sync"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A gunicorn worker model: `sync`, `gthread` (with threads) or `gevent` (with worker connections)."""
+
+    worker_class: str = WORKER_CLASS
+    workers: int = WORKERS
+    threads: int = 1
+
+    @property
+    def name(self) -> str:
+        if self.worker_class == "gthread":
+            return f"gthread {self.workers}×{self.threads}"
+        return f"{self.worker_class} {self.workers}"
+
+    def flags(self) -> list[str]:
+        flags = ["--workers", str(self.workers), "--worker-class", self.worker_class]
+        if self.worker_class == "gthread":
+            flags += ["--threads", str(self.threads)]
+        if self.worker_class == "gevent":
+            flags += ["--worker-connections", "100"]
+        return flags
+
+    @classmethod
+    def parse(cls, text: str) -> Model:
+        """"sync", "gthread:8" (two workers of 8 threads), "gevent"."""
+        kind, _, threads = text.strip().partition(":")
+        if kind not in ("sync", "gthread", "gevent"):
+            raise ValueError(f"unknown worker model {text!r}: sync, gthread:N or gevent")
+        return cls(kind, WORKERS, int(threads or 1) if kind == "gthread" else 1)
+
+
+def procfile_model(procfile: Path = ROOT / "Procfile") -> Model:
+    """The worker model of the Procfile's web line (gunicorn runs gthread when --threads > 1)."""
+    web = next((line for line in procfile.read_text().splitlines() if line.startswith("web:")), "")
+    kind = re.search(r"--worker-class[ =](\S+)", web)
+    threads = re.search(r"--threads[ =](\d+)", web)
+    n = int(threads[1]) if threads else 1
+    worker_class = kind[1] if kind else ("gthread" if n > 1 else "sync")
+    return Model(worker_class, WORKERS, n if worker_class == "gthread" else 1)
 
 
 def free_port() -> int:
@@ -27,8 +70,9 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn <app>` with the benchmark's settings, its output kept in a log file."""
 
-    def __init__(self, app: str, port: int, env: dict[str, str], log_path: Path):
+    def __init__(self, app: str, port: int, env: dict[str, str], log_path: Path, model: Model | None = None):
         self.app, self.port, self.env, self.log_path = app, port, env, log_path
+        self.model = model or Model()
         self.process: subprocess.Popen | None = None
 
     @property
@@ -36,7 +80,7 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--worker-class", WORKER_CLASS,
+        return [sys.executable, "-m", "gunicorn", *self.model.flags(),
                 "--bind", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), "--timeout", "60",
                 "--graceful-timeout", "5", "--log-level", "warning", self.app]
 
@@ -72,6 +116,12 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)  # the group start_new_session made
             self.process.wait(timeout=5)
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
 
     def log_tail(self, lines: int = 30) -> str:
         try:

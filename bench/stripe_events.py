@@ -28,7 +28,8 @@ def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
     return f"t={t},v1={digest}"
 
 
-def completed_event(session_id: str, *, order_id: str, amount_total: int, currency: str, app_env: str) -> str:
+def completed_event(session_id: str, *, order_id: str, amount_total: int, currency: str, app_env: str,
+                    amount_tax: int = 0) -> str:
     """A checkout.session.completed event as Stripe sends it (the fields the app reads, and a few more)."""
     now = int(time.time())
     return json.dumps({
@@ -37,12 +38,14 @@ def completed_event(session_id: str, *, order_id: str, amount_total: int, curren
         "request": {"id": None, "idempotency_key": None},
         "data": {"object": {
             "id": session_id, "object": "checkout.session", "mode": "payment", "status": "complete",
-            "payment_status": "paid", "amount_subtotal": amount_total, "amount_total": amount_total,
+            "payment_status": "paid", "amount_subtotal": amount_total - amount_tax, "amount_total": amount_total,
             "currency": currency.lower(), "client_reference_id": order_id,
             "customer_email": "runner@example.com", "created": now - 120, "expires_at": now + 1680,
             "metadata": {"order_id": order_id, "app_env": app_env},
-            "payment_intent": f"pi_{secrets.token_hex(12)}",
-            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
+            # One payment per session, as Stripe has it: a second event for the session is a redelivery
+            # (already done), not a second payment (which the app records as a duplicate to refund).
+            "payment_intent": f"pi_{hashlib.sha256(session_id.encode()).hexdigest()[:24]}",
+            "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": amount_tax},
         }},
     }, separators=(",", ":"))
 
@@ -62,7 +65,8 @@ def write_events(path: Path, count: int, pending: Sequence[PendingPayment], secr
             if pending and i % REAL_EVERY == 0:
                 payment = pending[real % len(pending)]
                 payload = completed_event(payment.session_id, order_id=str(payment.order_id),
-                                          amount_total=payment.total, currency=payment.currency, app_env=app_env)
+                                          amount_total=payment.total, currency=payment.currency, app_env=app_env,
+                                          amount_tax=payment.tax)
                 real += 1
             else:
                 payload = foreign_event(app_env)

@@ -203,7 +203,8 @@ def test_on_sqlite_the_supabase_migration_does_nothing_and_says_so(tmp_path, cap
 
 
 def test_procfile_serves_with_gunicorn_and_migrates_on_release():
-    processes = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line.strip())
+    processes = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                     if line.strip() and not line.startswith("#"))  # platforms read only "name: command" lines
     web = processes["web"]
     assert web.startswith("gunicorn 'app:create_app()'")
     assert "--bind 0.0.0.0:${PORT" in web and "--access-logfile -" in web

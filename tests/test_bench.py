@@ -1,0 +1,57 @@
+"""The benchmark's own logic that decides what it reports: links followed, worker models, jobs run once."""
+from datetime import datetime, timedelta
+
+import pytest
+
+from bench import cluster, servers
+from bench.ledger import percentile
+from bench.scale import page_links
+
+FIRST_PAGE = """
+<p>Page 1 of 1,000</p>
+<nav class="pagination"><span aria-hidden="true"></span><span>Page 1 of 1,000</span>
+<a href="/manage/races/7/registrants?sort=name&amp;dir=asc&amp;page=2" hx-get="…" rel="next">Next →</a></nav>
+"""
+
+
+def test_middle_and_last_page_follow_the_pages_own_next_link():
+    found = page_links(FIRST_PAGE, "/manage/races/7/registrants")
+    assert found == {"middle": "/manage/races/7/registrants?sort=name&dir=asc&page=500",
+                     "last": "/manage/races/7/registrants?sort=name&dir=asc&page=1000"}
+
+
+def test_a_cursor_page_is_reached_through_its_last_link():
+    html = ('<a rel="next" href="/manage/races/7/registrants?after=Smith.4411">Next</a>'
+            '<a href="/manage/races/7/registrants?before=end" rel="last">Last</a>')
+    assert page_links(html, "/manage/races/7/registrants") == {"last": "/manage/races/7/registrants?before=end"}
+
+
+def test_a_single_page_has_no_middle_or_last():
+    assert page_links("<p>12 registrants</p>", "/x") == {}
+
+
+def test_worker_models_from_the_knob_and_the_procfile(tmp_path):
+    assert servers.Model.parse("gthread:8").flags() == ["--workers", "2", "--worker-class", "gthread", "--threads", "8"]
+    assert servers.Model.parse("sync").name == "sync 2"
+    with pytest.raises(ValueError):
+        servers.Model.parse("eventlet")
+    procfile = tmp_path / "Procfile"
+    procfile.write_text("web: gunicorn 'app:create_app()' --workers ${WEB_CONCURRENCY:-2} --threads 16 --bind x\n")
+    assert servers.procfile_model(procfile) == servers.Model("gthread", 2, 16)
+    procfile.write_text("web: gunicorn 'app:create_app()' --worker-class gevent\n")
+    assert servers.procfile_model(procfile).worker_class == "gevent"
+
+
+def test_a_job_started_twice_within_its_interval_is_caught():
+    t = datetime(2026, 1, 1, 12)
+    apart = [[t, t + timedelta(seconds=4)], [t + timedelta(seconds=2.1)]]
+    assert cluster._job_summary("expire-reservations", apart, window=6)["once"]
+    twice = [[t, t + timedelta(seconds=4)], [t + timedelta(seconds=0.2)]]
+    assert not cluster._job_summary("expire-reservations", twice, window=6)["once"]
+
+
+def test_percentile_is_nearest_rank():
+    values = sorted(float(n) for n in range(1, 101))
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 50) == 50.0
+    assert percentile([], 99) is None
