@@ -47,6 +47,10 @@ class Select(widgets.Select):
     """The select tag itself stays WTForms' (one per field); its options, one per choice, are ours."""
 
     @classmethod
+    def _dispatch_render_option(cls):
+        return cls.render_option  # WTForms inspects render_option's signature on every render to pick this
+
+    @classmethod
     def render_option(cls, choice, **kwargs):
         value = choice.value
         if isinstance(value, bool):
