@@ -23,8 +23,12 @@ def html_params(**kwargs) -> Markup:
         if value is True:
             params.append(key)
         elif value is not False:
-            params.append(f'{key}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+            params.append(f'{key}="{str(escape(value)).replace(QUOTE, "&quot;")}"')
     return Markup(" ".join(params))
+
+
+QUOTE = '"'
+
 
 
 class TextInput(widgets.TextInput):
@@ -44,11 +48,28 @@ class DateInput(widgets.DateInput):
 
 
 class Select(widgets.Select):
-    """The select tag itself stays WTForms' (one per field); its options, one per choice, are ours."""
+    """WTForms' Select (`multiple` included), with its tag and options written by `html_params` above."""
 
-    @classmethod
-    def _dispatch_render_option(cls):
-        return cls.render_option  # WTForms inspects render_option's signature on every render to pick this
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        if self.multiple:
+            kwargs["multiple"] = True
+        flags = getattr(field, "flags", {})
+        for k in dir(flags):
+            if k in self.validation_attrs and k not in kwargs:
+                kwargs[k] = getattr(flags, k)
+        html = [f"<select {html_params(name=field.name, **kwargs)}>"]
+        if field.has_groups():
+            for group, choices in field._iter_groups_normalized():
+                if group is not None:
+                    html.append(f"<optgroup {html_params(label=group)}>")
+                html.extend(self.render_option(choice) for choice in choices)
+                if group is not None:
+                    html.append("</optgroup>")
+        else:
+            html.extend(self.render_option(choice) for choice in field._iter_choices_normalized())
+        html.append("</select>")
+        return Markup("".join(html))
 
     @classmethod
     def render_option(cls, choice, **kwargs):

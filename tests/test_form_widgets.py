@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 from markupsafe import Markup
-from wtforms import DateField, EmailField, Form, SelectField, StringField, TelField, widgets
+from wtforms import DateField, EmailField, Form, SelectField, SelectMultipleField, StringField, TelField, widgets
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
@@ -28,6 +28,11 @@ class Stock(Form):
                        validate_choice=False)
 
 
+    sizes = SelectMultipleField(choices=[SelectChoice("S", "Small"), SelectChoice("M&L", "Medium")], validate_choice=False)
+    grouped = SelectField(choices=[SelectChoice("a", "A", optgroup="One & two"), SelectChoice("b", '"B"', optgroup="Three")],
+                          validate_choice=False)
+
+
 class Fast(Form):
     text = StringField(validators=[InputRequired(), Length(max=5)], widget=form_widgets.TextInput())
     email = EmailField(widget=form_widgets.EmailInput())
@@ -35,14 +40,19 @@ class Fast(Form):
     born = DateField(widget=form_widgets.DateInput())
     size = SelectField(choices=[SelectChoice("", "Choose"), SelectChoice("S", "Small"), SelectChoice("M&L", 'M & "L"')],
                        validate_choice=False, widget=form_widgets.Select())
+    sizes = SelectMultipleField(choices=[SelectChoice("S", "Small"), SelectChoice("M&L", "Medium")], validate_choice=False,
+                                widget=form_widgets.Select(multiple=True))
+    grouped = SelectField(choices=[SelectChoice("a", "A", optgroup="One & two"), SelectChoice("b", '"B"', optgroup="Three")],
+                          validate_choice=False, widget=form_widgets.Select())
 
 
 @pytest.mark.parametrize("value", TRICKY)
 @pytest.mark.parametrize("attrs", ATTRIBUTES)
 def test_the_fast_widgets_write_what_wtforms_writes(value, attrs):
-    data = {"text": value, "email": value, "phone": value, "born": date(1990, 4, 21), "size": "M&L" if value else ""}
+    data = {"text": value, "email": value, "phone": value, "born": date(1990, 4, 21), "size": "M&L" if value else "",
+            "sizes": ["S", "M&L"] if value else [], "grouped": "b" if value else ""}
     stock, fast = Stock(data=data), Fast(data=data)
-    for name in ("text", "email", "phone", "born", "size"):
+    for name in ("text", "email", "phone", "born", "size", "sizes", "grouped"):
         assert str(fast[name](**attrs)) == str(stock[name](**attrs)), name
 
 
