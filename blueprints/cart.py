@@ -98,12 +98,14 @@ def account_mode(form) -> str:
 
 def cart_page(race: Race, order: Order | None, *, status: int = 200, message: str | None = None,
               code_error: str | None = None, code_typed: str = "", forms: dict[int, RunnerForm] | None = None,
-              saved: list[str] | None = None, account_form=None, account_error: str | None = None):
+              saved: list[str] | None = None, account_form=None, account_error: str | None = None,
+              loaded: cart_status.LoadedCart | None = None):
     """The cart page (or its #cart fragment). `forms` are runner forms as just posted (with their errors),
     `saved` whose details were saved. A guest's way to payment is the account panel: sign-up unless
-    `?account=sign-in` (or the mode posted) or `account_form` (a form that was refused) says otherwise."""
+    `?account=sign-in` (or the mode posted) or `account_form` (a form that was refused) says otherwise.
+    `loaded`: the race and cart as race_with_cart read them, so they are not read again."""
     now = clock.now()
-    view = cart_status.view_cart(db.session, order, now) if order is not None else None
+    view = cart_status.view_cart(db.session, order, now, loaded) if order is not None else None
     runners = view.runners if view is not None else []
     if saved is None and request.method == "GET":
         saved = saved_names(runners, request.args.get("saved", ""))
@@ -131,11 +133,13 @@ def _after_change(race: Race, order: Order):
 @bp.get("/races/<slug>/cart")
 def view(slug: str):
     """The cart for one race: tickets, runners, discount code, totals and the way to payment."""
-    race = race_or_404(slug)
-    order = find_own_cart(race)
+    loaded = cart_status.race_with_cart(db.session, slug, cart_owner())
+    if loaded is None:
+        abort_for_user(404, NO_SUCH_RACE)
+    race, order = loaded.race, loaded.order
     if order is None and not race_service.may_see(db.session, race, g.user.id if g.user else None):
         abort_for_user(404, NO_SUCH_RACE)  # a draft, and no cart to show for it
-    return cart_page(race, order)
+    return cart_page(race, order, loaded=loaded)
 
 
 @bp.post("/races/<slug>/cart/quantity")

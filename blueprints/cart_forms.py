@@ -8,6 +8,7 @@ from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectFiel
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
+from blueprints import form_widgets
 from models import Profile, Race, Registration, TicketType, WaiverVersion
 from services.runners import GENDERS, SHARED_FIELDS, RunnerDetails, age_note, runner_problems
 from services.typed_input import is_whole_number
@@ -31,27 +32,27 @@ class RunnerDetailsForm(FlaskForm):
     The rules live in services/runners.py, so both forms refuse the same values.
     """
 
-    first_name = StringField("First name")
-    last_name = StringField("Last name")
-    email = EmailField("Email")
-    date_of_birth = DateField("Date of birth", validators=[Optional()],
+    first_name = StringField("First name", widget=form_widgets.TextInput())
+    last_name = StringField("Last name", widget=form_widgets.TextInput())
+    email = EmailField("Email", widget=form_widgets.EmailInput())
+    date_of_birth = DateField("Date of birth", validators=[Optional()], widget=form_widgets.DateInput(),
                               invalid_value_message="Enter a real date, like 1990-04-21.")
-    gender = SelectField("Gender", validate_choice=False)
-    tshirt_size = SelectField("T-shirt size", validate_choice=False)
-    emergency_name = StringField("Emergency contact's name")
-    emergency_phone = TelField("Emergency contact's phone")
+    gender = SelectField("Gender", validate_choice=False, widget=form_widgets.Select())
+    tshirt_size = SelectField("T-shirt size", validate_choice=False, widget=form_widgets.Select())
+    emergency_name = StringField("Emergency contact's name", widget=form_widgets.TextInput())
+    emergency_phone = TelField("Emergency contact's phone", widget=form_widgets.TelInput())
 
 
 class RunnerForm(RunnerDetailsForm):
-    address = StringField("Address")
-    city = StringField("City")
-    country = StringField("Country")
-    club = StringField("Club or team")
+    address = StringField("Address", widget=form_widgets.TextInput())
+    city = StringField("City", widget=form_widgets.TextInput())
+    country = StringField("Country", widget=form_widgets.TextInput())
+    club = StringField("Club or team", widget=form_widgets.TextInput())
     runner_fills_in = BooleanField("Let them fill in and sign")
     same_as_first = BooleanField("Same as runner 1")
-    waiver_guardian_name = StringField("Parent or guardian's name")
+    waiver_guardian_name = StringField("Parent or guardian's name", widget=form_widgets.TextInput())
     waiver_accepted = BooleanField("I have read the waiver above and accept it")
-    waiver_signature = StringField("Signature")
+    waiver_signature = StringField("Signature", widget=form_widgets.TextInput())
     waiver_version = HiddenField()
 
     race: Race

@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, false, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
 from services import price_tiers, pricing
@@ -16,7 +16,9 @@ from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
 from services.price_tiers import PriceNow
-from services.runners import RunnerDetails, is_blank, runner_problems, waiver_to_sign
+from services.race_editing import current_waiver_id
+from services.races import SLUG_RE
+from services.runners import RunnerDetails, is_blank, runner_problems, signable, waiver_to_sign
 from services.sales import off_sale_reason, signup_closed_reason, signup_open
 
 # --- can it be paid for? ------------------------------------------------------------------
@@ -171,11 +173,39 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
     return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
 
 
-def view_cart(session: Session, order: Order, now: datetime) -> CartView:
-    """The cart with its runners, prices and problems, for the cart page."""
-    race = session.get(Race, order.race_id)
-    registrations = cart_registrations(session, order)
-    waiver = waiver_to_sign(session, race.id)
+@dataclass(frozen=True)
+class LoadedCart:
+    """A race, its waiver to sign, and one owner's cart for it with the cart's tickets and their ticket types."""
+
+    race: Race
+    waiver: WaiverVersion | None
+    order: Order | None
+
+
+def race_with_cart(session: Session, slug: str, owner: CartOwner | None) -> LoadedCart | None:
+    """The race at this address (draft or not) with what the cart page reads, in one query; None for no such race."""
+    if not SLUG_RE.match(slug):
+        return None
+    owns = and_(owner.owns_clause(), Order.status == OrderStatus.CART) if owner is not None else false()
+    row = session.execute(
+        select(Race, WaiverVersion, Order)
+        .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
+        .outerjoin(Order, and_(Order.race_id == Race.id, owns))
+        .where(Race.slug == slug)
+        .options(joinedload(Order.registrations).joinedload(Registration.ticket_type),
+                 joinedload(Order.discount_code))).unique().first()
+    return LoadedCart(race=row[0], waiver=signable(row[1]), order=row[2]) if row is not None else None
+
+
+def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart | None = None) -> CartView:
+    """The cart with its runners, prices and problems, for the cart page (from `loaded` when the request
+    read it with race_with_cart, else read here)."""
+    if loaded is not None and loaded.order is order:
+        race, registrations, waiver = loaded.race, list(order.registrations), loaded.waiver
+    else:
+        race = session.get(Race, order.race_id)
+        registrations = cart_registrations(session, order)
+        waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
     quote, prices = _quote_today(session, race, order, registrations, code, now)

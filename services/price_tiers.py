@@ -113,13 +113,14 @@ def local_day(race: Race, now: datetime) -> date:
 
 def steps_and_sold(session: Session, ticket_type_ids: Iterable[int],
                    now: datetime) -> tuple[dict[int, list[Step]], dict[int, int]]:
-    """Each ticket type's steps in order, and the tickets holding a spot at each step; one query."""
+    """Each ticket type's steps in order, and the tickets holding a spot at each step with a count (`until_sold`:
+    the rule reads no other step's); one query, which reads only those steps' tickets, never a race's every ticket."""
     ids = list(ticket_type_ids)
     if not ids:
         return {}, {}
     rows = session.execute(
         select(PriceTier, func.count(Order.id))
-        .outerjoin(Registration, Registration.price_tier_id == PriceTier.id)
+        .outerjoin(Registration, and_(Registration.price_tier_id == PriceTier.id, PriceTier.until_sold.is_not(None)))
         .outerjoin(Order, and_(Order.id == Registration.order_id, holding_spot(now)))
         .where(PriceTier.ticket_type_id.in_(ids))
         .group_by(PriceTier.id)

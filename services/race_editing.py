@@ -156,8 +156,14 @@ def touch(race: Race) -> None:
 
 
 def current_waiver(session: Session, race_id: int) -> WaiverVersion | None:
-    return session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race_id)
-                          .order_by(WaiverVersion.number.desc()).limit(1))
+    return session.scalar(select(WaiverVersion).where(WaiverVersion.id == current_waiver_id(race_id)))
+
+
+def current_waiver_id(race_id):
+    """SQL: the id of the race's current waiver version (its highest number); `race_id` may be a column,
+    for a query that loads the waiver along with its race."""
+    return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id)
+            .order_by(WaiverVersion.number.desc()).limit(1).correlate_except(WaiverVersion).scalar_subquery())
 
 
 def set_waiver_text(session: Session, race: Race, text: str) -> WaiverVersion | None:

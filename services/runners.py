@@ -312,7 +312,11 @@ def age_note(details: RunnerDetails, race: Race, now: datetime) -> str | None:
 
 def waiver_to_sign(session: Session, race_id: int) -> WaiverVersion | None:
     """The race's current waiver, or None when it has none (or the organizer emptied it)."""
-    waiver = current_waiver(session, race_id)
+    return signable(current_waiver(session, race_id))
+
+
+def signable(waiver: WaiverVersion | None) -> WaiverVersion | None:
+    """The waiver, unless there is none to sign (the organizer emptied its text)."""
     return waiver if waiver is not None and waiver.text.strip() else None
 
 
