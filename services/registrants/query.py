@@ -5,13 +5,15 @@ race can never be reached under this race's address.
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, case, false, func, literal_column, or_, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
@@ -119,6 +121,10 @@ class RegistrantFilters:
     sort: str = "name"
     dir: str = "asc"
     page: int = 1
+    after: str = ""          # a cursor (`encode_cursor`): the page starts after that row ...
+    before: str = ""         # ... or ends before it
+    after_keys: tuple = field(default=(), compare=False, repr=False)
+    before_keys: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> RegistrantFilters:
@@ -148,15 +154,23 @@ class RegistrantFilters:
         page_text = args.get("page", "1").strip() or "1"
         if not is_whole_number(page_text) or not 1 <= int(page_text) <= 100_000:
             raise BadFilter("The page number must be a whole number from 1.")
+        after, before = args.get("after", "")[:1000], args.get("before", "")[:1000]
+        if after and before:
+            raise BadFilter(BAD_CURSOR)
         return cls(q=q, ticket=int(ticket_text) if ticket_text else None, status=status, checked_in=checked_in,
-                   waiver=waiver, details=details, sort=sort, dir=direction, page=int(page_text))
+                   waiver=waiver, details=details, sort=sort, dir=direction, page=int(page_text), after=after,
+                   before=before, after_keys=decode_cursor(after, sort) if after else (),
+                   before_keys=decode_cursor(before, sort) if before else ())
 
-    def args(self, **changes) -> dict[str, str | int]:
-        """The query string for these filters (with `changes`), leaving out defaults so links stay short."""
-        values = replace(self, **changes)
+    def args(self, *, keep_cursor: bool = False, **changes) -> dict[str, str | int]:
+        """The query string for these filters (with `changes`), leaving out defaults so links stay short.
+
+        A cursor belongs to one page of one list: it is kept only when asked for (this very page) or given."""
+        values = replace(self, **changes) if keep_cursor else replace(self, **{"after": "", "before": "", **changes})
         defaults = RegistrantFilters()
         out = {}
-        for name in ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir", "page"):
+        for name in ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir", "page", "after",
+                     "before"):
             value = getattr(values, name)
             if value != getattr(defaults, name) and value not in (None, ""):
                 out[name] = value
@@ -182,19 +196,75 @@ def registered_at_column():
     return func.coalesce(Order.paid_at, Registration.created_at)
 
 
-def order_by(filters: RegistrantFilters) -> list:
-    keys = {
-        "name": [func.lower(Registration.last_name), func.lower(Registration.first_name)],
-        "ticket": [TicketType.position, TicketType.name, func.lower(Registration.last_name),
-                   func.lower(Registration.first_name)],
-        "bib": [Registration.bib],
+# Runners without a bib come last either way: their missing bib sorts as the largest one going up and as the
+# smallest going down (literals, so the expressions are exactly those of the bib indexes).
+_NO_BIB = {"asc": literal_column("2147483647"), "desc": literal_column("-1")}
+
+
+def sort_keys(filters: RegistrantFilters) -> list:
+    """The list's sort as SQL expressions, all in one direction and never NULL, ending with the id so that no two
+    rows tie: a page ends at one row's keys, and the next page starts after them (keyset paging)."""
+    names = [func.lower(Registration.last_name), func.lower(Registration.first_name)]
+    return {
+        "name": names,
+        "ticket": [TicketType.position, TicketType.name, *names],
+        "bib": [func.coalesce(Registration.bib, _NO_BIB[filters.dir])],
         "registered": [registered_at_column()],
-    }[filters.sort]
-    keys.append(Registration.id)  # a stable order, so pages never overlap
-    ordered = [k.desc() if filters.dir == "desc" else k.asc() for k in keys]
-    if filters.sort == "bib":  # runners without a bib come last either way
-        ordered.insert(0, Registration.bib.is_(None))
-    return ordered
+    }[filters.sort] + [Registration.id]
+
+
+def order_by(filters: RegistrantFilters, *, backwards: bool = False) -> list:
+    """ORDER BY for the list's sort (`backwards`: the other way, to read the rows before a point)."""
+    descending = (filters.dir == "desc") != backwards
+    return [key.desc() if descending else key.asc() for key in sort_keys(filters)]
+
+
+def _beyond(filters: RegistrantFilters, cursor: tuple, *, backwards: bool = False):
+    """SQL condition: the row comes after `cursor` (a row's sort keys) in the list's order, or before it."""
+    keys = sort_keys(filters)
+    point = tuple_(*(bindparam(None, value, type_=key.type) for key, value in zip(keys, cursor, strict=True)))
+    return tuple_(*keys) < point if (filters.dir == "desc") != backwards else tuple_(*keys) > point
+
+
+# --- cursors: where a page starts, in its link ----------------------------------------------
+
+# The Python type of each sort's keys, in the order of `sort_keys`.
+_CURSOR_TYPES = {"name": (str, str, int), "ticket": (int, str, str, str, int), "bib": (int, int),
+                 "registered": (datetime, int)}
+BAD_CURSOR = "That page link is broken or out of date. Start again from the first page."
+
+
+def encode_cursor(keys: tuple) -> str:
+    """A row's sort keys as a short URL-safe text."""
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in keys]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()).decode(
+        ).rstrip("=")
+
+
+def decode_cursor(text: str, sort: str) -> tuple:
+    """The sort keys in a cursor made for `sort`; BadFilter if it is not one."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
+    except (ValueError, UnicodeDecodeError) as problem:
+        raise BadFilter(BAD_CURSOR) from problem
+    types = _CURSOR_TYPES[sort]
+    if not isinstance(values, list) or len(values) != len(types):
+        raise BadFilter(BAD_CURSOR)
+    keys = []
+    for value, kind in zip(values, types, strict=True):
+        if kind is datetime and isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError as problem:
+                raise BadFilter(BAD_CURSOR) from problem
+            if value.tzinfo is None:
+                raise BadFilter(BAD_CURSOR)
+        elif kind is int and not (type(value) is int and -2**31 <= value < 2**63):
+            raise BadFilter(BAD_CURSOR)
+        elif kind is str and not (isinstance(value, str) and len(value) <= 200 and "\x00" not in value):
+            raise BadFilter(BAD_CURSOR)
+        keys.append(value)
+    return tuple(keys)
 
 
 def filtered(query: Select, filters: RegistrantFilters) -> Select:
@@ -225,13 +295,31 @@ def filtered_but_status_and_details(query: Select, filters: RegistrantFilters) -
     return query
 
 
+class ListedRegistration:
+    """What the list shows of one registration (the columns it reads, not the whole row)."""
+
+    __slots__ = ("id", "first_name", "last_name", "email", "runner_fills_in", "runner_details_at", "details_problem",
+                 "bib", "checked_in_at")
+
+    def __init__(self, *values):
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+    awaiting_runner = Registration.awaiting_runner
+    runner_name = Registration.runner_name
+
+
+_LISTED_COLUMNS = [getattr(Registration, name) for name in ListedRegistration.__slots__]
+
+
 @dataclass(frozen=True)
 class RegistrantRow:
-    registration: Registration
+    registration: ListedRegistration
     ticket_type_name: str
     status: str
     registered_at: datetime
     waiver_number: int | None
+    cursor: str  # where a page that ends (or starts) at this row ends (or starts)
 
 
 @dataclass
@@ -270,10 +358,9 @@ def _counted(everyone: int, awaiting: int, details: str) -> int:
     return {"": everyone, "pending": awaiting, "complete": everyone - awaiting}[details]
 
 
-def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-                    per_page: int = PER_PAGE) -> RegistrantPage:
-    """One page of registrants: a COUNT per status (and of those waiting for their runner) and one page query,
-    however many there are."""
+def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime) -> tuple[dict[str, int], int]:
+    """A COUNT per status (and of those waiting for their runner) in one query: the status counts, and how many
+    of the registrants the status filter shows wait for their runner's details."""
     status = status_column().label("listed_status")
     rows = session.execute(filtered_but_status_and_details(
         registrants_query(race_id, status, func.count(Registration.id),
@@ -284,18 +371,52 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     status_counts = {name: _counted(*counted.get(name, (0, 0)), filters.details) for name in names}
     status_counts["all"] = sum(status_counts.values())
     shown = names if filters.status == "all" else [filters.status]
-    awaiting = sum(counted.get(name, (0, 0))[1] for name in shown)
+    return status_counts, sum(counted.get(name, (0, 0))[1] for name in shown)
+
+
+def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
+                    per_page: int = PER_PAGE) -> RegistrantPage:
+    """One page of registrants: a COUNT per status and one page query, however many there are and whichever page.
+
+    A page reached by its Next or Previous link starts right after (or ends right before) the row its cursor
+    names, read off the sort's index; the last page is the first one read backwards. Only a page number typed
+    or bookmarked without a cursor skips rows with OFFSET. A cursor past every row (the rows after it were
+    refunded or removed meanwhile) shows the last page.
+    """
+    status_counts, awaiting = _count(session, race_id, filters, now)
     total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, registered_at_column(),
-                                       WaiverVersion.number, now=now)
+    keys = sort_keys(filters)
+    query = filtered(registrants_query(race_id, *_LISTED_COLUMNS, Registration.refunded_at, TicketType.name,
+                                       Order.status, registered_at_column(), WaiverVersion.number, *keys, now=now)
                      .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
-    rows = session.execute(query.order_by(*order_by(filters)).limit(per_page).offset((page - 1) * per_page))
-    return RegistrantPage(rows=[RegistrantRow(registration, name, registrant_status(status, registration.refunded_at),
-                                              registered, number)
-                                for registration, name, status, registered, number in rows],
-                          total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
+
+    def backwards(limit: int, *where) -> list:
+        return list(session.execute(query.where(*where).order_by(*order_by(filters, backwards=True)).limit(limit)))[::-1]
+
+    def last_page() -> list:
+        return backwards(total - (pages - 1) * per_page)
+
+    if filters.after:
+        rows = list(session.execute(query.where(_beyond(filters, filters.after_keys))
+                                    .order_by(*order_by(filters)).limit(per_page)))
+        if not rows and total:
+            rows, page = last_page(), pages
+    elif filters.before:
+        rows = backwards(per_page, _beyond(filters, filters.before_keys, backwards=True))
+        if len(rows) < per_page:  # nothing more before these: the first page
+            page = 1
+    elif page == pages > 1:
+        rows = last_page()
+    else:
+        rows = list(session.execute(query.order_by(*order_by(filters)).limit(per_page).offset((page - 1) * per_page)))
+    width = len(_LISTED_COLUMNS)
+    return RegistrantPage(
+        rows=[RegistrantRow(ListedRegistration(*row[:width]), name, registrant_status(status, refunded), registered,
+                            number, encode_cursor(tuple(row[width + 5:])))
+              for row in rows for refunded, name, status, registered, number in [row[width:width + 5]]],
+        total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
 
 
 def race_ticket_types(session: Session, race_id: int) -> list[TicketType]:
