@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Select, and_, case, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased
@@ -243,21 +243,28 @@ def decode_cursor(text: str, sort: str) -> tuple:
     types = _CURSOR_TYPES[sort]
     if not isinstance(values, list) or len(values) != len(types):
         raise BadFilter(BAD_CURSOR)
-    keys = []
-    for value, kind in zip(values, types, strict=True):
-        if kind is datetime and isinstance(value, str):
-            try:
-                value = datetime.fromisoformat(value)
-            except ValueError as problem:
-                raise BadFilter(BAD_CURSOR) from problem
-            if value.tzinfo is None:
-                raise BadFilter(BAD_CURSOR)
-        elif kind is int and not (type(value) is int and -2**31 <= value < 2**63):
-            raise BadFilter(BAD_CURSOR)
-        elif kind is str and not (isinstance(value, str) and len(value) <= 200 and "\x00" not in value):
-            raise BadFilter(BAD_CURSOR)
-        keys.append(value)
-    return tuple(keys)
+    return tuple(_cursor_key(value, kind) for value, kind in zip(values, types, strict=True))
+
+
+def _cursor_key(value, kind: type):
+    """One sort key of a cursor as `kind`, or BadFilter: the text in a link is anyone's to change."""
+    if kind is datetime:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+            if moment is not None and moment.tzinfo is not None:
+                return moment.astimezone(UTC)
+        except (ValueError, OverflowError) as problem:
+            raise BadFilter(BAD_CURSOR) from problem
+    elif kind is int:
+        if type(value) is int and -2**31 <= value < 2**63:
+            return value
+    elif isinstance(value, str) and len(value) <= 200 and "\x00" not in value:
+        try:
+            value.encode()  # a lone surrogate (\udcff) is no text the database could compare
+        except UnicodeEncodeError as problem:
+            raise BadFilter(BAD_CURSOR) from problem
+        return value
+    raise BadFilter(BAD_CURSOR)
 
 
 def filtered(query: Select, filters: RegistrantFilters) -> Select:
