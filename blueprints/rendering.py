@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
@@ -49,6 +50,19 @@ def local_time(value: datetime | None, tz: str, pattern: str = "EEE d MMM y, h:m
     if value is None:
         return ""
     return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=LOCALE)
+
+
+def local_day(value: datetime | None, tz: str, pattern: str = "d MMM y") -> str:
+    """`local_time` for a pattern with no time of day: the same text, formatted once per day and pattern
+    (a list of 50 sign-up dates formats each day once, not each row)."""
+    if value is None:
+        return ""
+    return _day_text(value.astimezone(ZoneInfo(tz)).date(), pattern)
+
+
+@lru_cache(maxsize=4096)
+def _day_text(day: date, pattern: str) -> str:
+    return format_date(day, pattern, locale=LOCALE)
 
 
 def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
@@ -109,6 +123,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["markdown"] = render_markdown
     app.jinja_env.filters["local_time"] = local_time
+    app.jinja_env.filters["local_day"] = local_day
     app.jinja_env.filters["race_time"] = race_time
     app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.filters["day_month"] = day_month

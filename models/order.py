@@ -56,6 +56,8 @@ class Order(Base):
         # Only a cart may lack a buyer: nothing is reserved or paid before there is an account.
         CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",
                         name="buyer_unless_guest_cart"),
+        # The registrant list's counts per status join a race's registrations to these, index only on Postgres.
+        Index("ix_orders_race_listing", "race_id", "id", postgresql_include=["status", "reserved_until"]),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -104,7 +106,21 @@ class Registration(Base):
     """One ticket: a spot in a ticket type, and the runner who fills it."""
 
     __tablename__ = "registrations"
-    __table_args__ = (UniqueConstraint("race_id", "bib", name="uq_registrations_race_bib"),)
+    __table_args__ = (
+        UniqueConstraint("race_id", "bib", name="uq_registrations_race_bib"),
+        # The registrant list's sorts, each read in order off its index (services/registrants/query.py)
+        Index("ix_registrations_race_name", "race_id", text("lower(last_name)"), text("lower(first_name)"), "id"),
+        Index("ix_registrations_race_bib_up", "race_id", text("coalesce(bib, 2147483647)"), "id"),
+        Index("ix_registrations_race_bib_down", "race_id", text("coalesce(bib, -1)"), "id"),
+        # ... and its counts per status, index only on Postgres
+        Index("ix_registrations_race_order", "race_id", "order_id",
+              postgresql_include=["ticket_type_id", "refunded_at", "runner_fills_in", "runner_details_at",
+                                  "checked_in_at", "waiver_version_id"]),
+        # The search's substring LIKE, on Postgres with pg_trgm; elsewhere a plain index of the same name
+        # (migrations/versions/perf_registrant_indexes.py)
+        Index("ix_registrations_search_key_trgm", "search_key", postgresql_using="gin",
+              postgresql_ops={"search_key": "gin_trgm_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("orders.id", ondelete="CASCADE"),

@@ -14,7 +14,7 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db
 from models import Race
 from services import clock, runner_invites
-from services.registrants import bibs, edits, export, query
+from services.registrants import bibs, edits, export, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.registration_changes.panel import change_panel
 from services.runners import age_on, race_day
@@ -41,7 +41,7 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, "That ticket type isn't part of this race.")
     return {
-        "race": race, "filters": filters, "page": query.registrant_page(db.session, race.id, filters, now),
+        "race": race, "filters": filters, "page": listing.registrant_page(db.session, race.id, filters, now),
         "ticket_types": ticket_types, "waivers": query.race_waivers(db.session, race.id),
         "statuses": query.STATUSES, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},

@@ -5,13 +5,15 @@ race can never be reached under this race's address.
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true
+from sqlalchemy import Select, and_, case, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
@@ -119,6 +121,10 @@ class RegistrantFilters:
     sort: str = "name"
     dir: str = "asc"
     page: int = 1
+    after: str = ""          # a cursor (`encode_cursor`): the page starts after that row ...
+    before: str = ""         # ... or ends before it
+    after_keys: tuple = field(default=(), compare=False, repr=False)
+    before_keys: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> RegistrantFilters:
@@ -148,15 +154,23 @@ class RegistrantFilters:
         page_text = args.get("page", "1").strip() or "1"
         if not is_whole_number(page_text) or not 1 <= int(page_text) <= 100_000:
             raise BadFilter("The page number must be a whole number from 1.")
+        after, before = args.get("after", "")[:1000], args.get("before", "")[:1000]
+        if after and before:
+            raise BadFilter(BAD_CURSOR)
         return cls(q=q, ticket=int(ticket_text) if ticket_text else None, status=status, checked_in=checked_in,
-                   waiver=waiver, details=details, sort=sort, dir=direction, page=int(page_text))
+                   waiver=waiver, details=details, sort=sort, dir=direction, page=int(page_text), after=after,
+                   before=before, after_keys=decode_cursor(after, sort) if after else (),
+                   before_keys=decode_cursor(before, sort) if before else ())
 
-    def args(self, **changes) -> dict[str, str | int]:
-        """The query string for these filters (with `changes`), leaving out defaults so links stay short."""
-        values = replace(self, **changes)
+    def args(self, *, keep_cursor: bool = False, **changes) -> dict[str, str | int]:
+        """The query string for these filters (with `changes`), leaving out defaults so links stay short.
+
+        A cursor belongs to one page of one list: it is kept only when asked for (this very page) or given."""
+        values = replace(self, **changes) if keep_cursor else replace(self, **{"after": "", "before": "", **changes})
         defaults = RegistrantFilters()
         out = {}
-        for name in ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir", "page"):
+        for name in ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir", "page", "after",
+                     "before"):
             value = getattr(values, name)
             if value != getattr(defaults, name) and value not in (None, ""):
                 out[name] = value
@@ -182,19 +196,75 @@ def registered_at_column():
     return func.coalesce(Order.paid_at, Registration.created_at)
 
 
-def order_by(filters: RegistrantFilters) -> list:
-    keys = {
-        "name": [func.lower(Registration.last_name), func.lower(Registration.first_name)],
-        "ticket": [TicketType.position, TicketType.name, func.lower(Registration.last_name),
-                   func.lower(Registration.first_name)],
-        "bib": [Registration.bib],
+# Runners without a bib come last either way: their missing bib sorts as the largest one going up and as the
+# smallest going down (literals, so the expressions are exactly those of the bib indexes).
+_NO_BIB = {"asc": literal_column("2147483647"), "desc": literal_column("-1")}
+
+
+def sort_keys(filters: RegistrantFilters) -> list:
+    """The list's sort as SQL expressions, all in one direction and never NULL, ending with the id so that no two
+    rows tie: a page ends at one row's keys, and the next page starts after them (keyset paging)."""
+    names = [func.lower(Registration.last_name), func.lower(Registration.first_name)]
+    return {
+        "name": names,
+        "ticket": [TicketType.position, TicketType.name, *names],
+        "bib": [func.coalesce(Registration.bib, _NO_BIB[filters.dir])],
         "registered": [registered_at_column()],
-    }[filters.sort]
-    keys.append(Registration.id)  # a stable order, so pages never overlap
-    ordered = [k.desc() if filters.dir == "desc" else k.asc() for k in keys]
-    if filters.sort == "bib":  # runners without a bib come last either way
-        ordered.insert(0, Registration.bib.is_(None))
-    return ordered
+    }[filters.sort] + [Registration.id]
+
+
+def order_by(filters: RegistrantFilters, *, backwards: bool = False) -> list:
+    """ORDER BY for the list's sort (`backwards`: the other way, to read the rows before a point)."""
+    descending = (filters.dir == "desc") != backwards
+    return [key.desc() if descending else key.asc() for key in sort_keys(filters)]
+
+
+# --- cursors: where a page starts, in its link ----------------------------------------------
+
+# The Python type of each sort's keys, in the order of `sort_keys`.
+_CURSOR_TYPES = {"name": (str, str, int), "ticket": (int, str, str, str, int), "bib": (int, int),
+                 "registered": (datetime, int)}
+BAD_CURSOR = "That page link is broken or out of date. Start again from the first page."
+
+
+def encode_cursor(keys: tuple) -> str:
+    """A row's sort keys as a short URL-safe text."""
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in keys]
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":"), ensure_ascii=False).encode()).decode(
+        ).rstrip("=")
+
+
+def decode_cursor(text: str, sort: str) -> tuple:
+    """The sort keys in a cursor made for `sort`; BadFilter if it is not one."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
+    except (ValueError, UnicodeDecodeError) as problem:
+        raise BadFilter(BAD_CURSOR) from problem
+    types = _CURSOR_TYPES[sort]
+    if not isinstance(values, list) or len(values) != len(types):
+        raise BadFilter(BAD_CURSOR)
+    return tuple(_cursor_key(value, kind) for value, kind in zip(values, types, strict=True))
+
+
+def _cursor_key(value, kind: type):
+    """One sort key of a cursor as `kind`, or BadFilter: the text in a link is anyone's to change."""
+    if kind is datetime:
+        try:
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+            if moment is not None and moment.tzinfo is not None:
+                return moment.astimezone(UTC)
+        except (ValueError, OverflowError) as problem:
+            raise BadFilter(BAD_CURSOR) from problem
+    elif kind is int:
+        if type(value) is int and -2**31 <= value < 2**63:
+            return value
+    elif isinstance(value, str) and len(value) <= 200 and "\x00" not in value:
+        try:
+            value.encode()  # a lone surrogate (\udcff) is no text the database could compare
+        except UnicodeEncodeError as problem:
+            raise BadFilter(BAD_CURSOR) from problem
+        return value
+    raise BadFilter(BAD_CURSOR)
 
 
 def filtered(query: Select, filters: RegistrantFilters) -> Select:
@@ -223,79 +293,6 @@ def filtered_but_status_and_details(query: Select, filters: RegistrantFilters) -
     elif filters.waiver:
         query = query.where(Registration.waiver_version_id == int(filters.waiver))
     return query
-
-
-@dataclass(frozen=True)
-class RegistrantRow:
-    registration: Registration
-    ticket_type_name: str
-    status: str
-    registered_at: datetime
-    waiver_number: int | None
-
-
-@dataclass
-class RegistrantPage:
-    rows: list[RegistrantRow]
-    total: int
-    page: int
-    per_page: int = PER_PAGE
-    # Registrants per status under the other filters, so the list can say whom the status filter hides.
-    status_counts: dict[str, int] = field(default_factory=dict)
-    # Of the registrants the status and other filters show (the details filter aside): how many wait for their
-    # runner's own details.
-    awaiting: int = 0
-    pages: int = field(init=False)
-
-    def __post_init__(self):
-        self.pages = max(1, -(-self.total // self.per_page))
-
-    def hidden_by_status(self, status: str) -> dict[str, int]:
-        """The other statuses' counts, where not zero, that the status filter `status` leaves out."""
-        if status == "all":
-            return {}
-        return {name: count for name, count in self.status_counts.items() if name not in (status, "all") and count}
-
-    @property
-    def first_index(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last_index(self) -> int:
-        return min(self.page * self.per_page, self.total)
-
-
-def _counted(everyone: int, awaiting: int, details: str) -> int:
-    """How many of `everyone` (of whom `awaiting` wait for their runner's details) the details filter shows."""
-    return {"": everyone, "pending": awaiting, "complete": everyone - awaiting}[details]
-
-
-def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-                    per_page: int = PER_PAGE) -> RegistrantPage:
-    """One page of registrants: a COUNT per status (and of those waiting for their runner) and one page query,
-    however many there are."""
-    status = status_column().label("listed_status")
-    rows = session.execute(filtered_but_status_and_details(
-        registrants_query(race_id, status, func.count(Registration.id),
-                          func.count(case((awaiting_runner_condition(), Registration.id))), now=now),
-        filters).group_by(status)).all()
-    counted = {name: (everyone, awaiting) for name, everyone, awaiting in rows}
-    names = [name for name in STATUSES if name != "all"]
-    status_counts = {name: _counted(*counted.get(name, (0, 0)), filters.details) for name in names}
-    status_counts["all"] = sum(status_counts.values())
-    shown = names if filters.status == "all" else [filters.status]
-    awaiting = sum(counted.get(name, (0, 0))[1] for name in shown)
-    total = status_counts[filters.status]
-    pages = max(1, -(-total // per_page))
-    page = min(filters.page, pages)
-    query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, registered_at_column(),
-                                       WaiverVersion.number, now=now)
-                     .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
-    rows = session.execute(query.order_by(*order_by(filters)).limit(per_page).offset((page - 1) * per_page))
-    return RegistrantPage(rows=[RegistrantRow(registration, name, registrant_status(status, registration.refunded_at),
-                                              registered, number)
-                                for registration, name, status, registered, number in rows],
-                          total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
 
 
 def race_ticket_types(session: Session, race_id: int) -> list[TicketType]:

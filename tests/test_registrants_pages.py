@@ -1,0 +1,187 @@
+"""The registrant list's pages by cursor: Next and Previous carry the row a page starts after (or ends before),
+First and Last are plain links, and a page boundary inside rows with equal sort keys neither repeats nor skips."""
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+from sqlalchemy import select, update
+
+from models import Registration
+from services import clock
+from tests.registrant_factories import many_paid_runners, organizer, race, signed_in  # noqa: F401  (fixtures)
+
+HX = {"HX-Request": "true"}
+
+
+def url(race, tail=""):
+    return f"/manage/races/{race.id}/registrants{tail}"
+
+
+def ids(html: str) -> list[int]:
+    """The registration ids in the table, in the order shown."""
+    return [int(n) for n in re.findall(r'<td class="col-name">\s*<a href="/manage/races/\d+/registrants/(\d+)"', html)]
+
+
+def link(html: str, text: str) -> str | None:
+    """The href of the pagination link whose text starts with `text`."""
+    nav = html.split('<nav class="pagination"', 1)[-1]
+    found = re.search(r'<a href="([^"]+)"[^>]*>' + re.escape(text), nav)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def get(client, path: str) -> str:
+    response = client.get(path, headers=HX)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def walk_forward(client, first: str) -> tuple[list[list[int]], list[str]]:
+    """Every page from `first` by its Next links: the ids of each, and the paths followed."""
+    pages, paths, path = [], [], first
+    while path:
+        html = get(client, path)
+        pages.append(ids(html))
+        paths.append(path)
+        path = link(html, "Next")
+    return pages, paths
+
+
+def by_offset(client, race, query: str, pages: int) -> list[int]:
+    """The same list read with bookmarked page numbers (OFFSET), as before cursors."""
+    return [i for number in range(1, pages + 1) for i in ids(get(client, f"{url(race)}?{query}&page={number}"))]
+
+
+@pytest.fixture
+def twins(db, race):
+    """130 paid runners; 70 of them called exactly the same (their order is their ids), some with bibs."""
+    many_paid_runners(db, race, race.ticket_types[0], 70)
+    many_paid_runners(db, race, race.ticket_types[1], 60)
+    listed = list(db.session.scalars(select(Registration.id).where(Registration.race_id == race.id)
+                                     .order_by(Registration.id)))
+    db.session.execute(update(Registration).where(Registration.id.in_(listed[:70]))
+                       .values(first_name="Twin", last_name="Same"))
+    for n, registration_id in enumerate(listed[40:100]):  # bibs across the page boundary; the others have none
+        db.session.execute(update(Registration).where(Registration.id == registration_id).values(bib=500 - n % 30 * 7 + n // 30))
+    db.session.commit()
+    return listed
+
+
+def test_next_links_cover_everyone_once_across_equal_names(signed_in, db, race, twins):
+    pages, paths = walk_forward(signed_in, url(race))
+    assert [len(p) for p in pages] == [50, 50, 30]
+    seen = [i for p in pages for i in p]
+    assert sorted(seen) == sorted(twins)
+    twins_order = [i for i in seen if i in set(twins[:70])]
+    assert twins_order == sorted(twins_order)  # equal names: by id, also across the boundary at 50
+    assert "after=" in paths[1] and "page=2" in paths[1] and "page=3" in paths[2]
+    assert seen == by_offset(signed_in, race, "sort=name", 3)
+
+
+@pytest.mark.parametrize("sort", ["name", "ticket", "bib", "registered"])
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_every_sort_pages_by_cursor_as_it_does_by_page_number(signed_in, db, race, twins, sort, direction):
+    query = f"sort={sort}&dir={direction}"
+    pages, _ = walk_forward(signed_in, f"{url(race)}?{query}")
+    assert [i for p in pages for i in p] == by_offset(signed_in, race, query, 3)
+
+
+def test_last_previous_and_first(signed_in, db, race, twins):
+    pages, _ = walk_forward(signed_in, url(race))
+    first = get(signed_in, url(race))
+    assert link(first, "« First") is None and link(first, "← Previous") is None
+    last_path = link(first, "Last")
+    assert last_path == f"{url(race)}?page=3"
+    last = get(signed_in, last_path)
+    assert ids(last) == pages[2] and "Page 3 of 3" in last and link(last, "Next") is None
+    previous = link(last, "← Previous")
+    assert "before=" in previous and "page=2" in previous
+    middle = get(signed_in, previous)
+    assert ids(middle) == pages[1] and "Page 2 of 3" in middle and "showing 51–100" in middle
+    back_to_first = link(middle, "← Previous")
+    assert back_to_first == link(middle, "« First") == url(race)  # page 1 needs no cursor
+    assert ids(get(signed_in, back_to_first)) == pages[0]
+
+
+def test_a_refunded_row_between_pages_is_neither_repeated_nor_skipped(signed_in, db, race, twins):
+    first = get(signed_in, url(race))
+    shown = ids(first)
+    after_link = link(first, "Next")
+    expected_next = ids(get(signed_in, after_link))
+    # Meanwhile: the row the cursor names is refunded, and so is the first row of the next page.
+    db.session.execute(update(Registration).where(Registration.id.in_([shown[-1], expected_next[0]]))
+                       .values(refunded_at=clock.now()))
+    db.session.commit()
+    second = get(signed_in, after_link)
+    assert ids(second) == expected_next[1:] + ids(second)[len(expected_next) - 1:]
+    assert not set(ids(second)) & set(shown) and expected_next[0] not in ids(second)
+    assert "<strong>128</strong> paid registrants" in second
+
+
+def test_a_cursor_past_every_row_shows_the_last_page(signed_in, db, race, twins):
+    pages, paths = walk_forward(signed_in, url(race))
+    html = get(signed_in, paths[2])
+    db.session.execute(update(Registration).where(Registration.id.in_(pages[2])).values(refunded_at=clock.now()))
+    db.session.commit()
+    # The page 3 link now points past every paid runner: the list shows its (new) last page, not nothing.
+    again = get(signed_in, paths[2])
+    assert ids(again) == pages[1] and "Page 2 of 2" in again
+    assert ids(html) == pages[2]
+
+
+def test_a_deleted_row_named_by_a_cursor_still_places_the_page(signed_in, db, race, twins):
+    first = get(signed_in, url(race))
+    after_link = link(first, "Next")
+    expected = ids(get(signed_in, after_link))
+    db.session.execute(Registration.__table__.delete().where(Registration.id == ids(first)[-1]))
+    db.session.commit()
+    assert ids(get(signed_in, after_link)) == expected
+
+
+def _cursor(value) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("query", [
+    "after=not-a-cursor", "before=%%%", "after=" + _cursor("{}"), "after=" + _cursor('["a","b"]'),
+    "after=" + _cursor('["a","b",1.5]'), "after=" + _cursor('["a",2,3]'), "after=" + _cursor('["a","b\\u0000",3]'),
+    "sort=bib&after=" + _cursor('["same","twin",3]'), "sort=registered&after=" + _cursor('["yesterday",3]'),
+    "sort=registered&after=" + _cursor('["2026-01-01T10:00:00",3]'), "after=" + _cursor('["a","b",1e400]'),
+    "after=" + _cursor('["a","b",99999999999999999999999]'), "after=" + base64.urlsafe_b64encode(b"\xff\xfe[").decode(),
+    "after=" + _cursor('["a","b",3]') + "&before=" + _cursor('["a","b",3]'),
+    "after=" + _cursor('["\\udcff","b",3]'), "sort=registered&after=" + _cursor('[3,3]'),
+    "sort=registered&after=" + _cursor('["0001-01-01T00:00:00+05:00",3]'), "after=" + _cursor('["a",null,3]'),
+    "sort=ticket&after=" + _cursor('[true,"10K","a","b",3]'), "after=" + _cursor('["' + "x" * 201 + '","b",3]'),
+])
+def test_a_bad_cursor_is_a_400_that_says_so(signed_in, db, race, twins, query):
+    response = signed_in.get(f"{url(race)}?{query}", headers=HX)
+    assert response.status_code == 400
+    assert "page link is broken or out of date" in response.get_data(as_text=True)
+
+
+def test_a_good_cursor_from_another_list_state_is_harmless(signed_in, db, race, twins):
+    # A cursor made by hand (or for other filters) still only says where the page starts.
+    html = get(signed_in, f"{url(race)}?page=2&after=" + _cursor('["same","twin",0]'))
+    assert ids(html)[:50] == sorted(twins[:70])[:50]
+
+
+def test_sort_and_filter_links_leave_the_cursor_behind(signed_in, db, race, twins):
+    page_two = get(signed_in, link(get(signed_in, url(race)), "Next"))
+    header_links = re.findall(r'<th scope="col"[^>]*>\s*<a href="([^"]+)"', page_two)
+    csv_links = re.findall(r'href="([^"]+\.csv[^"]*)"', page_two)
+    assert header_links and csv_links
+    assert not [href for href in header_links + csv_links if "after=" in href or "before=" in href]
+    # ... but a bib saved without JavaScript comes back to this very page.
+    assert re.search(r'name="next" value="[^"]*after=', page_two)
+
+
+def test_cursor_pages_run_the_statements_the_first_page_does(signed_in, db, race, twins, count_queries):
+    first = get(signed_in, url(race))
+    paths = [url(race), link(first, "Next"), link(first, "Last"), link(get(signed_in, link(first, "Last")), "← Previous")]
+    counts = []
+    for path in paths:
+        with count_queries() as counter:
+            get(signed_in, path)
+        counts.append(counter.count)
+    assert len(set(counts)) == 1, counts
