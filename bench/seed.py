@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -34,6 +34,7 @@ from models import (
     waiver_digest,
 )
 from services.demo import LAKESIDE_DESCRIPTION, seed_demo
+from services.inventory import count_sold
 
 BIG_RACE_SLUG = "riverside-city-marathon"
 BURST_RACE_SLUG = "midnight-sprint-5k"
@@ -321,6 +322,8 @@ def seed(session: Session, now: datetime | None = None) -> BenchData:
     session.execute(insert(LocalUser), users)
     session.execute(insert(Order), carts)
     session.execute(insert(Registration), cart_regs)
+    # Tickets inserted in bulk: each ticket type's stored count is recounted from them, as `inventory-check --fix` does.
+    count_sold(session, session.scalars(select(TicketType.id)))
     session.commit()
 
     return BenchData(
