@@ -321,3 +321,30 @@ def test_parallel_checkouts_payments_and_refunds_leave_the_stored_count_equal_to
     counts = sold(db, race)
     assert counts == {"10K": paid, "5K": paid}
     assert spots_left(db.session, [ten_k], at)[ten_k.id] == 12 - paid
+
+
+# --- the migration ---------------------------------------------------------------------------------
+
+def test_the_migration_fills_the_counts_from_the_tickets_already_sold(app, db):
+    from alembic.script import ScriptDirectory
+    from flask_migrate import downgrade, upgrade
+
+    race = make_race(db, tickets=[("10K", 4500, 10), ("5K", 3000, 10), ("Kids", 1000, 10)])
+    ten_k, five_k, _ = race.ticket_types
+    many_paid_runners(db, race, ten_k, 3)
+    refunded = make_cart(db, race, {ten_k: 1, five_k: 2})
+    reserve(db.session, db.session.get(Order, refunded.id), now())
+    pay_on_test_gateway(db.session, db.session.get(Order, refunded.id), now())
+    refund_with_the_test_gateway(db, app, refunded.id, tickets(db, refunded.id)[1].id)   # one 5K back
+    held = make_cart(db, race, {five_k: 4})
+    reserve(db.session, db.session.get(Order, held.id), now())                            # held, not sold
+    expected = sold(db, race)
+    assert expected == {"10K": 4, "5K": 1, "Kids": 0}
+    db.session.remove()
+
+    with app.app_context():
+        scripts = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+        downgrade(revision=scripts.get_revision("perf_sold_counts").down_revision)
+        upgrade(revision="heads")
+        database.engine.dispose()
+    assert sold(db, race) == expected

@@ -40,5 +40,6 @@ def downgrade():
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_pending_until', postgresql_where=sa.text("status = 'pending'"),
                             sqlite_where=sa.text("status = 'pending'"))
-    with op.batch_alter_table('ticket_types', schema=None) as batch_op:
-        batch_op.drop_column('sold_count')
+    # Not in a batch: SQLite (3.35+) drops a column in place, where a batch would copy the table that
+    # every ticket references.
+    op.drop_column('ticket_types', 'sold_count')
