@@ -74,9 +74,9 @@ def keeping_sold_count(session: Session, order_id: uuid.UUID) -> Iterator[None]:
     The order's tickets holding a spot for good are counted, per type, before and after the change, and the
     difference added with `sold_count = sold_count + n`: a cost in the order's own tickets, whatever the
     race's size (a recount costs all of a big type's tickets, see `count_sold`), and no caller does any
-    arithmetic. Call with the order locked, its ticket types locked before it (services.locking), so nobody
-    changes these tickets between the two counts. A block inside another for the same order adds nothing:
-    the outer one counts it.
+    arithmetic. Call under the locks the change takes anyway (services.locking: the ticket types, then the
+    order), so nobody changes these tickets between the two counts. A block inside another for the same
+    order adds nothing: the outer one counts it.
     """
     kept = session.info.setdefault("sold_count_kept", set())
     if order_id in kept:
