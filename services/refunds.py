@@ -5,9 +5,8 @@ A refund is written down (status pending, with the tickets it covers) and commit
 gateway is asked, with its id in the provider refund's metadata, so Stripe's webhook, however fast,
 always finds it. Stripe's refund events only say that a payment's refunds changed: the webhook
 reads them all from Stripe as they are now and `apply_provider_refunds` brings the order in line.
-Completing a refund stamps its tickets' `refunded_at`, which frees their spots (services/inventory
-counts only unrefunded tickets) and their bib numbers, and queues the refund notice to the buyer.
-A refund Stripe reports failed is shown to the organizer, and its tickets may be refunded again.
+Completing a refund stamps its tickets' `refunded_at`, freeing their spots and bib numbers, and queues
+the buyer's refund notice; one Stripe reports failed is shown to the organizer, its tickets refundable again.
 
 One ticket's share of an order is its price's share of the order's total (discount and tax
 included), rounded half-up; the last ticket still paid for gets whatever is left, so the refunds
@@ -365,11 +364,6 @@ def apply_provider_refunds(session: Session, order: Order, record: PaymentRecord
     now rather than what one event said, a payment's events may arrive in any order, or twice, and
     the order ends the same. Call with the order locked (services.locking.lock_order_and_its_types).
     """
-    with keeping_sold_count(session, order.id):
-        return _apply_provider_refunds(session, order, record, now)
-
-
-def _apply_provider_refunds(session: Session, order: Order, record: PaymentRecord, now: datetime) -> str:
     ours = order_refunds(session, order.id)
     by_provider_id = {r.gateway_refund_id: r for r in ours if r.gateway_refund_id}
     asked = {r.id: r for r in ours if not r.gateway_refund_id}
@@ -388,9 +382,10 @@ def _apply_provider_refunds(session: Session, order: Order, record: PaymentRecor
         elif provider_refund.status in ("failed", "canceled") and refund.status != RefundStatus.FAILED:
             _refund_failed(session, order, refund, provider_refund.failure_reason, now)
     if paid > 0 and back >= paid:
-        order.status = OrderStatus.REFUNDED
-        for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
-            _refund_ticket(registration, now)
+        with keeping_sold_count(session, order.id):  # a failed refund frees nothing again, nor takes a spot back
+            order.status = OrderStatus.REFUNDED
+            for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
+                _refund_ticket(registration, now)
     return _refund_outcome(order, order_refunds(session, order.id))
 
 
