@@ -17,6 +17,7 @@ from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
 from services.guest_carts import expire_guest_carts
+from services.inventory import count_sold, sold_count_drift
 from services.mail.transports import transport_for
 from services.mail.worker import send_due_for
 from services.migrations import describe_target, migration_status, production_reason
@@ -101,6 +102,24 @@ def register_payment_commands(app: Flask) -> None:
     def expire_guest_carts_command():
         """Delete carts of visitors without an account unchanged for a week, with their runners (the worker also does it)."""
         click.echo(f"Deleted {expire_guest_carts(db.session, clock.now())} guest cart(s).")
+
+    @app.cli.command("inventory-check")
+    @click.option("--fix", is_flag=True, help="Rewrite the drifting counts from the tickets.")
+    def inventory_check_command(fix: bool):
+        """Compare every ticket type's stored sold count with a recount of its tickets; exit 1 on drift."""
+        drift = sold_count_drift(db.session)
+        for each in drift:
+            click.echo(f"{each.race_slug} / {each.ticket_type_name} (ticket type {each.ticket_type_id}): "
+                       f"stored {each.stored}, actual {each.actual}")
+        if not drift:
+            click.echo("Every ticket type's sold count matches its tickets.")
+            return
+        if not fix:
+            click.echo(f"{len(drift)} ticket type(s) drift; `flask inventory-check --fix` rewrites them.")
+            raise click.exceptions.Exit(1)
+        count_sold(db.session, [each.ticket_type_id for each in drift])
+        db.session.commit()
+        click.echo(f"Fixed {len(drift)} ticket type(s).")
 
     @app.cli.command("waitlist-offers")
     def waitlist_offers_command():

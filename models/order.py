@@ -53,6 +53,9 @@ class Order(Base):
         # And one per visitor without an account (their signed cart cookie) and race.
         Index("uq_orders_one_cart_per_guest_race", "guest_key", "race_id", unique=True,
               postgresql_where=text("status = 'cart'"), sqlite_where=text("status = 'cart'")),
+        # The few orders at the payment step, whose unexpired holds the capacity rule counts live.
+        Index("ix_orders_pending_until", "reserved_until",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         # Only a cart may lack a buyer: nothing is reserved or paid before there is an account.
         CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",
                         name="buyer_unless_guest_cart"),

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from models import DuplicatePayment, Order, OrderStatus, Race, Registration, RegistrationChange, TaxMode
 from models.order import new_ticket_code
 from services.duplicate_payments import record_duplicate_payment
-from services.inventory import capacity_problems
+from services.inventory import capacity_problems, keeping_sold_count
 from services.locking import lock_order, lock_ticket_types
 from services.money import format_money
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
@@ -69,7 +69,8 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
                    payment_intent: str | None) -> None:
     for registration in registrations:
         registration.ticket_code = registration.ticket_code or new_ticket_code()
-    order.status = OrderStatus.PAID
+    with keeping_sold_count(session, order.id):
+        order.status = OrderStatus.PAID
     order.paid_at = now
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None

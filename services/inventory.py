@@ -4,33 +4,144 @@ The waitlist's two rules live here, beside the one they bend: an offered, unexpi
 holds its place exactly like a pending order; and while anyone waits for a ticket type, a buyer
 sees no spots left in it (a freed spot goes to the line through the offer job in
 services/waitlist.py, never to a walk-in), except the spots an offer holds for their own cart.
+
+Paid tickets are not counted per request: each ticket type stores `sold_count` (paid, not refunded),
+changed by `keeping_sold_count` in the same locked transaction as whatever changes it, so the rule reads
+that plus live counts of what holds a spot only for now (unexpired reservations, waitlist offers), one
+statement whatever the race's size. `flask inventory-check` compares the stored counts with a recount.
 """
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Registration, TicketType, WaitlistEntry, WaitlistStatus
+from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
+from services.locking import lock_ticket_types
+
+
+def sold_for_good():
+    """SQL condition: this registration holds its spot for good (paid, not refunded): what `sold_count` counts.
+
+    An order that needs a refund (the money came for a race that had filled up) holds nothing, and an order
+    paying a ticket change holds no registrations of its own.
+    """
+    return and_(Registration.refunded_at.is_(None), Order.status == OrderStatus.PAID)
+
+
+def held_for_now(now: datetime):
+    """SQL condition: this registration is reserved at the payment step and its hold has not run out."""
+    return and_(Registration.refunded_at.is_(None), Order.status == OrderStatus.PENDING, Order.reserved_until > now)
 
 
 def holding_spot(now: datetime):
     """SQL condition: this registration occupies a spot (paid, or reserved and not expired)."""
-    return and_(
-        Registration.refunded_at.is_(None),
-        or_(Order.status == OrderStatus.PAID,
-            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > now)),
-    )
+    return or_(sold_for_good(), held_for_now(now))
 
 
 def offer_holding(now: datetime):
     """SQL condition: this waitlist entry's offer holds its `offered_spots` (offered and not expired)."""
     return and_(WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offer_expires_at > now)
+
+
+def _expire_sold(session: Session, ids: Iterable[int]) -> None:
+    """Loaded ticket types read their new `sold_count` from the database when next asked."""
+    for type_id in ids:
+        loaded = session.identity_map.get(session.identity_key(TicketType, type_id))
+        if loaded is not None:
+            session.expire(loaded, ["sold_count"])
+
+
+def _sold_in_order(session: Session, order_id: uuid.UUID) -> Counter:
+    return Counter(dict(session.execute(
+        select(Registration.ticket_type_id, func.count(Registration.id))
+        .join(Order, Order.id == Registration.order_id)
+        .where(Registration.order_id == order_id, sold_for_good())
+        .group_by(Registration.ticket_type_id)).all()))
+
+
+@contextmanager
+def keeping_sold_count(session: Session, order_id: uuid.UUID) -> Iterator[None]:
+    """Around any change to an order or its tickets (paid, refunded, a ticket moved to another type): what
+    the change did to each ticket type's `sold_count`, added in the same transaction. No commit.
+
+    The order's tickets holding a spot for good are counted, per type, before and after the change, and the
+    difference added with `sold_count = sold_count + n`: a cost in the order's own tickets, whatever the
+    race's size (a recount costs all of a big type's tickets, see `count_sold`), and no caller does any
+    arithmetic. Call under the locks the change takes anyway (services.locking: the ticket types, then the
+    order), so nobody changes these tickets between the two counts. A block inside another for the same
+    order adds nothing: the outer one counts it.
+    """
+    kept = session.info.setdefault("sold_count_kept", set())
+    if order_id in kept:
+        yield
+        return
+    kept.add(order_id)
+    try:
+        before = _sold_in_order(session, order_id)
+        yield
+        after = _sold_in_order(session, order_id)
+    finally:
+        kept.discard(order_id)
+    changed = {type_id: after[type_id] - before[type_id] for type_id in sorted(before.keys() | after.keys())}
+    for type_id, change in changed.items():
+        if change:
+            session.execute(update(TicketType).where(TicketType.id == type_id)
+                            .values(sold_count=TicketType.sold_count + change),
+                            execution_options={"synchronize_session": False})
+    _expire_sold(session, changed)
+
+
+def _sold_recount():
+    """Per ticket type row: its registrations holding a spot for good, counted (correlated with ticket_types)."""
+    return (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
+            .where(Registration.ticket_type_id == TicketType.id, sold_for_good())
+            .correlate(TicketType).scalar_subquery())
+
+
+def count_sold(session: Session, ticket_type_ids: Iterable[int]) -> None:
+    """Recount these ticket types' `sold_count` from all their registrations, under their locks. No commit.
+
+    For data written in bulk (bench/seed.py, test set-up) and `flask inventory-check --fix`; the use cases
+    keep the count with `keeping_sold_count`. The lock comes first, in a statement of its own, so on
+    Postgres the recount reads every change committed before it.
+    """
+    ids = sorted(set(ticket_type_ids))
+    if not ids:
+        return
+    session.flush()
+    lock_ticket_types(session, ids)
+    session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(sold_count=_sold_recount()),
+                    execution_options={"synchronize_session": False})
+    _expire_sold(session, ids)
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A ticket type whose stored count is not what its registrations say."""
+
+    race_slug: str
+    ticket_type_id: int
+    ticket_type_name: str
+    stored: int
+    actual: int
+
+
+def sold_count_drift(session: Session) -> list[Drift]:
+    """Every ticket type whose stored `sold_count` differs from a recount, for `flask inventory-check`."""
+    actual = _sold_recount()
+    rows = session.execute(
+        select(Race.slug, TicketType.id, TicketType.name, TicketType.sold_count, actual)
+        .join(Race, Race.id == TicketType.race_id)
+        .where(TicketType.sold_count != actual)
+        .order_by(Race.slug, TicketType.position, TicketType.id))
+    return [Drift(*row) for row in rows]
 
 
 @dataclass
@@ -67,24 +178,51 @@ def waitlist_counts(session: Session, ids: list[int], now: datetime,
     return counts
 
 
-def _ticket_counts(session: Session, ids: list[int], now: datetime) -> dict[int, int]:
-    rows = session.execute(
-        select(Registration.ticket_type_id, func.count(Registration.id))
-        .join(Order, Order.id == Registration.order_id)
-        .where(Registration.ticket_type_id.in_(ids), holding_spot(now))
-        .group_by(Registration.ticket_type_id)
-    )
-    return {ticket_type_id: count for ticket_type_id, count in rows}
+@dataclass(frozen=True)
+class Held:
+    """What holds spots in one ticket type right now: tickets for good, live reservations, live waitlist
+    offers (and those of them held for one order's cart), and whether anyone waits."""
+
+    tickets: int
+    offers: int
+    offers_for_order: int
+    waiting: bool
+
+    @property
+    def taken(self) -> int:
+        return self.tickets + self.offers
+
+
+def held_counts(session: Session, ids: list[int], now: datetime,
+                order_id: uuid.UUID | None = None) -> dict[int, Held]:
+    """Per ticket type id, in one statement whatever the data: the stored `sold_count`, plus live counts of
+    what only holds a spot for now (unexpired reservations, through the pending orders' own index, and
+    waitlist offers), each a correlated subquery on the type's row."""
+    if not ids:
+        return {}
+    pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
+               .where(Registration.ticket_type_id == TicketType.id, held_for_now(now))
+               .correlate(TicketType).scalar_subquery())
+
+    def offered(*conditions):
+        return (select(func.coalesce(func.sum(WaitlistEntry.offered_spots), 0))
+                .where(WaitlistEntry.ticket_type_id == TicketType.id, offer_holding(now), *conditions)
+                .correlate(TicketType).scalar_subquery())
+
+    waiting = (select(WaitlistEntry.id)
+               .where(WaitlistEntry.ticket_type_id == TicketType.id, WaitlistEntry.status == WaitlistStatus.WAITING)
+               .correlate(TicketType).exists())
+    mine = offered(WaitlistEntry.order_id == order_id) if order_id is not None else literal(0)
+    rows = session.execute(select(TicketType.id, TicketType.sold_count + pending, offered(), mine, waiting)
+                           .where(TicketType.id.in_(ids)))
+    return {type_id: Held(int(tickets), int(offers), int(offers_for_order), bool(anyone))
+            for type_id, tickets, offers, offers_for_order, anyone in rows}
 
 
 def taken_counts(session: Session, ticket_type_ids: Iterable[int], now: datetime) -> dict[int, int]:
     """Spots taken per ticket type id: tickets holding a spot plus the spots live waitlist offers hold."""
-    ids = list(ticket_type_ids)
-    if not ids:
-        return {}
-    taken = Counter(_ticket_counts(session, ids, now))
-    taken.update(waitlist_counts(session, ids, now).held)
-    return {type_id: n for type_id, n in taken.items() if n}
+    held = held_counts(session, list(ticket_type_ids), now)
+    return {type_id: h.taken for type_id, h in held.items() if h.taken}
 
 
 def free_spots(session: Session, ticket_types: Iterable[TicketType], now: datetime) -> dict[int, int]:
@@ -97,18 +235,15 @@ def free_spots(session: Session, ticket_types: Iterable[TicketType], now: dateti
 def spots_left(session: Session, ticket_types: Iterable[TicketType], now: datetime, *,
                order_id: uuid.UUID | None = None) -> dict[int, int]:
     """Spots left per ticket type id for a buyer (never negative): none while people wait for the type,
-    except those a waitlist offer holds for `order_id`'s own cart."""
+    except those a waitlist offer holds for `order_id`'s own cart. One statement."""
     types = list(ticket_types)
-    ids = [t.id for t in types]
-    if not ids:
-        return {}
-    tickets = _ticket_counts(session, ids, now)
-    waitlist = waitlist_counts(session, ids, now, order_id)
+    held = held_counts(session, [t.id for t in types], now, order_id)
     left = {}
     for t in types:
-        mine = waitlist.held_for_order[t.id]
-        free = t.capacity - tickets.get(t.id, 0) - waitlist.held[t.id] + mine
-        left[t.id] = max(min(free, mine) if t.id in waitlist.waiting else free, 0)
+        h = held[t.id]
+        mine = h.offers_for_order
+        free = t.capacity - h.taken + mine
+        left[t.id] = max(min(free, mine) if h.waiting else free, 0)
     return left
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from models import Order, TicketType
+from models import Order, Registration, TicketType
 
 
 def _postgres(session: Session) -> bool:
@@ -36,3 +36,11 @@ def lock_order(session: Session, order_id) -> Order | None:
         session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
     return session.scalar(select(Order).where(Order.id == order_id).with_for_update()
                           .execution_options(populate_existing=True))
+
+
+def lock_order_and_its_types(session: Session, order_id) -> Order | None:
+    """The order under its lock, its tickets' types locked before it: for the paths that start from an
+    order (refunds), so they take the locks in the same order as checkout and fulfillment."""
+    lock_ticket_types(session, session.scalars(select(Registration.ticket_type_id)
+                                               .where(Registration.order_id == order_id)))
+    return lock_order(session, order_id)

@@ -5,9 +5,8 @@ A refund is written down (status pending, with the tickets it covers) and commit
 gateway is asked, with its id in the provider refund's metadata, so Stripe's webhook, however fast,
 always finds it. Stripe's refund events only say that a payment's refunds changed: the webhook
 reads them all from Stripe as they are now and `apply_provider_refunds` brings the order in line.
-Completing a refund stamps its tickets' `refunded_at`, which frees their spots (services/inventory
-counts only unrefunded tickets) and their bib numbers, and queues the refund notice to the buyer.
-A refund Stripe reports failed is shown to the organizer, and its tickets may be refunded again.
+Completing a refund stamps its tickets' `refunded_at`, freeing their spots and bib numbers, and queues
+the buyer's refund notice; one Stripe reports failed is shown to the organizer, its tickets refundable again.
 
 One ticket's share of an order is its price's share of the order's total (discount and tax
 included), rounded half-up; the last ticket still paid for gets whatever is left, so the refunds
@@ -30,7 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
-from services.locking import lock_order
+from services.inventory import keeping_sold_count
+from services.locking import lock_order_and_its_types
 from services.money import format_money
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
@@ -209,7 +209,7 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
 
     Raises RefundRefused (nothing was sent back) or LookupError (no such ticket in this order).
     """
-    order = lock_order(session, order_id)
+    order = lock_order_and_its_types(session, order_id)
     try:
         if order is None:
             raise LookupError(order_id)
@@ -252,7 +252,7 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
         raise RefundRefused(f"The payment provider didn't accept the refund, so nothing was sent back: {error}",
                             status=502) from error
 
-    lock_order(session, order.id)
+    lock_order_and_its_types(session, order.id)
     refund = session.scalar(select(Refund).where(Refund.id == refund.id).execution_options(populate_existing=True))
     refund.gateway_refund_id = gateway_refund_id
     if gateway.is_test and refund.status == RefundStatus.PENDING:
@@ -285,7 +285,7 @@ def _refund_ticket(registration: Registration, now: datetime) -> None:
 def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: int | None = None) -> None:
     """The money went back: free the refund's tickets, close the order when nothing is left, tell the buyer.
 
-    Call with the order locked. No commit.
+    Call with the order locked, its ticket types before it (services.locking.lock_order_and_its_types). No commit.
     """
     refund.status = RefundStatus.COMPLETED
     refund.completed_at = now
@@ -293,12 +293,13 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
     if amount is not None:
         refund.amount = amount
     order = session.get(Order, refund.order_id)
-    registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
-    for registration in registrations:
-        if registration.refund_id == refund.id:
-            _refund_ticket(registration, now)
-    if all(r.refunded_at is not None for r in registrations):
-        order.status = OrderStatus.REFUNDED
+    with keeping_sold_count(session, order.id):
+        registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
+        for registration in registrations:
+            if registration.refund_id == refund.id:
+                _refund_ticket(registration, now)
+        if all(r.refunded_at is not None for r in registrations):
+            order.status = OrderStatus.REFUNDED
     if refund.amount > 0:
         queue_refund_notice(session, order, refund.amount)
 
@@ -361,7 +362,7 @@ def apply_provider_refunds(session: Session, order: Order, record: PaymentRecord
     reason. Once all that was paid has gone back, the order is refunded and every ticket freed, as a
     refund of the whole payment in Stripe's Dashboard does. Because this reads the payment as it is
     now rather than what one event said, a payment's events may arrive in any order, or twice, and
-    the order ends the same. Call with the order locked.
+    the order ends the same. Call with the order locked (services.locking.lock_order_and_its_types).
     """
     ours = order_refunds(session, order.id)
     by_provider_id = {r.gateway_refund_id: r for r in ours if r.gateway_refund_id}
@@ -381,9 +382,10 @@ def apply_provider_refunds(session: Session, order: Order, record: PaymentRecord
         elif provider_refund.status in ("failed", "canceled") and refund.status != RefundStatus.FAILED:
             _refund_failed(session, order, refund, provider_refund.failure_reason, now)
     if paid > 0 and back >= paid:
-        order.status = OrderStatus.REFUNDED
-        for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
-            _refund_ticket(registration, now)
+        with keeping_sold_count(session, order.id):  # a failed refund frees nothing again, nor takes a spot back
+            order.status = OrderStatus.REFUNDED
+            for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
+                _refund_ticket(registration, now)
     return _refund_outcome(order, order_refunds(session, order.id))
 
 

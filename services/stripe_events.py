@@ -27,7 +27,7 @@ from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
 from services.duplicate_payments import apply_duplicate_refunds, duplicate_for_intent, refund_all_to_send
 from services.fulfillment import Payment, fulfill
-from services.locking import lock_order
+from services.locking import lock_order, lock_order_and_its_types
 from services.payments import Gateway, PaymentRecord, read_session, stripe_id
 from services.refunds import apply_provider_refunds
 
@@ -129,7 +129,7 @@ def _refund_event(session: Session, record: PaymentRecord, stripe_event: StripeE
         # The refund may be news before the payment itself is: take the payment first, exactly as
         # its checkout.session.completed would (nothing happens when it was taken already).
         fulfill(session, order_id, Payment.from_provider(checkout), now)
-    order = lock_order(session, order_id)
+    order = lock_order_and_its_types(session, order_id)
     if order.payment_intent_id != record.payment_intent:
         duplicate = duplicate_for_intent(session, record.payment_intent)
         if duplicate is None:

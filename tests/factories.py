@@ -31,6 +31,7 @@ from models import (
 from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import token_issuer
 from services.fulfillment import new_ticket_code
+from services.inventory import count_sold
 from services.markdown import render_markdown
 from services.pricing import quote_order, store_totals
 
@@ -95,6 +96,8 @@ def make_order(db, race: Race, ticket_type: TicketType, quantity: int = 1, *,
         for i in range(quantity)
     ]
     db.session.add(order)
+    db.session.commit()
+    count_sold(db.session, [ticket_type.id])  # written straight to the table: the stored count is recounted
     db.session.commit()
     return order
 
@@ -186,5 +189,6 @@ def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None
     order.status = OrderStatus.PAID
     order.paid_at = paid_at or datetime.now(UTC)
     order.payment_intent_id = f"test_pi_{uuid.uuid4().hex[:16]}"
+    count_sold(db.session, [t.id for t in items])
     db.session.commit()
     return order

@@ -23,9 +23,9 @@ def test_race_list_query_count_does_not_grow_with_races_or_ticket_types(client, 
     large = _queries(client, count_queries, "/")
 
     assert small == large
-    # races, ticket types, spots taken, the waitlist's holds and lines, the price steps (issue 17 folds the
-    # counts into stored ones)
-    assert large <= 5
+    # races, ticket types, spots taken (the stored counts with the live holds and the waitlist's, one
+    # statement), the price steps
+    assert large <= 4
 
 
 def test_race_page_query_count_does_not_grow_with_ticket_types_or_registrations(
@@ -38,7 +38,7 @@ def test_race_page_query_count_does_not_grow_with_ticket_types_or_registrations(
         make_order(db, big, tt, 1, status=OrderStatus.PENDING)
 
     assert _queries(client, count_queries, "/races/small") == _queries(client, count_queries, "/races/big")
-    assert _queries(client, count_queries, "/races/big") <= 6  # the list's five and the social links
+    assert _queries(client, count_queries, "/races/big") <= 5  # the list's four and the social links
 
 
 # --- the organizer's pages with runners who fill in their own details (issue 15) ----------------
