@@ -193,13 +193,11 @@ class Held:
         return self.tickets + self.offers
 
 
-def held_counts(session: Session, ids: list[int], now: datetime,
-                order_id: uuid.UUID | None = None) -> dict[int, Held]:
-    """Per ticket type id, in one statement whatever the data: the stored `sold_count`, plus live counts of
-    what only holds a spot for now (unexpired reservations, through the pending orders' own index, and
-    waitlist offers), each a correlated subquery on the type's row."""
-    if not ids:
-        return {}
+def held_columns(now: datetime, order_id: uuid.UUID | None = None) -> tuple:
+    """The columns of a `Held`, correlated with the ticket type's row of the enclosing SELECT: the stored
+    `sold_count` plus live counts of what only holds a spot for now (unexpired reservations, through the
+    pending orders' own index, and waitlist offers), and whether anyone waits. For `held_counts`, and for
+    a page that reads its ticket types and their availability in one statement (services/page_cache.py)."""
     pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                .where(Registration.ticket_type_id == TicketType.id, held_for_now(now))
                .correlate(TicketType).scalar_subquery())
@@ -213,10 +211,21 @@ def held_counts(session: Session, ids: list[int], now: datetime,
                .where(WaitlistEntry.ticket_type_id == TicketType.id, WaitlistEntry.status == WaitlistStatus.WAITING)
                .correlate(TicketType).exists())
     mine = offered(WaitlistEntry.order_id == order_id) if order_id is not None else literal(0)
-    rows = session.execute(select(TicketType.id, TicketType.sold_count + pending, offered(), mine, waiting)
-                           .where(TicketType.id.in_(ids)))
-    return {type_id: Held(int(tickets), int(offers), int(offers_for_order), bool(anyone))
-            for type_id, tickets, offers, offers_for_order, anyone in rows}
+    return TicketType.sold_count + pending, offered(), mine, waiting
+
+
+def held_from(tickets, offers, offers_for_order, waiting) -> Held:
+    """A `Held` from the values of `held_columns`."""
+    return Held(int(tickets), int(offers), int(offers_for_order), bool(waiting))
+
+
+def held_counts(session: Session, ids: list[int], now: datetime,
+                order_id: uuid.UUID | None = None) -> dict[int, Held]:
+    """Per ticket type id, in one statement whatever the data (see `held_columns`)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(TicketType.id, *held_columns(now, order_id)).where(TicketType.id.in_(ids)))
+    return {type_id: held_from(*values) for type_id, *values in rows}
 
 
 def taken_counts(session: Session, ticket_type_ids: Iterable[int], now: datetime) -> dict[int, int]:
@@ -232,19 +241,21 @@ def free_spots(session: Session, ticket_types: Iterable[TicketType], now: dateti
     return {t.id: max(t.capacity - taken.get(t.id, 0), 0) for t in types}
 
 
+def left_for_buyer(ticket_type: TicketType, held: Held) -> int:
+    """Spots left in one ticket type for a buyer (never negative): none while people wait for it, except
+    those a waitlist offer holds for the buyer's own cart."""
+    mine = held.offers_for_order
+    free = ticket_type.capacity - held.taken + mine
+    return max(min(free, mine) if held.waiting else free, 0)
+
+
 def spots_left(session: Session, ticket_types: Iterable[TicketType], now: datetime, *,
                order_id: uuid.UUID | None = None) -> dict[int, int]:
-    """Spots left per ticket type id for a buyer (never negative): none while people wait for the type,
-    except those a waitlist offer holds for `order_id`'s own cart. One statement."""
+    """Spots left per ticket type id for a buyer (`left_for_buyer`), `order_id` being the buyer's cart.
+    One statement."""
     types = list(ticket_types)
     held = held_counts(session, [t.id for t in types], now, order_id)
-    left = {}
-    for t in types:
-        h = held[t.id]
-        mine = h.offers_for_order
-        free = t.capacity - h.taken + mine
-        left[t.id] = max(min(free, mine) if h.waiting else free, 0)
-    return left
+    return {t.id: left_for_buyer(t, held[t.id]) for t in types}
 
 
 def spots_problem(ticket_type: TicketType, wanted: int, left: int) -> str | None:

@@ -12,8 +12,8 @@ holds everything the page shows that can change:
   waiting: services.inventory.spots_left) and, for types with a step that ends "after N sold", the
   tickets taken at each step.
 
-`race_page_key` is the one function to change when a stored sold count lands (the availability then
-comes with the race in one statement). Entries also expire after `max_age` seconds, a safety net for a
+The availability comes with the race in the key's one statement (the stored sold counts make it cheap
+whatever the race holds). Entries also expire after `max_age` seconds, a safety net for a
 change made behind the app's back (a manual UPDATE).
 """
 from __future__ import annotations
@@ -40,14 +40,16 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     """What the public page of the race at `slug` shows that can change, as a hashable value; None when no
     public race is there (a draft is a preview for its organizers, never cached).
 
-    One statement for the race, its organizer's name and its ticket types, then the availability:
-    two for spots left, and one more only when a price step ends after a number sold.
+    One statement for the race, its organizer's name, its ticket types and their availability (the stored
+    sold counts and the live holds, services.inventory.held_columns), and one more only when a price step
+    ends after a number sold.
     """
     if not SLUG_RE.match(slug):
         return None
     counted = exists().where(and_(PriceTier.ticket_type_id == TicketType.id, PriceTier.until_sold.is_not(None)))
     rows = session.execute(
-        select(Race, Profile.full_name, Profile.email, TicketType, counted.label("counted"))
+        select(Race, Profile.full_name, Profile.email, TicketType, counted.label("counted"),
+               *inventory.held_columns(now))
         .join(Profile, Profile.id == Race.organizer_id)
         .outerjoin(TicketType, and_(TicketType.race_id == Race.id, TicketType.hidden.is_(False)))
         .where(Race.slug == slug)
@@ -57,7 +59,8 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     race = rows[0].Race
     types = [row.TicketType for row in rows if row.TicketType is not None]
     counted_ids = [row.TicketType.id for row in rows if row.TicketType is not None and row.counted]
-    left = inventory.spots_left(session, types, now)
+    left = {row.TicketType.id: inventory.left_for_buyer(row.TicketType, inventory.held_from(*row[5:]))
+            for row in rows if row.TicketType is not None}
     today = local_day(race, now)
     prices = {}
     if counted_ids:
