@@ -16,7 +16,7 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
-from services.page_cache import PageCache, etag_of, race_page_key
+from services.page_cache import PageCache, etag_of, race_list_key, race_page_key
 
 bp = Blueprint("races", __name__)
 
@@ -59,13 +59,27 @@ def is_anonymous() -> bool:
     return not carries_session() and GUEST_COOKIE not in request.cookies
 
 
-def page_cache() -> PageCache:
-    """This app's cache of rendered race pages (per app: tests run many apps on many databases)."""
+def page_cache(which: str = "race_page_cache") -> PageCache:
+    """This app's cache of rendered race pages, or of race list pages (`which="race_list_cache"`: their own,
+    so searches nobody repeats never push a race page out); per app, as tests run many apps on many databases."""
     extensions = current_app.extensions
-    if "race_page_cache" not in extensions:
+    if which not in extensions:
         config = current_app.config
-        extensions["race_page_cache"] = PageCache(config["PAGE_CACHE_SIZE"], config["PAGE_CACHE_SECONDS"])
-    return extensions["race_page_cache"]
+        extensions[which] = PageCache(config["PAGE_CACHE_SIZE"], config["PAGE_CACHE_SECONDS"])
+    return extensions[which]
+
+
+def cached_page(cache: PageCache, name, key, build) -> Response:
+    """The page stored under `name` for `key`, or `build()` rendered now and stored; with the public caching
+    headers of an anonymous visitor's page."""
+    page = cache.get(name, key)
+    if page is None:
+        page = cache.put(name, key, build().get_data())
+    return cache_headers(make_response(page.body), page.etag)
+
+
+def caching() -> bool:
+    return is_anonymous() and current_app.config["PAGE_CACHE_SECONDS"] > 0
 
 
 def cache_headers(response: Response, etag: str | None = None) -> Response:
@@ -96,11 +110,18 @@ def index():
                       page=1, past=form.when.data == "past", months=months, status=400,
                       invalid=True)
     past = form.when.data == "past"
-    cards, has_more = race_service.list_races(
-        db.session, now, q=(form.q.data or "").strip(), month=form.month.data or "", past=past,
-        page=page, per_page=current_app.config["RACES_PER_PAGE"])
-    return cache_headers(render("races/index.html", block="results", form=form, cards=cards,
-                                has_more=has_more, page=page, past=past, months=months, invalid=False))
+    search = {"q": (form.q.data or "").strip(), "month": form.month.data or "", "past": past, "page": page,
+              "per_page": current_app.config["RACES_PER_PAGE"]}
+
+    def build() -> Response:
+        cards, has_more = race_service.list_races(db.session, now, **search)
+        return render("races/index.html", block="results", form=form, cards=cards,
+                      has_more=has_more, page=page, past=past, months=months, invalid=False)
+
+    if caching():  # the same for every visitor without cookies: from the cache while its key holds
+        name = (tuple(sorted(request.args.items(multi=True))), "fragment" if is_fragment_request() else "page")
+        return cached_page(page_cache("race_list_cache"), name, race_list_key(db.session, now, **search), build)
+    return cache_headers(build())
 
 
 @bp.get("/races/<slug>")
@@ -110,16 +131,12 @@ def race_page(slug: str):
     The page as a visitor without cookies sees it is the same for all of them: it comes from this process's
     page cache while its key (services/page_cache.py, read from the database) is unchanged.
     """
-    if is_anonymous() and not request.args and current_app.config["PAGE_CACHE_SECONDS"] > 0:
+    if caching() and not request.args:
         now = clock.now()
         key = race_page_key(db.session, slug, now)
         if key is not None:
             name = (slug, "fragment" if is_fragment_request() else "page")
-            page = page_cache().get(name, key)
-            if page is None:
-                response = _race_page(slug, now)
-                page = page_cache().put(name, key, response.get_data())
-            return cache_headers(make_response(page.body), page.etag)
+            return cached_page(page_cache(), name, key, lambda: _race_page(slug, now))
     return cache_headers(_race_page(slug, clock.now()))
 
 

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, select
 from sqlalchemy.orm import Session
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from models import PriceTier, Profile, Race, TicketType
 from services import inventory
 from services.price_tiers import local_day, price_now, steps_and_sold
-from services.races import PUBLIC_STATUSES, SLUG_RE
+from services.races import PUBLIC_STATUSES, SLUG_RE, listed
 from services.sales import on_sale, signup_closed_reason
 
 
@@ -69,6 +70,30 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     return (race.id, race.version, rows[0].full_name, rows[0].email, signup_closed_reason(race, now),
             today.isoformat(),
             tuple((t.id, on_sale(t, now), left[t.id], prices.get(t.id)) for t in types))
+
+
+def race_list_key(session: Session, now: datetime, **search) -> tuple:
+    """What one page of the race list (services.races.listed with these `search` arguments) shows that can
+    change, in one statement: each listed race's `version` with what time changes on its card (sign-up
+    open, its local date for price steps by date) and, per ticket type, whether it is on sale and what
+    holds its spots (which also moves a step that ends after a number sold)."""
+    races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
+                          Race.timezone), now, **search).subquery()
+    order = (races.c.starts_at.desc(), races.c.id) if search.get("past") else (races.c.starts_at, races.c.id)
+    rows = session.execute(
+        select(races, TicketType.id.label("type_id"), TicketType.hidden, TicketType.sales_start, TicketType.sales_end,
+               TicketType.capacity, *inventory.held_columns(now))
+        .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
+        .order_by(*order, TicketType.position, TicketType.id)).all()
+    key = []
+    for row in rows:
+        open_ = (row.status in PUBLIC_STATUSES and now < row.starts_at
+                 and (row.registration_closes_at is None or now < row.registration_closes_at))
+        on_sale_now = row.type_id is not None and not row.hidden and \
+            (row.sales_start is None or now >= row.sales_start) and (row.sales_end is None or now < row.sales_end)
+        key.append((row.id, row.version, row.status, open_, now.astimezone(ZoneInfo(row.timezone)).date(),
+                    row.type_id, on_sale_now, row.capacity, *row[-4:]))
+    return (now.year, now.month, tuple(key))  # the month filter's choices start at this month
 
 
 @dataclass(frozen=True)

@@ -74,12 +74,12 @@ def _cards(session: Session, races: list[Race], now: datetime) -> list[RaceCard]
     ]
 
 
-def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
-               past: bool = False, page: int = 1, per_page: int = 24
-               ) -> tuple[list[RaceCard], bool]:
-    """Published races, upcoming (soonest first) or past (latest first); three queries."""
-    stmt = (select(Race).where(Race.status.in_(PUBLIC_STATUSES))
-            .options(selectinload(Race.ticket_types)))
+def listed(stmt, now: datetime, *, q: str = "", month: str = "", past: bool = False, page: int = 1,
+           per_page: int = 24):
+    """`stmt` (a SELECT from races) narrowed to one page of the list: published races, upcoming (soonest
+    first) or past (latest first), searched and in a month; one row more than the page, to tell whether
+    another page follows."""
+    stmt = stmt.where(Race.status.in_(PUBLIC_STATUSES))
     if past:
         stmt = stmt.where(Race.starts_at < now).order_by(Race.starts_at.desc(), Race.id)
     else:
@@ -89,7 +89,15 @@ def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
     if month:
         start, end = month_bounds(month)
         stmt = stmt.where(Race.starts_at >= start, Race.starts_at < end)
-    stmt = stmt.offset((page - 1) * per_page).limit(per_page + 1)
+    return stmt.offset((page - 1) * per_page).limit(per_page + 1)
+
+
+def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
+               past: bool = False, page: int = 1, per_page: int = 24
+               ) -> tuple[list[RaceCard], bool]:
+    """One page of the race list (`listed`) as cards; three queries."""
+    stmt = listed(select(Race).options(selectinload(Race.ticket_types)), now, q=q, month=month, past=past,
+                  page=page, per_page=per_page)
     races = list(session.scalars(stmt))
     has_more = len(races) > per_page
     return _cards(session, races[:per_page], now), has_more

@@ -214,6 +214,61 @@ def test_a_spot_left_changes_the_list_and_its_etag(client, db, race):
     assert second.status_code == 200 and second.headers["ETag"] != first.headers["ETag"]
 
 
+def test_every_change_to_what_the_race_list_shows_is_seen_on_the_next_get(app, client, db, race):
+    ten_k, five_k = race.ticket_types
+    today = clock.now().astimezone(race.tz).date()
+    type_fields = {"name": "5K fun run", "price": "25", "capacity": "50", "description": ""}
+    orders = {}
+
+    def sell_out():
+        orders["first"] = make_order(db, race, ten_k, 2)
+        orders["rest"] = make_order(db, race, five_k, 50)
+
+    changes = [
+        ("title", lambda: _save(db, race, "title", {"title": "Lake Ten"}), "Lake Ten"),
+        ("date", lambda: _save(db, race, "when", {"day": today + timedelta(days=40), "start": time(9, 30),
+                                                  "timezone": race.timezone}), "Lake Ten"),
+        ("place", lambda: _save(db, race, "where", {"location_name": "Harbour Point", "address": "Pier 4"}),
+         "Harbour Point"),
+        ("cover", lambda: save_race_image(db.session, storage_for(app), race, _png(), kind="cover"), "race-card-cover"),
+        ("type name", lambda: ticket_types.save_ticket_type(db.session, race, five_k, type_fields, clock.now()),
+         "5K fun run"),
+        ("type price", lambda: ticket_types.save_ticket_type(db.session, race, five_k, {**type_fields, "price": "17"},
+                                                             clock.now()), "$17"),
+        ("a price step by date", lambda: price_tier_editing.save_steps(
+            db.session, race, five_k, [], {"starts_on": (today + timedelta(days=3)).isoformat(), "price": "15",
+                                           "until_sold": "", "label": ""}), "$17"),
+        ("the step's day comes", lambda: clock.freeze(clock.now() + timedelta(days=3)), "$15"),
+        ("a sale", lambda: make_order(db, race, five_k, 3), "49 spots left"),
+        ("everything sold", sell_out, "Sold out"),
+        ("a refund frees one", lambda: refund_one(db, orders["first"]), "1 spot left"),
+        ("another race published", lambda: make_race(db, slug="hill", title="Hill 5K",
+                                                     starts_at=race.starts_at + timedelta(days=30)), "Hill 5K"),
+        ("the race takes place", lambda: clock.freeze(race.starts_at + timedelta(minutes=1)), "Hill 5K"),
+    ]
+    for name, change, expected in changes:
+        shown = client.get("/")
+        before = shown.get_data(as_text=True)
+        assert client.get("/").get_data(as_text=True) == before  # from the cache
+        change()
+        db.session.expire_all()
+        race = db.session.get(type(race), race.id)
+        after = client.get("/")
+        page = after.get_data(as_text=True)
+        assert page == _fresh(app, client, "/"), name
+        assert expected in page, name
+        if page != before:
+            assert after.headers["ETag"] != shown.headers["ETag"], name
+    assert "Lake Ten" not in page  # taken place: no longer upcoming
+
+
+def test_a_cached_race_list_costs_one_statement(client, race, count_queries):
+    client.get("/")
+    with count_queries() as counter:
+        assert client.get("/").status_code == 200
+    assert counter.count == 1  # the listed races, their types and what holds their spots
+
+
 def test_the_list_sets_no_cookie_for_a_search_either(client, race):
     response = client.get("/?q=lake&when=upcoming")
     assert response.status_code == 200 and _no_cookie(response) and "Lake 10K" in response.get_data(as_text=True)
