@@ -126,8 +126,8 @@ class Registration(Base):
         Index("ix_registrations_race_refunded", "race_id", postgresql_where=text("refunded_at IS NOT NULL"),
               sqlite_where=text("refunded_at IS NOT NULL")),
         Index("ix_registrations_race_awaiting", "race_id",
-              postgresql_where=text("runner_fills_in AND runner_details_at IS NULL"),
-              sqlite_where=text("runner_fills_in AND runner_details_at IS NULL")),
+              postgresql_where=text("runner_fills_in IS true AND runner_details_at IS NULL"),
+              sqlite_where=text("runner_fills_in IS 1 AND runner_details_at IS NULL")),
         # The search's substring LIKE, on Postgres with pg_trgm; elsewhere a plain index of the same name
         # (migrations/versions/perf_registrant_indexes.py)
         Index("ix_registrations_search_key_trgm", "search_key", postgresql_using="gin",

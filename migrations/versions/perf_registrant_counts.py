@@ -19,7 +19,9 @@ branch_labels = None
 depends_on = None
 
 REFUNDED = sa.text('refunded_at IS NOT NULL')
-AWAITING = sa.text('runner_fills_in AND runner_details_at IS NULL')
+# Exactly as services.registrants.query.awaiting_runner_condition() renders on each (the planner matches the text).
+AWAITING = sa.text('runner_fills_in IS true AND runner_details_at IS NULL')
+AWAITING_SQLITE = sa.text('runner_fills_in IS 1 AND runner_details_at IS NULL')
 REFUNDS = sa.text("status IN ('needs_refund', 'refunded')")
 
 
@@ -27,7 +29,7 @@ def upgrade():
     op.create_index('ix_registrations_race_refunded', 'registrations', ['race_id'],
                     postgresql_where=REFUNDED, sqlite_where=REFUNDED)
     op.create_index('ix_registrations_race_awaiting', 'registrations', ['race_id'],
-                    postgresql_where=AWAITING, sqlite_where=AWAITING)
+                    postgresql_where=AWAITING, sqlite_where=AWAITING_SQLITE)
     op.create_index('ix_orders_race_refunds', 'orders', ['race_id'], postgresql_where=REFUNDS, sqlite_where=REFUNDS)
 
 
