@@ -61,6 +61,9 @@ class Order(Base):
                         name="buyer_unless_guest_cart"),
         # The registrant list's counts per status join a race's registrations to these, index only on Postgres.
         Index("ix_orders_race_listing", "race_id", "id", postgresql_include=["status", "reserved_until"]),
+        # ... and, unfiltered, only the few orders needing or given a refund (the paid ones are ticket_types.sold_count)
+        Index("ix_orders_race_refunds", "race_id", postgresql_where=text("status IN ('needs_refund', 'refunded')"),
+              sqlite_where=text("status IN ('needs_refund', 'refunded')")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -119,6 +122,12 @@ class Registration(Base):
         Index("ix_registrations_race_order", "race_id", "order_id",
               postgresql_include=["ticket_type_id", "refunded_at", "runner_fills_in", "runner_details_at",
                                   "checked_in_at", "waiver_version_id"]),
+        # ... unfiltered, only the few tickets refunded on their own and those waiting for their runner
+        Index("ix_registrations_race_refunded", "race_id", postgresql_where=text("refunded_at IS NOT NULL"),
+              sqlite_where=text("refunded_at IS NOT NULL")),
+        Index("ix_registrations_race_awaiting", "race_id",
+              postgresql_where=text("runner_fills_in IS true AND runner_details_at IS NULL"),
+              sqlite_where=text("runner_fills_in IS 1 AND runner_details_at IS NULL")),
         # The search's substring LIKE, on Postgres with pg_trgm; elsewhere a plain index of the same name
         # (migrations/versions/perf_registrant_indexes.py)
         Index("ix_registrations_search_key_trgm", "search_key", postgresql_using="gin",

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, case, func, tuple_
+from sqlalchemy import CompoundSelect, Select, String, bindparam, case, cast, func, literal, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from models import Order, Registration, TicketType, WaiverVersion
+from models import Order, OrderStatus, Registration, TicketType, WaiverVersion
+from services.inventory import sold_for_good
 from services.registrants.query import (
     PER_PAGE,
     STATUSES,
@@ -101,17 +102,53 @@ def _counted(everyone: int, awaiting: int, details: str) -> int:
 def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime) -> tuple[dict[str, int], int]:
     """A COUNT per status (and of those waiting for their runner) in one query: the status counts, and how many
     of the registrants the status filter shows wait for their runner's details."""
-    status = status_column().label("listed_status")
-    rows = session.execute(filtered_but_status_and_details(
-        registrants_query(race_id, status, func.count(Registration.id),
-                          func.count(case((awaiting_runner_condition(), Registration.id))), now=now),
-        filters).group_by(status)).all()
-    counted = {name: (everyone, awaiting) for name, everyone, awaiting in rows}
+    rows = session.execute(_stored_counts(race_id, filters, now) if _unnarrowed(filters)
+                           else _counted_rows(race_id, filters, now)).all()
+    counted: dict[str, tuple[int, int]] = {}
+    for name, everyone, awaiting in rows:
+        had = counted.get(name, (0, 0))
+        counted[name] = (had[0] + int(everyone or 0), had[1] + int(awaiting or 0))
     names = [name for name in STATUSES if name != "all"]
     status_counts = {name: _counted(*counted.get(name, (0, 0)), filters.details) for name in names}
     status_counts["all"] = sum(status_counts.values())
     shown = names if filters.status == "all" else [filters.status]
     return status_counts, sum(counted.get(name, (0, 0))[1] for name in shown)
+
+
+def _unnarrowed(filters: RegistrantFilters) -> bool:
+    """Whether the counts may come from the stored sold counts: no search or filter but status, details, ticket."""
+    return not (filters.q or filters.checked_in or filters.waiver)
+
+
+def _status_counts(query: Select) -> Select:
+    """(status, registrants, of them waiting for their runner) per status of `query`'s registrants."""
+    status = cast(status_column(), String).label("listed_status")
+    return (query.with_only_columns(status, func.count(Registration.id),
+                                    func.count(case((awaiting_runner_condition(), Registration.id))))
+            .group_by(status))
+
+
+def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Select:
+    """The counts of a searched or filtered list: its matching registrants counted (the search's indexes find them)."""
+    return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now), filters))
+
+
+def _stored_counts(race_id: int, filters: RegistrantFilters, now: datetime) -> CompoundSelect:
+    """The same counts for the whole list (or one ticket type), flat in the data: the paid registrants are the
+    ticket types' stored `sold_count` (services/inventory.py keeps it: paid, not refunded, exactly the "paid"
+    status); the rest are the few registrants found through partial indexes: paid ones waiting for their
+    runner, orders needing or given a refund, live reservations, tickets refunded on their own. The parts
+    share no registrant, and together they are every listed one."""
+    listed = filtered_but_status_and_details(registrants_query(race_id, now=now), filters)
+    sold = select(literal("paid"), func.coalesce(func.sum(TicketType.sold_count), 0), literal(0)).where(
+        TicketType.race_id == race_id, *([TicketType.id == filters.ticket] if filters.ticket is not None else []))
+    paid_awaiting = listed.with_only_columns(literal("paid"), literal(0), func.count(Registration.id)).where(
+        sold_for_good(), awaiting_runner_condition())
+    return union_all(
+        sold, paid_awaiting,
+        _status_counts(listed.where(Order.status.in_([OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]))),
+        _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > now)),
+        _status_counts(listed.where(Order.status == OrderStatus.PAID, Registration.refunded_at.is_not(None))))
 
 
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
