@@ -20,6 +20,7 @@ from services.guest_carts import expire_guest_carts
 from services.inventory import count_sold, sold_count_drift
 from services.mail.transports import transport_for
 from services.mail.worker import send_due_for
+from services.markdown import refill_description_html
 from services.migrations import describe_target, migration_status, production_reason
 from services.payments import gateway_for
 from services.reconcile import reconcile
@@ -142,6 +143,12 @@ def register_migration_commands(app: Flask) -> None:
         """Compute every race's and registrant's search key again (after an offline `prod-migrate --sql`)."""
         with db.engine.begin() as connection:
             click.echo(f"Search keys computed for {refill_search_keys(connection)} row(s).")
+
+    @app.cli.command("refill-descriptions")
+    def refill_descriptions_command():
+        """Render every race's description HTML again from its Markdown (after an offline `prod-migrate --sql`)."""
+        with db.engine.begin() as connection:
+            click.echo(f"Descriptions rendered for {refill_description_html(connection)} race(s).")
 
     @app.cli.command("prod-migrate")
     @click.option("--yes", is_flag=True, help="Apply without asking for confirmation.")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import nh3
+import sqlalchemy as sa
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -27,3 +28,15 @@ def render_markdown(text: str) -> Markup:
         link_rel="nofollow noopener noreferrer",
     )
     return Markup(clean)
+
+
+def refill_description_html(connection) -> int:
+    """Render every race's stored description HTML again from its Markdown (the migration that added it, and
+    `flask refill-descriptions` after an offline `--sql` upgrade); returns how many races were rendered."""
+    races = sa.table("races", sa.column("id", sa.Integer), sa.column("description", sa.Text),
+                     sa.column("description_html", sa.Text))
+    rows = connection.execute(sa.select(races.c.id, races.c.description)).all()
+    for race_id, description in rows:
+        connection.execute(races.update().where(races.c.id == race_id)
+                           .values(description_html=str(render_markdown(description)) if description else ""))
+    return len(rows)

@@ -42,3 +42,19 @@ def test_refill_search_keys_makes_rows_written_without_keys_searchable_again(run
 
     assert result.exit_code == 0 and "Search keys computed" in result.output
     assert "Sacred Valley" in client.get("/?q=SACRED").get_data(as_text=True)
+
+
+def test_refill_descriptions_renders_the_stored_html_again(runner, client, db):
+    """After an offline `prod-migrate --sql`, old races show no description until this command runs."""
+    runner.invoke(args=["seed-demo"])
+    db.session.execute(update(Race).values(description_html="").execution_options(synchronize_session=False))
+    db.session.commit()
+    db.session.expire_all()
+    race = db.session.scalar(select(Race).where(Race.description != "").limit(1))
+    assert race is not None and race.description_html == ""
+
+    result = runner.invoke(args=["refill-descriptions"])
+
+    assert result.exit_code == 0 and "Descriptions rendered" in result.output
+    db.session.expire_all()
+    assert db.session.get(Race, race.id).description_html.startswith("<")

@@ -9,9 +9,9 @@ millisecond). The sanitized HTML is now stored where the description is saved; t
 in for the races that exist, with the same renderer (services/markdown.py).
 """
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
-from services.markdown import render_markdown
+from services.markdown import refill_description_html
 
 # revision identifiers, used by Alembic.
 revision = 'perf_description_html'
@@ -19,18 +19,14 @@ down_revision = 'perf_cover_variants'
 branch_labels = None
 depends_on = None
 
-races = sa.table('races', sa.column('id', sa.Integer), sa.column('description', sa.Text),
-                 sa.column('description_html', sa.Text))
-
-
 def upgrade():
     with op.batch_alter_table('races', schema=None) as batch_op:
         batch_op.add_column(sa.Column('description_html', sa.Text(), server_default='', nullable=False))
-    connection = op.get_bind()
-    rows = connection.execute(sa.select(races.c.id, races.c.description).where(races.c.description != ''))
-    for race_id, description in rows.all():
-        connection.execute(races.update().where(races.c.id == race_id)
-                           .values(description_html=str(render_markdown(description))))
+    if context.is_offline_mode():
+        # `--sql` writes SQL without reading the database, so the HTML is rendered afterwards.
+        op.execute("-- Existing races need their description rendered: run `flask refill-descriptions` after this SQL")
+    else:
+        refill_description_html(op.get_bind())
 
 
 def downgrade():
