@@ -52,49 +52,74 @@ class CheckoutStart:
     redirect_url: str   # the payment page, or the order page when nothing is left to pay
 
 
-def reserve(session: Session, order: Order, now: datetime) -> None:
+def reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     """Hold spots for this order for RESERVATION (longer once a payment page is open, see
-    `start_checkout`). Commits; SoldOut / CheckoutRefused roll back."""
+    `start_checkout`); its quote at the prices now fixed on its tickets. Commits; SoldOut /
+    CheckoutRefused roll back."""
     try:
-        _reserve(session, order, now)
+        quote = _reserve(session, order, now)
     except CheckoutRefused:
         session.rollback()
         raise
     session.commit()
+    return quote
 
 
-def _reserve(session: Session, order: Order, now: datetime) -> None:
+def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
+    # Everything that does not depend on what is left comes first, without a lock: at a registration
+    # opening a thousand checkouts queue on the same ticket type rows, so the locked part is kept to
+    # what must be counted under it (its time times the queue is the last buyer's wait).
     registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
     if not registrations:
         raise CheckoutRefused("Your cart is empty.")
-    lock_ticket_types(session, (r.ticket_type_id for r in registrations))
-    locked = lock_order(session, order.id)
-    if locked is None or locked.status != OrderStatus.CART:
+    if order.status != OrderStatus.CART:
         raise CheckoutRefused("This order is already being paid for.")
-    problems = cart_problems(session, locked, now)
-    if problems:
-        raise CheckoutRefused("Some runner details are missing.", problems)
-    race = session.get(Race, locked.race_id)
+    race = session.get(Race, order.race_id)
     types = list(session.scalars(select(TicketType).where(TicketType.id.in_({r.ticket_type_id for r in registrations}))))
     problems = sale_problems(race, types, now)
     if problems:
         raise CheckoutRefused(problems[0], problems)
+    # The sold-out fast path: a snapshot that already has no room for this cart refuses at once, before
+    # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
+    # passing frees spots, never takes them); the check under the locks below lets anyone through.
     problems = capacity_problems(session, registrations, now)
     if problems:
         raise SoldOut(" ".join(problems), problems)
-    if locked.discount_code_id is not None:
-        code = session.get(DiscountCode, locked.discount_code_id)
-        try:
-            check_code(session, race, code.code, locked, now, lock=True)
-        except CodeRefused as refused:
-            raise CheckoutRefused(refused.message) from refused
+    problems = cart_problems(session, order, now)
+    if problems:
+        raise CheckoutRefused("Some runner details are missing.", problems)
+    code_id = order.discount_code_id
+    code = session.get(DiscountCode, code_id) if code_id is not None else None
+    if code is not None:
+        _check_code(session, race, code, order, now, lock=False)
+
+    lock_ticket_types(session, (r.ticket_type_id for r in registrations))
+    locked = lock_order(session, order.id)  # re-read: it may have been paid for, or its code changed, since
+    if locked is None or locked.status != OrderStatus.CART:
+        raise CheckoutRefused("This order is already being paid for.")
+    if locked.discount_code_id != code_id:
+        raise CheckoutRefused("Your discount code changed a moment ago; please check your cart and try again.")
+    problems = capacity_problems(session, registrations, now)
+    if problems:
+        raise SoldOut(" ".join(problems), problems)
+    if code is not None and code.max_uses is not None:  # its last use is counted under its row lock
+        _check_code(session, race, code, locked, now, lock=True)
     # Today's price step, counted under the ticket type locks, is fixed on each ticket: a step that
     # ends while the runner is on the payment page still charges (and the webhook checks) this price.
     price_tiers.fix_prices(session, race, sorted(registrations, key=lambda r: r.id), now)
-    pricing.store_totals(locked, pricing.quote_order(session, locked))
+    quote = pricing.quote_order(session, locked)
+    pricing.store_totals(locked, quote)
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION
     mark_reserved(session, locked.id, now)  # a waitlist offer in this cart: the order holds its spots now
+    return quote
+
+
+def _check_code(session: Session, race: Race, code: DiscountCode, order: Order, now: datetime, *, lock: bool) -> None:
+    try:
+        check_code(session, race, code.code, order, now, lock=lock)
+    except CodeRefused as refused:
+        raise CheckoutRefused(refused.message) from refused
 
 
 def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED,
@@ -143,13 +168,13 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
         # order page waits for it, and offers the cart again once the hold ends.
         return CheckoutStart(order, success_url)
     expire_reservations(session, gateway, now)
-    reserve(session, order, now)
+    quote = reserve(session, order, now)
     if order.total == 0:
         fulfill_free_order(session, order.id, now)
         session.commit()
         return CheckoutStart(order, success_url)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    return open_payment_page(session, order, gateway, pricing.quote_order(session, order), code,
+    return open_payment_page(session, order, gateway, quote, code,
                              customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
 
 

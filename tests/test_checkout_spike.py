@@ -1,0 +1,80 @@
+"""A registration opening: the buyers who lose are told "sold out" without queuing on the locks (issue 17)."""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import Session
+
+from extensions import db as database
+from models import Order, OrderStatus, TicketType
+from services.checkout import SoldOut, reserve
+from tests.factories import make_cart, make_order, make_race
+
+
+@pytest.fixture
+def race(db):
+    return make_race(db, slug="opening-day", title="Opening Day", tickets=[("10K", 4500, 10), ("5K", 3000, 50)])
+
+
+@contextmanager
+def lock_statements(engine):
+    """The row-lock statements services.locking sends (FOR UPDATE on Postgres, the no-op UPDATE on SQLite)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        sql = " ".join(statement.split()).upper()
+        if "FOR UPDATE" in sql or sql.startswith(("UPDATE TICKET_TYPES SET POSITION", "UPDATE ORDERS SET STATUS")):
+            seen.append(sql)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_sold_out_checkout_is_refused_without_taking_a_lock(db, race):
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 10)  # all ten spots paid for
+    order = make_cart(db, race, {ten_k: 1})
+
+    with lock_statements(database.engine) as locks, pytest.raises(SoldOut) as refused:
+        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+
+    assert refused.value.message == "The 10K is sold out."
+    assert locks == []
+    assert db.session.get(Order, order.id).status == OrderStatus.CART
+
+
+def test_a_checkout_with_room_still_reserves_under_the_locks(db, race):
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 9)
+    order = make_cart(db, race, {ten_k: 1})
+
+    with lock_statements(database.engine) as locks:
+        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+
+    assert len(locks) >= 2  # the ticket type, then the order
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+@pytest.mark.postgres
+def test_a_sold_out_checkout_does_not_wait_for_the_checkout_holding_the_lock(app, db, race):
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 10)
+    order_id = make_cart(db, race, {ten_k: 1}).id
+    with app.app_context():
+        engine = database.engine
+    with Session(engine) as holder, Session(engine) as buyer:
+        # Another checkout is inside its locked transaction, and stays there.
+        holder.execute(select(TicketType.id).where(TicketType.id == ten_k.id).with_for_update())
+        buyer.execute(text("SET lock_timeout = '5s'"))
+        started = time.monotonic()
+        with pytest.raises(SoldOut):
+            reserve(buyer, buyer.get(Order, order_id), datetime.now(UTC))
+        assert time.monotonic() - started < 2
+        holder.rollback()
