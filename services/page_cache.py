@@ -18,6 +18,7 @@ change made behind the app's back (a manual UPDATE).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -27,14 +28,45 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import DateTime, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from models import PriceTier, Profile, Race, TicketType
 from services import inventory
-from services.price_tiers import local_day, price_now, steps_and_sold
+from services.price_tiers import price_now, steps_and_sold
 from services.races import PUBLIC_STATUSES, SLUG_RE, listed
 from services.sales import on_sale, signup_closed_reason
+
+# The keys' statements are built once (per search, for the list) with the slug and the time as parameters: building
+# one costs more than Postgres takes to run it.
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+
+
+@functools.cache
+def _race_page_statement():
+    counted = exists().where(and_(PriceTier.ticket_type_id == TicketType.id, PriceTier.until_sold.is_not(None)))
+    # Plain columns, not ORM objects: a row answers the attribute names signup_closed_reason, on_sale and
+    # left_for_buyer read (status, starts_at, …; hidden, sales_start, sales_end, name, capacity).
+    return (select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at, Race.timezone,
+                   Profile.full_name, Profile.email, TicketType.id.label("type_id"), TicketType.name,
+                   TicketType.hidden, TicketType.sales_start, TicketType.sales_end, TicketType.capacity,
+                   TicketType.price, counted.label("counted"), *inventory.held_columns(_NOW))
+            .join(Profile, Profile.id == Race.organizer_id)
+            .outerjoin(TicketType, and_(TicketType.race_id == Race.id, TicketType.hidden.is_(False)))
+            .where(Race.slug == bindparam("slug"))
+            .order_by(TicketType.position, TicketType.id))
+
+
+@functools.lru_cache(maxsize=256)
+def _race_list_statement(search: tuple):
+    arguments = dict(search)
+    races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
+                          Race.timezone), _NOW, **arguments).subquery()
+    order = (races.c.starts_at.desc(), races.c.id) if arguments.get("past") else (races.c.starts_at, races.c.id)
+    return (select(races, TicketType.id.label("type_id"), TicketType.hidden, TicketType.sales_start,
+                   TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW))
+            .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
+            .order_by(*order, TicketType.position, TicketType.id))
 
 
 def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
@@ -47,29 +79,20 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     """
     if not SLUG_RE.match(slug):
         return None
-    counted = exists().where(and_(PriceTier.ticket_type_id == TicketType.id, PriceTier.until_sold.is_not(None)))
-    rows = session.execute(
-        select(Race, Profile.full_name, Profile.email, TicketType, counted.label("counted"),
-               *inventory.held_columns(now))
-        .join(Profile, Profile.id == Race.organizer_id)
-        .outerjoin(TicketType, and_(TicketType.race_id == Race.id, TicketType.hidden.is_(False)))
-        .where(Race.slug == slug)
-        .order_by(TicketType.position, TicketType.id)).all()
-    if not rows or rows[0].Race.status not in PUBLIC_STATUSES:
+    rows = session.execute(_race_page_statement(), {"slug": slug, "now": now}).all()
+    if not rows or rows[0].status not in PUBLIC_STATUSES:
         return None
-    race = rows[0].Race
-    types = [row.TicketType for row in rows if row.TicketType is not None]
-    counted_ids = [row.TicketType.id for row in rows if row.TicketType is not None and row.counted]
-    left = {row.TicketType.id: inventory.left_for_buyer(row.TicketType, inventory.held_from(*row[5:]))
-            for row in rows if row.TicketType is not None}
-    today = local_day(race, now)
+    race = rows[0]
+    types = [row for row in rows if row.type_id is not None]
+    today = now.astimezone(ZoneInfo(race.timezone)).date()  # as price_tiers.local_day
     prices = {}
+    counted_ids = [t.type_id for t in types if t.counted]
     if counted_ids:
         steps, sold = steps_and_sold(session, counted_ids, now)
-        prices = {t.id: price_now(t.price, steps.get(t.id, []), today, sold) for t in types if t.id in counted_ids}
-    return (race.id, race.version, rows[0].full_name, rows[0].email, signup_closed_reason(race, now),
-            today.isoformat(),
-            tuple((t.id, on_sale(t, now), left[t.id], prices.get(t.id)) for t in types))
+        prices = {t.type_id: price_now(t.price, steps.get(t.type_id, []), today, sold) for t in types if t.counted}
+    return (race.id, race.version, race.full_name, race.email, signup_closed_reason(race, now), today.isoformat(),
+            tuple((t.type_id, on_sale(t, now), inventory.left_for_buyer(t, inventory.held_from(*t[-4:])),
+                   prices.get(t.type_id)) for t in types))
 
 
 def race_list_key(session: Session, now: datetime, **search) -> tuple:
@@ -77,14 +100,7 @@ def race_list_key(session: Session, now: datetime, **search) -> tuple:
     change, in one statement: each listed race's `version` with what time changes on its card (sign-up
     open, its local date for price steps by date) and, per ticket type, whether it is on sale and what
     holds its spots (which also moves a step that ends after a number sold)."""
-    races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
-                          Race.timezone), now, **search).subquery()
-    order = (races.c.starts_at.desc(), races.c.id) if search.get("past") else (races.c.starts_at, races.c.id)
-    rows = session.execute(
-        select(races, TicketType.id.label("type_id"), TicketType.hidden, TicketType.sales_start, TicketType.sales_end,
-               TicketType.capacity, *inventory.held_columns(now))
-        .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
-        .order_by(*order, TicketType.position, TicketType.id)).all()
+    rows = session.execute(_race_list_statement(tuple(sorted(search.items()))), {"now": now}).all()
     key = []
     for row in rows:
         open_ = (row.status in PUBLIC_STATUSES and now < row.starts_at
