@@ -16,7 +16,7 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
-from services.page_cache import PageCache, etag_of, race_list_key, race_page_key
+from services.page_cache import CachedPage, PageCache, etag_of, race_list_key, race_page_key
 
 bp = Blueprint("races", __name__)
 
@@ -69,12 +69,14 @@ def page_cache(which: str = "race_page_cache") -> PageCache:
     return extensions[which]
 
 
-def cached_page(cache: PageCache, name, key, build) -> Response:
-    """The page stored under `name` for `key`, or `build()` rendered now and stored; with the public caching
-    headers of an anonymous visitor's page."""
+def cached_page(cache: PageCache, name, key, read_key, build) -> Response:
+    """The page stored under `name` for `key` (just read), or `build()` rendered now and stored when `read_key()`
+    says the key has not moved while it rendered (a sale meanwhile could be in the page and not in the key);
+    with the public caching headers of an anonymous visitor's page."""
     page = cache.get(name, key)
     if page is None:
-        page = cache.put(name, key, build().get_data())
+        body = build().get_data()
+        page = cache.put(name, key, body) if read_key() == key else CachedPage(key, body, etag_of(body), 0.0)
     return cache_headers(make_response(page.body), page.etag)
 
 
@@ -120,7 +122,10 @@ def index():
 
     if caching():  # the same for every visitor without cookies: from the cache while its key holds
         name = (tuple(sorted(request.args.items(multi=True))), "fragment" if is_fragment_request() else "page")
-        return cached_page(page_cache("race_list_cache"), name, race_list_key(db.session, now, **search), build)
+        def read_key() -> tuple:
+            return race_list_key(db.session, now, **search)
+
+        return cached_page(page_cache("race_list_cache"), name, read_key(), read_key, build)
     return cache_headers(build())
 
 
@@ -136,7 +141,8 @@ def race_page(slug: str):
         key = race_page_key(db.session, slug, now)
         if key is not None:
             name = (slug, "fragment" if is_fragment_request() else "page")
-            return cached_page(page_cache(), name, key, lambda: _race_page(slug, now))
+            return cached_page(page_cache(), name, key, lambda: race_page_key(db.session, slug, now),
+                               lambda: _race_page(slug, now))
     return cache_headers(_race_page(slug, clock.now()))
 
 

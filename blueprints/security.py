@@ -28,6 +28,7 @@ from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from blueprints.auth import ACCESS_COOKIE, REFRESH_COOKIE
+from blueprints.cart_owner import GUEST_COOKIE
 from blueprints.rendering import render
 from extensions import csrf
 
@@ -101,9 +102,11 @@ CROSS_ORIGIN_DETAIL = ("We only take it from our own pages, so that nobody can f
 
 
 def carries_session() -> bool:
-    """The request carries a cookie that says who the browser is: the Flask session or the sign-in cookies."""
+    """The request carries a cookie that says who the browser is: the Flask session, the sign-in cookies, or a
+    guest's cart (whose page then gives a token, and whose cart a forged POST must not fill)."""
     cookies = request.cookies
-    return any(name in cookies for name in (current_app.config["SESSION_COOKIE_NAME"], ACCESS_COOKIE, REFRESH_COOKIE))
+    return any(name in cookies for name in (current_app.config["SESSION_COOKIE_NAME"], ACCESS_COOKIE, REFRESH_COOKIE,
+                                            GUEST_COOKIE))
 
 
 def cross_origin_problem() -> str | None:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,9 +70,10 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # Everything that does not depend on what is left comes first, without a lock: at a registration
     # opening a thousand checkouts queue on the same ticket type rows, so the locked part is kept to
     # what must be counted under it (its time times the queue is the last buyer's wait).
-    registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
+    registrations = _tickets(session, order.id)
     if not registrations:
         raise CheckoutRefused("Your cart is empty.")
+    checked = _as_checked(registrations)
     if order.status != OrderStatus.CART:
         raise CheckoutRefused("This order is already being paid for.")
     race = session.get(Race, order.race_id)
@@ -99,6 +101,11 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
         raise CheckoutRefused("This order is already being paid for.")
     if locked.discount_code_id != code_id:
         raise CheckoutRefused("Your discount code changed a moment ago; please check your cart and try again.")
+    # What was checked above without the locks must be what is paid for: a ticket added, removed or edited
+    # since (another tab) would otherwise skip the runner checks, or the capacity check of its own type.
+    registrations = _tickets(session, order.id)
+    if _as_checked(registrations) != checked:
+        raise CheckoutRefused(CART_CHANGED)
     problems = capacity_problems(session, registrations, now)
     if problems:
         raise SoldOut(" ".join(problems), problems)
@@ -113,6 +120,21 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     locked.reserved_until = now + RESERVATION
     mark_reserved(session, locked.id, now)  # a waitlist offer in this cart: the order holds its spots now
     return quote
+
+
+CART_CHANGED = "Your cart changed a moment ago; please check it and try again."
+_TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attrs)
+
+
+def _tickets(session: Session, order_id) -> list[Registration]:
+    """The order's tickets as the database has them now (loaded objects refreshed)."""
+    return list(session.scalars(select(Registration).where(Registration.order_id == order_id)
+                                .order_by(Registration.id).execution_options(populate_existing=True)))
+
+
+def _as_checked(registrations: list[Registration]) -> tuple:
+    """Every field of every ticket, to tell whether they changed between two reads."""
+    return tuple(tuple(getattr(r, key) for key in _TICKET_FIELDS) for r in registrations)
 
 
 def _check_code(session: Session, race: Race, code: DiscountCode, order: Order, now: datetime, *, lock: bool) -> None:

@@ -274,7 +274,8 @@ def capacity_problems(session: Session, registrations: list[Registration], now: 
     itself holding spots (the spots a waitlist offer holds for that order are its own to take).
     """
     wanted = Counter(r.ticket_type_id for r in registrations)
-    types = list(session.scalars(select(TicketType).where(TicketType.id.in_(wanted)).order_by(TicketType.id)))
+    types = list(session.scalars(select(TicketType).where(TicketType.id.in_(wanted)).order_by(TicketType.id)
+                                 .execution_options(populate_existing=True)))  # the capacity as it is now
     order_ids = {r.order_id for r in registrations}
     left = spots_left(session, types, now, order_id=order_ids.pop() if len(order_ids) == 1 else None)
     problems = []

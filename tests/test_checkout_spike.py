@@ -78,3 +78,34 @@ def test_a_sold_out_checkout_does_not_wait_for_the_checkout_holding_the_lock(app
             reserve(buyer, buyer.get(Order, order_id), datetime.now(UTC))
         assert time.monotonic() - started < 2
         holder.rollback()
+
+
+@pytest.mark.parametrize("change", ["a ticket added", "a runner's name removed", "a ticket removed"])
+def test_a_cart_changed_between_the_checks_and_the_locks_is_refused_and_holds_nothing(db, race, monkeypatch, change):
+    """The runner checks and the first capacity snapshot run before the locks: what is reserved under them
+    must be what they checked (another tab may add, edit or remove a ticket meanwhile)."""
+    from models import Registration
+    from services import checkout
+
+    ten_k, five_k = race.ticket_types
+    order = make_cart(db, race, {ten_k: 1, five_k: 1}, complete=True)
+    first, second = sorted(db.session.get(Order, order.id).registrations, key=lambda r: r.id)
+    taking_locks = checkout.lock_ticket_types
+
+    def another_tab_then_lock(session, ids):
+        if change == "a ticket added":
+            session.add(Registration(order_id=order.id, race_id=race.id, ticket_type_id=ten_k.id, price=ten_k.price))
+        elif change == "a runner's name removed":
+            session.execute(Registration.__table__.update().where(Registration.id == second.id).values(first_name=""))
+        else:
+            session.execute(Registration.__table__.delete().where(Registration.id == first.id))
+        session.flush()
+        return taking_locks(session, ids)
+
+    monkeypatch.setattr(checkout, "lock_ticket_types", another_tab_then_lock)
+    with pytest.raises(checkout.CheckoutRefused) as refused:
+        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+
+    assert refused.value.message == checkout.CART_CHANGED
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == OrderStatus.CART and order.reserved_until is None

@@ -101,9 +101,20 @@ def test_a_cookieless_visitor_adds_to_the_cart_and_joins_the_waitlist_without_a_
     assert added.status_code == 303 and added.headers["Location"] == "/races/lake/cart"
     assert "2 in your cart" in client.get("/races/lake").get_data(as_text=True)
     make_order(db, race, race.ticket_types[0], 2)
-    joined = _join(client, race)
+    joined = _join(client, race, headers={"Sec-Fetch-Site": "same-origin"})  # as a browser sends it
     assert joined.status_code == 200 and "You're on the waitlist" in joined.get_data(as_text=True)
     assert _waiting(db) == 1
+
+
+def test_a_guest_cart_holder_needs_the_token_unless_the_browser_says_same_origin(client, db, race):
+    """A guest's cart is theirs: a POST that carries its cookie, with neither a token nor a browser's word that
+    it comes from our own page (very old browsers send neither), is refused like a signed-in one."""
+    assert _add(client, race, headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
+    page = client.get("/races/lake")
+    assert "csrf_token" in page.get_data(as_text=True) and "public" not in page.headers["Cache-Control"]
+    assert _add(client, race).status_code == 400  # no token, no Sec-Fetch-Site
+    assert "2 in your cart" in client.get("/races/lake").get_data(as_text=True)
+    assert _add(client, race, csrf_token=csrf_token(client, "/races/lake")).status_code == 303
 
 
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
@@ -283,3 +294,23 @@ def test_the_description_is_stored_rendered_and_the_page_renders_no_markdown(app
 
     monkeypatch.setitem(app.jinja_env.filters, "markdown", no_markdown)
     assert "<strong>fast</strong>" in _fresh(app, client)
+
+
+def test_a_page_rendered_while_its_key_moved_is_not_kept(client, db, race, monkeypatch):
+    """A hold taken between reading the key and rendering is in the page but not in the key it was read under:
+    kept, that page would come back when the hold runs out and the key is the old one again."""
+    from blueprints import races as race_views
+    from models import OrderStatus
+
+    five_k = race.ticket_types[1]
+    rendering = race_views._race_page
+
+    def a_hold_meanwhile(slug, now):
+        make_order(db, race, five_k, 3, status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=5))
+        return rendering(slug, now)
+
+    monkeypatch.setattr(race_views, "_race_page", a_hold_meanwhile)
+    assert "47 spots left" in client.get("/races/lake").get_data(as_text=True)
+    monkeypatch.setattr(race_views, "_race_page", rendering)
+    clock.freeze(clock.now() + timedelta(minutes=6))  # the hold has run out: the key is the first one again
+    assert "50 spots left" in client.get("/races/lake").get_data(as_text=True)

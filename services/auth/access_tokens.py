@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import uuid
 
 import jwt
@@ -21,6 +22,7 @@ class TokenVerifier:
     """Checks access tokens locally: asymmetric keys from a JWKS URL (cached) and/or an HS256 secret."""
 
     LEEWAY = 10  # seconds of clock skew between us and the auth server
+    RECHECK_SECONDS = 600  # a verified signature is trusted this long in this process before it is checked again
 
     def __init__(self, *, issuer: str, jwks_url: str | None = None, hs256_secret: str | None = None,
                  allow_anonymous: bool = False):
@@ -31,16 +33,21 @@ class TokenVerifier:
         self.jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600, timeout=5) if jwks_url else None
         # A browser sends the same access token on every request until it is refreshed: its signature and
         # claims are checked once (a tenth of a millisecond or more), its expiry on every request. Refusals
-        # are not kept (an exception leaves no entry), so a bad token is checked again each time.
-        self._checked = functools.lru_cache(maxsize=4096)(self._check_signed)
+        # are not kept (an exception leaves no entry), so a bad token is checked again each time. A kept check
+        # lasts at most RECHECK_SECONDS (the keys' own cache time): a key withdrawn from the key set stops a
+        # token it signed within that, whatever expiry the token claims.
+        self._checked = functools.lru_cache(maxsize=4096)(self._check_signed_in_period)
 
     def verify(self, token: str, *, allow_expired: bool = False) -> dict:
         """The token's claims. Raises jwt.ExpiredSignatureError, jwt.InvalidTokenError or TemporaryAuthFailure."""
-        claims = dict(self._checked(token))
+        claims = dict(self._checked(token, int(time.monotonic() // self.RECHECK_SECONDS)))
         # Expiry is judged by our clock (services.clock), so tests can move time instead of waiting.
         if not allow_expired and claims["exp"] <= clock.now().timestamp() - self.LEEWAY:
             raise jwt.ExpiredSignatureError("Signature has expired")
         return claims
+
+    def _check_signed_in_period(self, token: str, period: int) -> dict:
+        return self._check_signed(token)
 
     def _check_signed(self, token: str) -> dict:
         """The claims of a token signed by our auth server for us, whatever its expiry."""
