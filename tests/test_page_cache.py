@@ -164,6 +164,24 @@ def _save(db, race, group, values):
     race_fields.save_field_group(db.session, race, group, values, race_fields.current_values(db.session, race, group))
 
 
+def _each_change_is_seen_at_once(app, client, db, path: str, changes) -> str:
+    """For each (name, change, expected text): the page comes from the cache before the change, and right after
+    it is what a fresh render gives, shows the expected text, and has a new ETag if it changed. The last page."""
+    for name, change, expected in changes:
+        shown = client.get(path)
+        before = shown.get_data(as_text=True)
+        assert client.get(path).get_data(as_text=True) == before  # from the cache
+        change()
+        db.session.expire_all()
+        after = client.get(path)
+        page = after.get_data(as_text=True)
+        assert page == _fresh(app, client, path), name
+        assert expected in page, name
+        if page != before:
+            assert after.headers["ETag"] != shown.headers["ETag"], name
+    return page
+
+
 def test_every_change_to_what_the_race_page_shows_is_seen_on_the_next_get(app, client, db, race):
     ten_k, five_k = race.ticket_types
     today = clock.now().astimezone(race.tz).date()
@@ -203,19 +221,7 @@ def test_every_change_to_what_the_race_page_shows_is_seen_on_the_next_get(app, c
         ("sales closing by the clock", lambda: clock.freeze(race.starts_at + timedelta(minutes=1)),
          "This race has already taken place."),
     ]
-    for name, change, expected in changes:
-        shown = client.get("/races/lake")
-        before = shown.get_data(as_text=True)
-        assert client.get("/races/lake").get_data(as_text=True) == before  # from the cache
-        change()
-        db.session.expire_all()
-        race = db.session.get(type(race), race.id)
-        after = client.get("/races/lake")
-        page = after.get_data(as_text=True)
-        assert page == _fresh(app, client), name
-        assert expected in page, name
-        if page != before:
-            assert after.headers["ETag"] != shown.headers["ETag"], name
+    _each_change_is_seen_at_once(app, client, db, "/races/lake", changes)
 
 
 def test_a_spot_left_changes_the_list_and_its_etag(client, db, race):
@@ -257,19 +263,7 @@ def test_every_change_to_what_the_race_list_shows_is_seen_on_the_next_get(app, c
                                                      starts_at=race.starts_at + timedelta(days=30)), "Hill 5K"),
         ("the race takes place", lambda: clock.freeze(race.starts_at + timedelta(minutes=1)), "Hill 5K"),
     ]
-    for name, change, expected in changes:
-        shown = client.get("/")
-        before = shown.get_data(as_text=True)
-        assert client.get("/").get_data(as_text=True) == before  # from the cache
-        change()
-        db.session.expire_all()
-        race = db.session.get(type(race), race.id)
-        after = client.get("/")
-        page = after.get_data(as_text=True)
-        assert page == _fresh(app, client, "/"), name
-        assert expected in page, name
-        if page != before:
-            assert after.headers["ETag"] != shown.headers["ETag"], name
+    page = _each_change_is_seen_at_once(app, client, db, "/", changes)
     assert "Lake Ten" not in page  # taken place: no longer upcoming
 
 
