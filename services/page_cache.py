@@ -63,7 +63,7 @@ def _race_list_statement(search: tuple):
     races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
                           Race.timezone), _NOW, **arguments).subquery()
     order = (races.c.starts_at.desc(), races.c.id) if arguments.get("past") else (races.c.starts_at, races.c.id)
-    return (select(races, TicketType.id.label("type_id"), TicketType.hidden, TicketType.sales_start,
+    return (select(races, TicketType.id.label("type_id"), TicketType.name, TicketType.hidden, TicketType.sales_start,
                    TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW))
             .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
             .order_by(*order, TicketType.position, TicketType.id))
@@ -102,13 +102,10 @@ def race_list_key(session: Session, now: datetime, **search) -> tuple:
     holds its spots (which also moves a step that ends after a number sold)."""
     rows = session.execute(_race_list_statement(tuple(sorted(search.items()))), {"now": now}).all()
     key = []
-    for row in rows:
-        open_ = (row.status in PUBLIC_STATUSES and now < row.starts_at
-                 and (row.registration_closes_at is None or now < row.registration_closes_at))
-        on_sale_now = row.type_id is not None and not row.hidden and \
-            (row.sales_start is None or now >= row.sales_start) and (row.sales_end is None or now < row.sales_end)
-        key.append((row.id, row.version, row.status, open_, now.astimezone(ZoneInfo(row.timezone)).date(),
-                    row.type_id, on_sale_now, row.capacity, *row[-4:]))
+    for row in rows:  # a row answers the attributes the sales rules read, as in race_page_key
+        key.append((row.id, row.version, row.status, signup_closed_reason(row, now),
+                    now.astimezone(ZoneInfo(row.timezone)).date(), row.type_id,
+                    row.type_id is not None and on_sale(row, now), row.capacity, *row[-4:]))
     return (now.year, now.month, tuple(key))  # the month filter's choices start at this month
 
 
