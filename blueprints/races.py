@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
-from blueprints.cart_owner import GUEST_COOKIE, in_viewers_cart
+from blueprints.cart_owner import in_viewers_cart
 from blueprints.rendering import is_fragment_request, render
 from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
@@ -56,7 +56,7 @@ VARY = ("Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request")
 
 def is_anonymous() -> bool:
     """No cookie makes this page the visitor's own: no session, not signed in, no cart."""
-    return not carries_session() and GUEST_COOKIE not in request.cookies
+    return not carries_session()  # the session, the sign-in cookies or a guest's cart
 
 
 def page_cache(which: str = "race_page_cache") -> PageCache:
