@@ -368,3 +368,18 @@ def test_if_modified_since_answers_304_when_nothing_changed(client, db, seeded):
     changed = registrants(client, {**seeded.organizer_headers, "If-Modified-Since": earlier})
     assert changed.status_code == 200 and len(changed.get_json()["items"]) == 5
     assert changed.headers["Last-Modified"]
+
+
+def test_an_unexpected_error_is_a_500_problem_with_the_request_id(client, seeded, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("blueprints.api.account.tickets_of", broken)
+    body = problem(client.get("/api/v1/me/tickets", headers=seeded.buyer_headers), 500)
+    assert body["request_id"] and "boom" not in str(body)
+
+
+def test_an_answer_that_does_not_fit_its_schema_is_never_sent(client, seeded, monkeypatch):
+    monkeypatch.setattr("blueprints.api.account.TicketList", lambda items: {"items": "not a list"})
+    body = problem(client.get("/api/v1/me/tickets", headers=seeded.buyer_headers), 500)
+    assert "not a list" not in str(body)

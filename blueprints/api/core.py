@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, g, request
 from flask_wtf.csrf import CSRFError
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
+from werkzeug.exceptions import InternalServerError
 
 from blueprints.problems import PROBLEM_JSON, ApiProblem
 from blueprints.security import SAFE_METHODS, carries_session
@@ -66,6 +67,13 @@ def _refuse_bad_input(req, resp, error, instance, *rest) -> None:
         for problem in error.errors(include_url=False)])
 
 
+def _refuse_bad_output(req, resp, error, instance, *rest) -> None:
+    """spectree's hook after a view: an answer that doesn't fit its own schema is our bug, logged, never sent."""
+    if error is not None:
+        current_app.logger.error("API response of %s %s does not fit its schema: %s", req.method, req.path, error)
+        raise InternalServerError()
+
+
 spec = ApiSpec(
     "flask", mode="strict", page_templates={},
     title="Startline API", version="1",
@@ -75,7 +83,7 @@ spec = ApiSpec(
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
         type=SecureType.HTTP, scheme="bearer", bearer_format="JWT",
         description="an access token from POST /api/v1/auth/token (or Supabase Auth)"))],
-    before=_refuse_bad_input, annotations=True)
+    before=_refuse_bad_input, after=_refuse_bad_output, annotations=True)
 
 
 def bearer_token() -> str | None:
