@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from blueprints.ticket_form import NO_SUCH_RACE
 from extensions import db as _db
@@ -280,6 +280,8 @@ def test_organizer_lists_registrants_with_the_pages_filters(client, app, db, see
     assert body["next_cursor"] is None
     ada = body["items"][2]
     assert ada["bib"] == 42 and ada["status"] == "paid" and ada["ticket_type"] == "10K" and ada["waiver_version"] == 1
+    five_k = registrants(client, seeded.organizer_headers, ticket=seeded.race.ticket_types[1].id).get_json()["items"]
+    assert [r["last_name"] for r in five_k] == ["Bolt", "Runner1", "Runner2"]
     found = registrants(client, seeded.organizer_headers, q="lovelace").get_json()["items"]
     assert [r["first_name"] for r in found] == ["Ada"]
     by_bib = registrants(client, seeded.organizer_headers, sort="bib").get_json()["items"]
@@ -310,6 +312,7 @@ def test_registrants_page_by_cursor_without_losing_anyone(client, seeded):
     ({"checked_in": "maybe"}, "checked_in", "Pick checked in, not checked in, or either."),
     ({"after": "nonsense"}, "after", query.BAD_CURSOR),
     ({"ticket": "ten"}, "ticket", None),
+    ({"ticket": "999999"}, "ticket", query.FOREIGN_TICKET),
     ({"updated_since": "yesterday"}, "updated_since", None),
 ])
 def test_bad_registrant_filters_are_422_problems_with_the_pages_message(client, seeded, args, field, message):
@@ -383,3 +386,15 @@ def test_an_answer_that_does_not_fit_its_schema_is_never_sent(client, seeded, mo
     monkeypatch.setattr("blueprints.api.account.TicketList", lambda items: {"items": "not a list"})
     body = problem(client.get("/api/v1/me/tickets", headers=seeded.buyer_headers), 500)
     assert "not a list" not in str(body)
+
+
+def test_a_change_later_in_the_same_second_as_if_modified_since_is_not_hidden(client, db, seeded):
+    moment = datetime(2030, 1, 1, 12, 0, 5, tzinfo=UTC)
+    ada = db.session.scalar(select(Registration).where(Registration.last_name == "Lovelace"))
+    db.session.execute(update(Registration).where(Registration.id == ada.id)
+                       .values(updated_at=moment + timedelta(milliseconds=500)))
+    db.session.commit()
+    response = registrants(client, {**seeded.organizer_headers, "If-Modified-Since": "Tue, 01 Jan 2030 12:00:05 GMT"})
+    assert response.status_code == 200
+    assert [r["last_name"] for r in response.get_json()["items"]] == ["Lovelace"]
+    assert response.headers["Last-Modified"] == "Tue, 01 Jan 2030 12:00:05 GMT"

@@ -23,7 +23,7 @@ from blueprints.problems import ApiProblem
 from extensions import db
 from services import clock, race_stats
 from services.registrants.feed import FeedRow, registrant_feed
-from services.registrants.query import BadFilter, RegistrantFilters
+from services.registrants.query import FOREIGN_TICKET, BadFilter, RegistrantFilters, race_ticket_types
 
 FILTER_FIELDS = ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir")
 ORGANIZERS_ONLY = dict(tags=["organizers"], security={"bearer": []})
@@ -69,6 +69,8 @@ def registrants(slug: str, query: RegistrantQuery):
     header_since = request.if_modified_since if since is None and not query.after else None
     since = since or header_since
     filters = _filters(query, changes=since is not None)
+    if filters.ticket is not None and filters.ticket not in {t.id for t in race_ticket_types(db.session, race.id)}:
+        raise ApiProblem(422, BAD_INPUT, errors=[{"field": "ticket", "detail": FOREIGN_TICKET}])
     try:
         page = registrant_feed(db.session, race.id, filters, clock.now(), limit=query.limit, after=query.after,
                                updated_since=since)

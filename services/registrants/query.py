@@ -108,6 +108,9 @@ class BadFilter(ValueError):
     """A query-string value the registrant list can't use; the message is for the organizer."""
 
 
+FOREIGN_TICKET = "That ticket type isn't part of this race."
+
+
 @dataclass(frozen=True)
 class RegistrantFilters:
     """The registrant list's search, filters, sort and page, as a bookmarkable query string."""
