@@ -114,6 +114,11 @@ def test_bad_token_requests_are_422_problems_field_by_field(client, body, fields
         assert errors == fields
 
 
+def test_a_form_encoded_token_request_is_asked_for_json(client):
+    response = client.post("/api/v1/auth/token", data={"grant_type": "password"})
+    assert problem(response, 415)["detail"].startswith("Send the request as JSON")
+
+
 def test_failed_sign_ins_are_rate_limited_like_the_sign_in_page(app, db):
     app.config["AUTH_RATE_LIMIT"] = "3 per minute"
     client = app.test_client()
@@ -398,3 +403,17 @@ def test_a_change_later_in_the_same_second_as_if_modified_since_is_not_hidden(cl
     assert response.status_code == 200
     assert [r["last_name"] for r in response.get_json()["items"]] == ["Lovelace"]
     assert response.headers["Last-Modified"] == "Tue, 01 Jan 2030 12:00:05 GMT"
+
+
+def test_a_delta_sync_pages_by_cursor_through_every_change(client, seeded):
+    since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    seen, after = [], ""
+    while True:
+        body = registrants(client, seeded.organizer_headers, updated_since=since, limit=2, after=after).get_json()
+        seen += [r["id"] for r in body["items"]]
+        if not body["next_cursor"]:
+            break
+        after = body["next_cursor"]
+    assert sorted(seen) == sorted({*seen}) and len(seen) == 5
+    # a cursor of the delta sync is no cursor of the sorted list, and the other way round
+    assert "after" in field_errors(registrants(client, seeded.organizer_headers, after=after or "x"))

@@ -66,7 +66,7 @@ def registrants(slug: str, query: RegistrantQuery):
     since = query.updated_since
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    header_since = request.if_modified_since if since is None and not query.after else None
+    header_since = request.if_modified_since if since is None else None
     since = since or header_since
     filters = _filters(query, changes=since is not None)
     if filters.ticket is not None and filters.ticket not in {t.id for t in race_ticket_types(db.session, race.id)}:
@@ -76,7 +76,7 @@ def registrants(slug: str, query: RegistrantQuery):
                                updated_since=since)
     except BadFilter as problem:
         raise ApiProblem(422, BAD_INPUT, errors=[{"field": "after", "detail": str(problem)}]) from None
-    if header_since is not None and not page.rows:
+    if header_since is not None and not page.rows and not query.after:
         return make_response("", 304)  # nothing changed since the device's copy
     updated_until = max((row.registration.updated_at for row in page.rows), default=None)
     body = RegistrantList(items=[_registrant(row) for row in page.rows], next_cursor=page.next_cursor,

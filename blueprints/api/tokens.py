@@ -18,6 +18,7 @@ from services import clock
 from services.auth import AuthError, AuthSession
 
 NO_REFRESH_TOKEN = "Send the refresh token you were given with your access token."
+SEND_JSON = "Send the request as JSON (Content-Type: application/json)."
 
 
 def _checked_sign_in(body: TokenRequest) -> SignInForm:
@@ -39,10 +40,13 @@ def _answer(tokens: AuthSession) -> TokenResponse:
 @bp.post("/v1/auth/token")
 @auth_limit  # the sign-in page's limit, shared with it: failed attempts per address
 @spec.validate(json=TokenRequest, resp=Response(HTTP_200=TokenResponse, HTTP_401=Problem, HTTP_403=Problem,
-                                                HTTP_422=Problem, HTTP_429=Problem), tags=["auth"])
+                                                HTTP_415=Problem, HTTP_422=Problem, HTTP_429=Problem),
+               tags=["auth"])
 def token(json: TokenRequest):
     """Sign in with `grant_type=password` (email, password), or swap a refresh token for a new pair
     (`grant_type=refresh_token`); each refresh token works once."""
+    if json is None:  # a form-encoded body, which spectree leaves unread
+        raise ApiProblem(415, SEND_JSON)
     try:
         if json.grant_type == "password":
             form = _checked_sign_in(json)
