@@ -6,6 +6,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader, PrefixLoader, StrictUndefined
 
 import cli
 from blueprints import (
+    api,
     auth,
     cart_account,
     cart_runners,
@@ -82,6 +83,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     waitlist.register(app)
     app.register_blueprint(unsubscribe.bp)
     webhooks.register(app)
+    api.register(app)
     security.register_cookieless_forms(app)  # needs the views above
 
     @app.context_processor

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from blueprints.problems import is_api_request, problem_for
 from blueprints.rendering import render
 from blueprints.request_log import current_request_id
 from extensions import db
@@ -25,6 +26,8 @@ def render_error(error: HTTPException):
     title, default_detail = MESSAGES.get(code, (error.name, error.description))
     # Our own abort(400, "…") messages are for the user; Werkzeug's stock texts are not.
     detail = error.description if getattr(error, "user_message", False) else default_detail
+    if is_api_request():  # the API's clients get the same words as a problem document
+        return problem_for(error, detail)
     return render("errors.html", code=code, title=title, detail=detail, request_id=current_request_id(), status=code)
 
 

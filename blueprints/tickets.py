@@ -4,38 +4,28 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, g
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import render
 from extensions import db
-from models import Order, OrderStatus, Race, Registration, TicketType
+from models import Order, OrderStatus, Registration
 from services.notifications import qr_svg, ticket_url
 from services.permissions import can_manage
 from services.registration_changes.rules import was_transferred
 from services.runners import waiver_to_sign
+from services.tickets import ticket_rows, tickets_of
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
-
-
-def _ticket_rows(*conditions):
-    return db.session.execute(
-        select(Registration, TicketType, Race, Order)
-        .join(TicketType, TicketType.id == Registration.ticket_type_id)
-        .join(Race, Race.id == Registration.race_id)
-        .join(Order, Order.id == Registration.order_id)
-        .where(*conditions)
-        .order_by(Race.starts_at, Registration.id)).all()
 
 
 @bp.get("/")
 @login_required
 def index():
     """Every ticket the signed-in person bought or runs on (one moved into their account), soonest race first."""
-    rows = _ticket_rows(or_(Order.buyer_id == g.user.id, Registration.runner_profile_id == g.user.id),
-                        Order.status.in_([OrderStatus.PAID, OrderStatus.REFUNDED]), Registration.ticket_code.is_not(None))
+    rows = tickets_of(db.session, g.user.id)
     waiting = db.session.scalars(select(Order).where(
         Order.buyer_id == g.user.id, Order.status.in_([OrderStatus.PENDING, OrderStatus.NEEDS_REFUND]))).all()
     return render("tickets/index.html", rows=rows, waiting=waiting, qr_svg=qr_svg, ticket_url=ticket_url)
@@ -46,7 +36,7 @@ def show(code: str):
     """One ticket. The unguessable code in the address is what grants access, as on a paper ticket."""
     if not CODE_RE.match(code):
         abort_for_user(404, "There's no ticket with that code.")
-    rows = _ticket_rows(Registration.ticket_code == code)
+    rows = ticket_rows(db.session, Registration.ticket_code == code)
     if not rows and was_transferred(db.session, code):
         abort_for_user(410, "This ticket was transferred to another runner, so this code no longer works.")
     if not rows:

@@ -18,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    func,
+    inspect,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -132,6 +134,8 @@ class Registration(Base):
         # (migrations/versions/perf_registrant_indexes.py)
         Index("ix_registrations_search_key_trgm", "search_key", postgresql_using="gin",
               postgresql_ops={"search_key": "gin_trgm_ops"}),
+        # The API's delta sync: a race's registrations changed since a moment, in the order they changed.
+        Index("ix_registrations_race_updated", "race_id", "updated_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -180,6 +184,10 @@ class Registration(Base):
     # The refund asked for this ticket (set when an organizer asks; refunded_at once the money went back).
     refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When anything about this ticket last changed, for the API's delta sync (`updated_since`). Every UPDATE
+    # issued through SQLAlchemy sets it (ORM flushes and update() statements alike, as `onupdate`), and a change
+    # of its order's status touches it too (below).
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
     # What the registrant search compares (models/search_key.py): set on INSERT, kept by the ORM on UPDATE.
     search_key: Mapped[str] = mapped_column(Text, default=key_default(*SEARCHED_FIELDS), server_default="")
 
@@ -202,3 +210,13 @@ def _refresh_registration_search_key(mapper, connection, registration: Registrat
     key = search_key(*(getattr(registration, name) for name in SEARCHED_FIELDS))
     if registration.search_key != key:
         registration.search_key = key
+
+
+@event.listens_for(Order, "after_update")
+def _touch_registrations_of_changed_order(mapper, connection, order: Order) -> None:
+    """A ticket's status is its order's (paid, refunded, ...): when the order's status changes, its tickets count as
+    changed for the API's delta sync, as a change of their own row does (Registration.updated_at)."""
+    if inspect(order).attrs.status.history.has_changes():
+        registrations = Registration.__table__
+        connection.execute(registrations.update().where(registrations.c.order_id == order.id)
+                           .values(updated_at=utcnow()))

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import Race, RaceStatus, TicketType
@@ -75,15 +75,19 @@ def _cards(session: Session, races: list[Race], now: datetime) -> list[RaceCard]
 
 
 def listed(stmt, now: datetime, *, q: str = "", month: str = "", past: bool = False, page: int = 1,
-           per_page: int = 24):
+           per_page: int = 24, after: tuple[datetime, int] | None = None):
     """`stmt` (a SELECT from races) narrowed to one page of the list: published races, upcoming (soonest
     first) or past (latest first), searched and in a month; one row more than the page, to tell whether
-    another page follows."""
+    another page follows. `after` (a race's start and id, the API's cursor) starts the page after that race."""
     stmt = stmt.where(Race.status.in_(PUBLIC_STATUSES))
     if past:
         stmt = stmt.where(Race.starts_at < now).order_by(Race.starts_at.desc(), Race.id)
+        if after:
+            stmt = stmt.where(or_(Race.starts_at < after[0], and_(Race.starts_at == after[0], Race.id > after[1])))
     else:
         stmt = stmt.where(Race.starts_at >= now).order_by(Race.starts_at, Race.id)
+        if after:
+            stmt = stmt.where(or_(Race.starts_at > after[0], and_(Race.starts_at == after[0], Race.id > after[1])))
     if q:
         stmt = stmt.where(matches(Race.search_key, q))  # title, place, address or summary
     if month:
@@ -93,11 +97,11 @@ def listed(stmt, now: datetime, *, q: str = "", month: str = "", past: bool = Fa
 
 
 def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
-               past: bool = False, page: int = 1, per_page: int = 24
+               past: bool = False, page: int = 1, per_page: int = 24, after: tuple[datetime, int] | None = None
                ) -> tuple[list[RaceCard], bool]:
     """One page of the race list (`listed`) as cards; three queries."""
     stmt = listed(select(Race).options(selectinload(Race.ticket_types)), now, q=q, month=month, past=past,
-                  page=page, per_page=per_page)
+                  page=page, per_page=per_page, after=after)
     races = list(session.scalars(stmt))
     has_more = len(races) > per_page
     return _cards(session, races[:per_page], now), has_more

@@ -28,6 +28,7 @@ from models import (
     WaiverVersion,
     waiver_digest,
 )
+from services.auth import AuthSession
 from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import token_issuer
 from services.fulfillment import new_ticket_code
@@ -117,9 +118,8 @@ def make_code(db, race: Race, **kw):
     return code
 
 
-def login(client, profile: Profile) -> None:
-    """Sign `profile` in on this test client, as the embedded auth provider would."""
-    app = client.application
+def tokens_for(app, profile: Profile) -> AuthSession:
+    """A fresh access and refresh token for `profile`, as signing in with the embedded auth provider gives."""
     with app.app_context():
         user = _db.session.get(LocalUser, profile.id)
         if user is None:
@@ -131,6 +131,12 @@ def login(client, profile: Profile) -> None:
                              issuer=token_issuer(app.config), autoconfirm=True, send_email=lambda *a: None)
         session = provider._start_session(user)
         _db.session.remove()
+    return session
+
+
+def login(client, profile: Profile) -> None:
+    """Sign `profile` in on this test client, as the embedded auth provider would."""
+    session = tokens_for(client.application, profile)
     client.set_cookie(ACCESS_COOKIE, session.access_token)
     client.set_cookie(REFRESH_COOKIE, session.refresh_token)
 

@@ -39,7 +39,7 @@ def _filters() -> RegistrantFilters:
 def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict:
     ticket_types = query.race_ticket_types(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
-        abort_for_user(400, "That ticket type isn't part of this race.")
+        abort_for_user(400, query.FOREIGN_TICKET)
     return {
         "race": race, "filters": filters, "page": listing.registrant_page(db.session, race.id, filters, now),
         "ticket_types": ticket_types, "waivers": query.race_waivers(db.session, race.id),

@@ -108,6 +108,9 @@ class BadFilter(ValueError):
     """A query-string value the registrant list can't use; the message is for the organizer."""
 
 
+FOREIGN_TICKET = "That ticket type isn't part of this race."
+
+
 @dataclass(frozen=True)
 class RegistrantFilters:
     """The registrant list's search, filters, sort and page, as a bookmarkable query string."""
@@ -236,11 +239,15 @@ def encode_cursor(keys: tuple) -> str:
 
 def decode_cursor(text: str, sort: str) -> tuple:
     """The sort keys in a cursor made for `sort`; BadFilter if it is not one."""
+    return decode_keys(text, _CURSOR_TYPES[sort])
+
+
+def decode_keys(text: str, types: tuple[type, ...]) -> tuple:
+    """The keys in a cursor (`encode_cursor`) of values of `types`; BadFilter if it is not one."""
     try:
         values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode())
     except (ValueError, UnicodeDecodeError) as problem:
         raise BadFilter(BAD_CURSOR) from problem
-    types = _CURSOR_TYPES[sort]
     if not isinstance(values, list) or len(values) != len(types):
         raise BadFilter(BAD_CURSOR)
     return tuple(_cursor_key(value, kind) for value, kind in zip(values, types, strict=True))
