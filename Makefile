@@ -6,6 +6,11 @@ FLASK := $(VENV)/bin/flask
 export FLASK_APP := app:create_app
 # The Postgres pass of the suite; CI starts this server, locally it is used when it answers.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/startline_test
+# pytest-xdist workers per pass, one a CPU core; each has its own database (PG_TEST_URL's name + "_gw0", …).
+# `make test TEST_WORKERS=1` runs the tests one after another in one worker (output in order, for debugging);
+# TEST_WORKERS=0 runs them in the pytest process itself, so --pdb and breakpoint() work.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 .PHONY: run test lint bench worker clean css
 
@@ -31,18 +36,19 @@ run: $(VENV)/.deps
 worker: $(VENV)/.deps
 	$(FLASK) outbox-worker
 
-## test: the whole suite on SQLite, then again on Postgres when one answers (the browser tests once, there)
+## test: the whole suite on SQLite, then again on Postgres when one answers (the browser tests once, there),
+## each pass spread over TEST_WORKERS processes
 test: $(VENV)/.dev-deps
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== SQLite pass (the browser tests run in the Postgres pass)"; \
-		$(PY) -m pytest -m "not browser" && \
+		$(PYTEST) -m "not browser" && \
 		echo "== Postgres pass ($(PG_TEST_URL))" && \
-		TEST_DATABASE_URL=$(PG_TEST_URL) $(PY) -m pytest -m "not sqlite_only"; \
+		TEST_DATABASE_URL=$(PG_TEST_URL) $(PYTEST) -m "not sqlite_only"; \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then \
 		echo "Postgres at $(PG_TEST_URL) does not answer, and REQUIRE_POSTGRES is set." >&2; exit 1; \
 	else \
 		echo "== SQLite pass, browser tests included (Postgres skipped: nothing answers at $(PG_TEST_URL))"; \
-		$(PY) -m pytest; \
+		$(PYTEST); \
 	fi
 
 ## css: rebuild static/css/{race,site,manage}.css from assets/css/ (Pico + app.css) with PurgeCSS; commit the result.

@@ -1,4 +1,9 @@
-"""Fixtures: a migrated database (SQLite, or Postgres with TEST_DATABASE_URL), app, clients."""
+"""Fixtures: a migrated database (SQLite, or Postgres with TEST_DATABASE_URL), app, clients.
+
+Under pytest-xdist (`make test` runs `-n 2`) every worker is a process of its own with its own
+database: the SQLite file lives in the worker's tmp_path, and on Postgres the worker takes
+TEST_DATABASE_URL's name plus its id ("startline_test_gw0"), created if missing and migrated once.
+"""
 from __future__ import annotations
 
 import os
@@ -15,16 +20,19 @@ from models import Base
 from services import clock
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
+from tests.workers import per_worker
 
 
 def _postgres_url() -> str | None:
+    """TEST_DATABASE_URL for SQLAlchemy, naming this worker's own database under xdist."""
     url = os.environ.get("TEST_DATABASE_URL", "").strip()
     if not url:
         return None
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             url = "postgresql+psycopg://" + url[len(prefix):]
-    return url
+    target = make_url(url)
+    return target.set(database=per_worker(target.database)).render_as_string(hide_password=False)
 
 
 def _fresh_postgres(url: str) -> None:

@@ -54,22 +54,31 @@ def _authenticate(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=False, handled=False)  # unhandled: the server answers 535 itself
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def reserve_port() -> socket.socket:
+    """A loopback port that stays this process's while the returned socket is open.
+
+    The socket is bound but never listens: a client connecting is refused, as by a server that is down,
+    and the kernel hands the port to no other bind(0) or outgoing connection (the other xdist worker's
+    servers, Postgres clients, Chromium). SO_REUSEADDR lets the SMTP server bind it beside the holder.
+    """
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", 0))
+    return holder
 
 
 class SmtpServer:
     """`.url` to send to, `.messages` as parsed EmailMessages, `.deliveries` with envelopes.
 
-    `stop()` and `start()` take the server down and bring it back on the same port;
+    `stop()` and `start()` take the server down and bring it back on the same port, which stays
+    reserved for it in between (`close()` gives it up);
     `refuse(address)` makes RCPT TO for that address fail (550 unless told otherwise).
     Logins are accepted for any user with the password "secret" (`url_with_login`).
     """
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+        self._port_holder = None if port else reserve_port()
+        self.port = port or self._port_holder.getsockname()[1]
         self.deliveries: list[Delivery] = []
         self.refusals: dict[str, str] = {}
         self.delay = 0.0  # seconds each DATA takes, to make concurrent senders overlap
@@ -103,10 +112,17 @@ class SmtpServer:
             self._controller.stop()
             self._controller = None
 
+    def close(self) -> None:
+        """Stop, and give the port back."""
+        self.stop()
+        if self._port_holder is not None:
+            self._port_holder.close()
+            self._port_holder = None
+
 
 @pytest.fixture
 def smtp_server():
     """A running loopback SMTP server; see SmtpServer."""
     server = SmtpServer().start()
     yield server
-    server.stop()
+    server.close()

@@ -57,10 +57,10 @@ def reloaded(db, message: OutboxMessage) -> OutboxMessage:
 
 @pytest.fixture
 def nobody_listening():
-    """An SMTP server that is down: its port is free until the test calls .start()."""
+    """An SMTP server that is down: its port refuses connections until the test calls .start()."""
     server = SmtpServer()
     yield server
-    server.stop()
+    server.close()
 
 
 # --- delivery --------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ SUPABASE_LOOKALIKE = [
     """DO $$ BEGIN
          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'anon') THEN CREATE ROLE anon NOLOGIN; END IF;
          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN CREATE ROLE authenticated NOLOGIN; END IF;
-       EXCEPTION WHEN duplicate_object THEN NULL;  -- another test run made it a moment ago
+       -- Roles belong to the whole server: another run or xdist worker may have made one a moment ago
+       -- (duplicate_object), or be making it in this very moment (unique_violation on pg_authid).
+       EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
        END $$""",
     "CREATE SCHEMA auth",
     f"COMMENT ON SCHEMA auth IS '{LOOKALIKE}'",
@@ -335,21 +337,23 @@ def test_without_rights_on_storage_objects_the_migration_warns_instead_of_failin
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
 
+    # A role is the whole server's: each test database (each xdist worker's, each person's) gets its own.
+    migrator = f'"{supabase.url.database}_migrator"'
     warnings = []
     with supabase.connect() as conn:
-        conn.execute(text("DO $$ BEGIN CREATE ROLE startline_test_migrator NOLOGIN;"
+        conn.execute(text(f"DO $$ BEGIN CREATE ROLE {migrator} NOLOGIN;"
                           " EXCEPTION WHEN duplicate_object THEN NULL; END $$"))
-        conn.execute(text("GRANT USAGE ON SCHEMA storage, auth, public TO startline_test_migrator"))
-        conn.execute(text("GRANT ALL ON storage.buckets TO startline_test_migrator"))
+        conn.execute(text(f"GRANT USAGE ON SCHEMA storage, auth, public TO {migrator}"))
+        conn.execute(text(f"GRANT ALL ON storage.buckets TO {migrator}"))
         conn.connection.driver_connection.add_notice_handler(lambda notice: warnings.append(notice.message_primary))
         try:
             conn.execute(text("BEGIN"))
-            conn.execute(text("SET LOCAL ROLE startline_test_migrator"))
+            conn.execute(text(f"SET LOCAL ROLE {migrator}"))
             conn.execute(text(migration.storage_sql("race-media")))  # no exception
             conn.execute(text("ROLLBACK"))
         finally:
-            conn.execute(text("DROP OWNED BY startline_test_migrator"))
-            conn.execute(text("DROP ROLE startline_test_migrator"))
+            conn.execute(text(f"DROP OWNED BY {migrator}"))
+            conn.execute(text(f"DROP ROLE {migrator}"))
         still_there = conn.scalar(text("SELECT count(*) FROM pg_policies WHERE schemaname = 'storage'"))
     assert any("storage policies not created: must be owner" in w for w in warnings), warnings
     assert still_there == 4
