@@ -7,7 +7,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
-from flask import Flask, Response, make_response, redirect, render_template, request
+from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 from services.links import public_url
@@ -29,6 +29,15 @@ def is_fragment_request() -> bool:
     return (is_htmx_request()
             and headers.get("HX-Boosted") != "true"
             and headers.get("HX-History-Restore-Request") != "true")
+
+
+def wants_json() -> bool:
+    """A page's script asking (it sends JSON, or accepts JSON first), not a person: errors answer in JSON."""
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def render_error_json(message: str, status: int) -> tuple[Response, int]:
+    return jsonify({"error": message}), status
 
 
 def render(template: str, block: str = "content", status: int = 200, **ctx) -> Response:

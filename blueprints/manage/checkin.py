@@ -67,7 +67,7 @@ def _desk_query() -> str:
 def _registrant_by_code_or_404(race: Race, code: str) -> Registrant:
     registrant = query.registration_by_code(db.session, race.id, code)
     if registrant is None:
-        abort_for_user(404, "There's no ticket with that code for this race.")
+        abort_for_user(404, checkins.NO_SUCH_TICKET)
     return registrant
 
 
