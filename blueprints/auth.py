@@ -10,7 +10,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 
 from blueprints.auth_forms import ForgotForm, MagicLinkForm, ResetForm, SignInForm, SignUpForm
-from blueprints.rendering import is_htmx_request, redirect_to, render, render_error_json, wants_json
+from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
 from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
@@ -230,8 +230,6 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        if wants_json():
-            return render_error_json("This page has expired: reload it and try again.", 400)
         return render("errors.html", code=400, title="This form has expired",
                       detail="Reload the page and try again. (The security token was missing or too old.)",
                       status=400)

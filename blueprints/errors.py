@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
-from blueprints.rendering import render, render_error_json, wants_json
+from blueprints.rendering import render
 from blueprints.request_log import current_request_id
 from extensions import db
 
@@ -25,8 +25,6 @@ def render_error(error: HTTPException):
     title, default_detail = MESSAGES.get(code, (error.name, error.description))
     # Our own abort(400, "…") messages are for the user; Werkzeug's stock texts are not.
     detail = error.description if getattr(error, "user_message", False) else default_detail
-    if wants_json():
-        return render_error_json(detail, code)
     return render("errors.html", code=code, title=title, detail=detail, request_id=current_request_id(), status=code)
 
 

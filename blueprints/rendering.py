@@ -36,12 +36,17 @@ def wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-def render_error_json(message: str, status: int) -> tuple[Response, int]:
-    return jsonify({"error": message}), status
+def render_error_json(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
 
 
 def render(template: str, block: str = "content", status: int = 200, **ctx) -> Response:
-    """Full page, or just `block` for an htmx request that wants a fragment."""
+    """Full page, or just `block` for an htmx request that wants a fragment (or an error page's words as JSON,
+    for a page's script)."""
+    if template == "errors.html" and wants_json():
+        return render_error_json(ctx["detail"], status)
     if is_fragment_request():
         body = render_block(template, block, **ctx)
     else:
