@@ -3,6 +3,7 @@ ticket's QR code (Chromium's fake camera plays it), and syncs once back online; 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,3 +181,27 @@ def test_two_phones_checking_in_the_same_runner_offline_converge(live_server, ap
     assert first_time.startswith("✓ In at")
     for context, _page in phones:
         context.close()
+
+
+def test_the_roster_is_wiped_when_the_server_says_signed_out(live_server, app, db, race_day, chromium):
+    organizer, race, _people = race_day
+    context, page = open_desk(chromium, live_server, app, organizer, race)
+    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 5, "queued": 0}
+    context.clear_cookies()  # the session ended (signed out elsewhere, or expired)
+    page.evaluate("window.startlineCheckin.refresh()")
+    expect(page.locator("#checkin-offline-status")).to_contain_text("Signed out: the roster was removed")
+    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
+    context.close()
+
+
+def test_a_race_over_two_days_ago_leaves_no_roster_on_the_device(live_server, app, db, chromium):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Last week's 10K", starts_at=datetime.now(UTC) - timedelta(days=3))
+    runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    expect(page.locator("#checkin-offline-status")).to_contain_text("The race is over")
+    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
+    context.close()

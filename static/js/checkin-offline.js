@@ -143,6 +143,7 @@
           data.etag = response.headers.get("ETag");
           data.saved_at = new Date().toISOString();
           roster = data;
+          if (expired()) return wipe(OVER);
           return reapplyPending().then(saveRoster).then(render);
         });
       });
@@ -160,6 +161,8 @@
     if (!runner) return;
     runner.checked_in_at = item.action === "check_in" ? (runner.checked_in_at || item.at) : null;
   }
+
+  var OVER = "The race is over: its roster is no longer kept on this device.";
 
   function expired() {
     if (!roster || !roster.race || !roster.race.keep_until) return false;
@@ -609,7 +612,7 @@
 
   loadRoster().then(function (saved) {
     roster = saved;
-    if (expired()) return wipe("The race is over: the roster was removed from this device.");
+    if (expired()) return wipe(OVER);
     return countPending().then(function () {
       render();
       if (navigator.onLine) return download().then(sync).then(readyScanner);
@@ -619,5 +622,15 @@
     scheduleRetry();
   });
 
-  window.startlineCheckin = { sync: sync, lastSync: function () { return lastSync; } };
+  // For the browser tests (and a curious organizer's console): sync now, fetch the roster again, count what is kept.
+  window.startlineCheckin = {
+    sync: sync,
+    refresh: download,
+    lastSync: function () { return lastSync; },
+    kept: function () {
+      return loadRoster().then(function (saved) {
+        return queued().then(function (items) { return { runners: saved ? saved.runners.length : 0, queued: items.length }; });
+      });
+    }
+  };
 })();
