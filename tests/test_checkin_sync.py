@@ -256,3 +256,40 @@ def real_clock():
     clock.reset()
     yield
     clock.reset()
+
+
+@pytest.mark.postgres
+def test_phones_syncing_the_same_runners_at_the_same_moment_converge(app, db, race, organizer):
+    """Eight phones, each its own connection, released together: the row locks make them take turns."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    from extensions import db as database
+
+    ten_k = db.session.get(TicketType, race_ticket_type_ids(db, race)[0])
+    people = [runner(db, race, ten_k, f"Same{i}", "Moment") for i in range(3)]
+    start = datetime.now(UTC) + timedelta(minutes=1)
+    batches = [[Item(uuid.uuid4(), r.ticket_code, "check_in", start + timedelta(seconds=phone * 7 + i))
+                for i, r in enumerate(people)] for phone in range(8)]
+    batches[5].append(Item(uuid.uuid4(), people[0].ticket_code, "undo", start + timedelta(minutes=5)))
+    engine = database.engine
+    barrier = threading.Barrier(len(batches))
+    failures = []
+
+    def phone(items):
+        with app.app_context(), Session(engine) as session:
+            barrier.wait()
+            try:
+                apply_batch(session, session.get(type(race), race.id), organizer.id, items, start + timedelta(hours=1))
+            except Exception as error:  # noqa: BLE001  (reported below)
+                failures.append(error)
+
+    threads = [threading.Thread(target=phone, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures
+    assert [state(db, r) for r in people] == [None, start + timedelta(seconds=1), start + timedelta(seconds=2)]
+    assert db.session.scalar(select(func.count()).where(CheckInEvent.source == "sync")) == 25

@@ -187,7 +187,9 @@
   function render() {
     if (!roster) return;
     var waiting = Object.keys(pending).reduce(function (sum, code) { return sum + pending[code]; }, 0);
-    var text = "Ready for offline: " + roster.runners.length.toLocaleString("en-US") + " runners, updated " +
+    // Runners as the counter counts them (paid tickets); the refunded ones are kept too, to turn them away.
+    var runners = roster.runners.filter(function (r) { return r.status === "paid"; }).length;
+    var text = "Ready for offline: " + runners.toLocaleString("en-US") + (runners === 1 ? " runner" : " runners") + ", updated " +
       clock(roster.saved_at) + ".";
     if (!navigator.onLine) text = "Offline. " + text;
     if (waiting) text += " " + waiting + (waiting === 1 ? " check-in" : " check-ins") + " waiting to sync.";
