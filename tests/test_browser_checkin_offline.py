@@ -205,3 +205,19 @@ def test_a_race_over_two_days_ago_leaves_no_roster_on_the_device(live_server, ap
     expect(page.locator("#checkin-offline-status")).to_contain_text("The race is over")
     assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
     context.close()
+
+
+def test_without_javascript_the_desk_is_the_search_and_tap_page(live_server, app, db, race_day, chromium):
+    organizer, race, people = race_day
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
+    page = context.new_page()
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    expect(page.locator("#checkin-offline")).to_be_hidden()
+    expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
+    page.get_by_role("searchbox").fill("lovel")
+    page.get_by_role("button", name="Find").click()
+    page.locator(".checkin-row").filter(has_text="Ada Lovelace").get_by_role("button", name="Check in").click()
+    expect(page.locator(".checkin-row.is-in").filter(has_text="Ada Lovelace")).to_be_visible()
+    assert checked_in(db) == 1
+    context.close()
