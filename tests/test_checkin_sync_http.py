@@ -45,7 +45,7 @@ def test_the_roster_downloads_with_an_etag_and_answers_304_when_unchanged(signed
     response = signed_in.get(roster_url(race))
     assert response.status_code == 200 and response.is_json and response.headers["ETag"]
     assert "private" in response.headers["Cache-Control"]
-    assert [r["name"] for r in response.json["runners"]] == ["Ada Lovelace"]
+    assert [r["name"] for r in response.json["runners"]] == ["Ada Lovelace"] and response.json["csrf_token"]
     again = signed_in.get(roster_url(race), headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304 and not again.data
     post_sync(signed_in, race, {"items": [tap(ada)]})

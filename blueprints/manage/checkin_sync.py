@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 
 from flask import g, jsonify, request
+from flask_wtf.csrf import generate_csrf
 
 from blueprints.manage import bp, organizer_required
 from blueprints.rendering import render_error_json
@@ -34,7 +35,9 @@ def organizer_json(view):
 def checkin_roster(race: Race):
     """Every ticket of the race for the check-in page to keep offline; 304 when the device has it already."""
     roster = checkin_sync.roster(db.session, race)
-    response = jsonify({key: value for key, value in roster.items() if key != "etag"})
+    # With a CSRF token of the session as it is now: a page left open while its user signed in again in another
+    # tab syncs with this one (it is not part of the ETag: a 304 leaves the page its token).
+    response = jsonify({**{key: value for key, value in roster.items() if key != "etag"}, "csrf_token": generate_csrf()})
     response.set_etag(roster["etag"])
     response.headers["Cache-Control"] = "private, no-cache"
     return response.make_conditional(request)

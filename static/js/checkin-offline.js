@@ -127,9 +127,9 @@
     });
   }
 
-  function download() {
+  function download(whole) {
     var headers = { Accept: "application/json" };
-    if (roster && roster.etag) headers["If-None-Match"] = roster.etag;
+    if (roster && roster.etag && whole !== true) headers["If-None-Match"] = roster.etag;
     return fetch(ROSTER_URL, { headers: headers, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
         if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
@@ -342,6 +342,7 @@
   // --- syncing -------------------------------------------------------------------------------------------
 
   function csrfToken() {
+    if (roster && roster.csrf_token) return roster.csrf_token;
     try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || ""; } catch (e) { return ""; }
   }
 
@@ -365,7 +366,9 @@
       }).then(function (response) {
         if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
         if (response.status === 400 || response.status === 403) {
-          return download();  // an expired page, or no longer an organizer: the roster answer says which
+          // A stale CSRF token (signed in again elsewhere), or no longer an organizer: the roster says which,
+          // and brings a fresh token; the retry timer sends the queue again.
+          return download(true);
         }
         if (response.status === 413 || response.status === 422) {
           return response.json().then(function (body) { showStatus("Sync refused: " + body.error); });
