@@ -174,9 +174,13 @@
 
   // --- what the page shows -------------------------------------------------------------------------------
 
+  // "7:12 AM" in the race's own timezone, as the desk's rows say it.
   function clock(iso) {
-    var at = new Date(iso);
-    return String(at.getHours()).padStart(2, "0") + ":" + String(at.getMinutes()).padStart(2, "0");
+    var options = { hour: "numeric", minute: "2-digit" };
+    if (roster && roster.race && roster.race.timezone) options.timeZone = roster.race.timezone;
+    try { return new Intl.DateTimeFormat("en-US", options).format(new Date(iso)); } catch (e) {
+      return new Date(iso).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+    }
   }
 
   function showStatus(text) {
