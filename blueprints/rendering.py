@@ -7,7 +7,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
-from flask import Flask, Response, make_response, redirect, render_template, request
+from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 from services.links import public_url
@@ -31,8 +31,22 @@ def is_fragment_request() -> bool:
             and headers.get("HX-History-Restore-Request") != "true")
 
 
+def wants_json() -> bool:
+    """A page's script asking (it sends JSON, or accepts JSON first), not a person: errors answer in JSON."""
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def render_error_json(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
 def render(template: str, block: str = "content", status: int = 200, **ctx) -> Response:
-    """Full page, or just `block` for an htmx request that wants a fragment."""
+    """Full page, or just `block` for an htmx request that wants a fragment (or an error page's words as JSON,
+    for a page's script)."""
+    if template == "errors.html" and wants_json():
+        return render_error_json(ctx["detail"], status)
     if is_fragment_request():
         body = render_block(template, block, **ctx)
     else:

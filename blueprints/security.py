@@ -42,13 +42,19 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
-def content_security_policy(config, style_hashes: tuple[str, ...] = ()) -> str:
+# The check-in page's scanner uses the camera (and nothing else does).
+CAMERA_PERMISSIONS_POLICY = PERMISSIONS_POLICY.replace("camera=()", "camera=(self)")
+
+
+def content_security_policy(config, style_hashes: tuple[str, ...] = (), *, wasm: bool = False) -> str:
     """Scripts, styles and requests from our own origin only; images also from Supabase Storage.
 
     htmx is a file of ours and evaluates nothing (allowEval is off), pages carry no inline
     script, style element or style attribute, and forms post to us or, after a redirect, to
     Stripe Checkout. `style_hashes` lets a page show an email in a sandboxed srcdoc frame (which
-    inherits this policy): exactly those style attributes, by their SHA-256, and no other.
+    inherits this policy): exactly those style attributes, by their SHA-256, and no other. `wasm` lets a page
+    compile WebAssembly of ours ('wasm-unsafe-eval', which allows no JavaScript eval): the check-in page's
+    QR reader where the browser has no BarcodeDetector.
     """
     images = ["'self'", "data:", "blob:"]
     if config.get("STORAGE") == "supabase" and _origin(config.get("SUPABASE_URL", "")):
@@ -58,7 +64,7 @@ def content_security_policy(config, style_hashes: tuple[str, ...] = ()) -> str:
         form_targets.append(_origin(config["STRIPE_API_BASE"]))
     directives = {
         "default-src": ["'self'"],
-        "script-src": ["'self'"],
+        "script-src": ["'self'", *(["'wasm-unsafe-eval'"] if wasm else [])],
         "style-src": ["'self'", *(["'unsafe-hashes'", *(f"'sha256-{h}'" for h in style_hashes)] if style_hashes else [])],
         "img-src": images,
         "connect-src": ["'self'"],

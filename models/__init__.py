@@ -3,6 +3,7 @@ from models.audit import RegistrationAudit as RegistrationAudit  # re-exported, 
 from models.auth_local import LocalOneTimeToken, LocalRefreshToken, LocalUser
 from models.auth_sessions import RevokedSession
 from models.base import Base, utcnow
+from models.checkin_event import CheckInEvent
 from models.discount import DiscountCode, DiscountKind
 from models.duplicate_payment import DuplicatePayment, DuplicatePaymentStatus
 from models.media import MediaKind, RaceMedia
@@ -23,7 +24,7 @@ from models.waitlist import WaitlistEntry, WaitlistStatus
 from models.waiver import WaiverVersion, waiver_digest
 
 __all__ = [
-    "CheckoutSession", "StripeEvent",
+    "CheckoutSession", "StripeEvent", "CheckInEvent",
     "OrganizerRole", "RaceOrganizer", "WaiverVersion", "waiver_digest",
     "OutboxMessage", "OutboxStatus", "ScheduledJob", "WaitlistEntry", "WaitlistStatus",
     "DiscountCode", "DiscountKind", "DuplicatePayment", "DuplicatePaymentStatus",

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import g, request, url_for
+from flask import current_app, g, request, url_for
 
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import DeskWaiverForm, first_errors
 from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
+from blueprints.security import CAMERA_PERMISSIONS_POLICY, content_security_policy
 from extensions import db
 from models import Race
 from services import clock
@@ -32,10 +33,14 @@ def checkin(race: Race):
     """Race-morning check-in for a phone: find a runner by name or bib, one tap to check them in."""
     now = clock.now()
     q = query.search_text(request.args.get("q", ""), limit=100)
-    return render("manage/checkin.html", block="results", race=race, q=q, now=now,
-                  results=checkins.checkin_search(db.session, race.id, q, now),
-                  waiver=waiver_to_sign(db.session, race.id) if q else None,
-                  counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time)
+    response = render("manage/checkin.html", block="results", race=race, q=q, now=now,
+                      results=checkins.checkin_search(db.session, race.id, q, now),
+                      waiver=waiver_to_sign(db.session, race.id) if q else None,
+                      counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time)
+    # The Scan button: the camera, and the QR reader's WebAssembly where the browser has no BarcodeDetector.
+    response.headers["Content-Security-Policy"] = content_security_policy(current_app.config, wasm=True)
+    response.headers["Permissions-Policy"] = CAMERA_PERMISSIONS_POLICY
+    return response
 
 
 def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, message: str | None = None,
@@ -67,7 +72,7 @@ def _desk_query() -> str:
 def _registrant_by_code_or_404(race: Race, code: str) -> Registrant:
     registrant = query.registration_by_code(db.session, race.id, code)
     if registrant is None:
-        abort_for_user(404, "There's no ticket with that code for this race.")
+        abort_for_user(404, checkins.NO_SUCH_TICKET)
     return registrant
 
 

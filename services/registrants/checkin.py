@@ -8,10 +8,30 @@ from datetime import datetime
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from models import Order, OrderStatus, Profile, Registration, RegistrationAudit, TicketType, WaiverVersion
+from models import CheckInEvent, Order, OrderStatus, Profile, Registration, RegistrationAudit, TicketType, WaiverVersion
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant, registrants_query, search_condition, search_text, status_condition
 from services.runners import waiver_to_sign
+
+# The refusals, worded once: the desk, the offline sync and the scanner say the same.
+REFUNDED = "This ticket was refunded, so it can't be checked in."
+NOT_PAID = "This ticket isn't paid, so it can't be checked in."
+NO_SUCH_TICKET = "There's no ticket with that code for this race."
+
+
+WAIVER_MISSING = "{name} hasn't signed the waiver: have them sign it on this phone first."
+
+
+def waiver_missing(registration: Registration) -> str:
+    return WAIVER_MISSING.format(name=registration.runner_name or "This runner")
+
+
+def event_row(registration: Registration, action: str, editor_id: uuid.UUID | None, now: datetime) -> dict:
+    """A desk tap as a check-in event (services/registrants/checkin_sync.py folds them with the phones' ones)."""
+    return {"client_id": uuid.uuid4(), "race_id": registration.race_id, "registration_id": registration.id,
+            "ticket_code": registration.ticket_code or "", "action": action, "device_at": now, "received_at": now,
+            "profile_id": editor_id, "source": "desk", "outcome": "checked_in" if action == "check_in" else "undone",
+            "message": ""}
 
 
 class CheckInRefused(Exception):
@@ -35,10 +55,10 @@ def refuse_unless_valid(session: Session, registrant: Registrant) -> None:
     status = registrant.status
     if status == "refunded":
         session.rollback()
-        raise CheckInRefused("This ticket was refunded, so it can't be checked in.")
+        raise CheckInRefused(REFUNDED)
     if status != "paid" or registrant.registration.ticket_code is None:
         session.rollback()
-        raise CheckInRefused("This ticket isn't paid, so it can't be checked in.")
+        raise CheckInRefused(NOT_PAID)
 
 
 def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
@@ -51,8 +71,7 @@ def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now
     refuse_unless_valid(session, registrant)
     if registration.checked_in_at is None and unsigned(registration, waiver_to_sign(session, registration.race_id)):
         session.rollback()
-        raise CheckInRefused(f"{registration.runner_name or 'This runner'} hasn't signed the waiver: "
-                             "have them sign it on this phone first.")
+        raise CheckInRefused(waiver_missing(registration))
     done = session.execute(update(Registration)
                            .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
                            .values(checked_in_at=now)
@@ -63,6 +82,7 @@ def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now
         raise AlreadyCheckedIn(at or now)
     registration.checked_in_at = now
     session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", None, now)])
+    session.execute(insert(CheckInEvent), [event_row(registration, "check_in", editor_id, now)])
     session.commit()
 
 
@@ -74,6 +94,7 @@ def undo_check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID
     old = registration.checked_in_at
     registration.checked_in_at = None
     session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", old, None)])
+    session.execute(insert(CheckInEvent), [event_row(registration, "undo", editor_id, now)])
     session.commit()
     return True
 

@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from models import Race, Registration, RegistrationAudit, WaiverVersion
-from services.registrants.checkin import AlreadyCheckedIn, refuse_unless_valid
+from models import CheckInEvent, Race, Registration, RegistrationAudit, WaiverVersion
+from services.registrants.checkin import AlreadyCheckedIn, event_row, refuse_unless_valid
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant
 from services.runners import (
@@ -116,4 +116,5 @@ def sign_and_check_in(session: Session, race: Race, registrant: Registrant, waiv
     session.execute(insert(RegistrationAudit), [
         audit_row(registration.id, editor_id, now, "waiver", None, values["waiver_signature"]),
         audit_row(registration.id, editor_id, now, "checked_in", None, now)])
+    session.execute(insert(CheckInEvent), [event_row(registration, "check_in", editor_id, now)])
     session.commit()
