@@ -14,7 +14,7 @@ from migrations.rls import enable_row_level_security
 
 # revision identifiers, used by Alembic.
 revision = 'checkin_sync'
-down_revision = 'perf_registrant_counts'
+down_revision = 'api_v1'
 branch_labels = None
 depends_on = None
 
