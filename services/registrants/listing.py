@@ -21,7 +21,6 @@ from services.registrants.query import (
     filtered,
     filtered_but_status_and_details,
     order_by,
-    registered_at_column,
     registrant_status,
     registrants_query,
     sort_keys,
@@ -166,7 +165,7 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     page = min(filters.page, pages)
     keys = sort_keys(filters)
     query = filtered(registrants_query(race_id, *_LISTED_COLUMNS, Registration.refunded_at, TicketType.name,
-                                       Order.status, registered_at_column(), WaiverVersion.number, *keys, now=now)
+                                       Order.status, Registration.registered_at, WaiverVersion.number, *keys, now=now)
                      .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
 
     def backwards(limit: int, *where) -> list:

@@ -192,10 +192,6 @@ class RegistrantFilters:
         return "ascending" if self.dir == "asc" else "descending"
 
 
-def registered_at_column():
-    return func.coalesce(Order.paid_at, Registration.created_at)
-
-
 # Runners without a bib come last either way: their missing bib sorts as the largest one going up and as the
 # smallest going down (literals, so the expressions are exactly those of the bib indexes).
 _NO_BIB = {"asc": literal_column("2147483647"), "desc": literal_column("-1")}
@@ -209,7 +205,7 @@ def sort_keys(filters: RegistrantFilters) -> list:
         "name": names,
         "ticket": [TicketType.position, TicketType.name, *names],
         "bib": [func.coalesce(Registration.bib, _NO_BIB[filters.dir])],
-        "registered": [registered_at_column()],
+        "registered": [Registration.registered_at],
     }[filters.sort] + [Registration.id]
 
 
