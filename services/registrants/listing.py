@@ -172,8 +172,9 @@ class _Reader:
 
     def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime):
         self.session, self.filters = session, filters
-        self.query = filtered(registrants_query(race_id, *_PAGE_COLUMNS, *sort_keys(filters), now=now, ticket_type=False,
-                                                order_race=False), filters)
+        searched = bool(filters.q)  # a search's matches are found by its own index, not in the sort's order
+        self.query = filtered(registrants_query(race_id, *_PAGE_COLUMNS, *sort_keys(filters), now=now,
+                                                ticket_type=searched, order_race=searched), filters)
 
     def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
         query = self.query if cursor is None else self.query.where(_beyond(self.filters, cursor, backwards=backwards))
