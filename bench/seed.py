@@ -231,7 +231,7 @@ def _paid_registrations(session: Session, race: Race, waiver: WaiverVersion, wan
                 **_signed(runner, waiver.id, paid_at - timedelta(minutes=2), rng),
                 "order_id": order_id, "race_id": race.id, "ticket_type_id": ticket_type.id,
                 "price": ticket_type.price, "waiver_guardian_name": "", "ticket_code": secrets.token_urlsafe(12),
-                "bib": bib, "created_at": paid_at - timedelta(minutes=3)})
+                "bib": bib, "created_at": paid_at - timedelta(minutes=3), "registered_at": paid_at})
     for model, rows in ((Profile, profiles), (Order, orders), (Registration, registrations)):
         for start in range(0, len(rows), 5_000):
             session.execute(insert(model), rows[start:start + 5_000])

@@ -69,6 +69,7 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
                    payment_intent: str | None) -> None:
     for registration in registrations:
         registration.ticket_code = registration.ticket_code or new_ticket_code()
+        registration.registered_at = now  # with order.paid_at: the registrant list's "Registered"
     with keeping_sold_count(session, order.id):
         order.status = OrderStatus.PAID
     order.paid_at = now

@@ -190,10 +190,11 @@ def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None
     for registration, fields in zip(registrations, runners or [], strict=False):
         for name, value in fields.items():
             setattr(registration, name, value)
-    for registration in registrations:
-        registration.ticket_code = new_ticket_code()
     order.status = OrderStatus.PAID
     order.paid_at = paid_at or datetime.now(UTC)
+    for registration in registrations:
+        registration.ticket_code = new_ticket_code()
+        registration.registered_at = order.paid_at  # as services/fulfillment.py issues tickets
     order.payment_intent_id = f"test_pi_{uuid.uuid4().hex[:16]}"
     count_sold(db.session, [t.id for t in items])
     db.session.commit()

@@ -55,7 +55,7 @@ def runner(db, race: Race, ticket_type: TicketType, first="Ada", last=None, *, s
         waiver_signature=f"{first} {last}", waiver_signed_at=now - timedelta(days=2), waiver_ip="203.0.113.7",
         ticket_code=f"code{n:06d}xyz" if status in (OrderStatus.PAID, OrderStatus.REFUNDED) else None,
         bib=bib, checked_in_at=checked_in_at, refunded_at=now if refunded or status == OrderStatus.REFUNDED else None,
-        **fields)
+        **({"registered_at": order.paid_at} if order.paid_at else {}), **fields)
     order.registrations = [registration]
     db.session.add(order)
     db.session.commit()
@@ -93,7 +93,7 @@ def many_paid_runners(db, race: Race, ticket_type: TicketType, count: int) -> No
         "gender": "", "tshirt_size": "M", "emergency_name": "Grace Hopper", "emergency_phone": "+1 555 0100",
         "waiver_version_id": waiver.id if waiver else None, "waiver_signature": f"Bulk{i:05d} Runner",
         "waiver_guardian_name": "", "waiver_ip": "203.0.113.7", "waiver_signed_at": now,
-        "ticket_code": f"bulk{base + i:012d}", "created_at": now} for i in range(count)])
+        "ticket_code": f"bulk{base + i:012d}", "created_at": now, "registered_at": now} for i in range(count)])
     count_sold(db.session, [ticket_type.id])
     db.session.commit()
 

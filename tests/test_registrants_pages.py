@@ -181,9 +181,12 @@ def test_sort_and_filter_links_leave_the_cursor_behind(signed_in, db, race, twin
     assert re.search(r'name="next" value="[^"]*after=', page_two)
 
 
-def test_cursor_pages_run_the_statements_the_first_page_does(signed_in, db, race, twins, count_queries):
-    first = get(signed_in, url(race))
-    paths = [url(race), link(first, "Next"), link(first, "Last"), link(get(signed_in, link(first, "Last")), "← Previous")]
+@pytest.mark.parametrize("query", ["", "?sort=ticket", "?sort=ticket&dir=desc", "?sort=bib&dir=desc",
+                                   "?sort=registered&dir=desc", "?sort=registered", "?q=bulk"])
+def test_cursor_pages_run_the_statements_the_first_page_does(signed_in, db, race, twins, count_queries, query):
+    first = get(signed_in, url(race) + query)
+    paths = [url(race) + query, link(first, "Next"), link(first, "Last"),
+             link(get(signed_in, link(first, "Last")), "← Previous")]
     counts = []
     for path in paths:
         with count_queries() as counter:

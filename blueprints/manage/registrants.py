@@ -40,9 +40,10 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
     ticket_types = query.race_ticket_types(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, query.FOREIGN_TICKET)
+    waivers = query.race_waivers(db.session, race.id)
     return {
-        "race": race, "filters": filters, "page": listing.registrant_page(db.session, race.id, filters, now),
-        "ticket_types": ticket_types, "waivers": query.race_waivers(db.session, race.id),
+        "race": race, "filters": filters, "ticket_types": ticket_types, "waivers": waivers,
+        "page": listing.registrant_page(db.session, race.id, filters, now, ticket_types=ticket_types, waivers=waivers),
         "statuses": query.STATUSES, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }

@@ -18,7 +18,6 @@ from services.registrants.query import (
     awaiting_runner_condition,
     filtered,
     order_by,
-    registered_at_column,
     registrant_status,
     registrants_query,
 )
@@ -44,7 +43,7 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
         awaiting_runner_condition(), Registration.details_problem, Registration.first_name, Registration.last_name,
         Registration.email, Registration.date_of_birth, Registration.gender, Registration.tshirt_size,
         Registration.emergency_name, Registration.emergency_phone, Registration.address, Registration.city,
-        Registration.country, Registration.club, Registration.bib, Registration.ticket_code, registered_at_column(),
+        Registration.country, Registration.club, Registration.bib, Registration.ticket_code, Registration.registered_at,
         Registration.checked_in_at, Registration.refunded_at, WaiverVersion.number, Registration.waiver_signature,
         Registration.waiver_guardian_name, Registration.waiver_signed_at, Registration.waiver_signed_at_checkin,
         Registration.waiver_ip, WaiverVersion.sha256, now=now)

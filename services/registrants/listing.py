@@ -21,7 +21,8 @@ from services.registrants.query import (
     filtered,
     filtered_but_status_and_details,
     order_by,
-    registered_at_column,
+    race_ticket_types,
+    race_waivers,
     registrant_status,
     registrants_query,
     sort_keys,
@@ -51,6 +52,11 @@ class ListedRegistration:
 
 
 _LISTED_COLUMNS = [getattr(Registration, name) for name in ListedRegistration.__slots__]
+# A page's row: what it shows of the registration, then what names its ticket type, status, time and waiver, and
+# its order's race (checked here: see _Reader).
+_PAGE_COLUMNS = [*_LISTED_COLUMNS, Registration.refunded_at, Registration.ticket_type_id, Order.status,
+                 Registration.registered_at, Registration.waiver_version_id, Order.race_id]
+_TICKET_TYPE = len(_LISTED_COLUMNS) + 1
 
 
 @dataclass(frozen=True)
@@ -99,11 +105,15 @@ def _counted(everyone: int, awaiting: int, details: str) -> int:
     return {"": everyone, "pending": awaiting, "complete": everyone - awaiting}[details]
 
 
-def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime) -> tuple[dict[str, int], int]:
+def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
+           ticket_types: list[TicketType]) -> tuple[dict[str, int], int]:
     """A COUNT per status (and of those waiting for their runner) in one query: the status counts, and how many
     of the registrants the status filter shows wait for their runner's details."""
-    rows = session.execute(_stored_counts(race_id, filters, now) if _unnarrowed(filters)
-                           else _counted_rows(race_id, filters, now)).all()
+    if _unnarrowed(filters):
+        sold = sum(t.sold_count for t in ticket_types if filters.ticket is None or t.id == filters.ticket)
+        rows = [("paid", sold, 0), *session.execute(_stored_counts(race_id, filters, now))]
+    else:
+        rows = session.execute(_counted_rows(race_id, filters, now)).all()
     counted: dict[str, tuple[int, int]] = {}
     for name, everyone, awaiting in rows:
         had = counted.get(name, (0, 0))
@@ -130,69 +140,137 @@ def _status_counts(query: Select) -> Select:
 
 def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Select:
     """The counts of a searched or filtered list: its matching registrants counted (the search's indexes find them)."""
-    return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now), filters))
+    return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False),
+                                                          filters))
 
 
 def _stored_counts(race_id: int, filters: RegistrantFilters, now: datetime) -> CompoundSelect:
     """The same counts for the whole list (or one ticket type), flat in the data: the paid registrants are the
     ticket types' stored `sold_count` (services/inventory.py keeps it: paid, not refunded, exactly the "paid"
-    status); the rest are the few registrants found through partial indexes: paid ones waiting for their
-    runner, orders needing or given a refund, live reservations, tickets refunded on their own. The parts
-    share no registrant, and together they are every listed one."""
-    listed = filtered_but_status_and_details(registrants_query(race_id, now=now), filters)
-    sold = select(literal("paid"), func.coalesce(func.sum(TicketType.sold_count), 0), literal(0)).where(
-        TicketType.race_id == race_id, *([TicketType.id == filters.ticket] if filters.ticket is not None else []))
+    status), which the page has read with the ticket types; this counts the rest, the few registrants found
+    through partial indexes: paid ones waiting for their runner, orders needing or given a refund, live
+    reservations, tickets refunded on their own. The parts share no registrant, and together with the paid
+    ones they are every listed one."""
+    listed = filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False), filters)
     paid_awaiting = listed.with_only_columns(literal("paid"), literal(0), func.count(Registration.id)).where(
         sold_for_good(), awaiting_runner_condition())
     return union_all(
-        sold, paid_awaiting,
+        paid_awaiting,
         _status_counts(listed.where(Order.status.in_([OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]))),
         _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > now)),
         _status_counts(listed.where(Order.status == OrderStatus.PAID, Registration.refunded_at.is_not(None))))
 
 
+class _Reader:
+    """Reads rows of the list in its order, off the sort's index: `read(limit, cursor, backwards, offset)` gives
+    up to `limit` rows after `cursor` (before it, `backwards`), in the list's order, each ending with its sort keys.
+
+    The page reads its order alone (no ticket type or waiver version: their few names come from the lists the
+    page has), and names the race on the registration only, so Postgres reads the sort's index in order and
+    stops after `limit` rows. A row whose order or ticket type is of another race (which only a broken row
+    can be) is then left out by `registrant_page`, as registrants_query's conditions on them would."""
+
+    def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime):
+        self.session, self.filters = session, filters
+        searched = bool(filters.q)  # a search's matches are found by its own index, not in the sort's order
+        self.query = filtered(registrants_query(race_id, *_PAGE_COLUMNS, *sort_keys(filters), now=now,
+                                                ticket_type=searched, order_race=searched), filters)
+
+    def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
+        query = self.query if cursor is None else self.query.where(_beyond(self.filters, cursor, backwards=backwards))
+        query = query.order_by(*order_by(self.filters, backwards=backwards)).limit(limit)
+        rows = list(self.session.execute(query.offset(offset) if offset else query))
+        return rows[::-1] if backwards else rows
+
+
+class _TicketReader(_Reader):
+    """The ticket sort (ticket type's position and name, then runner's name): each ticket type's runners read by
+    name off ix_registrations_race_ticket_name, at most `limit` of each, in one statement; the types' order is
+    known here. Types sharing a position and name are one group, their runners merged by name."""
+
+    _NAMES = (func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)
+
+    def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
+                 ticket_types: list[TicketType]):
+        self.session, self.filters, self.race_id, self.now = session, filters, race_id, now
+        groups: dict[tuple[int, str], list[int]] = {}
+        for ticket_type in ticket_types:
+            if filters.ticket is None or ticket_type.id == filters.ticket:
+                groups.setdefault((ticket_type.position, ticket_type.name), []).append(ticket_type.id)
+        self.groups = sorted(groups.items())
+        self.group_of = {tid: key for key, ids in self.groups for tid in ids}
+
+    def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
+        descending = (self.filters.dir == "desc") != backwards
+        width = len(_PAGE_COLUMNS) + len(self._NAMES)
+        parts = []
+        for rank, (key, ids) in enumerate(self.groups):
+            where = [Registration.ticket_type_id.in_(ids) if len(ids) > 1 else Registration.ticket_type_id == ids[0]]
+            if cursor is not None:
+                if key == tuple(cursor[:2]):
+                    point = tuple_(*(bindparam(None, v, type_=k.type) for k, v in zip(self._NAMES, cursor[2:], strict=True)))
+                    where.append(tuple_(*self._NAMES) < point if descending else tuple_(*self._NAMES) > point)
+                elif (key < tuple(cursor[:2])) != descending:
+                    continue  # the whole group is on the other side of the cursor
+            columns = [c.label(f"c{i}") for i, c in enumerate([*_PAGE_COLUMNS, *self._NAMES])]
+            part = filtered(registrants_query(self.race_id, *columns, literal(rank).label("rank"), now=self.now,
+                                              ticket_type=False, order_race=False), self.filters).where(*where)
+            part = part.order_by(*(k.desc() if descending else k.asc() for k in self._NAMES)).limit(limit + offset)
+            parts.append(select(part.subquery()))
+        if not parts:
+            return []
+        every = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        keys = [every.c.rank, *(every.c[f"c{i}"] for i in range(len(_PAGE_COLUMNS), width))]
+        query = select(*(every.c[f"c{i}"] for i in range(width))).order_by(
+            *(k.desc() if descending else k.asc() for k in keys)).limit(limit)
+        rows = [(*row[:len(_PAGE_COLUMNS)], *self.group_of[row[_TICKET_TYPE]], *row[len(_PAGE_COLUMNS):])
+                for row in self.session.execute(query.offset(offset) if offset else query)]
+        return rows[::-1] if backwards else rows
+
+
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-                    per_page: int = PER_PAGE) -> RegistrantPage:
+                    per_page: int = PER_PAGE, *, ticket_types: list[TicketType] | None = None,
+                    waivers: list[WaiverVersion] | None = None) -> RegistrantPage:
     """One page of registrants: a COUNT per status and one page query, however many there are and whichever page.
 
     A page reached by its Next or Previous link starts right after (or ends right before) the row its cursor
     names, read off the sort's index; the last page is the first one read backwards. Only a page number typed
     or bookmarked without a cursor skips rows with OFFSET. A cursor past every row (the rows after it were
-    refunded or removed meanwhile) shows the last page.
+    refunded or removed meanwhile) shows the last page. `ticket_types` and `waivers` are the race's (read here
+    when not given): the paid count is their stored counts, and the rows name them.
     """
-    status_counts, awaiting = _count(session, race_id, filters, now)
+    ticket_types = race_ticket_types(session, race_id) if ticket_types is None else ticket_types
+    waivers = race_waivers(session, race_id) if waivers is None else waivers
+    status_counts, awaiting = _count(session, race_id, filters, now, ticket_types)
     total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    keys = sort_keys(filters)
-    query = filtered(registrants_query(race_id, *_LISTED_COLUMNS, Registration.refunded_at, TicketType.name,
-                                       Order.status, registered_at_column(), WaiverVersion.number, *keys, now=now)
-                     .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
-
-    def backwards(limit: int, *where) -> list:
-        return list(session.execute(query.where(*where).order_by(*order_by(filters, backwards=True)).limit(limit)))[::-1]
+    reader = (_TicketReader(session, race_id, filters, now, ticket_types) if filters.sort == "ticket"
+              else _Reader(session, race_id, filters, now))
 
     def last_page() -> list:
-        return backwards(total - (pages - 1) * per_page)
+        return reader.read(total - (pages - 1) * per_page, backwards=True)
 
     if filters.after:
-        rows = list(session.execute(query.where(_beyond(filters, filters.after_keys))
-                                    .order_by(*order_by(filters)).limit(per_page)))
+        rows = reader.read(per_page, filters.after_keys)
         if not rows and total:
             rows, page = last_page(), pages
     elif filters.before:
-        rows = backwards(per_page, _beyond(filters, filters.before_keys, backwards=True))
+        rows = reader.read(per_page, filters.before_keys, backwards=True)
         if len(rows) < per_page:  # nothing more before these: the first page
             page = 1
     elif page == pages > 1:
         rows = last_page()
     else:
-        rows = list(session.execute(query.order_by(*order_by(filters)).limit(per_page).offset((page - 1) * per_page)))
+        rows = reader.read(per_page, offset=(page - 1) * per_page)
+    names = {t.id: t.name for t in ticket_types}
+    numbers = {w.id: w.number for w in waivers}
     width = len(_LISTED_COLUMNS)
     return RegistrantPage(
-        rows=[RegistrantRow(ListedRegistration(*row[:width]), name, registrant_status(status, refunded), registered,
-                            number, encode_cursor(tuple(row[width + 5:])))
-              for row in rows for refunded, name, status, registered, number in [row[width:width + 5]]],
+        rows=[RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
+                            registrant_status(status, refunded), registered, numbers.get(waiver_id),
+                            encode_cursor(tuple(row[width + 6:])))
+              for row in rows
+              for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
+              if order_race == race_id and ticket_type_id in names],
         total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
-
-

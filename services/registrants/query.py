@@ -34,18 +34,23 @@ DETAILS = {"": "Either", "pending": "Pending", "complete": "Complete"}
 
 # --- the one scoped query ------------------------------------------------------------------
 
-def registrants_query(race_id: int, *columns, now: datetime | None = None, listed_only: bool = True) -> Select:
+def registrants_query(race_id: int, *columns, now: datetime | None = None, listed_only: bool = True,
+                      ticket_type: bool = True, order_race: bool = True) -> Select:
     """SELECT `columns` (default: Registration) FROM this race's registrations, joined to their order and ticket type.
 
     Listed registrants are those past the cart: paid, needing a refund, refunded, or pending with a live
     reservation. `listed_only=False` keeps every registration of the race (for checks against constraints
     that span all of them, like a bib number).
+
+    The race is named on the registration, its order and its ticket type (which are always of its race). The
+    list's counts and pages leave out the ticket type (`ticket_type=False`: they know the race's few types), and
+    its pages the order's race too (`order_race=False`): Postgres takes the conditions for independent, expects
+    a tenth of the race's rows, and would sort them all rather than read the sort's index in order.
     """
-    query = (select(*(columns or (Registration,)))
-             .select_from(Registration)
-             .join(Order, Order.id == Registration.order_id)
-             .join(TicketType, TicketType.id == Registration.ticket_type_id)
-             .where(Registration.race_id == race_id, Order.race_id == race_id, TicketType.race_id == race_id))
+    query = select(*(columns or (Registration,))).select_from(Registration).join(Order, Order.id == Registration.order_id)
+    query = query.where(Registration.race_id == race_id, *([Order.race_id == race_id] if order_race else []))
+    if ticket_type:
+        query = query.join(TicketType, TicketType.id == Registration.ticket_type_id).where(TicketType.race_id == race_id)
     if listed_only:
         query = query.where(or_(
             Order.status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]),
@@ -195,10 +200,6 @@ class RegistrantFilters:
         return "ascending" if self.dir == "asc" else "descending"
 
 
-def registered_at_column():
-    return func.coalesce(Order.paid_at, Registration.created_at)
-
-
 # Runners without a bib come last either way: their missing bib sorts as the largest one going up and as the
 # smallest going down (literals, so the expressions are exactly those of the bib indexes).
 _NO_BIB = {"asc": literal_column("2147483647"), "desc": literal_column("-1")}
@@ -212,7 +213,7 @@ def sort_keys(filters: RegistrantFilters) -> list:
         "name": names,
         "ticket": [TicketType.position, TicketType.name, *names],
         "bib": [func.coalesce(Registration.bib, _NO_BIB[filters.dir])],
-        "registered": [registered_at_column()],
+        "registered": [Registration.registered_at],
     }[filters.sort] + [Registration.id]
 
 
