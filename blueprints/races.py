@@ -10,6 +10,7 @@ from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_owner import in_viewers_cart
 from blueprints.rendering import is_fragment_request, render
+from blueprints.response_compression import compressed
 from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
 from extensions import db
@@ -77,7 +78,7 @@ def cached_page(cache: PageCache, name, key, read_key, build) -> Response:
     if page is None:
         body = build().get_data()
         page = cache.put(name, key, body) if read_key() == key else CachedPage(key, body, etag_of(body), 0.0)
-    return cache_headers(make_response(page.body), page.etag)
+    return compressed(cache_headers(make_response(page.body), page.etag), page.encoded)
 
 
 def caching() -> bool:
@@ -102,14 +103,13 @@ def index():
     """Upcoming (or past) published races, filtered by a search and a month."""
     now = clock.now()
     form = RaceSearchForm(request.args, meta={"csrf": False})
-    months = month_choices(now)
     try:
         page = int(request.args.get("page", "1"))
     except ValueError:
         page = 0
     if not form.validate() or not 1 <= page <= 1000:
         return render("races/index.html", block="results", form=form, cards=[], has_more=False,
-                      page=1, past=form.when.data == "past", months=months, status=400,
+                      page=1, past=form.when.data == "past", months=month_choices(now), status=400,
                       invalid=True)
     past = form.when.data == "past"
     search = {"q": (form.q.data or "").strip(), "month": form.month.data or "", "past": past, "page": page,
@@ -118,7 +118,7 @@ def index():
     def build() -> Response:
         cards, has_more = race_service.list_races(db.session, now, **search)
         return render("races/index.html", block="results", form=form, cards=cards,
-                      has_more=has_more, page=page, past=past, months=months, invalid=False)
+                      has_more=has_more, page=page, past=past, months=month_choices(now), invalid=False)
 
     if caching():  # the same for every visitor without cookies: from the cache while its key holds
         name = (tuple(sorted(request.args.items(multi=True))), "fragment" if is_fragment_request() else "page")

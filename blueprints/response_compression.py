@@ -1,7 +1,8 @@
 """Pages and other text answers compressed for a client that accepts it: Brotli, else gzip.
 
 Static files are not this module's: WhiteNoise sends their compressed copies made at start-up.
-This runs after every other after_request hook (it is registered first), on the final body.
+This runs after every other after_request hook (it is registered first), on the final body; a page
+served from the page cache comes already compressed, from the copies kept with it (`variants`).
 Left alone: bodies under MIN_BYTES (compressing them saves less than it costs), streamed and
 file answers, 304s and other bodiless answers, anything already encoded, and non-text types.
 A strong ETag becomes weak (W/"…"): the compressed bytes differ from the ones it was computed
@@ -47,21 +48,31 @@ def chosen_encoding(accept_encoding) -> str | None:
     return None
 
 
-def register(app: Flask) -> None:
-    @app.after_request
-    def compress_response(response: Response) -> Response:
-        if not _compressible(response):
-            return response
-        body = response.get_data()
-        if len(body) < MIN_BYTES:
-            return response
-        response.vary.add("Accept-Encoding")
-        encoding = chosen_encoding(request.accept_encodings)
-        if encoding is None:
-            return response
-        response.set_data(compress(body, encoding))
-        response.headers["Content-Encoding"] = encoding
-        etag, weak = response.get_etag()
-        if etag and not weak:
-            response.set_etag(etag, weak=True)
+def compressed(response: Response, variants: dict[str, bytes] | None = None) -> Response:
+    """`response` compressed for this request's client when worth it (see the module's notes). `variants`:
+    the body's compressed bytes by encoding, filled as asked, for a body sent many times (a cached page:
+    services/page_cache.py), so that each encoding costs once."""
+    if not _compressible(response):
         return response
+    body = response.get_data()
+    if len(body) < MIN_BYTES:
+        return response
+    response.vary.add("Accept-Encoding")
+    encoding = chosen_encoding(request.accept_encodings)
+    if encoding is None:
+        return response
+    data = variants.get(encoding) if variants is not None else None
+    if data is None:
+        data = compress(body, encoding)
+        if variants is not None:
+            variants[encoding] = data
+    response.set_data(data)
+    response.headers["Content-Encoding"] = encoding
+    etag, weak = response.get_etag()
+    if etag and not weak:
+        response.set_etag(etag, weak=True)
+    return response
+
+
+def register(app: Flask) -> None:
+    app.after_request(compressed)

@@ -193,14 +193,29 @@ class Held:
         return self.tickets + self.offers
 
 
-def held_columns(now: datetime, order_id: uuid.UUID | None = None) -> tuple:
+def live_holds(now: datetime):
+    """Per ticket type with any, the registrations whose reservation holds a spot now (`held_for_now`), as a
+    subquery (`ticket_type_id`, `held`) to outer-join on the ticket types: one pass over the live holds
+    (through the pending orders' own index) whatever the number of ticket types, where a subquery per type
+    walks them all again for each (the race list's dozens of types)."""
+    return (select(Registration.ticket_type_id, func.count(Registration.id).label("held"))
+            .join(Order, Order.id == Registration.order_id).where(held_for_now(now))
+            .group_by(Registration.ticket_type_id).subquery("live_holds"))
+
+
+def held_columns(now: datetime, order_id: uuid.UUID | None = None, holds=None) -> tuple:
     """The columns of a `Held`, correlated with the ticket type's row of the enclosing SELECT: the stored
     `sold_count` plus live counts of what only holds a spot for now (unexpired reservations, through the
     pending orders' own index, and waitlist offers), and whether anyone waits. For `held_counts`, and for
-    a page that reads its ticket types and their availability in one statement (services/page_cache.py)."""
-    pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
-               .where(Registration.ticket_type_id == TicketType.id, held_for_now(now))
-               .correlate(TicketType).scalar_subquery())
+    a page that reads its ticket types and their availability in one statement (services/page_cache.py).
+    `holds`: a `live_holds` subquery the statement outer-joins on the ticket type, read instead of a
+    subquery per type."""
+    if holds is not None:
+        pending = func.coalesce(holds.c.held, 0)
+    else:
+        pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
+                   .where(Registration.ticket_type_id == TicketType.id, held_for_now(now))
+                   .correlate(TicketType).scalar_subquery())
 
     def offered(*conditions):
         return (select(func.coalesce(func.sum(WaitlistEntry.offered_spots), 0))

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -63,9 +63,11 @@ def _race_list_statement(search: tuple):
     races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
                           Race.timezone), _NOW, **arguments).subquery()
     order = (races.c.starts_at.desc(), races.c.id) if arguments.get("past") else (races.c.starts_at, races.c.id)
+    holds = inventory.live_holds(_NOW)
     return (select(races, TicketType.id.label("type_id"), TicketType.name, TicketType.hidden, TicketType.sales_start,
-                   TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW))
+                   TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW, holds=holds))
             .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
+            .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
             .order_by(*order, TicketType.position, TicketType.id))
 
 
@@ -84,7 +86,7 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
         return None
     race = rows[0]
     types = [row for row in rows if row.type_id is not None]
-    today = now.astimezone(ZoneInfo(race.timezone)).date()  # as price_tiers.local_day
+    today = now.astimezone(_zone(race.timezone)).date()  # as price_tiers.local_day
     prices = {}
     counted_ids = [t.type_id for t in types if t.counted]
     if counted_ids:
@@ -101,12 +103,21 @@ def race_list_key(session: Session, now: datetime, **search) -> tuple:
     open, its local date for price steps by date) and, per ticket type, whether it is on sale and what
     holds its spots (which also moves a step that ends after a number sold)."""
     rows = session.execute(_race_list_statement(tuple(sorted(search.items()))), {"now": now}).all()
-    key = []
+    key, race_id = [], None
     for row in rows:  # a row answers the attributes the sales rules read, as in race_page_key
-        key.append((row.id, row.version, row.status, signup_closed_reason(row, now),
-                    now.astimezone(ZoneInfo(row.timezone)).date(), row.type_id,
-                    row.type_id is not None and on_sale(row, now), row.capacity, *row[-4:]))
+        if row.id != race_id:  # a race's first row (one per ticket type): the race's part, once
+            race_id = row.id
+            key.append((row.id, row.version, row.status, signup_closed_reason(row, now),
+                        now.astimezone(_zone(row.timezone)).date()))
+        if row.type_id is not None:
+            key.append((row.type_id, on_sale(row, now), row.capacity, *row[-4:]))
     return (now.year, now.month, tuple(key))  # the month filter's choices start at this month
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> ZoneInfo:
+    """ZoneInfo keeps only its last 8 zones for good: a list of races in more reads the others' files again."""
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,8 @@ class CachedPage:
     body: bytes
     etag: str
     stored_at: float
+    # The body compressed, by encoding, as clients ask (blueprints/response_compression.py): once per page.
+    encoded: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
 
 def etag_of(body: bytes) -> str:

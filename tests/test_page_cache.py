@@ -2,14 +2,16 @@
 from the in-process page cache that sees every change at once; and the cookieless forms' CSRF rule."""
 from __future__ import annotations
 
+import gzip
 import io
 from datetime import time, timedelta
 
+import brotli
 import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from models import WaitlistEntry
+from models import OrderStatus, WaitlistEntry
 from services import clock, price_tier_editing, race_fields, ticket_types
 from services.media import save_race_image
 from services.storage import storage_for
@@ -257,6 +259,10 @@ def test_every_change_to_what_the_race_list_shows_is_seen_on_the_next_get(app, c
                                            "until_sold": "", "label": ""}), "$17"),
         ("the step's day comes", lambda: clock.freeze(clock.now() + timedelta(days=3)), "$15"),
         ("a sale", lambda: make_order(db, race, five_k, 3), "49 spots left"),
+        ("a hold at the payment step", lambda: make_order(db, race, five_k, 2, status=OrderStatus.PENDING,
+                                                          reserved_until=clock.now() + timedelta(minutes=5)),
+         "47 spots left"),
+        ("the hold runs out by the clock", lambda: clock.freeze(clock.now() + timedelta(minutes=6)), "49 spots left"),
         ("everything sold", sell_out, "Sold out"),
         ("a refund frees one", lambda: refund_one(db, orders["first"]), "1 spot left"),
         ("another race published", lambda: make_race(db, slug="hill", title="Hill 5K",
@@ -294,7 +300,6 @@ def test_a_page_rendered_while_its_key_moved_is_not_kept(client, db, race, monke
     """A hold taken between reading the key and rendering is in the page but not in the key it was read under:
     kept, that page would come back when the hold runs out and the key is the old one again."""
     from blueprints import races as race_views
-    from models import OrderStatus
 
     five_k = race.ticket_types[1]
     rendering = race_views._race_page
@@ -308,3 +313,30 @@ def test_a_page_rendered_while_its_key_moved_is_not_kept(client, db, race, monke
     monkeypatch.setattr(race_views, "_race_page", rendering)
     clock.freeze(clock.now() + timedelta(minutes=6))  # the hold has run out: the key is the first one again
     assert "50 spots left" in client.get("/races/lake").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/races/lake", "/"])
+def test_a_cached_page_is_compressed_once_per_encoding_and_each_copy_is_the_page(app, client, race, path,
+                                                                                 monkeypatch):
+    from blueprints import response_compression
+
+    app.config["PAGE_CACHE_SECONDS"] = 60
+    made = []
+    compress = response_compression.compress
+
+    def counted(body, encoding):
+        made.append(encoding)
+        return compress(body, encoding)
+
+    monkeypatch.setattr(response_compression, "compress", counted)
+    plain = client.get(path, headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and len(plain.data) >= response_compression.MIN_BYTES
+    for encoding, decode in (("br", brotli.decompress), ("gzip", gzip.decompress)):
+        for _ in range(3):
+            sent = client.get(path, headers={"Accept-Encoding": encoding})
+            assert sent.headers["Content-Encoding"] == encoding and "Accept-Encoding" in sent.headers["Vary"]
+            assert decode(sent.data) == plain.data and sent.headers["ETag"] == plain.headers["ETag"]
+            assert int(sent.headers["Content-Length"]) == len(sent.data)
+    assert made == ["br", "gzip"]
+    again = client.get(path, headers={"Accept-Encoding": "br", "If-None-Match": plain.headers["ETag"]})
+    assert again.status_code == 304 and again.data == b"" and "Content-Encoding" not in again.headers
