@@ -20,7 +20,6 @@ from services.registrants.query import (
     encode_cursor,
     filtered,
     order_by,
-    registered_at_column,
     registrant_status,
     registrants_query,
     sort_keys,
@@ -56,7 +55,7 @@ def registrant_feed(session: Session, race_id: int, filters: RegistrantFilters, 
         keys, descending = sort_keys(filters), filters.dir == "desc"
         point = decode_cursor(after, filters.sort) if after else None
         ordering = order_by(filters)
-    query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, registered_at_column(),
+    query = filtered(registrants_query(race_id, Registration, TicketType.name, Order.status, Registration.registered_at,
                                        WaiverVersion.number, *keys, now=now)
                      .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id), filters)
     if updated_since is not None:
