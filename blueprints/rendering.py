@@ -10,6 +10,7 @@ from babel.dates import format_date, format_datetime, get_timezone_gmt, get_time
 from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
+from blueprints.runner_fields import field_state, runner_field
 from services.links import public_url
 from services.markdown import render_markdown
 from services.media import cover_srcset, media_url
@@ -146,6 +147,8 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["media_url"] = media_url
     app.jinja_env.globals["cover_srcset"] = cover_srcset
     app.jinja_env.globals["public_url"] = public_url
+    app.jinja_env.globals["runner_field"] = runner_field  # the runner form's fields (cart/_fields.html)
+    app.jinja_env.globals["field_state"] = field_state
 
 
 def redirect_to(url: str, status: int = 303) -> Response:

@@ -1,0 +1,87 @@
+"""The runner form's fields as HTML, written in Python: a label, its hint, the input that checks itself
+as it is typed, and the state beside it (templates/cart/_fields.html lays them out).
+
+A cart page holds a dozen of these per runner card. Written by Jinja macros and WTForms' widgets they
+were most of the page's cost (a macro call, an attribute dict, WTForms' keyword cleaning and `dir()` of
+the field's flags, and an escape per attribute, per field); here the HTML is the same, byte for byte
+(tests/test_runner_fields.py renders each field both ways), at a fraction of the cost.
+"""
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+from wtforms import Field, Form
+
+CHECK_SYNC = "closest form:queue all"  # every check of the form and its Save take turns (see _fields.html)
+TYPED_TRIGGER = "input changed delay:600ms, change"
+TEXT_TYPES = ("StringField", "EmailField", "TelField")  # the spellcheck="false" ones
+_SAFE = frozenset({CHECK_SYNC, TYPED_TRIGGER, "change", "innerHTML", "true", "false", "off", "text", "email", "tel", "date"})
+
+
+def _attr(value) -> str:
+    """An attribute's value as wtforms.widgets.html_params writes it (its double quotes as &quot;)."""
+    if value in _SAFE:  # the same few words on every field: nothing in them to escape
+        return value
+    return str(escape(value)).replace('"', "&quot;")
+
+
+def _params(attrs: dict) -> str:
+    """wtforms.widgets.html_params for names that need no cleaning: sorted, True bare, False left out."""
+    return " ".join(name if value is True else f'{name}="{_attr(value)}"'
+                    for name, value in sorted(attrs.items()) if value is not False)
+
+
+def control(field: Field, attrs: dict) -> str:
+    """What `field(**attrs)` writes for the runner form's inputs and selects (no flags: their fields have no
+    validators that set `required`, `maxlength` and the like)."""
+    attrs.setdefault("id", field.id)
+    if field.type == "SelectField":
+        options = "".join(
+            f"<option {'selected ' if field.coerce(choice.value) == field.data else ''}"
+            f'value="{_attr(choice.value)}">{escape(choice.label or choice.value)}</option>'
+            for choice in field.choices)
+        return f"<select {_params({'name': field.name, **attrs})}>{options}</select>"
+    attrs.setdefault("type", field.widget.input_type)
+    attrs.setdefault("value", field._value())
+    return f"<input {_params({'name': field.name, **attrs})}>"
+
+
+def field_state(form: Form, name: str) -> Markup:
+    """The line beside a field: its first error, else a helpful note (the age that counts on race day)."""
+    field = form[name]
+    if field.errors:
+        return Markup(f'<small class="field-error" id="{escape(field.id)}-error">{escape(field.errors[0])}</small>\n')
+    note = form.note(name)
+    return Markup(f'<small class="field-note">{escape(note)}</small>') if note else Markup("")
+
+
+def runner_field(form: Form, name: str, check_url: str, hint: str | None = None, optional: bool = False,
+                 autocomplete: str | None = None, type: str | None = None, trigger: str | None = None,  # noqa: A002
+                 class_: str = "", **extra) -> Markup:
+    """One field that checks itself: its input posts to `check_url` and the answer lands in the field's
+    state element (a polite live region the input is described by), never in the input."""
+    field = form[name]
+    field_id = field.id
+    attrs = {"aria-describedby": f"{field_id}-state {field_id}-hint" if hint else f"{field_id}-state",
+             "hx-post": check_url,
+             "hx-trigger": trigger or ("change" if field.type == "SelectField" else TYPED_TRIGGER),
+             "hx-target": f"#{field_id}-state", "hx-swap": "innerHTML", "hx-sync": CHECK_SYNC,
+             "hx-vals": f'{{"_field": "{name}"}}'}
+    if field.errors:
+        attrs["aria-invalid"] = "true"
+    if autocomplete:
+        attrs["autocomplete"] = autocomplete
+    if type:
+        attrs["type"] = type
+    attrs.update(extra)
+    if field.type in TEXT_TYPES:
+        attrs["spellcheck"] = "false"
+    safe_id = escape(field_id)
+    label = escape(field.label.text)
+    optional_note = ' <span class="muted optional">(optional)</span>' if optional else ""
+    hint_html = f'<small id="{safe_id}-hint" class="hint field-hint">{escape(hint)}</small>' if hint else ""
+    return Markup(
+        f'<div class="field {escape(class_)}">\n'
+        f'  <label for="{safe_id}">{label}{optional_note}</label>\n'
+        f"{hint_html}  {control(field, attrs)}\n"
+        f'  <div id="{safe_id}-state" class="field-state" aria-live="polite">{field_state(form, name)}</div>\n'
+        f"</div>")
