@@ -2,7 +2,8 @@
 //
 // - Pages a device may keep (a runner's tickets, an organizer's check-in page) are fetched from the network
 //   first; a copy is kept whenever the server marks the answer with X-Offline-Account (blueprints/offline.py),
-//   under that account's key. Offline, the copy is shown, with the time it was saved (static/js/offline.js).
+//   under that account's key. Offline, or when the network takes more than SLOW_MS to answer, the copy is
+//   shown, with the time it was saved (static/js/offline.js).
 // - Static files under their hashed names never change: served from the cache first, kept on first use.
 // - Any other address, offline: the offline page, kept at install.
 // - Never touched: a request other than GET (a form post always goes to the network), another origin's
@@ -18,6 +19,7 @@ var OFFLINE_URL = "/offline";
 var ACCOUNT_HEADER = "X-Offline-Account";
 var SAVED_HEADER = "X-Offline-Saved-At";
 var STATIC_KEEP = 120;  // entries; the oldest go first (old deploys' files)
+var SLOW_MS = 4000;     // a kept page's network answer slower than this: the kept copy is shown
 // The same pages as OFFLINE_PAGES in blueprints/offline.py; the server's mark is needed as well.
 var KEPT_PAGES = [/^\/tickets\/$/, /^\/tickets\/[A-Za-z0-9_-]{8,40}$/, /^\/manage\/races\/\d+\/checkin$/];
 // "/static/css/site.0123456789ab.css", or with FLASK_DEBUG "/static/css/site.css?v=0123456789ab".
@@ -95,23 +97,46 @@ function cacheFirst(request) {
 }
 
 function networkFirst(event, request, url) {
-  return fetch(request).then(function (response) {
+  var network = fetch(request).then(function (response) {
     var account = response.headers.get(ACCOUNT_HEADER);
     if (account && isKept(url) && response.status === 200 && response.type === "basic" && !response.redirected) {
       event.waitUntil(keepPage(account, url.pathname, response.clone()));
     }
     return response;
-  }, function () {
+  });
+  var offline = function () {
     return savedCopy(url).then(function (copy) {
       return copy || caches.match(OFFLINE_URL, {cacheName: SHELL_CACHE}).then(function (page) {
         return page || new Response("You're offline.", {status: 503, headers: {"Content-Type": "text/plain"}});
       });
     });
+  };
+  if (!keptPath(url)) return network.catch(offline);
+  // A kept page on a network that answers slowly (one bar of signal at the start line): after SLOW_MS the
+  // kept copy, while the answer, when it comes, still replaces the copy for next time.
+  event.waitUntil(network.catch(function () {}));
+  return new Promise(function (resolve) {
+    var answered = false;
+    var answer = function (response) {
+      if (!answered) { answered = true; resolve(response); }
+    };
+    var timer = setTimeout(function () {
+      savedCopy(url).then(function (copy) { if (copy) answer(copy); });
+    }, SLOW_MS);
+    network.then(function (response) { clearTimeout(timer); answer(response); },
+                 function () { clearTimeout(timer); answer(offline()); });
   });
 }
 
+// The address a page is kept under ("/tickets" as typed is "/tickets/"), or null for a page never kept.
+function keptPath(url) {
+  var path = url.pathname === "/tickets" ? "/tickets/" : url.pathname;
+  return KEPT_PAGES.some(function (pattern) { return pattern.test(path); }) ? path : null;
+}
+
+// Whether to keep this answer: a kept page's own address, without a query (a search is not the page).
 function isKept(url) {
-  return url.search === "" && KEPT_PAGES.some(function (pattern) { return pattern.test(url.pathname); });
+  return url.search === "" && keptPath(url) === url.pathname;
 }
 
 function keepPage(account, path, response) {
@@ -140,8 +165,8 @@ function keepOnly(account) {
 
 // The kept copy of a page, marked for offline.js with the time it was saved (a meta element in its head).
 function savedCopy(url) {
-  var path = url.pathname === "/tickets" ? "/tickets/" : url.pathname;
-  if (!KEPT_PAGES.some(function (pattern) { return pattern.test(path); })) return Promise.resolve(null);
+  var path = keptPath(url);
+  if (!path) return Promise.resolve(null);
   return caches.keys().then(function (names) {
     var mine = names.filter(function (name) { return name.indexOf(PAGES_PREFIX) === 0; });
     return mine.length === 1 ? caches.match(path, {cacheName: mine[0], ignoreVary: true}) : null;

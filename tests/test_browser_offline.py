@@ -1,7 +1,10 @@
 """The installable app in Chromium: installable as Chromium judges it, a service worker in control after one
 reload, a runner's tickets and an organizer's check-in page offline, the offline page, sign-out and another
 account clearing what the device kept, and form posts never answered from a cache."""
+import threading
+
 import pytest
+from flask import request
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.factories import make_paid_order, make_profile, make_race
@@ -105,6 +108,24 @@ def test_a_runner_opens_their_tickets_offline_with_the_qr_code_and_when_they_wer
     page.context.set_offline(False)
     page.goto(f"{live_server.url}/tickets/")
     assert page.locator("#offline-saved").count() == 0  # online: the page itself, fresh
+
+
+def test_on_a_network_too_slow_to_wait_for_the_kept_ticket_shows_at_once(live_server, page, app, db):
+    slow, answer = threading.Event(), threading.Event()
+
+    @app.before_request
+    def one_bar_of_signal():
+        if slow.is_set() and request.path.startswith("/tickets/"):
+            answer.wait(30)
+
+    runner, code = tickets_kept(page, live_server, app, db, with_the_ticket=True)
+    slow.set()
+    try:
+        page.goto(f"{live_server.url}/tickets/{code}")  # the worker waits SLOW_MS (4 s), then shows its copy
+        assert page.locator(".ticket-qr svg").is_visible()
+        assert "the connection is slow" in page.locator("#offline-saved").inner_text()
+    finally:
+        answer.set()
 
 
 def test_signing_out_clears_the_kept_tickets_and_signing_in_again_works(live_server, page, app, db):

@@ -29,7 +29,9 @@
     line.id = "offline-saved";
     line.setAttribute("role", "status");
     var saved = savedLine(iso);
-    line.textContent = saved + " \u2014 you're offline.";
+    // Shown offline, or online when the network was too slow to wait for (static/sw.js, SLOW_MS).
+    line.textContent = saved + (navigator.onLine ? " \u2014 the connection is slow: reload for the latest."
+                                                 : " \u2014 you're offline.");
     main.insertBefore(line, main.firstChild);
     window.addEventListener("online", function () {
       line.textContent = saved + " \u2014 you're back online: reload for the latest.";
