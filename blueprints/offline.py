@@ -8,7 +8,8 @@ point, so their `Cache-Control` (which governs the HTTP cache, not the service w
 not stop it. Instead the copies belong to one account: the header names it by a key that says nothing about
 the person (an HMAC of their id), the worker files copies under that key, and it throws every copy away
 when a page seen online names another account or nobody, and at sign-out (which also sends
-`Clear-Site-Data`). Nothing else is kept: no other page, no answer to a POST, nothing
+`Clear-Site-Data`). A copy never carries a cookie: a service worker never sees `Set-Cookie`, so the
+copy cannot replay one. Nothing else is kept: no other page, no answer to a POST, nothing
 from another origin.
 """
 from __future__ import annotations
