@@ -13,6 +13,7 @@ from blueprints import (
     checkout,
     errors,
     manage,
+    offline,
     races,
     request_log,
     response_compression,
@@ -70,6 +71,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     register_template_helpers(app)
     static_files.register(app)  # asset(), and WhiteNoise in front of the app
     app.register_blueprint(site.bp)
+    offline.register(app)
     app.register_blueprint(races.bp)
     errors.register(app)
     auth.register(app)

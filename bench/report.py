@@ -267,7 +267,7 @@ def summary_lines(results: dict) -> list[str]:
             f"; budget {weight['budget'] / 1024:.0f} KB: "
             f"{'within' if weight['within_budget'] else 'OVER'}. Scripts: "
             f"{', '.join(Path(s.split('?')[0]).name for s in weight['scripts']) or 'none'}"
-            f"{'' if weight['only_script_is_htmx'] else ' (budget: htmx only, NOT MET)'}.")
+            f"{'' if weight['only_allowed_scripts'] else ' (budget: htmx and offline.js only, NOT MET)'}.")
     webhook = results.get("webhook")
     if webhook:
         outcomes = ", ".join(f"{n} {o}" for o, n in webhook["outcomes"].items())

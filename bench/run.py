@@ -534,7 +534,7 @@ def main() -> int:
         "page_weight": {"url": page_weight.url, "gzip_total": page_weight.gzip_total, "raw_total": page_weight.raw_total,
                         "budget": weight.BUDGET_BYTES, "within_budget": page_weight.within_budget,
                         "scripts": page_weight.scripts, "inline_scripts": page_weight.inline_scripts,
-                        "only_script_is_htmx": page_weight.only_script_is_htmx,
+                        "only_allowed_scripts": page_weight.only_allowed_scripts,
                         "other_origin": page_weight.other_origin,
                         "compressed_by": ("server" if all(r.compressed_by == "server" for r in page_weight.resources)
                                           else "bench"),

@@ -52,8 +52,10 @@ class PageWeight:
         return [r.url for r in self.resources if r.kind == "js"]
 
     @property
-    def only_script_is_htmx(self) -> bool:
-        return self.inline_scripts == 0 and all("htmx" in urlsplit(s).path for s in self.scripts)
+    def only_allowed_scripts(self) -> bool:
+        """No inline script, and no file but htmx and the service worker's loader (static/js/offline.js)."""
+        return self.inline_scripts == 0 and all(
+            "htmx" in urlsplit(s).path or "/js/offline." in urlsplit(s).path for s in self.scripts)
 
 
 class _Links(HTMLParser):

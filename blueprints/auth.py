@@ -323,7 +323,7 @@ def sign_up():
 
 @bp.post("/sign-out")
 def sign_out():
-    """Sign out of this browser: its session is refused from now on, on every app server."""
+    """Sign out of this browser: its session is refused from now on, on every app server (offline.py clears the device)."""
     claims = g.get("auth_claims") or _expired_claims()
     if claims is not None:
         end_auth_session(db.session, auth_provider(), _current_tokens(), claims)

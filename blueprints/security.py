@@ -100,7 +100,8 @@ def register(app: Flask) -> None:
 COOKIELESS_FORMS = frozenset({"cart.add", "waitlist.join"})
 # The pages that give a visitor without a session no CSRF token: those whose forms post only to the
 # views above (the two forms answer with their own form again, so they are pages here too).
-COOKIELESS_PAGES = frozenset({"races.index", "races.race_page", *COOKIELESS_FORMS})
+# The offline page (blueprints/offline.py) has no form at all.
+COOKIELESS_PAGES = frozenset({"races.index", "races.race_page", "offline.offline_page", *COOKIELESS_FORMS})
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CROSS_ORIGIN_TITLE = "This form was sent from another site"
 CROSS_ORIGIN_DETAIL = ("We only take it from our own pages, so that nobody can fill in your cart for you. "

@@ -130,9 +130,11 @@ def register(app: Flask) -> None:
             path = Path(app.static_folder) / filename
             hashes[filename] = hashlib.sha256(path.read_bytes()).hexdigest()[:HASH_LENGTH]
             return url_for("static", filename=filename, v=hashes[filename])
+        app.extensions["static_build_id"] = "dev"
     else:
         static = build(Path(app.static_folder), Path(app.instance_path) / "static-build")
         prefix = app.static_url_path.rstrip("/") + "/"
+        app.extensions["static_build_id"] = static.root.parent.name  # the hash of the whole tree
 
         def asset(filename: str) -> str:
             return prefix + static.names[filename]

@@ -86,7 +86,8 @@ def test_a_hashed_static_url_is_cached_for_a_year_and_sent_compressed(client, db
         as_gzip = client.get(url, headers={"Accept-Encoding": "gzip"})
         assert as_br.headers["Content-Encoding"] == "br" and as_gzip.headers["Content-Encoding"] == "gzip"
         assert brotli.decompress(as_br.data) == plain.data == gzip.decompress(as_gzip.data)
-        assert len(as_br.data) < len(plain.data) / 3
+        # A file of a few KB (offline.js) shrinks less: Brotli's dictionary has less to work on.
+        assert len(as_br.data) < len(plain.data) / (3 if len(plain.data) > 4096 else 2)
 
 
 def test_the_hash_in_the_name_is_the_files_content(client, db):
@@ -179,9 +180,9 @@ def test_the_race_page_weighs_at_most_30_kb_compressed(client, db, storage):
 
     measured = weight.measure("http://localhost/races/lake-10k", fetch=fetch)
     kinds = [r.kind for r in measured.resources]
-    assert kinds.count("html") == 1 and kinds.count("css") == 1 and kinds.count("js") == 1
+    assert kinds.count("html") == 1 and kinds.count("css") == 1 and kinds.count("js") == 2  # htmx, offline.js
     assert all(r.compressed_by == "server" for r in measured.resources)
-    assert measured.only_script_is_htmx and not measured.other_origin
+    assert measured.only_allowed_scripts and not measured.other_origin
     assert measured.gzip_total <= weight.BUDGET_BYTES == 30 * 1024, [r.__dict__ for r in measured.resources]
 
 

@@ -1,0 +1,57 @@
+// The installable app, on every page: registers the service worker (static/sw.js, at /sw.js), tells it whose
+// page this is so that it drops another account's kept pages, and on a kept copy shown offline says when it
+// was saved. Without service workers (or JavaScript) the site works as before, online only.
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var savedAt = document.querySelector('meta[name="offline-saved-at"]');
+
+  function tellWorker(account) {
+    if (!("serviceWorker" in navigator)) return;
+    navigator.serviceWorker.ready.then(function (registration) {
+      if (registration.active) registration.active.postMessage({type: "account", account: account});
+    });
+  }
+
+  function savedLine(iso) {
+    var when = new Date(iso);
+    if (isNaN(when.getTime())) return "Saved earlier";
+    var sameDay = when.toDateString() === new Date().toDateString();
+    var time = when.toLocaleTimeString([], {hour: "numeric", minute: "2-digit"});
+    return "Saved at " + time + (sameDay ? "" : ", " + when.toLocaleDateString([], {weekday: "short", day: "numeric", month: "short"}));
+  }
+
+  function showSaved(iso) {
+    var main = document.getElementById("main");
+    if (!main) return;
+    var line = document.createElement("p");
+    line.className = "notice notice-warning";
+    line.id = "offline-saved";
+    line.setAttribute("role", "status");
+    var saved = savedLine(iso);
+    // Shown offline, or online when the network was too slow to wait for (static/sw.js, SLOW_MS).
+    line.textContent = saved + (navigator.onLine ? " \u2014 the connection is slow: reload for the latest."
+                                                 : " \u2014 you're offline.");
+    main.insertBefore(line, main.firstChild);
+    window.addEventListener("online", function () {
+      line.textContent = saved + " \u2014 you're back online: reload for the latest.";
+    });
+  }
+
+  if (savedAt) {
+    showSaved(savedAt.getAttribute("content"));  // a kept copy: it says nothing about who is signed in now
+  } else if (script && !document.querySelector('meta[name="offline-page"]')) {
+    tellWorker(script.getAttribute("data-account") || "");
+  }
+
+  // Signing out drops the kept pages at once (the answer's Clear-Site-Data then clears the rest).
+  document.addEventListener("submit", function (event) {
+    if (event.target.matches && event.target.matches("form[data-sign-out]")) tellWorker("");
+  });
+
+  if ("serviceWorker" in navigator && script && script.getAttribute("data-sw")) {
+    navigator.serviceWorker.register(script.getAttribute("data-sw"), {scope: "/"}).catch(function () {
+      // Private windows and some browsers refuse; the site works online as before.
+    });
+  }
+})();
