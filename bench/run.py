@@ -22,7 +22,9 @@ One run, 10–15 minutes on two vCPUs (most of it the spikes and the growth to 5
 Knobs (environment): BENCH_DATABASE_URL (its database name must contain "bench": it is dropped),
 BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CEILING_DURATION (5s), BENCH_CONNECTIONS (16),
 BENCH_THREADS (2), BENCH_SPIKE_MODELS (the Procfile's model and sync; e.g. "sync,gthread:4,gthread:8,
-gthread:16,gevent"), BENCH_STRIPE_LATENCY_MS (300).
+gthread:16,gevent"), BENCH_STRIPE_LATENCY_MS (300), BENCH_ONLY=spike (seed, then only the spike under each
+of BENCH_SPIKE_MODELS, with the CPU milliseconds per checkout of the app, the Stripe double, the load generator
+and the whole machine; about a minute a model; no report written).
 """
 from __future__ import annotations
 
@@ -349,12 +351,16 @@ def stripe_env(env: dict[str, str], stripe) -> dict[str, str]:
     return {**env, "STRIPE_SECRET_KEY": stripe.api_key, "STRIPE_API_BASE": stripe.url}
 
 
-def one_spike(app, data, race, tokens, base_urls: list[str], stripe, model_name: str) -> dict:
-    """One opening spike on `race` (a bench/seed.py SpikeRace), its ledger afterwards."""
+def one_spike(app, data, race, tokens, base_urls: list[str], stripe, model_name: str,
+              cpu_of: dict[str, int] | None = None) -> dict:
+    """One opening spike on `race` (a bench/seed.py SpikeRace), its ledger afterwards. `cpu_of`: {name: pid}
+    of processes whose CPU time (with their children's) during the buyers' part is reported, per checkout;
+    the load generator (this process) and the whole machine are always reported."""
     index = data.spike_races.index(race)
     order_ids = [b.order_ids[index] for b in data.buyers]
     buyers = spike.spike_buyers(app, order_ids, [tokens[b.profile_id] for b in data.buyers])
-    result = spike.run_spike(base_urls, buyers, race.capacity, stripe, model=model_name, webhook_secret=WEBHOOK_SECRET)
+    result = spike.run_spike(base_urls, buyers, race.capacity, stripe, model=model_name, webhook_secret=WEBHOOK_SECRET,
+                             cpu_of=cpu_of)
     from extensions import db
     from services import clock
 
@@ -403,6 +409,9 @@ def main() -> int:
     print(f"   {data.races} races; {data.registrations:,} paid registrations in {data.big_race_slug}; "
           f"{len(data.buyers):,} buyers with carts in {len(data.spike_races)} spike races ({seed_seconds:.1f} s; "
           f"{counts_note})", flush=True)
+
+    if ONLY == "spike":
+        return spike_alone(app, data, tokens, env, models, procfile)
 
     pages = [
         Page("race list", "/"),
@@ -627,6 +636,36 @@ def run_cluster(app, data, tokens, env, stripe, model: servers.Model, settings: 
 
 
 SPIKE_STRIPE_LATENCY = float(os.environ.get("BENCH_STRIPE_LATENCY_MS", "300")) / 1000
+ONLY = os.environ.get("BENCH_ONLY", "").strip()
+
+
+def spike_alone(app, data, tokens, env, models: list[servers.Model], procfile: servers.Model) -> int:
+    """BENCH_ONLY=spike: the opening spike under each of BENCH_SPIKE_MODELS and nothing else (about a minute
+    a model), with the CPU each part took; prints the figures, writes no report. Fails only for correctness."""
+    import json
+
+    workdir = Path(tempfile.mkdtemp(prefix="startline-spike-"))
+    stripe = spike.StripeProcess(SPIKE_STRIPE_LATENCY, workdir / "stripe-double.log").start()
+    spikes = []
+    try:
+        for model, race in zip(models, data.spike_races, strict=False):
+            server = servers.Gunicorn("app:create_app()", servers.free_port(), stripe_env(env, stripe),
+                                      workdir / f"gunicorn-spike-{model.name.replace(' ', '-')}.log", model)
+            with server:
+                server.wait_ready("/healthz")
+                spikes.append({**one_spike(app, data, race, tokens, [server.url], stripe, model.name,
+                                           cpu_of={"app": server.process.pid, "stripe double": stripe.process.pid}),
+                               "procfile": model == procfile})
+    finally:
+        stripe.stop()
+    print(json.dumps(spikes, indent=1, default=str))
+    wrong = [s["model"] for s in spikes if (s["ledger"]["paid_orders"], s["sold_out"], s["errors"]) != (
+        data.spike_races[0].capacity, len(data.buyers) - data.spike_races[0].capacity, 0)]
+    if wrong:
+        print(f"FAILED: not exactly {data.spike_races[0].capacity} sold with 0 errors: {', '.join(wrong)}; logs in {workdir}")
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ signed, to the app, so "sold" means paid orders in the database, not redirects.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -112,6 +113,7 @@ class SpikeResult:
     wall_s: float = 0.0
     webhooks_delivered: int = 0
     webhook_errors: list[str] = field(default_factory=list)
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU time during the buyers' part, per process
 
     def count(self, outcome: str) -> int:
         return sum(1 for a in self.attempts if a.outcome == outcome)
@@ -128,7 +130,8 @@ class SpikeResult:
                 "checkout_p50_ms": _round(percentile(latencies, 50)),
                 "checkout_p99_ms": _round(percentile(latencies, 99)),
                 "checkout_max_ms": _round(latencies[-1] if latencies else None), "wall_s": round(self.wall_s, 2),
-                "webhooks_delivered": self.webhooks_delivered, "webhook_errors": self.webhook_errors[:5]}
+                "webhooks_delivered": self.webhooks_delivered, "webhook_errors": self.webhook_errors[:5],
+                "cpu_ms_per_checkout": {k: round(v / self.buyers, 1) for k, v in self.cpu_ms.items()}}
 
 
 def _round(value: float | None) -> float | None:
@@ -148,6 +151,31 @@ def browser_state(app, count: int) -> list[tuple[str, str]]:
             token = generate_csrf()
             states.append((serializer.dumps(dict(session)), token))
     return states
+
+
+_TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_ms(pid: int) -> float:
+    """User + system CPU milliseconds of a process and its live children, from /proc (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_MS + sum(_tree_cpu_ms(int(c)) for c in children)
+
+
+def _machine_busy_ms() -> float:
+    """CPU milliseconds every core spent not idle since boot (/proc/stat): Postgres and everyone else included."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) * _TICK_MS
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    ours = os.times()
+    return {**{name: _tree_cpu_ms(pid) for name, pid in pids.items()},
+            "load generator": (ours.user + ours.system) * 1000, "machine": _machine_busy_ms()}
 
 
 def _checkout(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, attempt: Attempt) -> None:
@@ -178,20 +206,24 @@ def _checkout(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, att
 
 
 def run_spike(base_urls: list[str], buyers: list[Buyer], spots: int, stripe: StripeProcess, *, model: str,
-              webhook_secret: str, window: float = WINDOW_SECONDS) -> SpikeResult:
+              webhook_secret: str, window: float = WINDOW_SECONDS, cpu_of: dict[str, int] | None = None) -> SpikeResult:
     """Every buyer within `window` seconds, spread evenly (and over the servers in turn); then the
-    sessions that opened are paid and their webhooks delivered."""
+    sessions that opened are paid and their webhooks delivered. `cpu_of` ({name: pid}): processes whose
+    CPU time during the buyers' part is measured (result.cpu_ms), with this process's and the machine's."""
     result = SpikeResult(model=model, buyers=len(buyers), spots=spots, window_s=window,
                          stripe_latency_ms=stripe.latency * 1000, attempts=[Attempt() for _ in buyers])
     t0 = time.perf_counter() + 0.5
     threads = [threading.Thread(target=_checkout, daemon=True,
                                 args=(base_urls[i % len(base_urls)], b, t0 + i * window / len(buyers), stripe.url, a))
                for i, (b, a) in enumerate(zip(buyers, result.attempts, strict=True))]
+    before = cpu_snapshot(cpu_of or {})
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=TIMEOUT + window + 5)
     result.wall_s = time.perf_counter() - t0
+    after = cpu_snapshot(cpu_of or {})
+    result.cpu_ms = {name: after[name] - before[name] for name in after}
 
     def deliver(item: tuple[int, Attempt]) -> str | None:
         i, attempt = item

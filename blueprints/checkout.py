@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, g, request, url_for
 
@@ -31,10 +32,19 @@ def _own_order(order_id: uuid.UUID) -> Order:
     return order
 
 
-def _cart_url(order: Order) -> str:
-    if (change := change_for_order(db.session, order.id)) is not None:  # an order paying a ticket change
-        return url_for("ticket_changes.status", token=status_token(change, clock.now()))
+def _cart_url(order: Order | OrderPlace) -> str:
+    if order.kind == OrderKind.CHANGE and (change := change_for_order(db.session, order.id)) is not None:
+        return url_for("ticket_changes.status", token=status_token(change, clock.now()))  # it pays a ticket change
     return url_for("cart.view", slug=db.session.get(Race, order.race_id).slug)
+
+
+@dataclass(frozen=True)
+class OrderPlace:
+    """What a refused checkout's answer needs of its order, read before the refusal's rollback expires it."""
+
+    id: uuid.UUID
+    race_id: int
+    kind: OrderKind
 
 
 @bp.post("/orders/<uuid:order_id>/checkout")
@@ -48,23 +58,23 @@ def pay(order: Order):
     """Reserve the signed-in buyer's order and answer with the way to the payment page (or why not);
     the cart's "Sign in and pay" goes the same way."""
     site = current_app.config["SITE_URL"]
+    place = OrderPlace(order.id, order.race_id, order.kind)
     try:
         result = start_checkout(
             db.session, order, gateway_for(current_app), clock.now(), customer_email=g.user.email,
             success_url=site + url_for("checkout.order_page", order_id=order.id) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=site + url_for("checkout.cancel", order_id=order.id))
     except CheckoutRefused as refused:
-        return _checkout_problem(order, refused.message, refused.problems, status=409 if refused.problems else 422)
+        return _checkout_problem(place, refused.message, refused.problems, status=409 if refused.problems else 422)
     except PaymentUnavailable:
-        return _checkout_problem(order, "We couldn't reach the payment provider, so nothing was charged and your "
+        return _checkout_problem(place, "We couldn't reach the payment provider, so nothing was charged and your "
                                         "spots were released. Please try again in a moment.", [], status=503)
     return redirect_to(result.redirect_url)
 
 
-def _checkout_problem(order: Order, message: str, problems: list[str], status: int):
-    race = db.session.get(Race, order.race_id)
-    return render("checkout/problem.html", order=order, race=race, message=message, problems=problems,
-                  cart_url=_cart_url(order), status=status)
+def _checkout_problem(place: OrderPlace, message: str, problems: list[str], status: int):
+    return render("checkout/problem.html", race=db.session.get(Race, place.race_id), message=message,
+                  problems=problems, cart_url=_cart_url(place), status=status)
 
 
 def _order_view(order: Order):

@@ -108,13 +108,16 @@ def _runner_messages(runners: list[RunnerStatus]) -> list[str]:
     return messages
 
 
-def cart_problems(session: Session, order: Order, now: datetime) -> list[str]:
+def cart_problems(session: Session, order: Order, now: datetime,
+                  registrations: list[Registration] | None = None) -> list[str]:
     """What keeps this cart from the payment step, for the buyer: empty cart, runners missing or invalid.
 
     Empty when every ticket has a runner whose details and signed waiver are complete and valid
-    under today's rules (the current waiver version, the ticket type's age limits).
+    under today's rules (the current waiver version, the ticket type's age limits). `registrations`:
+    the cart's tickets in the order they were added, when the caller has just read them.
     """
-    registrations = cart_registrations(session, order)
+    if registrations is None:
+        registrations = cart_registrations(session, order)
     if not registrations:
         return ["Your cart is empty."]
     race = session.get(Race, order.race_id)

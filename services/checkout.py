@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration, TicketType
+from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration
 from services import clock, price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.inventory import capacity_problems
+from services.inventory import capacity_check, capacity_problems
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
@@ -77,17 +77,17 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     if order.status != OrderStatus.CART:
         raise CheckoutRefused("This order is already being paid for.")
     race = session.get(Race, order.race_id)
-    types = list(session.scalars(select(TicketType).where(TicketType.id.in_({r.ticket_type_id for r in registrations}))))
-    problems = sale_problems(race, types, now)
-    if problems:
-        raise CheckoutRefused(problems[0], problems)
     # The sold-out fast path: a snapshot that already has no room for this cart refuses at once, before
     # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
     # passing frees spots, never takes them); the check under the locks below lets anyone through.
-    problems = capacity_problems(session, registrations, now)
+    # The same statement reads the ticket types whose sale is checked first.
+    types, full = capacity_check(session, registrations, now)
+    problems = sale_problems(race, types, now)
     if problems:
-        raise SoldOut(" ".join(problems), problems)
-    problems = cart_problems(session, order, now)
+        raise CheckoutRefused(problems[0], problems)
+    if full:
+        raise SoldOut(" ".join(full), full)
+    problems = cart_problems(session, order, now, registrations)
     if problems:
         raise CheckoutRefused("Some runner details are missing.", problems)
     code_id = order.discount_code_id
@@ -127,8 +127,9 @@ _TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attr
 
 
 def _tickets(session: Session, order_id) -> list[Registration]:
-    """The order's tickets as the database has them now (loaded objects refreshed)."""
-    return list(session.scalars(select(Registration).where(Registration.order_id == order_id)
+    """The order's tickets as the database has them now (loaded objects refreshed), with their ticket types."""
+    return list(session.scalars(select(Registration).options(joinedload(Registration.ticket_type))
+                                .where(Registration.order_id == order_id)
                                 .order_by(Registration.id).execution_options(populate_existing=True)))
 
 
@@ -190,6 +191,9 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
         # order page waits for it, and offers the cart again once the hold ends.
         return CheckoutStart(order, success_url)
     expire_reservations(session, gateway, now)
+    # Held here so that it stays loaded past reserve's commit: the payment page is then opened while this
+    # request holds no database connection (a spike's checkouts wait on Stripe by the dozen).
+    race = session.get(Race, order.race_id)  # noqa: F841
     quote = reserve(session, order, now)
     if order.total == 0:
         fulfill_free_order(session, order.id, now)

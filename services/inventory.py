@@ -288,14 +288,24 @@ def capacity_problems(session: Session, registrations: list[Registration], now: 
     Call with the ticket types locked (services.locking), and with the registrations' order not
     itself holding spots (the spots a waitlist offer holds for that order are its own to take).
     """
+    return capacity_check(session, registrations, now)[1]
+
+
+def capacity_check(session: Session, registrations: list[Registration],
+                   now: datetime) -> tuple[list[TicketType], list[str]]:
+    """`capacity_problems`, with the registrations' ticket types (by id) as they are now: one statement reads
+    each type's row (its capacity, refreshed) and what holds its spots."""
     wanted = Counter(r.ticket_type_id for r in registrations)
-    types = list(session.scalars(select(TicketType).where(TicketType.id.in_(wanted)).order_by(TicketType.id)
-                                 .execution_options(populate_existing=True)))  # the capacity as it is now
+    if not wanted:
+        return [], []
     order_ids = {r.order_id for r in registrations}
-    left = spots_left(session, types, now, order_id=order_ids.pop() if len(order_ids) == 1 else None)
-    problems = []
-    for ticket_type in types:
-        count = wanted[ticket_type.id]
-        if count > left[ticket_type.id]:
-            problems.append(spots_problem(ticket_type, count, left[ticket_type.id]))
-    return problems
+    order_id = order_ids.pop() if len(order_ids) == 1 else None
+    rows = session.execute(select(TicketType, *held_columns(now, order_id)).where(TicketType.id.in_(wanted))
+                           .order_by(TicketType.id).execution_options(populate_existing=True)).all()
+    types, problems = [], []
+    for ticket_type, *values in rows:
+        types.append(ticket_type)
+        left = left_for_buyer(ticket_type, held_from(*values))
+        if wanted[ticket_type.id] > left:
+            problems.append(spots_problem(ticket_type, wanted[ticket_type.id], left))
+    return types, problems
