@@ -81,12 +81,13 @@ def _test_config(database_url: str) -> dict:
 
 def _empty_all_tables() -> None:
     tables = list(reversed(Base.metadata.sorted_tables))
-    if _db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        _db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            _db.session.execute(table.delete())
+    # DELETE, children first, not TRUNCATE: on tables a test left nearly empty it is ~8 ms against TRUNCATE's
+    # ~700 ms (which makes and fsyncs new files for every table), paid before every test.
+    for table in tables:
+        _db.session.execute(table.delete())
+    if _db.engine.dialect.name == "postgresql":  # ids from 1 again, as TRUNCATE … RESTART IDENTITY did
+        _db.session.execute(text("SELECT setval(format('%I.%I', schemaname, sequencename), 1, false) "
+                                 "FROM pg_sequences WHERE schemaname = current_schema()"))
     _db.session.commit()
 
 
