@@ -5,6 +5,10 @@ This runs after every other after_request hook (it is registered first), on the 
 served from the page cache comes already compressed, from the copies kept with it (`variants`).
 Left alone: bodies under MIN_BYTES (compressing them saves less than it costs), streamed and
 file answers, 304s and other bodiless answers, anything already encoded, and non-text types.
+Also left alone, against BREACH: a page for someone with a session (it carries their CSRF token) asked
+with a query string (which the page may echo, like a search box): an attacker who can make the browser
+ask for many such pages and see their compressed sizes could otherwise guess the token letter by letter.
+The same pages without a query string (the editor, the dashboard, the cart) are compressed.
 A strong ETag becomes weak (W/"…"): the compressed bytes differ from the ones it was computed
 for, and a weak tag still matches If-None-Match (werkzeug compares weakly there).
 
@@ -17,6 +21,8 @@ import gzip
 
 import brotli
 from flask import Flask, Response, request
+
+from blueprints.security import carries_session
 
 MIN_BYTES = 1024
 GZIP_LEVEL = 6
@@ -52,7 +58,7 @@ def compressed(response: Response, variants: dict[str, bytes] | None = None) -> 
     """`response` compressed for this request's client when worth it (see the module's notes). `variants`:
     the body's compressed bytes by encoding, filled as asked, for a body sent many times (a cached page:
     services/page_cache.py), so that each encoding costs once."""
-    if not _compressible(response):
+    if not _compressible(response) or (request.query_string and carries_session()):
         return response
     body = response.get_data()
     if len(body) < MIN_BYTES:

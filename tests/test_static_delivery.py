@@ -22,7 +22,7 @@ from config import BASE_DIR
 from models import Race
 from services.media import COVER_WIDTHS, delete_race_image, save_race_image, variant_key
 from services.storage import LocalStorage, storage_for
-from tests.factories import make_race
+from tests.factories import login, make_profile, make_race
 
 sys.path.insert(0, str(BASE_DIR / "assets"))
 import build_css  # noqa: E402  (assets/ is no package: `make css` runs it as a script)
@@ -141,6 +141,20 @@ def test_a_page_is_compressed_only_for_a_client_that_accepts_it(client, db):
     assert int(as_gzip.headers["Content-Length"]) == len(as_gzip.data) < len(plain.data) / 2
     refused = client.get("/races/lake-10k", headers={"Accept-Encoding": "gzip;q=0, br;q=0"})
     assert "Content-Encoding" not in refused.headers
+
+
+def test_a_signed_in_page_asked_with_a_query_string_is_not_compressed_against_breach(app, client, db):
+    """Such a page carries the session's CSRF token and may echo the query (a search box): its compressed size
+    would let an attacker guess the token. The same page without a query, and anonymous pages, are compressed."""
+    organizer = make_profile(db)
+    race = make_race(db, slug="lake-10k", description=DESCRIPTION, organizer=organizer)
+    login(client, organizer)
+    accept = {"Accept-Encoding": "gzip, br"}
+    searched = client.get(f"/manage/races/{race.id}/registrants?q=csrf_token", headers=accept)
+    assert searched.status_code == 200 and b"csrf" in searched.data
+    assert "Content-Encoding" not in searched.headers
+    assert client.get(f"/manage/races/{race.id}/registrants", headers=accept).headers["Content-Encoding"] == "br"
+    assert app.test_client().get("/?q=lake", headers=accept).headers["Content-Encoding"] == "br"  # anonymous
 
 
 def test_small_bodies_304s_and_streams_are_left_alone_and_a_strong_etag_turns_weak(app, client):
