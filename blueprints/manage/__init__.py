@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, g
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
+from blueprints.manage.bib_field import bib_form
 from extensions import db
 from models import Race
 from services.permissions import can_manage
@@ -49,6 +50,7 @@ def errors_with_prefix(errors: dict | None, prefix: str) -> dict:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["errors_with_prefix"] = errors_with_prefix
+    app.jinja_env.globals["bib_form_html"] = bib_form  # the registrant list's rows (registrants.html)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
 
 
