@@ -193,3 +193,21 @@ def test_cursor_pages_run_the_statements_the_first_page_does(signed_in, db, race
             get(signed_in, path)
         counts.append(counter.count)
     assert len(set(counts)) == 1, counts
+
+
+def test_a_statement_built_once_shows_each_race_and_filter_its_own_rows(signed_in, db, race, organizer):
+    """The unsearched page's statement is built once per list shape and run with the race, ticket type and waiver
+    as parameters (services/registrants/listing.py's _page_statement): the same shape for another race, ticket
+    type or waiver version shows that one's runners, never the first one's."""
+    from tests.registrant_factories import organized_race, runner, waiver_of
+
+    other = organized_race(db, organizer, slug="hill-5k", title="Hill 5K")
+    ten_k, five_k = race.ticket_types
+    mine = [runner(db, race, ten_k, "Ada", "Lake").id, runner(db, race, five_k, "Bo", "Lake").id]
+    theirs = runner(db, other, other.ticket_types[0], "Cy", "Hill").id
+    assert sorted(ids(get(signed_in, url(race)))) == sorted(mine)
+    assert ids(get(signed_in, url(other))) == [theirs]
+    assert ids(get(signed_in, url(race, f"?ticket={ten_k.id}"))) == [mine[0]]
+    assert ids(get(signed_in, url(race, f"?ticket={five_k.id}"))) == [mine[1]]
+    assert ids(get(signed_in, url(race, f"?waiver={waiver_of(db, race).id}&sort=bib&dir=desc"))) != []
+    assert ids(get(signed_in, url(race, f"?waiver={waiver_of(db, other).id}&sort=bib&dir=desc"))) == []

@@ -15,9 +15,9 @@ from flask import Blueprint, Flask, g
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
+from blueprints.manage.bib_field import bib_form
 from extensions import db
-from models import Race
-from services.permissions import can_manage
+from services.permissions import race_if_managed
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -31,10 +31,10 @@ def organizer_required(view):
     @functools.wraps(view)
     @login_required
     def wrapped(race_id: int, **kwargs):
-        race = db.session.get(Race, race_id)
+        race, allowed = race_if_managed(db.session, race_id, g.user.id)  # one statement
         if race is None:
             abort_for_user(404, "There's no race with that number.")
-        if not can_manage(db.session, race.id, g.user.id):
+        if not allowed:
             abort_for_user(403, "Only this race's organizers can manage it.")
         return view(race, **kwargs)
 
@@ -49,6 +49,7 @@ def errors_with_prefix(errors: dict | None, prefix: str) -> dict:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["errors_with_prefix"] = errors_with_prefix
+    app.jinja_env.globals["bib_form_html"] = bib_form  # the registrant list's rows (registrants.html)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
 
 

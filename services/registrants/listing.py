@@ -4,10 +4,25 @@ The search, filters, sort and cursors are `services/registrants/query.py`'s; thi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import CompoundSelect, Select, String, bindparam, case, cast, func, literal, select, tuple_, union_all
+from sqlalchemy import (
+    CompoundSelect,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Registration, TicketType, WaiverVersion
@@ -111,7 +126,8 @@ def _count(session: Session, race_id: int, filters: RegistrantFilters, now: date
     of the registrants the status filter shows wait for their runner's details."""
     if _unnarrowed(filters):
         sold = sum(t.sold_count for t in ticket_types if filters.ticket is None or t.id == filters.ticket)
-        rows = [("paid", sold, 0), *session.execute(_stored_counts(race_id, filters, now))]
+        rows = [("paid", sold, 0), *session.execute(_stored_counts(filters.ticket is not None),
+                                                    {"race_id": race_id, "now": now, "ticket": filters.ticket})]
     else:
         rows = session.execute(_counted_rows(race_id, filters, now)).all()
     counted: dict[str, tuple[int, int]] = {}
@@ -144,20 +160,33 @@ def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Se
                                                           filters))
 
 
-def _stored_counts(race_id: int, filters: RegistrantFilters, now: datetime) -> CompoundSelect:
+# The values a cached statement is run with (`_stored_counts`): built once, it costs no Python per request.
+_RACE = bindparam("race_id", type_=Integer)
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+_TICKET = bindparam("ticket", type_=Integer)
+
+
+@functools.lru_cache(maxsize=2)
+def _stored_counts(one_ticket: bool) -> CompoundSelect:
     """The same counts for the whole list (or one ticket type), flat in the data: the paid registrants are the
     ticket types' stored `sold_count` (services/inventory.py keeps it: paid, not refunded, exactly the "paid"
     status), which the page has read with the ticket types; this counts the rest, the few registrants found
     through partial indexes: paid ones waiting for their runner, orders needing or given a refund, live
     reservations, tickets refunded on their own. The parts share no registrant, and together with the paid
-    ones they are every listed one."""
-    listed = filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False), filters)
+    ones they are every listed one.
+
+    Built once (for the whole list, and for one ticket type) with the race, the time and the ticket type as
+    parameters: run it with {"race_id", "now", "ticket"}.
+    """
+    listed = registrants_query(_RACE, now=_NOW, ticket_type=False)
+    if one_ticket:
+        listed = listed.where(Registration.ticket_type_id == _TICKET)
     paid_awaiting = listed.with_only_columns(literal("paid"), literal(0), func.count(Registration.id)).where(
         sold_for_good(), awaiting_runner_condition())
     return union_all(
         paid_awaiting,
         _status_counts(listed.where(Order.status.in_([OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]))),
-        _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > now)),
+        _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > _NOW)),
         _status_counts(listed.where(Order.status == OrderStatus.PAID, Registration.refunded_at.is_not(None))))
 
 
@@ -171,16 +200,50 @@ class _Reader:
     can be) is then left out by `registrant_page`, as registrants_query's conditions on them would."""
 
     def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime):
-        self.session, self.filters = session, filters
+        self.session, self.filters, self.race_id, self.now = session, filters, race_id, now
         searched = bool(filters.q)  # a search's matches are found by its own index, not in the sort's order
         self.query = filtered(registrants_query(race_id, *_PAGE_COLUMNS, *sort_keys(filters), now=now,
-                                                ticket_type=searched, order_race=searched), filters)
+                                                ticket_type=True, order_race=True), filters) if searched else None
 
     def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
+        if self.query is None:  # not searched: the statement built once for the list's shape
+            waiver = self.filters.waiver
+            params = {"race_id": self.race_id, "now": self.now, "ticket": self.filters.ticket, "limit": limit,
+                      "offset": offset, "waiver": int(waiver) if waiver not in ("", "none") else None,
+                      **{f"k{i}": value for i, value in enumerate(cursor or ())}}
+            rows = list(self.session.execute(_page_statement(
+                _shape(self.filters), cursor is not None, backwards, bool(offset)), params))
+            return rows[::-1] if backwards else rows
         query = self.query if cursor is None else self.query.where(_beyond(self.filters, cursor, backwards=backwards))
         query = query.order_by(*order_by(self.filters, backwards=backwards)).limit(limit)
         rows = list(self.session.execute(query.offset(offset) if offset else query))
         return rows[::-1] if backwards else rows
+
+
+def _shape(filters: RegistrantFilters) -> RegistrantFilters:
+    """The filters with their values left out (the ticket type's and waiver version's ids, the page and cursors):
+    what decides a page statement's SQL, to build it once (`_page_statement`)."""
+    return RegistrantFilters(ticket=0 if filters.ticket is not None else None, status=filters.status,
+                             checked_in=filters.checked_in, details=filters.details, sort=filters.sort,
+                             dir=filters.dir, waiver="0" if filters.waiver not in ("", "none") else filters.waiver)
+
+
+@functools.lru_cache(maxsize=512)
+def _page_statement(shape: RegistrantFilters, cursor: bool, backwards: bool, offset: bool) -> Select:
+    """A page of an unsearched list (`_shape`), read off its sort's index: built once, run with {"race_id", "now",
+    "ticket", "waiver", "limit", "offset", and "k0", "k1", … the cursor's sort keys}."""
+    keys = sort_keys(shape)
+    query = filtered(registrants_query(_RACE, *_PAGE_COLUMNS, *keys, now=_NOW, ticket_type=False, order_race=False),
+                     replace(shape, ticket=None, waiver="" if shape.waiver == "0" else shape.waiver))
+    if shape.ticket is not None:
+        query = query.where(Registration.ticket_type_id == _TICKET)
+    if shape.waiver == "0":
+        query = query.where(Registration.waiver_version_id == bindparam("waiver", type_=Integer))
+    if cursor:
+        point = tuple_(*(bindparam(f"k{i}", type_=key.type) for i, key in enumerate(keys)))
+        query = query.where(tuple_(*keys) < point if (shape.dir == "desc") != backwards else tuple_(*keys) > point)
+    query = query.order_by(*order_by(shape, backwards=backwards)).limit(bindparam("limit", type_=Integer))
+    return query.offset(bindparam("offset", type_=Integer)) if offset else query
 
 
 class _TicketReader(_Reader):

@@ -54,7 +54,7 @@ def registrants_query(race_id: int, *columns, now: datetime | None = None, liste
     if listed_only:
         query = query.where(or_(
             Order.status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]),
-            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > (now or clock.now()))))
+            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > (clock.now() if now is None else now))))
     return query
 
 
