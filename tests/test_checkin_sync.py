@@ -233,6 +233,8 @@ GOOD = {"id": str(uuid.uuid4()), "ticket_code": "code000001xyz", "action": "chec
     ({"items": [{**GOOD, "ticket_code": 5}]}, '"ticket_code"'), ({"items": [{**GOOD, "action": "eat"}]}, '"action"'),
     ({"items": [{**GOOD, "at": "yesterday"}]}, '"at"'), ({"items": [{**GOOD, "at": "2030-05-04T07:12:00"}]}, "offset"),
     ({"items": [GOOD, {**GOOD, "id": None}]}, "Item 2"),
+    ({"items": [{**GOOD, "at": "0001-01-01T00:00:00+01:00"}]}, '"at"'),  # before the first moment there is
+    ({"items": [{**GOOD, "at": "9999-12-31T23:59:59-01:00"}]}, '"at"'),  # after the last
 ])
 def test_a_bad_batch_says_what_is_wrong(payload, words):
     with pytest.raises(checkin_sync.BadBatch) as bad:
