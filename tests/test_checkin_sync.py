@@ -132,6 +132,18 @@ def test_a_check_in_made_before_events_were_kept_takes_part(db, race, organizer)
     assert state(db, old) == later(7)
 
 
+def test_an_id_the_race_already_holds_is_skipped_never_an_error(db, race, organizer, ada):
+    """A batch racing its own retry may find its id written meanwhile (after it looked): it is skipped."""
+    tap = item(ada, minutes=5)
+    sync(db, race, organizer, tap)
+    row = {"client_id": tap.id, "race_id": race.id, "registration_id": ada.id, "ticket_code": ada.ticket_code,
+           "action": "undo", "device_at": later(6), "received_at": later(60), "profile_id": organizer.id,
+           "source": "sync", "outcome": "undone", "message": ""}
+    checkin_sync._insert_events(db.session, [row])
+    db.session.commit()
+    assert [e.action for e in db.session.scalars(select(CheckInEvent))] == ["check_in"]
+
+
 def test_device_times_are_clamped_to_a_sane_window(db, race, organizer, ada):
     bob = runner(db, race, race.ticket_types[0], "Bob", "Early")
     sync(db, race, organizer, item(ada, minutes=500), now=later(60))  # a clock hours ahead: the server's time
