@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, utcnow
@@ -16,10 +16,12 @@ class CheckInEvent(Base):
     the same item sent again gets the same answer."""
 
     __tablename__ = "checkin_events"
-    __table_args__ = (Index("ix_checkin_events_registration_at", "registration_id", "device_at"),)
+    # A device's id is its own within the race it syncs to: another race's organizer can't take it up.
+    __table_args__ = (Index("ix_checkin_events_registration_at", "registration_id", "device_at"),
+                      UniqueConstraint("race_id", "client_id", name="uq_checkin_events_race_client"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)  # made by the device (or the server, at the desk)
+    client_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # made by the device (or the server, at the desk)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
     # None for an item whose code names no ticket of this race.
     registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id", ondelete="CASCADE"))

@@ -132,6 +132,18 @@ def test_a_check_in_made_before_events_were_kept_takes_part(db, race, organizer)
     assert state(db, old) == later(7)
 
 
+def test_an_id_the_race_already_holds_is_skipped_never_an_error(db, race, organizer, ada):
+    """A batch racing its own retry may find its id written meanwhile (after it looked): it is skipped."""
+    tap = item(ada, minutes=5)
+    sync(db, race, organizer, tap)
+    row = {"client_id": tap.id, "race_id": race.id, "registration_id": ada.id, "ticket_code": ada.ticket_code,
+           "action": "undo", "device_at": later(6), "received_at": later(60), "profile_id": organizer.id,
+           "source": "sync", "outcome": "undone", "message": ""}
+    checkin_sync._insert_events(db.session, [row])
+    db.session.commit()
+    assert [e.action for e in db.session.scalars(select(CheckInEvent))] == ["check_in"]
+
+
 def test_device_times_are_clamped_to_a_sane_window(db, race, organizer, ada):
     bob = runner(db, race, race.ticket_types[0], "Bob", "Early")
     sync(db, race, organizer, item(ada, minutes=500), now=later(60))  # a clock hours ahead: the server's time
@@ -233,6 +245,8 @@ GOOD = {"id": str(uuid.uuid4()), "ticket_code": "code000001xyz", "action": "chec
     ({"items": [{**GOOD, "ticket_code": 5}]}, '"ticket_code"'), ({"items": [{**GOOD, "action": "eat"}]}, '"action"'),
     ({"items": [{**GOOD, "at": "yesterday"}]}, '"at"'), ({"items": [{**GOOD, "at": "2030-05-04T07:12:00"}]}, "offset"),
     ({"items": [GOOD, {**GOOD, "id": None}]}, "Item 2"),
+    ({"items": [{**GOOD, "at": "0001-01-01T00:00:00+01:00"}]}, '"at"'),  # before the first moment there is
+    ({"items": [{**GOOD, "at": "9999-12-31T23:59:59-01:00"}]}, '"at"'),  # after the last
 ])
 def test_a_bad_batch_says_what_is_wrong(payload, words):
     with pytest.raises(checkin_sync.BadBatch) as bad:

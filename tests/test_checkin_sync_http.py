@@ -123,3 +123,25 @@ def test_a_batch_with_refused_and_good_items_answers_each(signed_in, db, race, a
     response = post_sync(signed_in, race, {"items": [tap(ada), {**tap(ada), "ticket_code": "other-race-code"}]})
     assert [r["outcome"] for r in response.json["results"]] == ["checked_in", "refused"]
     assert response.json["results"][1]["message"] == "There's no ticket with that code for this race."
+
+
+def test_another_races_organizer_cant_take_up_this_races_ids(client, db, race, organizer):
+    """Race M's organizer sends the id the old uuid5 rule gave race V's "checked in before" event, and an id V's
+    phone uses later: V's sync still works (never 500), and each race keeps its own item."""
+    old = runner(db, race, race.ticket_types[0], "Old", "Timer", checked_in_at=datetime.now(UTC) - timedelta(minutes=5))
+    mallory = make_profile(db)
+    other = organized_race(db, mallory, slug="other-race")
+    login(client, mallory)
+    forged = str(uuid.uuid5(uuid.NAMESPACE_URL, f"startline:checked-in-before:{old.id}"))
+    shared = str(uuid.uuid4())
+    for client_id in (forged, shared):
+        sent = post_sync(client, other, {"items": [{**tap(old, "undo"), "id": client_id}]})
+        assert sent.status_code == 200 and sent.get_json()["results"][0]["outcome"] == "refused"
+    login(client, organizer)
+    for _ in range(2):
+        response = post_sync(client, race, {"items": [{**tap(old, "undo"), "id": shared}]})
+        assert response.status_code == 200
+        assert response.get_json()["results"][0]["outcome"] == "undone"
+    assert response.get_json()["results"][0]["duplicate"] is True  # resent to this race: already applied
+    assert db.session.scalar(select(func.count()).where(CheckInEvent.race_id == race.id)) == 2  # before + undo
+    assert db.session.scalar(select(func.count()).where(CheckInEvent.race_id == other.id)) == 2

@@ -26,6 +26,7 @@ from services.registrants.feed import FeedRow, registrant_feed
 from services.registrants.query import FOREIGN_TICKET, BadFilter, RegistrantFilters, race_ticket_types
 
 FILTER_FIELDS = ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir")
+OUT_OF_RANGE = "That time is out of range: send an ISO 8601 time between the years 1 and 9999 in UTC."
 ORGANIZERS_ONLY = dict(tags=["organizers"], security={"bearer": []})
 
 
@@ -63,9 +64,7 @@ def registrants(slug: str, query: RegistrantQuery):
     """The race's registrants, with the list page's search and filters; with `updated_since` (or
     If-Modified-Since) only those changed since, oldest change first."""
     race = managed_race(slug)
-    since = query.updated_since
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
+    since = _moment(query.updated_since)
     header_since = request.if_modified_since if since is None else None
     since = since or header_since
     filters = _filters(query, changes=since is not None)
@@ -78,11 +77,20 @@ def registrants(slug: str, query: RegistrantQuery):
         raise ApiProblem(422, BAD_INPUT, errors=[{"field": "after", "detail": str(problem)}]) from None
     if header_since is not None and not page.rows and not query.after:
         return make_response("", 304)  # nothing changed since the device's copy
-    updated_until = max((row.registration.updated_at for row in page.rows), default=None)
+    updated_until = page.updated_until
     body = RegistrantList(items=[_registrant(row) for row in page.rows], next_cursor=page.next_cursor,
                           updated_until=updated_until)
     headers = {"Last-Modified": _http_date(updated_until)} if updated_until else {}
     return body, 200, headers
+
+
+def _moment(since: datetime | None) -> datetime | None:
+    """`updated_since` in UTC (UTC when it has no offset); 422 for one no clock reaches (year 1 at +01:00)."""
+    try:
+        return since.astimezone(UTC) if since is not None and since.tzinfo is not None else (
+            since and since.replace(tzinfo=UTC))
+    except OverflowError:
+        raise ApiProblem(422, BAD_INPUT, errors=[{"field": "updated_since", "detail": OUT_OF_RANGE}]) from None
 
 
 def _http_date(moment: datetime) -> str:

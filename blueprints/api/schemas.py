@@ -207,7 +207,9 @@ class RegistrantList(Shape):
     items: list[RegistrantOut]
     next_cursor: str | None = Field(description="pass as `after` (with the same filters) for the next page")
     updated_until: datetime | None = Field(description=(
-        "the latest change among these rows: the `updated_since` of your next sync once `next_cursor` is null"))
+        "the latest change among these rows, but never later than the sync's start minus 60 s (CHANGE_WINDOW: a "
+        "change is stamped before it commits): the `updated_since` of your next sync once `next_cursor` is null; "
+        "rows may come twice, so upsert them by `id`"))
 
 
 class TicketTypeFiguresOut(Shape):

@@ -4,8 +4,8 @@ Revision ID: checkin_sync
 Revises: perf_registrant_counts
 Create Date: 2026-12-05 21:45:00
 
-A phone checking runners in offline sends its taps later; the unique client id makes a resent one count
-once, and the device time orders them (services/registrants/checkin_sync.py).
+A phone checking runners in offline sends its taps later; the client id, unique within the race, makes a resent one
+count once, and the device time orders them (services/registrants/checkin_sync.py).
 """
 import sqlalchemy as sa
 from alembic import op
@@ -37,7 +37,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['race_id'], ['races.id'], name=op.f('fk_checkin_events_race_id_races'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['registration_id'], ['registrations.id'], name=op.f('fk_checkin_events_registration_id_registrations'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_checkin_events')),
-    sa.UniqueConstraint('client_id', name=op.f('uq_checkin_events_client_id'))
+    sa.UniqueConstraint('race_id', 'client_id', name='uq_checkin_events_race_client')
     )
     with op.batch_alter_table('checkin_events', schema=None) as batch_op:
         batch_op.create_index('ix_checkin_events_registration_at', ['registration_id', 'device_at'], unique=False)

@@ -4,13 +4,15 @@ The rule. Every check-in or undo is an event with the device's time; a runner's 
 their applied events sorted by (device time, check-in before undo, client id): a check-in sets the time
 when nobody has, an undo clears it. So the first check-in wins, an undo later than it wins over it, an
 earlier undo never undoes a later check-in, and the state is the same whatever order the events arrive
-in: two phones' batches converge. An item is kept by its client-made id, so the same item sent twice
-counts once and gets the same answer. Refused items (refunded, unknown code, waiver missing) are kept
+in: two phones' batches converge. An item is kept by its client-made id, unique within its race, so the
+same item sent twice to the race counts once and gets the same answer (the same id in another race is another
+item: no race can take up another's ids). Refused items (refunded, unknown code, waiver missing) are kept
 too, and never take part in the fold. Desk taps are events as well (services/registrants/checkin.py).
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -18,7 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from babel.dates import format_time
+from flask import current_app
 from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -90,7 +94,12 @@ def _parse_time(text: object) -> datetime | None:
         at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         return None
-    return at.astimezone(UTC) if at.tzinfo is not None else None
+    if at.tzinfo is None:
+        return None
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment a datetime holds
+        return None
 
 
 # --- the rule ------------------------------------------------------------------------------------
@@ -200,8 +209,8 @@ class BatchResult:
 def apply_batch(session: Session, race: Race, actor_id: uuid.UUID, items: Sequence[Item], now: datetime) -> BatchResult:
     """Apply a phone's taps (see the module's rule), each change in the audit trail. Commits.
 
-    A batch racing the same batch from a retry may trip the unique client id; it is then applied again,
-    when the first one's items count as already seen.
+    A duplicate id is skipped, never an error (`_insert_events`); should a batch racing its own retry still
+    trip a constraint, it is applied again, when the first one's items count as already seen.
     """
     try:
         return _apply(session, race, actor_id, items, now)
@@ -220,7 +229,7 @@ def _apply(session: Session, race: Race, actor_id: uuid.UUID, items: Sequence[It
         select(Registration.id, Order.status).join(Order, Order.id == Registration.order_id)
         .where(Registration.id.in_([r.id for r in registrations.values()]))).all())
     known = {event.client_id: event for event in session.scalars(
-        select(CheckInEvent).where(CheckInEvent.client_id.in_([item.id for item in items])))}
+        select(CheckInEvent).where(CheckInEvent.race_id == race.id, CheckInEvent.client_id.in_([item.id for item in items])))}
     events = _events_by_registration(session, race, list(registrations.values()), now)
     waiver_needed = waiver_to_sign(session, race.id) is not None
 
@@ -254,7 +263,7 @@ def _apply(session: Session, race: Race, actor_id: uuid.UUID, items: Sequence[It
             audits.append(audit_row(registration.id, actor_id, now, "checked_in", registration.checked_in_at, state))
             registration.checked_in_at = state
     if new_rows:
-        session.execute(insert(CheckInEvent), new_rows)
+        _insert_events(session, new_rows)
     if audits:
         session.execute(insert(RegistrationAudit), audits)
     session.commit()
@@ -272,13 +281,32 @@ def _events_by_registration(session: Session, race: Race, registrations: list[Re
     before = [registration for registration in registrations
               if not events[registration.id] and registration.checked_in_at is not None]
     for registration in before:
-        client_id = uuid.uuid5(uuid.NAMESPACE_URL, f"startline:checked-in-before:{registration.id}")
-        session.execute(insert(CheckInEvent), [{
+        client_id = _before_id(race, registration)
+        _insert_events(session, [{
             "client_id": client_id, "race_id": race.id, "registration_id": registration.id,
             "ticket_code": registration.ticket_code or "", "action": "check_in", "device_at": registration.checked_in_at,
             "received_at": now, "profile_id": None, "source": "before", "outcome": "checked_in", "message": ""}])
         events[registration.id].append(Event(client_id, "check_in", registration.checked_in_at))
     return events
+
+
+def _before_id(race: Race, registration: Registration) -> uuid.UUID:
+    """The id of a check-in made before events were kept: the same for the same ticket (two batches racing to
+    write it write one), and no device can guess it (it is signed with the app's secret) to take it up first."""
+    secret = current_app.config["SECRET_KEY"]
+    digest = hmac.new(secret.encode() if isinstance(secret, str) else secret,
+                      f"checked-in-before:{race.id}:{registration.id}".encode(), hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
+
+
+def _insert_events(session: Session, rows: list[dict]) -> None:
+    """Insert events, skipping any whose id the race already holds (a retry racing this batch wrote it first):
+    a duplicate id is never an error."""
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(session.get_bind().dialect.name)
+    if dialect is None:
+        session.execute(insert(CheckInEvent), rows)
+        return
+    session.execute(dialect.insert(CheckInEvent).on_conflict_do_nothing(index_elements=["race_id", "client_id"]), rows)
 
 
 def _refusal(item: Item, registration: Registration | None, statuses: dict, waiver_needed: bool) -> str | None:

@@ -7,7 +7,7 @@ does, so the API reaches exactly the registrants the page does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, tuple_
 from sqlalchemy.orm import Session
@@ -26,6 +26,11 @@ from services.registrants.query import (
 )
 
 CHANGE_KEYS = (Registration.updated_at, Registration.id)
+# A change is stamped with the app's clock when written, not when committed: a transaction stamped at t may
+# commit after a sync read rows stamped later than t. A delta sync's `updated_until` is therefore never later
+# than the moment its first page was read minus this window, so the next sync reads the window again and any
+# transaction shorter than it is delivered (perhaps twice: clients apply rows by id).
+CHANGE_WINDOW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -41,15 +46,20 @@ class FeedRow:
 class FeedPage:
     rows: list[FeedRow]
     next_cursor: str | None  # where the next page starts; None on the last page
+    updated_until: datetime | None = None  # with updated_since: the next sync's updated_since (see CHANGE_WINDOW)
 
 
 def registrant_feed(session: Session, race_id: int, filters: RegistrantFilters, now: datetime, *, limit: int,
                     after: str = "", updated_since: datetime | None = None) -> FeedPage:
     """`limit` registrants of the race after the cursor `after`: in the list's sort, or, with `updated_since`,
-    those changed at or after it by the time they changed. One query; BadFilter for a cursor that is not one."""
+    those changed at or after it by the time they changed (and the page's `updated_until`, see CHANGE_WINDOW).
+    One query; BadFilter for a cursor that is not one."""
+    cap = None
     if updated_since is not None:
         keys, descending = list(CHANGE_KEYS), False
-        point = decode_keys(after, (datetime, int)) if after else None
+        # A delta sync's cursor carries the cap its first page set, so a sync paging slowly keeps it.
+        point = decode_keys(after, (datetime, int, datetime)) if after else None
+        point, cap = (point[:2], point[2]) if point else (None, now - CHANGE_WINDOW)
         ordering = [key.asc() for key in keys]
     else:
         keys, descending = sort_keys(filters), filters.dir == "desc"
@@ -67,4 +77,9 @@ def registrant_feed(session: Session, race_id: int, filters: RegistrantFilters, 
     page = [FeedRow(registration, name, registrant_status(status, registration.refunded_at), registered, number)
             for registration, name, status, registered, number, *_ in rows[:limit]]
     more = len(rows) > limit
-    return FeedPage(page, encode_cursor(tuple(rows[limit - 1][5:])) if more else None)
+    cursor = None
+    if more:
+        keys_of_last = tuple(rows[limit - 1][5:])
+        cursor = encode_cursor(keys_of_last if cap is None else (*keys_of_last, cap))
+    latest = max((row.registration.updated_at for row in page), default=None)
+    return FeedPage(page, cursor, min(latest, cap) if latest is not None and cap is not None else None)
