@@ -19,6 +19,14 @@ from tests.registrant_factories import awaiting_runner, organized_race, organize
 NOW = datetime.now(UTC).replace(microsecond=0)  # the factories' tickets are made "now"; taps come a little later
 
 
+@pytest.fixture(autouse=True)
+def _taps_follow_this_tests_tickets():
+    """NOW is each test's own start: the tickets its factories make are stamped then, and a tap before a ticket
+    was bought is clamped to the purchase. (At import it would lag behind tests run minutes later.)"""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
+
+
 def later(minutes: float) -> datetime:
     return NOW + timedelta(minutes=minutes)
 
