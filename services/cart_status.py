@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import and_, bindparam, false, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
@@ -189,15 +190,24 @@ def race_with_cart(session: Session, slug: str, owner: CartOwner | None) -> Load
     """The race at this address (draft or not) with what the cart page reads, in one query; None for no such race."""
     if not SLUG_RE.match(slug):
         return None
-    owns = and_(owner.owns_clause(), Order.status == OrderStatus.CART) if owner is not None else false()
-    row = session.execute(
-        select(Race, WaiverVersion, Order)
-        .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
-        .outerjoin(Order, and_(Order.race_id == Race.id, owns))
-        .where(Race.slug == slug)
-        .options(joinedload(Order.registrations).joinedload(Registration.ticket_type),
-                 joinedload(Order.discount_code))).unique().first()
+    shape = None if owner is None else "guest" if owner.is_guest else "buyer"
+    params = {"slug": slug} | ({} if owner is None else {"owner": owner.guest_key if owner.is_guest else owner.profile_id})
+    row = session.execute(_race_with_cart_statement(shape), params).unique().first()
     return LoadedCart(race=row[0], waiver=signable(row[1]), order=row[2]) if row is not None else None
+
+
+@cache
+def _race_with_cart_statement(owner: str | None):
+    """`race_with_cart`'s statement for no owner, a guest or a buyer, built once (`slug` and `owner` bound at
+    each run): building it cost as much as running it, on every cart page (issue 17)."""
+    owned_by = {None: None, "guest": Order.guest_key, "buyer": Order.buyer_id}[owner]
+    owns = and_(owned_by == bindparam("owner"), Order.status == OrderStatus.CART) if owned_by is not None else false()
+    return (select(Race, WaiverVersion, Order)
+            .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
+            .outerjoin(Order, and_(Order.race_id == Race.id, owns))
+            .where(Race.slug == bindparam("slug"))
+            .options(joinedload(Order.registrations).joinedload(Registration.ticket_type),
+                     joinedload(Order.discount_code)))
 
 
 def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart | None = None) -> CartView:

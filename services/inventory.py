@@ -18,8 +18,9 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, case, false, func, literal, or_, select, update
+from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
@@ -239,8 +240,18 @@ def held_counts(session: Session, ids: list[int], now: datetime,
     """Per ticket type id, in one statement whatever the data (see `held_columns`)."""
     if not ids:
         return {}
-    rows = session.execute(select(TicketType.id, *held_columns(now, order_id)).where(TicketType.id.in_(ids)))
+    params = {"now": now, "ids": ids} | ({"order_id": order_id} if order_id is not None else {})
+    rows = session.execute(_held_counts_statement(order_id is not None), params)
     return {type_id: held_from(*values) for type_id, *values in rows}
+
+
+@cache
+def _held_counts_statement(for_order: bool):
+    """`held_counts`' statement, built once (its values are bound: `now`, `ids`, `order_id`): building it took
+    as long as running it, on every cart page and race page (issue 17)."""
+    order_id = bindparam("order_id") if for_order else None
+    return (select(TicketType.id, *held_columns(bindparam("now"), order_id))
+            .where(TicketType.id.in_(bindparam("ids", expanding=True))))
 
 
 def taken_counts(session: Session, ticket_type_ids: Iterable[int], now: datetime) -> dict[int, int]:

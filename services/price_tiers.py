@@ -22,8 +22,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from models import Order, PriceTier, Race, Registration, TicketType
@@ -118,19 +119,24 @@ def steps_and_sold(session: Session, ticket_type_ids: Iterable[int],
     ids = list(ticket_type_ids)
     if not ids:
         return {}, {}
-    rows = session.execute(
-        select(PriceTier, func.count(Order.id))
-        .outerjoin(Registration, and_(Registration.price_tier_id == PriceTier.id, PriceTier.until_sold.is_not(None)))
-        .outerjoin(Order, and_(Order.id == Registration.order_id, holding_spot(now)))
-        .where(PriceTier.ticket_type_id.in_(ids))
-        .group_by(PriceTier.id)
-        .order_by(PriceTier.ticket_type_id, PriceTier.position))
+    rows = session.execute(_steps_and_sold_statement(), {"now": now, "ids": ids})
     steps: dict[int, list[Step]] = {}
     sold: dict[int, int] = {}
     for tier, count in rows:
         steps.setdefault(tier.ticket_type_id, []).append(Step.of(tier))
         sold[tier.id] = count
     return steps, sold
+
+
+@cache
+def _steps_and_sold_statement():
+    """`steps_and_sold`' statement, built once (`now` and `ids` bound at each run; issue 17)."""
+    return (select(PriceTier, func.count(Order.id))
+            .outerjoin(Registration, and_(Registration.price_tier_id == PriceTier.id, PriceTier.until_sold.is_not(None)))
+            .outerjoin(Order, and_(Order.id == Registration.order_id, holding_spot(bindparam("now"))))
+            .where(PriceTier.ticket_type_id.in_(bindparam("ids", expanding=True)))
+            .group_by(PriceTier.id)
+            .order_by(PriceTier.ticket_type_id, PriceTier.position))
 
 
 def prices_now(session: Session, races: Iterable[Race], ticket_types: Iterable[TicketType],

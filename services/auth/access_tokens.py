@@ -6,7 +6,7 @@ import time
 import uuid
 
 import jwt
-from sqlalchemy import exists, false, select
+from sqlalchemy import bindparam, exists, false, select
 from sqlalchemy.orm import Session, undefer
 
 from models import Profile, RevokedSession
@@ -83,6 +83,14 @@ def session_id_of(claims: dict) -> uuid.UUID | None:
         return None
 
 
+@functools.cache
+def _profile_statement(has_session: bool):
+    """`profile_for_claims`' SELECT, built once per shape (`user_id`, `session_id` bound at each run; issue 17)."""
+    signed_out = exists().where(RevokedSession.session_id == bindparam("session_id")) if has_session else false()
+    return (select(Profile, signed_out.label("signed_out")).where(Profile.id == bindparam("user_id"))
+            .options(undefer(Profile.organizes_races)))
+
+
 def profile_for_claims(session: Session, claims: dict) -> Profile | None:
     """The Profile of a verified token's user, created the first time we see them; None when the
     token's session was signed out (on any app server).
@@ -93,9 +101,8 @@ def profile_for_claims(session: Session, claims: dict) -> Profile | None:
     user_id = uuid.UUID(claims["sub"])
     email = normalize_email(claims.get("email", ""))
     session_id = session_id_of(claims)
-    signed_out = exists().where(RevokedSession.session_id == session_id) if session_id else false()
-    row = session.execute(select(Profile, signed_out.label("signed_out")).where(Profile.id == user_id)
-                          .options(undefer(Profile.organizes_races))).one_or_none()
+    params = {"user_id": user_id} | ({"session_id": session_id} if session_id else {})
+    row = session.execute(_profile_statement(bool(session_id)), params).one_or_none()
     if row is None:
         if session_id is not None and session.get(RevokedSession, session_id) is not None:
             return None
