@@ -25,8 +25,12 @@ HTMX = {"HX-Request": "true"}
 CSRF = re.compile(r'\bI[\w-]{20,}\.[\w-]+\.[\w-]+')  # an itsdangerous-signed token: WTForms' CSRF token
 
 
+HEAD = re.compile(r"<head>.*?</head>", re.S)  # the site's shell (scripts, styles, the account key): not the cart's
+STATIC_HASH = re.compile(r"(/static/[\w/.-]+?)\.[0-9a-f]{12}\.")
+
+
 def masked(html: str) -> str:
-    return CSRF.sub("<csrf>", html)
+    return STATIC_HASH.sub(r"\1.<hash>.", HEAD.sub("<head>…</head>", CSRF.sub("<csrf>", html)))
 
 
 def matches_recording(name: str, html: str) -> None:
