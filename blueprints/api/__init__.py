@@ -4,17 +4,18 @@ spectree makes from the pydantic classes that also validate each request and res
 
 Modules by job: `core` (the blueprint, who is calling, the organizer check, ETags), `tokens` (sign-in),
 `races` (public races), `account` (the caller's orders and tickets), `organizers` (registrants, dashboard),
-`docs`. A new area is one module adding routes to `core.bp` with `@spec.validate`, listed in AREAS below.
+`checkin` (the roster a phone keeps offline, its synced check-ins), `docs`. A new area is one module adding
+routes to `core.bp` with `@spec.validate`, listed in AREAS below.
 """
 from __future__ import annotations
 
 from flask import Flask
 
-from blueprints.api import account, docs, organizers, races, tokens
+from blueprints.api import account, checkin, docs, organizers, races, tokens
 from blueprints.api.core import bp
 from extensions import csrf
 
-AREAS = (tokens, races, account, organizers, docs)
+AREAS = (tokens, races, account, organizers, checkin, docs)
 
 
 def register(app: Flask) -> None:

@@ -58,13 +58,17 @@ class ApiSpec(SpecTree):
         return document
 
 
-def _refuse_bad_input(req, resp, error, instance, *rest) -> None:
+def field_problems(error) -> list[dict]:
+    """A pydantic validation error as the problem document's `errors`, field by field."""
+    return [{"field": ".".join(str(part) for part in problem["loc"]) or "body", "detail": problem["msg"]}
+            for problem in error.errors(include_url=False)]
+
+
+def refuse_bad_input(req, resp, error, instance, *rest) -> None:
     """spectree's hook before a view: input that doesn't fit its schema is a 422 problem, field by field."""
     if error is None:
         return
-    raise ApiProblem(422, BAD_INPUT, errors=[
-        {"field": ".".join(str(part) for part in problem["loc"]) or "body", "detail": problem["msg"]}
-        for problem in error.errors(include_url=False)])
+    raise ApiProblem(422, BAD_INPUT, errors=field_problems(error))
 
 
 def _refuse_bad_output(req, resp, error, instance, *rest) -> None:
@@ -83,7 +87,7 @@ spec = ApiSpec(
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
         type=SecureType.HTTP, scheme="bearer", bearer_format="JWT",
         description="an access token from POST /api/v1/auth/token (or Supabase Auth)"))],
-    before=_refuse_bad_input, after=_refuse_bad_output, annotations=True)
+    before=refuse_bad_input, after=_refuse_bad_output, annotations=True)
 
 
 def bearer_token() -> str | None:

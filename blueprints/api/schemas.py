@@ -6,8 +6,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.registrants.checkin_sync import MAX_CODE, MAX_ITEMS, OUTCOMES
 from services.registrants.query import DETAILS, SORTS, STATUSES
 
 Cursor = Annotated[str, Field(max_length=1000, description="`next_cursor` of the previous page; empty for the first")]
@@ -252,3 +253,63 @@ class Dashboard(Shape):
     ticket_types: list[TicketTypeFiguresOut]
     money: MoneyFigures
     timeline: list[DayCountOut]
+
+
+# --- check-in (the organizer's phone, offline) ------------------------------------------------
+
+class RosterRace(Shape):
+    id: int
+    title: str
+    timezone: str
+    race_day: date = Field(description="the race's day, in its own timezone")
+    keep_until: date = Field(description="forget the roster after this day")
+
+
+class RosterMessages(Shape):
+    """What the desk says when it turns a ticket away, for the device to say the same offline."""
+
+    refunded: str
+    not_paid: str
+    unknown: str
+    waiver_missing: str
+
+
+class RosterRunner(Shape):
+    id: int
+    code: str = Field(description="the ticket's code (its QR code holds the ticket page's address, ending in it)")
+    name: str
+    bib: int | None
+    ticket: str = Field(description="the ticket type's name")
+    status: Literal["paid", "needs_refund", "refunded", "pending"]
+    waiver: Literal["ok", "missing"]
+    checked_in_at: datetime | None
+
+
+class Roster(Shape):
+    race: RosterRace
+    messages: RosterMessages
+    runners: list[RosterRunner] = Field(description="every paid ticket, and the refunded ones to turn away")
+
+
+class CheckInItem(Shape):
+    id: uuid.UUID = Field(description="made on the device: the same item sent again counts once")
+    ticket_code: str = Field(min_length=1, max_length=MAX_CODE, pattern=r"\S")
+    action: Literal["check_in", "undo"]
+    at: AwareDatetime = Field(description="the device's time of the tap, with its offset")
+
+
+class CheckInBatch(Shape):
+    items: list[CheckInItem] = Field(max_length=MAX_ITEMS, description=f"at most {MAX_ITEMS}; more is a 413")
+
+
+class CheckInResult(Shape):
+    id: uuid.UUID
+    ticket_code: str
+    outcome: Literal[OUTCOMES]
+    message: str = Field(description="what the desk would have said")
+    duplicate: bool = Field(description="this item was received before; the answer is the one given then")
+
+
+class CheckInResults(Shape):
+    results: list[CheckInResult] = Field(description="one per item, in order")
+    runners: list[RosterRunner] = Field(description="the named runners' state now, as in the roster")

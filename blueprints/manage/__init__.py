@@ -55,4 +55,3 @@ def register(app: Flask) -> None:
 
 # The route modules add their views to `bp`, so they are imported once it and organizer_required exist.
 from blueprints.manage import changes, checkin, editor, messages, operations, price_steps, registrants, ticket_types, waitlist  # noqa: E402, F401, I001
-from blueprints.manage import checkin_sync  # noqa: E402, F401

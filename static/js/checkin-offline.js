@@ -3,8 +3,9 @@
 // Online, the page is the search-and-tap desk served by the app (htmx). This script also keeps the race's
 // roster in IndexedDB ("Ready for offline: 1,234 runners, updated 07:02"). Offline, the search and the
 // Check in / Undo buttons work against that roster; each tap is queued on the device with the device's time
-// and synced (POST …/checkin/sync, idempotent by the tap's own id) on load, when the browser comes back
-// online, and on a retry timer. Rows not yet synced say so. The Scan button reads a ticket's QR code with
+// and synced (POST /api/v1/races/<slug>/check-ins, idempotent by the tap's own id) on load, when the browser
+// comes back online, and on a retry timer. Both calls are the JSON API's, with the page's cookies and its CSRF
+// token (X-CSRFToken); the roster (GET /api/v1/races/<slug>/roster) brings the session's token as it is now. Rows not yet synced say so. The Scan button reads a ticket's QR code with
 // the camera (BarcodeDetector, or the vendored ZXing-based ponyfill) and checks in against the same roster.
 // The roster is wiped when the server says the browser is signed out, on Sign out, and after race day + 2.
 (function () {
@@ -135,12 +136,14 @@
         if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
         if (response.status === 304) {
           roster.saved_at = new Date().toISOString();
+          roster.csrf_token = response.headers.get("X-CSRFToken") || roster.csrf_token;
           return saveRoster().then(render);
         }
         if (!response.ok) throw new Error("roster " + response.status);
         return response.json().then(function (data) {
           data.race_id = RACE;
           data.etag = response.headers.get("ETag");
+          data.csrf_token = response.headers.get("X-CSRFToken");
           data.saved_at = new Date().toISOString();
           roster = data;
           if (expired()) return wipe(OVER);
@@ -369,13 +372,13 @@
         }) })
       }).then(function (response) {
         if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
-        if (response.status === 400 || response.status === 403) {
+        if (response.status === 400 || response.status === 403 || response.status === 404) {
           // A stale CSRF token (signed in again elsewhere), or no longer an organizer: the roster says which,
           // and brings a fresh token; the retry timer sends the queue again.
           return download(true);
         }
         if (response.status === 413 || response.status === 422) {
-          return response.json().then(function (body) { showStatus("Sync refused: " + body.error); });
+          return response.json().then(function (body) { showStatus("Sync refused: " + body.detail); });
         }
         if (!response.ok) throw new Error("sync " + response.status);
         return response.json().then(function (body) {
