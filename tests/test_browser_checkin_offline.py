@@ -16,7 +16,7 @@ from models import CheckInEvent, OrderStatus, Registration, RegistrationAudit
 from services.notifications import ticket_url
 from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, screenshot
 from tests.factories import make_profile
-from tests.registrant_factories import organized_race, runner
+from tests.registrant_factories import add_co_organizer, organized_race, runner
 from tests.test_browser_manage import browser_login
 
 pytestmark = pytest.mark.browser
@@ -183,14 +183,46 @@ def test_two_phones_checking_in_the_same_runner_offline_converge(live_server, ap
         context.close()
 
 
-def test_the_roster_is_wiped_when_the_server_says_signed_out(live_server, app, db, race_day, chromium):
+def test_a_lapsed_session_keeps_the_roster_and_the_taps_until_the_organizer_signs_in_again(
+        live_server, app, db, race_day, chromium):
+    """A 401 (the session expired, or its refresh was lost on a weak signal) must not lose a morning's taps."""
     organizer, race, _people = race_day
     context, page = open_desk(chromium, live_server, app, organizer, race)
+    context.set_offline(True)
+    check_in_by_search(page, "lovelace", "Ada Lovelace")
+    context.clear_cookies()  # the session ended (expired, or revoked by a reused refresh token)
+    context.set_offline(False)
+    page.evaluate("window.startlineCheckin.sync()")
+    expect(page.locator("#checkin-offline-status")).to_contain_text("You're signed out. Sign in again to sync")
+    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 5, "queued": 1}
+    assert checked_in(db) == 0
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    expect(page.locator("#checkin-offline-status")).not_to_contain_text("waiting to sync", timeout=20_000)
     assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 5, "queued": 0}
-    context.clear_cookies()  # the session ended (signed out elsewhere, or expired)
-    page.evaluate("window.startlineCheckin.refresh()")
-    expect(page.locator("#checkin-offline-status")).to_contain_text("Signed out: the roster was removed")
-    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
+    assert checked_in(db) == 1
+    context.close()
+
+
+def test_another_account_on_the_same_phone_neither_sees_nor_sends_the_first_ones_roster_and_taps(
+        live_server, app, db, race_day, chromium):
+    organizer, race, _people = race_day
+    helper = make_profile(db, full_name="Hal Helper")
+    add_co_organizer(db, race, helper)
+    context, page = open_desk(chromium, live_server, app, organizer, race)
+    context.set_offline(True)
+    check_in_by_search(page, "lovelace", "Ada Lovelace")
+    page.close()  # Olga's page goes before the signal comes back: nothing of hers is sent
+    context.clear_cookies()
+    context.set_offline(False)
+    page = context.new_page()
+    browser_login(page, live_server, app, helper)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 4 runners, updated ")
+    page.evaluate("window.startlineCheckin.sync()")
+    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 5, "queued": 0}  # the helper's own roster
+    assert checked_in(db) == 0  # Olga's tap was not sent under Hal's session
+    assert db.session.scalar(select(func.count()).select_from(CheckInEvent)) == 0
     context.close()
 
 

@@ -7,7 +7,10 @@
 // comes back online, and on a retry timer. Both calls are the JSON API's, with the page's cookies and its CSRF
 // token (X-CSRFToken); the roster (GET /api/v1/races/<slug>/roster) brings the session's token as it is now. Rows not yet synced say so. The Scan button reads a ticket's QR code with
 // the camera (BarcodeDetector, or the vendored ZXing-based ponyfill) and checks in against the same roster.
-// The roster is wiped when the server says the browser is signed out, on Sign out, and after race day + 2.
+// The roster is wiped on Sign out (which asks first when taps have not synced; the sign-out answer's Clear-Site-Data
+// empties this database too), after race day + 2, and when the page belongs to another account than the one that
+// kept it. A session that merely lapsed (the server answers 401) keeps both roster and queue: the taps sync once
+// the organizer signs in again, as the same account; they are never sent under another account's session.
 (function () {
   "use strict";
 
@@ -18,6 +21,11 @@
   var ROSTER_URL = section.dataset.rosterUrl;
   var SYNC_URL = section.dataset.syncUrl;
   var RETRY_MS = 20000;
+  // The signed-in account's opaque key (templates/base.html, for the service worker too): what this phone keeps
+  // belongs to it.
+  var accountScript = document.querySelector("script[data-account]");
+  var ACCOUNT = accountScript ? accountScript.getAttribute("data-account") || "" : "";
+  var SIGNED_OUT = "You're signed out. Sign in again to sync: taps made meanwhile are kept on this phone.";
   var BATCH = 200;
   var panel = document.getElementById("checkin-offline");
   var statusLine = document.getElementById("checkin-offline-status");
@@ -29,6 +37,7 @@
   var syncing = false;
   var retryTimer = null;
   var lastSync = null;
+  var signedOut = false;   // the server said 401: kept as it is until a call succeeds again
 
   // --- IndexedDB, plainly ----------------------------------------------------------------------------------
 
@@ -67,10 +76,24 @@
     return box;
   }
 
+  // This race's roster, if this account kept it; another account's rosters are dropped (names and codes are
+  // not theirs to keep on a phone someone else now uses).
   function loadRoster() {
     var box;
-    return tx(["rosters"], "readonly", function (t) { box = requestValue(t.objectStore("rosters").get(RACE)); })
-      .then(function () { return box.value || null; });
+    return tx(["rosters"], "readwrite", function (t) {
+      var store = t.objectStore("rosters");
+      box = requestValue(store.getAll());
+    }).then(function () {
+      var mine = null;
+      var others = (box.value || []).filter(function (kept) {
+        if (kept.account === ACCOUNT) { if (kept.race_id === RACE) mine = kept; return false; }
+        return true;
+      });
+      if (!others.length) return mine;
+      return tx(["rosters"], "readwrite", function (t) {
+        others.forEach(function (kept) { t.objectStore("rosters").delete(kept.race_id); });
+      }).then(function () { return mine; });
+    });
   }
 
   function saveRoster() {
@@ -82,11 +105,14 @@
     return tx(["queue"], "readonly", function (t) {
       box = requestValue(t.objectStore("queue").index("race_id").getAll(RACE));
     }).then(function () {
-      return (box.value || []).sort(function (a, b) { return a.seq - b.seq; });
+      // Only this account's taps: another's wait for them to sign in again here.
+      return (box.value || []).filter(function (item) { return (item.account || "") === ACCOUNT; })
+        .sort(function (a, b) { return a.seq - b.seq; });
     });
   }
 
   function enqueue(item) {
+    item.account = ACCOUNT;
     return tx(["queue"], "readwrite", function (t) { t.objectStore("queue").put(item); });
   }
 
@@ -133,15 +159,18 @@
     if (roster && roster.etag && whole !== true) headers["If-None-Match"] = roster.etag;
     return fetch(ROSTER_URL, { headers: headers, credentials: "same-origin", cache: "no-store" })
       .then(function (response) {
-        if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
+        if (response.status === 401) { signedOut = true; return render(); }
         if (response.status === 304) {
+          signedOut = false;
           roster.saved_at = new Date().toISOString();
           roster.csrf_token = response.headers.get("X-CSRFToken") || roster.csrf_token;
           return saveRoster().then(render);
         }
         if (!response.ok) throw new Error("roster " + response.status);
+        signedOut = false;
         return response.json().then(function (data) {
           data.race_id = RACE;
+          data.account = ACCOUNT;
           data.etag = response.headers.get("ETag");
           data.csrf_token = response.headers.get("X-CSRFToken");
           data.saved_at = new Date().toISOString();
@@ -200,6 +229,7 @@
       clock(roster.saved_at) + ".";
     if (!navigator.onLine) text = "Offline. " + text;
     if (waiting) text += " " + waiting + (waiting === 1 ? " check-in" : " check-ins") + " waiting to sync.";
+    if (signedOut) text += " " + SIGNED_OUT;
     panel.classList.toggle("is-offline", !navigator.onLine);
     showStatus(text);
     updateCounter();
@@ -371,7 +401,7 @@
           return { id: i.id, ticket_code: i.ticket_code, action: i.action, at: i.at };
         }) })
       }).then(function (response) {
-        if (response.status === 401) return wipe("Signed out: the roster was removed from this device.");
+        if (response.status === 401) { signedOut = true; return render(); }
         if (response.status === 400 || response.status === 403 || response.status === 404) {
           // A stale CSRF token (signed in again elsewhere), or no longer an organizer: the roster says which,
           // and brings a fresh token; the retry timer sends the queue again.
@@ -381,6 +411,7 @@
           return response.json().then(function (body) { showStatus("Sync refused: " + body.detail); });
         }
         if (!response.ok) throw new Error("sync " + response.status);
+        signedOut = false;
         return response.json().then(function (body) {
           lastSync = new Date();
           return dequeue(batch.map(function (i) { return i.id; })).then(function () {
