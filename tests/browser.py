@@ -52,13 +52,28 @@ def chromium():
         browser.close()
 
 
-@pytest.fixture
-def page(chromium):
-    context = chromium.new_context(viewport={"width": 390, "height": 844})
+def open_page(chromium, *, service_workers: str):
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, service_workers=service_workers)
     page = context.new_page()
     page.set_default_timeout(10_000)
+    return page
+
+
+@pytest.fixture
+def page(chromium):
+    """A phone-sized page without the service worker (static/sw.js): a page it controls would be served the
+    cached copies of static files, past the routes a test sets (Playwright's page.route never sees them), and
+    whether it controls the page yet depends on timing. tests/test_browser_offline.py's pages have it."""
+    page = open_page(chromium, service_workers="block")
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture
+def page_with_service_worker(chromium):
+    page = open_page(chromium, service_workers="allow")
+    yield page
+    page.context.close()
 
 
 def follow(page, link) -> None:

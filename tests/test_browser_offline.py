@@ -5,8 +5,10 @@ import threading
 
 import pytest
 from flask import request
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser import page_with_service_worker as page  # noqa: F401  (fixture: these tests need the worker)
 from tests.factories import make_paid_order, make_profile, make_race
 from tests.test_browser_manage import browser_login
 
@@ -22,10 +24,18 @@ KEPT_PAGES = """async () => {
 }"""
 
 
-def under_worker(page, url):
-    """Open `url` once the service worker controls the page, as it does from the second page on."""
-    page.goto(url)
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30_000)
+def under_worker(page, url, tries=6):
+    """Open `url` once the service worker controls the page, as it does from the second page on. Right after a
+    sign-out's Clear-Site-Data unregistered it, Chromium may finish removing the old registration before the new
+    one takes the page: another page load (as the runner's next click would) brings it."""
+    for _ in range(tries):
+        page.goto(url)
+        try:
+            page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=5_000)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    assert page.evaluate("navigator.serviceWorker.controller !== null"), "no service worker took the page"
 
 
 def kept_pages(page) -> list[str]:
