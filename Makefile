@@ -11,8 +11,9 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/startline_test
 # TEST_WORKERS=0 runs them in the pytest process itself, so --pdb and breakpoint() work.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+PYBABEL := $(VENV)/bin/pybabel
 
-.PHONY: run test lint bench worker clean css
+.PHONY: run test lint bench worker clean css translations compile-translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +28,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt $(VENV)/.deps
 	touch $@
 
 ## run: migrate the local database, add the sample races if it is empty, serve on :5000
-run: $(VENV)/.deps
+run: $(VENV)/.deps compile-translations
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo --if-empty
 	MAIL_WORKER_IN_PROCESS=1 $(FLASK) run --host 127.0.0.1 --port 5000
@@ -38,7 +39,7 @@ worker: $(VENV)/.deps
 
 ## test: the whole suite on SQLite, then again on Postgres when one answers (the browser tests once, there),
 ## each pass spread over TEST_WORKERS processes
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps compile-translations
 	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.rsplit('/',1)[0] + '/postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		echo "== SQLite pass (the browser tests run in the Postgres pass)"; \
 		$(PYTEST) -m "not browser" && \
@@ -50,6 +51,21 @@ test: $(VENV)/.dev-deps
 		echo "== SQLite pass, browser tests included (Postgres skipped: nothing answers at $(PG_TEST_URL))"; \
 		$(PYTEST); \
 	fi
+
+## translations: extract every message into translations/messages.pot, bring each language's messages.po up to
+## date with it (new messages untranslated, none guessed), and compile them. Then translate what is new in each
+## .po (tests/test_translations.py says what is missing) and commit the .po files; the .mo files are not committed.
+## A new language: $(PYBABEL) init -i translations/messages.pot -d translations -l fr, then translate it.
+translations: $(VENV)/.deps
+	$(PYBABEL) extract -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 -k _l --add-location=file \
+		--sort-by-file --project=Startline --copyright-holder=Startline --msgid-bugs-address=dev@startline.invalid \
+		--no-wrap -o translations/messages.pot .
+	$(PYBABEL) update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete --no-wrap
+	$(PYBABEL) compile -d translations --statistics
+
+## compile-translations: the .mo files Flask-Babel reads, from the committed .po files (make run and make test do it)
+compile-translations: $(VENV)/.deps
+	$(PYBABEL) compile -d translations
 
 ## css: rebuild static/css/{race,site,manage}.css from assets/css/ (Pico + app.css) with PurgeCSS; commit the result.
 ## Run it after editing assets/css/app.css or adding classes to templates (needs npx; tests say when it is due)

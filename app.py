@@ -12,6 +12,7 @@ from blueprints import (
     cart_runners,
     checkout,
     errors,
+    languages,
     manage,
     offline,
     races,
@@ -68,6 +69,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
+    languages.register(app)  # Flask-Babel, before anything renders
     register_template_helpers(app)
     static_files.register(app)  # asset(), and WhiteNoise in front of the app
     app.register_blueprint(site.bp)

@@ -1,12 +1,13 @@
 """The Flask extensions, created once here and bound to an app in `create_app` (microblog style).
 
-Every module that needs the database, CSRF or the rate limiter imports them from here, so
+Every module that needs the database, CSRF, the rate limiter or Babel imports them from here, so
 nothing but the WSGI entry point and the tests imports `app`.
 """
 from __future__ import annotations
 
 import sqlite3
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -23,6 +24,7 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+babel = Babel()
 
 
 @event.listens_for(Engine, "connect")

@@ -9,6 +9,7 @@ from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_owner import in_viewers_cart
+from blueprints.languages import current_language, use_race_language
 from blueprints.rendering import is_fragment_request, render
 from blueprints.response_compression import compressed
 from blueprints.security import carries_session
@@ -17,7 +18,7 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
-from services.page_cache import CachedPage, PageCache, etag_of, race_list_key, race_page_key
+from services.page_cache import RACE_LANGUAGE, CachedPage, PageCache, etag_of, race_list_key, race_page_key
 
 bp = Blueprint("races", __name__)
 
@@ -52,7 +53,7 @@ def month_choices(now) -> list[tuple[str, str]]:
 
 # What the public pages' answers vary on besides the address: the cookies (a visitor with one gets their own
 # page) and the htmx headers that choose between a whole page and a fragment (blueprints/rendering.py).
-VARY = ("Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request")
+VARY = ("Cookie", "Accept-Language", "HX-Request", "HX-Boosted", "HX-History-Restore-Request")
 
 
 def is_anonymous() -> bool:
@@ -121,7 +122,8 @@ def index():
                       has_more=has_more, page=page, past=past, months=month_choices(now), invalid=False)
 
     if caching():  # the same for every visitor without cookies: from the cache while its key holds
-        name = (tuple(sorted(request.args.items(multi=True))), "fragment" if is_fragment_request() else "page")
+        name = (tuple(sorted(request.args.items(multi=True))), "fragment" if is_fragment_request() else "page",
+                current_language())
         def read_key() -> tuple:
             return race_list_key(db.session, now, **search)
 
@@ -140,7 +142,8 @@ def race_page(slug: str):
         now = clock.now()
         key = race_page_key(db.session, slug, now)
         if key is not None:
-            name = (slug, "fragment" if is_fragment_request() else "page")
+            use_race_language(key[RACE_LANGUAGE])
+            name = (slug, "fragment" if is_fragment_request() else "page", current_language())
             return cached_page(page_cache(), name, key, lambda: race_page_key(db.session, slug, now),
                                lambda: _race_page(slug, now))
     return cache_headers(_race_page(slug, clock.now()))
@@ -148,6 +151,7 @@ def race_page(slug: str):
 
 def _race_page(slug: str, now) -> Response:
     card = race_card_or_404(slug, now)
+    use_race_language(card.race.language)
     # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}

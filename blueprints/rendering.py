@@ -8,15 +8,20 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
 from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
+from flask_babel import get_locale
 from jinja2_fragments.flask import render_block
 
 from blueprints.runner_fields import field_state, runner_field
+from services.languages import DEFAULT_LANGUAGE
 from services.links import public_url
 from services.markdown import render_markdown
 from services.media import cover_srcset, media_url
 from services.money import format_money
 
-LOCALE = "en"
+
+def formatting_locale():
+    """The locale dates, times and numbers are written in: this page's language (or an email's)."""
+    return get_locale() or DEFAULT_LANGUAGE
 
 
 def is_htmx_request() -> bool:
@@ -64,7 +69,7 @@ def local_time(value: datetime | None, tz: str, pattern: str = "EEE d MMM y, h:m
     """
     if value is None:
         return ""
-    return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=LOCALE)
+    return format_datetime(value, pattern, tzinfo=ZoneInfo(tz), locale=formatting_locale())
 
 
 def local_day(value: datetime | None, tz: str, pattern: str = "d MMM y") -> str:
@@ -77,7 +82,7 @@ def local_day(value: datetime | None, tz: str, pattern: str = "d MMM y") -> str:
 
 @lru_cache(maxsize=4096)
 def _day_text(day: date, pattern: str) -> str:
-    return format_date(day, pattern, locale=LOCALE)
+    return format_date(day, pattern, locale=formatting_locale())
 
 
 def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
@@ -101,30 +106,30 @@ def zone_name(value: datetime, tz: str) -> str:
     zones, which are nothing but an offset, are shown as one ("GMT-05:00").
     """
     local = value.astimezone(ZoneInfo(tz))
-    short = get_timezone_name(local, "short", locale=LOCALE)
+    short = get_timezone_name(local, "short", locale=formatting_locale())
     if short.isalpha():
         return short
-    for name in (get_timezone_name(local, "long", locale=LOCALE),
-                 get_timezone_name(local.tzinfo, "long", zone_variant="generic", locale=LOCALE)):
+    for name in (get_timezone_name(local, "long", locale=formatting_locale()),
+                 get_timezone_name(local.tzinfo, "long", zone_variant="generic", locale=formatting_locale())):
         if not any(char.isdigit() for char in name) and not name.startswith("Unknown Region"):
             return name
     if "/" in tz and not tz.startswith("Etc/"):
-        return f"{get_timezone_location(local.tzinfo, locale=LOCALE, return_city=True)} time"
-    return get_timezone_gmt(local, locale=LOCALE)
+        return f"{get_timezone_location(local.tzinfo, locale=formatting_locale(), return_city=True)} time"
+    return get_timezone_gmt(local, locale=formatting_locale())
 
 
 def day_month(value: date) -> str:
     """A day as a short "31 Jan" (a price step's last day; the year is the race's)."""
-    return format_date(value, "d MMM", locale=LOCALE)
+    return format_date(value, "d MMM", locale=formatting_locale())
 
 
 def zone_label(tz: str) -> str:
     """A zone's name for a page about times all year round: "Eastern Time (New York)", "Peru Time (Lima)"."""
     zone = ZoneInfo(tz)
-    name = get_timezone_name(zone, "long", zone_variant="generic", locale=LOCALE)
+    name = get_timezone_name(zone, "long", zone_variant="generic", locale=formatting_locale())
     if name.startswith("Unknown Region"):  # UTC and the Etc/ zones have no region
         return tz
-    city = get_timezone_location(zone, locale=LOCALE, return_city=True)
+    city = get_timezone_location(zone, locale=formatting_locale(), return_city=True)
     return name if city in name else f"{name} ({city})"
 
 

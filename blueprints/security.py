@@ -97,7 +97,7 @@ def register(app: Flask) -> None:
 # --- cookieless forms ----------------------------------------------------------------------------
 
 # The forms an anonymous visitor posts from the public pages, by endpoint.
-COOKIELESS_FORMS = frozenset({"cart.add", "waitlist.join"})
+COOKIELESS_FORMS = frozenset({"cart.add", "waitlist.join", "languages.switch"})
 # The pages that give a visitor without a session no CSRF token: those whose forms post only to the
 # views above (the two forms answer with their own form again, so they are pages here too).
 # The offline page (blueprints/offline.py) has no form at all.

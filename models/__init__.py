@@ -15,7 +15,7 @@ from models.outbox import OutboxMessage, OutboxStatus
 from models.payment import CheckoutSession, StripeEvent
 from models.price_tier import PriceTier
 from models.profile import Profile
-from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, TaxMode, TicketType
+from models.race import SOCIAL_KINDS, Race, RaceSocialLink, RaceStatus, RaceText, TaxMode, TicketType
 from models.refund import Refund as Refund  # re-exported, like the names in __all__
 from models.refund import RefundStatus as RefundStatus
 from models.registration_change import ChangeKind, ChangeStatus, RegistrationChange
@@ -32,5 +32,5 @@ __all__ = [
     "LocalOneTimeToken", "LocalRefreshToken", "LocalUser", "RevokedSession",
     "Base", "utcnow", "Order", "OrderKind", "OrderStatus",
     "ChangeKind", "ChangeStatus", "RegistrationChange", "Registration", "Profile", "Race",
-    "RaceSocialLink", "RaceStatus", "TaxMode", "TicketType", "SOCIAL_KINDS",
+    "RaceSocialLink", "RaceStatus", "RaceText", "TaxMode", "TicketType", "SOCIAL_KINDS",
 ]

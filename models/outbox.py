@@ -32,6 +32,8 @@ class OutboxMessage(Base):
     # [{"filename", "content_type", "data" (base64), "content_id" (inline images only)}]
     attachments: Mapped[list[dict]] = mapped_column(JSON, default=list)
     kind: Mapped[str] = mapped_column(String(40))          # order_confirmation, ticket, refund_notice, …
+    # The language the message was written in, chosen for its recipient when it was queued.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     race_id: Mapped[int | None] = mapped_column(ForeignKey("races.id", ondelete="SET NULL"), index=True)
     order_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
     # The organizer's message this is one copy of (services/messages/), so its counts are one GROUP BY.

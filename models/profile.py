@@ -17,6 +17,8 @@ class Profile(Base):
     email: Mapped[str] = mapped_column(String(320), index=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The language chosen with the header's switcher ("es"), or None to follow the browser (services/languages.py).
+    language: Mapped[str | None] = mapped_column(String(8))
 
     @property
     def display_name(self) -> str:

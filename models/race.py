@@ -65,6 +65,9 @@ class Race(Base):
     # The description as sanitized HTML (services/markdown.py), rendered where the description is saved
     # so the race page never renders Markdown per request.
     description_html: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The language the organizer writes the race in: its pages' language for a visitor whose browser asks for
+    # none we have, its share previews', and the language of `description` and the first waiver.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     starts_at: Mapped[datetime] = mapped_column(index=True)      # UTC
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")  # IANA name
     location_name: Mapped[str] = mapped_column(String(160), default="")
@@ -192,3 +195,19 @@ class RaceSocialLink(Base):
     @property
     def label(self) -> str:
         return SOCIAL_KINDS.get(self.kind, self.kind.title())
+
+
+class RaceText(Base):
+    """The race's description in one more language than its own (`Race.language`'s is on the race): the
+    editor's language tab writes it, the race page shows it to a visitor reading that language."""
+    __tablename__ = "race_texts"
+    __table_args__ = (UniqueConstraint("race_id", "language", name="uq_race_texts_race_language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
+    language: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text, default="")  # Markdown, as typed
+    description_html: Mapped[str] = mapped_column(Text, default="")  # sanitized, rendered on save
+
+    def __repr__(self) -> str:
+        return f"<RaceText race={self.race_id} {self.language}>"

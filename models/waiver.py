@@ -21,6 +21,9 @@ class WaiverVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)  # 1, 2, 3… per race
+    # The language this text is written in: a race may keep its waiver in several, and a runner signs the
+    # one they read (the signed version keeps its text, its language and its digest).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     text: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

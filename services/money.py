@@ -8,7 +8,8 @@ from decimal import Decimal
 
 from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 
-LOCALE = "en_US"
+from services.languages import current_language
+
 PLAIN_AMOUNT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 # The currencies an organizer can pick; Stripe supports all of them.
@@ -20,15 +21,21 @@ def minor_digits(currency: str) -> int:
     return get_currency_precision(currency)
 
 
-@functools.lru_cache(maxsize=4096)
-def format_money(amount: int, currency: str) -> str:
-    """1250, "USD" → "$12.50"; 1250, "JPY" → "¥1,250"; 15000, "PEN" → "PEN 150.00" (a no-break space).
+def format_money(amount: int, currency: str, language: str | None = None) -> str:
+    """1250, "USD" → "$12.50"; 1250, "JPY" → "¥1,250"; 15000, "PEN" → "PEN 150.00" (a no-break space); in
+    Spanish 1250, "USD" → "12,50 US$". In `language`, else the one being written now."""
+    return _format_money(amount, currency, language or current_language())
 
-    Kept per amount and currency: Babel's formatting is some 25 µs a call, and a page shows the same few prices."""
+
+@functools.lru_cache(maxsize=4096)
+def _format_money(amount: int, currency: str, language: str) -> str:
+    """Kept per amount, currency and language: Babel's formatting is some 25 µs a call, and a page shows the
+    same few prices."""
+    locale = "en_US" if language == "en" else language
     digits = minor_digits(currency)
     value = Decimal(amount).scaleb(-digits)
-    text = format_currency(value, currency, locale=LOCALE, currency_digits=True)
-    return with_currency_spacing(text, get_currency_symbol(currency, locale=LOCALE))
+    text = format_currency(value, currency, locale=locale, currency_digits=True)
+    return with_currency_spacing(text, get_currency_symbol(currency, locale=locale))
 
 
 def with_currency_spacing(text: str, symbol: str) -> str:

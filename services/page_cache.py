@@ -47,8 +47,8 @@ def _race_page_statement():
     counted = exists().where(and_(PriceTier.ticket_type_id == TicketType.id, PriceTier.until_sold.is_not(None)))
     # Plain columns, not ORM objects: a row answers the attribute names signup_closed_reason, on_sale and
     # left_for_buyer read (status, starts_at, …; hidden, sales_start, sales_end, name, capacity).
-    return (select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at, Race.timezone,
-                   Profile.full_name, Profile.email, TicketType.id.label("type_id"), TicketType.name,
+    return (select(Race.id, Race.version, Race.language, Race.status, Race.starts_at, Race.registration_closes_at,
+                   Race.timezone, Profile.full_name, Profile.email, TicketType.id.label("type_id"), TicketType.name,
                    TicketType.hidden, TicketType.sales_start, TicketType.sales_end, TicketType.capacity,
                    TicketType.price, counted.label("counted"), *inventory.held_columns(_NOW))
             .join(Profile, Profile.id == Race.organizer_id)
@@ -71,9 +71,13 @@ def _race_list_statement(search: tuple):
             .order_by(*order, TicketType.position, TicketType.id))
 
 
+RACE_LANGUAGE = 2  # race_page_key(…)[RACE_LANGUAGE]
+
+
 def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     """What the public page of the race at `slug` shows that can change, as a hashable value; None when no
-    public race is there (a draft is a preview for its organizers, never cached).
+    public race is there (a draft is a preview for its organizers, never cached). Its third item is the race's
+    own language (RACE_LANGUAGE), which the page's language falls back to.
 
     One statement for the race, its organizer's name, its ticket types and their availability (the stored
     sold counts and the live holds, services.inventory.held_columns), and one more only when a price step
@@ -92,7 +96,7 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     if counted_ids:
         steps, sold = steps_and_sold(session, counted_ids, now)
         prices = {t.type_id: price_now(t.price, steps.get(t.type_id, []), today, sold) for t in types if t.counted}
-    return (race.id, race.version, race.full_name, race.email, signup_closed_reason(race, now), today.isoformat(),
+    return (race.id, race.version, race.language, race.full_name, race.email, signup_closed_reason(race, now), today.isoformat(),
             tuple((t.type_id, on_sale(t, now), inventory.left_for_buyer(t, inventory.held_from(*t[-4:])),
                    prices.get(t.type_id)) for t in types))
 

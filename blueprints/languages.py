@@ -1,0 +1,91 @@
+"""The language of each page: Flask-Babel's selector, and the header's switcher that changes it.
+
+The choice, first that applies: `?lang=` on the address (the hreflang alternates' links), the switcher's
+cookie, a signed-in person's profile, the browser's Accept-Language, the race's own language on its pages,
+English.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import flask_babel
+from flask import Blueprint, Flask, current_app, g, has_request_context, redirect, request, url_for
+from flask_babel import gettext as _
+
+from blueprints.auth import safe_next
+from blueprints.rendering import render
+from extensions import babel, db
+from services.languages import DEFAULT_LANGUAGE, language_name, languages, remember_language, supported
+
+LANGUAGE_COOKIE = "sl_lang"
+COOKIE_MAX_AGE = int(timedelta(days=365).total_seconds())
+
+bp = Blueprint("languages", __name__)
+
+
+def select_language() -> str:
+    """This request's language code (Flask-Babel asks once per request and keeps the answer)."""
+    if not has_request_context():
+        return DEFAULT_LANGUAGE
+    user = g.get("user")
+    for choice in (request.args.get("lang"), request.cookies.get(LANGUAGE_COOKIE),
+                   user.language if user is not None else None):
+        code = supported(choice)
+        if code:
+            return code
+    return (request.accept_languages.best_match(languages())
+            or supported(g.get("race_language")) or DEFAULT_LANGUAGE)
+
+
+def use_race_language(code: str | None) -> None:
+    """On a race's pages: the race's own language is the fallback of a visitor whose browser asks for none of
+    ours (before anything on the page is translated)."""
+    g.race_language = code
+    flask_babel.refresh()
+
+
+def current_language() -> str:
+    """The code of the language this page is in ("en", "es")."""
+    return str(flask_babel.get_locale() or DEFAULT_LANGUAGE)
+
+
+def language_alternates() -> list[tuple[str, str]]:
+    """(hreflang, address) of this page in each language, and x-default: for <link rel="alternate">."""
+    if request.endpoint is None or request.method != "GET" or request.endpoint.startswith(("static", "api.")):
+        return []
+    args = {key: value for key, value in request.args.items() if key != "lang"}
+    here = {**(request.view_args or {}), **args}
+    alternates = [(code, url_for(request.endpoint, **here, lang=code, _external=True)) for code in languages()]
+    return [*alternates, ("x-default", url_for(request.endpoint, **here, _external=True))]
+
+
+def switcher_next() -> str:
+    """Where the switcher comes back to: this page, without a `lang` it may have had."""
+    args = request.args.copy()
+    args.pop("lang", None)
+    query = args.to_dict(flat=False)
+    if request.method != "GET" or request.endpoint is None:
+        return url_for("races.index")
+    return url_for(request.endpoint, **(request.view_args or {}), **query)
+
+
+@bp.post("/language")
+def switch():
+    """Read the site in another language: kept in a cookie, and on the profile of a signed-in person."""
+    code = supported(request.form.get("lang"))
+    if code is None:
+        return render("errors.html", code=400, title=_("We don't have that language"),
+                      detail=_("Choose one of the languages in the list."), status=400)
+    response = redirect(safe_next(request.form.get("next"), url_for("races.index")), 303)
+    response.set_cookie(LANGUAGE_COOKIE, code, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=current_app.config["SESSION_COOKIE_SECURE"])
+    if g.get("user") is not None:
+        remember_language(db.session, g.user, code)
+    return response
+
+
+def register(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_language)  # catalogs in translations/, compiled by make
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(current_language=current_language, language_alternates=language_alternates,
+                                 languages=languages, language_name=language_name, switcher_next=switcher_next)

@@ -1,0 +1,57 @@
+"""The languages Startline speaks: English, plus one for each catalog under translations/ (adding a language
+is adding its catalog), and the language a message for someone is written in."""
+from __future__ import annotations
+
+from functools import cache, lru_cache
+from pathlib import Path
+
+from babel import Locale
+from flask_babel import get_locale
+
+DEFAULT_LANGUAGE = "en"
+TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
+
+
+@lru_cache(maxsize=1)
+def languages() -> tuple[str, ...]:
+    """English first, then every language with a catalog, in code order: ("en", "es")."""
+    found = sorted(path.parent.parent.name for path in TRANSLATIONS_DIR.glob("*/LC_MESSAGES/messages.po"))
+    return (DEFAULT_LANGUAGE, *(code for code in found if code != DEFAULT_LANGUAGE))
+
+
+@cache
+def language_name(code: str) -> str:
+    """A language's name in itself, as a switcher shows it: "English", "Español"."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def supported(code: str | None) -> str | None:
+    """`code` as one of ours ("es-MX" and "ES" are "es"), or None."""
+    if not code:
+        return None
+    primary = code.strip().replace("_", "-").split("-", 1)[0].lower()
+    return primary if primary in languages() else None
+
+
+def current_language() -> str:
+    """The language being written now: the page's, an email's (under flask_babel.force_locale), else English."""
+    locale = get_locale()
+    return str(locale) if locale is not None else DEFAULT_LANGUAGE
+
+
+def remember_language(session, profile, code: str) -> None:
+    """Keep `code` as `profile`'s language (the switcher, signed in): their emails and other devices follow."""
+    if profile.language != code:
+        profile.language = code
+        session.commit()
+
+
+def language_for(*choices: str | None) -> str:
+    """The first of `choices` we speak (a person's chosen language, then the race's), else English: the
+    language an email to someone is written in, chosen when it is queued."""
+    for choice in choices:
+        code = supported(choice)
+        if code:
+            return code
+    return DEFAULT_LANGUAGE
