@@ -11,6 +11,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from flask import Flask
+from flask_babel import gettext as _
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,8 @@ CACHE_SECONDS = 365 * 24 * 3600  # keys are never reused for other content, so c
 class StorageError(RuntimeError):
     """The storage backend failed; the message can be shown to the person uploading."""
 
-    def __init__(self, message: str = "The image couldn't be saved just now. Please try again in a moment."):
-        super().__init__(message)
+    def __init__(self, message: str | None = None):
+        super().__init__(message or _("The image couldn't be saved just now. Please try again in a moment."))
 
 
 def is_valid_key(key: str) -> bool:
