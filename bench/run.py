@@ -43,7 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # import the app and `bench.*` from the repository root, not from bench/
 
-from bench import cluster, messages, report, scale, servers, spike, stripe_events, weight, wrk  # noqa: E402
+from bench import cluster, lighthouse, messages, report, scale, servers, spike, stripe_events, weight, wrk  # noqa: E402
 from bench.ledger import ledger  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
@@ -128,6 +128,19 @@ def app_environment(database_url: str, site_url: str) -> dict[str, str]:
         "RATELIMIT_STORAGE_URI": "memory://",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+
+
+def lighthouse_pages(data, tokens) -> list[tuple[str, str, str | None]]:
+    """The five pages issue 17 asks Lighthouse about: (name, path, the Cookie header of who asks)."""
+    def cookie(account) -> str:
+        access, refresh = tokens[account]
+        return f"sl_access={access}; sl_refresh={refresh}"
+
+    return [("race list", "/", None),
+            ("race page", f"/races/{data.big_race_slug}", None),
+            ("cart", "/cart", cookie(data.cart_buyer_id)),
+            ("editor", f"/manage/races/{data.big_race_id}", cookie(data.organizer_id)),
+            ("dashboard", f"/manage/races/{data.big_race_id}/dashboard", cookie(data.organizer_id))]
 
 
 def mint_sessions(app, profile_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
@@ -487,6 +500,13 @@ def main() -> int:
         print("== Page weight of the race page", flush=True)
         page_weight = weight.measure(f"{app_url}/races/{data.big_race_slug}")
 
+        print(f"== Lighthouse {lighthouse.VERSION} (mobile, simulated throttling): performance and accessibility",
+              flush=True)
+        lighthouse_scores = lighthouse.run(app_url, lighthouse_pages(data, tokens))
+        for score in lighthouse_scores:
+            print(f"   {score.name}: " + (score.problem or f"performance {score.performance * 100:.0f}, "
+                                          f"accessibility {score.accessibility * 100:.0f}"), flush=True)
+
         print(f"== A message to every runner of {data.big_race_slug}, through the page", flush=True)
         message_send = messages.send_to_everyone(app, app_url, data.big_race_id, *tokens[data.organizer_id])
         print(f"   {message_send.recipients:,} recipients queued in {message_send.seconds:.2f} s "
@@ -540,6 +560,8 @@ def main() -> int:
         "cluster": cluster_result,
         "scale": growth,
         "message_send": message_send.__dict__,
+        "lighthouse": [{"name": s.name, "path": s.path, "performance": s.performance, "accessibility": s.accessibility,
+                        "metrics": s.metrics, "problem": s.problem, "goal": lighthouse.GOAL} for s in lighthouse_scores],
         "page_weight": {"url": page_weight.url, "gzip_total": page_weight.gzip_total, "raw_total": page_weight.raw_total,
                         "budget": weight.BUDGET_BYTES, "within_budget": page_weight.within_budget,
                         "scripts": page_weight.scripts, "inline_scripts": page_weight.inline_scripts,

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bench import cluster, servers
+from bench import cluster, lighthouse, report, servers
 from bench.ledger import percentile
 from bench.scale import page_links
 
@@ -55,3 +55,22 @@ def test_percentile_is_nearest_rank():
     assert percentile(values, 99) == 99.0
     assert percentile(values, 50) == 50.0
     assert percentile([], 99) is None
+
+
+def test_lighthouse_scores_become_goal_rows_and_a_missing_tool_is_said_not_scored(monkeypatch):
+    monkeypatch.setattr(lighthouse.shutil, "which", lambda name: None)
+    missing = lighthouse.measure("http://127.0.0.1:9", "cart", "/cart", "sl_access=x")
+    assert missing.performance is None and missing.problem == "npx or Chromium not found" and not missing.met
+    results = {"pages": [], "lighthouse": [
+        {"name": "race page", "path": "/races/x", "performance": 0.99, "accessibility": 1.0, "metrics": {},
+         "problem": "", "goal": 0.98},
+        {"name": "editor", "path": "/manage/races/1", "performance": 0.91, "accessibility": 1.0, "metrics": {},
+         "problem": "", "goal": 0.98},
+        {"name": "cart", "path": "/cart", "performance": None, "accessibility": None, "metrics": None,
+         "problem": "npx or Chromium not found", "goal": 0.98}]}
+    rows = {row["goal"]: row for row in report.goals(results)}
+    assert rows["Lighthouse performance ≥ 98 on the race page"] == {
+        "goal": "Lighthouse performance ≥ 98 on the race page", "figure": "99 (accessibility 100)", "met": True}
+    assert rows["Lighthouse performance ≥ 98 on the editor"]["met"] is False
+    assert rows["Lighthouse performance ≥ 98 on the cart"] == {
+        "goal": "Lighthouse performance ≥ 98 on the cart", "figure": "npx or Chromium not found", "met": False}
