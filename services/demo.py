@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from models import (
     RaceOrganizer,
     RaceSocialLink,
     RaceStatus,
+    RaceText,
     TaxMode,
     TicketType,
 )
@@ -51,6 +52,30 @@ A fast, flat loop along the water, finishing with coffee and pancakes at the boa
 | 9:30 | Kids run and awards |
 
 Chip timing, results online the same day. Questions? Reply to your confirmation email.
+"""
+
+# The Peruvian race's description in Spanish too: a visitor reading Spanish gets it (models.RaceText).
+SACRED_VALLEY_DESCRIPTION_ES = """\
+Escaleras de piedra, andenes y caminos de chacra sobre el Urubamba, en las mañanas despejadas de la
+temporada seca.
+
+## Recorrido
+- **Media maratón**: 21 km desde la plaza hasta las ruinas de Pumamarka y de vuelta junto al río, 900 m de desnivel positivo.
+- **12K**: el circuito del río entre los campos del pueblo, ondulado pero nunca empinado.
+
+## Altitud
+La salida está a 2.900 m. Llega a Cusco o al valle dos o tres días antes de la carrera, bebe mucha
+agua y camina la primera subida si lo necesitas: en altura no hay de qué avergonzarse.
+
+## La mañana de la carrera
+| Hora | Qué |
+| --- | --- |
+| 5:30 | Entrega de dorsales en la Plaza de Armas |
+| 6:30 | Salida de la media maratón |
+| 7:00 | Salida de los 12K |
+| 11:30 | Cierre del recorrido; premiación y almuerzo en la plaza |
+
+Puestos de abastecimiento cada 4 km con agua, mate de coca y fruta. Se recomiendan zapatillas de trail.
 """
 
 SACRED_VALLEY_DESCRIPTION = """\
@@ -126,6 +151,7 @@ class SampleRace:
     tax_mode: TaxMode = TaxMode.NONE
     tax_rate_bps: int = 0
     tax_label: str = ""
+    descriptions: dict[str, str] = field(default_factory=dict)  # the description in more languages
 
 
 DEMO_RACES = [
@@ -146,7 +172,8 @@ DEMO_RACES = [
         location_name="Plaza de Armas, Ollantaytambo", address="Ollantaytambo, Cusco, Peru",
         currency="PEN", tax_mode=TaxMode.INCLUSIVE, tax_rate_bps=1800, tax_label="IGV",
         tickets=[SampleTicket("Half marathon", "21 km, 900 m of climbing", 22000, 250, min_age=18),
-                 SampleTicket("12K", "The river loop", 15000, 250, min_age=16)]),
+                 SampleTicket("12K", "The river loop", 15000, 250, min_age=16)],
+        descriptions={"es": SACRED_VALLEY_DESCRIPTION_ES}),
     SampleRace(
         slug="harbour-night-run", title="Harbour Night Run",
         summary="A 7 km glow run around the harbour lights on a Friday evening.",
@@ -238,6 +265,9 @@ def seed_demo(session: Session, now: datetime, storage: Storage | None = None) -
     samples = {s.slug: s for s in DEMO_RACES}
     for race in added:
         session.add(RaceOrganizer(race_id=race.id, profile_id=organizer.id, role=OrganizerRole.OWNER))
+        session.add_all(RaceText(race_id=race.id, language=language, description=text,
+                                 description_html=render_markdown(text))
+                        for language, text in samples[race.slug].descriptions.items())
         add_price_steps(session, samples[race.slug], race)
     session.commit()
     for race in added if storage is not None else ():
