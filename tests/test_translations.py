@@ -21,7 +21,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment
-from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_DATA, TOKEN_NAME
+from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_DATA, TOKEN_NAME, TOKEN_WHITESPACE
 
 from services.languages import DEFAULT_LANGUAGE, TRANSLATIONS_DIR, languages
 
@@ -120,14 +120,15 @@ def allowed() -> dict[str, set[str]]:
 def masked_template(source: str, env: Environment) -> str:
     """The template's text with every Jinja expression, statement, comment and `{% trans %}` block replaced by
     a marker (newlines kept, so lines still count): what is left is what goes out untranslated."""
-    out, in_trans = [], 0
-    tokens = list(env.lex(source))
-    for index, (_lineno, kind, value) in enumerate(tokens):
-        if kind == TOKEN_NAME and index and tokens[index - 1][1] == TOKEN_BLOCK_BEGIN:
+    out, in_trans, previous = [], 0, None
+    for _lineno, kind, value in env.lex(source):
+        if kind == TOKEN_NAME and previous == TOKEN_BLOCK_BEGIN:
             if value == "trans":
                 in_trans += 1
             elif value == "endtrans":
                 in_trans -= 1
+        if kind != TOKEN_WHITESPACE:
+            previous = kind
         if kind == TOKEN_DATA and not in_trans:
             out.append(value)
         else:
@@ -165,6 +166,15 @@ def visible_words(text: str) -> str:
 
 TEMPLATES = sorted([*ROOT.glob("templates/**/*.html"), *ROOT.glob("templates/**/*.txt"),
                     *ROOT.glob("partials/**/*.html")])
+
+
+def test_words_inside_trans_blocks_and_gettext_calls_count_as_translated(app):
+    source = ('<p>{% trans count=n %}{{ count }} runner{% pluralize %}{{ count }} runners{% endtrans %}</p>'
+              '<p>{% trans url=u %}Read the <a href="{{ url }}">waiver</a>.{% endtrans %}</p>'
+              '<button title="{{ _(\'Close\') }}">{{ _("Close") }}</button><p>Left out</p><img alt="A dog">')
+    parser = _VisibleText()
+    parser.feed(masked_template(source, app.jinja_env))
+    assert [text for _line, text in parser.found if visible_words(text)] == ["Left out", "A dog"]
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
