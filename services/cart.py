@@ -123,7 +123,9 @@ def _limit_problem(ticket_type: TicketType, in_cart: int, wanted: int) -> str | 
         return None
     message = _("You can buy at most %(max)d tickets for the %(name)s in one order.", max=MAX_PER_TYPE,
                 name=ticket_type.name)
-    return f"{message} {_('Your cart already has %(num)d.', num=in_cart)}" if in_cart else message
+    if in_cart:
+        message = " ".join((message, _("Your cart already has %(num)d.", num=in_cart)))
+    return message
 
 
 def _types_of_race(session: Session, race: Race, ids) -> dict[int, TicketType]:
