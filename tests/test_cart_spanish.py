@@ -10,6 +10,7 @@ from flask_babel import force_locale
 from models import OrderStatus
 from services.cart_status import joined_with_and
 from services.inventory import spots_problem
+from tests.doubles.stripe_api import StripeServer
 from tests.factories import login, make_cart, make_code, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
 
@@ -166,3 +167,20 @@ def test_a_runner_who_fills_in_their_own_details_is_awaited_in_spanish(signed_in
     assert "Su entrada llegará cuando los haya completado" in page
     english = visible(text(signed_in.get(f"/orders/{order.id}")))
     assert "Details pending Waiting for Zoë's details. Their ticket comes once they've filled them in" in english
+
+
+@pytest.fixture
+def stripe_server(app):
+    with StripeServer() as server:
+        app.config.update(STRIPE_SECRET_KEY=server.api_key, STRIPE_API_BASE=server.url,
+                          STRIPE_WEBHOOK_SECRET="whsec_test_startline")
+        app.extensions.pop("startline_gateway", None)
+        yield server
+
+
+def test_stripe_s_payment_page_opens_in_the_buyer_s_language(stripe_server, signed_in, db, buyer, race):
+    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
+    token = csrf_token(signed_in, "/races/lago/cart")
+    assert signed_in.post(f"/orders/{order.id}/checkout?lang=es", data={"csrf_token": token}).status_code == 303
+    sessions = stripe_server.requests_to("POST", "/v1/checkout/sessions")
+    assert sessions[-1]["params"]["locale"] == "es"
