@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g, get_flashed_messages, request, url_for
+from flask_babel import format_number
+from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -31,7 +33,7 @@ from services import cart as cart_service
 from services import cart_status, clock
 from services import races as race_service
 from services.cart import MAX_PER_TYPE, CartRefused
-from services.cart_status import CartCount
+from services.cart_status import CartCount, joined_with_and
 from services.discounts import CodeRefused
 from services.typed_input import is_whole_number
 
@@ -53,7 +55,7 @@ def add(slug: str):
     now = clock.now()
     quantities, typed, problems = parse_quantities(request.form)
     if not problems and not any(quantities.values()):
-        problems[None] = "Choose how many tickets you want."
+        problems[None] = _("Choose how many tickets you want.")
     if problems:
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=problems))
@@ -84,7 +86,7 @@ def find_own_cart(race: Race) -> Order | None:
 def _own_cart_or_404(race: Race) -> Order:
     order = find_own_cart(race)
     if order is None:
-        abort_for_user(404, "Your cart for this race is empty.")
+        abort_for_user(404, _("Your cart for this race is empty."))
     return order
 
 
@@ -149,7 +151,7 @@ def set_quantity(slug: str):
     order = _own_cart_or_404(race)
     type_id, raw = request.form.get("ticket_type_id", ""), request.form.get("quantity", "").strip()
     if not is_whole_number(type_id) or not is_whole_number(raw, max_digits=4):
-        return cart_page(race, order, status=422, message=f"Choose a number of tickets from 0 to {MAX_PER_TYPE}.")
+        return cart_page(race, order, status=422, message=_("Choose a number of tickets from 0 to %(max)d.", max=MAX_PER_TYPE))
     try:
         cart_service.set_quantity(db.session, order, race, int(type_id), int(raw), clock.now())
     except CartRefused as refused:
@@ -162,7 +164,8 @@ def remove(slug: str, registration_id: int):
     """Take one ticket, and the runner on it, out of the cart."""
     race = race_or_404(slug)
     order = _own_cart_or_404(race)
-    registration = owned_or_404(Registration, registration_id, "That ticket isn't in your cart.", order_id=order.id)
+    registration = owned_or_404(Registration, registration_id, _("That ticket isn't in your cart."),
+                                order_id=order.id)
     cart_service.remove_registration(db.session, order, registration, clock.now())
     return _after_change(race, order)
 
@@ -206,7 +209,7 @@ def _own_registration_or_404(registration_id: int) -> Registration:
         .options(joinedload(Registration.ticket_type), joinedload(Registration.order))
         .where(Registration.id == registration_id, owner.owns_clause(), Order.status == OrderStatus.CART))
     if registration is None:
-        abort_for_user(404, "There's no ticket like that in your cart.")
+        abort_for_user(404, _("There's no ticket like that in your cart."))
     return registration
 
 
@@ -221,3 +224,5 @@ def register(app: Flask) -> None:
     register_cart_cookie(app)
     app.register_blueprint(bp)
     app.jinja_env.globals["cart_badge"] = cart_badge
+    app.jinja_env.filters["joined_with_and"] = joined_with_and  # "Ana, Bo and Cy" in the page's language
+    app.jinja_env.filters.setdefault("number", format_number)  # 1,000 (English), 1000 and 10.000 (Spanish)

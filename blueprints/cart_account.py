@@ -3,6 +3,7 @@ account (or sign them in) and bring the cart along, then reserve and go to the p
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, request, url_for
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 
 from blueprints.auth import auth_provider, begin_session, email_link_target, send_sign_in_link
@@ -24,8 +25,8 @@ from services.runners import waiver_to_sign
 
 bp = Blueprint("cart_account", __name__)
 
-ACCOUNT_CART_JOINED = ("Your account already had tickets for this race in its cart: they are all here now. "
-                       "Check the cart, then continue to payment.")
+ACCOUNT_CART_JOINED = _l("Your account already had tickets for this race in its cart: they are all here now. "
+                         "Check the cart, then continue to payment.")
 
 
 def _failed_account_attempt(response) -> bool:
@@ -64,7 +65,7 @@ def _signed_in_and_pay(race: Race, tokens: AuthSession):
     notices = merge_guest_carts_into_account()
     order = cart_service.find_cart(db.session, account, race.id)
     if had_a_cart and order is not None:  # the account's own tickets joined these: nobody pays for unseen ones
-        flash(ACCOUNT_CART_JOINED, CART_NOTICE)
+        flash(str(ACCOUNT_CART_JOINED), CART_NOTICE)
         return redirect_to(url_for("cart.view", slug=race.slug))
     if order is None or notices or not view_cart(db.session, order, clock.now()).ready:
         return redirect_to(url_for("cart.view", slug=race.slug))  # something to see before paying

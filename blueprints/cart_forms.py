@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
+from markupsafe import escape
 from wtforms import BooleanField, DateField, EmailField, HiddenField, SelectField, StringField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
@@ -22,6 +25,20 @@ DEPENDENT_FIELDS = {
     "waiver_guardian_name": ("waiver_signature",),
 }
 
+
+class EscapedLazyString(LazyString):
+    """Flask-Babel's lazy string, escaped when put in HTML like a plain one ("contact's" as "contact&#39;s"):
+    Flask-Babel's own `__html__` calls its text safe markup."""
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def _l(text: str) -> EscapedLazyString:
+    """lazy_gettext for the form's labels and messages: translated when shown, in that request's language."""
+    return EscapedLazyString(_, text)
+
+
 # Runner form fields that are not checked as they are typed (hidden, or choices rather than details).
 NOT_ON_THE_FORM = ("csrf_token", "waiver_version", "same_as_first", "runner_fills_in")
 
@@ -32,27 +49,27 @@ class RunnerDetailsForm(FlaskForm):
     The rules live in services/runners.py, so both forms refuse the same values.
     """
 
-    first_name = StringField("First name", widget=form_widgets.TextInput())
-    last_name = StringField("Last name", widget=form_widgets.TextInput())
-    email = EmailField("Email", widget=form_widgets.EmailInput())
-    date_of_birth = DateField("Date of birth", validators=[Optional()], widget=form_widgets.DateInput(),
-                              invalid_value_message="Enter a real date, like 1990-04-21.")
-    gender = SelectField("Gender", validate_choice=False, widget=form_widgets.Select())
-    tshirt_size = SelectField("T-shirt size", validate_choice=False, widget=form_widgets.Select())
-    emergency_name = StringField("Emergency contact's name", widget=form_widgets.TextInput())
-    emergency_phone = TelField("Emergency contact's phone", widget=form_widgets.TelInput())
+    first_name = StringField(_l("First name"), widget=form_widgets.TextInput())
+    last_name = StringField(_l("Last name"), widget=form_widgets.TextInput())
+    email = EmailField(_l("Email"), widget=form_widgets.EmailInput())
+    date_of_birth = DateField(_l("Date of birth"), validators=[Optional()], widget=form_widgets.DateInput(),
+                              invalid_value_message=_l("Enter a real date, like 1990-04-21."))
+    gender = SelectField(_l("Gender"), validate_choice=False, widget=form_widgets.Select())
+    tshirt_size = SelectField(_l("T-shirt size"), validate_choice=False, widget=form_widgets.Select())
+    emergency_name = StringField(_l("Emergency contact's name"), widget=form_widgets.TextInput())
+    emergency_phone = TelField(_l("Emergency contact's phone"), widget=form_widgets.TelInput())
 
 
 class RunnerForm(RunnerDetailsForm):
-    address = StringField("Address", widget=form_widgets.TextInput())
-    city = StringField("City", widget=form_widgets.TextInput())
-    country = StringField("Country", widget=form_widgets.TextInput())
-    club = StringField("Club or team", widget=form_widgets.TextInput())
-    runner_fills_in = BooleanField("Let them fill in and sign")
-    same_as_first = BooleanField("Same as runner 1")
-    waiver_guardian_name = StringField("Parent or guardian's name", widget=form_widgets.TextInput())
-    waiver_accepted = BooleanField("I have read the waiver above and accept it")
-    waiver_signature = StringField("Signature", widget=form_widgets.TextInput())
+    address = StringField(_l("Address"), widget=form_widgets.TextInput())
+    city = StringField(_l("City"), widget=form_widgets.TextInput())
+    country = StringField(_l("Country"), widget=form_widgets.TextInput())
+    club = StringField(_l("Club or team"), widget=form_widgets.TextInput())
+    runner_fills_in = BooleanField(_l("Let them fill in and sign"))
+    same_as_first = BooleanField(_l("Same as runner 1"))
+    waiver_guardian_name = StringField(_l("Parent or guardian's name"), widget=form_widgets.TextInput())
+    waiver_accepted = BooleanField(_l("I have read the waiver above and accept it"))
+    waiver_signature = StringField(_l("Signature"), widget=form_widgets.TextInput())
     waiver_version = HiddenField()
 
     race: Race
@@ -66,8 +83,8 @@ class RunnerForm(RunnerDetailsForm):
         """Give the form what its rules depend on, and the choices the race offers."""
         self.race, self.ticket_type, self.waiver, self.now = race, ticket_type, waiver, now
         self.buyer_email = buyer_email
-        self.gender.choices = [SelectChoice("", "Not given")] + [SelectChoice(g, g) for g in GENDERS]
-        self.tshirt_size.choices = [SelectChoice("", "Choose a size")] + [SelectChoice(s, s) for s in race.tshirt_size_list]
+        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(g, g) for g in GENDERS]
+        self.tshirt_size.choices = [SelectChoice("", _("Choose a size"))] + [SelectChoice(s, s) for s in race.tshirt_size_list]
         if waiver is not None and not self.waiver_version.data:
             self.waiver_version.data = str(waiver.id)
         return self
@@ -89,7 +106,7 @@ class RunnerForm(RunnerDetailsForm):
 
     def fill_in_buyer(self, profile: Profile) -> None:
         """"This is me": the signed-in buyer's name and email, split as well as a full name allows."""
-        first, _, last = (profile.full_name or "").strip().rpartition(" ")
+        first, _space, last = (profile.full_name or "").strip().rpartition(" ")
         if not first:
             first, last = last, ""
         self.first_name.data, self.last_name.data = first, last

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, make_response, request, url_for
+from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 
 from blueprints import cart
@@ -98,7 +99,7 @@ def save_all(slug: str):
     fill = request.form.get("fill", "")
     if fill and g.user is not None:  # "This is me" on one card: fill it in, keep what the others hold
         if fill not in {str(r.id) for r in tickets}:
-            abort_for_user(400, "There's no such runner in your cart.")
+            abort_for_user(400, _("There's no such runner in your cart."))
         forms[int(fill)].fill_in_buyer(g.user)
         typed = {r.id: forms[r.id] for r in tickets if changed(forms[r.id], r)}
         return cart_page(race, order, forms=typed | {int(fill): forms[int(fill)]})
@@ -135,7 +136,7 @@ def check_runner(registration_id: int):
     race = db.session.get(Race, registration.race_id)
     form = posted_form(registration, race, waiver_to_sign(db.session, race.id), clock.now())
     if name not in form._fields or name in NOT_ON_THE_FORM:
-        abort_for_user(400, "There's no such field on the runner form.")
+        abort_for_user(400, _("There's no such field on the runner form."))
     form.validate()
     dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()  # all of them are on the waiver
     return render("cart/_field_check.html", block="field_check", form=form, check_field=name, dependents=dependents,

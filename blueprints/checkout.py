@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, g, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
@@ -12,7 +13,7 @@ from blueprints.rendering import redirect_to, render
 from extensions import db
 from models import Order, OrderKind, OrderStatus, Race
 from services import clock
-from services.checkout import CheckoutRefused, cancel_checkout, start_checkout
+from services.checkout import CheckoutRefused, SoldOut, cancel_checkout, start_checkout
 from services.fulfillment import pay_on_test_gateway
 from services.payments import PaymentUnavailable, gateway_for, opens_gateway_page
 from services.pricing import quote_order
@@ -28,7 +29,7 @@ def _own_order(order_id: uuid.UUID) -> Order:
     """The signed-in buyer's order; anyone else's is a 404 (order ids are not secrets to guess at)."""
     order = db.session.get(Order, order_id)
     if order is None or order.buyer_id != g.user.id:
-        abort_for_user(404, "We couldn't find that order.")
+        abort_for_user(404, _("We couldn't find that order."))
     return order
 
 
@@ -65,16 +66,17 @@ def pay(order: Order):
             success_url=site + url_for("checkout.order_page", order_id=order.id) + "?session_id={CHECKOUT_SESSION_ID}",
             cancel_url=site + url_for("checkout.cancel", order_id=order.id))
     except CheckoutRefused as refused:
-        return _checkout_problem(place, refused.message, refused.problems, status=409 if refused.problems else 422)
+        return _checkout_problem(place, refused.message, refused.problems, status=409 if refused.problems else 422,
+                                 sold_out=isinstance(refused, SoldOut))
     except PaymentUnavailable:
-        return _checkout_problem(place, "We couldn't reach the payment provider, so nothing was charged and your "
-                                        "spots were released. Please try again in a moment.", [], status=503)
+        return _checkout_problem(place, _("We couldn't reach the payment provider, so nothing was charged and your "
+                                          "spots were released. Please try again in a moment."), [], status=503)
     return redirect_to(result.redirect_url)
 
 
-def _checkout_problem(place: OrderPlace, message: str, problems: list[str], status: int):
+def _checkout_problem(place: OrderPlace, message: str, problems: list[str], status: int, sold_out: bool = False):
     return render("checkout/problem.html", race=db.session.get(Race, place.race_id), message=message,
-                  problems=problems, cart_url=_cart_url(place), status=status)
+                  problems=problems, cart_url=_cart_url(place), status=status, sold_out=sold_out)
 
 
 def _order_view(order: Order):
@@ -114,7 +116,7 @@ def _test_gateway_order(order_id: uuid.UUID) -> Order:
         abort(404)
     order = db.session.get(Order, order_id)
     if order is None or not opens_gateway_page(order_id, request.args.get("page", "")):
-        abort_for_user(404, "We couldn't find that payment page.")
+        abort_for_user(404, _("We couldn't find that payment page."))
     return order
 
 

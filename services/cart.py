@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -120,9 +121,10 @@ def cart_registrations(session: Session, order: Order) -> list[Registration]:
 def _limit_problem(ticket_type: TicketType, in_cart: int, wanted: int) -> str | None:
     if wanted <= MAX_PER_TYPE:
         return None
-    message = f"You can buy at most {MAX_PER_TYPE} tickets for the {ticket_type.name} in one order."
+    message = _("You can buy at most %(max)d tickets for the %(name)s in one order.", max=MAX_PER_TYPE,
+                name=ticket_type.name)
     if in_cart:
-        message += f" Your cart already has {in_cart}."
+        message = " ".join((message, _("Your cart already has %(num)d.", num=in_cart)))
     return message
 
 
@@ -134,8 +136,8 @@ def _types_of_race(session: Session, race: Race, ids) -> dict[int, TicketType]:
 def _guest_limit_problem(owner: CartOwner, in_cart: Counter, wanted: dict[int, int]) -> str | None:
     if not owner.is_guest or sum(in_cart.values()) + sum(wanted.values()) <= MAX_GUEST_TICKETS:
         return None
-    return (f"A cart holds at most {MAX_GUEST_TICKETS} tickets until you sign in. Sign in or create an account "
-            "to add more.")
+    return _("A cart holds at most %(max)d tickets until you sign in. Sign in or create an account to add more.",
+             max=MAX_GUEST_TICKETS)
 
 
 def add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dict[int, int],
@@ -152,9 +154,9 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
                  now: datetime) -> tuple[Order, list[Registration]]:
     wanted = {type_id: n for type_id, n in quantities.items() if n}
     if any(n < 0 for n in wanted.values()):
-        raise CartRefused({None: "Quantities can't be negative."})
+        raise CartRefused({None: _("Quantities can't be negative.")})
     if not wanted:
-        raise CartRefused({None: "Choose how many tickets you want."})
+        raise CartRefused({None: _("Choose how many tickets you want.")})
     reason = signup_closed_reason(race, now)
     if reason:
         raise CartRefused({None: reason})
@@ -167,7 +169,7 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
     for type_id, n in wanted.items():
         ticket_type = types.get(type_id)
         if ticket_type is None:
-            problems[type_id] = "That ticket type isn't part of this race."
+            problems[type_id] = _("That ticket type isn't part of this race.")
             continue
         total = in_cart[type_id] + n
         problem = (off_sale_reason(ticket_type, now) or _limit_problem(ticket_type, in_cart[type_id], total)
@@ -183,7 +185,7 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
     cart = cart or get_or_create_cart(session, owner, race)
     added = []
     for ticket_type in sorted((types[i] for i in wanted), key=lambda t: (t.position, t.id)):
-        for _ in range(wanted[ticket_type.id]):
+        for _copy in range(wanted[ticket_type.id]):
             added.append(Registration(order_id=cart.id, race_id=race.id, ticket_type_id=ticket_type.id,
                                       price=ticket_type.price))
     session.add_all(added)
@@ -210,7 +212,7 @@ def set_quantity(session: Session, order: Order, race: Race, ticket_type_id: int
     """
     with _one_change(session):
         if quantity < 0:
-            raise CartRefused({ticket_type_id: "Quantities can't be negative."})
+            raise CartRefused({ticket_type_id: _("Quantities can't be negative.")})
         tickets = [r for r in cart_registrations(session, order) if r.ticket_type_id == ticket_type_id]
         have = len(tickets)
         if quantity > have:

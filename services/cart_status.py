@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, false, func, select
 from sqlalchemy.orm import Session, joinedload
 
@@ -90,22 +91,29 @@ def buyer_email(session: Session, order: Order) -> str | None:
     return buyer.email if buyer is not None else None
 
 
+def joined_with_and(items: list[str]) -> str:
+    """"Ana", "Bo and Cy", "Ana, Bo and Cy" in the page's language (a template filter too)."""
+    items = [str(item) for item in items]
+    if len(items) < 2:
+        return "".join(items)
+    return _("%(items)s and %(last)s", items=", ".join(items[:-1]), last=items[-1])
+
+
 def _runner_messages(runners: list[RunnerStatus]) -> list[str]:
     """One line for the runners nobody has started on, then one per runner with something wrong."""
     messages = []
     blank = [r.number for r in runners if not r.complete and r.blank]
     if len(blank) == 1:
-        messages.append(f"Fill in runner {blank[0]}'s details and waiver.")
+        messages.append(_("Fill in runner %(number)d's details and waiver.", number=blank[0]))
     elif blank:
-        numbers = ", ".join(str(n) for n in blank[:-1]) + f" and {blank[-1]}"
-        messages.append(f"Fill in the details and waivers of runners {numbers}.")
+        messages.append(_("Fill in the details and waivers of runners %(numbers)s.", numbers=joined_with_and(blank)))
     for runner in runners:
         if runner.complete or runner.blank:
             continue
         registration = runner.registration
-        who = registration.runner_name or "no name yet"
-        messages.append(f"Runner {runner.number} ({who}, {registration.ticket_type.name}): "
-                        f"{next(iter(runner.problems.values()))}")
+        messages.append(_("Runner %(number)d (%(name)s, %(ticket_type)s): %(problem)s", number=runner.number,
+                          name=registration.runner_name or _("no name yet"), ticket_type=registration.ticket_type.name,
+                          problem=next(iter(runner.problems.values()))))
     return messages
 
 
@@ -120,7 +128,7 @@ def cart_problems(session: Session, order: Order, now: datetime,
     if registrations is None:
         registrations = cart_registrations(session, order)
     if not registrations:
-        return ["Your cart is empty."]
+        return [_("Your cart is empty.")]
     race = session.get(Race, order.race_id)
     waiver = waiver_to_sign(session, race.id)
     return (_runner_messages(runner_statuses(registrations, race, waiver, now, buyer_email(session, order)))
@@ -132,8 +140,9 @@ def limit_problems(registrations: list[Registration]) -> list[str]:
     runner someone filled in): the buyer chooses which to remove."""
     counts = Counter(r.ticket_type_id for r in registrations)
     names = {r.ticket_type_id: r.ticket_type.name for r in registrations}
-    return [f"You can buy at most {MAX_PER_TYPE} tickets for the {names[type_id]} in one order; your cart has "
-            f"{n}. Remove some to continue." for type_id, n in counts.items() if n > MAX_PER_TYPE]
+    return [_("You can buy at most %(max)d tickets for the %(name)s in one order; your cart has %(num)d. Remove "
+              "some to continue.", max=MAX_PER_TYPE, name=names[type_id], num=n)
+            for type_id, n in counts.items() if n > MAX_PER_TYPE]
 
 
 def changes_since_added(session: Session, race: Race, registrations: list[Registration], code: DiscountCode | None,
@@ -153,14 +162,14 @@ def changes_since_added(session: Session, race: Race, registrations: list[Regist
         off_sale = off_sale_reason(ticket_type, now)
         full = spots_problem(ticket_type, counts[type_id], left[type_id])
         if off_sale or (full and left[type_id] <= 0):
-            problems.append(f"{off_sale or full} Remove those tickets to continue.")
+            problems.append(_("%(problem)s Remove those tickets to continue.", problem=off_sale or full))
         elif full:
-            problems.append(f"{full} Lower the quantity to continue.")
+            problems.append(_("%(problem)s Lower the quantity to continue.", problem=full))
     if code is not None:
         try:
             check_code(session, race, code.code, order, now)
         except CodeRefused as refused:
-            problems.append(f"{refused.message} Remove the code to continue.")
+            problems.append(_("%(problem)s Remove the code to continue.", problem=refused.message))
     return problems
 
 
@@ -173,7 +182,7 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
     steps = {r.ticket_type_id: book.price_of(r.ticket_type) for r in registrations}
     if order.status != OrderStatus.CART:
         return pricing.quote_order(session, order), steps
-    prices = [price for price, _ in price_tiers.price_registrations(session, race, registrations, now, book)]
+    prices = [price for price, _step in price_tiers.price_registrations(session, race, registrations, now, book)]
     return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
 
 
@@ -222,7 +231,7 @@ def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart 
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
     quote, prices = _quote_today(session, race, order, registrations, code, now)
-    runner_messages = _runner_messages(runners) if registrations else ["Your cart is empty."]
+    runner_messages = _runner_messages(runners) if registrations else [_("Your cart is empty.")]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)
              if registrations else [])
     return CartView(order=order, race=race, runners=runners, quote=quote, waiver=waiver, code=code,
@@ -251,7 +260,7 @@ class CartContents:
     rows: tuple[tuple[int, str, int, int], ...] = ()  # (race id, race slug, ticket type id, tickets)
 
     def count(self) -> CartCount:
-        slugs = {slug for _, slug, _, _ in self.rows}
+        slugs = {row[1] for row in self.rows}
         return CartCount(tickets=sum(n for *_, n in self.rows), races=len(slugs),
                          slug=next(iter(slugs)) if len(slugs) == 1 else None)
 

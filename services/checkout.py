@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -72,10 +74,10 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # what must be counted under it (its time times the queue is the last buyer's wait).
     registrations = _tickets(session, order.id)
     if not registrations:
-        raise CheckoutRefused("Your cart is empty.")
+        raise CheckoutRefused(_("Your cart is empty."))
     checked = _as_checked(registrations)
     if order.status != OrderStatus.CART:
-        raise CheckoutRefused("This order is already being paid for.")
+        raise CheckoutRefused(str(ALREADY_PAYING))
     race = session.get(Race, order.race_id)
     # The sold-out fast path: a snapshot that already has no room for this cart refuses at once, before
     # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
@@ -89,7 +91,7 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
         raise SoldOut(" ".join(full), full)
     problems = cart_problems(session, order, now, registrations)
     if problems:
-        raise CheckoutRefused("Some runner details are missing.", problems)
+        raise CheckoutRefused(_("Some runner details are missing."), problems)
     code_id = order.discount_code_id
     code = session.get(DiscountCode, code_id) if code_id is not None else None
     if code is not None:
@@ -98,14 +100,14 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     lock_ticket_types(session, (r.ticket_type_id for r in registrations))
     locked = lock_order(session, order.id)  # re-read: it may have been paid for, or its code changed, since
     if locked is None or locked.status != OrderStatus.CART:
-        raise CheckoutRefused("This order is already being paid for.")
+        raise CheckoutRefused(str(ALREADY_PAYING))
     if locked.discount_code_id != code_id:
-        raise CheckoutRefused("Your discount code changed a moment ago; please check your cart and try again.")
+        raise CheckoutRefused(_("Your discount code changed a moment ago; please check your cart and try again."))
     # What was checked above without the locks must be what is paid for: a ticket added, removed or edited
     # since (another tab) would otherwise skip the runner checks, or the capacity check of its own type.
     registrations = _tickets(session, order.id)
     if _as_checked(registrations) != checked:
-        raise CheckoutRefused(CART_CHANGED)
+        raise CheckoutRefused(str(CART_CHANGED))
     problems = capacity_problems(session, registrations, now)
     if problems:
         raise SoldOut(" ".join(problems), problems)
@@ -122,7 +124,8 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     return quote
 
 
-CART_CHANGED = "Your cart changed a moment ago; please check it and try again."
+CART_CHANGED = _l("Your cart changed a moment ago; please check it and try again.")
+ALREADY_PAYING = _l("This order is already being paid for.")
 _TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attrs)
 
 

@@ -6,11 +6,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from babel.dates import format_datetime
+from flask_babel import gettext as _
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, Order, OrderStatus, Race, Registration
 from models.discount import CODE_MAX_LENGTH, normalize_code
+from services.languages import current_language
 from services.pricing import Line
 
 
@@ -71,16 +74,17 @@ def check_code(session: Session, race: Race, code_text: str | None, lines_or_ord
     if code is None:
         elsewhere = session.scalar(select(exists().where(DiscountCode.code_normalized == normalized)))
         if elsewhere:
-            raise CodeRefused(f"{normalized} isn't a code for this race.")
-        raise CodeRefused(f"We don't know the code {normalized}.")
+            raise CodeRefused(_("%(code)s isn't a code for this race.", code=normalized))
+        raise CodeRefused(_("We don't know the code %(code)s.", code=normalized))
 
     name = code.code
     if not code.active:
-        raise CodeRefused(f"{name} is no longer active.")
+        raise CodeRefused(_("%(code)s is no longer active.", code=name))
     if code.starts_at is not None and now < code.starts_at:
-        raise CodeRefused(f"{name} works from {_moment(code.starts_at, race, now)}.")
+        raise CodeRefused(_("%(code)s works from %(when)s.", code=name, when=_moment(code.starts_at, race, now)))
     if code.ends_at is not None and now >= code.ends_at:
-        raise CodeRefused(f"{name} expired on {_moment(code.ends_at, race, now, end=True)}.")
+        raise CodeRefused(_("%(code)s expired on %(when)s.", code=name,
+                                when=_moment(code.ends_at, race, now, end=True)))
 
     order = lines_or_order if isinstance(lines_or_order, Order) else None
     if order is not None and order.race_id != race.id:
@@ -89,12 +93,12 @@ def check_code(session: Session, race: Race, code_text: str | None, lines_or_ord
         in_cart = (_ticket_types_in_order(session, order) if order is not None
                    else {line.ticket_type_id for line in lines_or_order if line.quantity > 0})
         if code.ticket_type_id not in in_cart:
-            raise CodeRefused(f"{name} only applies to {code.ticket_type.name} tickets.")
+            raise CodeRefused(_("%(code)s only applies to %(name)s tickets.", code=name, name=code.ticket_type.name))
 
     if code.max_uses is not None:
         held = uses_held(session, [code.id], now, excluding_order_id=order.id if order is not None else None)
         if held.get(code.id, 0) >= code.max_uses:
-            raise CodeRefused(f"{name} has been used up.")
+            raise CodeRefused(_("%(code)s has been used up.", code=name))
     return code
 
 
@@ -102,12 +106,12 @@ def _clean(code_text: str | None) -> str:
     """The code as typed, trimmed, or CodeRefused when it cannot be a code at all."""
     text = (code_text or "").strip()
     if not text:
-        raise CodeRefused("Enter a code.")
+        raise CodeRefused(_("Enter a code."))
     if len(text) > CODE_MAX_LENGTH:
-        raise CodeRefused(f"That is too long for a code (codes have at most {CODE_MAX_LENGTH} characters).")
+        raise CodeRefused(_("That is too long for a code (codes have at most %(max)d characters).", max=CODE_MAX_LENGTH))
     # Control, format, private-use and unassigned characters: pasted junk, never part of a code.
     if any(unicodedata.category(ch).startswith("C") for ch in text):
-        raise CodeRefused("Codes contain only letters, digits, spaces and punctuation.")
+        raise CodeRefused(_("Codes contain only letters, digits, spaces and punctuation."))
     return text
 
 
@@ -117,7 +121,7 @@ def _ticket_types_in_order(session: Session, order: Order) -> set[int]:
 
 
 def _moment(when: datetime, race: Race, now: datetime, *, end: bool = False) -> str:
-    """A date the buyer reads in the race's timezone: "3 Mar", "3 Mar 2027", "3 Mar, 18:00".
+    """A date the buyer reads in the race's timezone and the page's language: "3 Mar", "3 Mar 2027", "3 Mar, 18:00".
 
     An end at local midnight is the end of the day before: a code that ends at 00:00 on
     4 Mar expired on 3 Mar.
@@ -126,9 +130,5 @@ def _moment(when: datetime, race: Race, now: datetime, *, end: bool = False) -> 
     at_midnight = (local.hour, local.minute, local.second, local.microsecond) == (0, 0, 0, 0)
     if end and at_midnight:
         local -= timedelta(days=1)
-    text = f"{local.day} {local:%b}"
-    if local.year != now.astimezone(race.tz).year:
-        text += f" {local.year}"
-    if not at_midnight:
-        text += f", {local:%H:%M}"
-    return text
+    pattern = "d MMM" + (" y" if local.year != now.astimezone(race.tz).year else "")
+    return format_datetime(local, pattern + ("" if at_midnight else ", HH:mm"), locale=current_language())

@@ -92,7 +92,8 @@ def _needs_refund(session: Session, order: Order, registrations: list[Registrati
 
 
 def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) -> str | None:
-    """Why this payment does not pay for this order, in words for the organizer; None when it does.
+    """Why this payment does not pay for this order, in words for the organizer; None when it does. Kept in
+    English whatever the request's language: it is stored on the order (organizers and the log read it).
 
     Stripe is compared on what we control: the currency, the line items (their subtotal is unit
     amounts × quantities, no rounding) and which discount code the coupon stands for. How Stripe
@@ -101,17 +102,18 @@ def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) ->
     differ from our quote by up to one minor unit per line, and Stripe Tax is Stripe's alone. What
     Stripe charged must still add up.
     """
-    paid = format_money(payment.amount_total, payment.currency.upper() or order.currency)
-    ours = format_money(quote.total, order.currency)
+    paid = format_money(payment.amount_total, payment.currency.upper() or order.currency, "en")
+    ours = format_money(quote.total, order.currency, "en")
     if payment.currency.upper() != order.currency.upper():
         return f"Paid {paid}, but the order is in {order.currency}."
     if payment.amount_subtotal is None:  # our own gateway, or nothing to pay: our total exactly
         if payment.amount_total != order.total:
-            return f"Paid {paid}, but the order was for {format_money(order.total, order.currency)}."
+            return f"Paid {paid}, but the order was for {format_money(order.total, order.currency, 'en')}."
         return None
     if payment.amount_subtotal != quote.subtotal:
-        return (f"Paid {paid} for tickets worth {format_money(payment.amount_subtotal, order.currency)}, but the "
-                f"order's tickets come to {format_money(quote.subtotal, order.currency)}.")
+        worth, ours_before_discount = (format_money(payment.amount_subtotal, order.currency, "en"),
+                                       format_money(quote.subtotal, order.currency, "en"))
+        return f"Paid {paid} for tickets worth {worth}, but the order's tickets come to {ours_before_discount}."
     discount, tax = payment.amount_discount or 0, payment.amount_tax or 0
     expected_code = order.discount_code_id if quote.discount else None
     if (payment.discount_code_id if discount else None) != expected_code:

@@ -15,6 +15,8 @@ import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -93,8 +95,11 @@ def _drop_blank_tickets_over_the_limit(session: Session, order: Order) -> list[s
         for registration in blank:
             session.delete(registration)
         if blank:
-            notices.append(f"Your carts together had more than {MAX_PER_TYPE} {tickets[0].ticket_type.name} tickets, "
-                           f"so we took out {len(blank)} that had no runner yet.")
+            notices.append(ngettext(
+                "Your carts together had more than %(max)d %(name)s tickets, so we took out %(num)d that had no "
+                "runner yet.",
+                "Your carts together had more than %(max)d %(name)s tickets, so we took out %(num)d that had no "
+                "runner yet.", len(blank), max=MAX_PER_TYPE, name=tickets[0].ticket_type.name))
     session.flush()
     return notices
 
@@ -104,7 +109,8 @@ def _keep_code_if_it_passes(session: Session, race: Race, order: Order, code_id:
     try:
         check_code(session, race, code.code, order, now)
     except CodeRefused as refused:
-        return [f"The code {code.code} no longer applies to your cart, so it was taken off: {refused.message}"]
+        return [_("The code %(code)s no longer applies to your cart, so it was taken off: %(reason)s", code=code.code,
+                  reason=refused.message)]
     order.discount_code_id = code.id
     return []
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -289,8 +291,9 @@ def spots_problem(ticket_type: TicketType, wanted: int, left: int) -> str | None
     if wanted <= left:
         return None
     if left <= 0:
-        return f"The {ticket_type.name} is sold out."
-    return f"Only {left} spot{'s' if left != 1 else ''} left in the {ticket_type.name}."
+        return _("The %(name)s is sold out.", name=ticket_type.name)
+    return ngettext("Only %(num)d spot left in the %(name)s.", "Only %(num)d spots left in the %(name)s.", left,
+                    name=ticket_type.name)
 
 
 def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:

@@ -20,6 +20,7 @@ from flask import Flask, current_app, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from models import DiscountCode, Order, Race, TaxMode
+from services.languages import current_language
 from services.pricing import Quote
 from services.typed_input import is_whole_number
 
@@ -146,6 +147,16 @@ def read_session(session) -> SessionState:
         discount_code_id=_discount_code_id(session))
 
 
+# The languages Stripe Checkout's page is written in (its `locale` parameter); any other lets Stripe choose.
+STRIPE_LOCALES = frozenset("bg cs da de el en es et fi fil fr hr hu id it ja ko lt lv ms mt nb nl pl pt ro ru sk sl "
+                           "sv th tr vi zh".split())
+
+
+def stripe_locale(language: str) -> str:
+    """The `locale` of a Checkout session for a page in `language` ("es"), or "auto"."""
+    return language if language in STRIPE_LOCALES else "auto"
+
+
 def coupon_name(code: str) -> str:
     """The code as Stripe may show it: shortened with an ellipsis past Stripe's 40 characters."""
     return code if len(code) <= COUPON_NAME_MAX else code[:COUPON_NAME_MAX - 1] + "…"
@@ -248,6 +259,7 @@ class StripeGateway:
             "success_url": request.success_url, "cancel_url": request.cancel_url,
             # Said either way: an account may turn Stripe Tax on by default for sessions that don't.
             "automatic_tax": {"enabled": race.tax_mode == TaxMode.STRIPE},
+            "locale": stripe_locale(current_language()),  # Stripe's page in the buyer's language
         }
         coupon = self._coupon(request)
         if coupon:

@@ -9,19 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from flask_babel import gettext as _
+
 from models import Race, RaceStatus, TicketType
 
 
 def signup_closed_reason(race: Race, now: datetime) -> str | None:
     """Why nobody can sign up for this race right now, or None while sign-up is open."""
     if race.status == RaceStatus.DRAFT:
-        return "Sign-up hasn't opened for this race yet."
+        return _("Sign-up hasn't opened for this race yet.")
     if now >= race.starts_at:
-        return "This race has already taken place."
-    if race.status != RaceStatus.PUBLISHED:
-        return "Sign-up for this race is closed."
-    if race.registration_closes_at is not None and now >= race.registration_closes_at:
-        return "Sign-up for this race is closed."
+        return _("This race has already taken place.")
+    if race.status != RaceStatus.PUBLISHED or (race.registration_closes_at is not None
+                                               and now >= race.registration_closes_at):
+        return _("Sign-up for this race is closed.")
     return None
 
 
@@ -38,11 +39,11 @@ def signup_open(race: Race, now: datetime) -> bool:
 def off_sale_reason(ticket_type: TicketType, now: datetime) -> str | None:
     """Why this ticket type can't be bought right now, or None while it is on sale."""
     if ticket_type.hidden:
-        return f"The {ticket_type.name} isn't available any more."
+        return _("The %(name)s isn't available any more.", name=ticket_type.name)
     if ticket_type.sales_start is not None and now < ticket_type.sales_start:
-        return f"The {ticket_type.name} isn't on sale yet."
+        return _("The %(name)s isn't on sale yet.", name=ticket_type.name)
     if ticket_type.sales_end is not None and now >= ticket_type.sales_end:
-        return f"Sales for the {ticket_type.name} have ended."
+        return _("Sales for the %(name)s have ended.", name=ticket_type.name)
     return None
 
 
