@@ -28,7 +28,7 @@ def account_languages(session: Session, emails: Iterable[str]) -> dict[str, str]
     for start in range(0, len(folded), _CHUNK):
         chunk = folded[start:start + _CHUNK]
         found.update(session.execute(select(func.lower(Profile.email), Profile.language).where(
-            func.lower(Profile.email).in_(chunk), Profile.language.is_not(None))).tuples())
+            func.lower(Profile.email).in_(chunk), Profile.language.is_not(None))).all())
     return found
 
 
