@@ -126,8 +126,8 @@ spec = ApiSpec(
     "flask", mode="strict", page_templates={},
     title="Startline API", version="1",
     path="api/openapi",  # spectree leaves the routes under this out: only the document itself is there
-    description=("Races, your orders and tickets, and the organizer's registrants and figures. "
-                 "Errors are RFC 9457 problem documents; lists page by cursor; every GET has an ETag."),
+    description=" ".join(("Races, your orders and tickets, and the organizer's registrants and figures.",
+                          "Errors are RFC 9457 problem documents; lists page by cursor; every GET has an ETag.")),
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
         type=SecureType.HTTP, scheme="bearer", bearer_format="JWT",
         description="an access token from POST /api/v1/auth/token (or Supabase Auth)"))],
