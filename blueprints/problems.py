@@ -18,10 +18,10 @@ from services.languages import current_language
 
 PROBLEM_JSON = "application/problem+json"
 API_PREFIX = "/api/"
-# The status phrases an API answer can carry, for translating; any other is HTTPStatus's English phrase.
+# HTTPStatus's phrases of the statuses an API answer can carry, for translating (any other stays English).
 TITLES = {400: _l("Bad Request"), 401: _l("Unauthorized"), 403: _l("Forbidden"), 404: _l("Not Found"),
           405: _l("Method Not Allowed"), 409: _l("Conflict"), 410: _l("Gone"), 412: _l("Precondition Failed"),
-          413: _l("Content Too Large"), 415: _l("Unsupported Media Type"), 422: _l("Unprocessable Content"),
+          413: _l("Request Entity Too Large"), 415: _l("Unsupported Media Type"), 422: _l("Unprocessable Entity"),
           428: _l("Precondition Required"), 429: _l("Too Many Requests"), 500: _l("Internal Server Error"),
           502: _l("Bad Gateway"), 503: _l("Service Unavailable"), 504: _l("Gateway Timeout")}
 
