@@ -1,10 +1,10 @@
 """The language an email is written in, chosen for its recipient when it is queued: the language their account
-chose, else the page they are on when they cause it, else the race's (services.languages.language_for)."""
+chose, else the page they are on when they cause it themselves, else the race's (services.languages.language_for)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import g, has_request_context
+from flask import has_request_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,26 +32,19 @@ def account_languages(session: Session, emails: Iterable[str]) -> dict[str, str]
     return found
 
 
-def page_language(asking: Profile | None = None) -> str | None:
-    """The language of the page being answered, when the email's recipient is the one on it: `asking` signed in,
-    or, without `asking`, whoever is on the page (a sign-up, a waitlist form). None outside a request."""
-    if not has_request_context():
-        return None
-    if asking is not None:
-        user = g.get("user")
-        if user is None or user.id != asking.id:
-            return None
-    return current_language()
+def page_language() -> str | None:
+    """The language of the page being answered, for an email to the person on it (signing up, joining a waitlist,
+    sending their own details); None outside a request (the worker, the CLI)."""
+    return current_language() if has_request_context() else None
 
 
 def buyer_language(buyer: Profile, race: Race) -> str:
-    """A buyer's language: their account's choice, else the page they are on (when they are the one paying), else
-    the race's."""
-    return language_for(buyer.language, page_language(asking=buyer), race.language)
+    """A buyer's language: their account's choice, else the race's. (Not the page's: a payment is often confirmed by
+    Stripe's webhook, and a refund by an organizer, on pages that aren't the buyer's.)"""
+    return language_for(buyer.language, race.language)
 
 
 def runner_language(session: Session, registration: Registration, buyer: Profile, race: Race) -> str:
     """A runner's language: their own account's choice (by their address), else the buyer's (a friend is written to
-    in the language the buyer chose or was reading when buying), else the race's."""
-    return language_for(account_language(session, registration.email), buyer.language, page_language(asking=buyer),
-                        race.language)
+    in the language the buyer chose), else the race's."""
+    return language_for(account_language(session, registration.email), buyer.language, race.language)

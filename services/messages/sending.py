@@ -120,7 +120,7 @@ def send_test(session: Session, race: Race, sender: Profile, draft: Draft) -> No
     check_draft(session, race, draft)
     rendered = _rendered(race, sender, draft)
     token = None if draft.essential else token_maker(race.id)(sender.email)
-    language = language_for(sender.language, page_language(asking=sender), race.language)
+    language = language_for(sender.language, page_language(), race.language)  # the organizer is on the page
     text, html = rendered.for_recipient(_sender_name(sender).split(" ")[0], token, language)
     queue_email(session, to=sender.email, subject=f"[Test] {draft.subject}", text=text, html=html, kind=TEST_KIND,
                 race_id=race.id, headers=rendered.headers(_reply_to(sender), token),
