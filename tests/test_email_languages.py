@@ -15,6 +15,7 @@ from services.messages import sending
 from services.messages.sending import Draft
 from services.money import format_money
 from services.notifications import queue_auth_link
+from tests.browser import screenshot
 from tests.factories import make_order, make_profile, make_race
 from tests.registrant_factories import organized_race, runner
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
@@ -167,3 +168,24 @@ def test_an_api_problem_stays_english_without_a_spanish_request(client, headers)
     body = response.get_json()
     assert response.headers["Content-Language"] == "en"
     assert body["title"] == "Unprocessable Entity" and body["detail"] == "Some of what you entered needs another look."
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("kind", ["order_confirmation", "ticket"])
+def test_the_spanish_emails_hold_their_longer_words_at_390_px(app, db, chromium, kind):
+    """A phone's mail client: the buyer's Spanish confirmation and the friend's Spanish ticket at 390 px, inline
+    images resolved, nothing wider than the screen; screenshots for a person to look at."""
+    paid_order(app, db, buyer_language="es", friend_language="es")
+    [row] = outbox(db, kind=kind)
+    assert row.language == "es"
+    html = row.html_body
+    for item in row.attachments:
+        if item.get("content_id"):
+            html = html.replace(f"cid:{item['content_id']}", f"data:{item['content_type']};base64,{item['data']}")
+    page = chromium.new_page(viewport={"width": 390, "height": 844})
+    page.set_content(html)
+    screenshot(page, f"es-email-{kind.replace('_', '-')}-390")
+    assert page.evaluate("document.documentElement.lang") == "es"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("[...document.images].every(i => i.naturalWidth > 0)")
+    page.close()
