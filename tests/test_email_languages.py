@@ -8,13 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from extensions import db as app_db  # the app's session, beside the test's `db` fixture
-from models import OrderStatus, OutboxMessage
+from models import Order, OrderStatus, OutboxMessage
 from services.fulfillment import Payment, fulfill
 from services.mail.worker import send_due_for
 from services.messages import sending
 from services.messages.sending import Draft
 from services.money import format_money
-from services.notifications import queue_auth_link
+from services.notifications import queue_auth_link, queue_refund_notice
 from tests.browser import screenshot
 from tests.factories import make_order, make_profile, make_race
 from tests.registrant_factories import organized_race, runner
@@ -85,6 +85,16 @@ def test_without_a_chosen_language_the_race_s_own_is_used(app, db):
     paid_order(app, db, race_language="es")
     assert {row.language for row in outbox(db)} == {"es"}
     assert row_to(db, "carl@example.com", "ticket").subject == "Tu entrada para Lake Run"
+
+
+def test_an_email_queued_by_the_worker_outside_any_request_is_in_the_buyer_s_language(app, db):
+    order = paid_order(app, db, buyer_language="es")
+    with app.app_context():  # as the worker and the scheduled jobs run: no request, no page language
+        queue_refund_notice(app_db.session, app_db.session.get(Order, order.id), 4500)
+        app_db.session.commit()
+    [row] = outbox(db, kind="refund_notice")
+    assert row.language == "es" and row.subject == "Reembolso para Lake Run"
+    assert f"Se reembolsaron {format_money(4500, 'USD', 'es')} de tu pedido para Lake Run." in row.text_body
 
 
 def test_an_organizer_message_goes_to_each_runner_in_their_own_language(db):
