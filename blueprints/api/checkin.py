@@ -5,6 +5,8 @@ the race only; anyone else gets 404."""
 from __future__ import annotations
 
 from flask import g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_ngettext
 from flask_wtf.csrf import generate_csrf
 from spectree import Response
 
@@ -17,7 +19,8 @@ from services import clock
 from services.registrants import checkin_sync
 
 MAX_BODY = 256 * 1024  # 500 items of ~150 bytes fit many times over
-TOO_MANY = f"Send at most {checkin_sync.MAX_ITEMS} items at a time."
+TOO_MANY = lazy_ngettext("Send at most %(num)d item at a time.", "Send at most %(num)d items at a time.",
+                         checkin_sync.MAX_ITEMS)
 ORGANIZERS_ONLY = dict(tags=["check-in"], security={"bearer": []})
 
 
@@ -65,7 +68,7 @@ def check_ins(slug: str, json: CheckInBatch):
     words, and the named runners' state now."""
     race = managed_race(slug)
     if json is None:  # a form-encoded body, which spectree leaves unread
-        raise ApiProblem(415, "Send the check-ins as JSON (Content-Type: application/json).")
+        raise ApiProblem(415, _("Send the check-ins as JSON (Content-Type: application/json)."))
     try:
         items = checkin_sync.parse_items(json.model_dump(mode="json"))
     except checkin_sync.BadBatch as bad:  # the schema let through what the rule refuses

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import functools
 
+import flask_babel
 import jwt
 from flask import Blueprint, Response, current_app, g, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 from spectree.models import SecureType
@@ -29,9 +33,9 @@ from services.races import race_by_slug
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-SIGN_IN_FIRST = "Sign in first: send your access token as Authorization: Bearer <token>."
-BAD_INPUT = "Some of what you entered needs another look."
-CSRF_EXPIRED = "Reload the page and try again. (The security token was missing or too old.)"
+SIGN_IN_FIRST = _l("Sign in first: send your access token as Authorization: Bearer <token>.")
+BAD_INPUT = _l("Some of what you entered needs another look.")
+CSRF_EXPIRED = _l("Reload the page and try again. (The security token was missing or too old.)")
 
 
 def _schema_name(response: dict) -> str:
@@ -59,9 +63,49 @@ class ApiSpec(SpecTree):
 
 
 def field_problems(error) -> list[dict]:
-    """A pydantic validation error as the problem document's `errors`, field by field."""
-    return [{"field": ".".join(str(part) for part in problem["loc"]) or "body", "detail": problem["msg"]}
+    """A pydantic validation error as the problem document's `errors`, field by field, in the request's language."""
+    return [{"field": ".".join(str(part) for part in problem["loc"]) or "body", "detail": field_message(problem)}
             for problem in error.errors(include_url=False)]
+
+
+def field_message(problem: dict) -> str:
+    """One of pydantic's problems in the request's language: the kinds an API client meets, in our words; any
+    other kind (a validator's own message) as pydantic says it."""
+    ctx = problem.get("ctx") or {}
+    kind = problem["type"]
+    if kind == "missing":
+        return _("This field is required.")
+    if kind == "extra_forbidden":
+        return _("This field isn't one we know: leave it out.")
+    if kind in ("string_type", "string_unicode"):
+        return _("Send text here.")
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return _("Send a whole number here.")
+    if kind in ("bool_type", "bool_parsing"):
+        return _("Send true or false here.")
+    if kind in ("list_type", "tuple_type"):
+        return _("Send a list here.")
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return _("Send an object here.")
+    if kind.startswith(("datetime_", "date_", "timezone_")):
+        return _("Send a date and time in ISO 8601 with a time zone, like 2026-05-01T08:00:00Z.")
+    if kind in ("uuid_type", "uuid_parsing"):
+        return _("Send a UUID here.")
+    if kind == "string_too_long" and "max_length" in ctx:
+        return ngettext("Keep it to %(num)d character.", "Keep it to %(num)d characters.", ctx["max_length"])
+    if kind == "string_too_short" and "min_length" in ctx:
+        return ngettext("Send at least %(num)d character.", "Send at least %(num)d characters.", ctx["min_length"])
+    if kind == "too_long" and "max_length" in ctx:
+        return ngettext("Send at most %(num)d item.", "Send at most %(num)d items.", ctx["max_length"])
+    if kind == "too_short" and "min_length" in ctx:
+        return ngettext("Send at least %(num)d item.", "Send at least %(num)d items.", ctx["min_length"])
+    if kind in ("string_pattern_mismatch", "literal_error", "enum"):
+        return _("That value isn't one this field takes.")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return _("That number is out of range.")
+    if kind == "json_invalid":
+        return _("The body isn't valid JSON.")
+    return problem["msg"]
 
 
 def refuse_bad_input(req, resp, error, instance, *rest) -> None:
@@ -82,8 +126,8 @@ spec = ApiSpec(
     "flask", mode="strict", page_templates={},
     title="Startline API", version="1",
     path="api/openapi",  # spectree leaves the routes under this out: only the document itself is there
-    description=("Races, your orders and tickets, and the organizer's registrants and figures. "
-                 "Errors are RFC 9457 problem documents; lists page by cursor; every GET has an ETag."),
+    description=" ".join(("Races, your orders and tickets, and the organizer's registrants and figures.",
+                          "Errors are RFC 9457 problem documents; lists page by cursor; every GET has an ETag.")),
     security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(
         type=SecureType.HTTP, scheme="bearer", bearer_format="JWT",
         description="an access token from POST /api/v1/auth/token (or Supabase Auth)"))],
@@ -104,6 +148,7 @@ def authenticate() -> None:
         raise ApiProblem(401, SIGN_IN_FIRST, headers={"WWW-Authenticate": "Bearer"})
     if token is not None:
         g.user = _user_of(token)
+        flask_babel.refresh()  # the caller's profile may choose the language of the answer's words
     if request.method not in SAFE_METHODS and carries_session():
         try:
             csrf.protect()
@@ -161,5 +206,5 @@ def conditional_get(response: Response) -> Response:
             for name in ("Content-Type", "Content-Length"):
                 response.headers.pop(name, None)
     response.headers.setdefault("Cache-Control", "private, no-cache")
-    response.vary.update(("Authorization", "Cookie"))
+    response.vary.update(("Authorization", "Cookie", "Accept-Language"))
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import make_response, request
+from flask_babel import lazy_gettext as _l
 from spectree import Response
 
 from blueprints.api.account import race_ref
@@ -26,7 +27,7 @@ from services.registrants.feed import FeedRow, registrant_feed
 from services.registrants.query import FOREIGN_TICKET, BadFilter, RegistrantFilters, race_ticket_types
 
 FILTER_FIELDS = ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir")
-OUT_OF_RANGE = "That time is out of range: send an ISO 8601 time between the years 1 and 9999 in UTC."
+OUT_OF_RANGE = _l("That time is out of range: send an ISO 8601 time between the years 1 and 9999 in UTC.")
 ORGANIZERS_ONLY = dict(tags=["organizers"], security={"bearer": []})
 
 

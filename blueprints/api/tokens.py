@@ -6,6 +6,7 @@ the same JWTs the sign-in cookies carry. With Supabase an app may also get them 
 from __future__ import annotations
 
 import jwt
+from flask_babel import lazy_gettext as _l
 from spectree import Response
 from werkzeug.datastructures import MultiDict
 
@@ -17,8 +18,8 @@ from blueprints.problems import ApiProblem
 from services import clock
 from services.auth import AuthError, AuthSession
 
-NO_REFRESH_TOKEN = "Send the refresh token you were given with your access token."
-SEND_JSON = "Send the request as JSON (Content-Type: application/json)."
+NO_REFRESH_TOKEN = _l("Send the refresh token you were given with your access token.")
+SEND_JSON = _l("Send the request as JSON (Content-Type: application/json).")
 
 
 def _checked_sign_in(body: TokenRequest) -> SignInForm:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from models import OutboxMessage, OutboxStatus
 from services import clock
+from services.languages import current_language
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTENT_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$")
@@ -47,7 +48,7 @@ def queue_email(session: Session, *, to: str, subject: str, text: str, html: str
     """Add an email to the outbox in the caller's session; it is sent once the caller commits.
 
     `to` is "ann@example.com" or "Ann Runner <ann@example.com>". `extra` takes `outbox_row`'s
-    message_id, headers and sender_name. Raises InvalidEmail for a bad address, a subject that is not
+    message_id, headers, sender_name and language. Raises InvalidEmail for a bad address, a subject that is not
     one line, or a malformed attachment or header.
     """
     message = OutboxMessage(**outbox_row(to=to, subject=subject, text=text, html=html, attachments=attachments,
@@ -68,8 +69,13 @@ def queue_emails(session: Session, rows: Sequence[dict]) -> int:
 
 def outbox_row(*, to: str, subject: str, text: str, html: str | None = None, attachments: Sequence[Attachment] = (),
                kind: str, race_id: int | None = None, order_id: uuid.UUID | None = None, message_id: int | None = None,
-               headers: Mapping[str, str] | None = None, sender_name: str | None = None, now: datetime) -> dict:
-    """The checked column values of one outbox row, due at `now`. Raises InvalidEmail like queue_email."""
+               headers: Mapping[str, str] | None = None, sender_name: str | None = None, language: str | None = None,
+               now: datetime) -> dict:
+    """The checked column values of one outbox row, due at `now`. Raises InvalidEmail like queue_email.
+
+    `language` is the one the subject and bodies were written in for their recipient (services/mail/languages.py
+    chooses it); by default the one being written now (the page's, or an email's under force_locale).
+    """
     require_one_line(subject, "subject")
     if len(subject) > 300:
         raise InvalidEmail("the subject is longer than 300 characters")
@@ -81,8 +87,8 @@ def outbox_row(*, to: str, subject: str, text: str, html: str | None = None, att
     return {"to_address": str(parse_recipient(to)), "subject": subject, "text_body": text, "html_body": html,
             "attachments": [_stored_attachment(a) for a in attachments], "kind": kind, "race_id": race_id,
             "order_id": order_id, "message_id": message_id, "headers": _checked_headers(headers),
-            "sender_name": sender_name, "status": OutboxStatus.QUEUED, "attempts": 0, "next_attempt_at": now,
-            "created_at": now}
+            "sender_name": sender_name, "language": language or current_language(), "status": OutboxStatus.QUEUED,
+            "attempts": 0, "next_attempt_at": now, "created_at": now}
 
 
 def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str] | None:

@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import OutboxMessage, OutboxStatus, Profile, Race, RaceMessage
+from services.languages import language_for
+from services.mail.languages import page_language
 from services.mail.outbox import InvalidEmail, outbox_row, queue_email, queue_emails
 from services.messages.audience import (
     CHECKED_IN,
@@ -26,7 +28,7 @@ from services.messages.audience import (
     audience_list,
     ticket_type_belongs,
 )
-from services.messages.emails import RenderedMessage, render_message
+from services.messages.emails import RenderedMessage, recipient_languages, render_message
 from services.messages.unsubscribe import token_maker
 
 log = logging.getLogger(__name__)
@@ -118,10 +120,11 @@ def send_test(session: Session, race: Race, sender: Profile, draft: Draft) -> No
     check_draft(session, race, draft)
     rendered = _rendered(race, sender, draft)
     token = None if draft.essential else token_maker(race.id)(sender.email)
-    text, html = rendered.for_recipient(_sender_name(sender).split(" ")[0], token)
+    language = language_for(sender.language, page_language(), race.language)  # the organizer is on the page
+    text, html = rendered.for_recipient(_sender_name(sender).split(" ")[0], token, language)
     queue_email(session, to=sender.email, subject=f"[Test] {draft.subject}", text=text, html=html, kind=TEST_KIND,
                 race_id=race.id, headers=rendered.headers(_reply_to(sender), token),
-                sender_name=_sender_name(sender))
+                sender_name=_sender_name(sender), language=language)
     session.commit()
 
 
@@ -148,24 +151,27 @@ def send_message(session: Session, race: Race, sender: Profile, draft: Draft, ke
     except IntegrityError:  # the same form sent twice at once: the other request's message is the one
         session.rollback()
         return _sent_with_key(session, race, key), False
-    message.recipient_count = queue_emails(session, _outbox_rows(race, sender, draft, people, message.id, now))
+    message.recipient_count = queue_emails(session, _outbox_rows(session, race, sender, draft, people, message.id,
+                                                                 now))
     session.commit()
     return message, True
 
 
-def _outbox_rows(race: Race, sender: Profile, draft: Draft, people: AudienceList, message_id: int,
+def _outbox_rows(session: Session, race: Race, sender: Profile, draft: Draft, people: AudienceList, message_id: int,
                  now: datetime) -> list[dict]:
     rendered = _rendered(race, sender, draft)
     token_for = None if draft.essential else token_maker(race.id)
     reply_to = _reply_to(sender)
+    languages = recipient_languages(session, race, (person.email for person in people.recipients))
     rows = []
     for person in people.recipients:
         token = token_for(person.email) if token_for else None
-        text, html = rendered.for_recipient(person.first_name, token)
+        language = languages[person.email.strip().lower()]
+        text, html = rendered.for_recipient(person.first_name, token, language)
         try:
             rows.append(outbox_row(to=person.email, subject=draft.subject, text=text, html=html, kind=KIND,
                                    race_id=race.id, message_id=message_id, sender_name=_sender_name(sender),
-                                   headers=rendered.headers(reply_to, token), now=now))
+                                   headers=rendered.headers(reply_to, token), language=language, now=now))
         except InvalidEmail as error:  # an address stored before today's checks: skip it, send the rest
             log.warning("Message %s skips %r: %s", message_id, person.email, error)
     return rows
