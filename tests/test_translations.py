@@ -21,7 +21,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment
-from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_DATA, TOKEN_NAME
+from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_DATA, TOKEN_NAME, TOKEN_WHITESPACE
 
 from services.languages import DEFAULT_LANGUAGE, TRANSLATIONS_DIR, languages
 
@@ -119,10 +119,10 @@ def allowed() -> dict[str, set[str]]:
 def masked_template(source: str, env: Environment) -> str:
     """The template's text with every Jinja expression, statement, comment and `{% trans %}` block replaced by
     a marker (newlines kept, so lines still count): what is left is what goes out untranslated."""
-    out, in_trans = [], 0
-    tokens = list(env.lex(source))
-    for index, (_lineno, kind, value) in enumerate(tokens):
-        if kind == TOKEN_NAME and index and tokens[index - 1][1] == TOKEN_BLOCK_BEGIN:
+    out, in_trans, before = [], 0, None
+    for _lineno, kind, value in env.lex(source):
+        # The lexer gives the space in `{% trans` a token of its own: the tag's name follows `{%` and spaces.
+        if kind == TOKEN_NAME and before == TOKEN_BLOCK_BEGIN:
             if value == "trans":
                 in_trans += 1
             elif value == "endtrans":
@@ -131,6 +131,8 @@ def masked_template(source: str, env: Environment) -> str:
             out.append(value)
         else:
             out.append(MARK + "\n" * value.count("\n"))
+        if kind != TOKEN_WHITESPACE:
+            before = kind
     return "".join(out)
 
 
