@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 
@@ -16,6 +17,7 @@ from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
 from services.auth.providers import provider_for, verifier_for
 from services.auth.sessions import sign_out as end_auth_session
+from services.languages import supported
 from services.links import public_url
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -88,8 +90,9 @@ def start_session(tokens: AuthSession) -> None:
 
 def begin_session(tokens: AuthSession):
     """Sign this browser in with fresh tokens, and let the rest of this request act as that person
-    (g.user), as the cart's "Sign in and pay" needs. Returns the Profile, or None when the token
-    can't be read just now (the next request will be signed in all the same)."""
+    (g.user), as the cart's "Sign in and pay" needs. The browser takes the language on their profile (chosen
+    on another device). Returns the Profile, or None when the token can't be read just now (the next request
+    will be signed in all the same)."""
     _new_csrf_secret()
     start_session(tokens)
     try:
@@ -98,6 +101,8 @@ def begin_session(tokens: AuthSession):
         return None
     g.user = profile_for_claims(db.session, claims)
     g.auth_claims = claims
+    if g.user is not None:
+        g.sign_in_language = supported(g.user.language)
     return g.user
 
 
@@ -195,10 +200,21 @@ def write_auth_cookies(response):
         for name, value in ((ACCESS_COOKIE, change.access_token), (REFRESH_COOKIE, change.refresh_token)):
             response.set_cookie(name, value, max_age=COOKIE_MAX_AGE, httponly=True, secure=secure,
                                 samesite="Lax", path="/")
+    if language := g.pop("sign_in_language", None):
+        _write_language_cookie(response, language, secure)
     # A response that changes who you are must never be cached by anything in between.
     response.headers["Cache-Control"] = "private, no-store"
     response.vary.add("Cookie")
     return response
+
+
+def _write_language_cookie(response, language: str, secure: bool) -> None:
+    """The switcher's cookie, set from the profile at sign-in: this browser follows the language chosen on
+    another device."""
+    # blueprints.languages imports this module (safe_next) as it loads, so its names are read here, when used.
+    from blueprints.languages import COOKIE_MAX_AGE, LANGUAGE_COOKIE
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Lax",
+                        secure=secure)
 
 
 def login_required(view):
@@ -230,8 +246,8 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return render("errors.html", code=400, title="This form has expired",
-                      detail="Reload the page and try again. (The security token was missing or too old.)",
+        return render("errors.html", code=400, title=_("This form has expired"),
+                      detail=_("Reload the page and try again. (The security token was missing or too old.)"),
                       status=400)
 
 
@@ -291,8 +307,7 @@ def sign_in():
         tokens = auth_provider().sign_in(form.email.data, form.password.data)
     except AuthError as error:
         return _refused("auth/sign_in.html", form, error)
-    _new_csrf_secret()
-    start_session(tokens)
+    begin_session(tokens)
     return redirect_to(next_url)
 
 
@@ -315,8 +330,7 @@ def sign_up():
     except AuthError as error:
         return _refused("auth/sign_up.html", form, error)
     if result.session is not None:
-        _new_csrf_secret()
-        start_session(result.session)
+        begin_session(result.session)
         return redirect_to(next_url)
     return render("auth/check_email.html", email=form.email.data, next_url=next_url, purpose="confirm")
 
@@ -340,14 +354,13 @@ def confirm():
     next_url = _requested_next()
     if not token_hash or len(token_hash) > 500 or link_type not in EMAIL_LINK_TYPES:
         return render("auth/link_problem.html", next_url=next_url,
-                      message="This link is incomplete. Copy the whole link from the email, or ask for a new one.",
+                      message=_("This link is incomplete. Copy the whole link from the email, or ask for a new one."),
                       status=400)
     try:
         tokens = auth_provider().verify_email_link(token_hash, link_type)
     except AuthError as error:
         return render("auth/link_problem.html", next_url=next_url, message=error.message, status=400)
-    _new_csrf_secret()
-    start_session(tokens)
+    begin_session(tokens)
     if link_type == "recovery":
         return redirect_to(_with_next("auth.reset", next_url))
     return redirect_to(next_url)
