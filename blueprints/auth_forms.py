@@ -12,6 +12,14 @@ from services.auth import password_problem
 class _NextForm(FlaskForm):
     next = HiddenField()
 
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self:
+            # The messages are lazy: read them now, as text, which a template escapes (it takes a lazy string
+            # for markup).
+            field.errors = [str(error) for error in field.errors]
+        return valid
+
 
 def _strong_password(form, field):
     email = form.email.data if hasattr(form, "email") else ""
