@@ -160,7 +160,10 @@ def test_the_change_page_and_a_refused_transfer_read_in_spanish(client, db, tick
     path = f"/tickets/{ticket.ticket_code}/change"
     page = spanish(client.get(f"{path}?lang=es"))
     assert "Transferir a otro corredor" in page and "Nombre del nuevo corredor" in page and "Apellidos" in page
-    assert "Cambiar de distancia" in page and "Pagar 5,00" in page and "Cargo: <strong>" in page
+    assert "Cambiar de distancia" in page and "Pagar 5,00" in page
+    assert "dejan de funcionar de inmediato. Cargo: <strong>" in " ".join(page.split())
+    english = " ".join(fragment(client.get(path)).split())
+    assert "stop working at once. Fee: <strong>$5.00</strong>, paid before the transfer happens." in english
     refused = client.post(f"{path}/transfer", headers=SPANISH,
                           data={"csrf_token": csrf_token(client, path), "first_name": "Bo", "last_name": "Lee",
                                 "email": "ada@example.com"})
