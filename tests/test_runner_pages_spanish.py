@@ -274,3 +274,22 @@ def test_unsubscribing_reads_in_spanish(app, client, db, ticket):
     assert "Te diste de baja" in done and "<strong>ann@example.com</strong> ya no recibirá mensajes" in done
     forged = client.get("/unsubscribe/forged?lang=es")
     assert forged.status_code == 404 and "Este enlace para darte de baja no es válido" in spanish(forged)
+
+
+def test_the_friend_s_ticket_after_their_details_reads_in_spanish(app, client, db):
+    race = make_friend_race(db, slug="friends-10k", title="Friends 10K")
+    friend = buy_for_friend(db, race)
+    friend.runner_details_at = datetime.now(UTC)
+    db.session.commit()
+    with app.app_context():
+        token = runner_invites.claim_token(friend)
+    page = spanish(client.get(f"/runner-details/ticket/{token}?lang=es"))
+    assert "Gracias, Ben: recibimos tus datos" in page and "Crea una cuenta para guardar esta inscripción" in page
+    assert "Ya tengo una: iniciar sesión" in page and "Abrir entrada" in page
+
+
+def test_the_organizer_s_view_of_a_ticket_reads_in_spanish(client, db, ticket):
+    organizer = db.session.get(Race, ticket.race_id).organizer_id
+    login(client, db.session.get(Profile, organizer))
+    page = spanish(client.get(f"/tickets/{ticket.ticket_code}?lang=es"))
+    assert "Mesa de acreditación" in page and ">Acreditar</button>" in page
