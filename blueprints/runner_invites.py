@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask, g, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.auth import login_required
 from blueprints.cart_forms import DEPENDENT_FIELDS, NOT_ON_THE_FORM, RunnerForm
@@ -75,7 +76,7 @@ def check(token: str):
     form = _form(invitation)
     name = request.form.get("_field", "")
     if name not in form._fields or name in NOT_ON_THE_FORM:
-        abort_for_user(400, "There's no such field on the runner form.")
+        abort_for_user(400, _("There's no such field on the runner form."))
     form.validate()
     dependents = DEPENDENT_FIELDS.get(name, ()) if form.waiver is not None else ()
     return render("cart/_field_check.html", block="field_check", form=form, check_field=name, dependents=dependents,

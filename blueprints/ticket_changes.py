@@ -6,10 +6,12 @@ may act, the ticket's page only offers to email the runner a one-hour link.
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.rendering import redirect_to, render
+from blueprints.tickets import abort_for_missing_ticket
 from extensions import db, limiter
 from models import ChangeKind, Order, Race, Refund, Registration, TicketType
 from services import clock
@@ -19,7 +21,7 @@ from services.permissions import may_change_ticket
 from services.reconcile import catch_up_with_provider
 from services.registration_changes import links
 from services.registration_changes.panel import change_panel
-from services.registration_changes.rules import ChangeRefused, was_transferred
+from services.registration_changes.rules import ChangeRefused
 from services.registration_changes.start import (
     RUNNER_LINK,
     Actor,
@@ -42,10 +44,8 @@ def _refused(refused: ChangeRefused):
 def _ticket(code: str) -> Registration:
     registration = db.session.scalar(db.select(Registration).where(Registration.ticket_code == code)) \
         if 8 <= len(code) <= 40 else None
-    if registration is None and was_transferred(db.session, code):
-        abort_for_user(410, "This ticket was transferred to another runner, so this code no longer works.")
     if registration is None:
-        abort_for_user(404, "There's no ticket with that code.")
+        abort_for_missing_ticket(code)
     return registration
 
 
@@ -96,7 +96,8 @@ def send_link(code: str):
 def _signed_in_ticket(code: str) -> Registration:
     registration = _ticket(code)
     if not _may_act(registration):
-        abort_for_user(403, "Only the ticket's buyer or its runner can change it. Ask for a link from the ticket page.")
+        abort_for_user(403, _("Only the ticket's buyer or its runner can change it. Ask for a link from the ticket "
+                              "page."))
     return registration
 
 
@@ -183,25 +184,28 @@ def _transfer(registration: Registration, actor: Actor, actions: dict):
     except ChangeRefused as refused:
         return _page(registration, actions, status=refused.status, message=refused.message, values=form)
     except PaymentUnavailable:
-        return _page(registration, actions, status=503, message="We couldn't reach the payment provider, so nothing "
-                     "changed. Please try again in a moment.")
+        return _payment_unavailable(registration, actions)
     return _started(started)
+
+
+def _payment_unavailable(registration: Registration, actions: dict):
+    return _page(registration, actions, status=503, message=_("We couldn't reach the payment provider, so nothing "
+                                                              "changed. Please try again in a moment."))
 
 
 def _distance(registration: Registration, actor: Actor, actions: dict):
     raw = request.form.get("ticket_type_id", "")
     if not is_whole_number(raw):
-        return _page(registration, actions, status=422, message="Choose the distance to change to.")
+        return _page(registration, actions, status=422, message=_("Choose the distance to change to."))
     try:
         started = start_distance_change(db.session, gateway_for(current_app), registration, int(raw), actor,
                                         clock.now(), _urls)
     except LookupError:
-        abort_for_user(404, "That distance isn't part of this race.")
+        abort_for_user(404, _("That distance isn't part of this race."))
     except ChangeRefused as refused:
         return _page(registration, actions, status=refused.status, message=refused.message)
     except PaymentUnavailable:
-        return _page(registration, actions, status=503, message="We couldn't reach the payment provider, so nothing "
-                     "changed. Please try again in a moment.")
+        return _payment_unavailable(registration, actions)
     return _started(started)
 
 

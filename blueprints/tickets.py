@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, current_app, g
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from blueprints.auth import login_required
@@ -21,6 +22,13 @@ bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 
 
+def abort_for_missing_ticket(code: str):
+    """No ticket has `code`: a 410 when it was transferred away from it, else a 404."""
+    if CODE_RE.match(code) and was_transferred(db.session, code):
+        abort_for_user(410, _("This ticket was transferred to another runner, so this code no longer works."))
+    abort_for_user(404, _("There's no ticket with that code."))
+
+
 @bp.get("/")
 @login_required
 def index():
@@ -34,13 +42,9 @@ def index():
 @bp.get("/<code>")
 def show(code: str):
     """One ticket. The unguessable code in the address is what grants access, as on a paper ticket."""
-    if not CODE_RE.match(code):
-        abort_for_user(404, "There's no ticket with that code.")
-    rows = ticket_rows(db.session, Registration.ticket_code == code)
-    if not rows and was_transferred(db.session, code):
-        abort_for_user(410, "This ticket was transferred to another runner, so this code no longer works.")
+    rows = ticket_rows(db.session, Registration.ticket_code == code) if CODE_RE.match(code) else []
     if not rows:
-        abort_for_user(404, "There's no ticket with that code.")
+        abort_for_missing_ticket(code)
     registration, ticket_type, race, order = rows[0]
     # One of the race's organizers scanning the QR code at the start line gets a check-in button.
     organizer = g.get("user") is not None and can_manage(db.session, race.id, g.user.id)

@@ -3,6 +3,7 @@ accept or decline an offer and to leave the list. No account needed for any of i
 from __future__ import annotations
 
 from flask import Blueprint, Flask, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.cart_owner import cart_owner_for_adding
 from blueprints.rendering import redirect_to, render
@@ -92,8 +93,8 @@ def decline(token: str):
     entry = waitlist_service.entry_for_offer(db.session, token, clock.now())
     context = _offer_context(token, entry)
     waitlist_service.decline(db.session, entry, clock.now())
-    return render("waitlist/done.html", race=context["race"], title="Offer declined",
-                  message="Thanks for letting us know: the spots have gone to the next person in line.")
+    return render("waitlist/done.html", race=context["race"], title=_("Offer declined"),
+                  message=_("Thanks for letting us know: the spots have gone to the next person in line."))
 
 
 @bp.route("/waitlist/leave/<token>", methods=["GET", "POST"])
@@ -106,8 +107,9 @@ def leave(token: str):
         return render("waitlist/leave.html", token=token, entry=entry, race=race, ticket_type=ticket_type,
                       in_line=entry.status in waitlist_service.IN_LINE)
     waitlist_service.leave(db.session, entry, clock.now())
-    return render("waitlist/done.html", race=race, title="You've left the waitlist",
-                  message=f"You're no longer in line for the {ticket_type.name}. We've emailed you a confirmation.")
+    return render("waitlist/done.html", race=race, title=_("You've left the waitlist"),
+                  message=_("You're no longer in line for the %(ticket_type)s. We've emailed you a confirmation.",
+                            ticket_type=ticket_type.name))
 
 
 def register(app: Flask) -> None:

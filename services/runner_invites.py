@@ -20,6 +20,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -62,8 +65,9 @@ class LinkRefused(Exception):
     """The link can't be used: forged (404), or replaced, used, expired or refunded (410)."""
 
     def __init__(self, title: str, message: str, status: int):
-        super().__init__(message)
-        self.title, self.message, self.status = title, message, status
+        super().__init__(str(message))
+        # Lazy texts (the module's constants) are read now, in the page's language.
+        self.title, self.message, self.status = str(title), str(message), status
 
 
 class ResendRefused(Exception):
@@ -122,8 +126,9 @@ def details_url(registration: Registration) -> str:
     return public_url("runner_invites.details", token=link_token(registration))
 
 
-NO_SUCH_LINK = ("We couldn't find that link", "This link isn't one of ours. Check that it was copied whole from the "
-                "email, or ask the person who bought your ticket to have it sent again.")
+NO_SUCH_LINK = (_l("We couldn't find that link"), _l("This link isn't one of ours. Check that it was copied whole "
+                                                       "from the email, or ask the person who bought your ticket to "
+                                                       "have it sent again."))
 
 
 def _invitation(session: Session, token: str, salt: str) -> Invitation:
@@ -138,19 +143,19 @@ def _invitation(session: Session, token: str, salt: str) -> Invitation:
     if registration is None or not registration.runner_fills_in:
         raise LinkRefused(*NO_SUCH_LINK, 404)
     if not secrets.compare_digest(registration.invite_nonce, nonce):
-        raise LinkRefused("This link was replaced", "A newer link to this ticket was sent, so this one no longer "
-                          "works. Use the latest email about this ticket.", 410)
+        raise LinkRefused(_("This link was replaced"), _("A newer link to this ticket was sent, so this one no "
+                                                          "longer works. Use the latest email about this ticket."), 410)
     order = session.get(Order, registration.order_id)
     if registration.refunded_at is not None or order.status != OrderStatus.PAID:
-        raise LinkRefused("This ticket is no longer valid", "The ticket this link was for was refunded or "
-                          "cancelled, so there is nothing to fill in.", 410)
+        raise LinkRefused(_("This ticket is no longer valid"), _("The ticket this link was for was refunded or "
+                                                                  "cancelled, so there is nothing to fill in."), 410)
     race = session.get(Race, registration.race_id)
     return Invitation(registration, order, race, session.get(TicketType, registration.ticket_type_id),
                       session.get(Profile, order.buyer_id), details_deadline(session, registration, race))
 
 
-ALREADY_IN = ("Your details are already in", "This link has been used: the details for this ticket were sent, and "
-              "the ticket was emailed to the runner.")
+ALREADY_IN = (_l("Your details are already in"), _l("This link has been used: the details for this ticket were "
+                                                     "sent, and the ticket was emailed to the runner."))
 
 
 def open_invitation(session: Session, token: str, now: datetime) -> Invitation:
@@ -159,8 +164,9 @@ def open_invitation(session: Session, token: str, now: datetime) -> Invitation:
     if invitation.registration.runner_details_at is not None:
         raise LinkRefused(*ALREADY_IN, 410)
     if now >= invitation.deadline:
-        raise LinkRefused("This link has expired", "Sign-up for this race has closed, so details can no longer be "
-                          "given through this link. Contact the race's organizer.", 410)
+        raise LinkRefused(_("This link has expired"), _("Sign-up for this race has closed, so details can no longer "
+                                                         "be given through this link. Contact the race's organizer."),
+                          410)
     return invitation
 
 
@@ -289,16 +295,18 @@ def resend_invite(session: Session, registration: Registration, now: datetime) -
     race = session.get(Race, registration.race_id)
     problem = None
     if not registration.runner_fills_in:
-        problem = "The buyer filled in this runner's details: there is no link to send."
+        problem = _("The buyer filled in this runner's details: there is no link to send.")
     elif registration.runner_details_at is not None:
-        problem = "The runner has already filled in their details."
+        problem = _("The runner has already filled in their details.")
     elif registration.refunded_at is not None or order.status != OrderStatus.PAID:
-        problem = "This ticket isn't paid or was refunded, so there is nothing to fill in."
+        problem = _("This ticket isn't paid or was refunded, so there is nothing to fill in.")
     elif now >= details_deadline(session, registration, race):
-        problem = "Sign-up has closed, so the link no longer works. Fill in the runner's details yourself."
+        problem = _("Sign-up has closed, so the link no longer works. Fill in the runner's details yourself.")
     elif (last := _last_email(registration)) is not None and now - last < RESEND_GAP:
         minutes = max(1, int((RESEND_GAP - (now - last)).total_seconds() // 60))
-        problem = f"An email about this ticket went out less than an hour ago. Try again in {minutes} minutes."
+        problem = ngettext("An email about this ticket went out less than an hour ago. Try again in %(num)d minute.",
+                           "An email about this ticket went out less than an hour ago. Try again in %(num)d minutes.",
+                           minutes)
     if problem:
         session.rollback()
         raise ResendRefused(problem)
@@ -318,7 +326,7 @@ def claim_ticket(session: Session, invitation: Invitation, profile: Profile) -> 
     registration = invitation.registration
     if registration.runner_profile_id not in (None, profile.id):
         session.rollback()
-        raise ClaimRefused("This ticket is in another account", "This ticket was already added to another "
-                           "account. Sign in with that one to see it.", 409)
+        raise ClaimRefused(_("This ticket is in another account"), _("This ticket was already added to another "
+                                                                      "account. Sign in with that one to see it."), 409)
     registration.runner_profile_id = profile.id
     session.commit()

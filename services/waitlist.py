@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -65,7 +67,8 @@ class ActionRefused(Exception):
         self.message = message
 
 
-NO_SUCH_LINK = ("We couldn't find that link", "This link isn't one of ours. Check that it was copied whole from the email.")
+NO_SUCH_LINK = (_l("We couldn't find that link"),
+                _l("This link isn't one of ours. Check that it was copied whole from the email."))
 
 
 @dataclass(frozen=True)
@@ -81,24 +84,24 @@ def join_problems(name: str, email: str, spots: int | None) -> dict[str | None, 
     """What is wrong with the join form's values, by field."""
     problems: dict[str | None, str] = {}
     if not name.strip():
-        problems["name"] = "Enter your name."
+        problems["name"] = _("Enter your name.")
     elif len(name.strip()) > 120 or any(ord(ch) < 32 for ch in name):
-        problems["name"] = "Enter your name in at most 120 characters."
+        problems["name"] = _("Enter your name in at most %(num)d characters.", num=120)
     try:
         validate_email(email.strip(), check_deliverability=False)
         if len(email.strip()) > 320:
             raise EmailNotValidError("too long")
     except EmailNotValidError:
-        problems["email"] = "Enter a full email address, like sam@example.com."
+        problems["email"] = _("Enter a full email address, like sam@example.com.")
     if spots is None or not 1 <= spots <= MAX_SPOTS:
-        problems["spots"] = f"Choose between 1 and {MAX_SPOTS} spots."
+        problems["spots"] = _("Choose between 1 and %(num)d spots.", num=MAX_SPOTS)
     return problems
 
 
 def waitlist_open_problem(race: Race, ticket_type: TicketType | None, now: datetime) -> str | None:
     """Why nobody can join this ticket type's waitlist now, or None."""
     if ticket_type is None or ticket_type.race_id != race.id or ticket_type.hidden:
-        return "That ticket type isn't part of this race."
+        return _("That ticket type isn't part of this race.")
     return signup_closed_reason(race, now) or off_sale_reason(ticket_type, now)
 
 
@@ -131,7 +134,8 @@ def join(session: Session, race: Race, ticket_type_id: int, *, name: str, email:
     if entry is None:
         if spots_left(session, [ticket_type], now)[ticket_type.id] > 0:
             session.rollback()
-            raise WaitlistRefused({None: f"The {ticket_type.name} isn't sold out: you can add it to your cart now."})
+            raise WaitlistRefused({None: _("The %(ticket_type)s isn't sold out: you can add it to your cart now.",
+                                           ticket_type=ticket_type.name)})
         entry = WaitlistEntry(race_id=race.id, ticket_type_id=ticket_type.id, email=address, created_at=now,
                               nonce=secrets.token_urlsafe(16), status=WaitlistStatus.WAITING)
         session.add(entry)
@@ -160,7 +164,7 @@ def entry_to_leave(session: Session, token: str, now: datetime) -> WaitlistEntry
     entry = _entry_for(session, token, LEAVE_SALT)
     race = session.get(Race, entry.race_id)
     if race.starts_at <= now:
-        raise LinkRefused("This link has expired", "The race has started, so there's no waitlist to leave.", 410)
+        raise LinkRefused(_("This link has expired"), _("The race has started, so there's no waitlist to leave."), 410)
     return entry
 
 
@@ -180,14 +184,16 @@ def entry_for_offer(session: Session, token: str, now: datetime) -> WaitlistEntr
     if entry.status == WaitlistStatus.OFFERED and entry.offer_expires_at > now:
         return entry
     if entry.status == WaitlistStatus.ACCEPTED or (entry.status == WaitlistStatus.OFFERED and entry.order_id):
-        raise LinkRefused("This offer was accepted", "The tickets went to your cart when you accepted; "
-                          "if the hold has run out since, they went to the next person in line.", 410)
+        raise LinkRefused(_("This offer was accepted"), _("The tickets went to your cart when you accepted; if the "
+                                                           "hold has run out since, they went to the next person in "
+                                                           "line."), 410)
     if entry.status in (WaitlistStatus.OFFERED, WaitlistStatus.EXPIRED):
-        raise LinkRefused("This offer has expired", "The hold on these spots ended, so they went to the next "
-                          "person in line. You can join the waitlist again on the race page.", 410)
+        raise LinkRefused(_("This offer has expired"), _("The hold on these spots ended, so they went to the next "
+                                                          "person in line. You can join the waitlist again on the race "
+                                                          "page."), 410)
     if entry.status == WaitlistStatus.WAITING:
-        raise LinkRefused("No offer yet", "You're still in line: we'll email you when it's your turn.", 410)
-    raise LinkRefused("This offer is closed", "This offer was declined, or you left the waitlist.", 410)
+        raise LinkRefused(_("No offer yet"), _("You're still in line: we'll email you when it's your turn."), 410)
+    raise LinkRefused(_("This offer is closed"), _("This offer was declined, or you left the waitlist."), 410)
 
 
 def accept(session: Session, entry: WaitlistEntry, owner: CartOwner, now: datetime) -> Order:
@@ -344,7 +350,7 @@ def waitlist_recipients(session: Session, race_id: int, ticket_type_id: int | No
 def remove(session: Session, entry: WaitlistEntry) -> None:
     """Take someone off the list (an offer they hold is withdrawn, its spots free for the next). Commits."""
     if entry.status not in IN_LINE:
-        raise ActionRefused(f"{entry.name} isn't in line any more.")
+        raise ActionRefused(_("%(name)s isn't in line any more.", name=entry.name))
     entry.status = WaitlistStatus.REMOVED
     session.commit()
 
@@ -353,14 +359,15 @@ def offer_by_hand(session: Session, entry: WaitlistEntry, now: datetime) -> int:
     """Offer free spots to this person now, wherever they are in line (even while offers are paused).
     Returns the spots offered; ActionRefused when nothing is free. Commits."""
     if entry.status != WaitlistStatus.WAITING:
-        raise ActionRefused(f"{entry.name} isn't waiting: they have an offer already, or left the line.")
+        raise ActionRefused(_("%(name)s isn't waiting: they have an offer already, or left the line.", name=entry.name))
     ticket_type = session.get(TicketType, entry.ticket_type_id)
     race = session.get(Race, entry.race_id)
     lock_ticket_types(session, [ticket_type.id])
     free = free_spots(session, [ticket_type], now)[ticket_type.id]
     if free <= 0:
         session.rollback()
-        raise ActionRefused(f"No spots are free in the {ticket_type.name}: raise its capacity first.")
+        raise ActionRefused(_("No spots are free in the %(ticket_type)s: raise its capacity first.",
+                              ticket_type=ticket_type.name))
     spots = min(entry.spots, free)
     _make_offer(session, entry, race, ticket_type, spots, now)
     session.commit()

@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
 EMAIL_LINK_TYPES = {"email", "signup", "recovery", "magiclink", "invite", "email_change"}
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 72  # bcrypt's limit, which Supabase Auth inherits
@@ -43,42 +46,42 @@ class AuthError(Exception):
         return self.code in SESSION_OVER
 
 
-_SIGN_IN_AGAIN = ("Your session has ended. Please sign in again.", None, 401)
-_USE_EMAILED_LINK = ("For your security, confirm it's you first: choose \"Email me a link to choose it instead\" "
-                     "and set your new password from the link we send you.", None, 422)
-_OUR_SIDE = ("Something went wrong on our side. Please try again; if it keeps happening, tell us.", None, 500)
-UNAVAILABLE = ("We couldn't reach the sign-in service. Please try again in a moment.", None, 503)
+_SIGN_IN_AGAIN = (_l("Your session has ended. Please sign in again."), None, 401)
+_USE_EMAILED_LINK = (_l("For your security, confirm it's you first: choose \"Email me a link to choose it instead\" "
+                        "and set your new password from the link we send you."), None, 422)
+_OUR_SIDE = (_l("Something went wrong on our side. Please try again; if it keeps happening, tell us."), None, 500)
+UNAVAILABLE = (_l("We couldn't reach the sign-in service. Please try again in a moment."), None, 503)
 
 # Every code GoTrue's endpoints we call can answer (/token password and refresh_token grants,
 # /signup, /recover, /otp, /verify, GET and PUT /user, /logout: supabase/auth internal/api, and the
 # "Error codes" guide), and what we tell people about it. The local provider uses the same codes.
 _ERRORS = {
     # the person can fix it
-    "invalid_credentials": ("That email and password don't match. Check them, or reset your password.", None, 422),
-    "email_not_confirmed": ("Please confirm your email address first: follow the link we emailed you.", None, 422),
-    "user_already_exists": ("There's already an account with this email. Sign in instead?", "email", 422),
-    "email_exists": ("There's already an account with this email. Sign in instead?", "email", 422),
-    "weak_password": (f"Choose a stronger password: at least {MIN_PASSWORD_LENGTH} characters, "
-                      "not a common one.", "password", 422),
-    "same_password": ("That's your current password. Choose a new one.", "password", 422),
-    "otp_expired": ("This link has expired or was already used. Ask for a new one below.", None, 422),
-    "flow_state_not_found": ("This link has expired or was already used. Ask for a new one below.", None, 422),
-    "validation_failed": ("Check the email address.", "email", 422),
-    "otp_disabled": ("There's no account with this email yet. Create one instead?", "email", 422),
-    "anonymous_provider_disabled": ("Enter your email address.", "email", 422),
-    "email_address_invalid": ("That email address can't receive mail. Check it for typos.", "email", 422),
+    "invalid_credentials": (_l("That email and password don't match. Check them, or reset your password."), None, 422),
+    "email_not_confirmed": (_l("Please confirm your email address first: follow the link we emailed you."), None, 422),
+    "user_already_exists": (_l("There's already an account with this email. Sign in instead?"), "email", 422),
+    "email_exists": (_l("There's already an account with this email. Sign in instead?"), "email", 422),
+    "weak_password": (_l("Choose a stronger password: at least %(num)d characters, not a common one.",
+                         num=MIN_PASSWORD_LENGTH), "password", 422),
+    "same_password": (_l("That's your current password. Choose a new one."), "password", 422),
+    "otp_expired": (_l("This link has expired or was already used. Ask for a new one below."), None, 422),
+    "flow_state_not_found": (_l("This link has expired or was already used. Ask for a new one below."), None, 422),
+    "validation_failed": (_l("Check the email address."), "email", 422),
+    "otp_disabled": (_l("There's no account with this email yet. Create one instead?"), "email", 422),
+    "anonymous_provider_disabled": (_l("Enter your email address."), "email", 422),
+    "email_address_invalid": (_l("That email address can't receive mail. Check it for typos."), "email", 422),
     # Hosted Supabase's built-in email service only mails the project's team (sign-up and reset).
-    "email_address_not_authorized": ("We can't send email to this address yet. Use another address, or "
-                                     "contact the race organizer.", "email", 422),
+    "email_address_not_authorized": (_l("We can't send email to this address yet. Use another address, or "
+                                        "contact the race organizer."), "email", 422),
     # the account or this session
-    "user_banned": ("This account is suspended. If you think that's a mistake, contact us.", None, 403),
+    "user_banned": (_l("This account is suspended. If you think that's a mistake, contact us."), None, 403),
     "reauthentication_needed": _USE_EMAILED_LINK,
     "reauthentication_not_valid": _USE_EMAILED_LINK,
     "current_password_required": _USE_EMAILED_LINK,
     "current_password_invalid": _USE_EMAILED_LINK,
-    "insufficient_aal": ("This account uses two-step sign-in, which this site doesn't support yet. "
-                         "Contact us to change your password.", None, 403),
-    "user_sso_managed": ("This account signs in through your organization: change its password there.", None, 422),
+    "insufficient_aal": (_l("This account uses two-step sign-in, which this site doesn't support yet. "
+                            "Contact us to change your password."), None, 403),
+    "user_sso_managed": (_l("This account signs in through your organization: change its password there."), None, 422),
     "session_not_found": _SIGN_IN_AGAIN,
     "session_expired": _SIGN_IN_AGAIN,
     "refresh_token_not_found": _SIGN_IN_AGAIN,
@@ -87,15 +90,15 @@ _ERRORS = {
     "bad_jwt": _SIGN_IN_AGAIN,
     "no_authorization": _SIGN_IN_AGAIN,
     # wait and retry
-    "over_request_rate_limit": ("Too many attempts. Please wait a minute and try again.", None, 429),
-    "over_email_send_rate_limit": ("We've just sent you an email. Please wait a minute before asking again.",
+    "over_request_rate_limit": (_l("Too many attempts. Please wait a minute and try again."), None, 429),
+    "over_email_send_rate_limit": (_l("We've just sent you an email. Please wait a minute before asking again."),
                                    None, 429),
     # how the auth project is set up: the person can't fix it, and it isn't an outage
-    "signup_disabled": ("New sign-ups are closed right now.", None, 422),
-    "email_provider_disabled": ("Signing in with email is switched off on this site right now. "
-                                "Please try again later.", None, 503),
-    "captcha_failed": ("The sign-in service asked for a CAPTCHA check, which this site doesn't support yet. "
-                       "Please tell us, and try again later.", None, 503),
+    "signup_disabled": (_l("New sign-ups are closed right now."), None, 422),
+    "email_provider_disabled": (_l("Signing in with email is switched off on this site right now. "
+                                   "Please try again later."), None, 503),
+    "captcha_failed": (_l("The sign-in service asked for a CAPTCHA check, which this site doesn't support yet. "
+                          "Please tell us, and try again later."), None, 503),
     # what we sent was wrong: our bug
     "bad_json": _OUR_SIDE,
     "request_entity_too_large": _OUR_SIDE,
@@ -118,9 +121,10 @@ SESSION_OVER = {"refresh_token_already_used", "refresh_token_not_found", "sessio
 
 
 def auth_error(code: str | None) -> AuthError:
-    """Our refusal for an auth server's error `code`; None means it could not be reached."""
+    """Our refusal for an auth server's error `code`; None means it could not be reached. Its message is in the
+    page's language."""
     message, field, status = UNAVAILABLE if code is None else _ERRORS.get(code, _OUR_SIDE)
-    return AuthError(code or "unavailable", message, field=field, status=status)
+    return AuthError(code or "unavailable", str(message), field=field, status=status)
 
 
 def normalize_email(email: str) -> str:
@@ -131,12 +135,12 @@ def normalize_email(email: str) -> str:
 def password_problem(password: str, email: str = "") -> str | None:
     """Why a new password is not acceptable, or None. One rule for forms and providers."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
+        return _("Use at least %(num)d characters.", num=MIN_PASSWORD_LENGTH)
     if len(password.encode()) > MAX_PASSWORD_LENGTH:
-        return f"Use at most {MAX_PASSWORD_LENGTH} characters."
+        return _("Use at most %(num)d characters.", num=MAX_PASSWORD_LENGTH)
     lowered = password.lower()
     if lowered in COMMON_PASSWORDS or len(set(password)) < 3 or (email and lowered == normalize_email(email)):
-        return "That password is too easy to guess. Try a short phrase."
+        return _("That password is too easy to guess. Try a short phrase.")
     return None
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -46,10 +47,10 @@ def open_link(session: Session, token: str) -> Unsubscription:
     try:
         race_id, email = _serializer().loads(token, max_age=int(VALID_FOR.total_seconds()))
     except (BadData, TypeError, ValueError):
-        raise BadUnsubscribeLink("This unsubscribe link isn't valid. Use the link in the latest email.") from None
+        raise BadUnsubscribeLink(_("This unsubscribe link isn't valid. Use the link in the latest email.")) from None
     race = session.get(Race, race_id) if isinstance(race_id, int) and isinstance(email, str) else None
     if race is None:
-        raise BadUnsubscribeLink("This unsubscribe link is for a race that no longer exists.")
+        raise BadUnsubscribeLink(_("This unsubscribe link is for a race that no longer exists."))
     return Unsubscription(race, email)
 
 

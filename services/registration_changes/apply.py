@@ -7,6 +7,7 @@ import secrets
 import uuid
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -57,10 +58,10 @@ def change_quote(session: Session, change: RegistrationChange) -> Quote:
     race = session.get(Race, change.race_id)
     if change.kind == ChangeKind.TRANSFER:
         registration = session.get(Registration, change.registration_id)
-        line = Line(registration.ticket_type_id, "Transfer fee", change.amount, 1)
+        line = Line(registration.ticket_type_id, _("Transfer fee"), change.amount, 1)
     else:
         new_type = session.get(TicketType, change.new_ticket_type_id)
-        line = Line(new_type.id, f"Change to the {new_type.name}", change.amount, 1)
+        line = Line(new_type.id, _("Change to the %(ticket_type)s", ticket_type=new_type.name), change.amount, 1)
     return quote_lines(race, [line])
 
 
@@ -70,7 +71,7 @@ def problem_now(session: Session, change: RegistrationChange, now: datetime) -> 
     Call with its order locked: the change is re-read, so a cancel committed a moment ago is seen."""
     session.refresh(change)
     if change.status != ChangeStatus.PENDING:
-        return "The change was cancelled before its payment arrived."
+        return _("The change was cancelled before its payment arrived.")
     registration = session.get(Registration, change.registration_id)
     race = session.get(Race, change.race_id)
     problem = closed_reason(race, change.kind, now) or ticket_problem(session, registration, ignore=change)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import Session
 
@@ -24,7 +26,7 @@ LINK_SALT = "ticket-change"
 STATUS_SALT = "ticket-change-status"
 LINK_LIFETIME = timedelta(hours=1)
 STATUS_LIFETIME = timedelta(days=2)
-NO_SUCH_LINK = "This link isn't one of ours, or it was for a ticket that has since been transferred."
+NO_SUCH_LINK = _l("This link isn't one of ours, or it was for a ticket that has since been transferred.")
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
@@ -48,7 +50,7 @@ def open_change_link(session: Session, token: str, now: datetime) -> Registratio
     if registration is None or registration.ticket_code != code:
         raise ChangeRefused(NO_SUCH_LINK, 404)
     if now.timestamp() >= expires:
-        raise ChangeRefused("This link has expired (it works for an hour). Ask for a new one from your ticket.", 410)
+        raise ChangeRefused(_("This link has expired (it works for an hour). Ask for a new one from your ticket."), 410)
     return registration
 
 
@@ -77,6 +79,6 @@ def open_status(session: Session, token: str, now: datetime) -> RegistrationChan
     if change is None:
         raise ChangeRefused(NO_SUCH_LINK, 404)
     if now.timestamp() >= expires:
-        raise ChangeRefused("This page has expired (it works for two days after a change). The ticket's own page, "
-                            "or the emails about the change, say where it stands.", 410)
+        raise ChangeRefused(_("This page has expired (it works for two days after a change). The ticket's own "
+                              "page, or the emails about the change, say where it stands."), 410)
     return change

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -14,14 +16,15 @@ from services.sales import off_sale_reason, signup_deadline
 
 MAX_NAME = 100
 MAX_EMAIL = 320
+WAITING_FOR_PAYMENT = _l("A change to this ticket is waiting for its payment. Finish or cancel it first.")
 
 
 class ChangeRefused(Exception):
     """Why this change can't be made, in words for the runner or organizer; nothing was saved."""
 
     def __init__(self, message: str, status: int = 422):
-        super().__init__(message)
-        self.message, self.status = message, status
+        super().__init__(str(message))
+        self.message, self.status = str(message), status  # a lazy message is read in the page's language now
 
 
 def transfer_deadline(race: Race) -> datetime:
@@ -41,14 +44,14 @@ def closed_reason(race: Race, kind: ChangeKind, now: datetime) -> str | None:
     """Why the race takes no change of this kind now, or None."""
     if kind == ChangeKind.TRANSFER:
         if not race.transfers_enabled:
-            return "This race doesn't allow transfers to another runner."
+            return _("This race doesn't allow transfers to another runner.")
         if now >= transfer_deadline(race):
-            return "Transfers for this race have closed."
+            return _("Transfers for this race have closed.")
         return None
     if not race.distance_changes_enabled:
-        return "This race doesn't allow changing distance."
+        return _("This race doesn't allow changing distance.")
     if now >= distance_deadline(race):
-        return "Distance changes for this race have closed."
+        return _("Distance changes for this race have closed.")
     return None
 
 
@@ -67,18 +70,18 @@ def ticket_problem(session: Session, registration: Registration, *, ignore: Regi
     """Why this ticket can't change at all now (whatever the change), or None."""
     order = session.get(Order, registration.order_id)
     if order.status != OrderStatus.PAID or registration.refunded_at is not None or registration.refund_id is not None:
-        return "This ticket isn't paid, or was refunded, so it can't be changed."
+        return _("This ticket isn't paid, or was refunded, so it can't be changed.")
     if registration.checked_in_at is not None:
-        return "This runner has checked in already, so the ticket can't be changed."
+        return _("This runner has checked in already, so the ticket can't be changed.")
     waiting = pending_change(session, registration.id)
     if waiting is not None and waiting is not ignore:
-        return "A change to this ticket is waiting for its payment. Finish or cancel it first."
+        return str(WAITING_FOR_PAYMENT)
     return None
 
 
 def transfer_problem(registration: Registration, new_email: str) -> str | None:
     if new_email.strip().casefold() == (registration.email or "").strip().casefold():
-        return "That's the email this ticket already has: enter the new runner's email."
+        return _("That's the email this ticket already has: enter the new runner's email.")
     return None
 
 
@@ -89,7 +92,7 @@ def distance_problem(session: Session, registration: Registration, race: Race, n
     Call with the ticket types locked (services.locking) when the answer decides a change.
     """
     if new_type.id == registration.ticket_type_id:
-        return f"This ticket is already for the {new_type.name}."
+        return _("This ticket is already for the %(ticket_type)s.", ticket_type=new_type.name)
     if reason := off_sale_reason(new_type, now):
         return reason
     if registration.date_of_birth is not None and (age := age_limit_problem(registration.date_of_birth, race, new_type)):
@@ -122,9 +125,10 @@ def change_amount(race: Race, value: int, kind: ChangeKind, new_price: int | Non
 def describe(change: RegistrationChange, race: Race, ticket_types: dict[int, TicketType]) -> str:
     """One line for pages and emails: "Transfer to Bo Lee (bo@example.com)", "10K → Half: $15.00 to pay"."""
     if change.kind == ChangeKind.TRANSFER:
-        text = f"Transfer to {change.new_first_name} {change.new_last_name} ({change.new_email})"
+        text = _("Transfer to %(name)s (%(email)s)", name=f"{change.new_first_name} {change.new_last_name}",
+                 email=change.new_email)
     else:
         text = f"{ticket_types[change.old_ticket_type_id].name} → {ticket_types[change.new_ticket_type_id].name}"
     if change.amount > 0:
-        text += f": {format_money(change.amount, race.currency)} to pay"
+        return _("%(change)s: %(amount)s to pay", change=text, amount=format_money(change.amount, race.currency))
     return text

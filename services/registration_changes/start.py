@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +35,7 @@ from services.refunds import RefundRefused, send_refund
 from services.registration_changes.apply import apply_change, change_quote
 from services.registration_changes.difference import plan_difference, record_part_refund
 from services.registration_changes.rules import (
+    WAITING_FOR_PAYMENT,
     ChangeRefused,
     change_amount,
     closed_reason,
@@ -81,8 +83,8 @@ class NewRunnerRefused(ChangeRefused):
 
 
 def new_runner_problems(runner: NewRunner) -> dict[str, str]:
-    problems = {"first_name": name_problem(tidy(runner.first_name), "the new runner's first name"),
-                "last_name": name_problem(tidy(runner.last_name), "the new runner's last name"),
+    problems = {"first_name": name_problem(tidy(runner.first_name), _("the new runner's first name")),
+                "last_name": name_problem(tidy(runner.last_name), _("the new runner's last name")),
                 "email": email_problem(runner.email or "")}
     return {field: message for field, message in problems.items() if message}
 
@@ -155,8 +157,7 @@ def _go(session: Session, gateway: Gateway, registration: Registration, race: Ra
         session.flush()
     except IntegrityError:  # another change of this ticket started a moment ago
         session.rollback()
-        raise ChangeRefused("A change to this ticket is waiting for its payment. Finish or cancel it first.",
-                            409) from None
+        raise ChangeRefused(str(WAITING_FOR_PAYMENT), 409) from None
     if change.amount <= 0:
         refund = _record_difference(session, registration, race, change, actor, now)  # before its price is lowered
         apply_change(session, change, now)
@@ -217,7 +218,7 @@ def resend_difference(session: Session, gateway: Gateway, order: Order, refund_i
                                 now)
     if refund is None:
         session.rollback()
-        raise RefundRefused("Nothing is left of this order's payment to send back.")
+        raise RefundRefused(_("Nothing is left of this order's payment to send back."))
     change.refund_id = refund.id
     session.commit()
     return send_refund(session, gateway, refund, now)

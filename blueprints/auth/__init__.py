@@ -1,4 +1,7 @@
-"""Accounts: sign-up, sign-in, email links, password reset, and the cookie session on every request."""
+"""Accounts: the cookie session on every request, where people go next, and signing a browser in or out.
+
+The pages (sign-in, sign-up, email links, password reset) are in `pages`.
+"""
 from __future__ import annotations
 
 import functools
@@ -6,16 +9,15 @@ from urllib.parse import urlsplit
 
 import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
-from flask_wtf import FlaskForm
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from blueprints.auth_forms import ForgotForm, MagicLinkForm, ResetForm, SignInForm, SignUpForm
 from blueprints.rendering import is_htmx_request, redirect_to, render
 from extensions import db, limiter
-from services.auth import EMAIL_LINK_TYPES, AuthError, AuthProvider, AuthSession
+from services.auth import AuthError, AuthProvider, AuthSession
 from services.auth.access_tokens import TemporaryAuthFailure, TokenVerifier, profile_for_claims
 from services.auth.providers import provider_for, verifier_for
-from services.auth.sessions import sign_out as end_auth_session
+from services.languages import supported
 from services.links import public_url
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -40,7 +42,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
     return value
 
 
-def _with_next(endpoint: str, next_url: str, **values) -> str:
+def with_next(endpoint: str, next_url: str, **values) -> str:
     if next_url and next_url != "/":
         values["next"] = next_url
     return url_for(endpoint, **values)
@@ -53,7 +55,7 @@ def email_link_target(next_url: str) -> str:
     return public_url("auth.confirm", next=next_url)
 
 
-def _requested_next() -> str:
+def requested_next() -> str:
     g.requested_next = safe_next(request.values.get("next"))
     return g.requested_next
 
@@ -88,9 +90,10 @@ def start_session(tokens: AuthSession) -> None:
 
 def begin_session(tokens: AuthSession):
     """Sign this browser in with fresh tokens, and let the rest of this request act as that person
-    (g.user), as the cart's "Sign in and pay" needs. Returns the Profile, or None when the token
-    can't be read just now (the next request will be signed in all the same)."""
-    _new_csrf_secret()
+    (g.user), as the cart's "Sign in and pay" needs. The browser takes the language on their profile (chosen
+    on another device). Returns the Profile, or None when the token can't be read just now (the next request
+    will be signed in all the same)."""
+    new_csrf_secret()
     start_session(tokens)
     try:
         claims = _verifier().verify(tokens.access_token)
@@ -98,6 +101,8 @@ def begin_session(tokens: AuthSession):
         return None
     g.user = profile_for_claims(db.session, claims)
     g.auth_claims = claims
+    if g.user is not None:
+        g.sign_in_language = supported(g.user.language)
     return g.user
 
 
@@ -105,14 +110,14 @@ def end_session() -> None:
     g.auth_cookies = _CLEAR
 
 
-def _new_csrf_secret() -> None:
+def new_csrf_secret() -> None:
     """Sign-in and sign-out change who the browser is: a Flask session (and with it the CSRF
     secret) planted or seen before must not carry over."""
     session.clear()
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
 
 
-def _current_tokens() -> AuthSession:
+def current_tokens() -> AuthSession:
     """This browser's tokens, as refreshed earlier in this very request if they were."""
     pending = g.get("auth_cookies")
     if isinstance(pending, AuthSession):
@@ -120,7 +125,7 @@ def _current_tokens() -> AuthSession:
     return AuthSession(request.cookies.get(ACCESS_COOKIE, ""), request.cookies.get(REFRESH_COOKIE, ""))
 
 
-def _expired_claims() -> dict | None:
+def expired_claims() -> dict | None:
     """The access cookie's claims though it has expired (its refresh failed for now), so that
     signing out still ends its session; None when it is not a token of ours at all."""
     try:
@@ -212,7 +217,7 @@ def login_required(view):
                 here = request.headers.get("HX-Current-URL", here)
             target = urlsplit(here)
             local = safe_next(target.path + (f"?{target.query}" if target.query else ""))
-            return redirect_to(_with_next("auth.sign_in", local))
+            return redirect_to(with_next("auth.sign_in", local))
         return view(*args, **kwargs)
 
     return wrapped
@@ -230,26 +235,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return render("errors.html", code=400, title="This form has expired",
-                      detail="Reload the page and try again. (The security token was missing or too old.)",
+        return render("errors.html", code=400, title=_("This form has expired"),
+                      detail=_("Reload the page and try again. (The security token was missing or too old.)"),
                       status=400)
 
 
-# --- form pages --------------------------------------------------------------------------
-
-def _form_page(template: str, form: FlaskForm, status: int = 200, **ctx):
-    return render(template, block="form", form=form, status=status, next_url=_requested_next(), **ctx)
-
-
-def _refused(template: str, form: FlaskForm, error: AuthError, **ctx):
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None:
-        field.errors = [*field.errors, error.message]
-        ctx["form_error"] = None
-    else:
-        ctx["form_error"] = error.message
-    return _form_page(template, form, status=error.status, **ctx)
-
+# --- the form pages' rate limits, and the sign-in link ----------------------------------------
 
 def _failed_attempt(response) -> bool:
     """Rate limits count only attempts that failed (a success redirects)."""
@@ -273,128 +264,5 @@ def send_sign_in_link(email: str, next_url: str) -> None:
     g.link_sent = True
 
 
-# --- views -------------------------------------------------------------------------------
-
-@bp.route("/sign-in", methods=["GET", "POST"])
-@auth_limit
-def sign_in():
-    """Sign in with email and password, then go back where you came from."""
-    next_url = _requested_next()
-    if g.user is not None and request.method == "GET":
-        return redirect_to(next_url)
-    form = SignInForm(next=next_url)
-    if request.method == "GET":
-        return _form_page("auth/sign_in.html", form, form_error=None)
-    if not form.validate():
-        return _form_page("auth/sign_in.html", form, status=422, form_error=None)
-    try:
-        tokens = auth_provider().sign_in(form.email.data, form.password.data)
-    except AuthError as error:
-        return _refused("auth/sign_in.html", form, error)
-    _new_csrf_secret()
-    start_session(tokens)
-    return redirect_to(next_url)
-
-
-@bp.route("/sign-up", methods=["GET", "POST"])
-@auth_limit
-def sign_up():
-    """Create an account; confirm the email address when the provider asks for it."""
-    next_url = _requested_next()
-    if g.user is not None and request.method == "GET":
-        return redirect_to(next_url)
-    form = SignUpForm(next=next_url)
-    if request.method == "GET":
-        return _form_page("auth/sign_up.html", form, form_error=None)
-    if not form.validate():
-        return _form_page("auth/sign_up.html", form, status=422, form_error=None)
-    confirm_url = email_link_target(next_url)
-    try:
-        result = auth_provider().sign_up(form.email.data, form.password.data,
-                                         full_name=form.full_name.data.strip(), redirect_to=confirm_url)
-    except AuthError as error:
-        return _refused("auth/sign_up.html", form, error)
-    if result.session is not None:
-        _new_csrf_secret()
-        start_session(result.session)
-        return redirect_to(next_url)
-    return render("auth/check_email.html", email=form.email.data, next_url=next_url, purpose="confirm")
-
-
-@bp.post("/sign-out")
-def sign_out():
-    """Sign out of this browser: its session is refused from now on, on every app server (offline.py clears the device)."""
-    claims = g.get("auth_claims") or _expired_claims()
-    if claims is not None:
-        end_auth_session(db.session, auth_provider(), _current_tokens(), claims)
-    _new_csrf_secret()
-    end_session()
-    return redirect_to(url_for("races.index"))
-
-
-@bp.get("/confirm")
-def confirm():
-    """Where email links land: confirm the address (or start a password reset) and sign in."""
-    token_hash = request.args.get("token_hash", "")
-    link_type = request.args.get("type", "")
-    next_url = _requested_next()
-    if not token_hash or len(token_hash) > 500 or link_type not in EMAIL_LINK_TYPES:
-        return render("auth/link_problem.html", next_url=next_url,
-                      message="This link is incomplete. Copy the whole link from the email, or ask for a new one.",
-                      status=400)
-    try:
-        tokens = auth_provider().verify_email_link(token_hash, link_type)
-    except AuthError as error:
-        return render("auth/link_problem.html", next_url=next_url, message=error.message, status=400)
-    _new_csrf_secret()
-    start_session(tokens)
-    if link_type == "recovery":
-        return redirect_to(_with_next("auth.reset", next_url))
-    return redirect_to(next_url)
-
-
-def _email_link_page(template: str, form: FlaskForm, send, purpose: str):
-    """A form that only asks for an email address and emails a link: `send(email, next_url)`."""
-    if request.method == "GET":
-        return _form_page(template, form, form_error=None)
-    if not form.validate():
-        return _form_page(template, form, status=422, form_error=None)
-    try:
-        send(form.email.data, _requested_next())
-    except AuthError as error:
-        return _refused(template, form, error)
-    return render("auth/check_email.html", email=form.email.data, next_url=_requested_next(), purpose=purpose)
-
-
-@bp.route("/forgot", methods=["GET", "POST"])
-@auth_limit
-def forgot():
-    """Ask for a password reset link."""
-    def send(email, next_url):
-        auth_provider().send_password_reset(email, redirect_to=email_link_target(next_url))
-
-    return _email_link_page("auth/forgot.html", ForgotForm(next=_requested_next()), send, "reset")
-
-
-@bp.route("/link", methods=["GET", "POST"])
-@link_limit
-def magic_link():
-    """Ask for a one-time sign-in link by email: no password needed."""
-    return _email_link_page("auth/magic_link.html", MagicLinkForm(next=_requested_next()), send_sign_in_link, "link")
-
-
-@bp.route("/reset", methods=["GET", "POST"])
-@login_required
-def reset():
-    """Choose a new password (reached from a reset link, or while signed in)."""
-    form = ResetForm(next=_requested_next())
-    if request.method == "GET":
-        return _form_page("auth/reset.html", form, form_error=None)
-    if not form.validate():
-        return _form_page("auth/reset.html", form, status=422, form_error=None)
-    try:
-        tokens = auth_provider().update_password(_current_tokens(), form.password.data)
-    except AuthError as error:
-        return _refused("auth/reset.html", form, error)
-    start_session(tokens)
-    return redirect_to(_requested_next())
+# The form pages add their views to `bp`, so they are imported once it and the session helpers exist.
+from blueprints.auth import pages  # noqa: E402, F401, I001
