@@ -60,26 +60,27 @@ class Item:
 def parse_items(payload: object) -> list[Item]:
     """The items of a posted batch ({"items": [...]}) or BadBatch saying what is wrong, by item number."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-        raise BadBatch('Send a JSON object with a list of "items".')
+        raise BadBatch(_('Send a JSON object with a list of "items".'))
     raw = payload["items"]
     if len(raw) > MAX_ITEMS:
-        raise BadBatch(f"Send at most {MAX_ITEMS} items at a time.", status=413)
+        raise BadBatch(_("Send at most %(max)d items at a time.", max=MAX_ITEMS), status=413)
     items, seen = [], set()
     for number, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict):
-            raise BadBatch(f"Item {number} is not an object.")
+            raise BadBatch(_("Item %(number)d is not an object.", number=number))
         try:
             client_id = uuid.UUID(str(entry.get("id", "")))
         except ValueError:
-            raise BadBatch(f'Item {number} needs an "id": a UUID made on the device.') from None
+            raise BadBatch(_('Item %(number)d needs an "id": a UUID made on the device.', number=number)) from None
         code = entry.get("ticket_code")
         if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE:
-            raise BadBatch(f'Item {number} needs a "ticket_code".')
+            raise BadBatch(_('Item %(number)d needs a "ticket_code".', number=number))
         if entry.get("action") not in ACTIONS:
-            raise BadBatch(f'Item {number}\'s "action" must be "check_in" or "undo".')
+            raise BadBatch(_('Item %(number)d\'s "action" must be "check_in" or "undo".', number=number))
         at = _parse_time(entry.get("at"))
         if at is None:
-            raise BadBatch(f'Item {number}\'s "at" must be an ISO-8601 time with its offset, like 2030-05-04T07:12:00Z.')
+            raise BadBatch(_('Item %(number)d\'s "at" must be an ISO-8601 time with its offset, like 2030-05-04T07:12:00Z.',
+                             number=number))
         if client_id in seen:  # the same item twice in one batch counts once, like twice in two batches
             continue
         seen.add(client_id)
