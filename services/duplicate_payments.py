@@ -25,7 +25,7 @@ from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_duplicate_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable
-from services.refunds import provider_failure_message
+from services.refund_failures import provider_failure_message
 
 log = logging.getLogger(__name__)
 

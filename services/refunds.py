@@ -25,7 +25,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -33,12 +32,11 @@ from sqlalchemy.orm import Session
 
 from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
 from services.inventory import keeping_sold_count
-from services.languages import DEFAULT_LANGUAGE
 from services.locking import lock_order_and_its_types
-from services.money import format_money
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
 from services.pricing import round_half_up
+from services.refund_failures import provider_failure_message
 
 log = logging.getLogger(__name__)
 
@@ -312,25 +310,6 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
             order.status = OrderStatus.REFUNDED
     if refund.amount > 0:
         queue_refund_notice(session, order, refund.amount)
-
-
-FAILURE_REASONS = {
-    "lost_or_stolen_card": _l("the card was reported lost or stolen"),
-    "expired_or_canceled_card": _l("the card has expired or was cancelled"),
-    "charge_for_pending_refund_disputed": _l("the buyer disputed the payment"),
-    "insufficient_funds": _l("your Stripe balance was too low"),
-    "declined": _l("the card's bank declined it"),
-    "merchant_request": _l("it was cancelled"),
-}
-
-
-def provider_failure_message(amount: int, currency: str, reason: str) -> str:
-    """What the organizer reads when Stripe accepted a refund and then could not send the money back. Kept on the
-    refund (it comes from a webhook, in nobody's language): written in English."""
-    with force_locale(DEFAULT_LANGUAGE):
-        return _("Stripe couldn't send %(amount)s back: %(reason)s. The money is still in your Stripe balance.",
-                 amount=format_money(amount, currency),
-                 reason=FAILURE_REASONS.get(reason, _l("no reason given")))[:500]
 
 
 def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, now: datetime) -> None:

@@ -134,8 +134,8 @@ def test_signing_the_waiver_at_the_desk_in_spanish(spanish, db, race):
 
 
 def _texts(page: str) -> dict:
-    found = re.search(r'<script type="application/json" id="checkin-texts">(.*?)</script>', page, re.S)
-    return json.loads(found.group(1))
+    found = re.search(r"<div id=\"checkin-texts\" hidden data-texts='([^']*)'></div>", page)
+    return json.loads(html.unescape(found.group(1)))
 
 
 def test_the_offline_scripts_texts_come_from_the_page_with_both_plural_forms(spanish, client, race, organizer):

@@ -26,8 +26,8 @@
   var accountScript = document.querySelector("script[data-account]");
   var ACCOUNT = accountScript ? accountScript.getAttribute("data-account") || "" : "";
   // The texts people read, in the page's language (templates/manage/_checkin_texts.html): say(key, {num: 3}).
-  var textsScript = document.getElementById("checkin-texts");
-  var TEXTS = textsScript ? JSON.parse(textsScript.textContent) : {};
+  var textsHolder = document.getElementById("checkin-texts");
+  var TEXTS = textsHolder ? JSON.parse(textsHolder.dataset.texts) : {};
   var LANG = document.documentElement.lang || "en";
   var plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(LANG) : null;
   function say(key, values) {
