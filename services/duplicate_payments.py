@@ -16,6 +16,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_duplicate_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable
-from services.refunds import provider_failure_message
+from services.refund_failures import provider_failure_message
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +99,8 @@ def refund_duplicate_payment(session: Session, gateway: Gateway, duplicate_id: i
     duplicate = session.get(DuplicatePayment, duplicate_id, populate_existing=True)
     if not duplicate.refundable:
         session.rollback()
-        raise DuplicateRefundRefused("This payment has been refunded already." if duplicate.status ==
-                                     DuplicatePaymentStatus.REFUNDED else "A refund of this payment is on its way already.")
+        raise DuplicateRefundRefused(_("This payment has been refunded already.") if duplicate.status ==
+                                     DuplicatePaymentStatus.REFUNDED else _("A refund of this payment is on its way already."))
     duplicate.status = DuplicatePaymentStatus.PENDING
     duplicate.error = ""
     duplicate.requested_by_id = requested_by.id if requested_by is not None else None

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
@@ -34,8 +36,8 @@ from services.inventory import holding_spot, waitlist_counts
 from services.registrants.query import awaiting_runner_condition
 
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.NEEDS_REFUND)
-AGE_BANDS = ((0, 17, "Under 18"), (18, 29, "18–29"), (30, 39, "30–39"), (40, 49, "40–49"), (50, 59, "50–59"),
-             (60, 69, "60–69"), (70, 200, "70 and over"))
+AGE_BANDS = ((0, 17, _l("Under 18")), (18, 29, "18–29"), (30, 39, "30–39"), (40, 49, "40–49"), (50, 59, "50–59"),
+             (60, 69, "60–69"), (70, 200, _l("70 and over")))
 
 
 def _days_between(earlier: datetime, later: datetime, tz) -> int:
@@ -230,9 +232,9 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
     return Dashboard(
         race=race, ticket_types=figures, money=_money(race, orders), codes=_codes(paid),
         timeline=_timeline(race, paid, now), sizes=_ordered_sizes(race, sizes),
-        ages=[(label, ages[label]) for *_, label in AGE_BANDS if ages[label]] + (
-            [("Not given", ages["Not given"])] if ages["Not given"] else []),
-        genders=sorted(((g or "Not given", n) for g, n in genders.items()), key=lambda item: (-item[1], item[0])),
+        ages=[(str(label), ages[str(label)]) for *_, label in AGE_BANDS if ages[str(label)]] + (
+            [(_("Not given"), ages[_("Not given")])] if ages[_("Not given")] else []),
+        genders=sorted(((g or _("Not given"), n) for g, n in genders.items()), key=lambda item: (-item[1], item[0])),
         recent_registrations=recent_registrations,
         recent_orders=sorted((r for r in orders if r.order.status in (OrderStatus.PAID, OrderStatus.REFUNDED)),
                              key=_newest_first)[:recent],
@@ -374,12 +376,12 @@ def _timeline(race: Race, paid: list[OrderRow], now: datetime) -> list[DayCount]
 
 def _age_band(born: date | None, race_day: date) -> str:
     if born is None:
-        return "Not given"
+        return _("Not given")
     age = race_day.year - born.year - ((race_day.month, race_day.day) < (born.month, born.day))
     for low, high, label in AGE_BANDS:
         if low <= age <= high:
-            return label
-    return "Not given"
+            return str(label)
+    return _("Not given")
 
 
 def _ordered_sizes(race: Race, sizes: Counter) -> list[tuple[str, int]]:
@@ -387,7 +389,7 @@ def _ordered_sizes(race: Race, sizes: Counter) -> list[tuple[str, int]]:
     known = race.tshirt_size_list
     listed = [(size, sizes.get(size, 0)) for size in known]
     others = sorted((s, n) for s, n in sizes.items() if s not in known and s)
-    missing = [("No size given", sizes[""])] if sizes.get("") else []
+    missing = [(_("No size given"), sizes[""])] if sizes.get("") else []
     return listed + others + missing
 
 

@@ -25,16 +25,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
 from services.inventory import keeping_sold_count
 from services.locking import lock_order_and_its_types
-from services.money import format_money
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
 from services.pricing import round_half_up
+from services.refund_failures import provider_failure_message
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,11 @@ class RefundLine:
         return self.difference and self.refund.status == RefundStatus.FAILED
 
 
+# An order's status as its organizer reads it.
+ORDER_STATUS_LABELS = {"cart": _l("Cart"), "pending": _l("Pending"), "paid": _l("Paid"), "expired": _l("Expired"),
+                       "canceled": _l("Canceled"), "refunded": _l("Refunded"), "needs_refund": _l("Needs refund")}
+
+
 @dataclass(frozen=True)
 class OrderAccount:
     """An order's money as its organizer reads it: what was paid, what went back, what is kept."""
@@ -115,8 +122,8 @@ class OrderAccount:
     @property
     def status_label(self) -> str:
         if self.order.status == OrderStatus.PAID and self.refunded:
-            return "Partly refunded"
-        return self.order.status.value.replace("_", " ").capitalize()
+            return _("Partly refunded")
+        return str(ORDER_STATUS_LABELS.get(self.order.status.value, self.order.status.value))
 
     @property
     def failed(self) -> list[RefundLine]:
@@ -130,7 +137,8 @@ def order_account(session: Session, order: Order) -> OrderAccount:
     for registration, type_name in order_registrations(session, order.id):
         if registration.refund_id is not None:
             covered.setdefault(registration.refund_id, []).append(
-                f"{registration.runner_name or 'Unnamed runner'} ({type_name})")
+                _("%(name)s (%(ticket_type)s)", name=registration.runner_name or _("Unnamed runner"),
+                  ticket_type=type_name))
     differences = set(session.scalars(select(RegistrationChange.refund_id).where(
         RegistrationChange.refund_id.in_([r.id for r in refunds])))) if refunds else set()
     paid = order.total if order.status in (*REFUNDABLE, OrderStatus.REFUNDED) else 0
@@ -147,22 +155,22 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
     rows = order_registrations(session, order.id)
     refunds = order_refunds(session, order.id)
     if order.status == OrderStatus.REFUNDED:
-        raise RefundRefused("This order has been refunded already.")
+        raise RefundRefused(_("This order has been refunded already."))
     if order.status not in REFUNDABLE:
-        raise RefundRefused("Only paid orders can be refunded.")
+        raise RefundRefused(_("Only paid orders can be refunded."))
     in_flight = [r for r in refunds if r.status == RefundStatus.PENDING]
     if order.kind == OrderKind.CHANGE and order.status == OrderStatus.PAID:
         # A fee or a dearer distance's difference: its payment goes back whole; the ticket stays changed.
         if registration_id is not None:
             raise LookupError(registration_id)
         if in_flight:
-            raise RefundRefused("A refund for this order is on its way already.")
+            raise RefundRefused(_("A refund for this order is on its way already."))
         return RefundPlan(order, (), order.total, order.tax, whole_order=True, whole_payment=True)
     if order.status == OrderStatus.NEEDS_REFUND:
         if registration_id is not None:
-            raise RefundRefused("No tickets were issued for this payment, so it can only be refunded as a whole.")
+            raise RefundRefused(_("No tickets were issued for this payment, so it can only be refunded as a whole."))
         if in_flight:
-            raise RefundRefused("A refund for this order is on its way already.")
+            raise RefundRefused(_("A refund for this order is on its way already."))
         return RefundPlan(order, tuple(RefundTicket(r, name) for r, name in rows), order.total, order.tax,
                           whole_order=True, whole_payment=True)
 
@@ -173,7 +181,7 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
 
     if registration_id is None:
         if not open_rows:
-            raise RefundRefused("Every ticket in this order is refunded or being refunded.")
+            raise RefundRefused(_("Every ticket in this order is refunded or being refunded."))
         chosen = open_rows
     else:
         match = [(r, name) for r, name in rows if r.id == registration_id]
@@ -181,9 +189,9 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
             raise LookupError(registration_id)
         registration = match[0][0]
         if registration.refunded_at is not None:
-            raise RefundRefused(f"{_who(registration)}'s ticket has been refunded already.")
+            raise RefundRefused(_("%(name)s's ticket has been refunded already.", name=_who(registration)))
         if registration.refund_id is not None:
-            raise RefundRefused(f"A refund for {_who(registration)}'s ticket is on its way already.")
+            raise RefundRefused(_("A refund for %(name)s's ticket is on its way already.", name=_who(registration)))
         chosen = match
 
     if len(chosen) == len(open_rows):
@@ -198,7 +206,7 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
 
 
 def _who(registration: Registration) -> str:
-    return registration.runner_name or "This runner"
+    return registration.runner_name or _("This runner")
 
 
 # --- asking for it ---------------------------------------------------------------------------
@@ -215,7 +223,7 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
             raise LookupError(order_id)
         plan = plan_refund(session, order, registration_id)
         if plan.amount > 0 and not order.payment_intent_id:
-            raise RefundRefused("There's no payment on record for this order, so nothing can be sent back from here.")
+            raise RefundRefused(_("There's no payment on record for this order, so nothing can be sent back from here."))
     except (LookupError, RefundRefused):
         session.rollback()  # nothing was written; let go of the order's lock before the page renders
         raise
@@ -249,8 +257,8 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
         gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
         _fail(session, refund.id, str(error))
-        raise RefundRefused(f"The payment provider didn't accept the refund, so nothing was sent back: {error}",
-                            status=502) from error
+        raise RefundRefused(_("The payment provider didn't accept the refund, so nothing was sent back: %(error)s",
+                              error=error), status=502) from error
 
     lock_order_and_its_types(session, order.id)
     refund = session.scalar(select(Refund).where(Refund.id == refund.id).execution_options(populate_existing=True))
@@ -302,22 +310,6 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
             order.status = OrderStatus.REFUNDED
     if refund.amount > 0:
         queue_refund_notice(session, order, refund.amount)
-
-
-FAILURE_REASONS = {
-    "lost_or_stolen_card": "the card was reported lost or stolen",
-    "expired_or_canceled_card": "the card has expired or was cancelled",
-    "charge_for_pending_refund_disputed": "the buyer disputed the payment",
-    "insufficient_funds": "your Stripe balance was too low",
-    "declined": "the card's bank declined it",
-    "merchant_request": "it was cancelled",
-}
-
-
-def provider_failure_message(amount: int, currency: str, reason: str) -> str:
-    """What the organizer reads when Stripe accepted a refund and then could not send the money back."""
-    return (f"Stripe couldn't send {format_money(amount, currency)} back: "
-            f"{FAILURE_REASONS.get(reason, 'no reason given')}. The money is still in your Stripe balance.")[:500]
 
 
 def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, now: datetime) -> None:

@@ -6,16 +6,17 @@ byte for byte (tests/test_bib_field.py renders it both ways), written with strin
 """
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 _FORM = ('<form class="bib-form" id="bib-{id}" method="post" action="{target}"\n'
          '      hx-post="{target}" hx-trigger="change, submit" hx-target="this" hx-swap="outerHTML" hx-sync="this:drop">\n'
          '  <input type="hidden" name="csrf_token" value="{csrf}">\n'
-         '{next}  <label for="bib-input-{id}" class="visually-hidden">Bib for {name}</label>\n'
+         '{next}  <label for="bib-input-{id}" class="visually-hidden">{label}</label>\n'
          '  <input id="bib-input-{id}" name="bib" value="{value}" inputmode="numeric" autocomplete="off"\n'
-         '         maxlength="7" placeholder="Add bib" aria-describedby="bib-state-{id}"\n'
+         '         maxlength="7" placeholder="{placeholder}" aria-describedby="bib-state-{id}"\n'
          '{invalid}>\n'
-         '  <button type="submit" class="autosave-fallback secondary outline">Save</button>\n'
+         '  <button type="submit" class="autosave-fallback secondary outline">{save}</button>\n'
          '  <output id="bib-state-{id}" class="bib-state" aria-live="polite">{state}</output>\n'
          '</form>')
 
@@ -26,10 +27,13 @@ def bib_form(registration, target: str, csrf: str, bib_value, bib_error=None, bi
     if bib_error:
         state = f'<span class="field-error">{escape(bib_error)}</span>'
     elif bib_saved:
-        state = '<span class="autosave-status">Saved</span>'
+        state = f'<span class="autosave-status">{Markup(_("Saved"))}</span>'
     else:
         state = ""
     return Markup(_FORM.format(
-        id=escape(registration.id), target=escape(target), csrf=escape(csrf), name=escape(registration.runner_name),
+        id=escape(registration.id), target=escape(target), csrf=escape(csrf),
+        # As the macro's _() does: the translation as it is (translators write HTML-safe text), names escaped into it.
+        label=Markup(_("Bib for %(name)s")) % {"name": registration.runner_name},
+        placeholder=Markup(_("Add bib")), save=Markup(_("Save")),
         value=escape(bib_value), invalid='aria-invalid="true"' if bib_error else "", state=state,
         next=f'<input type="hidden" name="next" value="{escape(next_url)}">' if next_url else ""))

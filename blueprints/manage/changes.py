@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
@@ -68,12 +69,12 @@ def change_registrant_distance(race: Race, registration_id: int):
     registration = _registrant_or_404(race, registration_id).registration
     raw = request.form.get("ticket_type_id", "")
     if not is_whole_number(raw):
-        return _refused(race, registration_id, 422, change_message="Choose the distance to change to.")
+        return _refused(race, registration_id, 422, change_message=_("Choose the distance to change to."))
     try:
         start_distance_change(db.session, gateway_for(current_app), registration, int(raw), _organizer(), clock.now(),
                               _no_urls)
     except LookupError:
-        abort_for_user(404, "That distance isn't part of this race.")
+        abort_for_user(404, _("That distance isn't part of this race."))
     except ChangeRefused as refused:
         return _refused(race, registration_id, refused.status, change_message=refused.message)
     return _back(race, registration_id)
@@ -96,7 +97,7 @@ def resend_difference_refund(race: Race, order_id: uuid.UUID, refund_id: int):
     try:
         resend_difference(db.session, gateway_for(current_app), order, refund_id, g.user.id, clock.now())
     except LookupError:
-        abort_for_user(404, "That isn't a failed refund of this order.")
+        abort_for_user(404, _("That isn't a failed refund of this order."))
     except RefundRefused as refused:  # recorded as failed again: the page shows why
         return _order_page(race, db.session.get(Order, order.id, populate_existing=True), status=refused.status)
     return redirect_to(url_for("manage.order", race_id=race.id, order_id=order.id) + "#refunds")

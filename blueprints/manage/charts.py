@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from babel.dates import format_date
+from flask_babel import gettext as _
+
+from blueprints.rendering import formatting_locale
 from services.race_stats import DayCount
 
 WIDTH, HEIGHT = 640, 240
@@ -63,10 +67,13 @@ class SalesChart:
 
     @property
     def summary(self) -> str:
-        unit = "week" if self.weekly else "day"
-        first, last = self.sales_bars[0].label, self.bars[-1].label
-        return (f"{self.total} tickets sold from {first} to {last}; the busiest {unit} was {self.best.label} "
-                f"with {self.best.count}.")
+        values = {"total": self.total, "first": self.sales_bars[0].label, "last": self.bars[-1].label,
+                  "best": self.best.label, "count": self.best.count}
+        if self.weekly:
+            return _("%(total)d tickets sold from %(first)s to %(last)s; the busiest week was %(best)s with %(count)d.",
+                     **values)
+        return _("%(total)d tickets sold from %(first)s to %(last)s; the busiest day was %(best)s with %(count)d.",
+                 **values)
 
 
 def _nice_max(value: int) -> int:
@@ -117,7 +124,7 @@ def sales_chart(days: list[DayCount]) -> SalesChart | None:
     for i, (day, count, cumulative) in enumerate(buckets):
         height = plot_height * count / top_count
         middle = LEFT + i * slot + slot / 2
-        label = f"Week of {day.day} {day:%b}" if weekly else f"{day:%a} {day.day} {day:%b}"
+        label = _("Week of %(day)s", day=_day(day, "d MMM")) if weekly else _day(day, "EEE d MMM")
         bars.append(Bar(round(middle - width / 2, 2), round(TOP + plot_height - height, 2), round(width, 2),
                         round(height, 2), label, count, cumulative, before_sales=i < quiet_days))
         points.append((round(middle, 1), total_y(cumulative)))
@@ -128,8 +135,13 @@ def sales_chart(days: list[DayCount]) -> SalesChart | None:
 
     every = max(1, -(-len(buckets) // 5))  # at most five dates: they must fit under the chart on a phone too
     last = len(buckets) - 1
-    bottom = [Tick(round(b.x + b.width / 2, 2), f"{buckets[i][0].day} {buckets[i][0]:%b}")
+    bottom = [Tick(round(b.x + b.width / 2, 2), _day(buckets[i][0], "d MMM"))
               for i, b in enumerate(bars) if (last - i) % every == 0]  # counted back from the latest, always shown
     best = max(bars, key=lambda b: (b.count, -b.x))
     return SalesChart(WIDTH, HEIGHT, bars, " ".join(f"{x},{y}" for x, y in points), points[-1], ticks(top_count),
                       ticks(top_total), bottom, weekly, buckets[-1][2], best)
+
+
+def _day(day: date, pattern: str) -> str:
+    """A day on the chart in the page's language: "Sat 14 Mar", "sáb 14 mar"."""
+    return format_date(day, pattern, locale=formatting_locale())

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
 
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
@@ -72,7 +73,7 @@ def _desk_query() -> str:
 def _registrant_by_code_or_404(race: Race, code: str) -> Registrant:
     registrant = query.registration_by_code(db.session, race.id, code)
     if registrant is None:
-        abort_for_user(404, checkins.NO_SUCH_TICKET)
+        abort_for_user(404, str(checkins.NO_SUCH_TICKET))
     return registrant
 
 
@@ -86,7 +87,7 @@ def check_in(race: Race, code: str):
         checkins.check_in(db.session, registrant, g.user.id, now)
     except checkins.AlreadyCheckedIn as already:
         return _checkin_answer(race, registrant, status=409,
-                               message=f"Already checked in at {checkin_time(already.at, race, now)}.")
+                               message=_("Already checked in at %(time)s.", time=checkin_time(already.at, race, now)))
     except checkins.CheckInRefused as refused:
         return _checkin_answer(race, registrant, status=422, message=str(refused))
     return _checkin_answer(race, registrant)
@@ -143,7 +144,7 @@ def sign_and_check_in(race: Race, code: str):
         return _signing(race, _registrant_by_code_or_404(race, code), form, status=422, errors=refused.problems)
     except checkins.AlreadyCheckedIn as already:
         return _checkin_answer(race, _registrant_by_code_or_404(race, code), status=409,
-                               message=f"Already checked in at {checkin_time(already.at, race, now)}.")
+                               message=_("Already checked in at %(time)s.", time=checkin_time(already.at, race, now)))
     except checkins.CheckInRefused as refused:
         return _checkin_answer(race, _registrant_by_code_or_404(race, code), status=422, message=str(refused))
-    return _checkin_answer(race, registrant, message="Waiver signed. Checked in.")
+    return _checkin_answer(race, registrant, message=_("Waiver signed. Checked in."))

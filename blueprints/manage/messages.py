@@ -7,6 +7,8 @@ import html
 import re
 
 from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from blueprints.errors import abort_for_user
@@ -51,9 +53,9 @@ def _summary(race: Race, form: MessageForm) -> tuple[AudienceList | None, str | 
 
 def _send_label(people: AudienceList | None) -> str:
     if people is None:
-        return "Send to runners…"
+        return _("Send to runners…")
     n = len(people.recipients)
-    return f"Send to {n} {'runner' if n == 1 else 'runners'}…"
+    return ngettext("Send to %(num)d runner…", "Send to %(num)d runners…", n)
 
 
 def _page(race: Race, form: MessageForm, *, status: int = 200, preview: tuple[str, str] | None = None,
@@ -130,7 +132,8 @@ def test_message(race: Race):
     if not ok:
         return _page(race, form, status=422)
     sending.send_test(db.session, race, g.user, form.draft())
-    return _page(race, form, notice=f"A test is on its way to {g.user.email}. It's marked [Test] in the subject.")
+    return _page(race, form, notice=_("A test is on its way to %(email)s. It's marked [Test] in the subject.",
+                                      email=g.user.email))
 
 
 @bp.post("/races/<int:race_id>/messages/confirm")
@@ -171,7 +174,7 @@ def sent_message(race: Race, sent_id: int):
     """One sent message: what it said, to whom, and how its delivery is going."""
     sent = sending.sent_message(db.session, race, sent_id)
     if sent is None:
-        abort_for_user(404, "That message isn't one of this race's.")
+        abort_for_user(404, _("That message isn't one of this race's."))
     return render("manage/message.html", block="counts", race=race, sent=sent, just_queued=request.args.get("queued") == "1",
                   audience=describe(Audience.from_json(sent.message.audience),
                                     {t.id: t.name for t in _ticket_types(race)}))

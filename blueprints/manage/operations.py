@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from blueprints.auth import login_required
@@ -49,12 +50,12 @@ def dashboard(race: Race):
 @organizer_required
 def retry_failed_email(race: Race, message_id: int):
     """Send a failed email of this race again, with a fresh set of attempts."""
-    message = owned_or_404(OutboxMessage, message_id, "That email isn't one of this race's.", race_id=race.id)
+    message = owned_or_404(OutboxMessage, message_id, _("That email isn't one of this race's."), race_id=race.id)
     was_failed = failed_emails.retry_failed_email(db.session, message, clock.now())
     if not is_fragment_request():
         return redirect_to(url_for("manage.dashboard", race_id=race.id) + "#failed-emails")
-    notice = (f"The email to {message.to_address} will be sent again in a moment." if was_failed
-              else "That email isn't failed any more, so there was nothing to retry.")
+    notice = (_("The email to %(address)s will be sent again in a moment.", address=message.to_address) if was_failed
+              else _("That email isn't failed any more, so there was nothing to retry."))
     return render("manage/dashboard.html", block="failed_emails", race=race,
                   failed_emails=failed_emails.failed_emails(db.session, race), email_notice=notice)
 
@@ -79,7 +80,7 @@ def _codes_context(race: Race, form: DiscountCodeForm | None = None, message: st
 
 
 def _code_or_404(race: Race, code_id: int) -> DiscountCode:
-    return owned_or_404(DiscountCode, code_id, "That code isn't one of this race's.", race_id=race.id)
+    return owned_or_404(DiscountCode, code_id, _("That code isn't one of this race's."), race_id=race.id)
 
 
 def _codes_section(race: Race, *, status: int = 200, **context):
@@ -107,7 +108,7 @@ def create_code(race: Race):
     except discount_codes.CodeRefused as refused:
         show_problems(form, refused.problems)
         return render("manage/codes.html", block="codes_section", status=422, **_codes_context(race, form=form))
-    return _codes_section(race, notice=f"{code.code} is ready to use.")
+    return _codes_section(race, notice=_("%(code)s is ready to use.", code=code.code))
 
 
 def _edit_context(race: Race, code: DiscountCode, form: DiscountCodeForm | None = None) -> dict:
@@ -146,7 +147,8 @@ def toggle_code(race: Race, code_id: int):
     """Deactivate a code (buyers can no longer apply it) or switch it on again."""
     code = _code_or_404(race, code_id)
     discount_codes.set_active(db.session, code, request.form.get("active") == "1")
-    return _codes_section(race, notice=f"{code.code} is {'active again' if code.active else 'switched off'}.")
+    return _codes_section(race, notice=(_("%(code)s is active again.", code=code.code) if code.active
+                                      else _("%(code)s is switched off.", code=code.code)))
 
 
 @bp.post("/races/<int:race_id>/codes/<int:code_id>/delete")
@@ -159,21 +161,21 @@ def delete_code(race: Race, code_id: int):
         discount_codes.delete_code(db.session, code)
     except discount_codes.CodeInUse:
         return _codes_section(race, status=422, message=(
-            f"{name} has been used on orders, so it can't be deleted. Deactivate it instead."))
-    return _codes_section(race, notice=f"{name} is deleted.")
+            _("%(code)s has been used on orders, so it can't be deleted. Deactivate it instead.", code=name)))
+    return _codes_section(race, notice=_("%(code)s is deleted.", code=name))
 
 
 # --- orders and refunds ------------------------------------------------------------------------
 
 def _order_or_404(race: Race, order_id: uuid.UUID) -> Order:
-    return owned_or_404(Order, order_id, "There's no order with that number in this race.", race_id=race.id)
+    return owned_or_404(Order, order_id, _("There's no order with that number in this race."), race_id=race.id)
 
 
 def _registration_param(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
     if not is_whole_number(raw):
-        abort_for_user(400, "That ticket number isn't valid.")
+        abort_for_user(400, _("That ticket number isn't valid."))
     return int(raw)
 
 
@@ -200,7 +202,7 @@ def order(race: Race, order_id: uuid.UUID):
 def refund_duplicate(race: Race, order_id: uuid.UUID, duplicate_id: int):
     """Send back, whole, a payment the order did not need (the buyer paid twice): one click, no tickets change."""
     found = _order_or_404(race, order_id)
-    owned_or_404(DuplicatePayment, duplicate_id, "That payment isn't one of this order's.", order_id=found.id)
+    owned_or_404(DuplicatePayment, duplicate_id, _("That payment isn't one of this order's."), order_id=found.id)
     try:
         duplicate_payments.refund_duplicate_payment(db.session, gateway_for(current_app), duplicate_id, clock.now(),
                                                     requested_by=g.user)
@@ -216,7 +218,7 @@ def _refund_page(race: Race, order: Order, registration_id: int | None, *, statu
     try:
         plan = refunds.plan_refund(db.session, order, registration_id)
     except LookupError:
-        abort_for_user(404, "That ticket isn't part of this order.")
+        abort_for_user(404, _("That ticket isn't part of this order."))
     except refunds.RefundRefused as refused:
         problem, status = problem or refused.message, max(status, refused.status)
     return render("manage/refund_confirm.html", block="refund", status=status, race=race, order=order, plan=plan,
@@ -241,7 +243,7 @@ def refund(race: Race, order_id: uuid.UUID):
     try:
         refunds.request_refund(db.session, gateway_for(current_app), found.id, registration_id, g.user, clock.now())
     except LookupError:
-        abort_for_user(404, "That ticket isn't part of this order.")
+        abort_for_user(404, _("That ticket isn't part of this order."))
     except refunds.RefundRefused as refused:
         return _refund_page(race, db.session.get(Order, found.id, populate_existing=True), registration_id,
                             status=refused.status, problem=refused.message)
@@ -286,10 +288,11 @@ def invite(race: Race):
         form.email.errors = [refused.message]
         return render("manage/team.html", block="team_section", status=refused.status, **_team_context(race, form=form))
     if outcome.added is not None:
-        notice = f"{outcome.added.email} is now a co-organizer. We've emailed them to say so."
+        notice = _("%(email)s is now a co-organizer. We've emailed them to say so.", email=outcome.added.email)
     else:
-        notice = (f"Invitation sent again to {outcome.invite.email}; the earlier link no longer works." if outcome.resent
-                  else f"Invitation sent to {outcome.invite.email}. They join once they sign in with that address.")
+        notice = (_("Invitation sent again to %(email)s; the earlier link no longer works.", email=outcome.invite.email)
+                  if outcome.resent else
+                  _("Invitation sent to %(email)s. They join once they sign in with that address.", email=outcome.invite.email))
     return _team_section(race, notice=notice)
 
 
@@ -305,7 +308,7 @@ def remove_member(race: Race, member_id: int):
         return _team_section(race, status=refused.status, message=refused.message)
     if link.profile_id == g.user.id:
         return redirect_to(url_for("manage.index"))
-    return _team_section(race, notice="Removed from the team.")
+    return _team_section(race, notice=_("Removed from the team."))
 
 
 @bp.post("/races/<int:race_id>/team/invites/<int:invite_id>/cancel")
@@ -316,7 +319,7 @@ def cancel_invite(race: Race, invite_id: int):
         team_service.cancel_invite(db.session, race, invite_id)
     except team_service.TeamRefused as refused:
         return _team_section(race, status=refused.status, message=refused.message)
-    return _team_section(race, notice="Invitation withdrawn.")
+    return _team_section(race, notice=_("Invitation withdrawn."))
 
 
 def _invite_page(token: str, *, status: int = 200):

@@ -3,6 +3,8 @@ and pausing the automatic offers."""
 from __future__ import annotations
 
 from flask import request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
@@ -28,7 +30,7 @@ def _section(race: Race, *, status: int = 200, **context):
 
 
 def _entry_or_404(race: Race, entry_id: int) -> WaitlistEntry:
-    return owned_or_404(WaitlistEntry, entry_id, "That person isn't on this race's waitlist.", race_id=race.id)
+    return owned_or_404(WaitlistEntry, entry_id, _("That person isn't on this race's waitlist."), race_id=race.id)
 
 
 @bp.get("/races/<int:race_id>/waitlist")
@@ -44,10 +46,10 @@ def pause_waitlist(race: Race):
     """Stop (paused=1) or restart (paused=0) the automatic offers for the race."""
     paused = request.form.get("paused", "")
     if paused not in ("0", "1"):
-        return _section(race, status=400, message="Choose to pause or to resume the offers.")
+        return _section(race, status=400, message=_("Choose to pause or to resume the offers."))
     waitlist_service.set_paused(db.session, race, paused == "1")
-    return _section(race, notice="Offers are paused: nobody gets a new offer until you resume." if race.waitlist_paused
-                    else "Offers are on: freed spots go to the next in line within a minute.")
+    return _section(race, notice=_("Offers are paused: nobody gets a new offer until you resume.") if race.waitlist_paused
+                    else _("Offers are on: freed spots go to the next in line within a minute."))
 
 
 @bp.post("/races/<int:race_id>/waitlist/<int:entry_id>/remove")
@@ -59,7 +61,7 @@ def remove_from_waitlist(race: Race, entry_id: int):
         waitlist_service.remove(db.session, entry)
     except ActionRefused as refused:
         return _section(race, status=409, message=refused.message)
-    return _section(race, notice=f"{entry.name} is off the waitlist.")
+    return _section(race, notice=_("%(name)s is off the waitlist.", name=entry.name))
 
 
 @bp.post("/races/<int:race_id>/waitlist/<int:entry_id>/offer")
@@ -71,4 +73,5 @@ def offer_from_waitlist(race: Race, entry_id: int):
         spots = waitlist_service.offer_by_hand(db.session, entry, clock.now())
     except ActionRefused as refused:
         return _section(race, status=409, message=refused.message)
-    return _section(race, notice=f"Offered {spots} spot{'s' if spots != 1 else ''} to {entry.name}; we've emailed them.")
+    return _section(race, notice=ngettext("Offered %(num)d spot to %(name)s; we've emailed them.",
+                                             "Offered %(num)d spots to %(name)s; we've emailed them.", spots, name=entry.name))

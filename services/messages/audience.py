@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,8 +17,8 @@ from models import MessageUnsubscribe, Order, Profile, Registration, TicketType
 from services.registrants.query import RegistrantFilters, filtered, registrants_query
 from services.waitlist import waitlist_recipients
 
-CHECKED_IN = {"": "Checked in or not", "yes": "Checked in", "no": "Not checked in"}
-DETAILS = {"": "Details in or not", "pending": "Runner's details pending"}
+CHECKED_IN = {"": _l("Checked in or not"), "yes": _l("Checked in"), "no": _l("Not checked in")}
+DETAILS = {"": _l("Details in or not"), "pending": _l("Runner's details pending")}
 
 
 @dataclass(frozen=True)
@@ -59,15 +61,15 @@ def describe(audience: Audience, ticket_names: dict[int, str]) -> str:
     """The audience in a few words, for the sent list: "Everyone", "10K · not checked in"."""
     parts = []
     if audience.source == "waitlist":
-        parts.append("Waitlist")
+        parts.append(_("Waitlist"))
     if audience.ticket_type_id is not None:
-        parts.append(ticket_names.get(audience.ticket_type_id, "A removed ticket type"))
+        parts.append(ticket_names.get(audience.ticket_type_id, _("A removed ticket type")))
     if audience.source == "registrants":
         if audience.checked_in:
-            parts.append(CHECKED_IN[audience.checked_in].lower())
+            parts.append(str(CHECKED_IN[audience.checked_in]).lower())
         if audience.details:
-            parts.append(DETAILS[audience.details].lower())
-    return " · ".join(parts) or "Everyone"
+            parts.append(str(DETAILS[audience.details]).lower())
+    return " · ".join(parts) or _("Everyone")
 
 
 def ticket_type_belongs(session: Session, race_id: int, ticket_type_id: int) -> bool:
@@ -123,4 +125,4 @@ SOURCES: dict[str, Callable[[Session, int, Audience], list[tuple[str, str, bool]
     "registrants": _registrant_addresses,
     "waitlist": _waitlist_addresses,
 }
-SOURCE_LABELS = {"registrants": "Runners", "waitlist": "People on the waitlist"}
+SOURCE_LABELS = {"registrants": _l("Runners"), "waitlist": _l("People on the waitlist")}

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 
+from flask_babel import format_number
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,8 +40,8 @@ SUBJECT_MAX = 150
 BODY_MAX = 20_000
 KIND = "race_message"
 TEST_KIND = "race_message_test"
-TICKET_TYPE_PROBLEM = "Pick one of this race's ticket types."
-NOBODY = "Nobody matches these filters yet, so there's no one to send it to."
+TICKET_TYPE_PROBLEM = _l("Pick one of this race's ticket types.")
+NOBODY = _l("Nobody matches these filters yet, so there's no one to send it to.")
 
 
 class MessageRefused(ValueError):
@@ -61,26 +64,27 @@ def draft_problems(session: Session, race: Race, draft: Draft) -> dict[str, str]
     """What is wrong with a draft, by form field; empty when it can be sent."""
     problems = {}
     if not draft.subject.strip():
-        problems["subject"] = "Write a subject."
+        problems["subject"] = _("Write a subject.")
     elif len(draft.subject) > SUBJECT_MAX:
-        problems["subject"] = f"Keep the subject under {SUBJECT_MAX} characters."
+        problems["subject"] = _("Keep the subject under %(max)d characters.", max=SUBJECT_MAX)
     elif any(ord(ch) < 32 or ch in "\u2028\u2029\x7f" for ch in draft.subject):
-        problems["subject"] = "Keep the subject on one line, without invisible characters."
+        problems["subject"] = _("Keep the subject on one line, without invisible characters.")
     if not draft.body.strip():
-        problems["body"] = "Write the message."
+        problems["body"] = _("Write the message.")
     elif len(draft.body) > BODY_MAX:
-        problems["body"] = f"Keep the message under {BODY_MAX:,} characters (it has {len(draft.body):,})."
+        problems["body"] = _("Keep the message under %(max)s characters (it has %(length)s).",
+                             max=format_number(BODY_MAX), length=format_number(len(draft.body)))
     elif any(ord(ch) < 32 and ch not in "\n\r\t" for ch in draft.body):
-        problems["body"] = "Remove the invisible control characters from the message."
+        problems["body"] = _("Remove the invisible control characters from the message.")
     audience = draft.audience
     if audience.source not in SOURCES:
-        problems["source"] = "Pick who gets the message from the list."
+        problems["source"] = _("Pick who gets the message from the list.")
     if audience.ticket_type_id is not None and not ticket_type_belongs(session, race.id, audience.ticket_type_id):
-        problems["ticket_type"] = TICKET_TYPE_PROBLEM
+        problems["ticket_type"] = str(TICKET_TYPE_PROBLEM)
     if audience.checked_in not in CHECKED_IN:
-        problems["checked_in"] = "Pick checked in, not checked in, or either."
+        problems["checked_in"] = _("Pick checked in, not checked in, or either.")
     if audience.details not in DETAILS:
-        problems["details"] = "Pick details pending, or either."
+        problems["details"] = _("Pick details pending, or either.")
     return problems
 
 
@@ -141,7 +145,7 @@ def send_message(session: Session, race: Race, sender: Profile, draft: Draft, ke
     check_draft(session, race, draft)
     people = audience_list(session, race.id, draft.audience, essential=draft.essential)
     if not people.recipients:
-        raise MessageRefused({"audience": NOBODY})
+        raise MessageRefused({"audience": str(NOBODY)})
     message = RaceMessage(race_id=race.id, sender_id=sender.id, subject=draft.subject, body=draft.body,
                           audience=draft.audience.as_json(), essential=draft.essential, idempotency_key=key,
                           recipient_count=0, created_at=now)
@@ -207,7 +211,7 @@ def _sent_query(race_id: int):
 
 def _sent(row) -> SentMessage:
     message, full_name, email, delivered, failed, queued = row
-    name = full_name or (email.split("@")[0] if email else "A former organizer")
+    name = full_name or (email.split("@")[0] if email else _("A former organizer"))
     return SentMessage(message, name, delivered, failed, queued)
 
 

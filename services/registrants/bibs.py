@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import format_number, ngettext
+from flask_babel import gettext as _
 from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -38,7 +40,7 @@ def parse_bib(text: str) -> int | None:
     if not text:
         return None
     if not is_whole_number(text) or not 1 <= int(text) <= BIB_MAX:
-        raise BibRefused(f"A bib is a whole number from 1 to {BIB_MAX:,}.")
+        raise BibRefused(_("A bib is a whole number from 1 to %(max)s.", max=format_number(BIB_MAX)))
     return int(text)
 
 
@@ -71,16 +73,17 @@ def _set_bib(session: Session, race_id: int, registrant: Registrant, bib: int | 
         return False
     if bib is not None:
         if registrant.status == "refunded":
-            raise BibRefused("This ticket was refunded, so it gets no bib.")
+            raise BibRefused(_("This ticket was refunded, so it gets no bib."))
         holder = bib_holder(session, race_id, bib, except_id=registration.id)
         if holder is not None:
-            raise BibRefused(f"Bib {bib} is already taken by {holder.runner_name or 'another runner'}.")
+            raise BibRefused(_("Bib %(bib)d is already taken by %(name)s.", bib=bib,
+                                   name=holder.runner_name or _("another runner")))
     old = registration.bib
     registration.bib = bib
     try:
         session.flush()
     except IntegrityError:  # taken a moment ago by someone else
-        raise BibRefused(f"Bib {bib} was just taken by another runner. Pick another number.") from None
+        raise BibRefused(_("Bib %(bib)d was just taken by another runner. Pick another number.", bib=bib)) from None
     session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "bib", old, bib)])
     return True
 
@@ -102,10 +105,10 @@ def assign_bibs(session: Session, race_id: int, typed: Mapping[str, str], editor
     try:
         ticket_type = {str(t.id): t for t in race_ticket_types(session, race_id)}.get(typed.get("ticket_type", ""))
         if ticket_type is None:
-            raise BibRefused("Pick the ticket type to number.")
+            raise BibRefused(_("Pick the ticket type to number."))
         first, last = typed.get("first", ""), typed.get("last", "")
         if not (is_whole_number(first) and is_whole_number(last)):
-            raise BibRefused("Enter the first and last bib of the range as whole numbers, like 1000 and 1999.")
+            raise BibRefused(_("Enter the first and last bib of the range as whole numbers, like 1000 and 1999."))
         done = _assign_bibs(session, race_id, ticket_type, int(first), int(last), editor_id, now)
     except BibRefused:
         session.rollback()
@@ -118,31 +121,35 @@ def _assign_bibs(session: Session, race_id: int, ticket_type: TicketType, first:
                  editor_id: uuid.UUID, now: datetime) -> BibAssignment:
     """Give the paid runners of `ticket_type` without a bib the free numbers of first…last, by name."""
     if not (1 <= first <= BIB_MAX and 1 <= last <= BIB_MAX):
-        raise BibRefused(f"Bibs are whole numbers from 1 to {BIB_MAX:,}.")
+        raise BibRefused(_("Bibs are whole numbers from 1 to %(max)s.", max=format_number(BIB_MAX)))
     if last < first:
-        raise BibRefused("The range goes from the smaller number to the bigger one, like 1000 to 1999.")
+        raise BibRefused(_("The range goes from the smaller number to the bigger one, like 1000 to 1999."))
     if last - first + 1 > BIB_RANGE_MAX:
-        raise BibRefused(f"Use a range of at most {BIB_RANGE_MAX:,} numbers.")
+        raise BibRefused(_("Use a range of at most %(max)s numbers.", max=format_number(BIB_RANGE_MAX)))
     waiting = list(session.scalars(
         registrants_query(race_id, Registration.id, now=now)
         .where(status_condition("paid"), Registration.ticket_type_id == ticket_type.id, Registration.bib.is_(None))
         .order_by(func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)))
     if not waiting:
-        raise BibRefused(f"Every paid {ticket_type.name} runner already has a bib.")
+        raise BibRefused(_("Every paid %(type)s runner already has a bib.", type=ticket_type.name))
     used = set(session.scalars(registrants_query(race_id, Registration.bib, listed_only=False)
                                .where(Registration.bib.between(first, last))))
     free_count = (last - first + 1) - len(used)
     if free_count < len(waiting):
-        raise BibRefused(
-            f"{len(waiting)} {ticket_type.name} runners need a bib, but {first}–{last} has only {free_count} free "
-            f"number{'s' if free_count != 1 else ''}{f' ({len(used)} already used)' if used else ''}. "
-            "Widen the range; nothing was assigned.")
+        free = ngettext("%(num)d free number", "%(num)d free numbers", free_count)
+        if used:
+            free = _("%(free)s (%(num)d already used)", free=free, num=len(used))
+        raise BibRefused(ngettext(
+            "%(num)d %(type)s runner needs a bib, but %(first)d–%(last)d has only %(free)s. Widen the range; nothing "
+            "was assigned.",
+            "%(num)d %(type)s runners need a bib, but %(first)d–%(last)d has only %(free)s. Widen the range; nothing "
+            "was assigned.", len(waiting), type=ticket_type.name, first=first, last=last, free=free))
     numbers = (n for n in range(first, last + 1) if n not in used)
     assigned = [(registration_id, next(numbers)) for registration_id in waiting]
     try:
         session.execute(update(Registration), [{"id": rid, "bib": bib} for rid, bib in assigned])
     except IntegrityError:
-        raise BibRefused("Someone gave out bibs in that range at the same moment. Try again.") from None
+        raise BibRefused(_("Someone gave out bibs in that range at the same moment. Try again.")) from None
     session.execute(insert(RegistrationAudit),
                     [audit_row(rid, editor_id, now, "bib", None, bib) for rid, bib in assigned])
     return BibAssignment(ticket_type, len(assigned), assigned[0][1], assigned[-1][1])

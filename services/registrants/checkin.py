@@ -5,25 +5,35 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from babel.dates import format_time
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
-from models import CheckInEvent, Order, OrderStatus, Profile, Registration, RegistrationAudit, TicketType, WaiverVersion
+from models import CheckInEvent, Order, OrderStatus, Profile, Race, Registration, RegistrationAudit, TicketType, WaiverVersion
+from services.languages import current_language
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant, registrants_query, search_condition, search_text, status_condition
 from services.runners import waiver_to_sign
 
-# The refusals, worded once: the desk, the offline sync and the scanner say the same.
-REFUNDED = "This ticket was refunded, so it can't be checked in."
-NOT_PAID = "This ticket isn't paid, so it can't be checked in."
-NO_SUCH_TICKET = "There's no ticket with that code for this race."
+# The refusals, worded once: the desk, the offline sync and the scanner say the same, in the reader's language.
+# A refused check-in event keeps the refusal's code (checkin_events.message), worded when it is shown.
+REFUNDED = _l("This ticket was refunded, so it can't be checked in.")
+NOT_PAID = _l("This ticket isn't paid, so it can't be checked in.")
+NO_SUCH_TICKET = _l("There's no ticket with that code for this race.")
+WAIVER_MISSING = _l("%(name)s hasn't signed the waiver: have them sign it on this phone first.")
+REFUSALS = {"refunded": REFUNDED, "not_paid": NOT_PAID, "no_such_ticket": NO_SUCH_TICKET}
 
 
-WAIVER_MISSING = "{name} hasn't signed the waiver: have them sign it on this phone first."
+def waiver_missing(name: str | None) -> str:
+    """The waiver refusal for a runner called `name`."""
+    return _("%(name)s hasn't signed the waiver: have them sign it on this phone first.", name=name or _("This runner"))
 
 
-def waiver_missing(registration: Registration) -> str:
-    return WAIVER_MISSING.format(name=registration.runner_name or "This runner")
+def already_checked_in(at: datetime, race: Race) -> str:
+    """"Already checked in at 7:12 AM.", the time in the race's timezone and the reader's language."""
+    return _("Already checked in at %(time)s.", time=format_time(at, "h:mm a", tzinfo=race.tz, locale=current_language()))
 
 
 def event_row(registration: Registration, action: str, editor_id: uuid.UUID | None, now: datetime) -> dict:
@@ -55,10 +65,10 @@ def refuse_unless_valid(session: Session, registrant: Registrant) -> None:
     status = registrant.status
     if status == "refunded":
         session.rollback()
-        raise CheckInRefused(REFUNDED)
+        raise CheckInRefused(str(REFUNDED))
     if status != "paid" or registrant.registration.ticket_code is None:
         session.rollback()
-        raise CheckInRefused(NOT_PAID)
+        raise CheckInRefused(str(NOT_PAID))
 
 
 def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
@@ -71,7 +81,7 @@ def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now
     refuse_unless_valid(session, registrant)
     if registration.checked_in_at is None and unsigned(registration, waiver_to_sign(session, registration.race_id)):
         session.rollback()
-        raise CheckInRefused(waiver_missing(registration))
+        raise CheckInRefused(waiver_missing(registration.runner_name))
     done = session.execute(update(Registration)
                            .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
                            .values(checked_in_at=now)

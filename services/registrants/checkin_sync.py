@@ -19,15 +19,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from babel.dates import format_time
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import CheckInEvent, Order, OrderStatus, Race, Registration, RegistrationAudit, TicketType
-from services.registrants.checkin import NO_SUCH_TICKET, NOT_PAID, REFUNDED, WAIVER_MISSING, waiver_missing
+from services.registrants.checkin import REFUSALS, already_checked_in, waiver_missing
 from services.registrants.edits import audit_row
 from services.registrants.query import registrant_status, registrants_query
 from services.runners import race_day, waiver_to_sign
@@ -60,26 +60,27 @@ class Item:
 def parse_items(payload: object) -> list[Item]:
     """The items of a posted batch ({"items": [...]}) or BadBatch saying what is wrong, by item number."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-        raise BadBatch('Send a JSON object with a list of "items".')
+        raise BadBatch(_('Send a JSON object with a list of "items".'))
     raw = payload["items"]
     if len(raw) > MAX_ITEMS:
-        raise BadBatch(f"Send at most {MAX_ITEMS} items at a time.", status=413)
+        raise BadBatch(_("Send at most %(max)d items at a time.", max=MAX_ITEMS), status=413)
     items, seen = [], set()
     for number, entry in enumerate(raw, start=1):
         if not isinstance(entry, dict):
-            raise BadBatch(f"Item {number} is not an object.")
+            raise BadBatch(_("Item %(number)d is not an object.", number=number))
         try:
             client_id = uuid.UUID(str(entry.get("id", "")))
         except ValueError:
-            raise BadBatch(f'Item {number} needs an "id": a UUID made on the device.') from None
+            raise BadBatch(_('Item %(number)d needs an "id": a UUID made on the device.', number=number)) from None
         code = entry.get("ticket_code")
         if not isinstance(code, str) or not code.strip() or len(code) > MAX_CODE:
-            raise BadBatch(f'Item {number} needs a "ticket_code".')
+            raise BadBatch(_('Item %(number)d needs a "ticket_code".', number=number))
         if entry.get("action") not in ACTIONS:
-            raise BadBatch(f'Item {number}\'s "action" must be "check_in" or "undo".')
+            raise BadBatch(_('Item %(number)d\'s "action" must be "check_in" or "undo".', number=number))
         at = _parse_time(entry.get("at"))
         if at is None:
-            raise BadBatch(f'Item {number}\'s "at" must be an ISO-8601 time with its offset, like 2030-05-04T07:12:00Z.')
+            raise BadBatch(_('Item %(number)d\'s "at" must be an ISO-8601 time with its offset, like 2030-05-04T07:12:00Z.',
+                             number=number))
         if client_id in seen:  # the same item twice in one batch counts once, like twice in two batches
             continue
         seen.add(client_id)
@@ -175,8 +176,8 @@ def roster(session: Session, race: Race) -> dict:
     body = {"race": {"id": race.id, "title": race.title, "timezone": race.timezone,
                      "race_day": race_day(race).isoformat(),
                      "keep_until": (race_day(race) + timedelta(days=KEEP_DAYS)).isoformat()},
-            "messages": {"refunded": REFUNDED, "not_paid": NOT_PAID, "unknown": NO_SUCH_TICKET,
-                         "waiver_missing": WAIVER_MISSING},
+            "messages": {"refunded": str(REFUSALS["refunded"]), "not_paid": str(REFUSALS["not_paid"]),
+                         "unknown": str(REFUSALS["no_such_ticket"]), "waiver_missing": waiver_missing("{name}")},
             "runners": runners}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
     return {**body, "etag": digest}
@@ -239,7 +240,7 @@ def _apply(session: Session, race: Race, actor_id: uuid.UUID, items: Sequence[It
     answered: dict[uuid.UUID, Outcome] = {}
     for item in items:
         if item.id in known or item.id in answered:
-            seen = known.get(item.id) or answered[item.id]
+            seen = answered.get(item.id) or _answer(known[item.id], race, registrations.get(item.ticket_code))
             outcomes.append(Outcome(item.id, item.ticket_code, seen.outcome, seen.message, duplicate=True))
             continue
         registration = registrations.get(item.ticket_code)
@@ -250,15 +251,17 @@ def _apply(session: Session, race: Race, actor_id: uuid.UUID, items: Sequence[It
                "profile_id": actor_id, "source": "sync"}
         if refusal is not None:
             new_rows.append({**row, "outcome": "refused", "message": refusal})
-            outcomes.append(answered.setdefault(item.id, Outcome(item.id, item.ticket_code, "refused", refusal)))
+            outcomes.append(answered.setdefault(item.id, Outcome(
+                item.id, item.ticket_code, "refused", describe("refused", refusal, race, registration))))
             continue
         runner_events = events[registration.id]
         runner_events.append(Event(item.id, item.action, at))
         state, effects = fold(runner_events)
         effect = effects[item.id]
-        message = _message(effect, state, race)
-        new_rows.append({**row, "outcome": effect, "message": message})
-        outcomes.append(answered.setdefault(item.id, Outcome(item.id, item.ticket_code, effect, message)))
+        kept = (_iso(state) or "") if effect == "already_checked_in" else ""
+        new_rows.append({**row, "outcome": effect, "message": kept})
+        outcomes.append(answered.setdefault(item.id, Outcome(
+            item.id, item.ticket_code, effect, describe(effect, kept, race, registration))))
         if state != registration.checked_in_at:
             audits.append(audit_row(registration.id, actor_id, now, "checked_in", registration.checked_in_at, state))
             registration.checked_in_at = state
@@ -310,27 +313,49 @@ def _insert_events(session: Session, rows: list[dict]) -> None:
 
 
 def _refusal(item: Item, registration: Registration | None, statuses: dict, waiver_needed: bool) -> str | None:
-    """Why this item can't be applied, in the desk's words; None when it can. An undo is refused only for a
-    ticket that isn't this race's. The answer depends on the ticket alone, never on what arrived before."""
+    """Why this item can't be applied, as a code (a key of REFUSALS, or "waiver_missing"); None when it can. An
+    undo is refused only for a ticket that isn't this race's. The answer depends on the ticket alone, never on
+    what arrived before."""
     if registration is None:
-        return NO_SUCH_TICKET
+        return "no_such_ticket"
     if item.action == "undo":
         return None
     status = registrant_status(statuses[registration.id], registration.refunded_at)
     if status == "refunded":
-        return REFUNDED
+        return "refunded"
     if status != "paid":
-        return NOT_PAID
+        return "not_paid"
     if waiver_needed and registration.waiver_signed_at is None:
-        return waiver_missing(registration)
+        return "waiver_missing"
     return None
 
 
-def _message(effect: str, state: datetime | None, race: Race) -> str:
-    if effect == "already_checked_in" and state is not None:
-        return f"Already checked in at {format_time(state, 'h:mm a', tzinfo=race.tz, locale='en')}."
-    return {"checked_in": "Checked in.", "undone": "Check-in taken back.",
-            "not_checked_in": "Wasn't checked in."}.get(effect, "")
+def describe(outcome: str, kept: str, race: Race, registration: Registration | None) -> str:
+    """What the device is told about an item, in the reader's language, from what its event keeps: the outcome,
+    and in `message` the refusal's code or the earlier check-in's time. An event kept before the codes holds
+    its English sentence, said as it is."""
+    if outcome == "refused":
+        if kept == "waiver_missing":
+            return waiver_missing(registration.runner_name if registration else None)
+        return str(REFUSALS[kept]) if kept in REFUSALS else kept
+    if outcome == "already_checked_in":
+        at = _kept_time(kept)
+        return already_checked_in(at, race) if at is not None else kept
+    return {"checked_in": _("Checked in."), "undone": _("Check-in taken back."),
+            "not_checked_in": _("Wasn't checked in.")}.get(outcome, kept)
+
+
+def _kept_time(kept: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(kept.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _answer(event: CheckInEvent, race: Race, registration: Registration | None) -> Outcome:
+    """The answer a kept event gave, said again (in this reader's language)."""
+    return Outcome(event.client_id, event.ticket_code, event.outcome,
+                   describe(event.outcome, event.message, race, registration))
 
 
 def runners_by_code(session: Session, race: Race, codes: Sequence[str]) -> list[dict]:

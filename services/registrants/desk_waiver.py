@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -52,9 +53,9 @@ def signature_problems(signed: DeskSignature, registration: Registration, race: 
                        now: datetime) -> dict[str, str]:
     """Every rule the desk signature breaks, as {field: message}; empty when it signs for this runner."""
     if waiver is None:
-        return {"signature": "This race has no waiver to sign."}
+        return {"signature": _("This race has no waiver to sign.")}
     if registration.waiver_signed_at is not None:
-        return {"signature": f"{registration.runner_name} has signed the waiver already."}
+        return {"signature": _("%(name)s has signed the waiver already.", name=registration.runner_name)}
     problems: dict[str, str] = {}
 
     def note(field: str, message: str | None) -> None:
@@ -62,18 +63,18 @@ def signature_problems(signed: DeskSignature, registration: Registration, race: 
             problems[field] = message
 
     if not signed.accepted:
-        note("accepted", "Tick the box once the waiver has been read and is accepted.")
+        note("accepted", _("Tick the box once the waiver has been read and is accepted."))
     if signed.waiver_version_id != waiver.id:
-        note("accepted", "The waiver has changed since this page was opened. Read the new version and sign again.")
+        note("accepted", _("The waiver has changed since this page was opened. Read the new version and sign again."))
     born = registration.date_of_birth
     today = local_today(race, now)
     minor = signed.by_guardian or is_minor(born, today)
     if born is not None and is_minor(born, today) and not signed.by_guardian:
-        note("by_guardian", f"{registration.runner_name} is under 18: a parent or guardian signs for them.")
+        note("by_guardian", _("%(name)s is under 18: a parent or guardian signs for them.", name=registration.runner_name))
     if born is not None and not is_minor(born, today) and signed.by_guardian:
-        note("by_guardian", f"{registration.runner_name} is 18 or older and signs for themselves.")
+        note("by_guardian", _("%(name)s is 18 or older and signs for themselves.", name=registration.runner_name))
     if minor:
-        note("guardian_name", name_problem(signed.guardian_name, "the parent or guardian's name", limit=GUARDIAN_MAX))
+        note("guardian_name", name_problem(signed.guardian_name, _("the parent or guardian's name"), limit=GUARDIAN_MAX))
     details = RunnerDetails(first_name=registration.first_name, last_name=registration.last_name,
                             waiver_guardian_name=signed.guardian_name if minor else "",
                             waiver_signature=signed.signature)
@@ -110,7 +111,7 @@ def sign_and_check_in(session: Session, race: Race, registrant: Registrant, waiv
         session.rollback()
         if at is not None:
             raise AlreadyCheckedIn(at)
-        raise SignatureRefused({"signature": f"{registration.runner_name} has signed the waiver already."})
+        raise SignatureRefused({"signature": _("%(name)s has signed the waiver already.", name=registration.runner_name)})
     for name, value in values.items():
         setattr(registration, name, value)
     session.execute(insert(RegistrationAudit), [

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -32,11 +34,12 @@ from services.runners import (
 EDITABLE = ("first_name", "last_name", "email", "date_of_birth", "gender", "tshirt_size",
             "emergency_name", "emergency_phone", *(name for name, _, _ in ADDRESS_FIELDS))
 FIELD_LABELS = {
-    "first_name": "First name", "last_name": "Last name", "email": "Email", "date_of_birth": "Date of birth",
-    "gender": "Gender", "tshirt_size": "T-shirt size", "emergency_name": "Emergency contact",
-    "emergency_phone": "Emergency phone", "address": "Address", "city": "City", "country": "Country",
-    "club": "Club or team", "bib": "Bib", "checked_in": "Check-in", "waiver": "Waiver",
-    "transfer": "Runner (transfer)", "ticket_type": "Distance",
+    "first_name": _l("First name"), "last_name": _l("Last name"), "email": _l("Email"),
+    "date_of_birth": _l("Date of birth"), "gender": _l("Gender"), "tshirt_size": _l("T-shirt size"),
+    "emergency_name": _l("Emergency contact"), "emergency_phone": _l("Emergency phone"), "address": _l("Address"),
+    "city": _l("City"), "country": _l("Country"), "club": _l("Club or team"), "bib": _l("Bib"),
+    "checked_in": _l("Check-in"), "waiver": _l("Waiver"), "transfer": _l("Runner (transfer)"),
+    "ticket_type": _l("Distance"),
 }
 
 
@@ -76,8 +79,8 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
         if message and name not in problems:
             problems[name] = message
 
-    note("first_name", name_problem(str(values.get("first_name", "")), "the runner's first name"))
-    note("last_name", name_problem(str(values.get("last_name", "")), "the runner's last name"))
+    note("first_name", name_problem(str(values.get("first_name", "")), _("the runner's first name")))
+    note("last_name", name_problem(str(values.get("last_name", "")), _("the runner's last name")))
     note("email", email_problem(str(values.get("email", ""))))
     born = values.get("date_of_birth")
     born = born if isinstance(born, date) else None
@@ -90,13 +93,13 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
         note("date_of_birth", date_of_birth_problem(born, race, ticket_type, today))
     gender = tidy(str(values.get("gender", "")))
     if gender and gender not in GENDERS and gender != registration.gender:
-        note("gender", "Pick one of the options, or leave it empty.")
+        note("gender", _("Pick one of the options, or leave it empty."))
     size = str(values.get("tshirt_size", ""))
     if size and size not in race.tshirt_size_list and size != registration.tshirt_size:
-        note("tshirt_size", "Pick a T-shirt size from the list.")
+        note("tshirt_size", _("Pick a T-shirt size from the list."))
     contact_name, contact_phone = str(values.get("emergency_name", "")), str(values.get("emergency_phone", ""))
     if not (pending and not tidy(contact_name) and not tidy(contact_phone)):
-        note("emergency_name", name_problem(contact_name, "the emergency contact's name", limit=GUARDIAN_MAX))
+        note("emergency_name", name_problem(contact_name, _("the emergency contact's name"), limit=GUARDIAN_MAX))
         note("emergency_phone", phone_problem(contact_phone))
     for name, what, limit in ADDRESS_FIELDS:
         note(name, optional_text_problem(str(values.get(name, "")), what, limit))

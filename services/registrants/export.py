@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
@@ -23,13 +25,16 @@ from services.registrants.query import (
 )
 from services.runners import age_on, race_day
 
-CSV_HEADER = ["Registration", "Order", "Status", "Ticket type", "Price paid", "Currency", "Details", "Details problem",
-              "First name", "Last name", "Email", "Date of birth", "Gender", "T-shirt", "Emergency contact",
-              "Emergency phone", "Address", "City", "Country", "Club or team", "Bib", "Ticket code", "Registered at",
-              "Checked in at", "Refunded at", "Waiver version", "Waiver signature", "Waiver guardian", "Waiver signed at",
-              "Waiver signed at check-in", "Waiver IP", "Waiver SHA-256"]
+# The spreadsheet's header and words are in the organizer's language (the page the download came from).
+CSV_HEADER = [_l("Registration"), _l("Order"), _l("Status"), _l("Ticket type"), _l("Price paid"), _l("Currency"),
+              _l("Details"), _l("Details problem"), _l("First name"), _l("Last name"), _l("Email"),
+              _l("Date of birth"), _l("Gender"), _l("T-shirt"), _l("Emergency contact"), _l("Emergency phone"),
+              _l("Address"), _l("City"), _l("Country"), _l("Club or team"), _l("Bib"), _l("Ticket code"),
+              _l("Registered at"), _l("Checked in at"), _l("Refunded at"), _l("Waiver version"),
+              _l("Waiver signature"), _l("Waiver guardian"), _l("Waiver signed at"), _l("Waiver signed at check-in"),
+              _l("Waiver IP"), _l("Waiver SHA-256")]
 # "Details": "pending" while a runner bought with "Let them fill in and sign" hasn't yet, else "complete".
-DETAILS_CELLS = {True: "pending", False: "complete"}
+DETAILS_CELLS = {True: _l("pending"), False: _l("complete")}
 
 
 def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: datetime, *, batch: int = 500
@@ -53,12 +58,12 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
          em_name, em_phone, address, city, country, club, bib, code, registered, checked_in, refunded, waiver_number,
          signature, guardian, signed, at_checkin, ip, sha) in result:
         yield [rid, str(order_id), STATUSES[registrant_status(order_status, refunded)], ticket,
-               money_text(price, race.currency), race.currency, DETAILS_CELLS[bool(awaiting)], problem, first, last,
+               money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), problem, first, last,
                email,
                born.isoformat() if born else "", gender, size, em_name, em_phone, address, city, country, club,
                bib if bib is not None else "", code or "", when(registered), when(checked_in), when(refunded),
                waiver_number if waiver_number is not None else "", signature, guardian, when(signed),
-               "yes" if at_checkin else "", ip, sha or ""]
+               _("yes") if at_checkin else "", ip, sha or ""]
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -71,14 +76,14 @@ def spreadsheet_safe(cell):
     return cell
 
 
-def _chunks(header: list[str], rows: Iterable[list], cell: Callable, *, byte_order_mark: bool,
+def _chunks(header: list, rows: Iterable[list], cell: Callable, *, byte_order_mark: bool,
             rows_per_chunk: int) -> Iterator[str]:
     """A CSV file in pieces of `rows_per_chunk` rows, for a streamed download that never holds it all."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if byte_order_mark:
         buffer.write("\ufeff")  # the byte order mark makes Excel read UTF-8, so accents survive
-    writer.writerow(header)
+    writer.writerow([cell(str(name)) for name in header])  # a translated name is a cell like any other
     for n, row in enumerate(rows, start=1):
         writer.writerow([cell(value) for value in row])
         if n % rows_per_chunk == 0:
@@ -103,6 +108,7 @@ def csv_chunks(session: Session, race: Race, filters: RegistrantFilters, now: da
 # Values stay exactly as entered, also one starting with "=" or "+": timing programs import them literally and a
 # defusing apostrophe would be printed on bib lists and results. The file is for importing, not for opening in a
 # spreadsheet; the spreadsheet download defuses formulas (README, "for timing software").
+# The timing header stays in English in every language: timing programs match these names when they import.
 TIMING_HEADER = ["Bib", "First name", "Last name", "Gender", "Date of birth", "Age on race day", "Ticket type",
                  "Team", "City", "Country", "T-shirt"]
 

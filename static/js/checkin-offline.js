@@ -25,7 +25,21 @@
   // belongs to it.
   var accountScript = document.querySelector("script[data-account]");
   var ACCOUNT = accountScript ? accountScript.getAttribute("data-account") || "" : "";
-  var SIGNED_OUT = "You're signed out. Sign in again to sync: taps made meanwhile are kept on this phone.";
+  // The texts people read, in the page's language (templates/manage/_checkin_texts.html): say(key, {num: 3}).
+  var textsHolder = document.getElementById("checkin-texts");
+  var TEXTS = textsHolder ? JSON.parse(textsHolder.dataset.texts) : {};
+  var LANG = document.documentElement.lang || "en";
+  var plurals = window.Intl && Intl.PluralRules ? new Intl.PluralRules(LANG) : null;
+  function say(key, values) {
+    var text = TEXTS[key] || "";
+    if (typeof text === "object") {
+      var category = plurals ? plurals.select(values.count) : (values.count === 1 ? "one" : "other");
+      text = text[category] || text.other || "";
+    }
+    Object.keys(values || {}).forEach(function (name) { text = text.split("{" + name + "}").join(values[name]); });
+    return text;
+  }
+  function number(n) { return n.toLocaleString(LANG); }
   var BATCH = 200;
   var panel = document.getElementById("checkin-offline");
   var statusLine = document.getElementById("checkin-offline-status");
@@ -175,7 +189,7 @@
           data.csrf_token = response.headers.get("X-CSRFToken");
           data.saved_at = new Date().toISOString();
           roster = data;
-          if (expired()) return wipe(OVER);
+          if (expired()) return wipe(say("over"));
           return reapplyPending().then(saveRoster).then(render);
         });
       });
@@ -194,7 +208,6 @@
     runner.checked_in_at = item.action === "check_in" ? (runner.checked_in_at || item.at) : null;
   }
 
-  var OVER = "The race is over: its roster is no longer kept on this device.";
 
   function expired() {
     if (!roster || !roster.race || !roster.race.keep_until) return false;
@@ -210,8 +223,8 @@
   function clock(iso) {
     var options = { hour: "numeric", minute: "2-digit" };
     if (roster && roster.race && roster.race.timezone) options.timeZone = roster.race.timezone;
-    try { return new Intl.DateTimeFormat("en-US", options).format(new Date(iso)); } catch (e) {
-      return new Date(iso).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit" });
+    try { return new Intl.DateTimeFormat(LANG, options).format(new Date(iso)); } catch (e) {
+      return new Date(iso).toLocaleTimeString(LANG, { hour: "numeric", minute: "2-digit" });
     }
   }
 
@@ -225,11 +238,10 @@
     var waiting = Object.keys(pending).reduce(function (sum, code) { return sum + pending[code]; }, 0);
     // Runners as the counter counts them (paid tickets); the refunded ones are kept too, to turn them away.
     var runners = roster.runners.filter(function (r) { return r.status === "paid"; }).length;
-    var text = "Ready for offline: " + runners.toLocaleString("en-US") + (runners === 1 ? " runner" : " runners") + ", updated " +
-      clock(roster.saved_at) + ".";
-    if (!navigator.onLine) text = "Offline. " + text;
-    if (waiting) text += " " + waiting + (waiting === 1 ? " check-in" : " check-ins") + " waiting to sync.";
-    if (signedOut) text += " " + SIGNED_OUT;
+    var text = say("ready", { count: runners, num: number(runners), time: clock(roster.saved_at) });
+    if (!navigator.onLine) text = say("offline") + " " + text;
+    if (waiting) text += " " + say("waiting", { count: waiting, num: number(waiting) });
+    if (signedOut) text += " " + say("signed_out");
     panel.classList.toggle("is-offline", !navigator.onLine);
     showStatus(text);
     updateCounter();
@@ -241,7 +253,7 @@
     var paid = roster.runners.filter(function (r) { return r.status === "paid"; });
     var arrived = paid.filter(function (r) { return r.checked_in_at; }).length;
     var strong = counter.querySelector("strong");
-    if (strong) strong.textContent = arrived.toLocaleString("en-US");
+    if (strong) strong.textContent = number(arrived);
   }
 
   function search(q) {
@@ -274,14 +286,14 @@
     li.classList.toggle("is-unsigned", unsigned);
     li.classList.toggle("is-pending", !!pending[runner.code]);
     var who = el("div", "checkin-who");
-    who.appendChild(el("span", "checkin-name", runner.name || "No name"));
+    who.appendChild(el("span", "checkin-name", runner.name || say("no_name")));
     var meta = el("span", "checkin-meta");
-    if (runner.bib) meta.appendChild(el("strong", "", "Bib " + runner.bib));
+    if (runner.bib) meta.appendChild(el("strong", "", say("bib", { bib: runner.bib })));
     if (runner.bib) meta.appendChild(document.createTextNode(" · "));
     meta.appendChild(el("span", "", runner.ticket));
     who.appendChild(meta);
-    if (unsigned) who.appendChild(el("p", "checkin-warning", "Waiver not signed: sign at the desk once online."));
-    if (pending[runner.code]) who.appendChild(el("p", "checkin-pending", "Not synced yet"));
+    if (unsigned) who.appendChild(el("p", "checkin-warning", say("waiver_offline")));
+    if (pending[runner.code]) who.appendChild(el("p", "checkin-pending", say("not_synced")));
     if (message) {
       var note = el("p", "checkin-message" + (message.problem ? " is-problem" : ""), message.text);
       note.setAttribute("role", "alert");
@@ -290,20 +302,20 @@
     li.appendChild(who);
     var action = el("div", "checkin-action");
     if (refused) {
-      action.appendChild(el("span", "badge status-" + runner.status, runner.status === "refunded" ? "Refunded" : "Not paid"));
-      action.appendChild(el("span", "checkin-note", "Can't check in"));
+      action.appendChild(el("span", "badge status-" + runner.status, runner.status === "refunded" ? say("refunded") : say("not_paid")));
+      action.appendChild(el("span", "checkin-note", say("cant_check_in")));
     } else if (runner.checked_in_at) {
-      action.appendChild(el("span", "checked-mark", "✓ In at " + clock(runner.checked_in_at)));
-      var undo = el("button", "link-button checkin-undo", "Undo");
+      action.appendChild(el("span", "checked-mark", "✓ " + say("in_at", { time: clock(runner.checked_in_at) })));
+      var undo = el("button", "link-button checkin-undo", say("undo"));
       undo.type = "button";
       undo.dataset.offlineAction = "undo";
       undo.dataset.code = runner.code;
-      undo.appendChild(el("span", "visually-hidden", " check-in of " + runner.name));
+      undo.appendChild(el("span", "visually-hidden", " " + say("undo_of", { name: runner.name })));
       action.appendChild(undo);
     } else if (unsigned) {
-      action.appendChild(el("span", "checkin-note", "Can't check in offline"));
+      action.appendChild(el("span", "checkin-note", say("cant_check_in_offline")));
     } else {
-      var button = el("button", "checkin-button", "Check in");
+      var button = el("button", "checkin-button", say("check_in"));
       button.type = "button";
       button.dataset.offlineAction = "check_in";
       button.dataset.code = runner.code;
@@ -320,12 +332,12 @@
     box.textContent = "";
     q = (q || "").trim();
     if (!q) {
-      box.appendChild(el("p", "muted checkin-hint", "Offline: type a few letters of the runner's name, or their bib number."));
+      box.appendChild(el("p", "muted checkin-hint", say("hint")));
       return;
     }
     var found = search(q);
     if (!found.length) {
-      box.appendChild(el("p", "empty", "Nobody called “" + q + "” or with that bib. Check the spelling, or search their last name."));
+      box.appendChild(el("p", "empty", say("nobody", { q: q })));
       return;
     }
     var list = el("ul", "checkin-list");
@@ -350,21 +362,20 @@
   // The server decides for good when the tap syncs (first check-in wins, a later undo wins).
   function tap(code, action) {
     var runner = byCode(code);
-    var messages = (roster && roster.messages) || {};
-    if (!runner) return Promise.resolve({ ok: false, headline: "Wrong race", text: messages.unknown || "There's no ticket with that code for this race." });
+    if (!runner) return Promise.resolve({ ok: false, headline: say("wrong_race"), text: say("unknown") });
     if (action === "check_in") {
-      if (runner.status === "refunded") return Promise.resolve({ ok: false, runner: runner, headline: "Refunded", text: messages.refunded });
-      if (runner.status !== "paid") return Promise.resolve({ ok: false, runner: runner, headline: "Not paid", text: messages.not_paid });
+      if (runner.status === "refunded") return Promise.resolve({ ok: false, runner: runner, headline: say("refunded"), text: say("refused_refunded") });
+      if (runner.status !== "paid") return Promise.resolve({ ok: false, runner: runner, headline: say("not_paid"), text: say("refused_not_paid") });
       if (runner.checked_in_at) {
-        var already = "Already checked in at " + clock(runner.checked_in_at);
-        return Promise.resolve({ ok: false, runner: runner, headline: already, text: already + "." });
+        var at = { time: clock(runner.checked_in_at) };
+        return Promise.resolve({ ok: false, runner: runner, headline: say("already", at), text: say("already_sentence", at) });
       }
       if (runner.waiver === "missing") {
-        return Promise.resolve({ ok: false, runner: runner, headline: "Waiver missing",
-          text: (messages.waiver_missing || "{name} hasn't signed the waiver.").replace("{name}", runner.name || "This runner") });
+        return Promise.resolve({ ok: false, runner: runner, headline: say("waiver_missing_headline"),
+          text: say("waiver_missing", { name: runner.name || say("this_runner") }) });
       }
     } else if (!runner.checked_in_at) {
-      return Promise.resolve({ ok: true, runner: runner, text: "Wasn't checked in." });
+      return Promise.resolve({ ok: true, runner: runner, text: say("not_checked_in") });
     }
     var item = { id: newId(), race_id: RACE, ticket_code: code, action: action, at: new Date().toISOString(), seq: seq++ };
     applyLocally(item);
@@ -372,7 +383,7 @@
     return enqueue(item).then(saveRoster).then(function () {
       render();
       if (navigator.onLine) sync();
-      return { ok: true, runner: runner, text: action === "check_in" ? "Checked in." : "Check-in taken back." };
+      return { ok: true, runner: runner, text: action === "check_in" ? say("checked_in_sentence") : say("taken_back") };
     });
   }
 
@@ -408,7 +419,7 @@
           return download(true);
         }
         if (response.status === 413 || response.status === 422) {
-          return response.json().then(function (body) { showStatus("Sync refused: " + body.detail); });
+          return response.json().then(function (body) { showStatus(say("sync_refused", { detail: body.detail })); });
         }
         if (!response.ok) throw new Error("sync " + response.status);
         signedOut = false;
@@ -501,7 +512,7 @@
     var target = event.target;
     if (!target.action || target.action.indexOf("/auth/sign-out") < 0) return;
     var waiting = Object.keys(pending).length;
-    if (waiting && !window.confirm(waiting + " check-ins on this phone haven't synced yet. Sign out and lose them?")) {
+    if (waiting && !window.confirm(say("confirm_sign_out", { count: waiting, num: number(waiting) }))) {
       event.preventDefault();
       return;
     }
@@ -590,9 +601,9 @@
     lastAt = now;
     return tap(code, "check_in").then(function (result) {
       var runner = result.runner;
-      var detail = runner ? [runner.name, runner.bib ? "Bib " + runner.bib : "", runner.ticket].filter(Boolean).join(" · ") : "";
+      var detail = runner ? [runner.name, runner.bib ? say("bib", { bib: runner.bib }) : "", runner.ticket].filter(Boolean).join(" · ") : "";
       if (!result.ok) detail = (detail ? detail + ". " : "") + result.text;
-      answer(result.ok, result.ok ? "Checked in" : result.headline, detail);
+      answer(result.ok, result.ok ? say("checked_in") : result.headline, detail);
       if (searchBox.value && offline()) renderResults(searchBox.value);
     });
   }
@@ -616,7 +627,7 @@
     if (!roster) return;
     lastCode = null;
     answerBox.className = "checkin-scan-answer";
-    answerBox.textContent = "Starting the camera…";
+    answerBox.textContent = say("starting_camera");
     if (dialog.showModal) dialog.showModal(); else dialog.setAttribute("open", "");
     document.getElementById("checkin-scanner-close").focus();
     try { audio = audio || new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
@@ -628,13 +639,13 @@
       video.srcObject = stream;
       return video.play();
     }).then(function () {
-      answerBox.textContent = "Hold the ticket's QR code up to the camera.";
+      answerBox.textContent = say("hold_code");
       scanLoop();
     }, function (error) {
       if (window.console) console.warn("scanner:", error);
       stopScanning();
       answerBox.className = "checkin-scan-answer is-problem";
-      answerBox.textContent = "The camera can't be used here. Search the runner's name instead.";
+      answerBox.textContent = say("no_camera");
     });
   }
 
@@ -655,11 +666,11 @@
 
   loadRoster().then(function (saved) {
     roster = saved;
-    if (expired()) return wipe(OVER);
+    if (expired()) return wipe(say("over"));
     return countPending().then(function () {
       render();
       if (navigator.onLine) return download().then(sync).then(readyScanner);
-      if (!roster) showStatus("Offline, and this phone has no roster for this race yet. Open this page once with signal.");
+      if (!roster) showStatus(say("no_roster"));
     });
   }).catch(function () {
     scheduleRetry();
