@@ -43,6 +43,7 @@ from services.registrants.query import (
     sort_keys,
     status_column,
 )
+from services.registrants.search import read_matches
 
 
 def _beyond(filters: RegistrantFilters, cursor: tuple, *, backwards: bool = False):
@@ -95,10 +96,14 @@ class RegistrantPage:
     # Of the registrants the status and other filters show (the details filter aside): how many wait for their
     # runner's own details.
     awaiting: int = 0
+    # A search that found more than SEARCH_CAP registrations is not counted: `total` is then the registrants up
+    # to this page's last, the counts are empty, and `more` says whether a page follows.
+    capped: bool = False
+    more: bool = False
     pages: int = field(init=False)
 
     def __post_init__(self):
-        self.pages = max(1, -(-self.total // self.per_page))
+        self.pages = self.page + self.more if self.capped else max(1, -(-self.total // self.per_page))
 
     def hidden_by_status(self, status: str) -> dict[str, int]:
         """The other statuses' counts, where not zero, that the status filter `status` leaves out."""
@@ -122,14 +127,19 @@ def _counted(everyone: int, awaiting: int, details: str) -> int:
 
 def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
            ticket_types: list[TicketType]) -> tuple[dict[str, int], int]:
-    """A COUNT per status (and of those waiting for their runner) in one query: the status counts, and how many
-    of the registrants the status filter shows wait for their runner's details."""
+    """A COUNT per status (and of those waiting for their runner) in one query: see `_tally`."""
     if _unnarrowed(filters):
         sold = sum(t.sold_count for t in ticket_types if filters.ticket is None or t.id == filters.ticket)
         rows = [("paid", sold, 0), *session.execute(_stored_counts(filters.ticket is not None),
                                                     {"race_id": race_id, "now": now, "ticket": filters.ticket})]
     else:
         rows = session.execute(_counted_rows(race_id, filters, now)).all()
+    return _tally(rows, filters)
+
+
+def _tally(rows, filters: RegistrantFilters) -> tuple[dict[str, int], int]:
+    """From (status, registrants, of them waiting for their runner) rows: the status counts, and how many of the
+    registrants the status filter shows wait for their runner's details."""
     counted: dict[str, tuple[int, int]] = {}
     for name, everyone, awaiting in rows:
         had = counted.get(name, (0, 0))
@@ -155,7 +165,7 @@ def _status_counts(query: Select) -> Select:
 
 
 def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Select:
-    """The counts of a searched or filtered list: its matching registrants counted (the search's indexes find them)."""
+    """The counts of a filtered list: its matching registrants counted (the filters' indexes find them)."""
     return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False),
                                                           filters))
 
@@ -291,6 +301,42 @@ class _TicketReader(_Reader):
         return rows[::-1] if backwards else rows
 
 
+class _MatchReader:
+    """Reads rows of a searched list from its matches' ids (services/registrants/search.py), already in the
+    list's order: a window of them by position, or after (before) the cursor's row, then those rows by id. A
+    cursor whose row no longer matches is looked for by its keys (`walker`), as an unsearched list's would be."""
+
+    def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime, ids: list[int],
+                 walker):
+        self.session, self.race_id, self.filters, self.now, self.ids, self.walker = (
+            session, race_id, filters, now, ids, walker)
+        self.position = {id_: at for at, id_ in enumerate(ids)}
+
+    def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
+        if cursor is None:
+            end = len(self.ids) - offset if backwards else offset + limit
+            start = max(0, end - limit) if backwards else offset
+        elif cursor[-1] in self.position:  # every sort's keys end with the registration's id
+            at = self.position[cursor[-1]]
+            start, end = (max(0, at - limit - offset), at - offset) if backwards else (at + 1 + offset, at + 1 + offset + limit)
+        else:
+            return self.walker().read(limit, cursor, backwards=backwards, offset=offset)
+        window = self.ids[max(0, start):max(0, end)]
+        if not window:
+            return []
+        return list(self.session.execute(_rows_by_id(self.filters.sort, self.filters.dir),
+                                          {"race_id": self.race_id, "now": self.now, "ids": window}))
+
+
+@functools.lru_cache(maxsize=8)
+def _rows_by_id(sort: str, direction: str) -> Select:
+    """A page's rows by their ids, in the list's order: built once per sort, run with {"race_id", "now", "ids"}."""
+    shape = RegistrantFilters(sort=sort, dir=direction)
+    return (registrants_query(_RACE, *_PAGE_COLUMNS, *sort_keys(shape), now=_NOW, ticket_type=sort == "ticket",
+                              order_race=False)
+            .where(Registration.id.in_(bindparam("ids", expanding=True))).order_by(*order_by(shape)))
+
+
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
                     per_page: int = PER_PAGE, *, ticket_types: list[TicketType] | None = None,
                     waivers: list[WaiverVersion] | None = None) -> RegistrantPage:
@@ -304,12 +350,22 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     """
     ticket_types = race_ticket_types(session, race_id) if ticket_types is None else ticket_types
     waivers = race_waivers(session, race_id) if waivers is None else waivers
-    status_counts, awaiting = _count(session, race_id, filters, now, ticket_types)
+    def walker() -> _Reader:
+        return (_TicketReader(session, race_id, filters, now, ticket_types) if filters.sort == "ticket"
+                else _Reader(session, race_id, filters, now))
+
+    if filters.q:
+        matches = read_matches(session, race_id, filters, now)
+        if matches.capped:
+            return _uncounted_page(walker(), race_id, filters, per_page, ticket_types, waivers)
+        status_counts, awaiting = _tally(matches.counts, filters)
+        reader = _MatchReader(session, race_id, filters, now, matches.ids, walker)
+    else:
+        status_counts, awaiting = _count(session, race_id, filters, now, ticket_types)
+        reader = walker()
     total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    reader = (_TicketReader(session, race_id, filters, now, ticket_types) if filters.sort == "ticket"
-              else _Reader(session, race_id, filters, now))
 
     def last_page() -> list:
         return reader.read(total - (pages - 1) * per_page, backwards=True)
@@ -326,14 +382,35 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
         rows = last_page()
     else:
         rows = reader.read(per_page, offset=(page - 1) * per_page)
+    return RegistrantPage(rows=_rows(rows, race_id, ticket_types, waivers), total=total, page=page,
+                          per_page=per_page, status_counts=status_counts, awaiting=awaiting)
+
+
+def _uncounted_page(reader: _Reader, race_id: int, filters: RegistrantFilters, per_page: int,
+                    ticket_types: list[TicketType], waivers: list[WaiverVersion]) -> RegistrantPage:
+    """A page of a search that found more than SEARCH_CAP registrations: read off the sort's index, stopping at
+    the page (one row more says whether another follows); its Next and Previous links carry cursors as ever."""
+    page = filters.page
+    if filters.before:
+        rows = reader.read(per_page + 1, filters.before_keys, backwards=True)
+        if len(rows) <= per_page:  # nothing more before these: the first page
+            page = 1
+        more, rows = True, rows[-per_page:]
+    else:
+        rows = reader.read(per_page + 1, filters.after_keys or None, offset=0 if filters.after else (page - 1) * per_page)
+        more, rows = len(rows) > per_page, rows[:per_page]
+    return RegistrantPage(rows=_rows(rows, race_id, ticket_types, waivers), total=(page - 1) * per_page + len(rows),
+                          page=page, per_page=per_page, capped=True, more=more)
+
+
+def _rows(rows: list, race_id: int, ticket_types: list[TicketType], waivers: list[WaiverVersion]) -> list:
+    """The page's rows as the list shows them, each with its cursor (see _Reader for the race's check)."""
     names = {t.id: t.name for t in ticket_types}
     numbers = {w.id: w.number for w in waivers}
     width = len(_LISTED_COLUMNS)
-    return RegistrantPage(
-        rows=[RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
-                            registrant_status(status, refunded), registered, numbers.get(waiver_id),
-                            encode_cursor(tuple(row[width + 6:])))
-              for row in rows
-              for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
-              if order_race == race_id and ticket_type_id in names],
-        total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
+    return [RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
+                          registrant_status(status, refunded), registered, numbers.get(waiver_id),
+                          encode_cursor(tuple(row[width + 6:])))
+            for row in rows
+            for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
+            if order_race == race_id and ticket_type_id in names]
