@@ -196,9 +196,12 @@ def assign_bibs(race: Race):
         return redirect_to(url_for("manage.registrants", race_id=race.id, ticket=done.ticket_type.id, sort="bib"))
     name = done.ticket_type.name
     context = _list_context(race, RegistrantFilters(), now)
-    context["bibs_message"] = ngettext("Gave %(num)d %(name)s runner bib %(first)s.",
-                                       "Gave %(num)d %(name)s runners bibs %(first)s–%(last)s.", done.count,
-                                       name=name, first=done.first, last=done.last)
+    # A range always numbers two or more (the plural's singular serves languages where 21 is singular).
+    context["bibs_message"] = (_("Gave 1 %(name)s runner bib %(first)s.", name=name, first=done.first)
+                               if done.count == 1 else
+                               ngettext("Gave %(num)d %(name)s runner bibs %(first)s–%(last)s.",
+                                        "Gave %(num)d %(name)s runners bibs %(first)s–%(last)s.", done.count,
+                                        name=name, first=done.first, last=done.last))
     response = render("manage/registrants.html", block="bibs", **context)
     response.headers["HX-Trigger"] = "registrants-changed"  # the list below refreshes itself
     return response
