@@ -31,9 +31,10 @@ from bench.run import app_environment, mint_sessions  # noqa: E402
 
 
 def _reset(url: str) -> None:
+    from urllib.parse import urlsplit, urlunsplit
+
     import psycopg
     from psycopg import sql
-    from urllib.parse import urlsplit, urlunsplit
 
     parts = urlsplit(url)
     name = parts.path.lstrip("/")
@@ -42,6 +43,20 @@ def _reset(url: str) -> None:
     with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True, connect_timeout=5) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _seeded(session):
+    """The growth race and its organizer in a database an earlier run seeded, and how many it holds now."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import func, select
+
+    from models import Race, RaceOrganizer, Registration
+
+    race = session.scalars(select(Race).where(Race.slug == scale.seed_module.GROWTH_RACE_SLUG)).one()
+    organizer = session.scalars(select(RaceOrganizer.profile_id).where(RaceOrganizer.race_id == race.id)).first()
+    have = session.scalar(select(func.count()).where(Registration.race_id == race.id))
+    return SimpleNamespace(growth_race_id=race.id, organizer_id=organizer, growth_registrations=have)
 
 
 def _statements(app, engine, client, path: str) -> int:
@@ -80,10 +95,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--profile", default="")
     parser.add_argument("--out", default=str(ROOT / "bench" / "profile_registrants.json"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the database as it is (seeded and grown by an earlier run): one size")
     args = parser.parse_args()
     url = os.environ["PROFILE_DATABASE_URL"]
     os.environ.update(app_environment(url, "http://127.0.0.1:5000"))
-    _reset(url)
+    if not args.reuse:
+        _reset(url)
 
     import flask_migrate
 
@@ -94,9 +112,12 @@ def main() -> None:
 
     app = create_app()
     with app.app_context():
-        flask_migrate.upgrade(revision="heads")
-        data = seed(db.session, spike_races=0)
-        scale.refresh_counts(db.session)
+        if args.reuse:
+            data = _seeded(db.session)
+        else:
+            flask_migrate.upgrade(revision="heads")
+            data = seed(db.session, spike_races=0)
+            scale.refresh_counts(db.session)
         tokens = mint_sessions(app, [data.organizer_id])
         engine = db.engine
         db.session.remove()
@@ -108,7 +129,7 @@ def main() -> None:
     base = f"/manage/races/{data.growth_race_id}/registrants"
     cases = {"registrants": base, "registrants sorted by registration, newest first": base + "?sort=registered&dir=desc",
              'registrants searched for "smith"': base + "?q=smith"}
-    results, have = {}, scale.seed_module.GROWTH_STEPS[0]
+    results, have = {}, data.growth_registrations
     for size in sizes:
         with app.app_context():
             if size > have:

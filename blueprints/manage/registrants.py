@@ -16,7 +16,7 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db
 from models import Race
 from services import clock, runner_invites
-from services.registrants import bibs, edits, export, listing, query
+from services.registrants import bibs, choices, edits, export, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.registrants.search import SEARCH_CAP
 from services.registration_changes.panel import change_panel
@@ -40,10 +40,9 @@ def _filters() -> RegistrantFilters:
 
 
 def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict:
-    ticket_types = query.race_ticket_types(db.session, race.id)
+    ticket_types, waivers = choices.race_choices(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, query.FOREIGN_TICKET)
-    waivers = query.race_waivers(db.session, race.id)
     return {
         "race": race, "filters": filters, "ticket_types": ticket_types, "waivers": waivers,
         "page": listing.registrant_page(db.session, race.id, filters, now, ticket_types=ticket_types, waivers=waivers),
