@@ -125,7 +125,7 @@ def main() -> None:
     client.set_cookie("sl_access", tokens[data.organizer_id][0])
     client.set_cookie("sl_refresh", tokens[data.organizer_id][1])
     baseline_client = hello.app.test_client()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [data.growth_registrations] if args.reuse else [int(s) for s in args.sizes.split(",")]
     base = f"/manage/races/{data.growth_race_id}/registrants"
     cases = {"registrants": base, "registrants sorted by registration, newest first": base + "?sort=registered&dir=desc",
              'registrants searched for "smith"': base + "?q=smith"}
