@@ -269,15 +269,23 @@ class CartContents:
         return Counter({type_id: n for race, _, type_id, n in self.rows if race == race_id})
 
 
+@cache
+def _cart_contents_statement(guest: bool):
+    """`cart_contents`' statement for a guest or a buyer, built once (`owner` and `now` bound at each run): the
+    header badge runs it on every page that shows it (issue 17)."""
+    owned_by = Order.guest_key if guest else Order.buyer_id
+    return (select(Order.race_id, Race.slug, Registration.ticket_type_id, func.count(Registration.id))
+            .select_from(Order)
+            .join(Registration, Registration.order_id == Order.id)
+            .join(Race, Race.id == Order.race_id)
+            .where(owned_by == bindparam("owner"), Order.status == OrderStatus.CART, Race.starts_at > bindparam("now"))
+            .group_by(Order.race_id, Race.slug, Registration.ticket_type_id))
+
+
 def cart_contents(session: Session, owner: CartOwner, now: datetime) -> CartContents:
     """One query: tickets in this owner's carts for races that have not started yet, by race and type."""
-    rows = session.execute(
-        select(Order.race_id, Race.slug, Registration.ticket_type_id, func.count(Registration.id))
-        .select_from(Order)
-        .join(Registration, Registration.order_id == Order.id)
-        .join(Race, Race.id == Order.race_id)
-        .where(owner.owns_clause(), Order.status == OrderStatus.CART, Race.starts_at > now)
-        .group_by(Order.race_id, Race.slug, Registration.ticket_type_id))
+    rows = session.execute(_cart_contents_statement(owner.is_guest),
+                           {"owner": owner.guest_key if owner.is_guest else owner.profile_id, "now": now})
     return CartContents(rows=tuple(tuple(row) for row in rows.all()))
 
 

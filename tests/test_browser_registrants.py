@@ -140,3 +140,32 @@ def test_registrant_list_with_none_one_and_many_runners(live_server, chromium, a
         assert page.locator(".registrants-table tbody tr").count() == 1
     finally:
         context.close()
+
+
+def test_the_registrant_list_in_spanish_on_a_phone(live_server, chromium, app, db, race_day):
+    organizer, race = race_day
+    context = chromium.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        browser_login(page, live_server, app, organizer)
+        # The switcher's cookie, so the list's htmx requests are in Spanish too (?lang= names one page only).
+        context.add_cookies([{"name": "sl_lang", "value": "es", "url": live_server.url}])
+        page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
+        page.locator(".registrants-table").wait_for()
+        assert page.locator("html").get_attribute("lang") == "es"
+        page.get_by_role("heading", name="Inscritos").wait_for()
+        summary = " ".join(page.locator("#results-summary").inner_text().split())
+        assert summary == "4 inscritos pagados"
+        assert "Descargar CSV" in page.locator(".csv-links").inner_text()
+        # Longer Spanish words don't push the page sideways on a phone.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "es-registrants-390")
+
+        page.get_by_role("searchbox", name="Buscar").fill("zo")
+        expect(page.locator(".registrants-table tbody tr")).to_have_count(1)
+        summary = " ".join(page.locator("#results-summary").inner_text().split())
+        assert summary == "1 inscrito pagado coincide con estos filtros"
+        screenshot(page, "es-registrants-search-390")
+    finally:
+        context.close()

@@ -211,3 +211,29 @@ def test_a_statement_built_once_shows_each_race_and_filter_its_own_rows(signed_i
     assert ids(get(signed_in, url(race, f"?ticket={five_k.id}"))) == [mine[1]]
     assert ids(get(signed_in, url(race, f"?waiver={waiver_of(db, race).id}&sort=bib&dir=desc"))) != []
     assert ids(get(signed_in, url(race, f"?waiver={waiver_of(db, other).id}&sort=bib&dir=desc"))) == []
+
+
+@pytest.mark.parametrize("query", ["q=runner", "q=runner&sort=registered&dir=desc", "q=runner&sort=ticket", "q=runner&sort=bib"])
+def test_a_search_pages_its_matches_by_cursor_as_by_page_number(signed_in, db, race, twins, query):
+    pages, _ = walk_forward(signed_in, f"{url(race)}?{query}")
+    seen = [i for p in pages for i in p]
+    assert sorted(seen) == sorted(twins)  # every one matches by the key they were added with, each once
+    assert seen == by_offset(signed_in, race, query, 3)
+    last = get(signed_in, link(get(signed_in, f"{url(race)}?{query}"), "Last"))
+    assert ids(last) == pages[-1]
+
+
+def test_a_search_past_the_cap_says_more_than_and_still_pages_through(signed_in, db, race, twins, monkeypatch):
+    from blueprints.manage import registrants as view
+    from services.registrants import search
+
+    monkeypatch.setattr(search, "SEARCH_CAP", 100)
+    monkeypatch.setattr(view, "SEARCH_CAP", 100)
+    first = get(signed_in, f"{url(race)}?q=runner")
+    assert "More than 100 registrations match the search" in first
+    assert link(first, "Last") is None and "Page 1<" in first  # nobody counted them: no last page
+    pages, _ = walk_forward(signed_in, f"{url(race)}?q=runner")
+    assert [len(p) for p in pages] == [50, 50, 30]
+    assert sorted(i for p in pages for i in p) == sorted(twins)
+    back = get(signed_in, link(get(signed_in, link(first, "Next")), "← Previous"))
+    assert ids(back) == pages[0]

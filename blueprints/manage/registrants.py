@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Response, g, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from blueprints.auth import safe_next
 from blueprints.errors import abort_for_user
@@ -14,8 +16,9 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db
 from models import Race
 from services import clock, runner_invites
-from services.registrants import bibs, edits, export, listing, query
+from services.registrants import bibs, choices, edits, export, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
+from services.registrants.search import SEARCH_CAP
 from services.registration_changes.panel import change_panel
 from services.runners import age_on, race_day
 
@@ -23,7 +26,7 @@ from services.runners import age_on, race_day
 def _registrant_or_404(race: Race, registration_id: int) -> Registrant:
     registrant = query.registration_for_race(db.session, race.id, registration_id)
     if registrant is None:
-        abort_for_user(404, "That registrant isn't part of this race.")
+        abort_for_user(404, _("That registrant isn't part of this race."))
     return registrant
 
 
@@ -37,14 +40,16 @@ def _filters() -> RegistrantFilters:
 
 
 def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict:
-    ticket_types = query.race_ticket_types(db.session, race.id)
+    ticket_types, waivers = choices.race_choices(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, query.FOREIGN_TICKET)
-    waivers = query.race_waivers(db.session, race.id)
     return {
         "race": race, "filters": filters, "ticket_types": ticket_types, "waivers": waivers,
         "page": listing.registrant_page(db.session, race.id, filters, now, ticket_types=ticket_types, waivers=waivers),
         "statuses": query.STATUSES, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
+        # each row's status badge, translated once for the page ("Pending" rather than "Pending payment")
+        "row_statuses": {**{name: str(label) for name, label in query.STATUSES.items()}, "pending": _("Pending")},
+        "search_cap": SEARCH_CAP,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }
 
@@ -135,8 +140,9 @@ def resend_runner_invite(race: Race, registration_id: int):
     registrant = _registrant_or_404(race, registration_id)
     registration = registrant.registration
     if not registration.awaiting_runner:  # the button is only on their page while they haven't
-        abort_for_user(409, f"{registration.runner_name or 'This runner'} has already filled in their details, "
-                            "so there is no link to send.")
+        abort_for_user(409, _("%(name)s has already filled in their details, so there is no link to send.",
+                              name=registration.runner_name) if registration.runner_name else
+                       _("This runner has already filled in their details, so there is no link to send."))
     try:
         runner_invites.resend_invite(db.session, registration, clock.now())
     except runner_invites.ResendRefused as refused:
@@ -189,8 +195,12 @@ def assign_bibs(race: Race):
         return redirect_to(url_for("manage.registrants", race_id=race.id, ticket=done.ticket_type.id, sort="bib"))
     name = done.ticket_type.name
     context = _list_context(race, RegistrantFilters(), now)
-    context["bibs_message"] = (f"Gave 1 {name} runner bib {done.first}." if done.count == 1 else
-                               f"Gave {done.count} {name} runners bibs {done.first}–{done.last}.")
+    # A range always numbers two or more (the plural's singular serves languages where 21 is singular).
+    context["bibs_message"] = (_("Gave 1 %(name)s runner bib %(first)s.", name=name, first=done.first)
+                               if done.count == 1 else
+                               ngettext("Gave %(num)d %(name)s runner bibs %(first)s–%(last)s.",
+                                        "Gave %(num)d %(name)s runners bibs %(first)s–%(last)s.", done.count,
+                                        name=name, first=done.first, last=done.last))
     response = render("manage/registrants.html", block="bibs", **context)
     response.headers["HX-Trigger"] = "registrants-changed"  # the list below refreshes itself
     return response

@@ -9,14 +9,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import (
-    CompoundSelect,
-    DateTime,
     Integer,
     Select,
-    String,
     bindparam,
-    case,
-    cast,
     func,
     literal,
     select,
@@ -25,24 +20,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Registration, TicketType, WaiverVersion
-from services.inventory import sold_for_good
+from models import Order, Registration
+from services.registrants.choices import TicketChoice, WaiverChoice, race_choices
+from services.registrants.counts import NOW, RACE, TICKET, count_statuses, tally_statuses
 from services.registrants.query import (
     PER_PAGE,
-    STATUSES,
     RegistrantFilters,
-    awaiting_runner_condition,
     encode_cursor,
     filtered,
-    filtered_but_status_and_details,
     order_by,
-    race_ticket_types,
-    race_waivers,
     registrant_status,
     registrants_query,
     sort_keys,
-    status_column,
 )
+from services.registrants.search import read_matches
 
 
 def _beyond(filters: RegistrantFilters, cursor: tuple, *, backwards: bool = False):
@@ -71,7 +62,7 @@ _LISTED_COLUMNS = [getattr(Registration, name) for name in ListedRegistration.__
 # its order's race (checked here: see _Reader).
 _PAGE_COLUMNS = [*_LISTED_COLUMNS, Registration.refunded_at, Registration.ticket_type_id, Order.status,
                  Registration.registered_at, Registration.waiver_version_id, Order.race_id]
-_TICKET_TYPE = len(_LISTED_COLUMNS) + 1
+TICKET_TYPE = len(_LISTED_COLUMNS) + 1
 
 
 @dataclass(frozen=True)
@@ -95,10 +86,14 @@ class RegistrantPage:
     # Of the registrants the status and other filters show (the details filter aside): how many wait for their
     # runner's own details.
     awaiting: int = 0
+    # A search that found more than SEARCH_CAP registrations is not counted: `total` is then the registrants up
+    # to this page's last, the counts are empty, and `more` says whether a page follows.
+    capped: bool = False
+    more: bool = False
     pages: int = field(init=False)
 
     def __post_init__(self):
-        self.pages = max(1, -(-self.total // self.per_page))
+        self.pages = self.page + self.more if self.capped else max(1, -(-self.total // self.per_page))
 
     def hidden_by_status(self, status: str) -> dict[str, int]:
         """The other statuses' counts, where not zero, that the status filter `status` leaves out."""
@@ -113,81 +108,6 @@ class RegistrantPage:
     @property
     def last_index(self) -> int:
         return min(self.page * self.per_page, self.total)
-
-
-def _counted(everyone: int, awaiting: int, details: str) -> int:
-    """How many of `everyone` (of whom `awaiting` wait for their runner's details) the details filter shows."""
-    return {"": everyone, "pending": awaiting, "complete": everyone - awaiting}[details]
-
-
-def _count(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-           ticket_types: list[TicketType]) -> tuple[dict[str, int], int]:
-    """A COUNT per status (and of those waiting for their runner) in one query: the status counts, and how many
-    of the registrants the status filter shows wait for their runner's details."""
-    if _unnarrowed(filters):
-        sold = sum(t.sold_count for t in ticket_types if filters.ticket is None or t.id == filters.ticket)
-        rows = [("paid", sold, 0), *session.execute(_stored_counts(filters.ticket is not None),
-                                                    {"race_id": race_id, "now": now, "ticket": filters.ticket})]
-    else:
-        rows = session.execute(_counted_rows(race_id, filters, now)).all()
-    counted: dict[str, tuple[int, int]] = {}
-    for name, everyone, awaiting in rows:
-        had = counted.get(name, (0, 0))
-        counted[name] = (had[0] + int(everyone or 0), had[1] + int(awaiting or 0))
-    names = [name for name in STATUSES if name != "all"]
-    status_counts = {name: _counted(*counted.get(name, (0, 0)), filters.details) for name in names}
-    status_counts["all"] = sum(status_counts.values())
-    shown = names if filters.status == "all" else [filters.status]
-    return status_counts, sum(counted.get(name, (0, 0))[1] for name in shown)
-
-
-def _unnarrowed(filters: RegistrantFilters) -> bool:
-    """Whether the counts may come from the stored sold counts: no search or filter but status, details, ticket."""
-    return not (filters.q or filters.checked_in or filters.waiver)
-
-
-def _status_counts(query: Select) -> Select:
-    """(status, registrants, of them waiting for their runner) per status of `query`'s registrants."""
-    status = cast(status_column(), String).label("listed_status")
-    return (query.with_only_columns(status, func.count(Registration.id),
-                                    func.count(case((awaiting_runner_condition(), Registration.id))))
-            .group_by(status))
-
-
-def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Select:
-    """The counts of a searched or filtered list: its matching registrants counted (the search's indexes find them)."""
-    return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False),
-                                                          filters))
-
-
-# The values a cached statement is run with (`_stored_counts`): built once, it costs no Python per request.
-_RACE = bindparam("race_id", type_=Integer)
-_NOW = bindparam("now", type_=DateTime(timezone=True))
-_TICKET = bindparam("ticket", type_=Integer)
-
-
-@functools.lru_cache(maxsize=2)
-def _stored_counts(one_ticket: bool) -> CompoundSelect:
-    """The same counts for the whole list (or one ticket type), flat in the data: the paid registrants are the
-    ticket types' stored `sold_count` (services/inventory.py keeps it: paid, not refunded, exactly the "paid"
-    status), which the page has read with the ticket types; this counts the rest, the few registrants found
-    through partial indexes: paid ones waiting for their runner, orders needing or given a refund, live
-    reservations, tickets refunded on their own. The parts share no registrant, and together with the paid
-    ones they are every listed one.
-
-    Built once (for the whole list, and for one ticket type) with the race, the time and the ticket type as
-    parameters: run it with {"race_id", "now", "ticket"}.
-    """
-    listed = registrants_query(_RACE, now=_NOW, ticket_type=False)
-    if one_ticket:
-        listed = listed.where(Registration.ticket_type_id == _TICKET)
-    paid_awaiting = listed.with_only_columns(literal("paid"), literal(0), func.count(Registration.id)).where(
-        sold_for_good(), awaiting_runner_condition())
-    return union_all(
-        paid_awaiting,
-        _status_counts(listed.where(Order.status.in_([OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]))),
-        _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > _NOW)),
-        _status_counts(listed.where(Order.status == OrderStatus.PAID, Registration.refunded_at.is_not(None))))
 
 
 class _Reader:
@@ -233,10 +153,10 @@ def _page_statement(shape: RegistrantFilters, cursor: bool, backwards: bool, off
     """A page of an unsearched list (`_shape`), read off its sort's index: built once, run with {"race_id", "now",
     "ticket", "waiver", "limit", "offset", and "k0", "k1", … the cursor's sort keys}."""
     keys = sort_keys(shape)
-    query = filtered(registrants_query(_RACE, *_PAGE_COLUMNS, *keys, now=_NOW, ticket_type=False, order_race=False),
+    query = filtered(registrants_query(RACE, *_PAGE_COLUMNS, *keys, now=NOW, ticket_type=False, order_race=False),
                      replace(shape, ticket=None, waiver="" if shape.waiver == "0" else shape.waiver))
     if shape.ticket is not None:
-        query = query.where(Registration.ticket_type_id == _TICKET)
+        query = query.where(Registration.ticket_type_id == TICKET)
     if shape.waiver == "0":
         query = query.where(Registration.waiver_version_id == bindparam("waiver", type_=Integer))
     if cursor:
@@ -254,7 +174,7 @@ class _TicketReader(_Reader):
     _NAMES = (func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)
 
     def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-                 ticket_types: list[TicketType]):
+                 ticket_types: list[TicketChoice]):
         self.session, self.filters, self.race_id, self.now = session, filters, race_id, now
         groups: dict[tuple[int, str], list[int]] = {}
         for ticket_type in ticket_types:
@@ -286,14 +206,50 @@ class _TicketReader(_Reader):
         keys = [every.c.rank, *(every.c[f"c{i}"] for i in range(len(_PAGE_COLUMNS), width))]
         query = select(*(every.c[f"c{i}"] for i in range(width))).order_by(
             *(k.desc() if descending else k.asc() for k in keys)).limit(limit)
-        rows = [(*row[:len(_PAGE_COLUMNS)], *self.group_of[row[_TICKET_TYPE]], *row[len(_PAGE_COLUMNS):])
+        rows = [(*row[:len(_PAGE_COLUMNS)], *self.group_of[row[TICKET_TYPE]], *row[len(_PAGE_COLUMNS):])
                 for row in self.session.execute(query.offset(offset) if offset else query)]
         return rows[::-1] if backwards else rows
 
 
+class _MatchReader:
+    """Reads rows of a searched list from its matches' ids (services/registrants/search.py), already in the
+    list's order: a window of them by position, or after (before) the cursor's row, then those rows by id. A
+    cursor whose row no longer matches is looked for by its keys (`walker`), as an unsearched list's would be."""
+
+    def __init__(self, session: Session, race_id: int, filters: RegistrantFilters, now: datetime, ids: list[int],
+                 walker):
+        self.session, self.race_id, self.filters, self.now, self.ids, self.walker = (
+            session, race_id, filters, now, ids, walker)
+        self.position = {id_: at for at, id_ in enumerate(ids)}
+
+    def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
+        if cursor is None:
+            end = len(self.ids) - offset if backwards else offset + limit
+            start = max(0, end - limit) if backwards else offset
+        elif cursor[-1] in self.position:  # every sort's keys end with the registration's id
+            at = self.position[cursor[-1]]
+            start, end = (max(0, at - limit - offset), at - offset) if backwards else (at + 1 + offset, at + 1 + offset + limit)
+        else:
+            return self.walker().read(limit, cursor, backwards=backwards, offset=offset)
+        window = self.ids[max(0, start):max(0, end)]
+        if not window:
+            return []
+        return list(self.session.execute(_rows_by_id(self.filters.sort, self.filters.dir),
+                                          {"race_id": self.race_id, "now": self.now, "ids": window}))
+
+
+@functools.lru_cache(maxsize=8)
+def _rows_by_id(sort: str, direction: str) -> Select:
+    """A page's rows by their ids, in the list's order: built once per sort, run with {"race_id", "now", "ids"}."""
+    shape = RegistrantFilters(sort=sort, dir=direction)
+    return (registrants_query(RACE, *_PAGE_COLUMNS, *sort_keys(shape), now=NOW, ticket_type=sort == "ticket",
+                              order_race=False)
+            .where(Registration.id.in_(bindparam("ids", expanding=True))).order_by(*order_by(shape)))
+
+
 def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, now: datetime,
-                    per_page: int = PER_PAGE, *, ticket_types: list[TicketType] | None = None,
-                    waivers: list[WaiverVersion] | None = None) -> RegistrantPage:
+                    per_page: int = PER_PAGE, *, ticket_types: list[TicketChoice] | None = None,
+                    waivers: list[WaiverChoice] | None = None) -> RegistrantPage:
     """One page of registrants: a COUNT per status and one page query, however many there are and whichever page.
 
     A page reached by its Next or Previous link starts right after (or ends right before) the row its cursor
@@ -302,14 +258,24 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
     refunded or removed meanwhile) shows the last page. `ticket_types` and `waivers` are the race's (read here
     when not given): the paid count is their stored counts, and the rows name them.
     """
-    ticket_types = race_ticket_types(session, race_id) if ticket_types is None else ticket_types
-    waivers = race_waivers(session, race_id) if waivers is None else waivers
-    status_counts, awaiting = _count(session, race_id, filters, now, ticket_types)
+    if ticket_types is None or waivers is None:
+        ticket_types, waivers = race_choices(session, race_id)
+    def walker() -> _Reader:
+        return (_TicketReader(session, race_id, filters, now, ticket_types) if filters.sort == "ticket"
+                else _Reader(session, race_id, filters, now))
+
+    if filters.q:
+        matches = read_matches(session, race_id, filters, now)
+        if matches.capped:
+            return _uncounted_page(walker(), race_id, filters, per_page, ticket_types, waivers)
+        status_counts, awaiting = tally_statuses(matches.counts, filters)
+        reader = _MatchReader(session, race_id, filters, now, matches.ids, walker)
+    else:
+        status_counts, awaiting = count_statuses(session, race_id, filters, now, ticket_types)
+        reader = walker()
     total = status_counts[filters.status]
     pages = max(1, -(-total // per_page))
     page = min(filters.page, pages)
-    reader = (_TicketReader(session, race_id, filters, now, ticket_types) if filters.sort == "ticket"
-              else _Reader(session, race_id, filters, now))
 
     def last_page() -> list:
         return reader.read(total - (pages - 1) * per_page, backwards=True)
@@ -326,14 +292,35 @@ def registrant_page(session: Session, race_id: int, filters: RegistrantFilters, 
         rows = last_page()
     else:
         rows = reader.read(per_page, offset=(page - 1) * per_page)
+    return RegistrantPage(rows=_rows(rows, race_id, ticket_types, waivers), total=total, page=page,
+                          per_page=per_page, status_counts=status_counts, awaiting=awaiting)
+
+
+def _uncounted_page(reader: _Reader, race_id: int, filters: RegistrantFilters, per_page: int,
+                    ticket_types: list[TicketChoice], waivers: list[WaiverChoice]) -> RegistrantPage:
+    """A page of a search that found more than SEARCH_CAP registrations: read off the sort's index, stopping at
+    the page (one row more says whether another follows); its Next and Previous links carry cursors as ever."""
+    page = filters.page
+    if filters.before:
+        rows = reader.read(per_page + 1, filters.before_keys, backwards=True)
+        if len(rows) <= per_page:  # nothing more before these: the first page
+            page = 1
+        more, rows = True, rows[-per_page:]
+    else:
+        rows = reader.read(per_page + 1, filters.after_keys or None, offset=0 if filters.after else (page - 1) * per_page)
+        more, rows = len(rows) > per_page, rows[:per_page]
+    return RegistrantPage(rows=_rows(rows, race_id, ticket_types, waivers), total=(page - 1) * per_page + len(rows),
+                          page=page, per_page=per_page, capped=True, more=more)
+
+
+def _rows(rows: list, race_id: int, ticket_types: list[TicketChoice], waivers: list[WaiverChoice]) -> list:
+    """The page's rows as the list shows them, each with its cursor (see _Reader for the race's check)."""
     names = {t.id: t.name for t in ticket_types}
     numbers = {w.id: w.number for w in waivers}
     width = len(_LISTED_COLUMNS)
-    return RegistrantPage(
-        rows=[RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
-                            registrant_status(status, refunded), registered, numbers.get(waiver_id),
-                            encode_cursor(tuple(row[width + 6:])))
-              for row in rows
-              for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
-              if order_race == race_id and ticket_type_id in names],
-        total=total, page=page, per_page=per_page, status_counts=status_counts, awaiting=awaiting)
+    return [RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
+                          registrant_status(status, refunded), registered, numbers.get(waiver_id),
+                          encode_cursor(tuple(row[width + 6:])))
+            for row in rows
+            for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
+            if order_race == race_id and ticket_type_id in names]

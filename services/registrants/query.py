@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, and_, case, false, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
@@ -25,11 +27,11 @@ from services.typed_input import is_whole_number
 PER_PAGE = 50
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{8,40}$")
 
-STATUSES = {"paid": "Paid", "needs_refund": "Needs refund", "refunded": "Refunded", "pending": "Pending payment",
-            "all": "Any status"}
-SORTS = {"name": "Name", "ticket": "Ticket", "bib": "Bib", "registered": "Registered"}
+STATUSES = {"paid": _l("Paid"), "needs_refund": _l("Needs refund"), "refunded": _l("Refunded"),
+            "pending": _l("Pending payment"), "all": _l("Any status")}
+SORTS = {"name": _l("Name"), "ticket": _l("Ticket"), "bib": _l("Bib"), "registered": _l("Registered")}
 # Whether the runner's own details are in: bought with "Let them fill in and sign", and not filled in yet.
-DETAILS = {"": "Either", "pending": "Pending", "complete": "Complete"}
+DETAILS = {"": _l("Either"), "pending": _l("Pending"), "complete": _l("Complete")}
 
 
 # --- the one scoped query ------------------------------------------------------------------
@@ -113,7 +115,7 @@ class BadFilter(ValueError):
     """A query-string value the registrant list can't use; the message is for the organizer."""
 
 
-FOREIGN_TICKET = "That ticket type isn't part of this race."
+FOREIGN_TICKET = _l("That ticket type isn't part of this race.")
 
 
 @dataclass(frozen=True)
@@ -140,28 +142,28 @@ class RegistrantFilters:
         q = search_text(args.get("q", ""))
         ticket_text = args.get("ticket", "").strip()
         if ticket_text and not is_whole_number(ticket_text):
-            raise BadFilter("Pick a ticket type from the list.")
+            raise BadFilter(_("Pick a ticket type from the list."))
         status = args.get("status", "paid") or "paid"
         if status not in STATUSES:
-            raise BadFilter("Pick a status from the list.")
+            raise BadFilter(_("Pick a status from the list."))
         checked_in = args.get("checked_in", "")
         if checked_in not in ("", "yes", "no"):
-            raise BadFilter("Pick checked in, not checked in, or either.")
+            raise BadFilter(_("Pick checked in, not checked in, or either."))
         waiver = args.get("waiver", "").strip()
         if waiver and waiver != "none" and not is_whole_number(waiver):
-            raise BadFilter("Pick a waiver version from the list.")
+            raise BadFilter(_("Pick a waiver version from the list."))
         details = args.get("details", "")
         if details not in DETAILS:
-            raise BadFilter("Pick details waiting for the runner, complete, or either.")
+            raise BadFilter(_("Pick details waiting for the runner, complete, or either."))
         sort = args.get("sort", "name") or "name"
         if sort not in SORTS:
-            raise BadFilter("Sort by name, ticket, bib or registration time.")
+            raise BadFilter(_("Sort by name, ticket, bib or registration time."))
         direction = args.get("dir", "asc") or "asc"
         if direction not in ("asc", "desc"):
-            raise BadFilter("Sort ascending or descending.")
+            raise BadFilter(_("Sort ascending or descending."))
         page_text = args.get("page", "1").strip() or "1"
         if not is_whole_number(page_text) or not 1 <= int(page_text) <= 100_000:
-            raise BadFilter("The page number must be a whole number from 1.")
+            raise BadFilter(_("The page number must be a whole number from 1."))
         after, before = args.get("after", "")[:1000], args.get("before", "")[:1000]
         if after and before:
             raise BadFilter(BAD_CURSOR)
@@ -228,7 +230,7 @@ def order_by(filters: RegistrantFilters, *, backwards: bool = False) -> list:
 # The Python type of each sort's keys, in the order of `sort_keys`.
 _CURSOR_TYPES = {"name": (str, str, int), "ticket": (int, str, str, str, int), "bib": (int, int),
                  "registered": (datetime, int)}
-BAD_CURSOR = "That page link is broken or out of date. Start again from the first page."
+BAD_CURSOR = _l("That page link is broken or out of date. Start again from the first page.")
 
 
 def encode_cursor(keys: tuple) -> str:
