@@ -1,16 +1,20 @@
 """Public race pages: the list with active search, one race's page, and its calendar file."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+from babel.dates import format_date
 from flask import Blueprint, Response, current_app, make_response, request
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_owner import in_viewers_cart
 from blueprints.languages import current_language, use_race_language
-from blueprints.rendering import is_fragment_request, render
+from blueprints.rendering import formatting_locale, is_fragment_request, local_time, render
 from blueprints.response_compression import compressed
 from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
@@ -18,6 +22,7 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
+from services.languages import og_locale
 from services.page_cache import RACE_LANGUAGE, CachedPage, PageCache, etag_of, race_list_key, race_page_key
 
 bp = Blueprint("races", __name__)
@@ -27,26 +32,36 @@ class RaceSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = SearchField("Search races", validators=[Optional(), Length(max=100, message=(
+    q = SearchField(_l("Search races"), validators=[Optional(), Length(max=100, message=_l(
         "Searches can be at most 100 characters."))])
-    month = StringField("Month", validators=[Optional(), Regexp(
-        r"^20\d\d-(0[1-9]|1[0-2])$", message="Pick a month from the list.")])
-    when = StringField("When", validators=[Optional()])  # "past", or anything else for upcoming
+    month = StringField(_l("Month"), validators=[Optional(), Regexp(
+        r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("Pick a month from the list."))])
+    when = StringField(_l("When"), validators=[Optional()])  # "past", or anything else for upcoming
 
     def validate_q(self, field):
         if field.data and any(ord(ch) < 32 for ch in field.data):
-            raise ValidationError("Searches can't contain control characters.")
+            raise ValidationError(_("Searches can't contain control characters."))
 
 
 def month_choices(now) -> list[tuple[str, str]]:
-    """The next twelve months, for the month filter."""
-    choices = [("", "Any month")]
+    """The next twelve months, for the month filter, named in the page's language ("December 2026",
+    "Diciembre 2026")."""
+    choices = [("", _("Any month"))]
     year, month = now.year, now.month
-    for _ in range(12):
-        first = now.replace(year=year, month=month, day=1)
-        choices.append((f"{year}-{month:02d}", first.strftime("%B %Y")))
+    for _step in range(12):
+        name = format_date(date(year, month, 1), "LLLL y", locale=formatting_locale())
+        choices.append((f"{year}-{month:02d}", name[:1].upper() + name[1:]))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return choices
+
+
+def share_preview(race) -> dict[str, str]:
+    """What a link to the race page shows where it is shared (og:locale, og:description): the race's own, in
+    the race's language, whoever opened the page ("sáb 14 mar 2026 · Lima. …" for a Spanish race)."""
+    with force_locale(race.language):
+        when = local_time(race.starts_at, race.timezone, "EEE d MMM y")
+    place = f" · {race.location_name}" if race.location_name else ""
+    return {"locale": og_locale(race.language), "description": f"{when}{place}. {race.summary or ''}"}
 
 
 # --- caching the public pages ----------------------------------------------------------------
@@ -155,8 +170,11 @@ def _race_page(slug: str, now) -> Response:
     # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
-    return render("races/race.html", **ticket_form_context(card, now, chosen=chosen, returning=bool(chosen),
-                                                           in_cart=in_viewers_cart(card.race.id)))
+    race = card.race
+    return render("races/race.html", share=share_preview(race),
+                  description_html=race_service.description_html(db.session, race, current_language()),
+                  **ticket_form_context(card, now, chosen=chosen, returning=bool(chosen),
+                                        in_cart=in_viewers_cart(race.id)))
 
 
 @bp.get("/races/<slug>.ics")

@@ -7,6 +7,8 @@ import re
 from datetime import datetime
 
 from flask import g
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from blueprints.errors import abort_for_user
 from extensions import db
@@ -18,7 +20,7 @@ from services.typed_input import is_whole_number
 
 _QUANTITY_FIELD = re.compile(r"^qty-(\d{1,9})$")
 _ADD_PARAM = re.compile(r"^(\d{1,9}):(\d{1,2})$")
-NO_SUCH_RACE = "There's no race at this address. It may have been renamed or removed."
+NO_SUCH_RACE = _l("There's no race at this address. It may have been renamed or removed.")
 
 
 def race_card_or_404(slug: str, now: datetime | None = None) -> race_service.RaceCard:
@@ -45,7 +47,7 @@ def parse_quantities(form) -> tuple[dict[int, int], dict[int, str], dict[int | N
         elif is_whole_number(raw, max_digits=4):
             numbers[type_id] = int(raw)
         else:
-            problems[type_id] = f"Choose a number of tickets from 0 to {MAX_PER_TYPE}."
+            problems[type_id] = _("Choose a number of tickets from 0 to %(max)s.", max=MAX_PER_TYPE)
     return numbers, typed, problems
 
 
