@@ -19,6 +19,7 @@ import hmac
 
 from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory, url_for
 
+from blueprints.languages import language_arg
 from blueprints.rendering import is_htmx_request, render
 
 bp = Blueprint("offline", __name__)
@@ -45,8 +46,9 @@ def current_account_key() -> str:
 
 def worker_url() -> str:
     """/sw.js with the static build in its query: a deploy that changes a file installs a new worker, which
-    keeps the new offline page and its stylesheet."""
-    return url_for("offline.service_worker", v=current_app.extensions["static_build_id"])
+    keeps the new offline page and its stylesheet. And with the page's language when it is not plain English
+    (`?lang=es`): switching languages installs a worker that keeps the offline page in the new one."""
+    return url_for("offline.service_worker", v=current_app.extensions["static_build_id"], lang=language_arg())
 
 
 @bp.get("/sw.js")

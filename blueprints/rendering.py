@@ -96,7 +96,9 @@ def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
     """
     if value is None:
         return ""
-    return f"{local_time(value, tz, 'd MMM, h:mm a' if compact else 'EEE d MMM y, h:mm a')} {zone_name(value, tz)}"
+    # The patterns are the catalog's to adapt (Spanish writes the hour 0–23): Unicode date field symbols.
+    pattern = _("d MMM, h:mm a") if compact else _("EEE d MMM y, h:mm a")
+    return f"{local_time(value, tz, pattern)} {zone_name(value, tz)}"
 
 
 def zone_name(value: datetime, tz: str) -> str:
