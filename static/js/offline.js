@@ -13,10 +13,11 @@
     });
   }
 
-  // The page's words, in its language, from the script element (base.html): "{time}", "{saved}"… filled in here.
+  // The page's words from base.html, "{time}" and the like filled in.
   function text(name, values) {
-    var words = (script && script.getAttribute("data-" + name)) || "";
-    return words.replace(/\{(\w+)\}/g, function (whole, key) { return key in values ? values[key] : whole; });
+    return ((script && script.getAttribute("data-" + name)) || "").replace(/\{(\w+)\}/g, function (all, key) {
+      return values[key] || all;
+    });
   }
 
   function savedLine(iso) {
