@@ -5,7 +5,6 @@ from datetime import date, timedelta
 
 from babel.dates import format_date
 from flask import Blueprint, Response, current_app, make_response, request
-from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -14,7 +13,7 @@ from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_owner import in_viewers_cart
 from blueprints.languages import current_language, use_race_language
-from blueprints.rendering import formatting_locale, is_fragment_request, local_time, render
+from blueprints.rendering import formatting_locale, is_fragment_request, render
 from blueprints.response_compression import compressed
 from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
@@ -22,7 +21,6 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
-from services.languages import og_locale
 from services.page_cache import RACE_LANGUAGE, CachedPage, PageCache, etag_of, race_list_key, race_page_key
 
 bp = Blueprint("races", __name__)
@@ -53,15 +51,6 @@ def month_choices(now) -> list[tuple[str, str]]:
         choices.append((f"{year}-{month:02d}", name[:1].upper() + name[1:]))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return choices
-
-
-def share_preview(race) -> dict[str, str]:
-    """What a link to the race page shows where it is shared (og:locale, og:description): the race's own, in
-    the race's language, whoever opened the page ("sáb 14 mar 2026 · Lima. …" for a Spanish race)."""
-    with force_locale(race.language):
-        when = local_time(race.starts_at, race.timezone, "EEE d MMM y")
-    place = f" · {race.location_name}" if race.location_name else ""
-    return {"locale": og_locale(race.language), "description": f"{when}{place}. {race.summary or ''}"}
 
 
 # --- caching the public pages ----------------------------------------------------------------
@@ -170,11 +159,8 @@ def _race_page(slug: str, now) -> Response:
     # `?add=12:2,13:1` is a choice kept in a link (old sign-in links have it): filled in, added only on Add.
     visible = {o.ticket_type.id for o in card.offers}
     chosen = {type_id: n for type_id, n in parse_add_param(request.args.get("add")).items() if type_id in visible}
-    race = card.race
-    return render("races/race.html", share=share_preview(race),
-                  description_html=race_service.description_html(db.session, race, current_language()),
-                  **ticket_form_context(card, now, chosen=chosen, returning=bool(chosen),
-                                        in_cart=in_viewers_cart(race.id)))
+    return render("races/race.html", **ticket_form_context(card, now, chosen=chosen, returning=bool(chosen),
+                                                           in_cart=in_viewers_cart(card.race.id)))
 
 
 @bp.get("/races/<slug>.ics")

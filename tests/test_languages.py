@@ -236,3 +236,16 @@ def test_the_anonymous_cache_keeps_one_copy_per_language(app, client, race, path
     assert visit().headers["ETag"] == es.headers["ETag"]
     cache = app.extensions["race_page_cache" if path != "/" else "race_list_cache"]
     assert len(cache) == 2
+
+
+def test_the_calendar_file_says_which_language_the_races_texts_are_in(client, carrera):
+    body = client.get("/races/lima.ics").get_data()
+    assert "SUMMARY;LANGUAGE=es:Maratón de Lima".encode() in body
+    assert b"DESCRIPTION;LANGUAGE=es:42K junto al mar." in body
+
+
+def test_the_month_menu_names_months_in_the_pages_language(client, db):
+    clock.freeze(clock.now().replace(year=2026, month=12, day=6))
+    assert "Diciembre 2026" in client.get("/?lang=es").get_data(as_text=True)
+    english = client.get("/").get_data(as_text=True)
+    assert "December 2026" in english and "January 2027" in english and "Any month" in english
