@@ -3,7 +3,6 @@
 pages' cache keeping one copy per language."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -12,8 +11,8 @@ from sqlalchemy import select
 from models import Profile, RaceText
 from services import clock
 from services.markdown import render_markdown
-from tests.http import csrf_token
 from tests.factories import login, make_profile, make_race
+from tests.http import csrf_token
 
 SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
 
