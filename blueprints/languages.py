@@ -59,6 +59,13 @@ def language_alternates() -> list[tuple[str, str]]:
     return [*alternates, ("x-default", url_for(request.endpoint, **here, _external=True))]
 
 
+def language_arg() -> str | None:
+    """The `lang` a link from this page to something written in its language (the manifest) carries: none for
+    an English page nobody asked for by address, whose link then stays as it always was."""
+    language = current_language()
+    return language if language != DEFAULT_LANGUAGE or "lang" in request.args else None
+
+
 def switcher_next() -> str:
     """Where the switcher comes back to: this page, without a `lang` it may have had."""
     args = request.args.copy()
@@ -88,4 +95,5 @@ def register(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)  # catalogs in translations/, compiled by make
     app.register_blueprint(bp)
     app.jinja_env.globals.update(current_language=current_language, language_alternates=language_alternates,
-                                 languages=languages, language_name=language_name, switcher_next=switcher_next)
+                                 languages=languages, language_name=language_name, switcher_next=switcher_next,
+                                 language_arg=language_arg)

@@ -19,6 +19,7 @@ import hmac
 
 from flask import Blueprint, Flask, Response, current_app, g, request, send_from_directory, url_for
 
+from blueprints.languages import language_arg
 from blueprints.rendering import is_htmx_request, render
 
 bp = Blueprint("offline", __name__)
@@ -43,10 +44,16 @@ def current_account_key() -> str:
     return account_key(user.id) if user is not None else ""
 
 
+def kept_offline() -> bool:
+    """This page is one a device may keep (its copy then says when it was saved, static/js/offline.js)."""
+    return request.endpoint in OFFLINE_PAGES
+
+
 def worker_url() -> str:
     """/sw.js with the static build in its query: a deploy that changes a file installs a new worker, which
-    keeps the new offline page and its stylesheet."""
-    return url_for("offline.service_worker", v=current_app.extensions["static_build_id"])
+    keeps the new offline page and its stylesheet. And with the page's language when it is not plain English
+    (`?lang=es`): switching languages installs a worker that keeps the offline page in the new one."""
+    return url_for("offline.service_worker", v=current_app.extensions["static_build_id"], lang=language_arg())
 
 
 @bp.get("/sw.js")
@@ -80,4 +87,5 @@ def _offline_headers(response: Response) -> Response:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.after_request(_offline_headers)
-    app.jinja_env.globals.update(offline_account=current_account_key, service_worker_url=worker_url)
+    app.jinja_env.globals.update(offline_account=current_account_key, service_worker_url=worker_url,
+                                 kept_offline=kept_offline)

@@ -1,16 +1,19 @@
 """Public race pages: the list with active search, one race's page, and its calendar file."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
+from babel.dates import format_date
 from flask import Blueprint, Response, current_app, make_response, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SearchField, StringField
 from wtforms.validators import Length, Optional, Regexp, ValidationError
 
 from blueprints.cart_owner import in_viewers_cart
 from blueprints.languages import current_language, use_race_language
-from blueprints.rendering import is_fragment_request, render
+from blueprints.rendering import formatting_locale, is_fragment_request, render
 from blueprints.response_compression import compressed
 from blueprints.security import carries_session
 from blueprints.ticket_form import parse_add_param, race_card_or_404, ticket_form_context
@@ -27,24 +30,25 @@ class RaceSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = SearchField("Search races", validators=[Optional(), Length(max=100, message=(
+    q = SearchField(_l("Search races"), validators=[Optional(), Length(max=100, message=_l(
         "Searches can be at most 100 characters."))])
-    month = StringField("Month", validators=[Optional(), Regexp(
-        r"^20\d\d-(0[1-9]|1[0-2])$", message="Pick a month from the list.")])
-    when = StringField("When", validators=[Optional()])  # "past", or anything else for upcoming
+    month = StringField(_l("Month"), validators=[Optional(), Regexp(
+        r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("Pick a month from the list."))])
+    when = StringField(_l("When"), validators=[Optional()])  # "past", or anything else for upcoming
 
     def validate_q(self, field):
         if field.data and any(ord(ch) < 32 for ch in field.data):
-            raise ValidationError("Searches can't contain control characters.")
+            raise ValidationError(_("Searches can't contain control characters."))
 
 
 def month_choices(now) -> list[tuple[str, str]]:
-    """The next twelve months, for the month filter."""
-    choices = [("", "Any month")]
+    """The next twelve months, for the month filter, named in the page's language ("December 2026",
+    "Diciembre 2026")."""
+    choices = [("", _("Any month"))]
     year, month = now.year, now.month
-    for _ in range(12):
-        first = now.replace(year=year, month=month, day=1)
-        choices.append((f"{year}-{month:02d}", first.strftime("%B %Y")))
+    for _step in range(12):
+        name = format_date(date(year, month, 1), "LLLL y", locale=formatting_locale())
+        choices.append((f"{year}-{month:02d}", name[:1].upper() + name[1:]))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return choices
 

@@ -7,8 +7,10 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
+from babel.numbers import format_decimal
 from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 
 from blueprints.runner_fields import field_state, runner_field
@@ -52,7 +54,7 @@ def render(template: str, block: str = "content", status: int = 200, **ctx) -> R
     """Full page, or just `block` for an htmx request that wants a fragment (or an error page's words as JSON,
     for a page's script)."""
     if template == "errors.html" and wants_json():
-        return render_error_json(ctx["detail"], status)
+        return render_error_json(str(ctx["detail"]), status)
     if is_fragment_request():
         body = render_block(template, block, **ctx)
     else:
@@ -77,12 +79,12 @@ def local_day(value: datetime | None, tz: str, pattern: str = "d MMM y") -> str:
     (a list of 50 sign-up dates formats each day once, not each row)."""
     if value is None:
         return ""
-    return _day_text(value.astimezone(ZoneInfo(tz)).date(), pattern)
+    return _day_text(value.astimezone(ZoneInfo(tz)).date(), pattern, str(formatting_locale()))
 
 
 @lru_cache(maxsize=4096)
-def _day_text(day: date, pattern: str) -> str:
-    return format_date(day, pattern, locale=formatting_locale())
+def _day_text(day: date, pattern: str, locale: str) -> str:
+    return format_date(day, pattern, locale=locale)
 
 
 def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
@@ -94,7 +96,9 @@ def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
     """
     if value is None:
         return ""
-    return f"{local_time(value, tz, 'd MMM, h:mm a' if compact else 'EEE d MMM y, h:mm a')} {zone_name(value, tz)}"
+    # The patterns are the catalog's to adapt (Spanish writes the hour 0–23): Unicode date field symbols.
+    pattern = _("d MMM, h:mm a") if compact else _("EEE d MMM y, h:mm a")
+    return f"{local_time(value, tz, pattern)} {zone_name(value, tz)}"
 
 
 def zone_name(value: datetime, tz: str) -> str:
@@ -114,7 +118,7 @@ def zone_name(value: datetime, tz: str) -> str:
         if not any(char.isdigit() for char in name) and not name.startswith("Unknown Region"):
             return name
     if "/" in tz and not tz.startswith("Etc/"):
-        return f"{get_timezone_location(local.tzinfo, locale=formatting_locale(), return_city=True)} time"
+        return _("%(city)s time", city=get_timezone_location(local.tzinfo, locale=formatting_locale(), return_city=True))
     return get_timezone_gmt(local, locale=formatting_locale())
 
 
@@ -134,6 +138,11 @@ def zone_label(tz: str) -> str:
 
 
 
+def number(value: int) -> str:
+    """A count as this page's language writes it: "1,250" in English, "1250" or "12.500" in Spanish."""
+    return format_decimal(value, locale=formatting_locale())
+
+
 def map_url(*parts: str) -> str:
     query = ", ".join(p for p in parts if p)
     return f"https://www.openstreetmap.org/search?query={quote_plus(query)}"
@@ -147,6 +156,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["race_time"] = race_time
     app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.filters["day_month"] = day_month
+    app.jinja_env.filters["number"] = number
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url

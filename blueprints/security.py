@@ -23,6 +23,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, request, session
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -103,9 +104,9 @@ COOKIELESS_FORMS = frozenset({"cart.add", "waitlist.join", "languages.switch"})
 # The offline page (blueprints/offline.py) has no form at all.
 COOKIELESS_PAGES = frozenset({"races.index", "races.race_page", "offline.offline_page", *COOKIELESS_FORMS})
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-CROSS_ORIGIN_TITLE = "This form was sent from another site"
-CROSS_ORIGIN_DETAIL = ("We only take it from our own pages, so that nobody can fill in your cart for you. "
-                       "Open the race page here and send it again.")
+CROSS_ORIGIN_TITLE = _l("This form was sent from another site")
+CROSS_ORIGIN_DETAIL = _l("We only take it from our own pages, so that nobody can fill in your cart for you. "
+                         "Open the race page here and send it again.")
 
 
 def carries_session() -> bool:

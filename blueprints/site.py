@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, send_from_directory, url_for
+from flask_babel import gettext as _
 
+from blueprints.languages import current_language
 from extensions import db
 from services.health import database_answers
 from services.storage import CACHE_SECONDS, LocalStorage, is_valid_key, storage_for
@@ -24,7 +26,8 @@ SCREENSHOTS = (("screenshots/races-390.png", "390x844", "narrow"), ("screenshots
 
 @bp.get("/manifest.webmanifest")
 def manifest():
-    """The web app manifest that makes the site installable on a phone (every field Chromium asks for)."""
+    """The web app manifest that makes the site installable on a phone (every field Chromium asks for), in the
+    page's language: base.html links it with the page's `?lang=`, and the texts and `lang` follow."""
     name = current_app.config["SITE_NAME"]
 
     def icon(filename: str, size: str, purpose: str = "any") -> dict:
@@ -34,8 +37,8 @@ def manifest():
         "id": "/",
         "name": name,
         "short_name": name,
-        "description": "Find a race and sign up in a minute; your tickets and the check-in desk work offline.",
-        "lang": "en",
+        "description": _("Find a race and sign up in a minute; your tickets and the check-in desk work offline."),
+        "lang": current_language(),
         "dir": "ltr",
         "start_url": "/",
         "scope": "/",
@@ -51,17 +54,19 @@ def manifest():
         ],
         "screenshots": [
             {"src": url_for("static", filename=filename), "sizes": size, "type": "image/png", "form_factor": factor,
-             "label": f"{name}: the race list"}
+             "label": _("%(site)s: the race list", site=name)}
             for filename, size, factor in SCREENSHOTS
         ],
         "shortcuts": [
-            {"name": "My tickets", "short_name": "Tickets", "description": "Your tickets and their QR codes, offline too",
+            {"name": _("My tickets"), "short_name": _("Tickets"),
+             "description": _("Your tickets and their QR codes, offline too"),
              "url": url_for("tickets.index"), "icons": [icon("icons/icon-192.png", "192x192")]},
-            {"name": "Check-in", "short_name": "Check-in", "description": "Check runners in at your races",
+            {"name": _("Check-in"), "short_name": _("Check-in"), "description": _("Check runners in at your races"),
              "url": url_for("manage.index"), "icons": [icon("icons/icon-192.png", "192x192")]},
         ],
     })
     response.mimetype = "application/manifest+json"
+    response.vary.update(("Cookie", "Accept-Language"))  # without ?lang=, the language comes from these
     return response
 
 

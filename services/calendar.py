@@ -25,8 +25,10 @@ def race_calendar(race: Race, race_url: str, site_name: str, domain: str) -> byt
     event.add("dtstamp", utcnow())
     event.add("dtstart", race.starts_at)
     event.add("dtend", race.starts_at + EVENT_LENGTH)
-    event.add("summary", race.title)
-    event.add("description", "\n\n".join(p for p in (race.summary, race_url) if p))
+    # The texts are the organizer's, in the race's language: calendars that read LANGUAGE (RFC 5545) know it.
+    language = {"LANGUAGE": race.language or "en"}
+    event.add("summary", race.title, parameters=language)
+    event.add("description", "\n\n".join(p for p in (race.summary, race_url) if p), parameters=language)
     location = ", ".join(p for p in (race.location_name, race.address) if p)
     if location:
         event["location"] = vText(location)

@@ -6,6 +6,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from babel import Locale
+from babel.core import get_global
 from flask_babel import get_locale
 
 DEFAULT_LANGUAGE = "en"
@@ -32,6 +33,14 @@ def supported(code: str | None) -> str | None:
         return None
     primary = code.strip().replace("_", "-").split("-", 1)[0].lower()
     return primary if primary in languages() else None
+
+
+@cache
+def og_locale(code: str) -> str:
+    """A language as OpenGraph's og:locale writes it, with its likeliest country: "es" → "es_ES", "en" → "en_US"."""
+    likely = get_global("likely_subtags").get(code, code)
+    parts = likely.split("_")
+    return f"{parts[0]}_{parts[-1]}" if len(parts) > 1 and parts[-1].isupper() else code
 
 
 def current_language() -> str:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from models import Race, RaceStatus, TicketType
+from models import Race, RaceStatus, RaceText, TicketType
 from services import inventory
 from services.permissions import can_manage
 from services.price_tiers import PriceNow, prices_now
@@ -105,6 +105,17 @@ def list_races(session: Session, now: datetime, *, q: str = "", month: str = "",
     races = list(session.scalars(stmt))
     has_more = len(races) > per_page
     return _cards(session, races[:per_page], now), has_more
+
+
+def description_html(session: Session, race: Race, language: str) -> str:
+    """The race's description for a page in `language`: the organizer's text in that language when they wrote
+    one (race_texts), else the race's own."""
+    if language != race.language:
+        text = session.scalar(select(RaceText.description_html).where(
+            RaceText.race_id == race.id, RaceText.language == language, RaceText.description_html != ""))
+        if text:
+            return text
+    return race.description_html or ""
 
 
 def may_see(session: Session, race: Race, viewer_id: uuid.UUID | None) -> bool:

@@ -11,8 +11,10 @@
 //   away as soon as a page names a different account or nobody (offline.js tells), and at sign-out.
 "use strict";
 
-var VERSION = new URL(self.location.href).searchParams.get("v") || "dev";
-var SHELL_CACHE = "startline-shell-" + VERSION;   // the offline page
+var PARAMS = new URL(self.location.href).searchParams;
+var VERSION = PARAMS.get("v") || "dev";
+var LANGUAGE = (PARAMS.get("lang") || "").replace(/[^A-Za-z-]/g, "");  // the pages' language, "" for English
+var SHELL_CACHE = "startline-shell-" + VERSION + (LANGUAGE ? "-" + LANGUAGE : "");  // the offline page
 var STATIC_CACHE = "startline-static";             // hashed static files, whatever the version
 var PAGES_PREFIX = "startline-pages-";             // + the account key: the kept pages of one account
 var OFFLINE_URL = "/offline";
@@ -59,8 +61,10 @@ self.addEventListener("message", function (event) {
 });
 
 function keepOfflinePage() {
-  // Without cookies: the offline page names nobody, whoever is signed in when it is kept.
-  return fetch(OFFLINE_URL, {credentials: "omit", cache: "no-cache"}).then(function (response) {
+  // Without cookies: the offline page names nobody, whoever is signed in when it is kept. In the language of
+  // the page that registered this worker (its ?lang=), kept under the one address it is looked up by.
+  var address = LANGUAGE ? OFFLINE_URL + "?lang=" + encodeURIComponent(LANGUAGE) : OFFLINE_URL;
+  return fetch(address, {credentials: "omit", cache: "no-cache"}).then(function (response) {
     if (!response.ok) throw new Error("offline page: " + response.status);
     return caches.open(SHELL_CACHE).then(function (cache) {
       return Promise.all([cache.put(OFFLINE_URL, response.clone()), keepAssetsOf(response)]);

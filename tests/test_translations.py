@@ -21,7 +21,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from jinja2 import Environment
-from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_DATA, TOKEN_NAME, TOKEN_WHITESPACE
+from jinja2.lexer import TOKEN_BLOCK_BEGIN, TOKEN_BLOCK_END, TOKEN_DATA, TOKEN_NAME, TOKEN_WHITESPACE
 
 from services.languages import DEFAULT_LANGUAGE, TRANSLATIONS_DIR, languages
 
@@ -120,9 +120,13 @@ def allowed() -> dict[str, set[str]]:
 def masked_template(source: str, env: Environment) -> str:
     """The template's text with every Jinja expression, statement, comment and `{% trans %}` block replaced by
     a marker (newlines kept, so lines still count): what is left is what goes out untranslated."""
-    out, in_trans, previous = [], 0, None
+    out, in_trans, in_block, previous = [], 0, False, None
     for _lineno, kind, value in env.lex(source):
-        if kind == TOKEN_NAME and previous == TOKEN_BLOCK_BEGIN:
+        if kind == TOKEN_BLOCK_BEGIN:
+            in_block = True
+        elif kind == TOKEN_BLOCK_END:
+            in_block = False
+        if kind == TOKEN_NAME and previous == TOKEN_BLOCK_BEGIN:  # the statement's name: {% trans … %}
             if value == "trans":
                 in_trans += 1
             elif value == "endtrans":
@@ -131,6 +135,9 @@ def masked_template(source: str, env: Environment) -> str:
             previous = kind
         if kind == TOKEN_DATA and not in_trans:
             out.append(value)
+        elif in_block or kind == TOKEN_BLOCK_END:
+            # A statement is blank, not a mark: `<li{% if x %} class="a"{% endif %}>` stays a tag to the parser.
+            out.append(" " + "\n" * value.count("\n"))
         else:
             out.append(MARK + "\n" * value.count("\n"))
     return "".join(out)

@@ -6,7 +6,8 @@ document.addEventListener("click", function (event) {
   event.preventDefault();
   var status = document.getElementById(link.getAttribute("aria-describedby"));
   navigator.clipboard.writeText(link.href).then(function () {
-    if (status) status.textContent = "Copied.";
+    // The page says it in its language (data-copied on the link); "Copied." until every page does.
+    if (status) status.textContent = link.getAttribute("data-copied") || "Copied.";
   }, function () {
     window.location.href = link.href;
   });

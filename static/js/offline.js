@@ -13,12 +13,20 @@
     });
   }
 
+  // The page's words from base.html, "{time}" and the like filled in.
+  function text(name, values) {
+    return ((script && script.getAttribute("data-" + name)) || "").replace(/\{(\w+)\}/g, function (all, key) {
+      return values[key] || all;
+    });
+  }
+
   function savedLine(iso) {
     var when = new Date(iso);
-    if (isNaN(when.getTime())) return "Saved earlier";
-    var sameDay = when.toDateString() === new Date().toDateString();
-    var time = when.toLocaleTimeString([], {hour: "numeric", minute: "2-digit"});
-    return "Saved at " + time + (sameDay ? "" : ", " + when.toLocaleDateString([], {weekday: "short", day: "numeric", month: "short"}));
+    if (isNaN(when.getTime())) return text("saved-earlier", {});
+    var lang = document.documentElement.lang || [];
+    var time = when.toLocaleTimeString(lang, {hour: "numeric", minute: "2-digit"});
+    if (when.toDateString() === new Date().toDateString()) return text("saved-at", {time: time});
+    return text("saved-on", {time: time, day: when.toLocaleDateString(lang, {weekday: "short", day: "numeric", month: "short"})});
   }
 
   function showSaved(iso) {
@@ -30,11 +38,10 @@
     line.setAttribute("role", "status");
     var saved = savedLine(iso);
     // Shown offline, or online when the network was too slow to wait for (static/sw.js, SLOW_MS).
-    line.textContent = saved + (navigator.onLine ? " \u2014 the connection is slow: reload for the latest."
-                                                 : " \u2014 you're offline.");
+    line.textContent = text(navigator.onLine ? "slow" : "offline", {saved: saved});
     main.insertBefore(line, main.firstChild);
     window.addEventListener("online", function () {
-      line.textContent = saved + " \u2014 you're back online: reload for the latest.";
+      line.textContent = text("online", {saved: saved});
     });
   }
 
