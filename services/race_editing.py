@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from models import (
     MediaKind,
@@ -156,26 +156,42 @@ def touch(race: Race) -> None:
 
 
 def current_waiver(session: Session, race_id: int) -> WaiverVersion | None:
+    """The waiver a runner signs when none in their own language is kept: the newest in the race's language."""
     return session.scalar(select(WaiverVersion).where(WaiverVersion.id == current_waiver_id(race_id)))
 
 
 def current_waiver_id(race_id):
-    """SQL: the id of the race's current waiver version (its highest number); `race_id` may be a column,
-    for a query that loads the waiver along with its race."""
+    """SQL: the id of the race's current waiver version: the newest in the race's own language (else the newest
+    in any, when the organizer changed the race's language since writing it); `race_id` may be a column, for a
+    query that loads the waiver along with its race."""
+    own = aliased(Race)
+    own_language = (select(own.language).where(own.id == WaiverVersion.race_id)
+                    .correlate_except(own).scalar_subquery())
     return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id)
-            .order_by(WaiverVersion.number.desc()).limit(1).correlate_except(WaiverVersion).scalar_subquery())
+            .order_by((WaiverVersion.language == own_language).desc(), WaiverVersion.number.desc())
+            .limit(1).correlate_except(WaiverVersion).scalar_subquery())
 
 
-def set_waiver_text(session: Session, race: Race, text: str) -> WaiverVersion | None:
-    """A new immutable version when the text really changed; earlier signers keep theirs. No commit."""
+def newest_waiver_in(session: Session, race_id: int, language: str) -> WaiverVersion | None:
+    """The race's newest waiver version written in `language`, or None."""
+    return session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race_id,
+                                                      WaiverVersion.language == language)
+                          .order_by(WaiverVersion.number.desc()).limit(1))
+
+
+def set_waiver_text(session: Session, race: Race, text: str, language: str | None = None) -> WaiverVersion | None:
+    """A new immutable version in `language` (the race's own by default) when that language's text really
+    changed; earlier signers keep theirs. No commit."""
+    language = language or race.language
     text = text.strip().replace("\r\n", "\n")
-    latest = current_waiver(session, race.id)
+    latest = newest_waiver_in(session, race.id, language)
     if latest is not None and latest.sha256 == waiver_digest(text):
         return latest
     if not text and latest is None:
         return None
-    version = WaiverVersion(race_id=race.id, number=(latest.number + 1) if latest else 1, text=text,
-                            sha256=waiver_digest(text))
+    # Numbers count every version of the race, whatever its language: "version 4" names one text.
+    number = (session.scalar(select(func.max(WaiverVersion.number)).where(WaiverVersion.race_id == race.id)) or 0) + 1
+    version = WaiverVersion(race_id=race.id, number=number, language=language, text=text, sha256=waiver_digest(text))
     session.add(version)
     session.flush()
     return version

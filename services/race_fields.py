@@ -8,26 +8,29 @@ case the autosave route and the no-JavaScript fallback both call.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
-from services.markdown import render_markdown
+from services.languages import language_name, languages
 from services.money import money_text, to_minor
 from services.race_editing import (
     current_waiver,
     deadline_problem,
     local_to_utc,
+    newest_waiver_in,
     set_social_link,
     set_waiver_text,
     touch,
 )
+from services.race_texts import change_race_language, set_description, text_in
 
 Values = Mapping[str, object]  # a group's submitted values, parsed by its form (str, date, time, bool)
 
@@ -214,8 +217,7 @@ def _copy(*names: str) -> Callable[[Session, Race, Values], None]:
 
 def _apply_description(session: Session, race: Race, values: Values) -> None:
     """The Markdown as typed, and its sanitized HTML for the race page (rendered once, here, not per view)."""
-    race.description = str(values["description"] or "").strip()
-    race.description_html = render_markdown(race.description)
+    set_description(race, None, str(values["description"] or ""))
 
 
 def _apply_when(session: Session, race: Race, values: Values) -> datetime | None:
@@ -270,6 +272,51 @@ def _apply_social(kind: str) -> Callable[[Session, Race, Values], None]:
     return apply
 
 
+# --- the race's language, and its description and waiver in each of its other languages ------------
+
+def _apply_language(session: Session, race: Race, values: Values) -> None:
+    change_race_language(session, race, str(values["language"]))
+
+
+def _has_language(code: str, field: str) -> Callable[[Session, Race, Values], dict[str, str]]:
+    def rules(session: Session, race: Race, values: Values) -> dict[str, str]:
+        if code != race.language and text_in(session, race, code) is None:
+            return {field: _("Add %(language)s to the race's languages first.", language=language_name(code))}
+        return {}
+    return rules
+
+
+def _current_description_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
+    def current(session: Session, race: Race) -> dict[str, str]:
+        if code == race.language:
+            return {"description": race.description}
+        text = text_in(session, race, code)
+        return {"description": text.description if text else ""}
+    return current
+
+
+def _apply_description_in(code: str) -> Callable[[Session, Race, Values], None]:
+    def apply(session: Session, race: Race, values: Values) -> None:
+        set_description(race, None if code == race.language else text_in(session, race, code),
+                        str(values["description"] or ""))
+    return apply
+
+
+def _current_waiver_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
+    def current(session: Session, race: Race) -> dict[str, str]:
+        if code == race.language:
+            return _current_waiver(session, race)
+        waiver = newest_waiver_in(session, race.id, code)
+        return {"waiver": waiver.text if waiver else ""}
+    return current
+
+
+def _apply_waiver_in(code: str) -> Callable[[Session, Race, Values], None]:
+    def apply(session: Session, race: Race, values: Values) -> None:
+        set_waiver_text(session, race, str(values["waiver"] or ""), language=code)
+    return apply
+
+
 GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("title", _attributes("title"), _copy("title")),
     FieldGroup("slug", _attributes("slug"), _copy("slug"), _slug_rules),
@@ -286,6 +333,11 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("transfers", _current_transfers, _apply_transfers, _transfers_rules),
     FieldGroup("distance-changes", _current_distance_changes, _apply_distance_changes, _until_rules("distance")),
     *[FieldGroup(f"social-{kind}", _current_social(kind), _apply_social(kind)) for kind in SOCIAL_KINDS],
+    FieldGroup("language", _attributes("language"), _apply_language),
+    *[FieldGroup(f"description-{code}", _current_description_in(code), _apply_description_in(code),
+                 _has_language(code, "description")) for code in languages()],
+    *[FieldGroup(f"waiver-{code}", _current_waiver_in(code), _apply_waiver_in(code),
+                 _has_language(code, "waiver")) for code in languages()],
 ]}
 
 
@@ -296,9 +348,13 @@ def current_values(session: Session, race: Race, group_name: str) -> dict[str, s
     return GROUPS[group_name].current(session, race)
 
 
-def all_current_values(session: Session, race: Race) -> dict[str, dict[str, str]]:
-    """Every group's current values, for the editor page."""
-    return {name: group.current(session, race) for name, group in GROUPS.items()}
+def all_current_values(session: Session, race: Race,
+                       languages_shown: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Every group's current values, for the editor page: the description's and waiver's in the languages the
+    race has (`languages_shown`), or in all of ours."""
+    shown = {f"{part}-{code}" for part in ("description", "waiver") for code in (languages_shown or languages())}
+    return {name: group.current(session, race) for name, group in GROUPS.items()
+            if name in shown or not name.startswith(("description-", "waiver-"))}
 
 
 def as_text(values: Values) -> dict[str, str]:

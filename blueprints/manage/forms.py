@@ -32,6 +32,7 @@ from blueprints.cart_forms import RunnerDetailsForm
 from blueprints.rendering import zone_label
 from models import SOCIAL_KINDS, Race, TaxMode
 from services import clock
+from services.languages import language_name, languages
 from services.money import CURRENCIES
 from services.race_editing import day_problem
 from services.races import SLUG_RE
@@ -90,6 +91,9 @@ def show_problems(form: FlaskForm, problems: dict[str, str]) -> None:
 MISSING_FIELD = "This field was missing from what your browser sent, so nothing was saved. Reload the page and try again."
 
 
+SENT_TWICE = "This field was sent more than once, so nothing was saved. Reload the page and try again."
+
+
 class WholeForm(FlaskForm):
     """A form whose post must carry every field it shows (a checkbox excepted: unticked, it sends nothing).
 
@@ -103,6 +107,10 @@ class WholeForm(FlaskForm):
         for field in self:
             if field.name != "csrf_token" and not isinstance(field, BooleanField) and not field.raw_data:
                 field.errors = [MISSING_FIELD]
+                valid = False
+            elif field.raw_data and len(field.raw_data) > 1:
+                # Which of two values to keep is a guess; a page never sends one field twice.
+                field.errors = [SENT_TWICE]
                 valid = False
         return valid
 
@@ -213,6 +221,10 @@ class WaiverForm(WholeForm):
     waiver = TextAreaField("Waiver text", validators=[Length(max=20000), _no_control_characters])
 
 
+class LanguageForm(WholeForm):
+    language = SelectField("Race language", choices=lambda: [SelectChoice(code, language_name(code)) for code in languages()])
+
+
 class RunnerQuestionsForm(WholeForm):
     tshirt_sizes = StringField("T-shirt sizes", validators=[Length(max=200)])
     ask_gender = BooleanField("Ask runners for their gender (optional for them)")
@@ -274,6 +286,9 @@ GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "waitlist": (WaitlistForm, "waitlist"),
     "transfers": (TransfersForm, "changes"), "distance-changes": (DistanceChangesForm, "changes"),
     **{f"social-{kind}": (_social_form(kind), "social") for kind in SOCIAL_KINDS},
+    "language": (LanguageForm, "languages"),
+    **{f"description-{code}": (DescriptionForm, "description") for code in languages()},
+    **{f"waiver-{code}": (WaiverForm, "waiver") for code in languages()},
 }
 
 
