@@ -134,13 +134,13 @@ def _current_distance_changes(session: Session, race: Race) -> dict[str, str]:
 
 def _slug_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
     taken = session.scalar(select(Race.id).where(Race.slug == values["slug"], Race.id != race.id))
-    return {"slug": "Another race already uses this address."} if taken else {}
+    return {"slug": _("Another race already uses this address.")} if taken else {}
 
 
 def _currency_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
     if values["currency"] != race.currency and session.scalar(
             select(Order.id).where(Order.race_id == race.id, Order.status != OrderStatus.CART).limit(1)):
-        return {"currency": "Tickets were sold in this currency already, so it can't change."}
+        return {"currency": _("Tickets were sold in this currency already, so it can't change.")}
     return {}
 
 
@@ -180,10 +180,10 @@ def _until(race: Race, values: Values, prefix: str) -> datetime | None:
 def _until_rules(prefix: str) -> Callable[[Session, Race, Values], dict[str, str]]:
     def rules(session: Session, race: Race, values: Values) -> dict[str, str]:
         if bool(values.get(f"{prefix}_day")) != bool(values.get(f"{prefix}_time")):
-            return {f"{prefix}_day": "Give both a date and a time, or leave both empty for the sign-up deadline."}
+            return {f"{prefix}_day": _("Give both a date and a time, or leave both empty for the sign-up deadline.")}
         until = _until(race, values, prefix)
         if until is not None and until > race.starts_at:
-            return {f"{prefix}_day": "Pick a moment before the race starts."}
+            return {f"{prefix}_day": _("Pick a moment before the race starts.")}
         return {}
     return rules
 
@@ -198,9 +198,10 @@ def _transfers_rules(session: Session, race: Race, values: Values) -> dict[str, 
     problems = _until_rules("transfers")(session, race, values)
     try:
         if _transfer_fee(race, values) < 0:
-            problems["transfer_fee"] = "The fee can't be negative."
+            problems["transfer_fee"] = _("The fee can't be negative.")
     except ValueError:
-        problems["transfer_fee"] = f"Enter the fee as an amount in {race.currency}, like 5.00, or leave it empty."
+        problems["transfer_fee"] = _("Enter the fee as an amount in %(currency)s, like 5.00, or leave it empty.",
+                                      currency=race.currency)
     return problems
 
 

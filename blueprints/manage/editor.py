@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, current_app, g, request, url_for
+from flask import current_app, g, request, url_for
 from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
@@ -186,8 +186,8 @@ def save_field(race: Race, group_name: str):
     except race_fields.FieldsRefused as refused:
         return _field_refused(race, group_name, refused.problems)
     except race_fields.EditConflict as conflict:
-        message = (f"Someone changed this at {race_time(conflict.changed_at, race.timezone)} "
-                   "in another tab or session. Reload to see their version; your text is still here.")
+        message = _("Someone changed this at %(when)s in another tab or session. Reload to see their version; "
+                    "your text is still here.", when=race_time(conflict.changed_at, race.timezone))
         if not is_fragment_request():
             return editor_page(race, status=409, errors={"_conflict": message})
         # Keep the values the page showed, so saving keeps refusing until the organizer reloads.
@@ -249,11 +249,11 @@ def upload_media(race: Race):
     """Save an uploaded cover or gallery image at once."""
     kind = request.form.get("kind", "gallery")
     if kind not in ("cover", "gallery"):
-        abort_for_user(400, "Choose whether the image is the cover or for the gallery.")
+        abort_for_user(400, _("Choose whether the image is the cover or for the gallery."))
     upload = request.files.get("image")
     status, message = 200, None
     if upload is None or not upload.filename:
-        status, message = 422, "Choose an image file first."
+        status, message = 422, _("Choose an image file first.")
     else:
         try:
             save_race_image(db.session, storage_for(current_app), race, upload.read(), kind=kind,
@@ -269,7 +269,7 @@ def upload_media(race: Race):
 @organizer_required
 def delete_media(race: Race, media_id: int):
     """Remove a race image."""
-    media = owned_or_404(RaceMedia, media_id, "That image isn't part of this race.", race_id=race.id)
+    media = owned_or_404(RaceMedia, media_id, _("That image isn't part of this race."), race_id=race.id)
     delete_race_image(db.session, storage_for(current_app), media)
     return _media_section(race)
 
@@ -289,8 +289,8 @@ def publish(race: Race):
     try:
         race_editing.publish(db.session, race, clock.now())
     except race_editing.NotReadyToPublish as missing:
-        return editor_page(race, block="publish", status=422, publish_error=(
-            "Before publishing: " + "; ".join(i.label.lower() for i in missing.missing) + "."))
+        return editor_page(race, block="publish", status=422, publish_error=_(
+            "Before publishing: %(missing)s.", missing="; ".join(i.label.lower() for i in missing.missing)))
     if is_fragment_request():
         # The publish block swaps itself for the confirmation: the link, a copy button, share links.
         return editor_page(race, block="publish", just_published=True)
@@ -313,5 +313,5 @@ def delete(race: Race):
         race_editing.delete_race(db.session, storage_for(current_app), race)
     except race_editing.RaceHasSales:
         return editor_page(race, block="publish", status=422,
-                           publish_error="This race has registrations, so it can't be deleted. Unpublish it instead.")
+                           publish_error=_("This race has registrations, so it can't be deleted. Unpublish it instead."))
     return redirect_to(url_for("manage.index"))
