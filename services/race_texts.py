@@ -54,14 +54,14 @@ def description_html_for(race: Race, language: str, texts: Iterable[RaceText]) -
 
 def waiver_for(session: Session, race: Race, language: str) -> WaiverVersion | None:
     """The waiver a runner reading `language` signs: the newest version written in it when the race has that
-    language (and the text is not empty), else the race's current waiver in its own language."""
+    language (unless the organizer emptied it), else the race's current waiver in its own language."""
     if language != race.language:
         version = session.scalar(
             select(WaiverVersion).where(
-                WaiverVersion.race_id == race.id, WaiverVersion.language == language, WaiverVersion.text != "",
+                WaiverVersion.race_id == race.id, WaiverVersion.language == language,
                 exists().where(RaceText.race_id == race.id, RaceText.language == language))
             .order_by(WaiverVersion.number.desc()).limit(1))
-        if version is not None:
+        if version is not None and version.text.strip():
             return version
     return current_waiver(session, race.id)
 

@@ -205,7 +205,7 @@ def _language_sections(race: Race) -> str:
     """The editor's language list and its description and waiver sections, sent out of band."""
     context = {**editor_context(race), "oob": True}
     return "".join(render_block("manage/edit.html", block, **context)
-                   for block in ("other_languages", "description", "waiver"))
+                   for block in ("other_languages", "description_section", "waiver_section"))
 
 
 # --- the race's languages ---------------------------------------------------------------------

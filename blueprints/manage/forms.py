@@ -226,8 +226,14 @@ class WaiverForm(WholeForm):
                                                         _no_control_characters])
 
 
+def _known_language(form, field):
+    if field.data not in languages():
+        raise ValidationError(_("We don't have that language. Choose one of the languages in the list."))
+
+
 class LanguageForm(WholeForm):
-    language = SelectField(_l("Race language"), choices=lambda: [SelectChoice(code, language_name(code)) for code in languages()])
+    language = SelectField(_l("Race language"), validate_choice=False, validators=[_known_language],
+                           choices=lambda: [SelectChoice(code, language_name(code)) for code in languages()])
 
 
 class RunnerQuestionsForm(WholeForm):
