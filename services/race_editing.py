@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from models import (
     MediaKind,
@@ -162,11 +162,8 @@ def current_waiver_id(race_id):
     """SQL: the id of the race's current waiver version: the newest in the race's own language (else the newest
     in any, when the organizer changed the race's language since writing it); `race_id` may be a column, for a
     query that loads the waiver along with its race."""
-    own = aliased(Race)
-    own_language = (select(own.language).where(own.id == WaiverVersion.race_id)
-                    .correlate_except(own).scalar_subquery())
-    return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id)
-            .order_by((WaiverVersion.language == own_language).desc(), WaiverVersion.number.desc())
+    return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id, Race.id == WaiverVersion.race_id)
+            .order_by((WaiverVersion.language == Race.language).desc(), WaiverVersion.number.desc())
             .limit(1).correlate_except(WaiverVersion).scalar_subquery())
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from html import unescape
 from datetime import UTC, date, datetime
+from html import unescape
 
 import pytest
 from sqlalchemy import select
