@@ -162,9 +162,12 @@ def current_waiver_id(race_id):
     """SQL: the id of the race's current waiver version: the newest in the race's own language (else the newest
     in any, when the organizer changed the race's language since writing it); `race_id` may be a column, for a
     query that loads the waiver along with its race."""
-    return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id, Race.id == WaiverVersion.race_id)
-            .order_by((WaiverVersion.language == Race.language).desc(), WaiverVersion.number.desc())
-            .limit(1).correlate_except(WaiverVersion).scalar_subquery())
+    def newest(*conditions):
+        return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id, *conditions)
+                .order_by(WaiverVersion.number.desc()).limit(1).correlate_except(WaiverVersion).scalar_subquery())
+
+    # Two lookups rather than one ordered by the language: SQLite can't read the outer race in a subquery's ORDER BY.
+    return func.coalesce(newest(Race.id == WaiverVersion.race_id, WaiverVersion.language == Race.language), newest())
 
 
 def newest_waiver_in(session: Session, race_id: int, language: str) -> WaiverVersion | None:
