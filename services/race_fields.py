@@ -19,18 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
-from services.languages import language_name, languages
+from services import race_texts
+from services.languages import languages
 from services.money import money_text, to_minor
 from services.race_editing import (
     current_waiver,
     deadline_problem,
     local_to_utc,
-    newest_waiver_in,
     set_social_link,
     set_waiver_text,
     touch,
 )
-from services.race_texts import change_race_language, set_description, text_in
+from services.race_texts import change_race_language, set_description
 
 Values = Mapping[str, object]  # a group's submitted values, parsed by its form (str, date, time, bool)
 
@@ -279,45 +279,6 @@ def _apply_language(session: Session, race: Race, values: Values) -> None:
     change_race_language(session, race, str(values["language"]))
 
 
-def _has_language(code: str, field: str) -> Callable[[Session, Race, Values], dict[str, str]]:
-    def rules(session: Session, race: Race, values: Values) -> dict[str, str]:
-        if code != race.language and text_in(session, race, code) is None:
-            return {field: _("Add %(language)s to the race's languages first.", language=language_name(code))}
-        return {}
-    return rules
-
-
-def _current_description_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
-    def current(session: Session, race: Race) -> dict[str, str]:
-        if code == race.language:
-            return {"description": race.description}
-        text = text_in(session, race, code)
-        return {"description": text.description if text else ""}
-    return current
-
-
-def _apply_description_in(code: str) -> Callable[[Session, Race, Values], None]:
-    def apply(session: Session, race: Race, values: Values) -> None:
-        set_description(race, None if code == race.language else text_in(session, race, code),
-                        str(values["description"] or ""))
-    return apply
-
-
-def _current_waiver_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
-    def current(session: Session, race: Race) -> dict[str, str]:
-        if code == race.language:
-            return _current_waiver(session, race)
-        waiver = newest_waiver_in(session, race.id, code)
-        return {"waiver": waiver.text if waiver else ""}
-    return current
-
-
-def _apply_waiver_in(code: str) -> Callable[[Session, Race, Values], None]:
-    def apply(session: Session, race: Race, values: Values) -> None:
-        set_waiver_text(session, race, str(values["waiver"] or ""), language=code)
-    return apply
-
-
 GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("title", _attributes("title"), _copy("title")),
     FieldGroup("slug", _attributes("slug"), _copy("slug"), _slug_rules),
@@ -335,10 +296,10 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("distance-changes", _current_distance_changes, _apply_distance_changes, _until_rules("distance")),
     *[FieldGroup(f"social-{kind}", _current_social(kind), _apply_social(kind)) for kind in SOCIAL_KINDS],
     FieldGroup("language", _attributes("language"), _apply_language),
-    *[FieldGroup(f"description-{code}", _current_description_in(code), _apply_description_in(code),
-                 _has_language(code, "description")) for code in languages()],
-    *[FieldGroup(f"waiver-{code}", _current_waiver_in(code), _apply_waiver_in(code),
-                 _has_language(code, "waiver")) for code in languages()],
+    *[FieldGroup(f"description-{code}", race_texts.current_description_in(code), race_texts.write_description_in(code),
+                 race_texts.has_language_rule(code, "description")) for code in languages()],
+    *[FieldGroup(f"waiver-{code}", race_texts.current_waiver_in(code), race_texts.write_waiver_in(code),
+                 race_texts.has_language_rule(code, "waiver")) for code in languages()],
 ]}
 
 

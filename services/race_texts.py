@@ -8,7 +8,7 @@ gets the race's own.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from flask_babel import gettext as _
 from markupsafe import Markup
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models import Race, RaceText, WaiverVersion
 from services.languages import language_name, languages
 from services.markdown import render_markdown
-from services.race_editing import current_waiver, touch
+from services.race_editing import current_waiver, newest_waiver_in, set_waiver_text, touch
 
 
 class LanguageRefused(Exception):
@@ -128,3 +128,42 @@ def change_race_language(session: Session, race: Race, code: str) -> None:
         text.language = old
         session.flush()
     race.language = code
+
+
+# --- the editor's field groups of each language's tab (services/race_fields.GROUPS) ---------------
+
+def has_language_rule(code: str, field: str) -> Callable[[Session, Race, Mapping], dict[str, str]]:
+    def rules(session: Session, race: Race, values: Mapping) -> dict[str, str]:
+        if code != race.language and text_in(session, race, code) is None:
+            return {field: _("Add %(language)s to the race's languages first.", language=language_name(code))}
+        return {}
+    return rules
+
+
+def current_description_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
+    def current(session: Session, race: Race) -> dict[str, str]:
+        if code == race.language:
+            return {"description": race.description}
+        text = text_in(session, race, code)
+        return {"description": text.description if text else ""}
+    return current
+
+
+def write_description_in(code: str) -> Callable[[Session, Race, Mapping], None]:
+    def apply(session: Session, race: Race, values: Mapping) -> None:
+        set_description(race, None if code == race.language else text_in(session, race, code),
+                        str(values["description"] or ""))
+    return apply
+
+
+def current_waiver_in(code: str) -> Callable[[Session, Race], dict[str, str]]:
+    def current(session: Session, race: Race) -> dict[str, str]:
+        waiver = current_waiver(session, race.id) if code == race.language else newest_waiver_in(session, race.id, code)
+        return {"waiver": waiver.text if waiver else ""}
+    return current
+
+
+def write_waiver_in(code: str) -> Callable[[Session, Race, Mapping], None]:
+    def apply(session: Session, race: Race, values: Mapping) -> None:
+        set_waiver_text(session, race, str(values["waiver"] or ""), language=code)
+    return apply
