@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import and_, case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -95,18 +97,20 @@ def code_problems(session: Session, race: Race, values: Mapping, *, editing: Dis
             query = query.where(DiscountCode.id != editing.id)
         taken = session.scalar(query)
         if taken is not None:
-            problems["code"] = (f"This race already has the code {taken}. Codes ignore upper and lower case, "
-                                "so pick another one.")
+            problems["code"] = _("This race already has the code %(code)s. Codes ignore upper and lower case, "
+                                 "so pick another one.", code=taken)
         elif locked and normalized != editing.code_normalized:
-            problems["code"] = f"{editing.code} has been used, so it can't be renamed. Make a new code instead."
+            problems["code"] = _("%(code)s has been used, so it can't be renamed. Make a new code instead.", code=editing.code)
     if locked and "kind" in values and (values["kind"] != editing.kind or values["percent_off"] != editing.percent_off
                                         or values["amount_off"] != editing.amount_off):
-        problems["value"] = (f"{editing.code} has been used, so its discount can't change. "
-                             "Deactivate it and make a new code instead.")
+        problems["value"] = _("%(code)s has been used, so its discount can't change. "
+                              "Deactivate it and make a new code instead.", code=editing.code)
     if locked and "ticket_type_id" in values and values["ticket_type_id"] != editing.ticket_type_id:
-        problems["ticket_type"] = f"{editing.code} has been used, so the tickets it applies to can't change."
+        problems["ticket_type"] = _("%(code)s has been used, so the tickets it applies to can't change.", code=editing.code)
     if values.get("max_uses") is not None and values["max_uses"] < usage.taken:
-        problems["max_uses"] = f"{usage.taken} uses are already paid or in checkout; the limit can't go below that."
+        problems["max_uses"] = ngettext("%(num)d use is already paid or in checkout; the limit can't go below that.",
+                                         "%(num)d uses are already paid or in checkout; the limit can't go below that.",
+                                         usage.taken)
     return problems
 
 
@@ -124,7 +128,8 @@ def _commit(session: Session, values: Mapping) -> None:
         session.commit()
     except IntegrityError:  # the same code made a moment ago in another tab
         session.rollback()
-        raise CodeRefused({"code": f"This race already has the code {values['code']}. Pick another one."}) from None
+        raise CodeRefused({"code": _("This race already has the code %(code)s. Pick another one.",
+                                     code=values["code"])}) from None
 
 
 def create_code(session: Session, race: Race, values: Mapping, *,

@@ -10,6 +10,8 @@ import warnings
 from dataclasses import dataclass
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -31,9 +33,9 @@ VARIANT_QUALITY = 78
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 _READ_FORMATS = {"JPEG", "MPO", "PNG", "WEBP"}
 
-NOT_AN_IMAGE = "That file isn't a JPEG, PNG or WebP image."
-DAMAGED = "That image is damaged or incomplete."
-EMPTY = "That file is empty."
+NOT_AN_IMAGE = _l("That file isn't a JPEG, PNG or WebP image.")
+DAMAGED = _l("That image is damaged or incomplete.")
+EMPTY = _l("That file is empty.")
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # What Pillow raises from a file whose header looked right but whose insides do not.
@@ -60,9 +62,10 @@ def _megabytes(size: int) -> str:
 
 def _too_many_pixels(size: tuple[int, int] | None = None) -> MediaError:
     if size is None:
-        return MediaError("That image has too many pixels; images can be at most 40 megapixels.")
+        return MediaError(_("That image has too many pixels; images can be at most 40 megapixels."))
     width, height = size
-    return MediaError(f"That image is {width:,} × {height:,} pixels; images can be at most 40 megapixels.")
+    return MediaError(_("That image is %(width)s × %(height)s pixels; images can be at most 40 megapixels.",
+                        width=f"{width:,}", height=f"{height:,}"))
 
 
 def process_image(data: bytes, *, filename: str = "") -> ProcessedImage:
@@ -91,7 +94,7 @@ def _process(data: bytes) -> ProcessedImage:
     if not data:
         raise MediaError(EMPTY)
     if len(data) > MAX_BYTES:
-        raise MediaError(f"That file is {_megabytes(len(data))} MB; images can be at most 10 MB.")
+        raise MediaError(_("That file is %(size)s MB; images can be at most 10 MB.", size=_megabytes(len(data))))
 
     # Image.open reads only the header: the size is known before a single pixel is decoded.
     try:

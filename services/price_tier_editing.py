@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -91,41 +92,42 @@ def parse_steps(race: Race, ticket_type: TicketType, rows: Sequence[Mapping[str,
             try:
                 price = to_minor(row.get("price") or "", race.currency)
                 if not 0 <= price <= PRICE_MAX:
-                    problems[key + "price"] = "Use a price from 0 up to 100,000."
+                    problems[key + "price"] = _("Use a price from 0 up to 100,000.")
             except (ValueError, ArithmeticError):
-                problems[key + "price"] = f"Enter the price as a number, like {money_text(4500, race.currency)}."
+                problems[key + "price"] = _("Enter the price as a number, like %(example)s.",
+                                            example=money_text(4500, race.currency))
             text = row.get("starts_on") or ""
             try:
                 day = date.fromisoformat(text) if text else None
             except ValueError:
                 day = None
-                problems[key + "starts_on"] = "Enter the day this price starts, like 2027-02-01."
+                problems[key + "starts_on"] = _("Enter the day this price starts, like 2027-02-01.")
             else:
                 if day is None:
-                    problems[key + "starts_on"] = "Pick the day this price starts."
+                    problems[key + "starts_on"] = _("Pick the day this price starts.")
                 elif problem := day_problem(day):
                     problems[key + "starts_on"] = problem
                 elif day > race_day:
-                    problems[key + "starts_on"] = (f"This price would start after race day ({race_day.isoformat()}); "
-                                                   "pick an earlier day.")
+                    problems[key + "starts_on"] = _("This price would start after race day (%(day)s); pick an earlier day.",
+                                                    day=race_day.isoformat())
                 elif previous_day is not None and day == previous_day:
-                    problems[key + "starts_on"] = "Two prices can't start on the same day."
+                    problems[key + "starts_on"] = _("Two prices can't start on the same day.")
                 elif previous_day is not None and day < previous_day:
-                    problems[key + "starts_on"] = "Each price has to start after the one above it."
+                    problems[key + "starts_on"] = _("Each price has to start after the one above it.")
             if day is not None and key + "starts_on" not in problems:
                 previous_day = day
         until = (row.get("until_sold") or "").strip()
         until_sold = None
         if until:
             if not is_whole_number(until, max_digits=6) or int(until) < 1:
-                problems[key + "until_sold"] = "“Until sold” must be a whole number, 1 or more, or left empty."
+                problems[key + "until_sold"] = _("“Until sold” must be a whole number, 1 or more, or left empty.")
             elif i == len(rows) - 1:
-                problems[key + "until_sold"] = "The last price has no later price to give way to: leave “until sold” empty."
+                problems[key + "until_sold"] = _("The last price has no later price to give way to: leave “until sold” empty.")
             else:
                 until_sold = int(until)
         label = (row.get("label") or "").strip()
         if len(label) > LABEL_MAX:
-            problems[key + "label"] = f"Keep the name to {LABEL_MAX} characters, like Early bird."
+            problems[key + "label"] = _("Keep the name to %(max)d characters, like Early bird.", max=LABEL_MAX)
         drafts.append(StepDraft(price, day, until_sold, label))
     return drafts, problems
 
@@ -139,7 +141,7 @@ def save_steps(session: Session, race: Race, ticket_type: TicketType, rows: Sequ
     rows = list(rows)
     if len(rows) != len(stored):
         session.rollback()
-        raise PriceStepsRefused({"steps": "The prices changed in another tab; reload the page to see them."})
+        raise PriceStepsRefused({"steps": _("The prices changed in another tab; reload the page to see them.")})
     # (the row's index in the form, its stored step, what was typed); the first step is never removed
     keep = [(i, tier, row) for i, (tier, row) in enumerate(zip(stored, rows, strict=True)) if i != remove or i == 0]
     wanted = [row for _, _, row in keep]
@@ -151,7 +153,7 @@ def save_steps(session: Session, race: Race, ticket_type: TicketType, rows: Sequ
         form_keys.append("new")
     if len(wanted) > MAX_STEPS:
         session.rollback()
-        raise PriceStepsRefused({"new-starts_on": f"A ticket type can have at most {MAX_STEPS} prices."})
+        raise PriceStepsRefused({"new-starts_on": _("A ticket type can have at most %(max)d prices.", max=MAX_STEPS)})
     drafts, problems = parse_steps(race, ticket_type, wanted)
     if problems:
         session.rollback()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,7 @@ EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 1, 1)
 def day_problem(day: date | None) -> str | None:
     """Why a typed date is out of the editor's range, or None."""
     if day is not None and not EARLIEST_DAY <= day <= LATEST_DAY:
-        return "Pick a date between 2000 and 2100."
+        return _("Pick a date between 2000 and 2100.")
     return None
 
 
@@ -70,7 +71,7 @@ def local_input(value: datetime | None, timezone: str) -> str:
 def deadline_problem(starts_at: datetime, closes_at: datetime | None) -> str | None:
     """What is wrong with a sign-up deadline for a race starting at `starts_at`, or None."""
     if closes_at is not None and closes_at > starts_at:
-        return "Sign-up has to close before the start."
+        return _("Sign-up has to close before the start.")
     return None
 
 
@@ -114,14 +115,11 @@ def create_race(session: Session, organizer: Profile, *, title: str, day: date, 
     return race
 
 
-SAMPLE_WAIVER = """\
-I know that running a race is a potentially hazardous activity. I should not enter unless I am \
-medically able and properly trained. I assume all risks associated with running in this event, \
-including falls, contact with other participants, the effects of the weather, traffic and the \
-conditions of the course.
-
-I grant the organizers permission to use photographs and recordings of me taken at the event. \
-I have read this waiver, I understand it, and I sign it voluntarily."""
+# The sample organizer's own text (organizer content, in the sample race's language: not translated).
+SAMPLE_WAIVER = "\n\n".join((
+    "I know that running a race is a potentially hazardous activity. I should not enter unless I am medically able and properly trained. I assume all risks associated with running in this event, including falls, contact with other participants, the effects of the weather, traffic and the conditions of the course.",  # noqa: E501
+    "I grant the organizers permission to use photographs and recordings of me taken at the event. I have read this waiver, I understand it, and I sign it voluntarily.",  # noqa: E501
+))
 
 
 def create_sample_race(session: Session, storage: Storage, organizer: Profile, now: datetime) -> Race:
@@ -156,26 +154,42 @@ def touch(race: Race) -> None:
 
 
 def current_waiver(session: Session, race_id: int) -> WaiverVersion | None:
+    """The waiver a runner signs when none in their own language is kept: the newest in the race's language."""
     return session.scalar(select(WaiverVersion).where(WaiverVersion.id == current_waiver_id(race_id)))
 
 
 def current_waiver_id(race_id):
-    """SQL: the id of the race's current waiver version (its highest number); `race_id` may be a column,
-    for a query that loads the waiver along with its race."""
-    return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id)
-            .order_by(WaiverVersion.number.desc()).limit(1).correlate_except(WaiverVersion).scalar_subquery())
+    """SQL: the id of the race's current waiver version: the newest in the race's own language (else the newest
+    in any, when the organizer changed the race's language since writing it); `race_id` may be a column, for a
+    query that loads the waiver along with its race."""
+    def newest(*conditions):
+        return (select(WaiverVersion.id).where(WaiverVersion.race_id == race_id, *conditions)
+                .order_by(WaiverVersion.number.desc()).limit(1).correlate_except(WaiverVersion).scalar_subquery())
+
+    # Two lookups rather than one ordered by the language: SQLite can't read the outer race in a subquery's ORDER BY.
+    return func.coalesce(newest(Race.id == WaiverVersion.race_id, WaiverVersion.language == Race.language), newest())
 
 
-def set_waiver_text(session: Session, race: Race, text: str) -> WaiverVersion | None:
-    """A new immutable version when the text really changed; earlier signers keep theirs. No commit."""
+def newest_waiver_in(session: Session, race_id: int, language: str) -> WaiverVersion | None:
+    """The race's newest waiver version written in `language`, or None."""
+    return session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race_id,
+                                                      WaiverVersion.language == language)
+                          .order_by(WaiverVersion.number.desc()).limit(1))
+
+
+def set_waiver_text(session: Session, race: Race, text: str, language: str | None = None) -> WaiverVersion | None:
+    """A new immutable version in `language` (the race's own by default) when that language's text really
+    changed; earlier signers keep theirs. No commit."""
+    language = language or race.language
     text = text.strip().replace("\r\n", "\n")
-    latest = current_waiver(session, race.id)
+    latest = newest_waiver_in(session, race.id, language)
     if latest is not None and latest.sha256 == waiver_digest(text):
         return latest
     if not text and latest is None:
         return None
-    version = WaiverVersion(race_id=race.id, number=(latest.number + 1) if latest else 1, text=text,
-                            sha256=waiver_digest(text))
+    # Numbers count every version of the race, whatever its language: "version 4" names one text.
+    number = (session.scalar(select(func.max(WaiverVersion.number)).where(WaiverVersion.race_id == race.id)) or 0) + 1
+    version = WaiverVersion(race_id=race.id, number=number, language=language, text=text, sha256=waiver_digest(text))
     session.add(version)
     session.flush()
     return version
@@ -209,12 +223,12 @@ def publish_checklist(race: Race, ticket_types: list[TicketType], waiver: Waiver
                       now: datetime) -> list[ChecklistItem]:
     visible = [t for t in ticket_types if not t.hidden]
     return [
-        ChecklistItem("The start is in the future", race.starts_at > now, "when"),
-        ChecklistItem("Sign-up closes before the start",
+        ChecklistItem(_("The start is in the future"), race.starts_at > now, "when"),
+        ChecklistItem(_("Sign-up closes before the start"),
                       deadline_problem(race.starts_at, race.registration_closes_at) is None, "when"),
-        ChecklistItem("At least one ticket type on sale", bool(visible), "tickets"),
-        ChecklistItem("Waiver text", bool(waiver and waiver.text.strip()), "waiver"),
-        ChecklistItem("Location", bool(race.location_name.strip() or race.address.strip()), "where"),
+        ChecklistItem(_("At least one ticket type on sale"), bool(visible), "tickets"),
+        ChecklistItem(_("Waiver text"), bool(waiver and waiver.text.strip()), "waiver"),
+        ChecklistItem(_("Location"), bool(race.location_name.strip() or race.address.strip()), "where"),
     ]
 
 

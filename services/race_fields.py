@@ -8,17 +8,19 @@ case the autosave route and the no-JavaScript fallback both call.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import SOCIAL_KINDS, Order, OrderStatus, Race, RaceSocialLink, TaxMode
-from services.markdown import render_markdown
+from services import race_texts
+from services.languages import languages
 from services.money import money_text, to_minor
 from services.race_editing import (
     current_waiver,
@@ -28,6 +30,7 @@ from services.race_editing import (
     set_waiver_text,
     touch,
 )
+from services.race_texts import change_race_language, set_description
 
 Values = Mapping[str, object]  # a group's submitted values, parsed by its form (str, date, time, bool)
 
@@ -131,13 +134,13 @@ def _current_distance_changes(session: Session, race: Race) -> dict[str, str]:
 
 def _slug_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
     taken = session.scalar(select(Race.id).where(Race.slug == values["slug"], Race.id != race.id))
-    return {"slug": "Another race already uses this address."} if taken else {}
+    return {"slug": _("Another race already uses this address.")} if taken else {}
 
 
 def _currency_rules(session: Session, race: Race, values: Values) -> dict[str, str]:
     if values["currency"] != race.currency and session.scalar(
             select(Order.id).where(Order.race_id == race.id, Order.status != OrderStatus.CART).limit(1)):
-        return {"currency": "Tickets were sold in this currency already, so it can't change."}
+        return {"currency": _("Tickets were sold in this currency already, so it can't change.")}
     return {}
 
 
@@ -177,10 +180,10 @@ def _until(race: Race, values: Values, prefix: str) -> datetime | None:
 def _until_rules(prefix: str) -> Callable[[Session, Race, Values], dict[str, str]]:
     def rules(session: Session, race: Race, values: Values) -> dict[str, str]:
         if bool(values.get(f"{prefix}_day")) != bool(values.get(f"{prefix}_time")):
-            return {f"{prefix}_day": "Give both a date and a time, or leave both empty for the sign-up deadline."}
+            return {f"{prefix}_day": _("Give both a date and a time, or leave both empty for the sign-up deadline.")}
         until = _until(race, values, prefix)
         if until is not None and until > race.starts_at:
-            return {f"{prefix}_day": "Pick a moment before the race starts."}
+            return {f"{prefix}_day": _("Pick a moment before the race starts.")}
         return {}
     return rules
 
@@ -195,9 +198,10 @@ def _transfers_rules(session: Session, race: Race, values: Values) -> dict[str, 
     problems = _until_rules("transfers")(session, race, values)
     try:
         if _transfer_fee(race, values) < 0:
-            problems["transfer_fee"] = "The fee can't be negative."
+            problems["transfer_fee"] = _("The fee can't be negative.")
     except ValueError:
-        problems["transfer_fee"] = f"Enter the fee as an amount in {race.currency}, like 5.00, or leave it empty."
+        problems["transfer_fee"] = _("Enter the fee as an amount in %(currency)s, like 5.00, or leave it empty.",
+                                      currency=race.currency)
     return problems
 
 
@@ -214,8 +218,7 @@ def _copy(*names: str) -> Callable[[Session, Race, Values], None]:
 
 def _apply_description(session: Session, race: Race, values: Values) -> None:
     """The Markdown as typed, and its sanitized HTML for the race page (rendered once, here, not per view)."""
-    race.description = str(values["description"] or "").strip()
-    race.description_html = render_markdown(race.description)
+    set_description(race, None, str(values["description"] or ""))
 
 
 def _apply_when(session: Session, race: Race, values: Values) -> datetime | None:
@@ -270,6 +273,12 @@ def _apply_social(kind: str) -> Callable[[Session, Race, Values], None]:
     return apply
 
 
+# --- the race's language, and its description and waiver in each of its other languages ------------
+
+def _apply_language(session: Session, race: Race, values: Values) -> None:
+    change_race_language(session, race, str(values["language"]))
+
+
 GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("title", _attributes("title"), _copy("title")),
     FieldGroup("slug", _attributes("slug"), _copy("slug"), _slug_rules),
@@ -286,6 +295,11 @@ GROUPS: dict[str, FieldGroup] = {group.name: group for group in [
     FieldGroup("transfers", _current_transfers, _apply_transfers, _transfers_rules),
     FieldGroup("distance-changes", _current_distance_changes, _apply_distance_changes, _until_rules("distance")),
     *[FieldGroup(f"social-{kind}", _current_social(kind), _apply_social(kind)) for kind in SOCIAL_KINDS],
+    FieldGroup("language", _attributes("language"), _apply_language),
+    *[FieldGroup(f"description-{code}", race_texts.current_description_in(code), race_texts.write_description_in(code),
+                 race_texts.has_language_rule(code, "description")) for code in languages()],
+    *[FieldGroup(f"waiver-{code}", race_texts.current_waiver_in(code), race_texts.write_waiver_in(code),
+                 race_texts.has_language_rule(code, "waiver")) for code in languages()],
 ]}
 
 
@@ -296,9 +310,13 @@ def current_values(session: Session, race: Race, group_name: str) -> dict[str, s
     return GROUPS[group_name].current(session, race)
 
 
-def all_current_values(session: Session, race: Race) -> dict[str, dict[str, str]]:
-    """Every group's current values, for the editor page."""
-    return {name: group.current(session, race) for name, group in GROUPS.items()}
+def all_current_values(session: Session, race: Race,
+                       languages_shown: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Every group's current values, for the editor page: the description's and waiver's in the languages the
+    race has (`languages_shown`), or in all of ours."""
+    shown = {f"{part}-{code}" for part in ("description", "waiver") for code in (languages_shown or languages())}
+    return {name: group.current(session, race) for name, group in GROUPS.items()
+            if name in shown or not name.startswith(("description-", "waiver-"))}
 
 
 def as_text(values: Values) -> dict[str, str]:

@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -84,7 +85,7 @@ def invite(session: Session, race: Race, email: str, invited_by: Profile, now: d
     address = normalize_email(email)
     profile = session.scalar(select(Profile).where(func.lower(Profile.email) == address).limit(1))
     if profile is not None and role_of(session, race, profile.id) is not None:
-        raise TeamRefused(f"{address} already organizes this race.")
+        raise TeamRefused(_("%(email)s already organizes this race.", email=address))
     existing = session.scalar(select(OrganizerInvite).where(OrganizerInvite.race_id == race.id,
                                                             OrganizerInvite.email == address))
     if profile is not None:
@@ -115,14 +116,15 @@ def find_invite(session: Session, token: str) -> OrganizerInvite | None:
 def check_invite(invite: OrganizerInvite | None, profile: Profile, now: datetime) -> OrganizerInvite:
     """The invite, if `profile` may accept it now; else TeamRefused with a status for the page."""
     if invite is None:
-        raise TeamRefused("This invite link isn't valid. Ask the organizer to send you a new one.", status=404)
+        raise TeamRefused(_("This invite link isn't valid. Ask the organizer to send you a new one."), status=404)
     if invite.accepted_at is not None:
-        raise TeamRefused("This invite has been used already.", status=410)
+        raise TeamRefused(_("This invite has been used already."), status=410)
     if invite.created_at <= now - INVITE_VALID_FOR:
-        raise TeamRefused("This invite has expired. Ask the organizer to send you a new one.", status=410)
+        raise TeamRefused(_("This invite has expired. Ask the organizer to send you a new one."), status=410)
     if normalize_email(profile.email) != invite.email:
-        raise TeamRefused(f"This invite was sent to {mask(invite.email)}, but you're signed in as {profile.email}. "
-                          "Sign in with the invited address to accept it.", status=403)
+        raise TeamRefused(_("This invite was sent to %(invited)s, but you're signed in as %(email)s. "
+                            "Sign in with the invited address to accept it.", invited=mask(invite.email), email=profile.email),
+                          status=403)
     return invite
 
 
@@ -150,11 +152,11 @@ def remove(session: Session, race: Race, link_id: int, actor: Profile) -> RaceOr
     leave, but never remove the owner or each other."""
     link = session.get(RaceOrganizer, link_id)
     if link is None or link.race_id != race.id:
-        raise TeamRefused("That person isn't on this race's team.", status=404)
+        raise TeamRefused(_("That person isn't on this race's team."), status=404)
     if link.role == OrganizerRole.OWNER:
-        raise TeamRefused("The race's owner can't be removed.", status=403)
+        raise TeamRefused(_("The race's owner can't be removed."), status=403)
     if link.profile_id != actor.id and role_of(session, race, actor.id) != OrganizerRole.OWNER:
-        raise TeamRefused("Only the race's owner can remove co-organizers.", status=403)
+        raise TeamRefused(_("Only the race's owner can remove co-organizers."), status=403)
     session.delete(link)
     return link
 
@@ -164,5 +166,5 @@ def cancel_invite(session: Session, race: Race, invite_id: int) -> None:
     """Withdraw an invitation nobody has accepted; its link stops working."""
     invite = session.get(OrganizerInvite, invite_id)
     if invite is None or invite.race_id != race.id or invite.accepted_at is not None:
-        raise TeamRefused("That invite isn't waiting any more.", status=404)
+        raise TeamRefused(_("That invite isn't waiting any more."), status=404)
     session.delete(invite)

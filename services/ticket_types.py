@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
@@ -19,8 +22,8 @@ from services.race_editing import day_problem, local_to_utc, touch
 from services.typed_input import is_whole_number
 
 PRICE_MAX = 100_000_00  # in minor units
-WHOLE_NUMBERS = (("capacity", "Spots"), ("min_age", "Minimum age"), ("max_age", "Maximum age"))
-SALES_WINDOW = (("sales_start", "On sale from"), ("sales_end", "On sale until"))
+WHOLE_NUMBERS = (("capacity", _l("Spots")), ("min_age", _l("Minimum age")), ("max_age", _l("Maximum age")))
+SALES_WINDOW = (("sales_start", _l("On sale from")), ("sales_end", _l("On sale until")))
 
 
 class TicketTypeRefused(Exception):
@@ -40,9 +43,10 @@ def _ordered(session: Session, race: Race) -> list[TicketType]:
                                 .order_by(TicketType.position, TicketType.id)))
 
 
-def add_ticket_type(session: Session, race: Race, *, name: str = "New distance", price: int = 0,
+def add_ticket_type(session: Session, race: Race, *, name: str = "", price: int = 0,
                     capacity: int = 100) -> TicketType:
     """A new ticket type at the end of the list, with defaults to edit in place. Commits."""
+    name = name or _("New distance")
     position = session.scalar(select(func.coalesce(func.max(TicketType.position), -1))
                               .where(TicketType.race_id == race.id)) + 1
     ticket_type = TicketType(race_id=race.id, name=name, price=price, capacity=capacity, position=position)
@@ -60,24 +64,25 @@ def parse_ticket_type(session: Session, race: Race, ticket_type: TicketType, raw
     try:
         values["price"] = to_minor(raw.get("price") or "", race.currency)
         if values["price"] < 0 or values["price"] > PRICE_MAX:
-            problems["price"] = "Use a price from 0 up to 100,000."
+            problems["price"] = _("Use a price from 0 up to 100,000.")
     except (ValueError, ArithmeticError):
-        problems["price"] = f"Enter the price as a number, like {money_text(4500, race.currency)}."
+        problems["price"] = _("Enter the price as a number, like %(example)s.", example=money_text(4500, race.currency))
     for name, label in WHOLE_NUMBERS:
         text = (raw.get(name) or "").strip()
         if not text and name != "capacity":
             values[name] = None
             continue
         if not is_whole_number(text, max_digits=6):
-            problems[name] = f"{label} must be a whole number, 0 or more."
+            problems[name] = _("%(field)s must be a whole number, 0 or more.", field=label)
             continue
         values[name] = int(text)
     if "capacity" in values:
         sold = taken_counts(session, [ticket_type.id], now).get(ticket_type.id, 0)
         if values["capacity"] < sold:
-            problems["capacity"] = f"{sold} spots are already sold or held; capacity can't go below that."
+            problems["capacity"] = ngettext("%(num)d spot is already sold or held; capacity can't go below that.",
+                                           "%(num)d spots are already sold or held; capacity can't go below that.", sold)
     if values.get("min_age") is not None and values.get("max_age") is not None and values["min_age"] > values["max_age"]:
-        problems["max_age"] = "The maximum age can't be below the minimum."
+        problems["max_age"] = _("The maximum age can't be below the minimum.")
     for name, label in SALES_WINDOW:
         text = (raw.get(name) or "").strip()
         if not text:
@@ -86,14 +91,14 @@ def parse_ticket_type(session: Session, race: Race, ticket_type: TicketType, raw
         try:
             local = datetime.strptime(text, "%Y-%m-%dT%H:%M")
         except ValueError:
-            problems[name] = f"{label}: enter a date and time, like 2027-03-01T09:00."
+            problems[name] = _("%(field)s: enter a date and time, like 2027-03-01T09:00.", field=label)
             continue
         if problem := day_problem(local.date()):
-            problems[name] = f"{label}: {problem[0].lower()}{problem[1:]}"
+            problems[name] = _("%(field)s: %(problem)s", field=label, problem=problem[0].lower() + problem[1:])
             continue
         values[name] = local_to_utc(local.date(), local.time(), race.timezone)
     if values.get("sales_start") and values.get("sales_end") and values["sales_start"] >= values["sales_end"]:
-        problems["sales_end"] = "Sales have to end after they start."
+        problems["sales_end"] = _("Sales have to end after they start.")
     values["name"] = (raw.get("name") or "").strip()
     values["description"] = (raw.get("description") or "").strip()
     return values, problems

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 
 from flask import Blueprint, Flask, g
+from flask_babel import gettext as _
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
@@ -33,9 +34,9 @@ def organizer_required(view):
     def wrapped(race_id: int, **kwargs):
         race, allowed = race_if_managed(db.session, race_id, g.user.id)  # one statement
         if race is None:
-            abort_for_user(404, "There's no race with that number.")
+            abort_for_user(404, _("There's no race with that number."))
         if not allowed:
-            abort_for_user(403, "Only this race's organizers can manage it.")
+            abort_for_user(403, _("Only this race's organizers can manage it."))
         return view(race, **kwargs)
 
     return wrapped

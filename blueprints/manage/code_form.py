@@ -7,6 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, DateTimeLocalField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
@@ -21,26 +23,27 @@ from services.typed_input import is_whole_number
 
 CODE_CHARACTERS = re.compile(r"^[\w-]+$")
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
-WHEN_MESSAGE = "Enter a date and time, like 2027-03-01 09:00."
+WHEN_MESSAGE = _l("Enter a date and time, like 2027-03-01 09:00.")
 
 
 class DiscountCodeForm(WholeForm):
     """A discount code, parsed once into model values (`values()`): money in the race's currency, the
     validity window from the race's local time to UTC, and a ticket type of this race only."""
 
-    code = StringField("Code", validators=[
-        DataRequired("Enter a code, like FRIENDS."),
-        Length(min=3, max=CODE_MAX_LENGTH, message=f"Use 3 to {CODE_MAX_LENGTH} characters.")])
-    kind = RadioField("Discount", choices=[SelectChoice("percent", "Percent off"), SelectChoice("amount", "Amount off")],
+    code = StringField(_l("Code"), validators=[
+        DataRequired(_l("Enter a code, like FRIENDS.")),
+        Length(min=3, max=CODE_MAX_LENGTH, message=_l("Use 3 to %(max)d characters.", max=CODE_MAX_LENGTH))])
+    kind = RadioField(_l("Discount"), choices=[SelectChoice("percent", _l("Percent off")),
+                                              SelectChoice("amount", _l("Amount off"))],
                       default="percent", validate_choice=False)
-    value = StringField("How much", validators=[DataRequired("Enter how much the code takes off.")])
-    ticket_type = SelectField("Applies to", validate_choice=False, default="")
-    starts_at = DateTimeLocalField("Valid from", format=LOCAL_FORMATS, validators=[Optional()],
+    value = StringField(_l("How much"), validators=[DataRequired(_l("Enter how much the code takes off."))])
+    ticket_type = SelectField(_l("Applies to"), validate_choice=False, default="")
+    starts_at = DateTimeLocalField(_l("Valid from"), format=LOCAL_FORMATS, validators=[Optional()],
                                    invalid_value_message=WHEN_MESSAGE)
-    ends_at = DateTimeLocalField("Valid until", format=LOCAL_FORMATS, validators=[Optional()],
+    ends_at = DateTimeLocalField(_l("Valid until"), format=LOCAL_FORMATS, validators=[Optional()],
                                  invalid_value_message=WHEN_MESSAGE)
-    max_uses = StringField("Maximum uses")
-    active = BooleanField("Active: buyers can use it", default=True)
+    max_uses = StringField(_l("Maximum uses"))
+    active = BooleanField(_l("Active: buyers can use it"), default=True)
 
     def __init__(self, *args, race: Race, ticket_types: list[TicketType], editing: DiscountCode | None = None,
                  **kwargs):
@@ -49,12 +52,13 @@ class DiscountCodeForm(WholeForm):
         super().__init__(*args, **kwargs)
         self.race = race
         self.ticket_types = {t.id: t for t in ticket_types}
-        self.ticket_type.choices = [SelectChoice("", "All tickets")] + [
+        self.ticket_type.choices = [SelectChoice("", _("All tickets"))] + [
             SelectChoice(str(t.id), t.name) for t in ticket_types]
-        self.value.description = (f"A percentage from 1 to 100, or an amount in {race.currency}, "
-                                  f"like {money_text(500, race.currency)}.")
-        self.starts_at.description = self.ends_at.description = f"In the race's time zone ({zone_label(race.timezone)})."
-        self.max_uses.description = "Leave empty for no limit."
+        self.value.description = _("A percentage from 1 to 100, or an amount in %(currency)s, like %(example)s.",
+                                   currency=race.currency, example=money_text(500, race.currency))
+        self.starts_at.description = self.ends_at.description = _("In the race's time zone (%(zone)s).",
+                                                                  zone=zone_label(race.timezone))
+        self.max_uses.description = _("Leave empty for no limit.")
         self._parsed: dict = {}
 
     @staticmethod
@@ -71,28 +75,29 @@ class DiscountCodeForm(WholeForm):
     def validate_code(self, field):
         text = (field.data or "").strip()
         if not CODE_CHARACTERS.match(text):
-            raise ValidationError("Use letters, digits, dashes or underscores (no spaces).")
+            raise ValidationError(_("Use letters, digits, dashes or underscores (no spaces)."))
         self._parsed["code"] = text
 
     def validate_kind(self, field):
         if field.data not in ("percent", "amount"):
-            raise ValidationError("Choose percent or amount off.")
+            raise ValidationError(_("Choose percent or amount off."))
 
     def validate_value(self, field):
         text = (field.data or "").strip()
         if self.kind.data == "percent":
             if not is_whole_number(text.rstrip("%").strip(), max_digits=3) or not 1 <= int(text.rstrip("%").strip()) <= 100:
-                raise ValidationError("Enter a whole percentage from 1 to 100.")
+                raise ValidationError(_("Enter a whole percentage from 1 to 100."))
             percent, amount = int(text.rstrip("%").strip()), None
         elif self.kind.data == "amount":
             try:
                 amount = to_minor(text, self.race.currency)
             except (ValueError, ArithmeticError):
-                raise ValidationError(f"Enter the amount as a number, like {money_text(500, self.race.currency)}.") from None
+                raise ValidationError(_("Enter the amount as a number, like %(example)s.",
+                                                example=money_text(500, self.race.currency))) from None
             if amount <= 0:
-                raise ValidationError("The amount has to be more than 0.")
+                raise ValidationError(_("The amount has to be more than 0."))
             if amount > 100_000 * 10 ** minor_digits(self.race.currency):
-                raise ValidationError("That's more than any ticket costs. Use at most 100,000.")
+                raise ValidationError(_("That's more than any ticket costs. Use at most 100,000."))
             percent = None
         else:
             return  # the kind's own error says what to fix
@@ -105,7 +110,7 @@ class DiscountCodeForm(WholeForm):
         elif is_whole_number(raw) and int(raw) in self.ticket_types:
             self._parsed["ticket_type_id"] = int(raw)
         else:
-            raise ValidationError("Pick one of this race's ticket types, or all tickets.")
+            raise ValidationError(_("Pick one of this race's ticket types, or all tickets."))
 
     def validate_starts_at(self, field):
         if problem := day_problem(field.data.date() if field.data else None):
@@ -118,7 +123,7 @@ class DiscountCodeForm(WholeForm):
         ends = self._utc(field.data)
         starts = self._utc(self.starts_at.data) if not self.starts_at.errors else None
         if ends is not None and starts is not None and ends <= starts:
-            raise ValidationError("The code has to end after it starts.")
+            raise ValidationError(_("The code has to end after it starts."))
         self._parsed["ends_at"] = ends
 
     def validate_max_uses(self, field):
@@ -127,7 +132,7 @@ class DiscountCodeForm(WholeForm):
             self._parsed["max_uses"] = None
             return
         if not is_whole_number(raw, max_digits=7) or int(raw) < 1:
-            raise ValidationError("Enter a whole number of uses, 1 or more, or leave it empty for no limit.")
+            raise ValidationError(_("Enter a whole number of uses, 1 or more, or leave it empty for no limit."))
         self._parsed["max_uses"] = int(raw)
 
     def _utc(self, value: datetime | None) -> datetime | None:

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, current_app, g, request, url_for
+from flask import current_app, g, request, url_for
+from flask_babel import gettext as _
+from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from blueprints.auth import login_required
@@ -14,7 +16,7 @@ from blueprints.manage.forms import GROUP_FORMS, NewRaceForm, first_errors, subm
 from blueprints.rendering import is_fragment_request, local_time, race_time, redirect_to, render
 from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
-from services import clock, price_tier_editing, race_editing, race_fields
+from services import clock, price_tier_editing, race_editing, race_fields, race_texts
 from services.inventory import taken_counts
 from services.links import public_url, share_links
 from services.media import MediaError, delete_race_image, save_race_image
@@ -77,10 +79,16 @@ def editor_context(race: Race) -> dict:
                                     .order_by(RaceMedia.kind, RaceMedia.position)))
     waiver = race_editing.current_waiver(db.session, race.id)
     race_url = public_url("races.race_page", slug=race.slug)
+    texts = race_texts.race_texts(db.session, race.id)
+    enabled = race_texts.enabled_languages(race, texts)
     return {
         "race": race, "ticket_types": types, "taken": taken, "now": now,
         "price_rows": price_tier_editing.editor_rows(db.session, race, [t.id for t in types]), "new_rows": {},
-        "values": race_fields.all_current_values(db.session, race),
+        "values": race_fields.all_current_values(db.session, race, enabled),
+        "race_languages": enabled, "addable_languages": race_texts.addable_languages(race, texts),
+        "description_language": _tab_language(request.args.get("description"), enabled),
+        "waiver_language": _tab_language(request.args.get("waiver"), enabled),
+        "description_group": None, "waiver_group": None,  # the open tabs' groups, when not the usual ones
         "timezones": timezone_choices(race.timezone), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
         "cover": next((m for m in media if m.kind == MediaKind.COVER), None),
         "gallery": [m for m in media if m.kind == MediaKind.GALLERY],
@@ -89,6 +97,11 @@ def editor_context(race: Race) -> dict:
         "race_url": race_url, "share_links": share_links(race.title, race_url),
         "just_published": request.args.get("published") == "1",
     }
+
+
+def _tab_language(asked: str | None, enabled: list[str]) -> str:
+    """The language tab to open (`?description=es`): one the race has, else its own."""
+    return asked if asked in enabled else enabled[0]
 
 
 def editor_page(race: Race, *, status: int = 200, block: str = "content", **changes):
@@ -119,10 +132,27 @@ def _originals() -> dict:
     return originals if isinstance(originals, dict) else {}
 
 
+def _language_tab(group_name: str) -> tuple[str, str] | None:
+    """("description", "es") for the group of the description in Spanish; None for a group without tabs."""
+    part, _sep, code = group_name.partition("-")
+    return (part, code) if part in ("description", "waiver") and code else None
+
+
+def _tab_open(race: Race, group_name: str) -> dict:
+    """What the whole page needs to open the language tab of `group_name` (the one just posted) with its input."""
+    tab = _language_tab(group_name)
+    if tab is None:
+        return {}
+    part, code = tab
+    return {f"{part}_language": code, f"{part}_group": group_name,
+            "values": race_fields.all_current_values(db.session, race)}
+
+
 def _field_refused(race: Race, group_name: str, errors: dict[str, str]):
     if not is_fragment_request():
         # The whole page names each message by its input's id, so it lands beside that one input.
-        return editor_page(race, status=422, errors={f"{group_name}-{name}": message for name, message in errors.items()})
+        return editor_page(race, status=422, errors={f"{group_name}-{name}": message for name, message in errors.items()},
+                           **_tab_open(race, group_name))
     return _saved_state(race, group_name, race_fields.current_values(db.session, race, group_name), status=422,
                         field_errors=errors, error=next(iter(errors.values())))
 
@@ -135,11 +165,17 @@ def _deadline_moved(race: Race, closes_at) -> dict:
             "closes_values": race_fields.current_values(db.session, race, "closes")}
 
 
+def _no_such_group(group_name: str):
+    if group_name.startswith(("description-", "waiver-")):
+        abort_for_user(404, _("We don't have that language. Choose one of the languages in the list."))
+    abort_for_user(404, _("The editor has no such field. Reload the page and try again."))
+
+
 @bp.post("/races/<int:race_id>/fields/<group_name>")
 @organizer_required
 def save_field(race: Race, group_name: str):
     """Autosave one field (or a small group of fields that belong together)."""
-    form_class, section = GROUP_FORMS.get(group_name) or abort(404)
+    form_class, section = GROUP_FORMS.get(group_name) or _no_such_group(group_name)
     form = form_class()
     if not form.validate():
         return _field_refused(race, group_name, first_errors(form))
@@ -150,15 +186,51 @@ def save_field(race: Race, group_name: str):
     except race_fields.FieldsRefused as refused:
         return _field_refused(race, group_name, refused.problems)
     except race_fields.EditConflict as conflict:
-        message = (f"Someone changed this at {race_time(conflict.changed_at, race.timezone)} "
-                   "in another tab or session. Reload to see their version; your text is still here.")
+        message = _("Someone changed this at %(when)s in another tab or session. Reload to see their version; "
+                    "your text is still here.", when=race_time(conflict.changed_at, race.timezone))
         if not is_fragment_request():
             return editor_page(race, status=409, errors={"_conflict": message})
         # Keep the values the page showed, so saving keeps refusing until the organizer reloads.
         return _saved_state(race, group_name, originals, status=409, error=message, conflict=True)
     if not is_fragment_request():
-        return redirect_to(url_for("manage.edit", race_id=race.id) + f"#{section}")
+        tab = _language_tab(group_name)
+        return redirect_to(url_for("manage.edit", race_id=race.id, **({tab[0]: tab[1]} if tab else {})) + f"#{section}")
+    if group_name == "language":
+        # The tabs follow the race's language: its own comes first, and may have swapped with another's.
+        return _saved_state(race, group_name, saved.values, language_sections=_language_sections(race))
     return _saved_state(race, group_name, saved.values, **_deadline_moved(race, saved.deadline_moved_to))
+
+
+def _language_sections(race: Race) -> str:
+    """The editor's language list and its description and waiver sections, sent out of band."""
+    context = {**editor_context(race), "oob": True}
+    return "".join(render_block("manage/edit.html", block, **context)
+                   for block in ("other_languages", "description_section", "waiver_section"))
+
+
+# --- the race's languages ---------------------------------------------------------------------
+
+@bp.post("/races/<int:race_id>/languages")
+@organizer_required
+def add_language(race: Race):
+    """Give the race's description and waiver another language; its tab opens."""
+    code = request.form.get("language", "")
+    try:
+        race_texts.add_language(db.session, race, code)
+    except race_texts.LanguageRefused as refused:
+        return editor_page(race, block="other_languages", status=422, language_error=str(refused))
+    return redirect_to(url_for("manage.edit", race_id=race.id, description=code) + "#description")
+
+
+@bp.post("/races/<int:race_id>/languages/<code>/remove")
+@organizer_required
+def remove_language(race: Race, code: str):
+    """Stop offering the race in one of its other languages (its waiver versions are kept)."""
+    try:
+        race_texts.remove_language(db.session, race, code)
+    except race_texts.LanguageRefused as refused:
+        return editor_page(race, block="other_languages", status=422, language_error=str(refused))
+    return redirect_to(url_for("manage.edit", race_id=race.id) + "#languages")
 
 
 @bp.post("/races/<int:race_id>/preview")
@@ -177,11 +249,11 @@ def upload_media(race: Race):
     """Save an uploaded cover or gallery image at once."""
     kind = request.form.get("kind", "gallery")
     if kind not in ("cover", "gallery"):
-        abort_for_user(400, "Choose whether the image is the cover or for the gallery.")
+        abort_for_user(400, _("Choose whether the image is the cover or for the gallery."))
     upload = request.files.get("image")
     status, message = 200, None
     if upload is None or not upload.filename:
-        status, message = 422, "Choose an image file first."
+        status, message = 422, _("Choose an image file first.")
     else:
         try:
             save_race_image(db.session, storage_for(current_app), race, upload.read(), kind=kind,
@@ -197,7 +269,7 @@ def upload_media(race: Race):
 @organizer_required
 def delete_media(race: Race, media_id: int):
     """Remove a race image."""
-    media = owned_or_404(RaceMedia, media_id, "That image isn't part of this race.", race_id=race.id)
+    media = owned_or_404(RaceMedia, media_id, _("That image isn't part of this race."), race_id=race.id)
     delete_race_image(db.session, storage_for(current_app), media)
     return _media_section(race)
 
@@ -217,8 +289,8 @@ def publish(race: Race):
     try:
         race_editing.publish(db.session, race, clock.now())
     except race_editing.NotReadyToPublish as missing:
-        return editor_page(race, block="publish", status=422, publish_error=(
-            "Before publishing: " + "; ".join(i.label.lower() for i in missing.missing) + "."))
+        return editor_page(race, block="publish", status=422, publish_error=_(
+            "Before publishing: %(missing)s.", missing="; ".join(i.label.lower() for i in missing.missing)))
     if is_fragment_request():
         # The publish block swaps itself for the confirmation: the link, a copy button, share links.
         return editor_page(race, block="publish", just_published=True)
@@ -241,5 +313,5 @@ def delete(race: Race):
         race_editing.delete_race(db.session, storage_for(current_app), race)
     except race_editing.RaceHasSales:
         return editor_page(race, block="publish", status=422,
-                           publish_error="This race has registrations, so it can't be deleted. Unpublish it instead.")
+                           publish_error=_("This race has registrations, so it can't be deleted. Unpublish it instead."))
     return redirect_to(url_for("manage.index"))

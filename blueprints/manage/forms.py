@@ -15,6 +15,8 @@ from zoneinfo import available_timezones
 
 from babel.core import get_global
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -32,6 +34,7 @@ from blueprints.cart_forms import RunnerDetailsForm
 from blueprints.rendering import zone_label
 from models import SOCIAL_KINDS, Race, TaxMode
 from services import clock
+from services.languages import language_name, languages
 from services.money import CURRENCIES
 from services.race_editing import day_problem
 from services.races import SLUG_RE
@@ -87,7 +90,10 @@ def show_problems(form: FlaskForm, problems: dict[str, str]) -> None:
         form[name].errors = [message]
 
 
-MISSING_FIELD = "This field was missing from what your browser sent, so nothing was saved. Reload the page and try again."
+MISSING_FIELD = _l("This field was missing from what your browser sent, so nothing was saved. Reload the page and try again.")
+
+
+SENT_TWICE = _l("This field was sent more than once, so nothing was saved. Reload the page and try again.")
 
 
 class WholeForm(FlaskForm):
@@ -104,64 +110,68 @@ class WholeForm(FlaskForm):
             if field.name != "csrf_token" and not isinstance(field, BooleanField) and not field.raw_data:
                 field.errors = [MISSING_FIELD]
                 valid = False
+            elif field.raw_data and len(field.raw_data) > 1:
+                # Which of two values to keep is a guess; a page never sends one field twice.
+                field.errors = [SENT_TWICE]
+                valid = False
         return valid
 
 
 def _known_timezone(form, field):
     if field.data not in TIMEZONES:
-        raise ValidationError("Pick a time zone from the list.")
+        raise ValidationError(_("Pick a time zone from the list."))
 
 
 def _no_control_characters(form, field):
     if field.data and any(ord(ch) < 32 and ch not in "\n\r\t" for ch in field.data):
-        raise ValidationError("Remove the invisible control characters from this text.")
+        raise ValidationError(_("Remove the invisible control characters from this text."))
 
 
 # --- a new race ------------------------------------------------------------------------------
 
 class NewRaceForm(FlaskForm):
-    title = StringField("Race name", validators=[DataRequired("Give the race a name."), Length(max=120)])
-    day = DateField("Race day", validators=[InputRequired("Pick the race day.")],
-                    invalid_value_message="Enter a real date, like 2027-05-02.")
-    timezone = SelectField("Time zone", validate_choice=False, validators=[_known_timezone])
-    currency = SelectField("Currency", choices=choices((c, c) for c in CURRENCIES))
+    title = StringField(_l("Race name"), validators=[DataRequired(_l("Give the race a name.")), Length(max=120)])
+    day = DateField(_l("Race day"), validators=[InputRequired(_l("Pick the race day."))],
+                    invalid_value_message=_l("Enter a real date, like 2027-05-02."))
+    timezone = SelectField(_l("Time zone"), validate_choice=False, validators=[_known_timezone])
+    currency = SelectField(_l("Currency"), choices=choices((c, c) for c in CURRENCIES))
 
     def validate_day(self, field):
         today = clock.now().date()
         if field.data and not today <= field.data <= date(today.year + 5, 12, 31):
-            raise ValidationError("Pick a day from today to five years ahead.")
+            raise ValidationError(_("Pick a day from today to five years ahead."))
 
 
 # --- the editor's field groups ---------------------------------------------------------------
 
 class TitleForm(WholeForm):
-    title = StringField("Race name", validators=[DataRequired("A race needs a name."),
-                                                 Length(max=120, message="Keep the name under 120 characters."),
+    title = StringField(_l("Race name"), validators=[DataRequired(_l("A race needs a name.")),
+                                                 Length(max=120, message=_l("Keep the name under 120 characters.")),
                                                  _no_control_characters])
 
 
 class SlugForm(WholeForm):
-    slug = StringField("Web address", validators=[
-        DataRequired("The race needs a web address."), Length(min=3, max=80, message="Use 3 to 80 characters."),
-        Regexp(SLUG_RE.pattern, message="Use lowercase letters, numbers and single dashes, like spring-5k.")])
+    slug = StringField(_l("Web address"), validators=[
+        DataRequired(_l("The race needs a web address.")), Length(min=3, max=80, message=_l("Use 3 to 80 characters.")),
+        Regexp(SLUG_RE.pattern, message=_l("Use lowercase letters, numbers and single dashes, like spring-5k."))])
 
 
 class SummaryForm(WholeForm):
-    summary = StringField("One-line summary", validators=[Length(max=280, message="Keep it under 280 characters."),
+    summary = StringField(_l("One-line summary"), validators=[Length(max=280, message=_l("Keep it under 280 characters.")),
                                                           _no_control_characters])
 
 
 class DescriptionForm(WholeForm):
-    description = TextAreaField("Description", validators=[Length(max=20000, message="Keep it under 20,000 characters."),
+    description = TextAreaField(_l("Description"), validators=[Length(max=20000, message=_l("Keep it under 20,000 characters.")),
                                                            _no_control_characters])
 
 
 class WhenForm(WholeForm):
-    day = DateField("Race day", validators=[InputRequired("Pick the race day.")],
-                    invalid_value_message="Enter a real date, like 2027-05-02.")
-    start = TimeField("Start time", validators=[InputRequired("Pick a start time.")],
-                      invalid_value_message="Enter a time like 07:30.")
-    timezone = SelectField("Time zone", validate_choice=False, validators=[_known_timezone])
+    day = DateField(_l("Race day"), validators=[InputRequired(_l("Pick the race day."))],
+                    invalid_value_message=_l("Enter a real date, like 2027-05-02."))
+    start = TimeField(_l("Start time"), validators=[InputRequired(_l("Pick a start time."))],
+                      invalid_value_message=_l("Enter a time like 07:30."))
+    timezone = SelectField(_l("Time zone"), validate_choice=False, validators=[_known_timezone])
 
     def validate_day(self, field):
         if problem := day_problem(field.data):
@@ -169,96 +179,109 @@ class WhenForm(WholeForm):
 
 
 class ClosesForm(WholeForm):
-    closes_day = DateField("Sign-up closes on", validators=[Optional()],
-                           invalid_value_message="Enter a real date, like 2027-05-01.")
-    closes_time = TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00.")
+    closes_day = DateField(_l("Sign-up closes on"), validators=[Optional()],
+                           invalid_value_message=_l("Enter a real date, like 2027-05-01."))
+    closes_time = TimeField(_l("at"), validators=[Optional()], invalid_value_message=_l("Enter a time like 18:00."))
 
     def validate_closes_day(self, field):
         if problem := day_problem(field.data):
             raise ValidationError(problem)
         if bool(field.data) != bool(self.closes_time.data):
-            raise ValidationError("Give both a date and a time, or leave both empty for no deadline.")
+            raise ValidationError(_("Give both a date and a time, or leave both empty for no deadline."))
 
 
 class WhereForm(WholeForm):
-    location_name = StringField("Venue", validators=[Length(max=160), _no_control_characters])
-    address = StringField("Address", validators=[Length(max=300), _no_control_characters])
+    location_name = StringField(_l("Venue"), validators=[Length(max=160, message=_l("Keep it under 160 characters.")),
+                                                        _no_control_characters])
+    address = StringField(_l("Address"), validators=[Length(max=300, message=_l("Keep it under 300 characters.")),
+                                                  _no_control_characters])
 
 
 class CurrencyForm(WholeForm):
-    currency = SelectField("Currency", choices=choices((c, c) for c in CURRENCIES))
+    currency = SelectField(_l("Currency"), choices=choices((c, c) for c in CURRENCIES))
 
 
 class TaxForm(WholeForm):
-    tax_mode = SelectField("Tax", choices=choices([(TaxMode.NONE.value, "No tax"),
-                                                   (TaxMode.INCLUSIVE.value, "Fixed rate, included in prices"),
-                                                   (TaxMode.EXCLUSIVE.value, "Fixed rate, added on top of prices"),
-                                                   (TaxMode.STRIPE.value, "Stripe Tax (calculated at checkout)")]))
-    tax_rate = StringField("Rate (%)", validators=[Optional(), Length(max=10)])
-    tax_label = StringField("Label on receipts", validators=[Length(max=40), _no_control_characters])
+    tax_mode = SelectField(_l("Tax"), choices=choices([(TaxMode.NONE.value, _l("No tax")),
+                                                   (TaxMode.INCLUSIVE.value, _l("Fixed rate, included in prices")),
+                                                   (TaxMode.EXCLUSIVE.value, _l("Fixed rate, added on top of prices")),
+                                                   (TaxMode.STRIPE.value, _l("Stripe Tax (calculated at checkout)"))]))
+    tax_rate = StringField(_l("Rate (%)"), validators=[Optional(), Length(max=10)])
+    tax_label = StringField(_l("Label on receipts"), validators=[Length(max=40), _no_control_characters])
 
     def validate_tax_rate(self, field):
         if self.tax_mode.data in (TaxMode.INCLUSIVE.value, TaxMode.EXCLUSIVE.value):
             if not field.data:
-                raise ValidationError("Enter the tax rate, like 8.25.")
+                raise ValidationError(_("Enter the tax rate, like 8.25."))
             try:
                 rate = Decimal(field.data.strip().rstrip("%"))
             except InvalidOperation:
-                raise ValidationError("Enter the rate as a number, like 8.25.") from None
+                raise ValidationError(_("Enter the rate as a number, like 8.25.")) from None
             if not rate.is_finite() or not 0 < rate <= 100 or rate != rate.quantize(Decimal("0.01")):
-                raise ValidationError("Use a rate above 0 and at most 100, with up to two decimals.")
+                raise ValidationError(_("Use a rate above 0 and at most 100, with up to two decimals."))
 
 
 class WaiverForm(WholeForm):
-    waiver = TextAreaField("Waiver text", validators=[Length(max=20000), _no_control_characters])
+    waiver = TextAreaField(_l("Waiver text"), validators=[Length(max=20000, message=_l("Keep it under 20,000 characters.")),
+                                                        _no_control_characters])
+
+
+def _known_language(form, field):
+    if field.data not in languages():
+        raise ValidationError(_("We don't have that language. Choose one of the languages in the list."))
+
+
+class LanguageForm(WholeForm):
+    language = SelectField(_l("Race language"), validate_choice=False, validators=[_known_language],
+                           choices=lambda: [SelectChoice(code, language_name(code)) for code in languages()])
 
 
 class RunnerQuestionsForm(WholeForm):
-    tshirt_sizes = StringField("T-shirt sizes", validators=[Length(max=200)])
-    ask_gender = BooleanField("Ask runners for their gender (optional for them)")
+    tshirt_sizes = StringField(_l("T-shirt sizes"), validators=[Length(max=200)])
+    ask_gender = BooleanField(_l("Ask runners for their gender (optional for them)"))
 
     def validate_tshirt_sizes(self, field):
         sizes = [s.strip() for s in (field.data or "").split(",") if s.strip()]
         if len(sizes) > 15 or any(len(s) > 10 for s in sizes):
-            raise ValidationError("List up to 15 sizes, each at most 10 characters, separated by commas.")
+            raise ValidationError(_("List up to 15 sizes, each at most 10 characters, separated by commas."))
 
 
 class WaitlistForm(WholeForm):
-    waitlist_hold_hours = StringField("Hold an offer for (hours)", validators=[
-        DataRequired("Enter how many hours an offer holds its spots."), Length(max=3, message="Use 1 to 168 hours.")])
+    waitlist_hold_hours = StringField(_l("Hold an offer for (hours)"), validators=[
+        DataRequired(_l("Enter how many hours an offer holds its spots.")), Length(max=3, message=_l("Use 1 to 168 hours."))])
 
     def validate_waitlist_hold_hours(self, field):
         text = (field.data or "").strip()
         if not is_whole_number(text, 3) or not 1 <= int(text) <= 168:
-            raise ValidationError("Use a whole number of hours from 1 to 168 (a week).")
+            raise ValidationError(_("Use a whole number of hours from 1 to 168 (a week)."))
         field.data = text
 def _until_fields(label: str):
-    return (DateField(label, validators=[Optional()], invalid_value_message="Enter a real date, like 2027-05-01."),
-            TimeField("at", validators=[Optional()], invalid_value_message="Enter a time like 18:00."))
+    return (DateField(label, validators=[Optional()], invalid_value_message=_l("Enter a real date, like 2027-05-01.")),
+            TimeField(_l("at"), validators=[Optional()], invalid_value_message=_l("Enter a time like 18:00.")))
 
 
 class TransfersForm(WholeForm):
-    transfers_enabled = BooleanField("Runners may transfer their ticket to someone else")
-    transfers_day, transfers_time = _until_fields("Transfers allowed until")
-    transfer_fee = StringField("Transfer fee", validators=[Length(max=20)])
-    transfer_keeps_bib = BooleanField("The new runner keeps the bib number")
+    transfers_enabled = BooleanField(_l("Runners may transfer their ticket to someone else"))
+    transfers_day, transfers_time = _until_fields(_l("Transfers allowed until"))
+    transfer_fee = StringField(_l("Transfer fee"), validators=[Length(max=20)])
+    transfer_keeps_bib = BooleanField(_l("The new runner keeps the bib number"))
 
 
 class DistanceChangesForm(WholeForm):
-    distance_changes_enabled = BooleanField("Runners may change to another distance")
-    distance_day, distance_time = _until_fields("Distance changes allowed until")
-    distance_refund_difference = BooleanField("Refund the difference when the new distance is cheaper")
+    distance_changes_enabled = BooleanField(_l("Runners may change to another distance"))
+    distance_day, distance_time = _until_fields(_l("Distance changes allowed until"))
+    distance_refund_difference = BooleanField(_l("Refund the difference when the new distance is cheaper"))
 
 
 def _https_only(form, field):
     if field.data and not field.data.startswith("https://"):
-        raise ValidationError("Use an https:// link.")
+        raise ValidationError(_("Use an https:// link."))
 
 
 def _social_form(kind: str) -> type[WholeForm]:
     class SocialForm(WholeForm):
         url = StringField(SOCIAL_KINDS[kind], validators=[
-            Optional(), Length(max=500), URL(require_tld=True, message="Paste the full link, starting with https://"),
+            Optional(), Length(max=500), URL(require_tld=True, message=_l("Paste the full link, starting with https://")),
             _https_only])
 
     SocialForm.__name__ = f"Social{kind.title()}Form"
@@ -274,6 +297,9 @@ GROUP_FORMS: dict[str, tuple[type[WholeForm], str]] = {
     "waitlist": (WaitlistForm, "waitlist"),
     "transfers": (TransfersForm, "changes"), "distance-changes": (DistanceChangesForm, "changes"),
     **{f"social-{kind}": (_social_form(kind), "social") for kind in SOCIAL_KINDS},
+    "language": (LanguageForm, "languages"),
+    **{f"description-{code}": (DescriptionForm, "description") for code in languages()},
+    **{f"waiver-{code}": (WaiverForm, "waiver") for code in languages()},
 }
 
 
@@ -285,14 +311,14 @@ def submitted(form: FlaskForm) -> dict:
 # --- ticket types ----------------------------------------------------------------------------
 
 class TicketTypeForm(WholeForm):
-    name = StringField("Name", validators=[DataRequired("Give the ticket a name, like 10K."), Length(max=80)])
-    description = StringField("Description", validators=[Length(max=280)])
-    price = StringField("Price", validators=[DataRequired("Enter a price (0 for free).")])
-    capacity = StringField("Spots", validators=[DataRequired("How many spots?")])
-    min_age = StringField("Minimum age")
-    max_age = StringField("Maximum age")
-    sales_start = StringField("On sale from")
-    sales_end = StringField("On sale until")
+    name = StringField(_l("Name"), validators=[DataRequired(_l("Give the ticket a name, like 10K.")), Length(max=80)])
+    description = StringField(_l("Description"), validators=[Length(max=280)])
+    price = StringField(_l("Price"), validators=[DataRequired(_l("Enter a price (0 for free)."))])
+    capacity = StringField(_l("Spots"), validators=[DataRequired(_l("How many spots?"))])
+    min_age = StringField(_l("Minimum age"))
+    max_age = StringField(_l("Maximum age"))
+    sales_start = StringField(_l("On sale from"))
+    sales_end = StringField(_l("On sale until"))
 
     def typed(self) -> dict[str, str]:
         """What was typed, for services.ticket_types to parse in the race's currency and timezone."""
@@ -302,14 +328,14 @@ class TicketTypeForm(WholeForm):
 # --- the team --------------------------------------------------------------------------------
 
 class InviteForm(FlaskForm):
-    email = StringField("Email address", validators=[DataRequired("Enter the email address to invite."),
-                                                     Length(max=320, message="That address is too long.")])
+    email = StringField(_l("Email address"), validators=[DataRequired(_l("Enter the email address to invite.")),
+                                                     Length(max=320, message=_l("That address is too long."))])
 
     def validate_email(self, field):
         try:
             validate_email((field.data or "").strip(), check_deliverability=False)
         except EmailNotValidError:
-            raise ValidationError("Enter a full email address, like sam@example.com.") from None
+            raise ValidationError(_("Enter a full email address, like sam@example.com.")) from None
 
 
 # --- one registrant --------------------------------------------------------------------------
@@ -317,18 +343,18 @@ class InviteForm(FlaskForm):
 class RegistrantForm(WholeForm, RunnerDetailsForm):
     """An organizer's correction of a runner's details; the rules are services.registrants.edits.edit_problems."""
 
-    address = StringField("Address")
-    city = StringField("City")
-    country = StringField("Country")
-    club = StringField("Club or team")
+    address = StringField(_l("Address"))
+    city = StringField(_l("City"))
+    country = StringField(_l("Country"))
+    club = StringField(_l("Club or team"))
 
     def bind(self, race: Race, registrant: Registrant) -> RegistrantForm:
         registration = registrant.registration
         genders = list(GENDERS) + ([registration.gender] if registration.gender and registration.gender not in GENDERS else [])
         sizes = race.tshirt_size_list + ([registration.tshirt_size] if registration.tshirt_size
                                          and registration.tshirt_size not in race.tshirt_size_list else [])
-        self.gender.choices = [SelectChoice("", "Not given")] + [SelectChoice(x, x) for x in genders]
-        self.tshirt_size.choices = [SelectChoice("", "No shirt")] + [SelectChoice(x, x) for x in sizes]
+        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(x, x) for x in genders]
+        self.tshirt_size.choices = [SelectChoice("", _("No shirt"))] + [SelectChoice(x, x) for x in sizes]
         return self
 
     @classmethod
@@ -344,10 +370,10 @@ class RegistrantForm(WholeForm, RunnerDetailsForm):
 class DeskWaiverForm(FlaskForm):
     """The waiver signed on the organizer's phone at check-in; the rules are services.registrants.desk_waiver."""
 
-    accepted = BooleanField("The runner has read the waiver above and accepts it")
-    by_guardian = BooleanField("A parent or guardian is signing (the runner is under 18)")
-    guardian_name = StringField("Parent or guardian's full name")
-    signature = StringField("Signature")
+    accepted = BooleanField(_l("The runner has read the waiver above and accepts it"))
+    by_guardian = BooleanField(_l("A parent or guardian is signing (the runner is under 18)"))
+    guardian_name = StringField(_l("Parent or guardian's full name"))
+    signature = StringField(_l("Signature"))
     waiver_version = HiddenField()
 
     def signed(self) -> DeskSignature:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from blueprints.lookups import owned_or_404
@@ -30,7 +31,7 @@ def _steps_block(race: Race, ticket_type: TicketType, *, status: int = 200, rows
 @organizer_required
 def save_price_steps(race: Race, ticket_type_id: int):
     """Save a ticket type's prices by date: edits autosave; Add and Remove change the list."""
-    ticket_type = owned_or_404(TicketType, ticket_type_id, "That ticket type isn't part of this race.", race_id=race.id)
+    ticket_type = owned_or_404(TicketType, ticket_type_id, _("That ticket type isn't part of this race."), race_id=race.id)
     count = request.form.get("steps", "")
     count = int(count) if is_whole_number(count, max_digits=2) else 0
     rows, new = price_tier_editing.typed_rows(request.form, count)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import request, url_for
+from flask_babel import gettext as _
 
 from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
@@ -16,7 +17,7 @@ from services.money import money_text
 
 
 def _ticket_type_or_404(race: Race, ticket_type_id: int) -> TicketType:
-    return owned_or_404(TicketType, ticket_type_id, "That ticket type isn't part of this race.", race_id=race.id)
+    return owned_or_404(TicketType, ticket_type_id, _("That ticket type isn't part of this race."), race_id=race.id)
 
 
 def _prefixed(ticket_type: TicketType, errors: dict[str, str]) -> dict[str, str]:
@@ -92,5 +93,5 @@ def delete_ticket_type(race: Race, ticket_type_id: int):
         ticket_types.delete_ticket_type(db.session, race, ticket_type)
     except ticket_types.TicketTypeInUse:
         return _tickets_section(race, status=422, message=(
-            f"{ticket_type.name} has tickets sold or in carts, so it can't be deleted. Hide it instead."))
+            _("%(name)s has tickets sold or in carts, so it can't be deleted. Hide it instead.", name=ticket_type.name)))
     return _tickets_section(race)
