@@ -32,15 +32,16 @@ ALLOWED_FILE = Path(__file__).with_name("untranslated.txt")
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%[sd]|\{(\w*)\}")
 
 
-def extracted_messages() -> dict[str, tuple[str, int]]:
-    """msgid (the singular) → (file, line) of each message the code has, as `make translations` extracts."""
+def extracted_messages() -> dict[tuple[str, str | None], tuple[str, int]]:
+    """(msgid (the singular), context) → (file, line) of each message the code has, as `make translations`
+    extracts."""
     with open(ROOT / "babel.cfg") as cfg:
         method_map, options_map = parse_mapping_cfg(cfg)
     messages = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
+    for filename, lineno, message, _comments, context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords=KEYWORDS):
         msgid = message[0] if isinstance(message, tuple) else message
-        messages.setdefault(msgid, (filename, lineno))
+        messages.setdefault((msgid, context), (filename, lineno))
     return messages
 
 
@@ -65,8 +66,8 @@ def test_there_is_a_spanish_catalog():
 def test_every_message_is_in_the_catalog_translated_and_not_fuzzy(messages, language):
     po = catalog(language)
     problems = []
-    for msgid, (filename, lineno) in sorted(messages.items(), key=lambda item: item[1]):
-        entry = po.get(msgid)
+    for (msgid, context), (filename, lineno) in sorted(messages.items(), key=lambda item: item[1]):
+        entry = po.get(msgid, context=context)
         if entry is None:
             problems.append(f"{filename}:{lineno}: not in the catalog (make translations): {msgid!r}")
             continue
