@@ -75,7 +75,12 @@ class RunnerForm(RunnerDetailsForm):
     @classmethod
     def for_registration(cls, registration: Registration, prefix: str = "") -> RunnerForm:
         """The form as saved so far (a fresh ticket's form is empty)."""
-        return cls(formdata=None, prefix=prefix, data={
+        return cls(formdata=None, prefix=prefix, data=cls.saved_data(registration))
+
+    @staticmethod
+    def saved_data(registration: Registration) -> dict:
+        """The fields' data as the ticket holds it."""
+        return {
             "first_name": registration.first_name, "last_name": registration.last_name,
             "email": registration.email, "date_of_birth": registration.date_of_birth,
             "gender": registration.gender, "tshirt_size": registration.tshirt_size,
@@ -85,7 +90,7 @@ class RunnerForm(RunnerDetailsForm):
             "waiver_guardian_name": registration.waiver_guardian_name,
             "waiver_accepted": registration.waiver_signed_at is not None,
             "waiver_signature": registration.waiver_signature,
-        })
+        }
 
     def fill_in_buyer(self, profile: Profile) -> None:
         """"This is me": the signed-in buyer's name and email, split as well as a full name allows."""

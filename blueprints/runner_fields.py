@@ -38,11 +38,7 @@ def control(field: Field, attrs: dict) -> str:
     validators that set `required`, `maxlength` and the like)."""
     attrs.setdefault("id", field.id)
     if field.type == "SelectField":
-        options = "".join(
-            f"<option {'selected ' if field.coerce(choice.value) == field.data else ''}"
-            f'value="{_attr(choice.value)}">{escape(choice.label or choice.value)}</option>'
-            for choice in field.choices)
-        return f"<select {_params({'name': field.name, **attrs})}>{options}</select>"
+        return f"<select {_params({'name': field.name, **attrs})}>{_options(field)}</select>"
     attrs.setdefault("type", field.widget.input_type)
     attrs.setdefault("value", field._value())
     return f"<input {_params({'name': field.name, **attrs})}>"
