@@ -14,6 +14,7 @@ from wtforms import Field
 from blueprints.cart_forms import RunnerForm
 from models import Race, Registration, WaiverVersion
 from services.cart_status import RunnerStatus
+from services.languages import current_language
 from services.runners import SHARED_FIELDS, RunnerDetails, age_note
 from services.typed_input import is_whole_number
 
@@ -65,9 +66,19 @@ def buyer_email() -> str | None:
 
 
 def page_form(race: Race, ticket_type, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
-    """The one RunnerForm a page of saved cards builds: its fields' labels, kinds and choices (as the race and
-    the page's language have them) are every saved card's."""
-    return RunnerForm(formdata=None, meta={"csrf": False}).bind(race, ticket_type, waiver, now, buyer_email())
+    """The RunnerForm whose fields' labels, kinds and choices every saved card shows. They depend only on the
+    page's language and the race's T-shirt sizes, so one form is built for each of those and kept (building
+    forms was a tenth of a cart page): read only, never given a request's data."""
+    key = (current_language(), tuple(race.tshirt_size_list))
+    form = _PAGE_FORMS.get(key)
+    if form is None:
+        if len(_PAGE_FORMS) >= 64:
+            _PAGE_FORMS.clear()
+        form = _PAGE_FORMS[key] = RunnerForm(formdata=None, meta={"csrf": False}).bind(race, ticket_type, waiver, now)
+    return form
+
+
+_PAGE_FORMS: dict[tuple[str, tuple[str, ...]], RunnerForm] = {}
 
 
 def saved_form(registration: Registration, race: Race, waiver: WaiverVersion | None, now: datetime,
