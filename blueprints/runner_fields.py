@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from wtforms import Field, Form
 
@@ -64,7 +65,8 @@ def runner_field(form: Form, name: str, check_url: str, hint: str | None = None,
     (`_layout`) and the values are put in its slots."""
     field = form[name]
     layout = _layout(name, field.type, getattr(field.widget, "input_type", ""), str(field.label.text),
-                     None if hint is None else str(hint), optional, autocomplete, type, trigger, class_,
+                     None if hint is None else str(hint), str(_("(optional)")) if optional else None, autocomplete,
+                     type, trigger, class_,
                      tuple(sorted(extra.items())), bool(field.errors))
     if field.type == "SelectField":
         value = _options(field)
@@ -97,7 +99,7 @@ class _Slot:
 
 
 @lru_cache(maxsize=512)
-def _layout(name: str, kind: str, input_type: str, label: str, hint: str | None, optional: bool,
+def _layout(name: str, kind: str, input_type: str, label: str, hint: str | None, optional: str | None,
             autocomplete: str | None, type_: str | None, trigger: str | None, class_: str, extra: tuple,
             invalid: bool) -> tuple[str, ...]:
     """The field's HTML with slots for its id, name, check URL, value and state: text and slot names in turn."""
@@ -106,7 +108,7 @@ def _layout(name: str, kind: str, input_type: str, label: str, hint: str | None,
     return tuple(part for part in _SLOTS.split(html) if part)
 
 
-def _write(field: _Slot, name: str, hint: str | None, optional: bool, autocomplete: str | None, type_: str | None,
+def _write(field: _Slot, name: str, hint: str | None, optional: str | None, autocomplete: str | None, type_: str | None,
            trigger: str | None, class_: str, extra: dict) -> str:
     field_id = field.id
     attrs = {"aria-describedby": f"{field_id}-state {field_id}-hint" if hint else f"{field_id}-state",
@@ -131,7 +133,7 @@ def _write(field: _Slot, name: str, hint: str | None, optional: bool, autocomple
         attrs.setdefault("value", _VALUE)
         control_html = f"<input {_params({'name': field.name, **attrs})}>"
     safe_id = escape(field_id)
-    optional_note = ' <span class="muted optional">(optional)</span>' if optional else ""
+    optional_note = f' <span class="muted optional">{escape(optional)}</span>' if optional else ""
     hint_html = f'<small id="{safe_id}-hint" class="hint field-hint">{escape(hint)}</small>' if hint else ""
     return (f'<div class="field {escape(class_)}">\n'
             f'  <label for="{safe_id}">{escape(field.label_text)}{optional_note}</label>\n'
