@@ -132,11 +132,15 @@ def _write(field: _Slot, name: str, hint: str | None, optional: str | None, auto
         attrs.setdefault("type", field.input_type)
         attrs.setdefault("value", _VALUE)
         control_html = f"<input {_params({'name': field.name, **attrs})}>"
-    safe_id = escape(field_id)
     optional_note = f' <span class="muted optional">{escape(optional)}</span>' if optional else ""
-    hint_html = f'<small id="{safe_id}-hint" class="hint field-hint">{escape(hint)}</small>' if hint else ""
-    return (f'<div class="field {escape(class_)}">\n'
-            f'  <label for="{safe_id}">{escape(field.label_text)}{optional_note}</label>\n'
-            f"{hint_html}  {control_html}\n"
-            f'  <div id="{safe_id}-state" class="field-state" aria-live="polite">{_STATE}</div>\n'
-            f"</div>")
+    hint_html = _HINT.format(id=field_id, hint=escape(hint)) if hint else ""
+    return _FIELD.format(class_=escape(class_), id=field_id, label=escape(field.label_text), optional=optional_note,
+                         hint=hint_html, control=control_html, state=_STATE)
+
+
+_HINT = '<small id="{id}-hint" class="hint field-hint">{hint}</small>'
+_FIELD = ('<div class="field {class_}">\n'
+          '  <label for="{id}">{label}{optional}</label>\n'
+          '{hint}  {control}\n'
+          '  <div id="{id}-state" class="field-state" aria-live="polite">{state}</div>\n'
+          '</div>')
