@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from wtforms import Field, Form
+
+from services.languages import gettext as _
 
 CHECK_SYNC = "closest form:queue all"  # every check of the form and its Save take turns (see _fields.html)
 TYPED_TRIGGER = "input changed delay:600ms, change"

@@ -13,13 +13,13 @@ from datetime import date, datetime
 
 from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
 from services.languages import current_language
+from services.languages import gettext as _
 from services.race_editing import current_waiver
 
 NAME_MAX = 100
@@ -37,6 +37,11 @@ ADDRESS_FIELDS = (("address", _l("the address"), 200), ("city", _l("the city"), 
                   ("country", _l("the country"), 100), ("club", _l("the club or team"), 100))
 # What "Same as runner 1" copies: what friends and family running together often share.
 SHARED_FIELDS = ("emergency_name", "emergency_phone", "address", "city", "country", "club")
+# What each name is in messages ("Enter the runner's first name."), put in only when a message is written.
+RUNNER_FIRST_NAME = _l("the runner's first name")
+RUNNER_LAST_NAME = _l("the runner's last name")
+EMERGENCY_NAME = _l("the emergency contact's name")
+GUARDIAN_NAME = _l("the parent or guardian's name")
 OWN_EMAIL = _l("That's your own email: “Let them fill in and sign” is for someone else. "
                "If you are this runner, fill in your details here.")
 
@@ -249,8 +254,8 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
         if message and field not in problems:
             problems[field] = message
 
-    note("first_name", name_problem(details.first_name, _("the runner's first name")))
-    note("last_name", name_problem(details.last_name, _("the runner's last name")))
+    note("first_name", name_problem(details.first_name, RUNNER_FIRST_NAME))
+    note("last_name", name_problem(details.last_name, RUNNER_LAST_NAME))
     note("email", email_problem(details.email))
     if details.runner_fills_in and buyer_email and same_email(details.email, buyer_email):
         note("email", str(OWN_EMAIL))
@@ -267,14 +272,14 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
     if sizes and details.tshirt_size not in sizes:
         note("tshirt_size", _("Pick a T-shirt size.") if not details.tshirt_size else _("Pick a T-shirt size from the list."))
 
-    note("emergency_name", name_problem(details.emergency_name, _("the emergency contact's name"), limit=GUARDIAN_MAX))
+    note("emergency_name", name_problem(details.emergency_name, EMERGENCY_NAME, limit=GUARDIAN_MAX))
     note("emergency_phone", phone_problem(details.emergency_phone))
     for name, what, limit in ADDRESS_FIELDS:
         note(name, optional_text_problem(getattr(details, name), what, limit))
 
     if waiver is not None:
         minor = is_minor(born, today)
-        note("waiver_guardian_name", name_problem(details.waiver_guardian_name, _("the parent or guardian's name"),
+        note("waiver_guardian_name", name_problem(details.waiver_guardian_name, GUARDIAN_NAME,
                                                   required=minor, limit=GUARDIAN_MAX))
         if details.waiver_version_id is not None and details.waiver_version_id != waiver.id:
             note("waiver_accepted", _("The waiver has changed since it was signed. Read the new version and sign again."))
