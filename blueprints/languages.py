@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app, g, has_request_context, redirec
 from flask_babel import gettext as _
 
 from blueprints.auth import safe_next
+from blueprints.page_gettext import template_gettext, template_ngettext
 from blueprints.rendering import render
 from extensions import babel, db
 from services.languages import (
@@ -21,8 +22,6 @@ from services.languages import (
     languages,
     remember_language,
     supported,
-    template_gettext,
-    template_ngettext,
 )
 
 LANGUAGE_COOKIE = "sl_lang"

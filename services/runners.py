@@ -13,13 +13,13 @@ from datetime import date, datetime
 
 from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
 from services.languages import current_language
-from services.languages import gettext as _
 from services.race_editing import current_waiver
 
 NAME_MAX = 100
@@ -37,11 +37,8 @@ ADDRESS_FIELDS = (("address", _l("the address"), 200), ("city", _l("the city"), 
                   ("country", _l("the country"), 100), ("club", _l("the club or team"), 100))
 # What "Same as runner 1" copies: what friends and family running together often share.
 SHARED_FIELDS = ("emergency_name", "emergency_phone", "address", "city", "country", "club")
-# What each name is in messages ("Enter the runner's first name."), put in only when a message is written.
-RUNNER_FIRST_NAME = _l("the runner's first name")
-RUNNER_LAST_NAME = _l("the runner's last name")
-EMERGENCY_NAME = _l("the emergency contact's name")
-GUARDIAN_NAME = _l("the parent or guardian's name")
+RUNNER_FIRST_NAME, RUNNER_LAST_NAME = _l("the runner's first name"), _l("the runner's last name")  # in messages
+EMERGENCY_NAME, GUARDIAN_NAME = _l("the emergency contact's name"), _l("the parent or guardian's name")
 OWN_EMAIL = _l("That's your own email: “Let them fill in and sign” is for someone else. "
                "If you are this runner, fill in your details here.")
 
@@ -124,21 +121,18 @@ def name_problem(value: str, what: str, *, required: bool = True, limit: int = N
     text = tidy(value)
     if not text:
         return _("Enter %(what)s.", what=what) if required else None
-    return _length_or_control_problem(text, what, limit)
+    return optional_text_problem(text, what, limit)
 
 
-def _length_or_control_problem(text: str, what: str, limit: int) -> str | None:
+def optional_text_problem(value: str, what: str, limit: int) -> str | None:
+    """Why an optional line of text (an address, a club) can't be kept, or None."""
+    text = tidy(value)
     if len(text) > limit:
         return _("Keep %(what)s to %(limit)d characters or fewer (this one has %(count)s).", what=what, limit=limit,
                  count=format_decimal(len(text), locale=current_language()))
     if _has_control_characters(text):
         return _("Remove the invisible control characters from %(what)s.", what=what)
     return None
-
-
-def optional_text_problem(value: str, what: str, limit: int) -> str | None:
-    """Why an optional line of text (an address, a club) can't be kept, or None."""
-    return _length_or_control_problem(tidy(value), what, limit)
 
 
 def clean_email(value: str) -> str:
@@ -181,8 +175,7 @@ def phone_problem(value: str) -> str | None:
     digits = sum(ch.isdigit() for ch in text)
     low, high = PHONE_DIGITS
     if not low <= digits <= high:
-        return _("A phone number has %(low)d to %(high)d digits (this one has %(digits)d).", low=low, high=high,
-                 digits=digits)
+        return _("A phone number has %(low)d to %(high)d digits (this one has %(digits)d).", low=low, high=high, digits=digits)
     return None
 
 
@@ -216,16 +209,14 @@ def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | 
     """Whether the runner's age on race day fits the ticket type's limits."""
     age = age_on(born, race_day(race))
     low, high = ticket_type.min_age, ticket_type.max_age
-    name = ticket_type.name
+    limits = {"name": ticket_type.name, "low": low, "high": high, "age": age}
     if low is not None and high is not None and not low <= age <= high:
         return _("Runners in the %(name)s must be %(low)d to %(high)d years old on race day (this runner will be "
-                 "%(age)d).", name=name, low=low, high=high, age=age)
+                 "%(age)d).", **limits)
     if low is not None and age < low:
-        return _("Runners in the %(name)s must be %(low)d or older on race day (this runner will be %(age)d).",
-                 name=name, low=low, age=age)
+        return _("Runners in the %(name)s must be %(low)d or older on race day (this runner will be %(age)d).", **limits)
     if high is not None and age > high:
-        return _("Runners in the %(name)s must be %(high)d or younger on race day (this runner will be %(age)d).",
-                 name=name, high=high, age=age)
+        return _("Runners in the %(name)s must be %(high)d or younger on race day (this runner will be %(age)d).", **limits)
     return None
 
 
@@ -301,8 +292,7 @@ def signature_problem(details: RunnerDetails, minor: bool) -> str | None:
         if not tidy(details.waiver_guardian_name):
             return _("Enter the parent or guardian's name above, then sign with it.")
         if not same_name(signature, details.waiver_guardian_name):
-            return _("The signature must be the parent or guardian's name: %(name)s.",
-                     name=tidy(details.waiver_guardian_name))
+            return _("The signature must be the parent or guardian's name: %(name)s.", name=tidy(details.waiver_guardian_name))
         return None
     if not signature:
         return _("Type the runner's full name to sign the waiver.")
