@@ -13,7 +13,7 @@ from wtforms.validators import Optional
 
 from blueprints import form_widgets
 from models import Profile, Race, Registration, TicketType, WaiverVersion
-from services.runners import GENDERS, SHARED_FIELDS, RunnerDetails, age_note, runner_problems
+from services.runners import GENDER_LABELS, GENDERS, SHARED_FIELDS, RunnerDetails, age_note, runner_problems
 from services.typed_input import is_whole_number
 
 # Fields whose message can change when another one does: a signature must match the names
@@ -83,7 +83,7 @@ class RunnerForm(RunnerDetailsForm):
         """Give the form what its rules depend on, and the choices the race offers."""
         self.race, self.ticket_type, self.waiver, self.now = race, ticket_type, waiver, now
         self.buyer_email = buyer_email
-        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(g, g) for g in GENDERS]
+        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(g, str(GENDER_LABELS[g])) for g in GENDERS]
         self.tshirt_size.choices = [SelectChoice("", _("Choose a size"))] + [SelectChoice(s, s) for s in race.tshirt_size_list]
         if waiver is not None and not self.waiver_version.data:
             self.waiver_version.data = str(waiver.id)
@@ -92,7 +92,12 @@ class RunnerForm(RunnerDetailsForm):
     @classmethod
     def for_registration(cls, registration: Registration, prefix: str = "") -> RunnerForm:
         """The form as saved so far (a fresh ticket's form is empty)."""
-        return cls(formdata=None, prefix=prefix, data={
+        return cls(formdata=None, prefix=prefix, data=cls.saved_data(registration))
+
+    @staticmethod
+    def saved_data(registration: Registration) -> dict:
+        """The fields' data as the ticket holds it."""
+        return {
             "first_name": registration.first_name, "last_name": registration.last_name,
             "email": registration.email, "date_of_birth": registration.date_of_birth,
             "gender": registration.gender, "tshirt_size": registration.tshirt_size,
@@ -102,7 +107,7 @@ class RunnerForm(RunnerDetailsForm):
             "waiver_guardian_name": registration.waiver_guardian_name,
             "waiver_accepted": registration.waiver_signed_at is not None,
             "waiver_signature": registration.waiver_signature,
-        })
+        }
 
     def fill_in_buyer(self, profile: Profile) -> None:
         """"This is me": the signed-in buyer's name and email, split as well as a full name allows."""

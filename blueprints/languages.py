@@ -13,9 +13,16 @@ from flask import Blueprint, Flask, current_app, g, has_request_context, redirec
 from flask_babel import gettext as _
 
 from blueprints.auth import safe_next
+from blueprints.page_gettext import template_gettext, template_ngettext
 from blueprints.rendering import render
 from extensions import babel, db
-from services.languages import DEFAULT_LANGUAGE, language_name, languages, remember_language, supported
+from services.languages import (
+    DEFAULT_LANGUAGE,
+    language_name,
+    languages,
+    remember_language,
+    supported,
+)
 
 LANGUAGE_COOKIE = "sl_lang"
 COOKIE_MAX_AGE = int(timedelta(days=365).total_seconds())
@@ -93,6 +100,8 @@ def switch():
 
 def register(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_language)  # catalogs in translations/, compiled by make
+    # Flask-Babel's gettext looks the catalog up on every message; these keep it for the request (issue 17).
+    app.jinja_env.globals.update(_=template_gettext, gettext=template_gettext, ngettext=template_ngettext)
     app.register_blueprint(bp)
     app.jinja_env.globals.update(current_language=current_language, language_alternates=language_alternates,
                                  languages=languages, language_name=language_name, switcher_next=switcher_next,

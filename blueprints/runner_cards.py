@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import g, url_for
+from wtforms import Field
 
 from blueprints.cart_forms import RunnerForm
 from models import Race, Registration, WaiverVersion
 from services.cart_status import RunnerStatus
-from services.runners import SHARED_FIELDS, RunnerDetails
+from services.languages import current_language
+from services.runners import SHARED_FIELDS, RunnerDetails, age_note
 from services.typed_input import is_whole_number
 
 HIDDEN_ERRORS = ("csrf_token", "waiver_version")
@@ -26,7 +28,7 @@ class RunnerCard:
     """One ticket's runner form, and whether it starts open."""
 
     status: RunnerStatus           # as saved: what the summary line says
-    form: RunnerForm               # as saved, or as posted (with its errors)
+    form: RunnerForm | SavedRunner  # as saved, or as posted (with its errors)
     open: bool = False
     first_name: str = ""           # runner 1's name, for "Same as runner 1 (Ana López)"
 
@@ -63,12 +65,79 @@ def buyer_email() -> str | None:
     return user.email if user is not None else None
 
 
+def page_form(race: Race, ticket_type, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
+    """The RunnerForm whose fields' labels, kinds and choices every saved card shows. They depend only on the
+    page's language and the race's T-shirt sizes, so one form is built for each of those and kept (building
+    forms was a tenth of a cart page): read only, never given a request's data."""
+    key = (current_language(), tuple(race.tshirt_size_list))
+    form = _PAGE_FORMS.get(key)
+    if form is None:
+        if len(_PAGE_FORMS) >= 64:
+            _PAGE_FORMS.clear()
+        form = _PAGE_FORMS[key] = RunnerForm(formdata=None, meta={"csrf": False}).bind(race, ticket_type, waiver, now)
+    return form
+
+
+_PAGE_FORMS: dict[tuple[str, tuple[str, ...]], RunnerForm] = {}
+
+
 def saved_form(registration: Registration, race: Race, waiver: WaiverVersion | None, now: datetime,
-               first: Registration | None = None) -> RunnerForm:
-    """The form as the ticket holds it; "Same as runner 1" ticked when it shares runner 1's details."""
-    form = RunnerForm.for_registration(registration, prefix_of(registration))
+               first: Registration | None = None, like: RunnerForm | None = None) -> SavedRunner:
+    """The form as the ticket holds it; "Same as runner 1" ticked when it shares runner 1's details. `like`: the
+    page's RunnerForm (page_form), when the page shows several cards."""
+    form = SavedRunner(like or page_form(race, registration.ticket_type, waiver, now), registration, race, now)
     form.same_as_first.data = first is not None and shares_details(registration, first)
-    return form.bind(race, registration.ticket_type, waiver, now, buyer_email())
+    return form
+
+
+class SavedField:
+    """A field of a saved card: the page form's field (its label, kind, widget and choices) with this ticket's
+    id, name and data. WTForms' own `process_data` and `_value` make the data and the value shown, so a saved
+    card reads exactly as a RunnerForm of the ticket would."""
+
+    errors = ()
+    raw_data = None
+
+    def __init__(self, like: Field, prefix: str, data=None):
+        self._like = like
+        self.id = self.name = prefix + like.short_name
+        type(like).process_data(self, data)
+
+    def __getattr__(self, attr: str):
+        return getattr(self._like, attr)
+
+    def _value(self) -> str:
+        return type(self._like)._value(self)
+
+
+class SavedRunner:
+    """A card's form as its ticket holds it, for a card nobody posted: what the card's template and runner_field
+    read of a RunnerForm, without building a WTForms form (19 fields bound) for every ticket on every cart page
+    (issue 17). A posted card is a real RunnerForm, with its errors."""
+
+    errors: dict = {}  # noqa: RUF012  (never changed: a saved card has no errors)
+
+    def __init__(self, like: RunnerForm, registration: Registration, race: Race, now: datetime):
+        prefix = prefix_of(registration)
+        data = RunnerForm.saved_data(registration)
+        self._fields = {name: SavedField(field, prefix, data.get(name)) for name, field in like._fields.items()
+                        if name != "csrf_token"}
+        self._race, self._now = race, now
+
+    def __getitem__(self, name: str) -> SavedField:
+        return self._fields[name]
+
+    def __getattr__(self, name: str) -> SavedField:
+        try:
+            return self.__dict__["_fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def note(self, name: str) -> str | None:
+        """As RunnerForm.note: the age on race day beside a date of birth."""
+        if name == "date_of_birth":
+            return age_note(RunnerDetails(date_of_birth=self.date_of_birth.data), self._race, self._now)
+        return None
 
 
 def posted_form(registration: Registration, race: Race, waiver: WaiverVersion | None, now: datetime) -> RunnerForm:
@@ -128,10 +197,11 @@ def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion 
     first = runners[0].registration
     to_fill = [status for status in runners if not status.complete][:OPEN_AT_ONCE]
     first_to_fill = {status.registration.id for status in to_fill}
+    like = page_form(race, first.ticket_type, waiver, now) if len(forms) < len(runners) else None
     cards = []
     for status in runners:
         registration = status.registration
-        form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first)
+        form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first, like)
         is_open = registration.id in forms or registration.id in first_to_fill
         cards.append(RunnerCard(status=status, form=form, open=is_open, first_name=first.runner_name))
     return cards

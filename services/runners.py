@@ -11,11 +11,15 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
+from services.languages import current_language
 from services.race_editing import current_waiver
 
 NAME_MAX = 100
@@ -25,14 +29,18 @@ ADULT_AGE = 18
 EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 PHONE_DIGITS = (6, 20)
 PHONE_MAX = 40  # characters, spaces and punctuation included
-GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")
+GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")  # as stored; shown as GENDER_LABELS say
+GENDER_LABELS = {"Female": _l("Female"), "Male": _l("Male"), "Non-binary": _l("Non-binary"),
+                 "Prefer not to say": _l("Prefer not to say")}
 # Optional lines the runner may give (shown in results and the timing CSV): field, name in messages, limit.
-ADDRESS_FIELDS = (("address", "the address", 200), ("city", "the city", 100), ("country", "the country", 100),
-                  ("club", "the club or team", 100))
+ADDRESS_FIELDS = (("address", _l("the address"), 200), ("city", _l("the city"), 100),
+                  ("country", _l("the country"), 100), ("club", _l("the club or team"), 100))
 # What "Same as runner 1" copies: what friends and family running together often share.
 SHARED_FIELDS = ("emergency_name", "emergency_phone", "address", "city", "country", "club")
-OWN_EMAIL = ("That's your own email: “Let them fill in and sign” is for someone else. "
-             "If you are this runner, fill in your details here.")
+RUNNER_FIRST_NAME, RUNNER_LAST_NAME = _l("the runner's first name"), _l("the runner's last name")  # in messages
+EMERGENCY_NAME, GUARDIAN_NAME = _l("the emergency contact's name"), _l("the parent or guardian's name")
+OWN_EMAIL = _l("That's your own email: “Let them fill in and sign” is for someone else. "
+               "If you are this runner, fill in your details here.")
 
 _PHONE_CHARACTERS = re.compile(r"^[0-9 +\-().]*$")
 
@@ -112,21 +120,18 @@ def name_problem(value: str, what: str, *, required: bool = True, limit: int = N
     """Why `value` can't be a name (the runner's first name, a guardian's name…), or None."""
     text = tidy(value)
     if not text:
-        return f"Enter {what}." if required else None
-    if len(text) > limit:
-        return f"Keep {what} to {limit} characters or fewer (this one has {len(text):,})."
-    if _has_control_characters(text):
-        return f"Remove the invisible control characters from {what}."
-    return None
+        return _("Enter %(what)s.", what=what) if required else None
+    return optional_text_problem(text, what, limit)
 
 
 def optional_text_problem(value: str, what: str, limit: int) -> str | None:
     """Why an optional line of text (an address, a club) can't be kept, or None."""
     text = tidy(value)
     if len(text) > limit:
-        return f"Keep {what} to {limit} characters or fewer (this one has {len(text):,})."
+        return _("Keep %(what)s to %(limit)d characters or fewer (this one has %(count)s).", what=what, limit=limit,
+                 count=format_decimal(len(text), locale=current_language()))
     if _has_control_characters(text):
-        return f"Remove the invisible control characters from {what}."
+        return _("Remove the invisible control characters from %(what)s.", what=what)
     return None
 
 
@@ -142,15 +147,15 @@ def clean_email(value: str) -> str:
 def email_problem(value: str) -> str | None:
     text = tidy(value)
     if not text:
-        return "Enter the runner's email address, for the ticket and race updates."
+        return _("Enter the runner's email address, for the ticket and race updates.")
     if len(text) > EMAIL_MAX:
-        return "That email address is too long."
+        return _("That email address is too long.")
     if _has_control_characters(text):
-        return "Remove the invisible control characters from the email address."
+        return _("Remove the invisible control characters from the email address.")
     try:
         validate_email(text, check_deliverability=False)
     except EmailNotValidError:
-        return "Enter a real email address, like name@example.com."
+        return _("Enter a real email address, like name@example.com.")
     return None
 
 
@@ -162,15 +167,15 @@ def same_email(typed: str, other: str) -> bool:
 def phone_problem(value: str) -> str | None:
     text = tidy(value)
     if not text:
-        return "Enter a phone number for the emergency contact."
+        return _("Enter a phone number for the emergency contact.")
     if _has_control_characters(text) or not _PHONE_CHARACTERS.match(text):
-        return "Use only digits, spaces and + - ( ) . in the phone number."
+        return _("Use only digits, spaces and + - ( ) . in the phone number.")
     if len(text) > PHONE_MAX:
-        return f"Keep the phone number to {PHONE_MAX} characters or fewer."
+        return _("Keep the phone number to %(limit)d characters or fewer.", limit=PHONE_MAX)
     digits = sum(ch.isdigit() for ch in text)
     low, high = PHONE_DIGITS
     if not low <= digits <= high:
-        return f"A phone number has {low} to {high} digits (this one has {digits})."
+        return _("A phone number has %(low)d to %(high)d digits (this one has %(digits)d).", low=low, high=high, digits=digits)
     return None
 
 
@@ -192,11 +197,11 @@ def local_today(race: Race, now: datetime) -> date:
 
 def birth_date_problem(born: date | None, today: date) -> str | None:
     if born is None:
-        return "Enter the runner's date of birth."
+        return _("Enter the runner's date of birth.")
     if born > today:
-        return "The date of birth can't be in the future."
+        return _("The date of birth can't be in the future.")
     if born < EARLIEST_BIRTH_DATE:
-        return "Enter a date of birth from 1900 on."
+        return _("Enter a date of birth from 1900 on.")
     return None
 
 
@@ -204,12 +209,14 @@ def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | 
     """Whether the runner's age on race day fits the ticket type's limits."""
     age = age_on(born, race_day(race))
     low, high = ticket_type.min_age, ticket_type.max_age
+    limits = {"name": ticket_type.name, "low": low, "high": high, "age": age}
     if low is not None and high is not None and not low <= age <= high:
-        return f"Runners in the {ticket_type.name} must be {low} to {high} years old on race day (this runner will be {age})."
+        return _("Runners in the %(name)s must be %(low)d to %(high)d years old on race day (this runner will be "
+                 "%(age)d).", **limits)
     if low is not None and age < low:
-        return f"Runners in the {ticket_type.name} must be {low} or older on race day (this runner will be {age})."
+        return _("Runners in the %(name)s must be %(low)d or older on race day (this runner will be %(age)d).", **limits)
     if high is not None and age > high:
-        return f"Runners in the {ticket_type.name} must be {high} or younger on race day (this runner will be {age})."
+        return _("Runners in the %(name)s must be %(high)d or younger on race day (this runner will be %(age)d).", **limits)
     return None
 
 
@@ -238,11 +245,11 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
         if message and field not in problems:
             problems[field] = message
 
-    note("first_name", name_problem(details.first_name, "the runner's first name"))
-    note("last_name", name_problem(details.last_name, "the runner's last name"))
+    note("first_name", name_problem(details.first_name, RUNNER_FIRST_NAME))
+    note("last_name", name_problem(details.last_name, RUNNER_LAST_NAME))
     note("email", email_problem(details.email))
     if details.runner_fills_in and buyer_email and same_email(details.email, buyer_email):
-        note("email", OWN_EMAIL)
+        note("email", str(OWN_EMAIL))
     if details.runner_fills_in:  # the rest is theirs to fill in and sign, after payment
         return problems
 
@@ -251,24 +258,24 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
     note("date_of_birth", date_of_birth_problem(born, race, ticket_type, today))
 
     if race.ask_gender and details.gender and details.gender not in GENDERS:
-        note("gender", "Pick one of the options, or leave it empty.")
+        note("gender", _("Pick one of the options, or leave it empty."))
     sizes = race.tshirt_size_list
     if sizes and details.tshirt_size not in sizes:
-        note("tshirt_size", "Pick a T-shirt size." if not details.tshirt_size else "Pick a T-shirt size from the list.")
+        note("tshirt_size", _("Pick a T-shirt size.") if not details.tshirt_size else _("Pick a T-shirt size from the list."))
 
-    note("emergency_name", name_problem(details.emergency_name, "the emergency contact's name", limit=GUARDIAN_MAX))
+    note("emergency_name", name_problem(details.emergency_name, EMERGENCY_NAME, limit=GUARDIAN_MAX))
     note("emergency_phone", phone_problem(details.emergency_phone))
     for name, what, limit in ADDRESS_FIELDS:
         note(name, optional_text_problem(getattr(details, name), what, limit))
 
     if waiver is not None:
         minor = is_minor(born, today)
-        note("waiver_guardian_name", name_problem(details.waiver_guardian_name, "the parent or guardian's name",
+        note("waiver_guardian_name", name_problem(details.waiver_guardian_name, GUARDIAN_NAME,
                                                   required=minor, limit=GUARDIAN_MAX))
         if details.waiver_version_id is not None and details.waiver_version_id != waiver.id:
-            note("waiver_accepted", "The waiver has changed since it was signed. Read the new version and sign again.")
+            note("waiver_accepted", _("The waiver has changed since it was signed. Read the new version and sign again."))
         if not details.waiver_accepted:
-            note("waiver_accepted", "Tick the box to accept the waiver.")
+            note("waiver_accepted", _("Tick the box to accept the waiver."))
         note("waiver_signature", signature_problem(details, minor))
     return problems
 
@@ -279,22 +286,22 @@ def signature_problem(details: RunnerDetails, minor: bool) -> str | None:
     signature = tidy(details.waiver_signature)
     if minor:
         if not signature:
-            return "A parent or guardian signs for a runner under 18: type their full name."
+            return _("A parent or guardian signs for a runner under 18: type their full name.")
         if _has_control_characters(signature) or len(signature) > GUARDIAN_MAX:
-            return "Type the parent or guardian's full name, nothing else."
+            return _("Type the parent or guardian's full name, nothing else.")
         if not tidy(details.waiver_guardian_name):
-            return "Enter the parent or guardian's name above, then sign with it."
+            return _("Enter the parent or guardian's name above, then sign with it.")
         if not same_name(signature, details.waiver_guardian_name):
-            return f"The signature must be the parent or guardian's name: {tidy(details.waiver_guardian_name)}."
+            return _("The signature must be the parent or guardian's name: %(name)s.", name=tidy(details.waiver_guardian_name))
         return None
     if not signature:
-        return "Type the runner's full name to sign the waiver."
+        return _("Type the runner's full name to sign the waiver.")
     if _has_control_characters(signature) or len(signature) > GUARDIAN_MAX:
-        return "Type the runner's full name, nothing else."
+        return _("Type the runner's full name, nothing else.")
     if not (tidy(details.first_name) and tidy(details.last_name)):
-        return "Enter the runner's first and last name above, then sign with them."
+        return _("Enter the runner's first and last name above, then sign with them.")
     if not same_name(signature, details.full_name):
-        return f"The signature must match the runner's name: {details.full_name}."
+        return _("The signature must match the runner's name: %(name)s.", name=details.full_name)
     return None
 
 
@@ -304,10 +311,10 @@ def age_note(details: RunnerDetails, race: Race, now: datetime) -> str | None:
     today = local_today(race, now)
     if born is None or birth_date_problem(born, today):
         return None
-    note = f"Age on race day: {age_on(born, race_day(race))}."
+    age = age_on(born, race_day(race))
     if is_minor(born, today):
-        note += " A parent or guardian signs the waiver for a runner under 18."
-    return note
+        return _("Age on race day: %(age)d. A parent or guardian signs the waiver for a runner under 18.", age=age)
+    return _("Age on race day: %(age)d.", age=age)
 
 
 def waiver_to_sign(session: Session, race_id: int) -> WaiverVersion | None:
@@ -378,7 +385,7 @@ def store_runner(registration: Registration, details: RunnerDetails, *, race: Ra
     registration.tshirt_size = details.tshirt_size if race.tshirt_size_list else ""
     registration.emergency_name = tidy(details.emergency_name)
     registration.emergency_phone = " ".join(tidy(details.emergency_phone).split())
-    for name, _, _ in ADDRESS_FIELDS:
+    for name, _what, _limit in ADDRESS_FIELDS:
         setattr(registration, name, tidy(getattr(details, name)))
     if waiver is None:
         registration.waiver_version_id = None

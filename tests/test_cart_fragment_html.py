@@ -128,3 +128,21 @@ def test_a_visitor_s_cart_and_an_empty_cart(app, db, cart):
         client.post(f"/races/{race.slug}/cart/tickets/{registration_id}/remove", data={"csrf_token": token})
     assert db.session.query(Registration).count() == 2  # the visitor's
     matches_recording("fragment_empty", client.get(f"/races/{race.slug}/cart", headers=HTMX).get_data(as_text=True))
+
+
+RUNNER_CARDS = re.compile(r'<details class="runner-card.*?</details>', re.S)
+
+
+def test_the_runner_cards_in_spanish(cart):
+    """The runner cards of the signed-in cart and a refused card, in Spanish (the rest of the cart has its own
+    recordings); re-recorded when a message of the cards or the form's labels is translated anew."""
+    client, race, ids = cart
+    fragment = client.get(f"/races/{race.slug}/cart?lang=es", headers=HTMX)
+    assert fragment.status_code == 200 and 'id="runner-' in fragment.get_data(as_text=True)
+    matches_recording("cards_es", "\n".join(RUNNER_CARDS.findall(fragment.get_data(as_text=True))))
+    p = f"r{ids[1]}-"
+    refused = client.post(f"/cart/runners/{ids[1]}?lang=es", headers=HTMX, data={
+        "csrf_token": _csrf(client, race), p + "first_name": "Bo", p + "email": "no", p + "date_of_birth": "2015-02-03",
+        p + "emergency_phone": "abc"})
+    assert refused.status_code == 422
+    matches_recording("card_refused_es", "\n".join(RUNNER_CARDS.findall(refused.get_data(as_text=True))))
