@@ -39,10 +39,10 @@ def fragment(response) -> str:
 
 @pytest.mark.parametrize(("path", "words"), [
     ("/auth/sign-in", ["Iniciar sesión", "¿Eres nuevo?", "Crea una cuenta", "¿Olvidaste tu contraseña?",
-                       "Enviarme un enlace para iniciar sesión", "Correo electrónico", "Contraseña"]),
+                       "Envíame un enlace para iniciar sesión", "Correo electrónico", "Contraseña"]),
     ("/auth/sign-up", ["Crear una cuenta", "¿Ya tienes una?", "Tu nombre", "Al menos 8 caracteres.", "Crear cuenta"]),
     ("/auth/link", ["Inicia sesión con un enlace", "No necesitas contraseña", "Iniciar sesión con contraseña"]),
-    ("/auth/forgot", ["Restablece tu contraseña", "Enviarme un enlace", "Volver a iniciar sesión"]),
+    ("/auth/forgot", ["Restablece tu contraseña", "Envíame un enlace", "Volver a iniciar sesión"]),
     ("/auth/confirm", ["Ese enlace no funcionó", "Este enlace está incompleto", "Restablecer contraseña"]),
 ])
 def test_the_account_pages_read_in_spanish(client, db, path, words):
