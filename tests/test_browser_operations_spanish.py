@@ -68,7 +68,7 @@ def test_the_check_in_desk_in_spanish_offline_on_a_phone(live_server, app, db, r
     expect(page.locator("#checkin-results")).to_contain_text("Nadie se llama “nadie” ni tiene ese dorsal.")
     page.get_by_role("searchbox").fill("refund")
     refunded = page.locator(".checkin-row").filter(has_text="Ray Refund")
-    expect(refunded).to_contain_text("Reembolsado")
+    expect(refunded).to_contain_text("Reembolsada")
     expect(refunded).to_contain_text("No se puede acreditar")
     page.get_by_role("searchbox").fill("lovelace")
     fits_the_screen(page)
