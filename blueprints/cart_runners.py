@@ -64,7 +64,7 @@ def save(registration_id: int):
 
 def _next_stop(tickets: list[Registration], race: Race, waiver, now) -> str:
     """Where the cart page opens after a save: the next runner still to fill in, or the way to payment."""
-    todo = next((r for r in cart_status.runner_statuses(tickets, race, waiver, now) if not r.complete), None)
+    todo = next((r for r in cart_status.runner_statuses(db.session, tickets, race, waiver, now) if not r.complete), None)
     return f"runner-{todo.registration.id}" if todo is not None else "cart-checkout"
 
 
@@ -118,7 +118,7 @@ def save_posted_runners(race: Race, tickets: list[Registration], forms: dict[int
     if not tickets:
         return {}, []
     copy_from_first([forms[r.id] for r in tickets[1:]], tickets[0], forms[tickets[0].id])
-    statuses = {s.registration.id: s for s in cart_status.runner_statuses(tickets, race, waiver, now, buyer_email())}
+    statuses = {s.registration.id: s for s in cart_status.runner_statuses(db.session, tickets, race, waiver, now, buyer_email())}
     touched = [r for r in tickets if changed(forms[r.id], r) or (everyone and not statuses[r.id].complete)]
     invalid = {r.id: forms[r.id] for r in touched if not forms[r.id].validate()}
     valid = [r for r in touched if r.id not in invalid]

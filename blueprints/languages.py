@@ -23,6 +23,7 @@ from services.languages import (
     remember_language,
     supported,
 )
+from services.links import public_url
 
 LANGUAGE_COOKIE = "sl_lang"
 COOKIE_MAX_AGE = int(timedelta(days=365).total_seconds())
@@ -56,14 +57,23 @@ def current_language() -> str:
     return str(flask_babel.get_locale() or DEFAULT_LANGUAGE)
 
 
+def _this_page_query() -> dict[str, list[str]]:
+    """This page's query arguments, for a link to it in another language: without `lang`, and without any that
+    would clash with the route's own arguments or url_for's (`endpoint`, `_external`…): only a made-up address
+    has those, and it must not turn the page into a 500 or point the links at another race."""
+    reserved = {*(request.view_args or {}), "lang", "endpoint", "values"}
+    return {key: values for key, values in request.args.to_dict(flat=False).items()
+            if key not in reserved and not key.startswith("_")}
+
+
 def language_alternates() -> list[tuple[str, str]]:
-    """(hreflang, address) of this page in each language, and x-default: for <link rel="alternate">."""
+    """(hreflang, address) of this page in each language, and x-default: for <link rel="alternate">. At SITE_URL,
+    never the request's Host: the anonymous pages are cached and shared (a forged Host must not reach them)."""
     if request.endpoint is None or request.method != "GET" or request.endpoint.startswith(("static", "api.")):
         return []
-    args = {key: value for key, value in request.args.items() if key != "lang"}
-    here = {**(request.view_args or {}), **args}
-    alternates = [(code, url_for(request.endpoint, **here, lang=code, _external=True)) for code in languages()]
-    return [*alternates, ("x-default", url_for(request.endpoint, **here, _external=True))]
+    here = {**_this_page_query(), **(request.view_args or {})}
+    alternates = [(code, public_url(request.endpoint, **here, lang=code)) for code in languages()]
+    return [*alternates, ("x-default", public_url(request.endpoint, **here))]
 
 
 def language_arg() -> str | None:
@@ -75,12 +85,9 @@ def language_arg() -> str | None:
 
 def switcher_next() -> str:
     """Where the switcher comes back to: this page, without a `lang` it may have had."""
-    args = request.args.copy()
-    args.pop("lang", None)
-    query = args.to_dict(flat=False)
     if request.method != "GET" or request.endpoint is None:
         return url_for("races.index")
-    return url_for(request.endpoint, **(request.view_args or {}), **query)
+    return url_for(request.endpoint, **_this_page_query(), **(request.view_args or {}))
 
 
 @bp.post("/language")

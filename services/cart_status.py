@@ -19,8 +19,9 @@ from services.discounts import CodeRefused, check_code
 from services.inventory import spots_left, spots_problem
 from services.price_tiers import PriceNow
 from services.race_editing import current_waiver_id
+from services.race_texts import still_current
 from services.races import SLUG_RE
-from services.runners import RunnerDetails, is_blank, runner_problems, signable, waiver_to_sign
+from services.runners import RunnerDetails, in_reader_language, is_blank, runner_problems, signable, waiver_to_sign
 from services.sales import off_sale_reason, signup_closed_reason, signup_open
 
 # --- can it be paid for? ------------------------------------------------------------------
@@ -78,10 +79,15 @@ class CartView:
         return sum(1 for r in self.runners if r.registration.ticket_type_id == ticket_type_id)
 
 
-def runner_statuses(registrations: list[Registration], race: Race, waiver: WaiverVersion | None,
+def runner_statuses(session: Session, registrations: list[Registration], race: Race, waiver: WaiverVersion | None,
                      now: datetime, buyer_email: str | None = None) -> list[RunnerStatus]:
+    # A runner who signed the waiver in another language than this reader's signed a version that may still be
+    # current in its own: asked only when some signature isn't of `waiver` (so most carts ask nothing more).
+    others = {r.waiver_version_id for r in registrations if r.waiver_version_id is not None} - {
+        waiver.id if waiver is not None else None}
+    also_current = still_current(session, race.id, others) if waiver is not None and others else frozenset()
     return [RunnerStatus(r, i, runner_problems(RunnerDetails.of(r), race, r.ticket_type, waiver, now,
-                                               buyer_email=buyer_email))
+                                               buyer_email=buyer_email, also_current=also_current))
             for i, r in enumerate(registrations, start=1)]
 
 
@@ -131,7 +137,7 @@ def cart_problems(session: Session, order: Order, now: datetime,
         return [_("Your cart is empty.")]
     race = session.get(Race, order.race_id)
     waiver = waiver_to_sign(session, race.id)
-    return (_runner_messages(runner_statuses(registrations, race, waiver, now, buyer_email(session, order)))
+    return (_runner_messages(runner_statuses(session, registrations, race, waiver, now, buyer_email(session, order)))
             + limit_problems(registrations))
 
 
@@ -202,7 +208,9 @@ def race_with_cart(session: Session, slug: str, owner: CartOwner | None) -> Load
     shape = None if owner is None else "guest" if owner.is_guest else "buyer"
     params = {"slug": slug} | ({} if owner is None else {"owner": owner.guest_key if owner.is_guest else owner.profile_id})
     row = session.execute(_race_with_cart_statement(shape), params).unique().first()
-    return LoadedCart(race=row[0], waiver=signable(row[1]), order=row[2]) if row is not None else None
+    if row is None:
+        return None
+    return LoadedCart(race=row[0], waiver=in_reader_language(session, row[0].id, signable(row[1])), order=row[2])
 
 
 @cache
@@ -229,7 +237,7 @@ def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart 
         registrations = cart_registrations(session, order)
         waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    runners = runner_statuses(registrations, race, waiver, now, buyer_email(session, order))
+    runners = runner_statuses(session, registrations, race, waiver, now, buyer_email(session, order))
     quote, prices = _quote_today(session, race, order, registrations, code, now)
     runner_messages = _runner_messages(runners) if registrations else [_("Your cart is empty.")]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 from flask_babel import gettext as _
 from markupsafe import Markup
-from sqlalchemy import exists, select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from models import Race, RaceText, WaiverVersion
-from services.languages import language_name, languages
+from services.languages import current_language, language_name, languages
 from services.markdown import render_markdown
 from services.race_editing import current_waiver, newest_waiver_in, set_waiver_text, touch
 
@@ -167,3 +167,53 @@ def write_waiver_in(code: str) -> Callable[[Session, Race, Mapping], None]:
     def apply(session: Session, race: Race, values: Mapping) -> None:
         set_waiver_text(session, race, str(values["waiver"] or ""), language=code)
     return apply
+
+
+def waiver_in(session: Session, race_id: int, language: str) -> WaiverVersion | None:
+    """The race's newest waiver version in `language` when the race is written in it (its own language, or one it
+    has a description tab for) and the text isn't empty; else None."""
+    written_in = select(Race.id).where(Race.id == race_id, Race.language == language).exists()
+    has_tab = exists().where(RaceText.race_id == race_id, RaceText.language == language)
+    version = session.scalar(select(WaiverVersion).where(WaiverVersion.race_id == race_id,
+                                                         WaiverVersion.language == language,
+                                                         or_(written_in, has_tab))
+                             .order_by(WaiverVersion.number.desc()).limit(1))
+    return version if version is not None and version.text.strip() else None
+
+
+def still_current(session: Session, race_id: int, version_ids: Iterable[int]) -> frozenset[int]:
+    """Of `version_ids` (versions runners signed), those a signature still counts for: each is the newest version
+    of its language, in a language the race is written in, with text. A friend who signed the Spanish waiver
+    has signed, whatever language the buyer pays in."""
+    wanted = set(version_ids)
+    if not wanted:
+        return frozenset()
+    race_language = session.scalar(select(Race.language).where(Race.id == race_id))
+    tabs = set(session.scalars(select(RaceText.language).where(RaceText.race_id == race_id)))
+    newest: dict[str, WaiverVersion] = {}
+    for version in session.scalars(select(WaiverVersion).where(WaiverVersion.race_id == race_id)
+                                   .order_by(WaiverVersion.number.desc())):
+        newest.setdefault(version.language, version)
+    return frozenset(v.id for language, v in newest.items()
+                     if v.id in wanted and v.text.strip() and (language == race_language or language in tabs))
+
+
+def waiver_to_sign(session: Session, race_id: int, language: str | None = None) -> WaiverVersion | None:
+    """The waiver a reader of `language` (the one being written now) signs: the race's newest version in that
+    language when the race is written in it, else its current waiver; None when it has none (or it is empty)."""
+    return in_reader_language(session, race_id, signable(current_waiver(session, race_id)), language)
+
+
+def in_reader_language(session: Session, race_id: int, waiver: WaiverVersion | None,
+                       language: str | None = None) -> WaiverVersion | None:
+    """`waiver` (the race's current one), or its version in the reader's language when the race has one: one
+    more statement only for a reader whose language isn't the waiver's."""
+    language = language or current_language()
+    if waiver is None or waiver.language == language:
+        return waiver
+    return waiver_in(session, race_id, language) or waiver
+
+
+def signable(waiver: WaiverVersion | None) -> WaiverVersion | None:
+    """The waiver, unless there is none to sign (the organizer emptied its text)."""
+    return waiver if waiver is not None and waiver.text.strip() else None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -20,7 +21,11 @@ from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
 from services.languages import current_language
-from services.race_editing import current_waiver
+
+# The waiver a runner signs lives with the race's texts; these names are the runners' too.
+from services.race_texts import in_reader_language as in_reader_language
+from services.race_texts import signable as signable
+from services.race_texts import waiver_to_sign as waiver_to_sign
 
 NAME_MAX = 100
 GUARDIAN_MAX = 200
@@ -234,10 +239,13 @@ def is_minor(born: date | None, today: date) -> bool:
 # --- the whole form ----------------------------------------------------------------------
 
 def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType, waiver: WaiverVersion | None,
-                    now: datetime, *, buyer_email: str | None = None) -> dict[str, str]:
+                    now: datetime, *, buyer_email: str | None = None,
+                    also_current: Collection[int] = ()) -> dict[str, str]:
     """Every rule the runner's details break, as {field: message}; empty when they are complete and valid.
 
     `buyer_email`, when known, is the signed-in buyer's: they can't send themselves the link to fill in.
+    `waiver` is the version this reader is shown; a signature of `also_current` (the newest version in another
+    language the race is written in, race_texts.still_current) counts as well.
     """
     problems: dict[str, str] = {}
 
@@ -272,7 +280,7 @@ def runner_problems(details: RunnerDetails, race: Race, ticket_type: TicketType,
         minor = is_minor(born, today)
         note("waiver_guardian_name", name_problem(details.waiver_guardian_name, GUARDIAN_NAME,
                                                   required=minor, limit=GUARDIAN_MAX))
-        if details.waiver_version_id is not None and details.waiver_version_id != waiver.id:
+        if details.waiver_version_id is not None and details.waiver_version_id not in (waiver.id, *also_current):
             note("waiver_accepted", _("The waiver has changed since it was signed. Read the new version and sign again."))
         if not details.waiver_accepted:
             note("waiver_accepted", _("Tick the box to accept the waiver."))
@@ -315,16 +323,6 @@ def age_note(details: RunnerDetails, race: Race, now: datetime) -> str | None:
     if is_minor(born, today):
         return _("Age on race day: %(age)d. A parent or guardian signs the waiver for a runner under 18.", age=age)
     return _("Age on race day: %(age)d.", age=age)
-
-
-def waiver_to_sign(session: Session, race_id: int) -> WaiverVersion | None:
-    """The race's current waiver, or None when it has none (or the organizer emptied it)."""
-    return signable(current_waiver(session, race_id))
-
-
-def signable(waiver: WaiverVersion | None) -> WaiverVersion | None:
-    """The waiver, unless there is none to sign (the organizer emptied its text)."""
-    return waiver if waiver is not None and waiver.text.strip() else None
 
 
 def is_blank(registration: Registration) -> bool:

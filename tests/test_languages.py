@@ -173,6 +173,27 @@ def test_every_page_names_its_alternates_in_each_language_and_a_default(client, 
     assert '<link rel="alternate" hreflang="es" href="http://localhost/?q=lake&amp;lang=es">' in listed
 
 
+def test_a_forged_host_never_reaches_the_shared_pages_alternates(client, race):
+    """The anonymous race page is cached for everyone: its links are at SITE_URL, whatever Host a request says."""
+    forged = client.get("/races/lake", headers={"Host": "evil.example"}).get_data(as_text=True)
+    honest = client.get("/races/lake").get_data(as_text=True)
+    for page in (forged, honest):
+        assert "evil.example" not in page
+        assert '<link rel="alternate" hreflang="es" href="http://localhost/races/lake?lang=es">' in page
+
+
+@pytest.mark.parametrize("query", ["slug=other", "endpoint=1", "_external=1", "_method=POST", "values=x",
+                                   "lang=es&lang=en&slug=x&_anchor=y"])
+def test_query_arguments_that_clash_with_the_route_are_left_out_of_the_links_never_a_500(client, race, query):
+    response = client.get(f"/races/lake?{query}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    alternates = re.findall(r'<link rel="alternate" hreflang="([^"]+)" href="([^"]+)">', page)
+    assert [href for _code, href in alternates] == ["http://localhost/races/lake?lang=en",
+                                                    "http://localhost/races/lake?lang=es", "http://localhost/races/lake"]
+    assert 'name="next" value="/races/lake"' in page  # the switcher comes back to this very page
+
+
 def test_the_manifest_is_in_the_pages_language(client, db):
     english = client.get("/").get_data(as_text=True)
     assert '<link rel="manifest" href="/manifest.webmanifest">' in english  # as it always was

@@ -10,8 +10,8 @@ from html import unescape
 import pytest
 from sqlalchemy import select
 
-from models import OrderStatus, Race, RaceStatus, RaceText, Registration, WaiverVersion
-from services import race_editing, race_texts
+from models import OrderStatus, Race, RaceStatus, RaceText, Registration, TicketType, WaiverVersion
+from services import cart_status, race_editing, race_texts
 from services.runners import RunnerDetails, save_runner
 from tests.factories import login, make_cart, make_profile, make_race
 from tests.http import csrf_token
@@ -345,3 +345,31 @@ def test_race_text_rows_are_one_per_language(db, race):
     race = with_spanish(db, race)
     race_texts.add_language(db.session, race, "es")  # again: nothing new
     assert len(db.session.scalars(select(RaceText).where(RaceText.race_id == race.id)).all()) == 1
+
+
+def test_a_runner_signs_the_waiver_in_their_language_and_the_signature_counts_whatever_the_buyer_reads(
+        app, client, db, race):
+    race = with_spanish(db, race)
+    english = race_editing.current_waiver(db.session, race.id)
+    spanish = race_editing.set_waiver_text(db.session, race, SPANISH_WAIVER, language="es")
+    race.status = RaceStatus.PUBLISHED
+    db.session.commit()
+    buyer = make_profile(db, email="bea@example.com")
+    ten_k = db.session.scalar(select(TicketType).where(TicketType.race_id == race.id))
+    order = make_cart(db, race, {ten_k: 1}, buyer=buyer)  # signed: the newest version, the Spanish one
+    assert db.session.scalar(select(Registration.waiver_version_id).where(Registration.order_id == order.id)) == spanish.id
+    login(client, buyer)
+
+    spanish_page = text_of(client.get("/races/lima-10k/cart?lang=es"))
+    assert SPANISH_WAIVER in spanish_page and "I run at my own risk." not in spanish_page
+    assert "I run at my own risk." in text_of(client.get("/races/lima-10k/cart?lang=en"))
+    for language in ("en", "es"):  # the Spanish signature stands for a buyer reading either language
+        with app.test_request_context(f"/?lang={language}"):
+            assert race_texts.waiver_to_sign(db.session, race.id).id == (english.id if language == "en" else spanish.id)
+            assert cart_status.cart_problems(db.session, order, datetime.now(UTC)) == []
+
+    newer = race_editing.set_waiver_text(db.session, race, SPANISH_WAIVER + " Nuevo párrafo.", language="es")
+    db.session.commit()
+    with app.test_request_context("/?lang=en"):  # the Spanish text changed since it was signed: sign again
+        assert race_texts.still_current(db.session, race.id, {spanish.id, newer.id, english.id}) == {newer.id, english.id}
+        assert any("waiver" in problem for problem in cart_status.cart_problems(db.session, order, datetime.now(UTC)))
