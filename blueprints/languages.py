@@ -62,8 +62,11 @@ def _this_page_query() -> dict[str, list[str]]:
     would clash with the route's own arguments or url_for's (`endpoint`, `_external`…): only a made-up address
     has those, and it must not turn the page into a 500 or point the links at another race."""
     reserved = {*(request.view_args or {}), "lang", "endpoint", "values"}
-    return {key: values for key, values in request.args.to_dict(flat=False).items()
-            if key not in reserved and not key.startswith("_")}
+    query = {key: values for key, values in request.args.to_dict(flat=False).items()
+             if key not in reserved and not key.startswith("_")}
+    if "next" in query:  # a sign-in page's way back: only one of ours travels on (safe_next), never //evil
+        query["next"] = [value for value in query["next"] if safe_next(value, "") == value]
+    return query
 
 
 def language_alternates() -> list[tuple[str, str]]:

@@ -47,6 +47,7 @@ def downgrade():
     with op.batch_alter_table('race_texts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_race_texts_race_id'))
     op.drop_table('race_texts')
+    # Not in a batch: SQLite (3.35+) drops a column in place, where a batch would re-create tables that other
+    # tables' foreign keys point at.
     for table in ('outbox_messages', 'waiver_versions', 'races', 'profiles'):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column('language')
+        op.drop_column(table, 'language')
