@@ -326,7 +326,11 @@
     return li;
   }
 
-  function renderResults(q, messages) {
+  // The answer to the last tap stays on its row until the next tap or a new search, whatever
+  // re-renders the list meanwhile (a failed request, the network going, a sync finishing).
+  var notes = {};
+
+  function renderResults(q) {
     var box = results();
     if (!box || !roster) return;
     box.textContent = "";
@@ -342,7 +346,7 @@
     }
     var list = el("ul", "checkin-list");
     list.setAttribute("role", "list");
-    found.forEach(function (runner) { list.appendChild(rowFor(runner, (messages || {})[runner.code])); });
+    found.forEach(function (runner) { list.appendChild(rowFor(runner, notes[runner.code])); });
     box.appendChild(list);
   }
 
@@ -486,9 +490,9 @@
 
   function tapAndShow(code, action) {
     return tap(code, action).then(function (answer) {
-      var messages = {};
-      messages[code] = { text: answer.text, problem: !answer.ok };
-      renderResults(searchBox.value, messages);
+      notes = {};
+      notes[code] = { text: answer.text, problem: !answer.ok };
+      renderResults(searchBox.value);
       var row = document.getElementById("reg-" + (answer.runner && answer.runner.id));
       var focus = row && row.querySelector("button");
       if (focus) focus.focus();
@@ -497,6 +501,7 @@
 
   // Offline, typing searches the roster at once (htmx would not get the input event's request through).
   searchBox && searchBox.addEventListener("input", function () {
+    notes = {};
     if (offline() && roster) renderResults(searchBox.value);
   });
   var form = document.querySelector("form.checkin-search");
