@@ -7,6 +7,9 @@ TEST_DATABASE_URL's name plus its id ("startline_test_gw0"), created if missing 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -53,12 +56,17 @@ def _fresh_postgres(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url() -> Iterator[str]:
     url = _postgres_url()
     if url:
         _fresh_postgres(url)
-        return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield url
+        return
+    # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps, and with them
+    # a running suite's database ("no such table" halfway through).
+    folder = tempfile.mkdtemp(prefix="startline-test-db-")
+    yield f"sqlite:///{folder}/test.db"
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
