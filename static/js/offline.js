@@ -39,7 +39,8 @@
     var saved = savedLine(iso);
     // Shown offline, or online when the network was too slow to wait for (static/sw.js, SLOW_MS).
     line.textContent = text(navigator.onLine ? "slow" : "offline", {saved: saved});
-    main.insertBefore(line, main.firstChild);
+    var column = main.querySelector(".ticket-single") || main;  // above the ticket, as wide as it
+    column.insertBefore(line, column.firstChild);
     window.addEventListener("online", function () {
       line.textContent = text("online", {saved: saved});
     });
