@@ -39,8 +39,7 @@
     var saved = savedLine(iso);
     // Shown offline, or online when the network was too slow to wait for (static/sw.js, SLOW_MS).
     line.textContent = text(navigator.onLine ? "slow" : "offline", {saved: saved});
-    var column = main.querySelector(".ticket-single") || main;  // above the ticket, as wide as it
-    column.insertBefore(line, column.firstChild);
+    main.insertBefore(line, main.firstChild);
     window.addEventListener("online", function () {
       line.textContent = text("online", {saved: saved});
     });
