@@ -62,7 +62,7 @@ def manifest():
              "description": _("Your tickets and their QR codes, offline too"),
              "url": url_for("tickets.index"), "icons": [icon("icons/icon-192.png", "192x192")]},
             {"name": _("Check-in"), "short_name": _("Check-in"), "description": _("Check runners in at your races"),
-             "url": url_for("manage.index"), "icons": [icon("icons/icon-192.png", "192x192")]},
+             "url": url_for("manage.checkin_shortcut"), "icons": [icon("icons/icon-192.png", "192x192")]},
         ],
     })
     response.mimetype = "application/manifest+json"

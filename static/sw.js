@@ -23,7 +23,9 @@ var SAVED_HEADER = "X-Offline-Saved-At";
 var STATIC_KEEP = 120;  // entries; the oldest go first (old deploys' files)
 var SLOW_MS = 4000;     // a kept page's network answer slower than this: the kept copy is shown
 // The same pages as OFFLINE_PAGES in blueprints/offline.py; the server's mark is needed as well.
-var KEPT_PAGES = [/^\/tickets\/$/, /^\/tickets\/[A-Za-z0-9_-]{8,40}$/, /^\/manage\/races\/\d+\/checkin$/];
+var CHECKIN_PAGE = /^\/manage\/races\/\d+\/checkin$/;
+var KEPT_PAGES = [/^\/tickets\/$/, /^\/tickets\/[A-Za-z0-9_-]{8,40}$/, CHECKIN_PAGE];
+var CHECKIN_SHORTCUT = "/manage/checkin";  // the manifest's shortcut (blueprints/site.py)
 // "/static/css/site.0123456789ab.css", or with FLASK_DEBUG "/static/css/site.css?v=0123456789ab".
 var HASHED_STATIC = /^\/static\/(.+\.[0-9a-f]{12}(\.[A-Za-z0-9]+)?|[^?]+\?v=[0-9a-f]{12})$/;
 var ASSET_IN_HTML = /(?:href|src)="(\/static\/[^"#]+)"/g;
@@ -167,13 +169,16 @@ function keepOnly(account) {
   });
 }
 
-// The kept copy of a page, marked for offline.js with the time it was saved (a meta element in its head).
+// The kept copy of a page, marked for offline.js with the time it was saved (a meta element in its head). For the
+// manifest's Check-in shortcut (which online redirects to the desk of the race on now), the check-in page kept last.
 function savedCopy(url) {
   var path = keptPath(url);
-  if (!path) return Promise.resolve(null);
+  var shortcut = url.pathname === CHECKIN_SHORTCUT;
+  if (!path && !shortcut) return Promise.resolve(null);
   return caches.keys().then(function (names) {
     var mine = names.filter(function (name) { return name.indexOf(PAGES_PREFIX) === 0; });
-    return mine.length === 1 ? caches.match(path, {cacheName: mine[0], ignoreVary: true}) : null;
+    if (mine.length !== 1) return null;
+    return path ? caches.match(path, {cacheName: mine[0], ignoreVary: true}) : lastCheckInPage(mine[0]);
   }).then(function (copy) {
     if (!copy) return null;
     var saved = copy.headers.get(SAVED_HEADER) || "";
@@ -182,6 +187,18 @@ function savedCopy(url) {
       return new Response(html.replace(/<head>/i, "<head>" + mark),
                           {status: 200, headers: copy.headers});
     });
+  });
+}
+
+function lastCheckInPage(cacheName) {
+  return caches.open(cacheName).then(function (cache) {
+    return cache.keys().then(function (requests) {
+      var desks = requests.filter(function (request) { return CHECKIN_PAGE.test(new URL(request.url).pathname); });
+      return Promise.all(desks.map(function (request) { return cache.match(request); }));
+    });
+  }).then(function (copies) {
+    var saved = function (copy) { return copy.headers.get(SAVED_HEADER) || ""; };
+    return copies.reduce(function (last, copy) { return !last || saved(copy) > saved(last) ? copy : last; }, null);
   });
 }
 

@@ -113,3 +113,22 @@ def fill_runner(runner, first, last, email, *, contact=True):
         runner.get_by_label("Emergency contact's phone").fill("+1 212 555 0100")
     runner.get_by_label("I have read the waiver above and accept it").check()
     runner.get_by_label("Signature").fill(f"{first} {last}")
+
+
+CONTRAST = """element => {
+  const luminance = css => {
+    const [r, g, b] = css.match(/[\\d.]+/g).slice(0, 3).map(v => {
+      const c = Number(v) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const style = getComputedStyle(element);
+  const [light, dark] = [luminance(style.color), luminance(style.backgroundColor)].sort((a, b) => b - a);
+  return (light + 0.05) / (dark + 0.05);
+}"""
+
+
+def contrast_ratio(locator) -> float:
+    """WCAG's contrast ratio of an element's text colour on its own (opaque) background colour."""
+    return locator.evaluate(CONTRAST)

@@ -74,3 +74,19 @@ def test_lighthouse_scores_become_goal_rows_and_a_missing_tool_is_said_not_score
     assert rows["Lighthouse performance ≥ 98 on the editor"]["met"] is False
     assert rows["Lighthouse performance ≥ 98 on the cart"] == {
         "goal": "Lighthouse performance ≥ 98 on the cart", "figure": "npx or Chromium not found", "met": False}
+
+
+def test_the_check_in_page_is_judged_by_its_accessibility():
+    assert lighthouse.goal_of("check-in page") == {"measures": "accessibility", "goal": 1.0}
+    assert lighthouse.goal_of("cart") == {"measures": "performance", "goal": lighthouse.GOAL}
+    results = {"pages": [], "lighthouse": [
+        {"name": "check-in page", "path": "/manage/races/1/checkin", "performance": 0.7, "accessibility": 1.0,
+         "metrics": {}, "problem": "", **lighthouse.goal_of("check-in page")},
+        {"name": "dashboard", "path": "/manage/races/1/dashboard", "performance": 0.99, "accessibility": 0.96,
+         "metrics": {}, "problem": "", **lighthouse.goal_of("dashboard")}]}
+    rows = {row["goal"]: row for row in report.goals(results)}
+    assert rows["Lighthouse accessibility ≥ 100 on the check-in page"] == {
+        "goal": "Lighthouse accessibility ≥ 100 on the check-in page", "figure": "70 (accessibility 100)", "met": True}
+    assert rows["Lighthouse performance ≥ 98 on the dashboard"]["met"] is True
+    results["lighthouse"][0]["accessibility"] = 0.98
+    assert report.goals(results)[0]["met"] is False

@@ -86,6 +86,14 @@ def open_desk(browser, live_server, app, organizer, race, width=390):
     return context, page
 
 
+def scanner_ready(page):
+    """Until the QR reader (the fallback's WebAssembly, in Chromium on Linux) is loaded, while the signal lasts."""
+    deadline = time.monotonic() + 30
+    while not page.evaluate("window.startlineCheckin.scannerReady()"):  # (wait_for_function's polling evals: CSP)
+        assert time.monotonic() < deadline, "the QR reader never loaded"
+        page.wait_for_timeout(100)
+
+
 def check_in_by_search(page, typed, name):
     page.get_by_role("searchbox").fill(typed)
     row = page.locator(".checkin-row").filter(has_text=name)
@@ -122,6 +130,7 @@ def test_offline_check_ins_by_search_and_by_scan_sync_once_when_back_online(live
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     screenshot(page, "checkin-offline-ready-390")
+    scanner_ready(page)
 
     context.set_offline(True)
     expect(page.locator("#checkin-offline-status")).to_contain_text("Offline.")
@@ -166,6 +175,54 @@ def test_a_refunded_ticket_scanned_gets_a_big_red_answer(live_server, app, db, r
     expect(answer).to_contain_text("Ray Refund")
     viewport_shot(page, "checkin-scan-red-1280")
     assert checked_in(db) == 0
+    context.close()
+
+
+def scan_refusal(app, db, race, people, case):
+    """(the ticket code a runner shows, the headline the phone answers) for each kind of refusal."""
+    if case == "already checked in":
+        ada = people["ada"]
+        ada.checked_in_at = datetime.now(UTC).replace(hour=12, minute=12, second=0, microsecond=0)
+        db.session.commit()
+        local = ada.checked_in_at.astimezone(race.tz)
+        return ada.ticket_code, f"✕ Already checked in at {local.hour % 12 or 12}:{local.minute:02d}"
+    if case == "waiver missing":
+        people["grace"].waiver_signed_at = None
+        db.session.commit()
+        return people["grace"].ticket_code, "✕ Waiver missing"
+    other = organized_race(db, make_profile(db), title="Hill 5K")
+    return runner(db, other, other.ticket_types[0], "Wes", "Elsewhere").ticket_code, "✕ Wrong race"
+
+
+@pytest.mark.parametrize("case", ["already checked in", "waiver missing", "wrong race"])
+def test_a_ticket_scanned_offline_that_cant_come_in_gets_a_big_red_answer_saying_why(
+        live_server, app, db, race_day, camera, case):
+    organizer, race, people = race_day
+    code, headline = scan_refusal(app, db, race, people, case)
+    context, page = open_desk(camera(app, code), live_server, app, organizer, race)
+    scanner_ready(page)
+    context.set_offline(True)
+    page.get_by_role("button", name="Scan ticket").click()
+    answer = page.locator("#checkin-scan-answer")
+    expect(answer).to_have_class(re.compile("is-problem"), timeout=30_000)
+    expect(answer.locator("strong")).to_have_text(re.compile("^" + re.escape(headline)))
+    assert page.evaluate("window.startlineCheckin.kept()")["queued"] == 0  # nothing to send
+    context.close()
+
+
+@pytest.mark.parametrize("where", ["the check-in page", "another page"])
+def test_signing_out_wipes_the_roster_from_the_phone(live_server, app, db, race_day, chromium, where):
+    organizer, race, _people = race_day
+    context, page = open_desk(chromium, live_server, app, organizer, race)
+    assert page.evaluate("window.startlineCheckin.kept()")["runners"] == 5
+    if where == "another page":  # the sign-out answer's Clear-Site-Data empties the device's storage
+        page.goto(f"{live_server.url}/manage/")
+    page.locator("summary", has_text="Account menu").click()
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign in").wait_for()
+    page.goto(f"{live_server.url}/")  # a page of its own to look from, whatever the sign-out's answer still loads
+    names = page.evaluate("indexedDB.databases().then(found => found.map(db => db.name))")
+    assert "startline-checkin" not in names
     context.close()
 
 
@@ -247,6 +304,22 @@ def test_a_race_over_two_days_ago_leaves_no_roster_on_the_device(live_server, ap
     page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
     expect(page.locator("#checkin-offline-status")).to_contain_text("The race is over")
     assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
+    context.close()
+
+
+def test_before_anyone_signs_up_there_is_nothing_to_scan(live_server, app, db, chromium):
+    organizer = make_profile(db, full_name="Olga Organizer")
+    race = organized_race(db, organizer, title="Empty 5K")
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 0 runners, updated ")
+    expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
+    runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+    page.reload()
+    expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 1 runner, updated ")
+    expect(page.get_by_role("button", name="Scan ticket")).to_be_visible()
     context.close()
 
 

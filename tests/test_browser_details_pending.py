@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from models import Registration
-from tests.browser import screenshot
+from tests.browser import contrast_ratio, screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import awaiting_runner, organized_race, runner
 from tests.test_browser_manage import browser_login
@@ -39,6 +39,7 @@ def test_a_runner_signs_the_waiver_at_the_desk_on_a_phone(live_server, page, app
     row.wait_for()
     assert "Waiver not signed" in row.inner_text() and row.get_by_role("button", name="Check in").count() == 0
     screenshot(page, "checkin-unsigned-390")
+    assert contrast_ratio(row.get_by_role("button", name="Sign waiver")) >= 4.5  # bold 17.6 px is not "large" text
 
     row.get_by_role("button", name="Sign waiver").click()  # htmx: the row becomes the signing form
     form = page.locator(".checkin-sign")

@@ -187,7 +187,8 @@ def test_an_organizer_opens_the_check_in_page_again_offline(live_server, page, a
     race = make_race(db, organizer=organizer, slug="lake", title="Lake 10K")
     browser_login(page, live_server, app, organizer)
     under_worker(page, f"{live_server.url}/manage/")
-    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+    page.goto(f"{live_server.url}/manage/checkin")  # the manifest's Check-in shortcut: the desk of the race next
+    assert page.url == f"{live_server.url}/manage/races/{race.id}/checkin"
     wait_until_kept(page, f"/manage/races/{race.id}/checkin")
 
     page.context.set_offline(True)
@@ -197,3 +198,7 @@ def test_an_organizer_opens_the_check_in_page_again_offline(live_server, page, a
     assert "you're offline" in page.locator("#offline-saved").inner_text()
     styled = page.evaluate("getComputedStyle(document.querySelector('#offline-saved')).borderTopStyle")
     assert styled != "none"  # the page's stylesheet came from the cache too
+
+    page.goto(f"{live_server.url}/manage/checkin")  # the shortcut offline: the check-in page the phone kept
+    assert page.get_by_role("heading", name="Check-in").is_visible()
+    assert "you're offline" in page.locator("#offline-saved").inner_text()

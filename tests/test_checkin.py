@@ -238,3 +238,32 @@ def test_two_volunteers_tapping_the_same_runner_at_once_check_in_once(db, race, 
     db.session.rollback()
     assert checked_in_at(db, ada) == MORNING
     assert len(list(db.session.scalars(select(RegistrationAudit).where(RegistrationAudit.registration_id == ada.id)))) == 1
+
+
+# --- the app's Check-in shortcut -------------------------------------------------------------
+
+def test_the_check_in_shortcut_opens_the_desk_of_the_race_on_now_or_next(client, db, organizer):
+    login(client, organizer)
+    at = {"yesterday": MORNING - timedelta(days=1), "three days ago": MORNING - timedelta(days=3),
+          "today at nine": MORNING + timedelta(hours=1, minutes=18), "next month": MORNING + timedelta(days=30)}
+    races = {name: organized_race(db, organizer, starts_at=when) for name, when in at.items()}
+    assert client.get("/manage/checkin").headers["Location"] == desk(races["today at nine"])
+    db.session.delete(races["today at nine"])
+    db.session.commit()
+    assert client.get("/manage/checkin").headers["Location"] == desk(races["yesterday"])  # its desk is still open
+
+
+def test_the_shortcut_skips_races_whose_roster_a_phone_has_forgotten(client, db, organizer):
+    login(client, organizer)
+    organized_race(db, organizer, starts_at=MORNING - timedelta(days=3))  # race day + 3: a phone forgot it
+    assert client.get("/manage/checkin").headers["Location"] == "/manage/"
+    later = organized_race(db, organizer, starts_at=MORNING + timedelta(days=90))
+    assert client.get("/manage/checkin").headers["Location"] == desk(later)
+    other = make_profile(db)
+    login(client, other)  # another organizer's races are never theirs to open
+    assert client.get("/manage/checkin").headers["Location"] == "/manage/"
+
+
+def test_the_shortcut_asks_a_visitor_to_sign_in_first(client, db):
+    response = client.get("/manage/checkin")
+    assert response.status_code in (302, 303) and "/auth/sign-in" in response.headers["Location"]

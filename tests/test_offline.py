@@ -54,7 +54,7 @@ def test_the_manifest_has_every_field_chromium_asks_for_and_its_images_exist(cli
     assert {("192x192", "any"), ("512x512", "any"), ("512x512", "maskable")} <= purposes
     assert {shot["form_factor"] for shot in manifest["screenshots"]} == {"narrow", "wide"}
     assert {shortcut["name"]: shortcut["url"] for shortcut in manifest["shortcuts"]} == {
-        "My tickets": "/tickets/", "Check-in": "/manage/"}
+        "My tickets": "/tickets/", "Check-in": "/manage/checkin"}
     for image in [*manifest["icons"], *manifest["screenshots"], *manifest["shortcuts"][0]["icons"]]:
         answer = client.get(image["src"])
         assert answer.status_code == 200, image["src"]

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, g, request, url_for
+from flask import current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 
+from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import DeskWaiverForm, first_errors
@@ -14,8 +15,9 @@ from blueprints.security import CAMERA_PERMISSIONS_POLICY, content_security_poli
 from extensions import db
 from models import Race
 from services import clock
+from services.permissions import managed_races
 from services.registrants import checkin as checkins
-from services.registrants import desk_waiver, query
+from services.registrants import checkin_sync, desk_waiver, query
 from services.registrants.query import Registrant
 from services.runners import age_on, is_minor, local_today, race_day, waiver_to_sign
 
@@ -26,6 +28,14 @@ def checkin_time(at: datetime | None, race: Race, now: datetime) -> str:
         return ""
     same_day = at.astimezone(race.tz).date() == now.astimezone(race.tz).date()
     return local_time(at, race.timezone, "h:mm a" if same_day else "EEE d MMM, h:mm a")
+
+
+@bp.get("/checkin")
+@login_required
+def checkin_shortcut():
+    """The app's Check-in shortcut (the manifest's): the desk of your race on now or next, else your races."""
+    race = checkin_sync.desk_race(managed_races(db.session, g.user.id), clock.now())
+    return redirect(url_for("manage.checkin", race_id=race.id) if race else url_for("manage.index"))
 
 
 @bp.get("/races/<int:race_id>/checkin")

@@ -30,7 +30,7 @@ from models import CheckInEvent, Order, OrderStatus, Race, Registration, Registr
 from services.registrants.checkin import REFUSALS, already_checked_in, waiver_missing
 from services.registrants.edits import audit_row
 from services.registrants.query import registrant_status, registrants_query
-from services.runners import race_day, waiver_to_sign
+from services.runners import local_today, race_day, waiver_to_sign
 
 ACTIONS = ("check_in", "undo")
 MAX_ITEMS = 500                       # a phone offline all morning at one desk sends a few hundred at most
@@ -182,6 +182,12 @@ def roster(session: Session, race: Race) -> dict:
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
     return {**body, "etag": digest}
 
+
+def desk_race(races: Iterable[Race], now: datetime) -> Race | None:
+    """The race whose check-in desk the app's Check-in shortcut opens: of `races`, those a device still keeps the
+    roster of (until race day + KEEP_DAYS where the race is run), the one starting nearest to `now`."""
+    open_desks = [race for race in races if local_today(race, now) <= race_day(race) + timedelta(days=KEEP_DAYS)]
+    return min(open_desks, key=lambda race: abs(race.starts_at - now), default=None)
 
 # --- applying a batch ----------------------------------------------------------------------------
 

@@ -243,6 +243,7 @@
     if (waiting) text += " " + say("waiting", { count: waiting, num: number(waiting) });
     if (signedOut) text += " " + say("signed_out");
     panel.classList.toggle("is-offline", !navigator.onLine);
+    if (scanButton && canScan) scanButton.hidden = !roster.runners.length;  // nobody signed up: nothing to scan
     showStatus(text);
     updateCounter();
   }
@@ -654,12 +655,20 @@
     });
   }
 
-  // Online, the QR reader is made at once, so the Scan button works after the signal goes.
+  // Online, the QR reader is made at once, so the Scan button works after the signal goes: one look at a blank
+  // image makes the fallback reader fetch and compile its WebAssembly now (it does so lazily otherwise).
+  var scannerReady = false;
   function readyScanner() {
-    if (roster && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) return makeDetector().catch(function () {});
+    if (!roster || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
+    return makeDetector().then(function (made) {
+      var blank = document.createElement("canvas");
+      blank.width = blank.height = 8;
+      return made.detect(blank);
+    }).then(function () { scannerReady = true; }, function () {});
   }
 
-  if (scanButton && navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+  var canScan = !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
+  if (scanButton && canScan) {
     scanButton.addEventListener("click", startScanning);
     document.getElementById("checkin-scanner-close").addEventListener("click", function () { dialog.close(); });
     dialog.addEventListener("close", function () { stopScanning(); scanButton.focus(); });
@@ -686,6 +695,7 @@
     sync: sync,
     refresh: download,
     lastSync: function () { return lastSync; },
+    scannerReady: function () { return scannerReady; },
     kept: function () {
       return loadRoster().then(function (saved) {
         return queued().then(function (items) { return { runners: saved ? saved.runners.length : 0, queued: items.length }; });
