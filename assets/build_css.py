@@ -115,8 +115,10 @@ def _split_selectors(prelude: str) -> list[str]:
     return [*parts, current]
 
 
-def drop_unseen_themes(css: str) -> str:
-    """The CSS without the dark theme's rules and media queries and without :host rules."""
+def _rewrite(css: str, rule) -> str:
+    """The CSS with each rule's selectors and body passed through `rule(selectors, body)`, which gives them back
+    (changed or not) or None to drop the rule; @media, @supports and @layer are walked into and go when left
+    empty, and the dark theme's media queries go."""
     out = []
     for prelude, body in _blocks(css):
         if body is None:
@@ -124,14 +126,25 @@ def drop_unseen_themes(css: str) -> str:
         elif prelude.startswith(_DROP_AT_RULES):
             continue
         elif prelude.startswith("@"):
-            inner = drop_unseen_themes(body) if prelude.startswith(("@media", "@supports", "@layer")) else body
+            inner = _rewrite(body, rule) if prelude.startswith(("@media", "@supports", "@layer")) else body
             if inner.strip():
                 out.append(f"{prelude}{{{inner}}}")
-        else:
-            selectors = [s for s in _split_selectors(prelude) if not s.strip().startswith(_DROP_SELECTORS)]
-            if selectors:
-                out.append(f"{','.join(selectors)}{{{body}}}")
+        elif (kept := rule(_split_selectors(prelude), body)) is not None:
+            out.append(f"{','.join(kept[0])}{{{kept[1]}}}")
     return "".join(out)
+
+
+def _keep_selectors(test):
+    """A `_rewrite` rule that keeps the selectors for which `test(selector)` holds, and drops a rule left with none."""
+    def rule(selectors, body):
+        kept = [s for s in selectors if test(s)]
+        return (kept, body) if kept else None
+    return rule
+
+
+def drop_unseen_themes(css: str) -> str:
+    """The CSS without the dark theme's rules and media queries and without :host rules."""
+    return _rewrite(css, _keep_selectors(lambda s: not s.strip().startswith(_DROP_SELECTORS)))
 
 
 def _without_groups(selector: str) -> str:
@@ -159,50 +172,25 @@ def _needs(selector: str, absent: tuple[str, ...]) -> bool:
 
 def drop_absent(css: str, absent: tuple[str, ...]) -> str:
     """The CSS without the selectors that need an element or attribute value of `absent`."""
-    out = []
-    for prelude, body in _blocks(css):
-        if body is None:
-            out.append(prelude + ";")
-        elif prelude.startswith(("@media", "@supports", "@layer")):
-            inner = drop_absent(body, absent)
-            if inner.strip():
-                out.append(f"{prelude}{{{inner}}}")
-        elif prelude.startswith("@"):
-            out.append(f"{prelude}{{{body}}}")
-        else:
-            selectors = [s for s in _split_selectors(prelude) if not _needs(s, absent)]
-            if selectors:
-                out.append(f"{','.join(selectors)}{{{body}}}")
-    return "".join(out)
+    return _rewrite(css, _keep_selectors(lambda s: not _needs(s, absent)))
 
 
 def drop_unread_properties(css: str) -> str:
     """The CSS without the custom properties (--pico-range-…) that no var() reads once rules are dropped."""
     while True:
-        read = set(re.findall(r"var\(\s*(--[\w-]+)", css))
-        kept = _keep_declarations(css, read)
+        kept = _rewrite(css, _keep_properties(set(re.findall(r"var\(\s*(--[\w-]+)", css))))
         if kept == css:
             return css
         css = kept
 
 
-def _keep_declarations(css: str, read: set[str]) -> str:
-    out = []
-    for prelude, body in _blocks(css):
-        if body is None:
-            out.append(prelude + ";")
-        elif prelude.startswith(("@media", "@supports", "@layer")):
-            inner = _keep_declarations(body, read)
-            if inner.strip():
-                out.append(f"{prelude}{{{inner}}}")
-        elif prelude.startswith("@"):
-            out.append(f"{prelude}{{{body}}}")
-        else:
-            declarations = [d for d in body.split(";")
-                            if not (name := re.match(r"\s*(--[\w-]+)\s*:", d)) or name.group(1) in read]
-            if "".join(declarations).strip():
-                out.append(f"{prelude}{{{';'.join(declarations)}}}")
-    return "".join(out)
+def _keep_properties(read: set[str]):
+    """A `_rewrite` rule that keeps the custom properties in `read` (and every other declaration)."""
+    def rule(selectors, body):
+        declarations = [d for d in body.split(";")
+                        if not (name := re.match(r"\s*(--[\w-]+)\s*:", d)) or name.group(1) in read]
+        return (selectors, ";".join(declarations)) if "".join(declarations).strip() else None
+    return rule
 
 
 def purge(bundle: str, into: Path) -> str:

@@ -61,14 +61,16 @@ Dos vueltas al **Bosque de Chapultepec**, con abastecimiento cada cinco kilómet
 
 
 @pytest.fixture
-def seeded(db):
-    """Everyone and everything the cases show: an organizer with a race of each size, 25 races for the list
-    (one more than a page), and buyers with no cart or ticket, one of each, and six and many."""
+def seeded(app, db):
+    """Everyone and everything the cases show: an organizer with a race of each size, a page of races and one more
+    (pages of 8 here, not 24: the same page, a shorter screenshot), and buyers with no cart or ticket, one of each,
+    and six and many."""
+    app.config["RACES_PER_PAGE"] = 8
     olga = make_profile(db, full_name="Olga Organizadora Fernández", email="olga@example.com", language="es")
     races = [make_race(db, organizer=olga, slug=f"carrera-{n}", title=f"{LONG_TITLES[n % 4]} {2026 + n // 4}",
                        language="es", location_name="Bosque de Chapultepec, Ciudad de México", tickets=TICKETS,
                        currency="MXN")
-             for n in range(25)]
+             for n in range(9)]
     empty = organized_race(db, olga, slug="sin-ventas", title="Carrera Nocturna sin inscritos todavía", language="es",
                            tickets=TICKETS, currency="MXN", description=DESCRIPTION, tax_mode=TaxMode.INCLUSIVE,
                            tax_label="IVA", tax_rate_bps=1600)
