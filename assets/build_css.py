@@ -2,12 +2,15 @@
 
 Each page loads one of them, each with only the rules whose classes, elements and attributes appear in
 the templates of its pages (and base.html, partials/, and static/js/ where those load it):
-- static/css/race.css: the race list and race page (blueprint "races"), the pages most people see;
+- static/css/race.css: the race list and race page (blueprint "races"), the pages most people see, as a
+  visitor who is not signed in sees them (the race page's weight, issue 17);
+- static/css/race-signed-in.css: the same pages for a signed-in visitor: race.css and the account menu's rules;
 - static/css/manage.css: the organizer's area (blueprint "manage"), with every template;
 - static/css/site.css: every other page (every template but the organizer's).
 
 Each drops what this site never shows (_DROP_SELECTORS: Pico's dark theme, its shadow-DOM rules, range
-inputs), then is minified with rcssmin. Each starts with a comment naming its sources and their
+inputs), and the race bundles what their markup never has (_ABSENT), then custom properties no rule reads;
+then is minified with rcssmin. Each starts with a comment naming its sources and their
 SHA-256, which tests/test_static_delivery.py compares with assets/css/ ("run make css").
 
 Edit assets/css/app.css, never static/css/; then `make css` (needs npx: it runs PurgeCSS once per bundle).
@@ -15,6 +18,7 @@ Edit assets/css/app.css, never static/css/; then `make css` (needs npx: it runs 
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,10 +32,15 @@ PURGECSS = "purgecss@7.0.2"
 _AREAS = sorted(d.name for d in (ROOT / "templates").iterdir() if d.is_dir() and d.name != "emails")
 # services/markdown.py names the elements a race's description may hold.
 _SHARED = ["templates/*.html", "partials/**/*.html", "services/markdown.py"]
-# Which pages load which bundle: blueprints/static_files.py's STYLESHEETS, by blueprint.
+# The race list and race page, and what htmx swaps into them (the ticket form, the waitlist's join form), with
+# only the partials and the other pages (an error) they show, the account menu left to a signed-in visitor's.
+_RACE_PAGES = ["templates/base.html", "templates/errors.html", "services/markdown.py",
+               *(f"partials/{name}.html" for name in ("_cart_badge", "_language_switch", "_price_step", "_social_icon")),
+               "templates/races/**/*.html", "templates/waitlist/_join.html"]
+# Which pages load which bundle: blueprints/static_files.py's STYLESHEETS, by blueprint (and who is signed in).
 BUNDLES = {
-    # The race list and race page, and what htmx swaps into them (the ticket form, the waitlist).
-    "race": [*_SHARED, "templates/races/**/*.html", "templates/waitlist/**/*.html"],
+    "race": _RACE_PAGES,
+    "race-signed-in": [*_RACE_PAGES, "partials/_account_menu.html"],
     "site": [*_SHARED, "static/js/*.js", *(f"templates/{area}/**/*.html" for area in _AREAS if area != "manage")],
     "manage": [*_SHARED, "static/js/*.js", *(f"templates/{area}/**/*.html" for area in _AREAS), "blueprints/manage/charts.py"],
 }
@@ -43,6 +52,13 @@ SAFELIST = [r"^badge-", r"^status-", r"^col-", r"^tt-", r"^htmx-", r"^is-", r"^:
 # inputs (PurgeCSS keeps those: "range" is a word of the templates, as Jinja's range()).
 _DROP_SELECTORS = ("[data-theme=dark]", ":host", ":where(:host)", "[type=range]")
 _DROP_AT_RULES = ("@media only screen and (prefers-color-scheme:dark)",)
+# Per bundle, elements and attribute values its markup never has, whose rules PurgeCSS keeps because the word
+# is in some text ("summary" of a race, "details" in a sentence, "time" of <time>, "month" of an id): a
+# selector that needs one goes. tests/test_static_delivery.py checks that the bundle's templates have none.
+_ABSENT = {
+    "race": ("details", "summary", "[dir=rtl]", "[type=time]", "[type=month]", "[type=checkbox]", "[type=radio]",
+             "[type=button]", "[role=link]"),
+}
 
 
 def source_digest() -> str:
@@ -99,8 +115,10 @@ def _split_selectors(prelude: str) -> list[str]:
     return [*parts, current]
 
 
-def drop_unseen_themes(css: str) -> str:
-    """The CSS without the dark theme's rules and media queries and without :host rules."""
+def _rewrite(css: str, rule) -> str:
+    """The CSS with each rule's selectors and body passed through `rule(selectors, body)`, which gives them back
+    (changed or not) or None to drop the rule; @media, @supports and @layer are walked into and go when left
+    empty, and the dark theme's media queries go."""
     out = []
     for prelude, body in _blocks(css):
         if body is None:
@@ -108,14 +126,71 @@ def drop_unseen_themes(css: str) -> str:
         elif prelude.startswith(_DROP_AT_RULES):
             continue
         elif prelude.startswith("@"):
-            inner = drop_unseen_themes(body) if prelude.startswith(("@media", "@supports", "@layer")) else body
+            inner = _rewrite(body, rule) if prelude.startswith(("@media", "@supports", "@layer")) else body
             if inner.strip():
                 out.append(f"{prelude}{{{inner}}}")
-        else:
-            selectors = [s for s in _split_selectors(prelude) if not s.strip().startswith(_DROP_SELECTORS)]
-            if selectors:
-                out.append(f"{','.join(selectors)}{{{body}}}")
+        elif (kept := rule(_split_selectors(prelude), body)) is not None:
+            out.append(f"{','.join(kept[0])}{{{kept[1]}}}")
     return "".join(out)
+
+
+def _keep_selectors(test):
+    """A `_rewrite` rule that keeps the selectors for which `test(selector)` holds, and drops a rule left with none."""
+    def rule(selectors, body):
+        kept = [s for s in selectors if test(s)]
+        return (kept, body) if kept else None
+    return rule
+
+
+def drop_unseen_themes(css: str) -> str:
+    """The CSS without the dark theme's rules and media queries and without :host rules."""
+    return _rewrite(css, _keep_selectors(lambda s: not s.strip().startswith(_DROP_SELECTORS)))
+
+
+def _without_groups(selector: str) -> str:
+    """The selector without its :not(…), :is(…), :where(…) and :has(…) parts (those need no element of their own)."""
+    while True:
+        flat = re.sub(r":(?:not|is|where|has)\([^()]*\)", "", selector)
+        if flat == selector:
+            return flat
+        selector = flat
+
+
+def _needs(selector: str, absent: tuple[str, ...]) -> bool:
+    """Whether the selector matches only where the markup has something it never has."""
+    flat = _without_groups(selector)
+    for token in absent:
+        if token.startswith("["):
+            if token in flat:
+                return True
+        elif re.search(rf"(?<![\w.#-]){re.escape(token)}(?![\w-])", flat):
+            return True
+    # `:is([type=month],[type=time])`: a group whose every choice is absent.
+    return any(all(choice.strip() in absent for choice in _split_selectors(group))
+               for group in re.findall(r":(?:is|where)\(([^()]*)\)", selector))
+
+
+def drop_absent(css: str, absent: tuple[str, ...]) -> str:
+    """The CSS without the selectors that need an element or attribute value of `absent`."""
+    return _rewrite(css, _keep_selectors(lambda s: not _needs(s, absent)))
+
+
+def drop_unread_properties(css: str) -> str:
+    """The CSS without the custom properties (--pico-range-…) that no var() reads once rules are dropped."""
+    while True:
+        kept = _rewrite(css, _keep_properties(set(re.findall(r"var\(\s*(--[\w-]+)", css))))
+        if kept == css:
+            return css
+        css = kept
+
+
+def _keep_properties(read: set[str]):
+    """A `_rewrite` rule that keeps the custom properties in `read` (and every other declaration)."""
+    def rule(selectors, body):
+        declarations = [d for d in body.split(";")
+                        if not (name := re.match(r"\s*(--[\w-]+)\s*:", d)) or name.group(1) in read]
+        return (selectors, ";".join(declarations)) if "".join(declarations).strip() else None
+    return rule
 
 
 def purge(bundle: str, into: Path) -> str:
@@ -135,7 +210,8 @@ def purge(bundle: str, into: Path) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         for bundle in BUNDLES:
-            css = rcssmin.cssmin(drop_unseen_themes(rcssmin.cssmin(purge(bundle, Path(scratch)))))
+            css = drop_absent(drop_unseen_themes(rcssmin.cssmin(purge(bundle, Path(scratch)))), _ABSENT.get(bundle, ()))
+            css = rcssmin.cssmin(drop_unread_properties(css))
             target = ROOT / "static" / "css" / f"{bundle}.css"
             target.write_text(header() + css + "\n")
             print(f"{target.relative_to(ROOT)}: {len(css):,} bytes", file=sys.stderr)

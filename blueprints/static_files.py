@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import zopfli.gzip
-from flask import Flask, request, url_for
+from flask import Flask, g, request, url_for
 from whitenoise import WhiteNoise
 from whitenoise.compress import Compressor
 
@@ -35,6 +35,9 @@ HASH_LENGTH = 12
 HASHED_NAME = re.compile(rf"\.[0-9a-f]{{{HASH_LENGTH}}}\.[A-Za-z0-9]+$")
 # Each page loads one stylesheet with only the rules its templates use (assets/build_css.py, `make css`).
 STYLESHEETS = {"races": "css/race.css", "manage": "css/manage.css"}
+# A signed-in visitor's race pages have the account menu: their stylesheet has its rules, race.css not (it is
+# what a first-time visitor downloads with the race page, and counts in its weight).
+SIGNED_IN_STYLESHEETS = {"races": "css/race-signed-in.css"}
 DEFAULT_STYLESHEET = "css/site.css"
 SHORT_MAX_AGE = 300  # seconds, for a plain name: its content may change at the next deploy
 _STALE_BUILD_SECONDS = 7 * 24 * 3600
@@ -161,5 +164,8 @@ def register(app: Flask) -> None:
 
 
 def page_stylesheet() -> str:
-    """The stylesheet this request's page loads, by the blueprint that renders it."""
-    return STYLESHEETS.get(request.blueprint or "", DEFAULT_STYLESHEET)
+    """The stylesheet this request's page loads, by the blueprint that renders it and whether one is signed in."""
+    blueprint = request.blueprint or ""
+    if g.get("user") is not None and blueprint in SIGNED_IN_STYLESHEETS:
+        return SIGNED_IN_STYLESHEETS[blueprint]
+    return STYLESHEETS.get(blueprint, DEFAULT_STYLESHEET)

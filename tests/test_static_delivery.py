@@ -17,7 +17,7 @@ import pytest
 from flask import Response, request
 from PIL import Image
 
-from blueprints.static_files import STYLESHEETS, build
+from blueprints.static_files import SIGNED_IN_STYLESHEETS, STYLESHEETS, build
 from config import BASE_DIR
 from models import Race
 from services.media import COVER_WIDTHS, delete_race_image, save_race_image, variant_key
@@ -207,7 +207,8 @@ def test_the_stylesheets_are_built_from_the_current_sources():
     for bundle in build_css.BUNDLES:
         first_line = (BASE_DIR / "static" / "css" / f"{bundle}.css").read_text().split("\n", 1)[0]
         assert first_line == build_css.header().strip(), f"static/css/{bundle}.css is stale: run make css"
-    assert set(STYLESHEETS.values()) | {"css/site.css"} == {f"css/{b}.css" for b in build_css.BUNDLES}
+    served = set(STYLESHEETS.values()) | set(SIGNED_IN_STYLESHEETS.values()) | {"css/site.css"}
+    assert served == {f"css/{b}.css" for b in build_css.BUNDLES}
 
 
 def _classes_in(paths) -> set[str]:
@@ -219,7 +220,7 @@ def _classes_in(paths) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("bundle", ["race", "site", "manage"])
+@pytest.mark.parametrize("bundle", ["race", "race-signed-in", "site", "manage"])
 def test_every_class_a_bundles_templates_use_keeps_its_rules(bundle):
     """A class added to a template after the last `make css` would lose its style: this says so."""
     sources = "".join((BASE_DIR / s).read_text() for s in build_css.SOURCES)
@@ -230,6 +231,32 @@ def test_every_class_a_bundles_templates_use_keeps_its_rules(bundle):
                      if re.search(rf"\.{re.escape(c)}(?![\w-])", sources)
                      and not re.search(rf"\.{re.escape(c)}(?![\w-])", built))
     assert not missing, f"static/css/{bundle}.css lacks {missing}: run make css"
+
+
+@pytest.mark.parametrize("bundle", ["race"])
+def test_what_a_bundle_drops_as_absent_is_in_none_of_its_templates(bundle):
+    """A <details> or a time input added to a race page would find no rules in race.css: this says so."""
+    markup = "".join(p.read_text() for pattern in build_css.BUNDLES[bundle] if pattern.endswith(".html")
+                     for p in BASE_DIR.glob(pattern))
+    markup = re.sub(r"\{#.*?#\}", "", markup, flags=re.S)
+    for token in build_css._ABSENT[bundle]:
+        if token.startswith("["):
+            name, value = token.strip("[]").split("=")
+            assert not re.search(rf'\b{name}="{value}"', markup), f"{token} is in {bundle}'s templates"
+        else:
+            assert not re.search(rf"<{token}[\s>]", markup), f"<{token}> is in {bundle}'s templates"
+
+
+def test_the_account_menu_is_styled_for_a_signed_in_visitor_only(client, db):
+    """race.css, the race page's weight, has no rules for the account menu; a signed-in visitor's stylesheet has."""
+    race_css = (BASE_DIR / "static" / "css" / "race.css").read_text()
+    signed_in_css = (BASE_DIR / "static" / "css" / "race-signed-in.css").read_text()
+    assert "details.dropdown" not in race_css and ".account-menu" not in race_css
+    assert "details.dropdown" in signed_in_css and ".account-menu" in signed_in_css
+    race = make_race(db, slug="lake-10k")
+    login(client, make_profile(db))
+    page = client.get(f"/races/{race.slug}").get_data(as_text=True)
+    assert 'class="dropdown account-menu"' in page and "/static/css/race-signed-in." in page
 
 
 def test_hover_and_focus_states_survive_the_trimming():
