@@ -22,7 +22,8 @@ One run, 10–15 minutes on two vCPUs (most of it the spikes and the growth to 5
 Knobs (environment): BENCH_DATABASE_URL (its database name must contain "bench": it is dropped),
 BENCH_DURATION (10s), BENCH_WARMUP (2s), BENCH_CEILING_DURATION (5s), BENCH_CONNECTIONS (16),
 BENCH_THREADS (2), BENCH_SPIKE_MODELS (the Procfile's model and sync; e.g. "sync,gthread:4,gthread:8,
-gthread:16,gevent"), BENCH_STRIPE_LATENCY_MS (300), BENCH_ONLY=spike (seed, then only the spike under each
+gthread:16,gthread:3x8,gevent"), BENCH_SPIKE_CLIENT (asyncio, or threads: a thread and `requests` per buyer),
+BENCH_STRIPE_LATENCY_MS (300), BENCH_ONLY=spike (seed, then only the spike under each
 of BENCH_SPIKE_MODELS, with the CPU milliseconds per checkout of the app, the Stripe double, the load generator
 and the whole machine; about a minute a model; no report written).
 """

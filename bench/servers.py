@@ -44,11 +44,12 @@ class Model:
 
     @classmethod
     def parse(cls, text: str) -> Model:
-        """"sync", "gthread:8" (two workers of 8 threads), "gevent"."""
+        """"sync", "gthread:8" (two workers of 8 threads), "gthread:3x8" (three workers of 8 threads), "gevent"."""
         kind, _, threads = text.strip().partition(":")
         if kind not in ("sync", "gthread", "gevent"):
-            raise ValueError(f"unknown worker model {text!r}: sync, gthread:N or gevent")
-        return cls(kind, WORKERS, int(threads or 1) if kind == "gthread" else 1)
+            raise ValueError(f"unknown worker model {text!r}: sync, gthread:N, gthread:WxN or gevent")
+        workers, _, per_worker = threads.rpartition("x")
+        return cls(kind, int(workers or WORKERS), int(per_worker or 1) if kind == "gthread" else 1)
 
 
 def procfile_model(procfile: Path = ROOT / "Procfile") -> Model:

@@ -2,14 +2,21 @@
 within 10 seconds for 500 spots, while Stripe takes 300 ms to create each Checkout Session.
 
 The Stripe double is the test suite's loopback Stripe (tests/doubles/stripe_api.py) with a
-latency knob. Each buyer is a thread with its own cookies (the auth tokens, and a Flask session
-holding a CSRF token, minted in-process as a browser would have them from its cart page); buyer i
-starts at i × window / buyers. A checkout answered 303 to the Stripe page holds a spot; the bench
+latency knob. Each buyer has its own cookies (the auth tokens, and a Flask session holding a CSRF
+token, minted in-process as a browser would have them from its cart page) and its own connection;
+buyer i sends at i × window / buyers, however the others fare (open loop: a slow server does not
+slow the arrivals). The buyers are coroutines on one asyncio loop, each writing its request on a
+new connection and reading the answer (BENCH_SPIKE_CLIENT=threads: a thread each with `requests`,
+as before: about three times the CPU, taken from the CPUs the server shares, and under load its
+requests left late); how late each request left against its schedule is reported
+(`send_late_p99_ms`), so a client that cannot keep up shows. A checkout answered 303 to the Stripe page holds a spot; the bench
 then completes those sessions on the double and delivers each checkout.session.completed webhook,
 signed, to the app, so "sold" means paid orders in the database, not redirects.
 """
 from __future__ import annotations
 
+import asyncio
+import gzip
 import json
 import os
 import re
@@ -18,9 +25,11 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -31,6 +40,7 @@ from tests.doubles.stripe_api import StripeServer
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 120
 WINDOW_SECONDS = 10.0
+CLIENT = os.environ.get("BENCH_SPIKE_CLIENT", "asyncio").strip() or "asyncio"  # or "threads"
 
 
 class SlowStripe(StripeServer):
@@ -114,6 +124,8 @@ class SpikeResult:
     webhooks_delivered: int = 0
     webhook_errors: list[str] = field(default_factory=list)
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU time during the buyers' part, per process
+    client: str = CLIENT
+    send_late_ms: list[float] = field(default_factory=list)  # per buyer: how long after its time its request left
 
     def count(self, outcome: str) -> int:
         return sum(1 for a in self.attempts if a.outcome == outcome)
@@ -130,6 +142,7 @@ class SpikeResult:
                 "checkout_p50_ms": _round(percentile(latencies, 50)),
                 "checkout_p99_ms": _round(percentile(latencies, 99)),
                 "checkout_max_ms": _round(latencies[-1] if latencies else None), "wall_s": round(self.wall_s, 2),
+                "client": self.client, "send_late_p99_ms": _round(percentile(sorted(self.send_late_ms), 99)),
                 "webhooks_delivered": self.webhooks_delivered, "webhook_errors": self.webhook_errors[:5],
                 "cpu_ms_per_checkout": {k: round(v / self.buyers, 1) for k, v in self.cpu_ms.items()}}
 
@@ -178,7 +191,20 @@ def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
             "load generator": (ours.user + ours.system) * 1000, "machine": _machine_busy_ms()}
 
 
-def _checkout(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, attempt: Attempt) -> None:
+def _judge(attempt: Attempt, status: int, location: str, text: str, stripe_url: str) -> None:
+    attempt.checkout_status = status
+    if status == 409 and "sold out" in text.lower():
+        attempt.outcome = "sold out"
+    elif status == 303 and location.startswith(stripe_url + "/c/pay/"):
+        attempt.outcome, attempt.detail = "reached stripe", location.rsplit("/", 1)[-1]
+    else:
+        attempt.outcome = "error"
+        attempt.detail = f"checkout: HTTP {status} {location or text[:200]}"
+
+
+def _checkout(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, attempt: Attempt,
+              late: list[float], index: int) -> None:
+    """One buyer as a thread with `requests` (BENCH_SPIKE_CLIENT=threads)."""
     http = requests.Session()
     for name, value in buyer.cookies.items():
         http.cookies.set(name, value)
@@ -187,22 +213,75 @@ def _checkout(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, att
         if delay > 0:
             time.sleep(delay)
         started = time.perf_counter()
+        late[index] = (started - start_at) * 1000
         response = http.post(f"{base_url}/orders/{buyer.order_id}/checkout", headers={"X-CSRFToken": buyer.csrf_token},
                              allow_redirects=False, timeout=TIMEOUT)
         attempt.checkout_ms = (time.perf_counter() - started) * 1000
-        attempt.checkout_status = response.status_code
-        location = response.headers.get("Location", "")
-        if response.status_code == 409 and "sold out" in response.text.lower():
-            attempt.outcome = "sold out"
-        elif response.status_code == 303 and location.startswith(stripe_url + "/c/pay/"):
-            attempt.outcome, attempt.detail = "reached stripe", location.rsplit("/", 1)[-1]
-        else:
-            attempt.outcome = "error"
-            attempt.detail = f"checkout: HTTP {response.status_code} {location or response.text[:200]}"
+        _judge(attempt, response.status_code, response.headers.get("Location", ""), response.text, stripe_url)
     except requests.RequestException as exc:
         attempt.outcome, attempt.detail = "error", f"{type(exc).__name__}: {exc}"
     finally:
         http.close()
+
+
+async def _checkout_async(base_url: str, buyer: Buyer, start_at: float, stripe_url: str, attempt: Attempt,
+                          late: list[float], index: int) -> None:
+    """One buyer as a coroutine: the same request as `_checkout` (its cookies, CSRF header, gzip accepted, a
+    connection of its own), written and read with asyncio streams."""
+    target = urlsplit(base_url)
+    cookie = "; ".join(f"{name}={value}" for name, value in buyer.cookies.items())
+    request = (f"POST /orders/{buyer.order_id}/checkout HTTP/1.1\r\nHost: {target.netloc}\r\n"
+               f"User-Agent: startline-bench\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+               f"Cookie: {cookie}\r\nX-CSRFToken: {buyer.csrf_token}\r\nContent-Length: 0\r\n"
+               f"Connection: close\r\n\r\n").encode()
+    delay = start_at - time.perf_counter()
+    if delay > 0:
+        await asyncio.sleep(delay)
+    started = time.perf_counter()
+    late[index] = (started - start_at) * 1000
+    writer = None
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            reader, writer = await asyncio.open_connection(target.hostname, target.port)
+            writer.write(request)
+            raw = await reader.read()  # Connection: close: the answer ends with the connection
+        attempt.checkout_ms = (time.perf_counter() - started) * 1000
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = _unchunk(body)
+        encoding = headers.get("content-encoding", "")
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        elif encoding == "deflate":
+            body = zlib.decompress(body)
+        _judge(attempt, int(lines[0].split()[1]), headers.get("location", ""), body.decode("utf-8", "replace"),
+               stripe_url)
+    except (OSError, TimeoutError, ValueError, IndexError, zlib.error) as exc:
+        attempt.outcome, attempt.detail = "error", f"{type(exc).__name__}: {exc}"
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = bytearray()
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            break
+        out += body[:size]
+        body = body[size + 2:]
+    return bytes(out)
+
+
+async def _buyers_async(base_urls: list[str], buyers: list[Buyer], t0: float, window: float, stripe_url: str,
+                        attempts: list[Attempt], late: list[float]) -> None:
+    await asyncio.gather(*(_checkout_async(base_urls[i % len(base_urls)], b, t0 + i * window / len(buyers), stripe_url,
+                                           a, late, i)
+                           for i, (b, a) in enumerate(zip(buyers, attempts, strict=True))))
 
 
 def run_spike(base_urls: list[str], buyers: list[Buyer], spots: int, stripe: StripeProcess, *, model: str,
@@ -211,16 +290,21 @@ def run_spike(base_urls: list[str], buyers: list[Buyer], spots: int, stripe: Str
     sessions that opened are paid and their webhooks delivered. `cpu_of` ({name: pid}): processes whose
     CPU time during the buyers' part is measured (result.cpu_ms), with this process's and the machine's."""
     result = SpikeResult(model=model, buyers=len(buyers), spots=spots, window_s=window,
-                         stripe_latency_ms=stripe.latency * 1000, attempts=[Attempt() for _ in buyers])
+                         stripe_latency_ms=stripe.latency * 1000, attempts=[Attempt() for _ in buyers],
+                         send_late_ms=[0.0] * len(buyers))
     t0 = time.perf_counter() + 0.5
-    threads = [threading.Thread(target=_checkout, daemon=True,
-                                args=(base_urls[i % len(base_urls)], b, t0 + i * window / len(buyers), stripe.url, a))
-               for i, (b, a) in enumerate(zip(buyers, result.attempts, strict=True))]
     before = cpu_snapshot(cpu_of or {})
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=TIMEOUT + window + 5)
+    if CLIENT == "threads":
+        threads = [threading.Thread(target=_checkout, daemon=True,
+                                    args=(base_urls[i % len(base_urls)], b, t0 + i * window / len(buyers), stripe.url,
+                                          a, result.send_late_ms, i))
+                   for i, (b, a) in enumerate(zip(buyers, result.attempts, strict=True))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT + window + 5)
+    else:
+        asyncio.run(_buyers_async(base_urls, buyers, t0, window, stripe.url, result.attempts, result.send_late_ms))
     result.wall_s = time.perf_counter() - t0
     after = cpu_snapshot(cpu_of or {})
     result.cpu_ms = {name: after[name] - before[name] for name in after}

@@ -314,8 +314,8 @@ def capacity_check(session: Session, registrations: list[Registration],
         return [], []
     order_ids = {r.order_id for r in registrations}
     order_id = order_ids.pop() if len(order_ids) == 1 else None
-    rows = session.execute(select(TicketType, *held_columns(now, order_id)).where(TicketType.id.in_(wanted))
-                           .order_by(TicketType.id).execution_options(populate_existing=True)).all()
+    params = {"now": now, "ids": sorted(wanted)} | ({"order_id": order_id} if order_id is not None else {})
+    rows = session.execute(_capacity_statement(order_id is not None), params).all()
     types, problems = [], []
     for ticket_type, *values in rows:
         types.append(ticket_type)
@@ -323,3 +323,13 @@ def capacity_check(session: Session, registrations: list[Registration],
         if wanted[ticket_type.id] > left:
             problems.append(spots_problem(ticket_type, wanted[ticket_type.id], left))
     return types, problems
+
+
+@cache
+def _capacity_statement(for_order: bool):
+    """`capacity_check`'s statement, built once (its values are bound: `now`, `ids`, `order_id`): building it
+    took 1 ms of CPU, more than the rest of the call, twice per checkout at a registration opening (issue 17)."""
+    order_id = bindparam("order_id") if for_order else None
+    return (select(TicketType, *held_columns(bindparam("now"), order_id))
+            .where(TicketType.id.in_(bindparam("ids", expanding=True)))
+            .order_by(TicketType.id).execution_options(populate_existing=True))

@@ -33,6 +33,7 @@ def test_a_single_page_has_no_middle_or_last():
 def test_worker_models_from_the_knob_and_the_procfile(tmp_path):
     assert servers.Model.parse("gthread:8").flags() == ["--workers", "2", "--worker-class", "gthread", "--threads", "8"]
     assert servers.Model.parse("sync").name == "sync 2"
+    assert servers.Model.parse("gthread:3x8").flags() == ["--workers", "3", "--worker-class", "gthread", "--threads", "8"]
     with pytest.raises(ValueError):
         servers.Model.parse("eventlet")
     procfile = tmp_path / "Procfile"
