@@ -152,6 +152,9 @@ def test_the_offline_scripts_texts_come_from_the_page_with_both_plural_forms(spa
     assert english["ready"] == {"one": "Ready for offline: {num} runner, updated {time}.",
                                 "other": "Ready for offline: {num} runners, updated {time}."}
     assert english["waiting"]["other"] == "{num} check-ins waiting to sync."
+    assert english["confirm_sign_out"] == {
+        "one": "{num} check-in on this phone hasn't synced yet. Sign out and lose it?",
+        "other": "{num} check-ins on this phone haven't synced yet. Sign out and lose them?"}
     assert english["signed_out"].startswith("You're signed out. Sign in again to sync")
     assert set(english) == set(spanish_texts)
 
