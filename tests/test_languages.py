@@ -4,6 +4,7 @@ pages' cache keeping one copy per language."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -151,6 +152,50 @@ def test_an_unknown_language_is_a_400_page(client, db):
     response = switch(client, lang="xx")
     assert response.status_code == 400 and "Set-Cookie" not in response.headers
     assert "We don&#39;t have that language" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data", [
+    {"next": "/races/lake"},  # no lang at all
+    {"lang": "", "next": "/races/lake"},
+    {"lang": "e" * 100_000, "next": "/races/lake"},
+    {"lang": ["es", "en"], "next": "/races/lake"},
+    {"lang": ["xx", "es"], "next": "/races/lake"},
+    {"lang": "español", "next": "/races/lake"},
+    {"lang": "日本語", "next": "/races/lake"},
+    {"lang": "es\x00", "next": "/races/lake"},
+    {"lang": "es", "next": "https://evil.example"},
+    {"lang": "es", "next": "//evil.example"},
+    {"lang": "es", "next": "/\\evil.example"},
+    {"lang": "es", "next": "/\\/evil.example"},
+    {"lang": "es", "next": "/races\\lake"},
+    {"lang": "es", "next": "/" + "x" * 100_000},
+    {"lang": "es", "next": ["//evil.example", "/races/lake"]},
+    {"lang": "es", "next": "/races/ñandú?x=ü"},
+    {"lang": "es", "next": "/\t/evil.example"},
+    {"lang": "es", "next": "https:/evil.example"},
+], ids=lambda data: repr(data)[:60])
+def test_bad_switcher_input_is_a_400_or_a_way_back_to_a_page_of_ours_never_a_500(client, race, data):
+    response = client.post("/language", data=data, headers=SAME_ORIGIN)
+
+    assert response.status_code in (303, 400)
+    if response.status_code == 303:
+        location = response.headers["Location"]
+        parts = urlsplit(location)
+        assert location.startswith("/") and not location.startswith("//") and "\\" not in location
+        assert not parts.scheme and not parts.netloc and "evil" not in location
+    else:
+        assert "Set-Cookie" not in response.headers and "We don&#39;t have that language" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path, status", [("/", 200), ("/races/lake", 200), ("/races/no-such-race", 404)])
+@pytest.mark.parametrize("query", ["lang=" + "e" * 100_000, "lang=es&lang=en", "lang=xx&lang=es", "lang=%00",
+                                   "lang=%ff%fe", "lang=%C3%B1", "lang=%E2%80%AE", "lang=es%0d%0aX-Evil:%201",
+                                   "lang=", "lang", "lang=es&next=//evil.example"],
+                         ids=lambda query: query[:30])
+def test_an_odd_lang_on_the_address_is_a_page_never_a_500(client, race, path, status, query):
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == status
+    assert "evil" not in response.headers.get("Location", "") and "X-Evil" not in response.headers
 
 
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
