@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from flask import abort
 from sqlalchemy import select
 
 from models import Profile, RaceText
@@ -94,6 +95,34 @@ def test_the_error_pages_follow_the_language(client, db):
     page = client.get("/races/no-such-race", headers={"Accept-Language": "es"})
     assert page.status_code == 404 and html_lang(page) == "es"
     assert "No hay ninguna carrera en esta dirección" in page.get_data(as_text=True)
+
+
+def test_a_refused_form_is_in_the_signed_in_person_s_language(client, db, race):
+    """Flask-WTF's CSRF check runs before anyone is known: the refusal learns who asks, and reads their profile."""
+    login(client, make_profile(db, language="es"))
+    response = client.post("/auth/sign-out", data={})
+    assert response.status_code == 400 and html_lang(response) == "es"
+    assert "Este formulario ha caducado" in response.get_data(as_text=True)
+
+
+def test_a_refusal_ahead_of_every_hook_is_in_the_signed_in_person_s_language(app, client, db, race):
+    """The rate limiter's app-wide limits are checked before anyone is known, as Flask-WTF's check is."""
+    login(client, make_profile(db, language="es"))
+    app.before_request_funcs[None].insert(0, lambda: abort(429))
+    response = client.get("/races/lake")
+    assert response.status_code == 429 and html_lang(response) == "es"
+    assert "Ve un poco más despacio" in response.get_data(as_text=True)
+
+
+def test_a_rate_limited_page_is_in_the_signed_in_person_s_language(app, client, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "1 per minute"
+    login(client, make_profile(db, language="es"))
+    token = csrf_token(client, "/races/lake")
+    data = {"csrf_token": token, "email": "x@example.com", "password": "wrong pass"}
+    statuses = [client.post("/auth/sign-in", data=data).status_code for _ in range(2)]
+    blocked = client.post("/auth/sign-in", data=data)
+    assert statuses[-1] == blocked.status_code == 429 and html_lang(blocked) == "es"
+    assert "Ve un poco más despacio" in blocked.get_data(as_text=True)
 
 
 # --- the switcher --------------------------------------------------------------------------------------
