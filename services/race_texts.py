@@ -192,3 +192,9 @@ def in_reader_language(session: Session, race_id: int, waiver: WaiverVersion | N
 def signable(waiver: WaiverVersion | None) -> WaiverVersion | None:
     """The waiver, unless there is none to sign (the organizer emptied its text)."""
     return waiver if waiver is not None and waiver.text.strip() else None
+
+
+def waiver_languages(session: Session, race: Race) -> list[str]:
+    """The languages a runner can read the race's waiver in (the check-in desk offers them): each language the race
+    is written in that has a waiver text, the race's own first."""
+    return [code for code in enabled_languages(race, race_texts(session, race.id)) if waiver_in(session, race.id, code)]
