@@ -13,7 +13,7 @@ from wtforms.validators import Optional
 
 from blueprints import form_widgets
 from models import Profile, Race, Registration, TicketType, WaiverVersion
-from services.runners import GENDER_LABELS, GENDERS, SHARED_FIELDS, RunnerDetails, age_note, runner_problems
+from services.runners import GENDERS, SHARED_FIELDS, RunnerDetails, age_note, gender_label, runner_problems
 from services.typed_input import is_whole_number
 
 # Fields whose message can change when another one does: a signature must match the names
@@ -83,7 +83,7 @@ class RunnerForm(RunnerDetailsForm):
         """Give the form what its rules depend on, and the choices the race offers."""
         self.race, self.ticket_type, self.waiver, self.now = race, ticket_type, waiver, now
         self.buyer_email = buyer_email
-        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(g, str(GENDER_LABELS[g])) for g in GENDERS]
+        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(g, gender_label(g)) for g in GENDERS]
         self.tshirt_size.choices = [SelectChoice("", _("Choose a size"))] + [SelectChoice(s, s) for s in race.tshirt_size_list]
         if waiver is not None and not self.waiver_version.data:
             self.waiver_version.data = str(waiver.id)

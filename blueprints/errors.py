@@ -5,6 +5,7 @@ from flask import Flask, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, InternalServerError, default_exceptions
 
+from blueprints.auth import know_the_user_of_a_refusal
 from blueprints.problems import is_api_request, problem_for
 from blueprints.rendering import render
 from blueprints.request_log import current_request_id
@@ -24,6 +25,8 @@ MESSAGES = {
 
 def render_error(error: HTTPException):
     code = error.code or 500
+    if code < 500 and not is_api_request():  # a 429 comes before anyone is known: their language all the same
+        know_the_user_of_a_refusal()
     title, default_detail = (str(text) for text in MESSAGES.get(code, (error.name, error.description)))
     # Our own abort(400, "…") messages are for the user; Werkzeug's stock texts are not.
     detail = error.description if getattr(error, "user_message", False) else default_detail

@@ -36,7 +36,9 @@ def select_language() -> str:
     if not has_request_context():
         return DEFAULT_LANGUAGE
     user = g.get("user")
-    for choice in (request.args.get("lang"), request.cookies.get(LANGUAGE_COOKIE),
+    # Signing in writes the profile's language to the cookie (auth.pages): it is this request's cookie already.
+    cookie = g.get("sign_in_language") or request.cookies.get(LANGUAGE_COOKIE)
+    for choice in (request.args.get("lang"), cookie,
                    user.language if user is not None else None):
         code = supported(choice)
         if code:

@@ -19,6 +19,7 @@ from services.links import public_url
 from services.markdown import render_markdown
 from services.media import cover_srcset, media_url
 from services.money import format_money
+from services.runners import gender_label
 
 
 def formatting_locale():
@@ -164,6 +165,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals["public_url"] = public_url
     app.jinja_env.globals["runner_field"] = runner_field  # the runner form's fields (cart/_fields.html)
     app.jinja_env.globals["field_state"] = field_state
+    app.jinja_env.globals["gender_label"] = gender_label  # a stored gender, worded in the reader's language
 
 
 def redirect_to(url: str, status: int = 303) -> Response:

@@ -34,6 +34,7 @@ from models import (
 from services.failed_emails import failed_emails
 from services.inventory import holding_spot, waitlist_counts
 from services.registrants.query import awaiting_runner_condition
+from services.runners import gender_label
 
 SOLD_STATUSES = (OrderStatus.PAID, OrderStatus.REFUNDED, OrderStatus.NEEDS_REFUND)
 AGE_BANDS = ((0, 17, _l("Under 18")), (18, 29, "18–29"), (30, 39, "30–39"), (40, 49, "40–49"), (50, 59, "50–59"),
@@ -234,7 +235,8 @@ def dashboard(session: Session, race: Race, now: datetime, *, recent: int = 10) 
         timeline=_timeline(race, paid, now), sizes=_ordered_sizes(race, sizes),
         ages=[(str(label), ages[str(label)]) for *_, label in AGE_BANDS if ages[str(label)]] + (
             [(_("Not given"), ages[_("Not given")])] if ages[_("Not given")] else []),
-        genders=sorted(((g or _("Not given"), n) for g, n in genders.items()), key=lambda item: (-item[1], item[0])),
+        genders=sorted(((gender_label(g) or _("Not given"), n) for g, n in genders.items()),
+                       key=lambda item: (-item[1], item[0])),
         recent_registrations=recent_registrations,
         recent_orders=sorted((r for r in orders if r.order.status in (OrderStatus.PAID, OrderStatus.REFUNDED)),
                              key=_newest_first)[:recent],

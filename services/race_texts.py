@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from flask_babel import gettext as _
-from markupsafe import Markup
 from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
@@ -40,30 +39,6 @@ def addable_languages(race: Race, texts: Iterable[RaceText]) -> list[str]:
     """The languages an organizer may still add to the race."""
     enabled = set(enabled_languages(race, texts))
     return [code for code in languages() if code not in enabled]
-
-
-def description_html_for(race: Race, language: str, texts: Iterable[RaceText]) -> Markup:
-    """The description to show a visitor reading `language`: the race's own, unless the race has one written in
-    that language. `texts` are the race's RaceText rows (race_texts), loaded once by the page."""
-    if language != race.language:
-        for text in texts:
-            if text.language == language and text.description.strip():
-                return Markup(text.description_html)
-    return Markup(race.description_html)
-
-
-def waiver_for(session: Session, race: Race, language: str) -> WaiverVersion | None:
-    """The waiver a runner reading `language` signs: the newest version written in it when the race has that
-    language (unless the organizer emptied it), else the race's current waiver in its own language."""
-    if language != race.language:
-        version = session.scalar(
-            select(WaiverVersion).where(
-                WaiverVersion.race_id == race.id, WaiverVersion.language == language,
-                exists().where(RaceText.race_id == race.id, RaceText.language == language))
-            .order_by(WaiverVersion.number.desc()).limit(1))
-        if version is not None and version.text.strip():
-            return version
-    return current_waiver(session, race.id)
 
 
 def _known(code: str) -> str:
@@ -217,3 +192,9 @@ def in_reader_language(session: Session, race_id: int, waiver: WaiverVersion | N
 def signable(waiver: WaiverVersion | None) -> WaiverVersion | None:
     """The waiver, unless there is none to sign (the organizer emptied its text)."""
     return waiver if waiver is not None and waiver.text.strip() else None
+
+
+def waiver_languages(session: Session, race: Race) -> list[str]:
+    """The languages a runner can read the race's waiver in (the check-in desk offers them): each language the race
+    is written in that has a waiver text, the race's own first."""
+    return [code for code in enabled_languages(race, race_texts(session, race.id)) if waiver_in(session, race.id, code)]

@@ -103,6 +103,15 @@ class RunnerRefused(Exception):
 
 # --- text --------------------------------------------------------------------------------
 
+def gender_label(value: str | None) -> str:
+    """A stored gender as its reader sees it, in their language ("Female" → "Mujer"): the runner form's options,
+    the registrant page, the dashboard and the spreadsheet. A value from before these options stays as stored."""
+    if not value:
+        return ""
+    label = GENDER_LABELS.get(value)
+    return str(label) if label is not None else value
+
+
 def tidy(text: str | None) -> str:
     """Text as we keep it: composed Unicode (accents stay), trimmed."""
     return unicodedata.normalize("NFC", text or "").strip()

@@ -31,7 +31,7 @@ from models import (
 from services.auth import AuthSession
 from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import token_issuer
-from services.fulfillment import new_ticket_code
+from services.fulfillment import Payment, fulfill, new_ticket_code
 from services.inventory import count_sold
 from services.markdown import render_markdown
 from services.pricing import quote_order, store_totals
@@ -198,4 +198,23 @@ def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None
     order.payment_intent_id = f"test_pi_{uuid.uuid4().hex[:16]}"
     count_sold(db.session, [t.id for t in items])
     db.session.commit()
+    return order
+
+
+def make_lake_run_order(app, db, *, buyer_language: str | None = None, race_language: str = "en") -> Order:
+    """Bea buys two 10K tickets for Lake Run, one for herself and one for her friend Carl, and pays: fulfilled as
+    the webhook fulfils it (tickets, confirmation emails queued)."""
+    buyer = make_profile(db, email="bea@example.com", full_name="Bea Buyer", language=buyer_language)
+    race = make_race(db, slug="lake-run", title="Lake Run", location_name="Boathouse", address="1 Lake Rd",
+                     timezone="America/Chicago", starts_at=datetime(2031, 5, 3, 13, 0, tzinfo=UTC),
+                     tickets=[("10K", 4500, 50)], language=race_language)
+    order = make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, buyer=buyer,
+                       reserved_until=datetime.now(UTC) + timedelta(minutes=20))
+    order.subtotal = order.total = 9000
+    second = order.registrations[1]
+    second.first_name, second.last_name, second.email = "Carl", "Friend", "carl@example.com"
+    db.session.commit()
+    with app.app_context():
+        assert fulfill(_db.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
+        _db.session.commit()
     return order

@@ -2,13 +2,14 @@
 on the organizer's phone (their full name, or a parent or guardian's), recorded as signed at check-in."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import select
 
-from models import OrderStatus, Registration, RegistrationAudit
-from services import clock, race_editing
+from models import OrderStatus, Registration, RegistrationAudit, WaiverVersion
+from services import clock, race_editing, race_texts
 from tests.factories import login, make_profile
 from tests.http import csrf_token
 from tests.registrant_factories import (  # noqa: F401  (fixtures)
@@ -266,3 +267,65 @@ def test_the_ticket_page_warns_the_organizer_and_links_to_the_signing_form(signe
     assert f'href="{sign_url(race, fay)}?view=ticket"' in page and ">Check in</button>" not in page
     form = text(signed_in.get(sign_url(race, fay), query_string={"view": "ticket"}))
     assert 'name="view" value="ticket"' in form and f'href="/tickets/{fay.ticket_code}">Cancel' in form
+
+
+# --- the waiver in the runner's language ----------------------------------------------------------
+
+SPANISH_WAIVER = "Participo bajo mi propio riesgo."
+
+
+@pytest.fixture
+def spanish_waiver(db, race):
+    """The race has its waiver in Spanish too (issue 19)."""
+    race_texts.add_language(db.session, race, "es")
+    version = race_editing.set_waiver_text(db.session, race, SPANISH_WAIVER, language="es")
+    db.session.commit()
+    return version
+
+
+def test_the_desk_shows_the_waiver_in_the_runner_s_language_and_records_that_version(signed_in, db, race, fay,
+                                                                                    spanish_waiver):
+    """The organizer's phone reads English; Fay chose Spanish on her account: she reads and signs the Spanish one."""
+    make_profile(db, email=fay.email, language="es")
+    page = text(signed_in.get(sign_url(race, fay), headers=HX))
+    assert '<html' not in page and '<div class="waiver-text" lang="es"' in page and SPANISH_WAIVER in page
+    assert waiver_of(db, race).text not in page and ">Sign and check in<" in page  # the desk's own words: English
+    assert re.search(r'<option value="es" lang="es" selected>Español</option>', page)
+    assert f'name="waiver_version" value="{spanish_waiver.id}"' in page and 'name="language" value="es"' in page
+
+    response = sign(signed_in, race, fay, signing(db, race, waiver_version=str(spanish_waiver.id), language="es"))
+
+    assert response.status_code == 200
+    signed = fresh(db, fay)
+    assert signed.waiver_version_id == spanish_waiver.id and signed.waiver_signed_at_checkin
+    assert db.session.get(WaiverVersion, signed.waiver_version_id).language == "es"
+
+
+def test_the_desk_can_show_the_waiver_in_another_of_the_race_s_languages(signed_in, db, race, fay, spanish_waiver):
+    """Fay has no account: the race's own language first; the desk switches to the one she reads."""
+    english = waiver_of(db, race)
+    page = text(signed_in.get(sign_url(race, fay)))
+    assert 'lang="en"' in page and english.text in page and '<option value="es" lang="es">Español</option>' in page
+
+    spanish = text(signed_in.get(sign_url(race, fay), query_string={"language": "es", "q": "fay"}, headers=HX))
+    assert SPANISH_WAIVER in spanish and 'name="language" value="es"' in spanish
+
+    shown_english = signing(db, race, waiver_version=str(english.id), language="es")  # the form and its text disagree
+    refused = sign(signed_in, race, fay, shown_english)
+    assert refused.status_code == 422 and "The waiver has changed since this page was opened" in text(refused)
+    assert fresh(db, fay).waiver_signed_at is None
+
+    assert sign(signed_in, race, fay, signing(db, race, waiver_version=str(english.id), language="en")).status_code == 200
+    assert fresh(db, fay).waiver_version_id == english.id
+
+
+@pytest.mark.parametrize("language", ["xx", "", "es" * 5000, "fr"])
+def test_a_language_the_race_s_waiver_is_not_in_falls_back_to_the_runner_s(signed_in, db, race, fay, spanish_waiver,
+                                                                          language):
+    page = signed_in.get(sign_url(race, fay), query_string={"language": language})
+    assert page.status_code == 200 and waiver_of(db, race).text in text(page)
+
+
+def test_a_race_with_one_waiver_language_offers_no_choice(signed_in, db, race, fay):
+    page = text(signed_in.get(sign_url(race, fay)))
+    assert 'name="language" value="en"' in page and '<select id="sign-' not in page

@@ -1,37 +1,20 @@
 """The order confirmation and ticket emails, delivered to a real SMTP server and read back."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from icalendar import Calendar
 from sqlalchemy import select
 
-from extensions import db as app_db  # the app's session, beside the test's `db` fixture
-from models import OrderStatus, OutboxMessage, Registration
-from services.fulfillment import Payment, fulfill
+from models import OutboxMessage, Registration
 from services.mail.worker import send_due_for
 from services.notifications import _recipient
 from tests.browser import ARTIFACTS
-from tests.factories import make_order, make_profile, make_race
+from tests.factories import make_lake_run_order
 
 
 @pytest.fixture
 def paid_order(app, db):
-    buyer = make_profile(db, email="bea@example.com", full_name="Bea Buyer")
-    race = make_race(db, slug="lake-run", title="Lake Run", location_name="Boathouse", address="1 Lake Rd",
-                     timezone="America/Chicago", starts_at=datetime(2031, 5, 3, 13, 0, tzinfo=UTC),
-                     tickets=[("10K", 4500, 50)])
-    order = make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, buyer=buyer,
-                       reserved_until=datetime.now(UTC) + timedelta(minutes=20))
-    order.subtotal = order.total = 9000
-    second = order.registrations[1]
-    second.first_name, second.last_name, second.email = "Carl", "Friend", "carl@example.com"
-    db.session.commit()
-    with app.app_context():
-        assert fulfill(app_db.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
-        app_db.session.commit()
-    return order
+    return make_lake_run_order(app, db)
 
 
 def deliver_all(app, smtp_server):

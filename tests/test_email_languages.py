@@ -2,21 +2,20 @@
 documents in the request's language."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from extensions import db as app_db  # the app's session, beside the test's `db` fixture
-from models import Order, OrderStatus, OutboxMessage
-from services.fulfillment import Payment, fulfill
+from models import Order, OutboxMessage
 from services.mail.worker import send_due_for
 from services.messages import sending
 from services.messages.sending import Draft
 from services.money import format_money
 from services.notifications import queue_auth_link, queue_refund_notice
 from tests.browser import screenshot
-from tests.factories import make_order, make_profile, make_race
+from tests.factories import make_lake_run_order, make_profile
 from tests.registrant_factories import organized_race, runner
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
 
@@ -24,22 +23,9 @@ NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def paid_order(app, db, *, buyer_language=None, friend_language=None, race_language="en"):
-    """Bea buys two 10K tickets for Lake Run: one for herself, one for her friend Carl (who has an account)."""
-    buyer = make_profile(db, email="bea@example.com", full_name="Bea Buyer", language=buyer_language)
+    """Lake Run's order (tests/factories.py), its friend Carl with an account in `friend_language`."""
     make_profile(db, email="carl@example.com", full_name="Carl Friend", language=friend_language)
-    race = make_race(db, slug="lake-run", title="Lake Run", location_name="Boathouse", address="1 Lake Rd",
-                     timezone="America/Chicago", starts_at=datetime(2031, 5, 3, 13, 0, tzinfo=UTC),
-                     tickets=[("10K", 4500, 50)], language=race_language)
-    order = make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, buyer=buyer,
-                       reserved_until=datetime.now(UTC) + timedelta(minutes=20))
-    order.subtotal = order.total = 9000
-    second = order.registrations[1]
-    second.first_name, second.last_name, second.email = "Carl", "Friend", "carl@example.com"
-    db.session.commit()
-    with app.app_context():
-        assert fulfill(app_db.session, order.id, Payment(9000, "USD", "pi_test_1"), datetime.now(UTC)).result == "paid"
-        app_db.session.commit()
-    return order
+    return make_lake_run_order(app, db, buyer_language=buyer_language, race_language=race_language)
 
 
 def outbox(db, **where) -> list[OutboxMessage]:

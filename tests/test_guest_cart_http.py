@@ -253,6 +253,21 @@ def test_signing_in_to_an_account_with_its_own_cart_shows_the_joined_cart_before
     assert paid.buyer_id == ana.id and paid.status == OrderStatus.PAID
 
 
+def test_signing_in_and_paying_writes_the_rest_of_the_request_in_the_profile_s_language(client, db, race):
+    """Ana chose Spanish on her phone; this browser was reading English. Signing in makes it Spanish at once: the
+    notice this very request writes too, not only the pages after it."""
+    ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López", language="es")
+    make_cart(db, race, {db.session.get(TicketType, type_id(race, "5K")): 1}, buyer=ana)
+    client.set_cookie("sl_lang", "en")
+    a_ready_guest_cart(client, db, race)
+
+    response = sign_in_and_pay(client, "ana@example.com")
+
+    assert response.status_code == 303 and "sl_lang=es;" in " ".join(response.headers.getlist("Set-Cookie"))
+    page = text(client.get("/races/lake/cart"))
+    assert "Tu cuenta ya tenía inscripciones para esta carrera en su carrito" in page
+
+
 def test_when_the_merge_dropped_tickets_the_buyer_lands_on_the_cart_and_is_told(client, db, race):
     ana = make_account(db, "ana@example.com", PASSWORD, full_name="Ana López")
     make_cart(db, race, {db.session.get(TicketType, type_id(race, "10K")): 10}, buyer=ana, complete=False)

@@ -4,8 +4,10 @@ pages' cache keeping one copy per language."""
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
+from flask import abort
 from sqlalchemy import select
 
 from models import Profile, RaceText
@@ -95,6 +97,34 @@ def test_the_error_pages_follow_the_language(client, db):
     assert "No hay ninguna carrera en esta dirección" in page.get_data(as_text=True)
 
 
+def test_a_refused_form_is_in_the_signed_in_person_s_language(client, db, race):
+    """Flask-WTF's CSRF check runs before anyone is known: the refusal learns who asks, and reads their profile."""
+    login(client, make_profile(db, language="es"))
+    response = client.post("/auth/sign-out", data={})
+    assert response.status_code == 400 and html_lang(response) == "es"
+    assert "Este formulario ha caducado" in response.get_data(as_text=True)
+
+
+def test_a_refusal_ahead_of_every_hook_is_in_the_signed_in_person_s_language(app, client, db, race):
+    """The rate limiter's app-wide limits are checked before anyone is known, as Flask-WTF's check is."""
+    login(client, make_profile(db, language="es"))
+    app.before_request_funcs[None].insert(0, lambda: abort(429))
+    response = client.get("/races/lake")
+    assert response.status_code == 429 and html_lang(response) == "es"
+    assert "Ve un poco más despacio" in response.get_data(as_text=True)
+
+
+def test_a_rate_limited_page_is_in_the_signed_in_person_s_language(app, client, db, race):
+    app.config["AUTH_RATE_LIMIT"] = "1 per minute"
+    login(client, make_profile(db, language="es"))
+    token = csrf_token(client, "/races/lake")
+    data = {"csrf_token": token, "email": "x@example.com", "password": "wrong pass"}
+    statuses = [client.post("/auth/sign-in", data=data).status_code for _ in range(2)]
+    blocked = client.post("/auth/sign-in", data=data)
+    assert statuses[-1] == blocked.status_code == 429 and html_lang(blocked) == "es"
+    assert "Ve un poco más despacio" in blocked.get_data(as_text=True)
+
+
 # --- the switcher --------------------------------------------------------------------------------------
 
 def switch(client, lang="es", next_url="/races/lake", headers=SAME_ORIGIN, **data):
@@ -151,6 +181,50 @@ def test_an_unknown_language_is_a_400_page(client, db):
     response = switch(client, lang="xx")
     assert response.status_code == 400 and "Set-Cookie" not in response.headers
     assert "We don&#39;t have that language" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("data", [
+    {"next": "/races/lake"},  # no lang at all
+    {"lang": "", "next": "/races/lake"},
+    {"lang": "e" * 100_000, "next": "/races/lake"},
+    {"lang": ["es", "en"], "next": "/races/lake"},
+    {"lang": ["xx", "es"], "next": "/races/lake"},
+    {"lang": "español", "next": "/races/lake"},
+    {"lang": "日本語", "next": "/races/lake"},
+    {"lang": "es\x00", "next": "/races/lake"},
+    {"lang": "es", "next": "https://evil.example"},
+    {"lang": "es", "next": "//evil.example"},
+    {"lang": "es", "next": "/\\evil.example"},
+    {"lang": "es", "next": "/\\/evil.example"},
+    {"lang": "es", "next": "/races\\lake"},
+    {"lang": "es", "next": "/" + "x" * 100_000},
+    {"lang": "es", "next": ["//evil.example", "/races/lake"]},
+    {"lang": "es", "next": "/races/ñandú?x=ü"},
+    {"lang": "es", "next": "/\t/evil.example"},
+    {"lang": "es", "next": "https:/evil.example"},
+], ids=lambda data: repr(data)[:60])
+def test_bad_switcher_input_is_a_400_or_a_way_back_to_a_page_of_ours_never_a_500(client, race, data):
+    response = client.post("/language", data=data, headers=SAME_ORIGIN)
+
+    assert response.status_code in (303, 400)
+    if response.status_code == 303:
+        location = response.headers["Location"]
+        parts = urlsplit(location)
+        assert location.startswith("/") and not location.startswith("//") and "\\" not in location
+        assert not parts.scheme and not parts.netloc and "evil" not in location
+    else:
+        assert "Set-Cookie" not in response.headers and "We don&#39;t have that language" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path, status", [("/", 200), ("/races/lake", 200), ("/races/no-such-race", 404)])
+@pytest.mark.parametrize("query", ["lang=" + "e" * 100_000, "lang=es&lang=en", "lang=xx&lang=es", "lang=%00",
+                                   "lang=%ff%fe", "lang=%C3%B1", "lang=%E2%80%AE", "lang=es%0d%0aX-Evil:%201",
+                                   "lang=", "lang", "lang=es&next=//evil.example"],
+                         ids=lambda query: query[:30])
+def test_an_odd_lang_on_the_address_is_a_page_never_a_500(client, race, path, status, query):
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == status
+    assert "evil" not in response.headers.get("Location", "") and "X-Evil" not in response.headers
 
 
 @pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},

@@ -152,6 +152,9 @@ def test_the_offline_scripts_texts_come_from_the_page_with_both_plural_forms(spa
     assert english["ready"] == {"one": "Ready for offline: {num} runner, updated {time}.",
                                 "other": "Ready for offline: {num} runners, updated {time}."}
     assert english["waiting"]["other"] == "{num} check-ins waiting to sync."
+    assert english["confirm_sign_out"] == {
+        "one": "{num} check-in on this phone hasn't synced yet. Sign out and lose it?",
+        "other": "{num} check-ins on this phone haven't synced yet. Sign out and lose them?"}
     assert english["signed_out"].startswith("You're signed out. Sign in again to sync")
     assert set(english) == set(spanish_texts)
 
@@ -275,3 +278,28 @@ def test_the_timing_csv_keeps_its_english_columns_in_any_language(spanish, db, r
     runner(db, race, race.ticket_types[0], "Ada", "Lovelace", bib=1)
     raw = spanish.get(manage(race, "/registrants-timing.csv")).get_data(as_text=True)
     assert raw.splitlines()[0].startswith("Bib,First name,Last name")
+
+
+def test_a_stored_gender_is_worded_in_the_reader_s_language_where_people_read_it(spanish, db, race):
+    """"Female" is what is stored; the dashboard, the registrant page and its form, and the spreadsheet say "Mujer".
+    The timing CSV keeps the stored value, as it keeps its English columns, for the programs that import it."""
+    race.ask_gender = True
+    ada = runner(db, race, race.ticket_types[0], "Ada", "Lovelace", bib=1, gender="Female")
+    runner(db, race, race.ticket_types[0], "Old", "Value", gender="Woman")  # from before the options: as stored
+
+    dashboard = text(spanish.get(manage(race, "/dashboard")))
+    assert "Mujer 1" in dashboard and "Woman 1" in dashboard and "Female" not in dashboard
+
+    page = spanish.get(manage(race, f"/registrants/{ada.id}")).get_data(as_text=True)
+    assert re.search(r"<dt>Género</dt><dd>Mujer</dd>", page)
+    assert re.search(r'<option selected value="Female">Mujer</option>', page)
+    assert '<option value="Non-binary">No binario</option>' in page
+
+    rows = list(csv.reader(io.StringIO(spanish.get(manage(race, "/registrants.csv")).get_data().decode("utf-8-sig"))))
+    assert sorted(row[rows[0].index("Género")] for row in rows[1:]) == ["Mujer", "Woman"]
+    timing = list(csv.reader(io.StringIO(spanish.get(manage(race, "/registrants-timing.csv")).get_data(as_text=True))))
+    assert sorted(row[timing[0].index("Gender")] for row in timing[1:]) == ["Female", "Woman"]
+
+    spanish.set_cookie("sl_lang", "en")
+    english = spanish.get(manage(race, f"/registrants/{ada.id}")).get_data(as_text=True)
+    assert "<dd>Female</dd>" in english and '<option selected value="Female">Female</option>' in english

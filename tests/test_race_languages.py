@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from models import OrderStatus, Race, RaceStatus, RaceText, Registration, TicketType, WaiverVersion
-from services import cart_status, race_editing, race_texts
+from services import cart_status, race_editing, race_texts, races
 from services.runners import RunnerDetails, save_runner
 from tests.factories import login, make_cart, make_profile, make_race
 from tests.http import csrf_token
@@ -195,7 +195,7 @@ def test_removing_a_language_keeps_its_signed_waivers_but_offers_them_no_more(si
 
     assert response.status_code == 303 and texts(db, race.id) == []
     assert (2, "es", SPANISH_WAIVER) in waivers(db, race.id)
-    assert race_texts.waiver_for(db.session, fresh(db, race.id), "es").text == "I run at my own risk."
+    assert race_texts.waiver_to_sign(db.session, race.id, "es").text == "I run at my own risk."
 
 
 def test_the_race_s_own_language_cannot_be_removed(signed_in, db, race):
@@ -266,17 +266,17 @@ def test_a_language_the_race_does_not_have_cannot_be_written(signed_in, db, race
     assert (texts(db, race.id), waivers(db, race.id)) == before
 
 
-def test_description_html_for_a_visitor_s_language(db, race):
+def test_the_description_in_a_visitor_s_language(db, race):
     race = with_spanish(db, race)
     race_texts.set_description(race, race_texts.text_in(db.session, race, "es"), "Corre **junto al mar**.")
     db.session.commit()
-    rows = race_texts.race_texts(db.session, race.id)
 
-    assert "<strong>junto al mar</strong>" in race_texts.description_html_for(race, "es", rows)
-    assert race_texts.description_html_for(race, "en", rows) == race.description_html
-    assert race_texts.description_html_for(race, "de", rows) == race.description_html
+    assert "<strong>junto al mar</strong>" in races.description_html(db.session, race, "es")
+    assert races.description_html(db.session, race, "en") == race.description_html
+    assert races.description_html(db.session, race, "de") == race.description_html
     race_texts.set_description(race, race_texts.text_in(db.session, race, "es"), "")
-    assert race_texts.description_html_for(race, "es", race_texts.race_texts(db.session, race.id)) == race.description_html
+    db.session.commit()
+    assert races.description_html(db.session, race, "es") == race.description_html
 
 
 # --- the waiver in another language ------------------------------------------------------------------
@@ -297,19 +297,19 @@ def test_the_spanish_waiver_is_a_new_immutable_version_in_spanish(signed_in, db,
     assert race_editing.current_waiver(db.session, race.id).number == 1
 
 
-def test_waiver_for_a_runner_s_language(db, race):
+def test_the_waiver_to_sign_in_a_runner_s_language(db, race):
     race = with_spanish(db, race)
     english = race_editing.current_waiver(db.session, race.id)
-    assert race_texts.waiver_for(db.session, race, "es") == english  # nothing written in Spanish yet
+    assert race_texts.waiver_to_sign(db.session, race.id, "es") == english  # nothing written in Spanish yet
     spanish = race_editing.set_waiver_text(db.session, race, SPANISH_WAIVER, language="es")
     db.session.commit()
 
-    assert race_texts.waiver_for(db.session, race, "es") == spanish
-    assert race_texts.waiver_for(db.session, race, "en") == english
-    assert race_texts.waiver_for(db.session, race, "fr") == english
+    assert race_texts.waiver_to_sign(db.session, race.id, "es") == spanish
+    assert race_texts.waiver_to_sign(db.session, race.id, "en") == english
+    assert race_texts.waiver_to_sign(db.session, race.id, "fr") == english
     race_editing.set_waiver_text(db.session, race, "", language="es")  # emptied: the race's own stands in
     db.session.commit()
-    assert race_texts.waiver_for(db.session, race, "es") == english
+    assert race_texts.waiver_to_sign(db.session, race.id, "es") == english
 
 
 def test_a_runner_signing_the_spanish_waiver_keeps_its_language_and_text(db, race):
@@ -319,7 +319,7 @@ def test_a_runner_signing_the_spanish_waiver_keeps_its_language_and_text(db, rac
     db.session.commit()
     cart = make_cart(db, race, {ten_k: 1}, complete=False)
     ticket = cart.registrations[0]
-    shown = race_texts.waiver_for(db.session, race, "es")
+    shown = race_texts.waiver_to_sign(db.session, race.id, "es")
 
     save_runner(db.session, ticket, RunnerDetails(
         first_name="Ana", last_name="López", email="ana@example.com", date_of_birth=date(1990, 5, 17),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import urlsplit
 
+import flask_babel
 import jwt
 from flask import Blueprint, Flask, current_app, g, request, session, url_for
 from flask_babel import gettext as _
@@ -103,6 +104,7 @@ def begin_session(tokens: AuthSession):
     g.auth_claims = claims
     if g.user is not None:
         g.sign_in_language = supported(g.user.language)
+        flask_babel.refresh()  # what this request still writes (a flashed notice) is in their language
     return g.user
 
 
@@ -188,6 +190,14 @@ def load_current_user() -> None:
             g.auth_claims = claims
 
 
+def know_the_user_of_a_refusal() -> None:
+    """A request refused before load_current_user ran (Flask-WTF's CSRF check and the rate limiter come first):
+    learn who is asking now, so the refusal is in their profile's language and the header shows them signed in."""
+    if "user" not in g:
+        load_current_user()
+        flask_babel.refresh()
+
+
 def write_auth_cookies(response):
     change = g.pop("auth_cookies", None)
     if change is None:
@@ -235,6 +245,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        know_the_user_of_a_refusal()
         return render("errors.html", code=400, title=_("This form has expired"),
                       detail=_("Reload the page and try again. (The security token was missing or too old.)"),
                       status=400)

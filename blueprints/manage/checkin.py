@@ -13,9 +13,12 @@ from blueprints.manage.forms import DeskWaiverForm, first_errors
 from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
 from blueprints.security import CAMERA_PERMISSIONS_POLICY, content_security_policy
 from extensions import db
-from models import Race
+from models import Race, WaiverVersion
 from services import clock
+from services.languages import supported
+from services.mail.languages import runner_language
 from services.permissions import managed_races
+from services.race_texts import waiver_languages
 from services.registrants import checkin as checkins
 from services.registrants import checkin_sync, desk_waiver, query
 from services.registrants.query import Registrant
@@ -114,14 +117,31 @@ def undo_check_in(race: Race, code: str):
 
 # --- signing the waiver at the desk ---------------------------------------------------------------
 
+def _reader_language(race: Race, registrant: Registrant, offered: list[str]) -> str:
+    """The language the runner reads the waiver in at the desk: the one the desk chose (`language`, among the
+    race's waiver languages), else the runner's own (their account's, the buyer's, the race's)."""
+    chosen = supported(request.values.get("language"))
+    if chosen in offered:
+        return chosen
+    return runner_language(db.session, registrant.registration, registrant.buyer, race)
+
+
+def _desk_waiver(race: Race, registrant: Registrant) -> tuple[WaiverVersion | None, list[str]]:
+    """The waiver the runner at the desk signs, in the language they read (as the cart and the friend's page give
+    it), and the languages the desk may show it in."""
+    offered = waiver_languages(db.session, race)
+    return waiver_to_sign(db.session, race.id, _reader_language(race, registrant, offered)), offered
+
+
 def _signing(race: Race, registrant: Registrant, form: DeskWaiverForm, *, status: int = 200,
              errors: dict | None = None):
     """The signing form: a page, or (htmx, at the desk) the runner's row holding it."""
     now = clock.now()
     view = "ticket" if request.values.get("view") == "ticket" else "desk"
     registration = registrant.registration
+    waiver, offered = _desk_waiver(race, registrant)
     return render("manage/checkin_sign.html", block="sign", status=status, race=race, r=registrant, form=form,
-                  errors=errors or {}, waiver=waiver_to_sign(db.session, race.id), view=view, q=_desk_query(),
+                  errors=errors or {}, waiver=waiver, waiver_languages=offered, view=view, q=_desk_query(),
                   as_row=is_fragment_request() and view == "desk", now=now,
                   minor=is_minor(registration.date_of_birth, local_today(race, now)),
                   age=age_on(registration.date_of_birth, race_day(race)) if registration.date_of_birth else None)
@@ -132,10 +152,7 @@ def _signing(race: Race, registrant: Registrant, form: DeskWaiverForm, *, status
 def sign_waiver_at_checkin(race: Race, code: str):
     """A runner who hasn't signed the waiver signs it on the organizer's phone: their typed name, then checked in."""
     registrant = _registrant_by_code_or_404(race, code)
-    form = DeskWaiverForm(formdata=None)
-    waiver = waiver_to_sign(db.session, race.id)
-    form.waiver_version.data = str(waiver.id) if waiver else ""
-    return _signing(race, registrant, form)
+    return _signing(race, registrant, DeskWaiverForm(formdata=None))
 
 
 @bp.post("/races/<int:race_id>/checkin/<code>/sign")
@@ -148,7 +165,7 @@ def sign_and_check_in(race: Race, code: str):
     if not form.validate():
         return _signing(race, registrant, form, status=422, errors=first_errors(form))
     try:
-        desk_waiver.sign_and_check_in(db.session, race, registrant, waiver_to_sign(db.session, race.id),
+        desk_waiver.sign_and_check_in(db.session, race, registrant, _desk_waiver(race, registrant)[0],
                                       form.signed(), g.user.id, now, request.remote_addr or "")
     except desk_waiver.SignatureRefused as refused:
         return _signing(race, _registrant_by_code_or_404(race, code), form, status=422, errors=refused.problems)

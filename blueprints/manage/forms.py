@@ -41,7 +41,7 @@ from services.races import SLUG_RE
 from services.registrants.desk_waiver import DeskSignature
 from services.registrants.edits import EDITABLE
 from services.registrants.query import Registrant
-from services.runners import GENDERS
+from services.runners import GENDERS, gender_label
 from services.typed_input import is_whole_number
 
 TIMEZONES = sorted(available_timezones() - {"localtime", "Factory"})
@@ -353,7 +353,7 @@ class RegistrantForm(WholeForm, RunnerDetailsForm):
         genders = list(GENDERS) + ([registration.gender] if registration.gender and registration.gender not in GENDERS else [])
         sizes = race.tshirt_size_list + ([registration.tshirt_size] if registration.tshirt_size
                                          and registration.tshirt_size not in race.tshirt_size_list else [])
-        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(x, x) for x in genders]
+        self.gender.choices = [SelectChoice("", _("Not given"))] + [SelectChoice(x, gender_label(x)) for x in genders]
         self.tshirt_size.choices = [SelectChoice("", _("No shirt"))] + [SelectChoice(x, x) for x in sizes]
         return self
 

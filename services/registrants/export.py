@@ -23,7 +23,7 @@ from services.registrants.query import (
     registrant_status,
     registrants_query,
 )
-from services.runners import age_on, race_day
+from services.runners import age_on, gender_label, race_day
 
 # The spreadsheet's header and words are in the organizer's language (the page the download came from).
 CSV_HEADER = [_l("Registration"), _l("Order"), _l("Status"), _l("Ticket type"), _l("Price paid"), _l("Currency"),
@@ -60,7 +60,7 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
         yield [rid, str(order_id), STATUSES[registrant_status(order_status, refunded)], ticket,
                money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), problem, first, last,
                email,
-               born.isoformat() if born else "", gender, size, em_name, em_phone, address, city, country, club,
+               born.isoformat() if born else "", gender_label(gender), size, em_name, em_phone, address, city, country, club,
                bib if bib is not None else "", code or "", when(registered), when(checked_in), when(refunded),
                waiver_number if waiver_number is not None else "", signature, guardian, when(signed),
                _("yes") if at_checkin else "", ip, sha or ""]

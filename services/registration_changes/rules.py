@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registration, RegistrationChange, TicketType
 from services.inventory import spots_left, spots_problem
-from services.money import format_money
 from services.runners import age_limit_problem
 from services.sales import off_sale_reason, signup_deadline
 
@@ -120,15 +119,3 @@ def change_amount(race: Race, value: int, kind: ChangeKind, new_price: int | Non
         return 0 if by_organizer else race.transfer_fee
     difference = new_price - value
     return min(difference, 0) if by_organizer else difference
-
-
-def describe(change: RegistrationChange, race: Race, ticket_types: dict[int, TicketType]) -> str:
-    """One line for pages and emails: "Transfer to Bo Lee (bo@example.com)", "10K → Half: $15.00 to pay"."""
-    if change.kind == ChangeKind.TRANSFER:
-        text = _("Transfer to %(name)s (%(email)s)", name=f"{change.new_first_name} {change.new_last_name}",
-                 email=change.new_email)
-    else:
-        text = f"{ticket_types[change.old_ticket_type_id].name} → {ticket_types[change.new_ticket_type_id].name}"
-    if change.amount > 0:
-        return _("%(change)s: %(amount)s to pay", change=text, amount=format_money(change.amount, race.currency))
-    return text
