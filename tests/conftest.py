@@ -1,7 +1,7 @@
 """Fixtures: a migrated database (SQLite, or Postgres with TEST_DATABASE_URL), app, clients.
 
 Under pytest-xdist (`make test` runs `-n 2`) every worker is a process of its own with its own
-database: the SQLite file lives in the worker's tmp_path, and on Postgres the worker takes
+database: the SQLite file lives in a folder of its own (in /dev/shm where there is one), and on Postgres the worker takes
 TEST_DATABASE_URL's name plus its id ("startline_test_gw0"), created if missing and migrated once.
 """
 from __future__ import annotations
