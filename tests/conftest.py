@@ -1,7 +1,7 @@
 """Fixtures: a migrated database (SQLite, or Postgres with TEST_DATABASE_URL), app, clients.
 
 Under pytest-xdist (`make test` runs `-n 2`) every worker is a process of its own with its own
-database: the SQLite file lives in the worker's tmp_path, and on Postgres the worker takes
+database: the SQLite file lives in a folder of its own (in /dev/shm where there is one), and on Postgres the worker takes
 TEST_DATABASE_URL's name plus its id ("startline_test_gw0"), created if missing and migrated once.
 """
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from werkzeug.routing.rules import Rule
 
 from app import create_app
 from config import TestConfig
@@ -24,6 +26,59 @@ from services import clock
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
 from tests.workers import per_worker
+
+_compile_builder = Rule._compile_builder
+_builders: dict[tuple, object] = {}
+
+
+def _shared_builder(rule: Rule, append_unknown: bool = True):
+    """Werkzeug's URL builder for `rule`, compiled once per process and shared by every app the suite makes.
+
+    Werkzeug turns each rule into Python source and compiles it, two functions a rule, ~40 ms of the ~70 ms a
+    create_app takes; the tests make two apps a test. The function is the same for the same rule (it reaches
+    the rule's converters through its `self`), unless a default fills a variable part: those compile as before.
+    """
+    defaults = rule.defaults or {}
+    if any(dynamic and name in defaults for dynamic, name in rule._trace):
+        return _compile_builder(rule, append_unknown)
+    key = (rule.rule, append_unknown, tuple(rule._trace), tuple(defaults))
+    if key not in _builders:
+        _builders[key] = _compile_builder(rule, append_unknown)
+    return _builders[key]
+
+
+Rule._compile_builder = _shared_builder
+
+
+class _SharedTemplateCode(BytecodeCache):
+    """The compiled templates, kept for every app the suite makes in this process.
+
+    Each app has a Jinja environment of its own, which compiles a template the first time it renders it: ~50 ms
+    of CPU for a page and its partials, in every test. Jinja keeps the code under the template's name and file
+    and uses it only while the source's checksum is the same; every app comes from create_app, with the same
+    Jinja options, so the code is the same.
+    """
+
+    def __init__(self):
+        self._code: dict[str, tuple[str, object]] = {}
+
+    def load_bytecode(self, bucket):
+        checksum, code = self._code.get(bucket.key, (None, None))
+        if code is not None and checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket):
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+_templates = _SharedTemplateCode()
+
+
+def _test_app(config: dict):
+    """create_app for the fixtures, its templates compiled once per process."""
+    app = create_app(config)
+    app.jinja_env.bytecode_cache = _templates
+    return app
 
 
 def _postgres_url() -> str | None:
@@ -47,6 +102,9 @@ def _fresh_postgres(url: str) -> None:
                              {"n": target.database})
         if not exists:
             conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+        # A commit returns without waiting for its WAL to reach the disk (~5–30 ms each on a shared disk, and a
+        # test commits a dozen times). What other sessions see is unchanged; only a crash could lose the end.
+        conn.execute(text(f'ALTER DATABASE "{target.database}" SET synchronous_commit = off'))
     admin.dispose()
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -63,8 +121,10 @@ def database_url() -> Iterator[str]:
         yield url
         return
     # Not under pytest's basetemp: another pytest run on the machine prunes old basetemps, and with them
-    # a running suite's database ("no such table" halfway through).
-    folder = tempfile.mkdtemp(prefix="startline-test-db-")
+    # a running suite's database ("no such table" halfway through). In memory (tmpfs) where there is one:
+    # SQLite syncs every commit to the disk, ~7 ms each, and a test commits a dozen times.
+    memory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    folder = tempfile.mkdtemp(prefix="startline-test-db-", dir=memory)
     yield f"sqlite:///{folder}/test.db"
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -101,7 +161,7 @@ def _empty_all_tables() -> None:
 
 @pytest.fixture
 def app(migrated):
-    app = create_app(_test_config(migrated))
+    app = _test_app(_test_config(migrated))
     with app.app_context():
         _empty_all_tables()
     yield app
@@ -119,7 +179,7 @@ def db(app):
     context, every request in the test would reuse that context and its `g`, which a real
     server never does.
     """
-    arranger = create_app({**app.config})
+    arranger = _test_app({**app.config})
     with arranger.app_context():
         yield _db
         _db.session.remove()
@@ -171,12 +231,36 @@ def count_queries(app):
     yield counting
 
 
+def pytest_addoption(parser):
+    parser.addoption("--database-tests-only", action="store_true",
+                     help="run only the tests that reach the test database or drive the browser: `make test`'s "
+                          "Postgres pass, after a SQLite pass that ran the others")
+
+
+def reaches_the_database(item) -> bool:
+    """Whether `item` can see which database the suite runs on: every way to it (app, db, client, migrated, …)
+    goes through the database_url fixture, and nothing else reads TEST_DATABASE_URL. A test without it runs
+    the same on SQLite and on Postgres."""
+    return "database_url" in getattr(item, "fixturenames", ()) or "postgres" in item.keywords
+
+
 def pytest_collection_modifyitems(config, items):
     on_postgres = _postgres_url() is not None
     skip = pytest.mark.skip(reason="needs Postgres: set TEST_DATABASE_URL")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip)
+    if config.getoption("database_tests_only"):
+        # The browser tests run in this pass only (the SQLite pass leaves them out), whatever they reach.
+        kept, ran_before = [], []
+        for item in items:
+            (kept if reaches_the_database(item) or "browser" in item.keywords else ran_before).append(item)
+        if ran_before:
+            config.hook.pytest_deselected(items=ran_before)
+            items[:] = kept
+    # The browser tests first (the ten friends' story alone takes a minute): under xdist a long test picked up
+    # last keeps the pass waiting while the other workers, their queues done, have nothing left to take.
+    items.sort(key=lambda item: "browser" not in item.keywords)
 
 
 def pytest_configure(config):

@@ -89,9 +89,8 @@ def test_dashboard_codes_and_team_pages_look_finished(live_server, chromium, app
         context.close()
 
 
-@pytest.mark.parametrize("width", [390, 1280])
 @pytest.mark.parametrize("sale_days", [0, 1, 2, 365])
-def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, chromium, app, db, width, sale_days):
+def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, chromium, app, db, sale_days):
     organizer = make_profile(db, full_name="Olga Organizer", email="olga@example.com")
     race = make_race(db, organizer=organizer, title="Harbour 5K", tickets=[("5K", 2500, 5000)],
                      starts_at=datetime.now(UTC) + timedelta(days=30))
@@ -101,22 +100,25 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
     if orders:
         orders[-1].registrations[0].checked_in_at = datetime.now(UTC)
         db.session.commit()
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    try:
-        browser_login(page, live_server, app, organizer)
-        page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
-        assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
-        if sale_days:
-            bars = page.locator(".sales-chart .chart-bar")
-            assert bars.count() == sale_days if sale_days < 92 else 52 <= bars.count() <= 54
-            widest = max(bars.nth(i).bounding_box()["width"] for i in range(bars.count()))
-            assert widest <= width / 8  # bars, never one block across the chart
-            assert page.locator(".sales-chart .chart-line-end").is_visible()
-            assert "1 of" in page.locator("#checkin-progress").inner_text()
-        else:
-            assert "No tickets sold yet" in page.locator("main").inner_text()
-        page.locator("#checkin-progress").scroll_into_view_if_needed()
-        screenshot(page, f"dashboard-{sale_days}-days-{width}")
-    finally:
-        context.close()
+    # One year of sales takes seconds to make: both widths read the same race.
+    for width in (390, 1280):
+        context = chromium.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        try:
+            browser_login(page, live_server, app, organizer)
+            page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+            if sale_days:
+                bars = page.locator(".sales-chart .chart-bar")
+                assert bars.count() == sale_days if sale_days < 92 else 52 <= bars.count() <= 54, width
+                widest = page.evaluate("Math.max(...[...document.querySelectorAll('.sales-chart .chart-bar')]"
+                                       ".map(bar => bar.getBoundingClientRect().width))")  # one round trip, not 52
+                assert widest <= width / 8, width  # bars, never one block across the chart
+                assert page.locator(".sales-chart .chart-line-end").is_visible()
+                assert "1 of" in page.locator("#checkin-progress").inner_text()
+            else:
+                assert "No tickets sold yet" in page.locator("main").inner_text()
+            page.locator("#checkin-progress").scroll_into_view_if_needed()
+            screenshot(page, f"dashboard-{sale_days}-days-{width}")
+        finally:
+            context.close()
