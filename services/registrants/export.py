@@ -58,7 +58,7 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
          em_name, em_phone, address, city, country, club, bib, code, registered, checked_in, refunded, waiver_number,
          signature, guardian, signed, at_checkin, ip, sha) in result:
         yield [rid, str(order_id), STATUSES[registrant_status(order_status, refunded)], ticket,
-               money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), problem, first, last,
+               money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), worded(problem), first, last,
                email,
                born.isoformat() if born else "", gender, size, em_name, em_phone, address, city, country, club,
                bib if bib is not None else "", code or "", when(registered), when(checked_in), when(refunded),
