@@ -24,6 +24,7 @@ from services.registrants.query import (
     registrants_query,
 )
 from services.runners import age_on, race_day
+from services.stored_sentences import worded
 
 # The spreadsheet's header and words are in the organizer's language (the page the download came from).
 CSV_HEADER = [_l("Registration"), _l("Order"), _l("Status"), _l("Ticket type"), _l("Price paid"), _l("Currency"),
