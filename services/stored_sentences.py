@@ -83,6 +83,7 @@ WORDINGS: dict[str, Callable[..., str]] = {
     "ticket_not_paid": lambda: _("This ticket isn't paid, or was refunded, so it can't be changed."),
     "ticket_checked_in": lambda: _("This runner has checked in already, so the ticket can't be changed."),
     "change_waiting": lambda: _("A change to this ticket is waiting for its payment. Finish or cancel it first."),
+    "runner_link": lambda: _("the runner, by their emailed link"),  # who made a change (audits.actor)
     "same_distance": lambda ticket_type: _("This ticket is already for the %(ticket_type)s.", ticket_type=ticket_type),
     # Refunds (services.refunds, services.duplicate_payments): `error` is the provider's own words.
     "refund_refused": lambda error: _(
@@ -109,12 +110,18 @@ class Sentence(str):
     @property
     def kept(self) -> str:
         """What a row keeps: '{"code": …, parameters…}'."""
-        return json.dumps(_plain(self), ensure_ascii=False, separators=(",", ":"))
+        plain = _plain(self)
+        return kept(plain.pop("code"), **plain)
 
 
 def say(code: str, **params) -> Sentence:
     """The sentence `code` (a key of WORDINGS) with its parameters, worded now; keep it on a row with `keep`."""
     return Sentence(code, **params)
+
+
+def kept(code: str, **params) -> str:
+    """What a row keeps for `code` with plain parameters, worded by nobody yet (a constant set at import)."""
+    return json.dumps({"code": code, **params}, ensure_ascii=False, separators=(",", ":"))
 
 
 def keep(text: str, size: int = KEPT_SIZE) -> str:

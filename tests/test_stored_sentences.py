@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 import pytest
 from flask import current_app
 from flask_babel import force_locale
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import (
     DuplicatePayment,
@@ -22,6 +22,7 @@ from models import (
     Refund,
     RefundStatus,
     Registration,
+    RegistrationAudit,
     RegistrationChange,
 )
 from services import clock
@@ -29,12 +30,13 @@ from services import runner_invites as invites
 from services.fulfillment import Payment, fulfill, pay_on_test_gateway
 from services.payments import gateway_for
 from services.registration_changes.links import status_token
-from services.registration_changes.start import start_distance_change
+from services.registration_changes.start import RUNNER_LINK, Actor, start_distance_change, start_transfer
 from services.runner_invites import AgeRefused
 from services.stored_sentences import keep, say, worded
 from tests.change_factories import buyer_actor, make_change_race, paid_ticket, ticket_type, urls
 from tests.factories import login, make_cart, make_paid_order, make_profile, make_race
 from tests.runner_invite_factories import buy_for_friend, emails, make_friend_race
+from tests.test_registration_changes import BO
 from tests.test_runner_invites import BEN, T0, _open, _signed
 
 # --- the module ----------------------------------------------------------------------------------------------
@@ -241,3 +243,19 @@ def test_an_age_problem_kept_as_words_before_the_codes_still_shows(app, db):
     db.session.commit()
     page = text(reader(app, organizer, "es").get(f"/manage/races/{race.id}/registrants/{ticket.id}"))
     assert "Runners in the 10K must be 18 or older on race day (this runner will be 15)." in page
+
+
+def test_a_change_the_runner_made_by_link_names_them_in_the_readers_language(app, db, organizer):
+    race = make_change_race(db, organizer=organizer)
+    ticket = paid_ticket(db, race)
+    with current_app.test_request_context():
+        start_transfer(db.session, gateway_for(current_app), ticket, BO, Actor(None, ticket.email, RUNNER_LINK),
+                       clock.now(), urls)
+    assert db.session.scalar(select(RegistrationAudit.actor)) == '{"code":"runner_link"}'
+    path = f"/manage/races/{race.id}/registrants/{ticket.id}"
+    assert "the runner, by their emailed link transferred the ticket" in text(reader(app, organizer, "en").get(path))
+    assert "el corredor, con su enlace por correo transfirió" in text(reader(app, organizer, "es").get(path))
+
+    db.session.execute(update(RegistrationAudit).values(actor="the runner, by their emailed link"))  # before codes
+    db.session.commit()
+    assert "the runner, by their emailed link" in text(reader(app, organizer, "es").get(path))
