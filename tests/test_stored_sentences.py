@@ -36,6 +36,7 @@ from services.stored_sentences import keep, say, worded
 from tests.change_factories import buyer_actor, make_change_race, paid_ticket, ticket_type, urls
 from tests.factories import login, make_cart, make_paid_order, make_profile, make_race
 from tests.runner_invite_factories import buy_for_friend, emails, make_friend_race
+from tests.test_refunds import organizer  # noqa: F401  (a fixture: Olga Organizer)
 from tests.test_registration_changes import BO
 from tests.test_runner_invites import BEN, T0, _open, _signed
 
@@ -106,13 +107,9 @@ def reader(app, profile, language: str):
 
 
 @pytest.fixture
-def organizer(db):
-    return make_profile(db, full_name="Olga Organizer", email="olga@example.com")
-
-
-@pytest.fixture
 def race(db, organizer):
-    return make_race(db, organizer=organizer, slug="lake-run", title="Lake Run", tickets=[("10K", 4500, 10)])
+    """Lake Run, whose 10K ($45.00) has ten spots."""
+    return make_race(db, organizer=organizer, tickets=[("10K", 4500, 10)])
 
 
 def test_an_order_problem_reads_in_each_readers_language_on_the_pages_and_in_the_buyers_email(app, db, race, organizer):
