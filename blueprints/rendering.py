@@ -20,6 +20,7 @@ from services.markdown import render_markdown
 from services.media import cover_srcset, media_url
 from services.money import format_money
 from services.runners import gender_label
+from services.stored_sentences import worded
 
 
 def formatting_locale():
@@ -158,6 +159,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.filters["day_month"] = day_month
     app.jinja_env.filters["number"] = number
+    app.jinja_env.filters["worded"] = worded  # a sentence a row keeps, in the reader's language
     app.jinja_env.globals["zone_label"] = zone_label
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url

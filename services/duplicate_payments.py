@@ -25,7 +25,7 @@ from services.locking import lock_order
 from services.money import format_money
 from services.notifications import queue_duplicate_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable
-from services.refund_failures import provider_failure_message
+from services.stored_sentences import keep, say
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,16 @@ def refund_duplicate_payment(session: Session, gateway: Gateway, duplicate_id: i
     try:
         gateway_refund_id = gateway.refund(duplicate.payment_intent_id, reason=STRIPE_REASON)
     except PaymentUnavailable as error:
+        refusal = say("refund_refused", error=str(error))
         session.rollback()
         lock_order(session, duplicate.order_id)
         duplicate = session.get(DuplicatePayment, duplicate_id, populate_existing=True)
         if duplicate.status == DuplicatePaymentStatus.PENDING:
             duplicate.status = DuplicatePaymentStatus.FAILED
-            duplicate.error = f"Stripe didn't accept the refund, so nothing was sent back: {error}"[:500]
+            duplicate.error = keep(refusal)
         session.commit()
         log.warning("refund of duplicate payment %s refused: %s", duplicate.payment_intent_id, error)
-        raise DuplicateRefundRefused(duplicate.error or str(error), status=502) from error
+        raise DuplicateRefundRefused(refusal, status=502) from error
 
     lock_order(session, duplicate.order_id)
     duplicate = session.get(DuplicatePayment, duplicate_id, populate_existing=True)
@@ -178,7 +179,8 @@ def apply_duplicate_refunds(session: Session, duplicate: DuplicatePayment, recor
     if latest is not None and latest.status in ("failed", "canceled"):
         duplicate.status = DuplicatePaymentStatus.FAILED
         duplicate.refunded_at = None
-        duplicate.error = provider_failure_message(duplicate.amount - back, duplicate.currency, latest.failure_reason)
+        duplicate.error = keep(say("refund_failed", amount=(duplicate.amount - back, duplicate.currency),
+                                   reason=latest.failure_reason))
         return "duplicate payment refund failed"
     if duplicate.status == DuplicatePaymentStatus.PENDING:
         duplicate.status = DuplicatePaymentStatus.TO_REFUND  # part went back (Stripe's Dashboard): the rest is still due

@@ -19,7 +19,6 @@ from models.order import new_ticket_code
 from services.duplicate_payments import record_duplicate_payment
 from services.inventory import capacity_problems, keeping_sold_count
 from services.locking import lock_order, lock_ticket_types
-from services.money import format_money
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 from services.payments import SessionState
 from services.pricing import Quote, quote_order
@@ -32,6 +31,7 @@ from services.registration_changes.apply import (
     ticket_types_to_lock,
 )
 from services.runner_invites import invite_runners
+from services.stored_sentences import Sentence, keep, say
 
 log = logging.getLogger(__name__)
 
@@ -80,20 +80,20 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
     queue_order_confirmation(session, order, registrations)
 
 
-def _needs_refund(session: Session, order: Order, registrations: list[Registration], problem: str,
+def _needs_refund(session: Session, order: Order, registrations: list[Registration], problem: Sentence,
                   payment_intent: str | None) -> None:
     order.status = OrderStatus.NEEDS_REFUND
-    order.problem = problem
+    order.problem = keep(problem)
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
-    queue_refund_pending_notice(session, order, problem)
+    queue_refund_pending_notice(session, order)
     log.warning("order %s needs a refund: %s", order.id, problem)
 
 
-def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) -> str | None:
-    """Why this payment does not pay for this order, in words for the organizer; None when it does. Kept in
-    English whatever the request's language: it is stored on the order (organizers and the log read it).
+def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) -> Sentence | None:
+    """Why this payment does not pay for this order, for the organizer and the buyer; None when it does. It is
+    kept on the order as a code with its amounts (services.stored_sentences), worded for each reader.
 
     Stripe is compared on what we control: the currency, the line items (their subtotal is unit
     amounts × quantities, no rounding) and which discount code the coupon stands for. How Stripe
@@ -102,29 +102,27 @@ def payment_problem(race: Race, order: Order, quote: Quote, payment: Payment) ->
     differ from our quote by up to one minor unit per line, and Stripe Tax is Stripe's alone. What
     Stripe charged must still add up.
     """
-    paid = format_money(payment.amount_total, payment.currency.upper() or order.currency, "en")
-    ours = format_money(quote.total, order.currency, "en")
+    paid = (payment.amount_total, payment.currency.upper() or order.currency)
     if payment.currency.upper() != order.currency.upper():
-        return f"Paid {paid}, but the order is in {order.currency}."
+        return say("paid_other_currency", paid=paid, currency=order.currency)
     if payment.amount_subtotal is None:  # our own gateway, or nothing to pay: our total exactly
         if payment.amount_total != order.total:
-            return f"Paid {paid}, but the order was for {format_money(order.total, order.currency, 'en')}."
+            return say("paid_other_total", paid=paid, total=(order.total, order.currency))
         return None
     if payment.amount_subtotal != quote.subtotal:
-        worth, ours_before_discount = (format_money(payment.amount_subtotal, order.currency, "en"),
-                                       format_money(quote.subtotal, order.currency, "en"))
-        return f"Paid {paid} for tickets worth {worth}, but the order's tickets come to {ours_before_discount}."
+        return say("paid_other_tickets", paid=paid, worth=(payment.amount_subtotal, order.currency),
+                   ours=(quote.subtotal, order.currency))
     discount, tax = payment.amount_discount or 0, payment.amount_tax or 0
     expected_code = order.discount_code_id if quote.discount else None
     if (payment.discount_code_id if discount else None) != expected_code:
-        return f"Paid {paid} with a different discount than the order's, which was for {ours}."
+        return say("paid_other_discount", paid=paid, total=(quote.total, order.currency))
     rounding = len(quote.lines)
     tax_added = race.tax_mode in (TaxMode.EXCLUSIVE, TaxMode.STRIPE)
     tax_is_ours = race.tax_mode != TaxMode.STRIPE
     if (abs(discount - quote.discount) > rounding
             or (tax_is_ours and abs(tax - quote.tax) > rounding)
             or payment.amount_total != payment.amount_subtotal - discount + (tax if tax_added else 0)):
-        return f"Paid {paid}, but the order was for {ours}."
+        return say("paid_other_total", paid=paid, total=(quote.total, order.currency))
     return None
 
 
@@ -182,9 +180,7 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
         # are still free. The order no longer counts against capacity, so this is a fresh check.
         problems = capacity_problems(session, registrations, now)
         if problems:
-            _needs_refund(session, order, registrations,
-                          "Payment arrived after the reservation ran out, and the race had filled up: "
-                          + " ".join(problems), payment.payment_intent)
+            _needs_refund(session, order, registrations, say("filled_up", problems=problems), payment.payment_intent)
             return Outcome("needs_refund", order, "capacity")
     _issue_tickets(session, order, registrations, now, payment.payment_intent)
     return Outcome("paid", order)

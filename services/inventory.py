@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
 from services.locking import lock_ticket_types
+from services.stored_sentences import say
 
 
 def sold_for_good():
@@ -291,9 +290,8 @@ def spots_problem(ticket_type: TicketType, wanted: int, left: int) -> str | None
     if wanted <= left:
         return None
     if left <= 0:
-        return _("The %(name)s is sold out.", name=ticket_type.name)
-    return ngettext("Only %(num)d spot left in the %(name)s.", "Only %(num)d spots left in the %(name)s.", left,
-                    name=ticket_type.name)
+        return say("sold_out", name=ticket_type.name)
+    return say("spots_left", name=ticket_type.name, num=left)
 
 
 def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:

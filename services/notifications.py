@@ -149,7 +149,8 @@ def queue_runner_invite(session: Session, registration: Registration, *, race: R
 
 def queue_runner_age_problem(session: Session, registration: Registration, *, race: Race, ticket_type: TicketType,
                              buyer: Profile, organizers: list[Profile], problem: str) -> None:
-    """The runner's age doesn't fit their ticket type: tell the buyer, and the organizers (who can switch or refund)."""
+    """The runner's age doesn't fit their ticket type: tell the buyer, and the organizers (who can switch or refund).
+    `problem` is as the ticket keeps it (services.stored_sentences), worded in each recipient's language."""
     context = {"registration": registration, "race": race, "ticket_type": ticket_type, "buyer": buyer,
                "problem": problem}
     link = public_url("manage.registrant", race_id=race.id, registration_id=registration.id)
@@ -178,11 +179,12 @@ def _queue_buyer_notice(session: Session, order: Order, template: str, subject: 
                text=text, kind=kind, race_id=race.id, order_id=order.id, language=language)
 
 
-def queue_refund_pending_notice(session: Session, order: Order, problem: str) -> None:
-    """Money came in but no ticket could be issued: tell the buyer a refund is on its way."""
+def queue_refund_pending_notice(session: Session, order: Order) -> None:
+    """Money came in but no ticket could be issued: tell the buyer a refund is on its way, and why (the order's
+    problem, worded in the buyer's language)."""
     _queue_buyer_notice(session, order, "refund_pending.txt",
                         lambda race: _("About your payment for %(race)s", race=race), "capacity_refund_notice",
-                        problem=problem)
+                        problem=order.problem)
 
 
 def queue_refund_notice(session: Session, order: Order, amount: int) -> None:

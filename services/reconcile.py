@@ -18,6 +18,7 @@ from services.duplicate_payments import refund_all_to_send
 from services.fulfillment import Payment, fulfill
 from services.money import format_money
 from services.payments import Gateway, PaymentUnavailable, gateway_for
+from services.stored_sentences import worded
 from services.stripe_events import order_id_for_session
 
 
@@ -71,7 +72,7 @@ def reconcile(session: Session, app: Flask, since: datetime, now: datetime) -> R
             report.lines.append(f"Fixed order {order_id}: paid session {state.session_id} had no tickets.")
         elif outcome.result == "needs_refund":
             report.needs_refund += 1
-            report.lines.append(f"Order {order_id} needs a refund: {outcome.order.problem}")
+            report.lines.append(f"Order {order_id} needs a refund: {worded(outcome.order.problem)}")
         elif outcome.result == "duplicate_payment" and outcome.detail == "recorded":
             report.paid_twice += 1
             report.lines.append(f"Order {order_id} was paid twice: session {state.session_id} "
@@ -79,5 +80,5 @@ def reconcile(session: Session, app: Flask, since: datetime, now: datetime) -> R
         # A second payment not yet sent back (just found, or left by a webhook that stopped short): send it now.
         for duplicate in refund_all_to_send(session, gateway, order_id, now):
             report.lines.append(f"Order {order_id}: refund of payment {duplicate.payment_intent_id} "
-                                f"{'failed: ' + duplicate.error if duplicate.error else 'asked of Stripe'}.")
+                                f"{'failed: ' + worded(duplicate.error) if duplicate.error else 'asked of Stripe'}.")
     return report

@@ -36,7 +36,7 @@ from services.locking import lock_order_and_its_types
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
 from services.pricing import round_half_up
-from services.refund_failures import provider_failure_message
+from services.stored_sentences import Sentence, keep, say
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +256,9 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     try:
         gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
-        _fail(session, refund.id, str(error))
-        raise RefundRefused(_("The payment provider didn't accept the refund, so nothing was sent back: %(error)s",
-                              error=error), status=502) from error
+        refusal = say("refund_refused", error=str(error))
+        _fail(session, refund.id, refusal)
+        raise RefundRefused(refusal, status=502) from error
 
     lock_order_and_its_types(session, order.id)
     refund = session.scalar(select(Refund).where(Refund.id == refund.id).execution_options(populate_existing=True))
@@ -271,11 +271,11 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     return refund
 
 
-def _fail(session: Session, refund_id: int, error: str) -> None:
+def _fail(session: Session, refund_id: int, error: Sentence) -> None:
     session.rollback()
     refund = session.get(Refund, refund_id, populate_existing=True)
     refund.status = RefundStatus.FAILED
-    refund.error = error[:500]
+    refund.error = keep(error)
     for registration in session.scalars(select(Registration).where(Registration.refund_id == refund_id)):
         registration.refund_id = None  # free to be refunded again
     session.commit()
@@ -320,7 +320,7 @@ def _refund_failed(session: Session, order: Order, refund: Refund, reason: str, 
     """
     was_completed = refund.status == RefundStatus.COMPLETED
     refund.status = RefundStatus.FAILED
-    refund.error = provider_failure_message(refund.amount, order.currency, reason)
+    refund.error = keep(say("refund_failed", amount=(refund.amount, order.currency), reason=reason))
     for registration in session.scalars(select(Registration).where(Registration.refund_id == refund.id,
                                                                    Registration.refunded_at.is_(None))):
         registration.refund_id = None

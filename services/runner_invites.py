@@ -52,6 +52,7 @@ from services.runners import (
     waiver_to_sign,
 )
 from services.sales import signup_deadline
+from services.stored_sentences import keep
 
 DETAILS_SALT = "runner-details"
 CLAIM_SALT = "runner-claim"
@@ -225,13 +226,13 @@ def submit_details(session: Session, invitation: Invitation, details: RunnerDeta
     age = _age_problem(details, race, ticket_type, now)
     if problems and age is not None and problems.keys() == {"date_of_birth"}:
         if not registration.details_problem:
-            registration.details_problem = age
+            registration.details_problem = keep(age)
             organizers = list(session.scalars(select(Profile).join(RaceOrganizer, RaceOrganizer.profile_id == Profile.id)
                                               .where(RaceOrganizer.race_id == race.id).order_by(Profile.email)))
             queue_runner_age_problem(session, registration, race=race, ticket_type=ticket_type, buyer=invitation.buyer,
-                                     organizers=organizers, problem=age)
+                                     organizers=organizers, problem=registration.details_problem)
         else:
-            registration.details_problem = age  # the latest, for the organizer; nobody is emailed again
+            registration.details_problem = keep(age)  # the latest, for the organizer; nobody is emailed again
         session.commit()
         raise AgeRefused(problems)
     if problems:

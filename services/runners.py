@@ -26,6 +26,7 @@ from services.languages import current_language
 from services.race_texts import in_reader_language as in_reader_language
 from services.race_texts import signable as signable
 from services.race_texts import waiver_to_sign as waiver_to_sign
+from services.stored_sentences import say
 
 NAME_MAX = 100
 GUARDIAN_MAX = 200
@@ -225,12 +226,11 @@ def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | 
     low, high = ticket_type.min_age, ticket_type.max_age
     limits = {"name": ticket_type.name, "low": low, "high": high, "age": age}
     if low is not None and high is not None and not low <= age <= high:
-        return _("Runners in the %(name)s must be %(low)d to %(high)d years old on race day (this runner will be "
-                 "%(age)d).", **limits)
+        return say("age_between", **limits)
     if low is not None and age < low:
-        return _("Runners in the %(name)s must be %(low)d or older on race day (this runner will be %(age)d).", **limits)
+        return say("age_at_least", **limits)
     if high is not None and age > high:
-        return _("Runners in the %(name)s must be %(high)d or younger on race day (this runner will be %(age)d).", **limits)
+        return say("age_at_most", **limits)
     return None
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from flask_babel import gettext as _
 
 from models import Race, RaceStatus, TicketType
+from services.stored_sentences import say
 
 
 def signup_closed_reason(race: Race, now: datetime) -> str | None:
@@ -39,11 +40,11 @@ def signup_open(race: Race, now: datetime) -> bool:
 def off_sale_reason(ticket_type: TicketType, now: datetime) -> str | None:
     """Why this ticket type can't be bought right now, or None while it is on sale."""
     if ticket_type.hidden:
-        return _("The %(name)s isn't available any more.", name=ticket_type.name)
+        return say("type_hidden", name=ticket_type.name)
     if ticket_type.sales_start is not None and now < ticket_type.sales_start:
-        return _("The %(name)s isn't on sale yet.", name=ticket_type.name)
+        return say("type_not_on_sale_yet", name=ticket_type.name)
     if ticket_type.sales_end is not None and now >= ticket_type.sales_end:
-        return _("Sales for the %(name)s have ended.", name=ticket_type.name)
+        return say("type_sales_ended", name=ticket_type.name)
     return None
 
 

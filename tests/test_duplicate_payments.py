@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from models import DuplicatePayment, DuplicatePaymentStatus, Order, OrderStatus, OutboxMessage, Registration
 from services import clock
+from services.stored_sentences import worded
 from tests.doubles.stripe_api import StripeServer
 from tests.factories import login, make_cart, make_paid_order, make_profile, make_race
 from tests.http import csrf_token
@@ -172,7 +173,7 @@ def test_a_second_payments_refund_that_fails_after_stripe_accepted_it_is_shown_t
 
     (duplicate,) = duplicates(db, order.id)
     assert duplicate.status == DuplicatePaymentStatus.FAILED and duplicate.refunded_at is None
-    assert "the card has expired or was cancelled" in duplicate.error
+    assert "the card has expired or was cancelled" in worded(duplicate.error)
     dashboard = text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
     assert "1 payment to refund" in dashboard and "the card has expired" in dashboard
     assert fresh(db, order.id).status == OrderStatus.PAID
@@ -229,7 +230,7 @@ def test_a_refund_stripe_refuses_is_shown_and_sent_again_with_one_click(stripe_a
 
     assert response.status_code == 200 and response.json["outcome"] == "duplicate_payment"
     (duplicate,) = duplicates(db, order.id)
-    assert duplicate.status == DuplicatePaymentStatus.FAILED and "nothing was sent back" in duplicate.error
+    assert duplicate.status == DuplicatePaymentStatus.FAILED and "nothing was sent back" in worded(duplicate.error)
     dashboard = text_of(organizer_client.get(f"/manage/races/{race.id}/dashboard"))
     assert "1 payment to refund" in dashboard and "Paid twice" in dashboard and "$90.00" in dashboard
     page = organizer_client.get(order_url(race, order))

@@ -21,6 +21,7 @@ from services import clock
 from services.checkout import expire_reservations
 from services.fulfillment import Payment, fulfill
 from services.payments import gateway_for, gateway_page_token
+from services.stored_sentences import worded
 from services.worker import Worker
 from tests.concurrency import reserve_all_at_once
 from tests.doubles.stripe_api import StripeServer, sign_payload
@@ -351,7 +352,7 @@ def test_expired_then_completed_when_the_race_filled_up_needs_a_refund_and_is_ne
 
     saved = fresh_order(db, pending.id)
     assert response.status_code == 200 and response.json["outcome"] == "needs_refund"
-    assert saved.status == OrderStatus.NEEDS_REFUND and "filled up" in saved.problem
+    assert saved.status == OrderStatus.NEEDS_REFUND and "filled up" in worded(saved.problem)
     assert saved.payment_intent_id is not None
     notice = db.session.scalar(select(OutboxMessage).where(OutboxMessage.order_id == pending.id))
     assert notice.kind == "capacity_refund_notice"
@@ -381,7 +382,7 @@ def test_amount_mismatch_is_flagged_for_refund(stripe_server, client, db, pendin
     event["data"]["object"]["amount_total"] = 100
     assert deliver(client, event).json["outcome"] == "needs_refund"
     saved = fresh_order(db, pending.id)
-    assert saved.status == OrderStatus.NEEDS_REFUND and "$1.00" in saved.problem
+    assert saved.status == OrderStatus.NEEDS_REFUND and "$1.00" in worded(saved.problem)
 
 
 def test_a_database_error_answers_500_and_the_retry_succeeds_once(stripe_server, client, db, pending):

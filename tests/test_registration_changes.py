@@ -34,6 +34,7 @@ from services.registration_changes.start import (
     start_distance_change,
     start_transfer,
 )
+from services.stored_sentences import worded
 from services.stripe_events import handle_event
 from tests.change_factories import buyer_actor, make_change_race, outbox, paid_ticket, ticket_type, urls
 from tests.factories import make_profile
@@ -300,7 +301,7 @@ def test_a_distance_that_fills_up_before_the_payment_arrives_is_refunded(db, app
     pay_on_test_gateway(db.session, order, now())
     db.session.expire_all()
     assert db.session.get(Order, order.id).status == OrderStatus.NEEDS_REFUND
-    assert "sold out" in db.session.get(Order, order.id).problem
+    assert "sold out" in worded(db.session.get(Order, order.id).problem)
     assert fresh(db, ticket).ticket_type_id == ticket_type(db, race, "10K").id
 
 

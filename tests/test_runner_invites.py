@@ -19,6 +19,7 @@ from services.runner_invites import AgeRefused, ClaimRefused, LinkRefused, Resen
 from services.runners import RunnerDetails, RunnerRefused
 from services.sales import signup_deadline
 from services.scheduler import JOBS, Scheduler
+from services.stored_sentences import worded
 from tests.factories import make_profile
 from tests.runner_invite_factories import buy_for_friend, emails, make_friend_race
 
@@ -219,7 +220,7 @@ def test_an_age_outside_the_ticket_type_is_refused_and_the_buyer_and_organizers_
     db.session.expire_all()
     saved = db.session.get(Registration, ticket.id)
     assert saved.awaiting_runner and saved.date_of_birth is None and saved.waiver_signed_at is None
-    assert "must be 18 or older on race day (this runner will be 1" in saved.details_problem
+    assert "must be 18 or older on race day (this runner will be 1" in worded(saved.details_problem)
     notices = emails(db, "runner_age_problem")
     assert sorted(n.to_address for n in notices) == ["Ana López <ana@example.com>", "Olga Organizer <olga@example.com>"]
     to_organizer = next(n for n in notices if "olga" in n.to_address)
@@ -231,7 +232,7 @@ def test_an_age_outside_the_ticket_type_is_refused_and_the_buyer_and_organizers_
         with pytest.raises(AgeRefused):
             invites.submit_details(db.session, _open(db, ticket), younger, T0, "")
     assert len(emails(db, "runner_age_problem")) == 2
-    assert "(this runner will be 1" in db.session.get(Registration, ticket.id).details_problem
+    assert "(this runner will be 1" in worded(db.session.get(Registration, ticket.id).details_problem)
 
     invites.submit_details(db.session, _open(db, ticket), _signed(BEN, db, race), T0, "")  # a mistyped year, fixed
     assert db.session.get(Registration, ticket.id).details_problem == ""

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from models import OrderStatus, Registration, TaxMode, TicketType
 from services import clock
+from services.stored_sentences import worded
 from tests.doubles.stripe_api import sign_payload
 from tests.factories import make_cart, make_code, make_race
 from tests.test_payments import (  # noqa: F401  (fixtures)
@@ -210,7 +211,7 @@ def test_a_late_payment_for_tickets_the_order_no_longer_holds_is_flagged_not_tic
 
     saved = fresh_order(db, pending.id)
     assert response.json["outcome"] == "needs_refund" and saved.status == OrderStatus.NEEDS_REFUND
-    assert "tickets worth $90.00" in saved.problem and "$120.00" in saved.problem
+    assert "tickets worth $90.00" in worded(saved.problem) and "$120.00" in worded(saved.problem)
 
 
 def test_a_payment_with_a_discount_the_order_does_not_have_is_flagged(stripe_server, client, db, race, buyer,
@@ -227,7 +228,7 @@ def test_a_payment_with_a_discount_the_order_does_not_have_is_flagged(stripe_ser
     response = deliver(client, stripe_server.pay_session(saved.stripe_session_id))
 
     assert response.json["outcome"] == "needs_refund"
-    assert "different discount" in fresh_order(db, order.id).problem
+    assert "different discount" in worded(fresh_order(db, order.id).problem)
 
 
 def test_paying_again_after_the_page_closed_waits_on_the_order_page_not_a_dead_page(

@@ -30,6 +30,7 @@ from services.runners import (
     phone_problem,
     tidy,
 )
+from services.stored_sentences import worded
 
 EDITABLE = ("first_name", "last_name", "email", "date_of_birth", "gender", "tshirt_size",
             "emergency_name", "emergency_phone", *(name for name, _, _ in ADDRESS_FIELDS))
@@ -159,5 +160,5 @@ def audit_lines(session: Session, registration: Registration) -> list[AuditLine]
         .outerjoin(Profile, Profile.id == RegistrationAudit.profile_id)  # none: the runner, by their link (`actor`)
         .where(RegistrationAudit.registration_id == registration.id)
         .order_by(RegistrationAudit.changed_at.desc(), RegistrationAudit.id.desc()))
-    return [AuditLine(a.changed_at, name or email or a.actor, a.field, a.old_value, a.new_value)
+    return [AuditLine(a.changed_at, name or email or worded(a.actor), a.field, a.old_value, a.new_value)
             for a, name, email in rows]

@@ -24,6 +24,7 @@ from services.registrants.query import (
     registrants_query,
 )
 from services.runners import age_on, gender_label, race_day
+from services.stored_sentences import worded
 
 # The spreadsheet's header and words are in the organizer's language (the page the download came from).
 CSV_HEADER = [_l("Registration"), _l("Order"), _l("Status"), _l("Ticket type"), _l("Price paid"), _l("Currency"),
@@ -58,7 +59,7 @@ def csv_rows(session: Session, race: Race, filters: RegistrantFilters, now: date
          em_name, em_phone, address, city, country, club, bib, code, registered, checked_in, refunded, waiver_number,
          signature, guardian, signed, at_checkin, ip, sha) in result:
         yield [rid, str(order_id), STATUSES[registrant_status(order_status, refunded)], ticket,
-               money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), problem, first, last,
+               money_text(price, race.currency), race.currency, str(DETAILS_CELLS[bool(awaiting)]), worded(problem), first, last,
                email,
                born.isoformat() if born else "", gender_label(gender), size, em_name, em_phone, address, city, country, club,
                bib if bib is not None else "", code or "", when(registered), when(checked_in), when(refunded),

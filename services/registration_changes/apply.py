@@ -31,6 +31,7 @@ from services.pricing import Line, Quote, quote_lines
 from services.registration_changes import emails
 from services.registration_changes.rules import closed_reason, distance_problem, ticket_problem
 from services.runner_invites import invite_runners
+from services.stored_sentences import Sentence, keep, say
 
 # What a transfer clears: the previous runner's details and signature belong to them, not the ticket.
 RUNNER_FIELDS = {"date_of_birth": None, "gender": "", "tshirt_size": "", "emergency_name": "", "emergency_phone": "",
@@ -71,7 +72,7 @@ def problem_now(session: Session, change: RegistrationChange, now: datetime) -> 
     Call with its order locked: the change is re-read, so a cancel committed a moment ago is seen."""
     session.refresh(change)
     if change.status != ChangeStatus.PENDING:
-        return _("The change was cancelled before its payment arrived.")
+        return say("change_cancelled")
     registration = session.get(Registration, change.registration_id)
     race = session.get(Race, change.race_id)
     problem = closed_reason(race, change.kind, now) or ticket_problem(session, registration, ignore=change)
@@ -137,14 +138,14 @@ def apply_change(session: Session, change: RegistrationChange, now: datetime) ->
         _change_distance(session, change, registration, race, now)
 
 
-def payment_cannot_apply(session: Session, order: Order, change: RegistrationChange, problem: str,
+def payment_cannot_apply(session: Session, order: Order, change: RegistrationChange, problem: Sentence,
                          payment_intent: str | None) -> None:
     """Paid, but the change can't be made: the money goes back (the order needs a refund), and the payer is told."""
     if change.status == ChangeStatus.PENDING:
         change.status = ChangeStatus.NEEDS_REFUND
-    change.problem = problem[:500]
+    change.problem = keep(problem)
     order.status = OrderStatus.NEEDS_REFUND
-    order.problem = f"Paid for a ticket change that couldn't be made: {problem}"[:500]
+    order.problem = keep(say("change_not_made", problem=problem))
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None
     order.checkout_url = ""
@@ -153,7 +154,7 @@ def payment_cannot_apply(session: Session, order: Order, change: RegistrationCha
     registration = session.get(Registration, change.registration_id)
     emails.queue_change_refund_pending(session, session.get(Race, change.race_id),
                                        payer.email if payer else registration.email,
-                                       payer.display_name if payer else registration.runner_name, problem)
+                                       payer.display_name if payer else registration.runner_name, change.problem)
 
 
 def close_change_order(session: Session, order: Order, reason: OrderStatus) -> None:

@@ -66,6 +66,7 @@ def queue_distance_changed(session: Session, race: Race, registration: Registrat
 
 
 def queue_change_refund_pending(session: Session, race: Race, email: str, name: str, problem: str) -> None:
-    """To whoever paid for a change that could no longer be made: the money goes back."""
+    """To whoever paid for a change that could no longer be made: the money goes back. `problem` is as the change
+    keeps it (services.stored_sentences), worded in the payer's language."""
     _queue(session, email, lambda: _("Your ticket change for %(race)s couldn't be made", race=race.title),
            "emails/changes_refund.txt", race, "change_refund_pending", greeting=name, problem=problem)

@@ -12,6 +12,7 @@ from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registrat
 from services.inventory import spots_left, spots_problem
 from services.runners import age_limit_problem
 from services.sales import off_sale_reason, signup_deadline
+from services.stored_sentences import say
 
 MAX_NAME = 100
 MAX_EMAIL = 320
@@ -43,14 +44,14 @@ def closed_reason(race: Race, kind: ChangeKind, now: datetime) -> str | None:
     """Why the race takes no change of this kind now, or None."""
     if kind == ChangeKind.TRANSFER:
         if not race.transfers_enabled:
-            return _("This race doesn't allow transfers to another runner.")
+            return say("no_transfers")
         if now >= transfer_deadline(race):
-            return _("Transfers for this race have closed.")
+            return say("transfers_closed")
         return None
     if not race.distance_changes_enabled:
-        return _("This race doesn't allow changing distance.")
+        return say("no_distance_changes")
     if now >= distance_deadline(race):
-        return _("Distance changes for this race have closed.")
+        return say("distance_changes_closed")
     return None
 
 
@@ -69,12 +70,12 @@ def ticket_problem(session: Session, registration: Registration, *, ignore: Regi
     """Why this ticket can't change at all now (whatever the change), or None."""
     order = session.get(Order, registration.order_id)
     if order.status != OrderStatus.PAID or registration.refunded_at is not None or registration.refund_id is not None:
-        return _("This ticket isn't paid, or was refunded, so it can't be changed.")
+        return say("ticket_not_paid")
     if registration.checked_in_at is not None:
-        return _("This runner has checked in already, so the ticket can't be changed.")
+        return say("ticket_checked_in")
     waiting = pending_change(session, registration.id)
     if waiting is not None and waiting is not ignore:
-        return str(WAITING_FOR_PAYMENT)
+        return say("change_waiting")
     return None
 
 
@@ -91,7 +92,7 @@ def distance_problem(session: Session, registration: Registration, race: Race, n
     Call with the ticket types locked (services.locking) when the answer decides a change.
     """
     if new_type.id == registration.ticket_type_id:
-        return _("This ticket is already for the %(ticket_type)s.", ticket_type=new_type.name)
+        return say("same_distance", ticket_type=new_type.name)
     if reason := off_sale_reason(new_type, now):
         return reason
     if registration.date_of_birth is not None and (age := age_limit_problem(registration.date_of_birth, race, new_type)):

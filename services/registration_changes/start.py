@@ -46,8 +46,9 @@ from services.registration_changes.rules import (
     transfer_problem,
 )
 from services.runners import clean_email, email_problem, name_problem, tidy
+from services.stored_sentences import kept
 
-RUNNER_LINK = "the runner, by their emailed link"
+RUNNER_LINK = kept("runner_link")  # an Actor's `actor`, kept on the change and its audits, worded when shown
 
 
 @dataclass(frozen=True)
