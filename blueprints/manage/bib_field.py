@@ -37,14 +37,14 @@ def bib_form(registration, target: str, csrf: str, bib_value, bib_error=None, bi
         state = ""
     return Markup(_FORM.format(
         id=escape(registration.id), target=escape(target), csrf=escape(csrf),
-        label=label % {"name": registration.runner_name}, placeholder=placeholder, save=save,
+        label=label % {"name": escape(registration.runner_name)}, placeholder=placeholder, save=save,
         value=escape(bib_value), invalid='aria-invalid="true"' if bib_error else "", state=state,
         next=f'<input type="hidden" name="next" value="{escape(next_url)}">' if next_url else ""))
 
 
 @lru_cache(maxsize=16)
-def _words(catalog: NullTranslations) -> tuple[Markup, Markup, Markup, Markup]:
+def _words(catalog: NullTranslations) -> tuple[str, ...]:
     """The form's words in one language, looked up once per catalog, not three times a row. As the macro's _()
     does: the translation as it is (translators write HTML-safe text), the name escaped into it. The catalog has
     the words from the macro, which writes them too."""
-    return tuple(Markup(catalog.ugettext(word)) for word in ("Bib for %(name)s", "Add bib", "Save", "Saved"))
+    return tuple(catalog.ugettext(word) for word in ("Bib for %(name)s", "Add bib", "Save", "Saved"))
