@@ -46,5 +46,6 @@ def bib_form(registration, target: str, csrf: str, bib_value, bib_error=None, bi
 def _words(catalog: NullTranslations) -> tuple[str, ...]:
     """The form's words in one language, looked up once per catalog, not three times a row. As the macro's _()
     does: the translation as it is (translators write HTML-safe text), the name escaped into it. The catalog has
-    the words from the macro, which writes them too."""
-    return tuple(catalog.ugettext(word) for word in ("Bib for %(name)s", "Add bib", "Save", "Saved"))
+    the words from the macro too."""
+    gettext = catalog.ugettext
+    return gettext("Bib for %(name)s"), gettext("Add bib"), gettext("Save"), gettext("Saved")
