@@ -89,6 +89,20 @@ def _day_text(day: date, pattern: str, locale: str) -> str:
     return format_date(day, pattern, locale=locale)
 
 
+def local_minute(value: datetime | None, tz: str, pattern: str) -> str:
+    """`local_time` for a pattern with neither seconds nor a zone ("h:mm a"): the same text, formatted once per
+    local minute and pattern (a list's 50 check-in times are mostly ones an earlier page load formatted)."""
+    if value is None:
+        return ""
+    local = value.astimezone(ZoneInfo(tz)).replace(second=0, microsecond=0, tzinfo=None)
+    return _minute_text(local, pattern, str(formatting_locale()))
+
+
+@lru_cache(maxsize=4096)
+def _minute_text(local: datetime, pattern: str, locale: str) -> str:
+    return format_datetime(local, pattern, locale=locale)  # a naive time is written as it is (as UTC)
+
+
 def race_time(value: datetime | None, tz: str, compact: bool = False) -> str:
     """A moment in the race's zone, with its date and the zone's name: "Sat 14 Mar 2026, 8:00 AM EDT",
     or for a list's time stamps (`compact`) "14 Mar, 8:00 AM EDT".

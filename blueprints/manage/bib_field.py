@@ -6,8 +6,12 @@ byte for byte (tests/test_bib_field.py renders it both ways), written with strin
 """
 from __future__ import annotations
 
-from flask_babel import gettext as _
+from functools import lru_cache
+
+from babel.support import NullTranslations
 from markupsafe import Markup, escape
+
+from blueprints.page_gettext import translations
 
 _FORM = ('<form class="bib-form" id="bib-{id}" method="post" action="{target}"\n'
          '      hx-post="{target}" hx-trigger="change, submit" hx-target="this" hx-swap="outerHTML" hx-sync="this:drop">\n'
@@ -24,16 +28,24 @@ _FORM = ('<form class="bib-form" id="bib-{id}" method="post" action="{target}"\n
 def bib_form(registration, target: str, csrf: str, bib_value, bib_error=None, bib_saved: bool = False,
              next_url: str = "") -> Markup:
     """What the `bib_form` macro writes for these arguments."""
+    label, placeholder, save, saved = _words(translations())
     if bib_error:
         state = f'<span class="field-error">{escape(bib_error)}</span>'
     elif bib_saved:
-        state = f'<span class="autosave-status">{Markup(_("Saved"))}</span>'
+        state = f'<span class="autosave-status">{saved}</span>'
     else:
         state = ""
     return Markup(_FORM.format(
         id=escape(registration.id), target=escape(target), csrf=escape(csrf),
-        # As the macro's _() does: the translation as it is (translators write HTML-safe text), names escaped into it.
-        label=Markup(_("Bib for %(name)s")) % {"name": registration.runner_name},
-        placeholder=Markup(_("Add bib")), save=Markup(_("Save")),
+        label=label % {"name": escape(registration.runner_name)}, placeholder=placeholder, save=save,
         value=escape(bib_value), invalid='aria-invalid="true"' if bib_error else "", state=state,
         next=f'<input type="hidden" name="next" value="{escape(next_url)}">' if next_url else ""))
+
+
+@lru_cache(maxsize=16)
+def _words(catalog: NullTranslations) -> tuple[str, ...]:
+    """The form's words in one language, looked up once per catalog, not three times a row. As the macro's _()
+    does: the translation as it is (translators write HTML-safe text), the name escaped into it. The catalog has
+    the words from the macro too."""
+    gettext = catalog.ugettext
+    return gettext("Bib for %(name)s"), gettext("Add bib"), gettext("Save"), gettext("Saved")

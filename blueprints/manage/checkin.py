@@ -10,7 +10,7 @@ from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.manage import bp, organizer_required
 from blueprints.manage.forms import DeskWaiverForm, first_errors
-from blueprints.rendering import is_fragment_request, local_time, redirect_to, render
+from blueprints.rendering import is_fragment_request, local_minute, redirect_to, render
 from blueprints.security import CAMERA_PERMISSIONS_POLICY, content_security_policy
 from extensions import db
 from models import Race, WaiverVersion
@@ -29,8 +29,9 @@ def checkin_time(at: datetime | None, race: Race, now: datetime) -> str:
     """"7:42 AM" on the day, "Fri 13 Mar, 5:10 PM" for a check-in (say, at packet pick-up) on another day."""
     if at is None:
         return ""
-    same_day = at.astimezone(race.tz).date() == now.astimezone(race.tz).date()
-    return local_time(at, race.timezone, "h:mm a" if same_day else "EEE d MMM, h:mm a")
+    zone = race.tz
+    same_day = at.astimezone(zone).date() == now.astimezone(zone).date()
+    return local_minute(at, race.timezone, "h:mm a" if same_day else "EEE d MMM, h:mm a")
 
 
 @bp.get("/checkin")

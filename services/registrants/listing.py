@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import (
     Integer,
@@ -43,21 +44,25 @@ def _beyond(filters: RegistrantFilters, cursor: tuple, *, backwards: bool = Fals
     return tuple_(*keys) < point if (filters.dir == "desc") != backwards else tuple_(*keys) > point
 
 
-class ListedRegistration:
-    """What the list shows of one registration (the columns it reads, not the whole row)."""
+class ListedRegistration(NamedTuple):
+    """What the list shows of one registration (the columns it reads, not the whole row): a tuple, made from the
+    page's row without a call per column."""
 
-    __slots__ = ("id", "first_name", "last_name", "email", "runner_fills_in", "runner_details_at", "details_problem",
-                 "bib", "checked_in_at")
-
-    def __init__(self, *values):
-        for name, value in zip(self.__slots__, values, strict=True):
-            setattr(self, name, value)
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    runner_fills_in: bool
+    runner_details_at: datetime | None
+    details_problem: str
+    bib: int | None
+    checked_in_at: datetime | None
 
     awaiting_runner = Registration.awaiting_runner
     runner_name = Registration.runner_name
 
 
-_LISTED_COLUMNS = [getattr(Registration, name) for name in ListedRegistration.__slots__]
+_LISTED_COLUMNS = [getattr(Registration, name) for name in ListedRegistration._fields]
 # A page's row: what it shows of the registration, then what names its ticket type, status, time and waiver, and
 # its order's race (checked here: see _Reader).
 _PAGE_COLUMNS = [*_LISTED_COLUMNS, Registration.refunded_at, Registration.ticket_type_id, Order.status,
@@ -65,14 +70,19 @@ _PAGE_COLUMNS = [*_LISTED_COLUMNS, Registration.refunded_at, Registration.ticket
 TICKET_TYPE = len(_LISTED_COLUMNS) + 1
 
 
-@dataclass(frozen=True)
-class RegistrantRow:
+class RegistrantRow(NamedTuple):
     registration: ListedRegistration
     ticket_type_name: str
     status: str
     registered_at: datetime
     waiver_number: int | None
-    cursor: str  # where a page that ends (or starts) at this row ends (or starts)
+    keys: tuple  # the row's sort keys
+
+    @property
+    def cursor(self) -> str:
+        """Where a page that ends (or starts) at this row ends (or starts): written when a link asks, which only
+        the page's first and last rows' do."""
+        return encode_cursor(self.keys)
 
 
 @dataclass
@@ -318,9 +328,9 @@ def _rows(rows: list, race_id: int, ticket_types: list[TicketChoice], waivers: l
     names = {t.id: t.name for t in ticket_types}
     numbers = {w.id: w.number for w in waivers}
     width = len(_LISTED_COLUMNS)
-    return [RegistrantRow(ListedRegistration(*row[:width]), names[ticket_type_id],
-                          registrant_status(status, refunded), registered, numbers.get(waiver_id),
-                          encode_cursor(tuple(row[width + 6:])))
+    listed = tuple.__new__
+    return [RegistrantRow(listed(ListedRegistration, row[:width]), names[ticket_type_id],
+                          registrant_status(status, refunded), registered, numbers.get(waiver_id), tuple(row[width + 6:]))
             for row in rows
             for refunded, ticket_type_id, status, registered, waiver_id, order_race in [row[width:width + 6]]
             if order_race == race_id and ticket_type_id in names]
