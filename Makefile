@@ -79,9 +79,10 @@ css: $(VENV)/.dev-deps
 ## lint: ruff, and no drift between the models and the migrations
 lint: $(VENV)/.dev-deps
 	$(VENV)/bin/ruff check .
-	@rm -f /tmp/startline-lint.db
-	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db upgrade
-	DATABASE_URL=sqlite:////tmp/startline-lint.db $(FLASK) db check
+	@# The models and the migrations agree: migrate an empty database of this run's own, then compare.
+	@db=$$(mktemp /tmp/startline-lint-XXXXXX.db) && rm -f $$db && \
+		DATABASE_URL=sqlite:///$$db $(FLASK) db upgrade && DATABASE_URL=sqlite:///$$db $(FLASK) db check; \
+		status=$$?; rm -f $$db; exit $$status
 
 ## bench: every goal of issue 17 in one run: pages against two baselines, the opening spike per worker model,
 ## two instances with Redis, growth to 50,000 registrations (10–15 minutes; writes bench/results.json and
