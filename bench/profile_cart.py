@@ -184,6 +184,8 @@ def main() -> None:
         for _ in range(args.n):
             c.get(path, headers=headers)
         profiler.disable()
+        if os.environ.get("PROFILE_OUT"):
+            profiler.dump_stats(os.environ["PROFILE_OUT"])
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(50)
     if args.instructions:
         _instructions(args)
