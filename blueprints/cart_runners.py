@@ -13,6 +13,7 @@ from blueprints.cart_forms import DEPENDENT_FIELDS, NOT_ON_THE_FORM, RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from blueprints.runner_cards import (
+    CardUrls,
     RunnerCard,
     buyer_email,
     changed,
@@ -76,7 +77,7 @@ def _answer(race: Race, order: Order, registration: Registration, form: RunnerFo
     view = cart_status.view_cart(db.session, order, clock.now())
     status_of = next(r for r in view.runners if r.registration.id == registration.id)
     first = view.runners[0].registration
-    card = RunnerCard(status=status_of, open=form is not None or opened,
+    card = RunnerCard(status=status_of, urls=CardUrls.for_race(race), open=form is not None or opened,
                       form=form or saved_form(registration, race, view.waiver, clock.now(), first),
                       first_name=first.runner_name)
     body = render_block("cart/_runner.html", "card", card=card, race=race, waiver=view.waiver)

@@ -23,12 +23,35 @@ HIDDEN_ERRORS = ("csrf_token", "waiver_version")
 
 OPEN_AT_ONCE = 3  # runner cards open on arrival; the rest open one by one as cards are saved
 
+_ANY_ID = 987654321987  # a ticket id no real one equals, marking where each card's own goes in its addresses
+
+
+@dataclass(frozen=True)
+class CardUrls:
+    """The addresses a runner card posts to, built once a page with the ticket id left open: url_for three times
+    a card was a cost of the cart page (issue 17)."""
+
+    check: tuple[str, str]
+    save: tuple[str, str]
+    remove: tuple[str, str]
+
+    @classmethod
+    def for_race(cls, race: Race) -> CardUrls:
+        def around_id(endpoint: str, **values) -> tuple[str, str]:
+            head, _id, tail = url_for(endpoint, registration_id=_ANY_ID, **values).partition(str(_ANY_ID))
+            return head, tail
+
+        return cls(check=around_id("cart.check_runner"), save=around_id("cart.save"),
+                   remove=around_id("cart.remove", slug=race.slug))
+
+
 @dataclass
 class RunnerCard:
     """One ticket's runner form, and whether it starts open."""
 
     status: RunnerStatus           # as saved: what the summary line says
     form: RunnerForm | SavedRunner  # as saved, or as posted (with its errors)
+    urls: CardUrls
     open: bool = False
     first_name: str = ""           # runner 1's name, for "Same as runner 1 (Ana López)"
 
@@ -46,13 +69,20 @@ class RunnerCard:
         return [(self.form[name], messages[0]) for name, messages in self.form.errors.items()
                 if name in self.form._fields and name not in HIDDEN_ERRORS]
 
+    def _url(self, around_id: tuple[str, str]) -> str:
+        return f"{around_id[0]}{self.registration.id}{around_id[1]}"
+
     @property
     def check_url(self) -> str:
-        return url_for("cart.check_runner", registration_id=self.registration.id)
+        return self._url(self.urls.check)
 
     @property
     def save_url(self) -> str:
-        return url_for("cart.save", registration_id=self.registration.id)
+        return self._url(self.urls.save)
+
+    @property
+    def remove_url(self) -> str:
+        return self._url(self.urls.remove)
 
 
 def prefix_of(registration: Registration) -> str:
@@ -75,6 +105,8 @@ def page_form(race: Race, ticket_type, waiver: WaiverVersion | None, now: dateti
         if len(_PAGE_FORMS) >= 64:
             _PAGE_FORMS.clear()
         form = _PAGE_FORMS[key] = RunnerForm(formdata=None, meta={"csrf": False}).bind(race, ticket_type, waiver, now)
+        for field in form:  # its labels in the page's language once, not a lazy gettext per field per card
+            field.label.text = str(field.label.text)
     return form
 
 
@@ -198,12 +230,12 @@ def runner_cards(runners: list[RunnerStatus], race: Race, waiver: WaiverVersion 
     to_fill = [status for status in runners if not status.complete][:OPEN_AT_ONCE]
     first_to_fill = {status.registration.id for status in to_fill}
     like = page_form(race, first.ticket_type, waiver, now) if len(forms) < len(runners) else None
-    cards = []
+    cards, urls = [], CardUrls.for_race(race)
     for status in runners:
         registration = status.registration
         form = forms.get(registration.id) or saved_form(registration, race, waiver, now, first, like)
         is_open = registration.id in forms or registration.id in first_to_fill
-        cards.append(RunnerCard(status=status, form=form, open=is_open, first_name=first.runner_name))
+        cards.append(RunnerCard(status=status, form=form, urls=urls, open=is_open, first_name=first.runner_name))
     return cards
 
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 from wtforms import Field, Form
 
-from blueprints.page_gettext import gettext as _
+from services.languages import gettext as _
 
 CHECK_SYNC = "closest form:queue all"  # every check of the form and its Save take turns (see _fields.html)
 TYPED_TRIGGER = "input changed delay:600ms, change"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 from babel import Locale
 from babel.core import get_global
-from flask_babel import get_locale
+from babel.support import NullTranslations
+from flask import g, has_app_context
+from flask_babel import get_locale, get_translations
 
 DEFAULT_LANGUAGE = "en"
 TRANSLATIONS_DIR = Path(__file__).resolve().parent.parent / "translations"
@@ -64,3 +66,32 @@ def language_for(*choices: str | None) -> str:
         if code:
             return code
     return DEFAULT_LANGUAGE
+
+
+# --- messages: Flask-Babel's gettext, the catalog read once per request ---------------------------------
+
+def translations() -> NullTranslations:
+    """The catalog of the language being written now, looked up once while that language stays the same: kept
+    with the locale it is for, so `force_locale` (an email in its reader's language) still gets its own."""
+    if not has_app_context():
+        return get_translations()
+    state = g.get("_flask_babel")  # Flask-Babel's own: the locale it settled on (or the one forced)
+    kept = getattr(state, "page_translations", None)
+    if kept is not None and kept[0] is getattr(state, "babel_locale", None):  # gone after flask_babel.refresh()
+        return kept[1]
+    found = get_translations()
+    state = g._flask_babel  # there now, with the locale the catalog is for
+    state.page_translations = (getattr(state, "babel_locale", None) or object(), found)
+    return found
+
+
+def gettext(string: str, /, **variables) -> str:
+    """flask_babel.gettext, reading the catalog through `translations`."""
+    text = translations().ugettext(string)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, count: int, /, **variables) -> str:
+    """flask_babel.ngettext (`num` filled in), reading the catalog through `translations`."""
+    variables.setdefault("num", count)
+    return translations().ungettext(singular, plural, count) % variables

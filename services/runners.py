@@ -14,19 +14,25 @@ from datetime import date, datetime
 
 from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
 from services.languages import current_language
+from services.languages import gettext as _
 
 # The waiver a runner signs lives with the race's texts; these names are the runners' too.
 from services.race_texts import in_reader_language as in_reader_language
 from services.race_texts import signable as signable
 from services.race_texts import waiver_to_sign as waiver_to_sign
 from services.stored_sentences import say
+
+
+def _l(string: str) -> LazyString:
+    """lazy_gettext, through services.languages' gettext: translated when shown, in that request's language."""
+    return LazyString(_, string)
+
 
 NAME_MAX = 100
 GUARDIAN_MAX = 200
