@@ -39,14 +39,12 @@ from models import (
     RegistrationChange,
     TicketType,
 )
+from services.ages import age_limit_problem, birth_date_problem, local_today
 from services.links import public_url
 from services.notifications import queue_runner_age_problem, queue_runner_invite, queue_runner_ticket
 from services.runners import (
     RunnerDetails,
     RunnerRefused,
-    age_limit_problem,
-    birth_date_problem,
-    local_today,
     runner_problems,
     store_runner,
     waiver_to_sign,

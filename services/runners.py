@@ -19,6 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
+from services.ages import age_on, birth_date_problem, date_of_birth_problem, is_minor, local_today, race_day
 from services.languages import current_language
 from services.languages import gettext as _
 
@@ -26,7 +27,6 @@ from services.languages import gettext as _
 from services.race_texts import in_reader_language as in_reader_language
 from services.race_texts import signable as signable
 from services.race_texts import waiver_to_sign as waiver_to_sign
-from services.stored_sentences import say
 
 
 def _l(string: str) -> LazyString:
@@ -37,8 +37,6 @@ def _l(string: str) -> LazyString:
 NAME_MAX = 100
 GUARDIAN_MAX = 200
 EMAIL_MAX = 320
-ADULT_AGE = 18
-EARLIEST_BIRTH_DATE = date(1900, 1, 1)
 PHONE_DIGITS = (6, 20)
 PHONE_MAX = 40  # characters, spaces and punctuation included
 GENDERS = ("Female", "Male", "Non-binary", "Prefer not to say")  # as stored; shown as GENDER_LABELS say
@@ -198,57 +196,6 @@ def phone_problem(value: str) -> str | None:
     if not low <= digits <= high:
         return _("A phone number has %(low)d to %(high)d digits (this one has %(digits)d).", low=low, high=high, digits=digits)
     return None
-
-
-# --- age ---------------------------------------------------------------------------------
-
-def age_on(born: date, day: date) -> int:
-    """Whole years of age on `day` (someone born on 29 February turns a year older on 1 March)."""
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def race_day(race: Race) -> date:
-    """The race's date where it is run, which is what age limits mean."""
-    return race.starts_at.astimezone(race.tz).date()
-
-
-def local_today(race: Race, now: datetime) -> date:
-    return now.astimezone(race.tz).date()
-
-
-def birth_date_problem(born: date | None, today: date) -> str | None:
-    if born is None:
-        return _("Enter the runner's date of birth.")
-    if born > today:
-        return _("The date of birth can't be in the future.")
-    if born < EARLIEST_BIRTH_DATE:
-        return _("Enter a date of birth from 1900 on.")
-    return None
-
-
-def age_limit_problem(born: date, race: Race, ticket_type: TicketType) -> str | None:
-    """Whether the runner's age on race day fits the ticket type's limits."""
-    age = age_on(born, race_day(race))
-    low, high = ticket_type.min_age, ticket_type.max_age
-    limits = {"name": ticket_type.name, "low": low, "high": high, "age": age}
-    if low is not None and high is not None and not low <= age <= high:
-        return say("age_between", **limits)
-    if low is not None and age < low:
-        return say("age_at_least", **limits)
-    if high is not None and age > high:
-        return say("age_at_most", **limits)
-    return None
-
-
-def date_of_birth_problem(born: date | None, race: Race, ticket_type: TicketType, today: date) -> str | None:
-    """What is wrong with a runner's date of birth on this ticket: missing or impossible, or an age on race
-    day outside the ticket type's limits. The runner form, checkout and the organizer's corrections ask this."""
-    return birth_date_problem(born, today) or age_limit_problem(born, race, ticket_type)
-
-
-def is_minor(born: date | None, today: date) -> bool:
-    """Under 18 when signing. Capacity to sign is about the day of signing, not race day."""
-    return born is not None and age_on(born, today) < ADULT_AGE
 
 
 # --- the whole form ----------------------------------------------------------------------

@@ -64,7 +64,7 @@ WORDINGS: dict[str, Callable[..., str]] = {
     "type_hidden": lambda name: _("The %(name)s isn't available any more.", name=name),
     "type_not_on_sale_yet": lambda name: _("The %(name)s isn't on sale yet.", name=name),
     "type_sales_ended": lambda name: _("Sales for the %(name)s have ended.", name=name),
-    # A runner's age on race day (services.runners.age_limit_problem).
+    # A runner's age on race day (services.ages.age_limit_problem).
     "age_between": lambda name, low, high, age: _(
         "Runners in the %(name)s must be %(low)d to %(high)d years old on race day (this runner will be %(age)d).",
         name=name, low=low, high=high, age=age),

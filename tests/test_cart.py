@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from extensions import db as database
 from models import Order, OrderStatus, Profile, RaceStatus, Registration, TaxMode, TicketType
 from services import clock, pricing, race_editing
+from services.ages import age_limit_problem, age_on, race_day
 from services.cart import CartOwner
 from services.cart_status import cart_count, cart_problems
 from services.money import format_money
-from services.runners import age_limit_problem, age_on, race_day, same_name
+from services.runners import same_name
 from tests.factories import login, make_code, make_order, make_profile, make_race
 
 # 1 March 2027, 15:00 UTC. The race runs on 2 May 2027 at 08:00 in New York.

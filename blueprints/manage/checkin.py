@@ -15,6 +15,7 @@ from blueprints.security import CAMERA_PERMISSIONS_POLICY, content_security_poli
 from extensions import db
 from models import Race, WaiverVersion
 from services import clock
+from services.ages import age_on, is_minor, local_today, race_day
 from services.languages import supported
 from services.mail.languages import runner_language
 from services.permissions import managed_races
@@ -22,7 +23,7 @@ from services.race_texts import waiver_languages
 from services.registrants import checkin as checkins
 from services.registrants import checkin_sync, desk_waiver, query
 from services.registrants.query import Registrant
-from services.runners import age_on, is_minor, local_today, race_day, waiver_to_sign
+from services.runners import waiver_to_sign
 
 
 def checkin_time(at: datetime | None, race: Race, now: datetime) -> str:

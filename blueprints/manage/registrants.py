@@ -16,11 +16,11 @@ from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db
 from models import Race
 from services import clock, runner_invites
+from services.ages import age_on, race_day
 from services.registrants import bibs, choices, edits, export, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.registrants.search import SEARCH_CAP
 from services.registration_changes.panel import change_panel
-from services.runners import age_on, race_day
 
 
 def _registrant_or_404(race: Race, registration_id: int) -> Registrant:

@@ -27,10 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import CheckInEvent, Order, OrderStatus, Race, Registration, RegistrationAudit, TicketType
+from services.ages import local_today, race_day
 from services.registrants.checkin import REFUSALS, already_checked_in, waiver_missing
 from services.registrants.edits import audit_row
 from services.registrants.query import registrant_status, registrants_query
-from services.runners import local_today, race_day, waiver_to_sign
+from services.runners import waiver_to_sign
 
 ACTIONS = ("check_in", "undo")
 MAX_ITEMS = 500                       # a phone offline all morning at one desk sends a few hundred at most

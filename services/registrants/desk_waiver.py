@@ -16,14 +16,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from models import CheckInEvent, Race, Registration, RegistrationAudit, WaiverVersion
+from services.ages import is_minor, local_today
 from services.registrants.checkin import AlreadyCheckedIn, event_row, refuse_unless_valid
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant
 from services.runners import (
     GUARDIAN_MAX,
     RunnerDetails,
-    is_minor,
-    local_today,
     name_problem,
     signature_problem,
     tidy,

@@ -16,15 +16,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from models import Profile, Race, Registration, RegistrationAudit, TicketType
+from services.ages import birth_date_problem, date_of_birth_problem, local_today
 from services.runners import (
     ADDRESS_FIELDS,
     GENDERS,
     GUARDIAN_MAX,
-    birth_date_problem,
     clean_email,
-    date_of_birth_problem,
     email_problem,
-    local_today,
     name_problem,
     optional_text_problem,
     phone_problem,

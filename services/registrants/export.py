@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from models import Order, Race, Registration, TicketType, WaiverVersion
+from services.ages import age_on, race_day
 from services.money import money_text
 from services.registrants.query import (
     STATUSES,
@@ -23,7 +24,7 @@ from services.registrants.query import (
     registrant_status,
     registrants_query,
 )
-from services.runners import age_on, gender_label, race_day
+from services.runners import gender_label
 from services.stored_sentences import worded
 
 # The spreadsheet's header and words are in the organizer's language (the page the download came from).

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registration, RegistrationChange, TicketType
+from services.ages import age_limit_problem
 from services.inventory import spots_left, spots_problem
-from services.runners import age_limit_problem
 from services.sales import off_sale_reason, signup_deadline
 from services.stored_sentences import say
 
