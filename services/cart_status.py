@@ -9,15 +9,15 @@ from datetime import datetime
 from functools import cache
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, bindparam, false, func, select
+from sqlalchemy import and_, bindparam, case, false, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from models import DiscountCode, Order, OrderStatus, Profile, Race, Registration, WaiverVersion
+from models import DiscountCode, Order, OrderStatus, PriceTier, Profile, Race, Registration, TicketType, WaiverVersion
 from services import price_tiers, pricing
 from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
-from services.inventory import spots_left, spots_problem
-from services.price_tiers import PriceNow
+from services.inventory import Held, held_columns, held_from, holding_spot, left_for_buyer, spots_left, spots_problem
+from services.price_tiers import PriceBook, PriceNow, Step
 from services.race_editing import current_waiver_id
 from services.race_texts import still_current
 from services.races import SLUG_RE
@@ -152,17 +152,19 @@ def limit_problems(registrations: list[Registration]) -> list[str]:
 
 
 def changes_since_added(session: Session, race: Race, registrations: list[Registration], code: DiscountCode | None,
-                        order: Order, now: datetime) -> list[str]:
+                        order: Order, now: datetime, held: dict[int, Held] | None = None) -> list[str]:
     """What changed since the tickets were added: sign-up closed, a type off sale or full, the code.
 
     The soft version of the payment step's checks, so the cart says so before the buyer presses on.
+    `held`: what holds spots in the cart's ticket types, when the caller has read it (see `types_now`).
     """
     reason = signup_closed_reason(race, now)
     if reason:
         return [reason]
     counts = Counter(r.ticket_type_id for r in registrations)
     types = {r.ticket_type_id: r.ticket_type for r in registrations}
-    left = spots_left(session, types.values(), now, order_id=order.id)
+    left = (spots_left(session, types.values(), now, order_id=order.id) if held is None
+            else {type_id: left_for_buyer(t, held[type_id]) for type_id, t in types.items()})
     problems = []
     for type_id, ticket_type in sorted(types.items(), key=lambda item: (item[1].position, item[0])):
         off_sale = off_sale_reason(ticket_type, now)
@@ -180,16 +182,49 @@ def changes_since_added(session: Session, race: Race, registrations: list[Regist
 
 
 def _quote_today(session: Session, race: Race, order: Order, registrations: list[Registration],
-                 code: DiscountCode | None, now: datetime) -> tuple[pricing.Quote, dict[int, PriceNow]]:
+                 code: DiscountCode | None, now: datetime, book: PriceBook) -> tuple[pricing.Quote, dict[int, PriceNow]]:
     """A cart is priced at today's prices until its spots are reserved (a price step may have
     begun since a ticket was added); from then on, at the prices fixed on its tickets. With each
-    ticket type's price now and its next step."""
-    book = price_tiers.price_book(session, race, {r.ticket_type_id for r in registrations}, now)
+    ticket type's price now and its next step (from `book`, the cart's ticket types' price steps)."""
     steps = {r.ticket_type_id: book.price_of(r.ticket_type) for r in registrations}
     if order.status != OrderStatus.CART:
         return pricing.quote_order(session, order), steps
     prices = [price for price, _step in price_tiers.price_registrations(session, race, registrations, now, book)]
     return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
+
+
+def types_now(session: Session, race: Race, order: Order, ticket_type_ids: set[int],
+              now: datetime) -> tuple[PriceBook, dict[int, Held]]:
+    """The cart's ticket types now: their price steps (a PriceBook, as price_tiers.price_book reads it) and what
+    holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the data
+    (none for no types): the cart page read them in two (issue 17)."""
+    steps: dict[int, list[Step]] = {}
+    sold: dict[int, int] = {}
+    held: dict[int, Held] = {}
+    rows = session.execute(_types_now_statement(), {"now": now, "ids": list(ticket_type_ids), "order_id": order.id}
+                           ) if ticket_type_ids else ()
+    for type_id, tickets, offers, offers_for_order, waiting, tier, tier_sold in rows:
+        held[type_id] = held_from(tickets, offers, offers_for_order, waiting)
+        if tier is not None:
+            steps.setdefault(type_id, []).append(Step.of(tier))
+            sold[tier.id] = tier_sold
+    return PriceBook(steps, sold, price_tiers.local_day(race, now)), held
+
+
+@cache
+def _types_now_statement():
+    """`types_now`' statement, built once (`now`, `ids` and `order_id` bound at each run): a row per price step
+    (or one for a type without steps), each with its type's `held_columns`; a step's tickets are counted only
+    for a step with a count (`until_sold`), as price_tiers.steps_and_sold counts them."""
+    now = bindparam("now")
+    tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
+                 .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
+                 .correlate(PriceTier).scalar_subquery())
+    return (select(TicketType.id, *held_columns(now, bindparam("order_id")), PriceTier,
+                   case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
+            .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
+            .where(TicketType.id.in_(bindparam("ids", expanding=True)))
+            .order_by(TicketType.id, PriceTier.position))
 
 
 @dataclass(frozen=True)
@@ -238,9 +273,10 @@ def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart 
         waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(session, registrations, race, waiver, now, buyer_email(session, order))
-    quote, prices = _quote_today(session, race, order, registrations, code, now)
+    book, held = types_now(session, race, order, {r.ticket_type_id for r in registrations}, now)
+    quote, prices = _quote_today(session, race, order, registrations, code, now, book)
     runner_messages = _runner_messages(runners) if registrations else [_("Your cart is empty.")]
-    sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now)
+    sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now, held)
              if registrations else [])
     return CartView(order=order, race=race, runners=runners, quote=quote, waiver=waiver, code=code,
                     runner_problems=runner_messages, sale_problems=sales, prices=prices)
