@@ -220,22 +220,22 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
     if order.total == 0:
         fulfill_free_order(session, order.id, now)
         session.commit()
-        started = CheckoutStart(order, success_url)
-    else:
-        code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-        started = open_payment_page(session, order, gateway, quote, code,
-                                    customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
-    # Everyone else's holds that ran out, once this one is settled: a refused checkout (sold out) skips this,
-    # as spots count only unexpired holds anyway (services.inventory); the scheduler's job sweeps them too.
-    expire_reservations(session, gateway, now)
-    return started
+        expire_reservations(session, gateway, now)  # everyone else's holds that ran out (see open_payment_page)
+        return CheckoutStart(order, success_url)
+    code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
+    return open_payment_page(session, order, gateway, quote, code, customer_email=customer_email,
+                             success_url=success_url, cancel_url=cancel_url, sweep_at=now)
 
 
 def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: pricing.Quote,
                       code: DiscountCode | None, *, customer_email: str, success_url: str,
-                      cancel_url: str) -> CheckoutStart:
+                      cancel_url: str, sweep_at: datetime | None = None) -> CheckoutStart:
     """Open the provider's page for a pending order priced as `quote`: an order of tickets, or one paying a
-    ticket change (services/registration_changes). Commits; PaymentUnavailable releases the order."""
+    ticket change (services/registration_changes). Commits; PaymentUnavailable releases the order.
+
+    `sweep_at`: everyone else's holds that ran out by then are released first (`expire_reservations`), once the
+    page is open, in the transaction that records it: a checkout refused (sold out) sweeps nothing, as spots
+    count unexpired holds only (services.inventory); the scheduler's job sweeps them too."""
     race = session.get(Race, order.race_id)
     request = CheckoutRequest(order=order, race=race, quote=quote, code=code,
                               customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
@@ -245,6 +245,8 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
         release(session, order, reason=OrderStatus.CANCELED)
         session.commit()
         raise
+    if sweep_at is not None:
+        expire_reservations(session, gateway, sweep_at)
     order.stripe_session_id = page.session_id
     order.checkout_url = page.url
     if page.expires_at is not None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from extensions import db as database
 from models import CheckoutSession, Order, OrderStatus, TicketType
-from services.checkout import SoldOut, open_payment_page, reserve
+from services.checkout import SoldOut, open_payment_page, reserve, start_checkout
 from services.payments import CheckoutPage
 from tests.factories import login, make_cart, make_order, make_profile, make_race
 from tests.http import csrf_token
@@ -157,4 +157,21 @@ def test_a_page_the_provider_hands_back_again_is_kept_once(db, race):
         assert started.redirect_url == "https://pay.example/cs_replayed"
     pages = db.session.scalars(select(CheckoutSession).where(CheckoutSession.id == "cs_replayed")).all()
     assert [page.order_id for page in pages] == [order.id]
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+def test_a_checkout_that_opens_its_page_releases_the_holds_that_ran_out(db, race):
+    ten_k = race.ticket_types[0]
+    now = datetime.now(UTC)
+    lapsed = db.session.get(Order, make_cart(db, race, {ten_k: 1}).id)
+    lapsed.status, lapsed.reserved_until = OrderStatus.PENDING, now - timedelta(minutes=1)
+    db.session.commit()
+    order = db.session.get(Order, make_cart(db, race, {ten_k: 1}).id)
+
+    started = start_checkout(db.session, order, _ReplayingGateway(), now, customer_email="a@example.com",
+                             success_url="https://x.example/ok", cancel_url="https://x.example/cancel")
+
+    assert started.redirect_url == "https://pay.example/cs_replayed"
+    db.session.expire_all()
+    assert db.session.get(Order, lapsed.id).status == OrderStatus.CART
     assert db.session.get(Order, order.id).status == OrderStatus.PENDING
