@@ -15,9 +15,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from models import CheckoutSession, DiscountCode, Order, OrderStatus, Race, Registration
+from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
 from services import clock, price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
@@ -62,10 +63,25 @@ def reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     try:
         quote = _reserve(session, order, now)
     except CheckoutRefused:
-        session.rollback()
+        _roll_back_keeping(session, [(Race, order.race_id), (Profile, order.buyer_id)])
         raise
     session.commit()
     return quote
+
+
+def _roll_back_keeping(session: Session, keys: list[tuple[type, object]]) -> None:
+    """Roll back, the loaded rows named by `keys` (the race and the buyer: no refusal writes them) staying loaded.
+
+    The refusal's answer (half of a registration opening's requests are "sold out") names the race and is
+    drawn under the buyer's name: kept out of the rollback's expiry, neither is read again.
+    """
+    kept = [obj for cls, key in keys if (obj := session.identity_map.get(session.identity_key(cls, key))) is not None
+            and not session.is_modified(obj)]
+    for obj in kept:
+        session.expunge(obj)
+    session.rollback()
+    for obj in kept:
+        session.add(obj)
 
 
 def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
@@ -115,8 +131,10 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
         _check_code(session, race, code, locked, now, lock=True)
     # Today's price step, counted under the ticket type locks, is fixed on each ticket: a step that
     # ends while the runner is on the payment page still charges (and the webhook checks) this price.
-    price_tiers.fix_prices(session, race, sorted(registrations, key=lambda r: r.id), now)
-    quote = pricing.quote_order(session, locked)
+    price_tiers.fix_prices(session, race, registrations, now)  # in id order, as read
+    # Priced from the tickets just read and fixed, as `pricing.quote_order` would price them from the database.
+    quote = pricing.quote_lines(race, pricing.registration_lines(registrations, [r.price for r in registrations]),
+                                code)
     pricing.store_totals(locked, quote)
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION
@@ -193,7 +211,8 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
         # The page has closed, but a payment made in its last moments may still be confirmed: the
         # order page waits for it, and offers the cart again once the hold ends.
         return CheckoutStart(order, success_url)
-    expire_reservations(session, gateway, now)
+    if order.status == OrderStatus.PENDING:  # its own hold ran out: released first, so that it is a cart again
+        expire_reservations(session, gateway, now)
     # Held here so that it stays loaded past reserve's commit: the payment page is then opened while this
     # request holds no database connection (a spike's checkouts wait on Stripe by the dozen).
     race = session.get(Race, order.race_id)  # noqa: F841
@@ -201,17 +220,22 @@ def start_checkout(session: Session, order: Order, gateway: Gateway, now: dateti
     if order.total == 0:
         fulfill_free_order(session, order.id, now)
         session.commit()
+        expire_reservations(session, gateway, now)  # everyone else's holds that ran out (see open_payment_page)
         return CheckoutStart(order, success_url)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
-    return open_payment_page(session, order, gateway, quote, code,
-                             customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
+    return open_payment_page(session, order, gateway, quote, code, customer_email=customer_email,
+                             success_url=success_url, cancel_url=cancel_url, sweep_at=now)
 
 
 def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: pricing.Quote,
                       code: DiscountCode | None, *, customer_email: str, success_url: str,
-                      cancel_url: str) -> CheckoutStart:
+                      cancel_url: str, sweep_at: datetime | None = None) -> CheckoutStart:
     """Open the provider's page for a pending order priced as `quote`: an order of tickets, or one paying a
-    ticket change (services/registration_changes). Commits; PaymentUnavailable releases the order."""
+    ticket change (services/registration_changes). Commits; PaymentUnavailable releases the order.
+
+    `sweep_at`: everyone else's holds that ran out by then are released first (`expire_reservations`), once the
+    page is open, in the transaction that records it: a checkout refused (sold out) sweeps nothing, as spots
+    count unexpired holds only (services.inventory); the scheduler's job sweeps them too."""
     race = session.get(Race, order.race_id)
     request = CheckoutRequest(order=order, race=race, quote=quote, code=code,
                               customer_email=customer_email, success_url=success_url, cancel_url=cancel_url)
@@ -221,17 +245,24 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
         release(session, order, reason=OrderStatus.CANCELED)
         session.commit()
         raise
+    if sweep_at is not None:
+        expire_reservations(session, gateway, sweep_at)
     order.stripe_session_id = page.session_id
     order.checkout_url = page.url
     if page.expires_at is not None:
         # The page is open until the provider's own expiry; the spots are held a little beyond it.
         order.reserved_until = max(order.reserved_until, page.expires_at + EXPIRY_GRACE)
-    if session.get(CheckoutSession, page.session_id) is None:  # a provider's replay may hand back a known page
-        session.add(CheckoutSession(id=page.session_id, order_id=order.id,
-                                    expires_at=page.expires_at or order.reserved_until))
+    # One statement: a provider's replay may hand back a page already known, which stays as it is.
+    session.execute(dialect_insert(session, CheckoutSession).on_conflict_do_nothing(index_elements=["id"]),
+                    {"id": page.session_id, "order_id": order.id, "expires_at": page.expires_at or order.reserved_until})
     record_provider_amounts(order, page.amount_subtotal, page.amount_discount, page.amount_tax, page.amount_total)
     session.commit()
     return CheckoutStart(order, page.url)
+
+
+def dialect_insert(session: Session, model):
+    """An INSERT that can say ON CONFLICT (the app runs on Postgres, its tests on SQLite too)."""
+    return (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert(model)
 
 
 def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> int:

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from extensions import db as database
-from models import Order, OrderStatus, TicketType
-from services.checkout import SoldOut, reserve
-from tests.factories import make_cart, make_order, make_race
+from models import CheckoutSession, Order, OrderStatus, TicketType
+from services.checkout import SoldOut, open_payment_page, reserve, start_checkout
+from services.payments import CheckoutPage
+from tests.factories import login, make_cart, make_order, make_profile, make_race
+from tests.http import csrf_token
 
 
 @pytest.fixture
@@ -109,3 +111,67 @@ def test_a_cart_changed_between_the_checks_and_the_locks_is_refused_and_holds_no
     assert refused.value.message == checkout.CART_CHANGED
     db.session.expire_all()
     assert db.session.get(Order, order.id).status == OrderStatus.CART and order.reserved_until is None
+
+
+def test_a_sold_out_answer_reads_neither_the_race_nor_the_buyer_again(app, db, race, count_queries):
+    """The sold-out page is half of an opening's answers: after the refusal's rollback it still names the race
+    and is drawn under the buyer's name, from the rows the checkout read, and nothing expired is swept first."""
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 10)
+    buyer = make_profile(db, full_name="Sam Sold-Out")
+    order = make_cart(db, race, {ten_k: 1}, buyer=buyer)
+    client = app.test_client()
+    login(client, buyer)
+    token = csrf_token(client)
+
+    with count_queries() as counter:
+        response = client.post(f"/orders/{order.id}/checkout", data={"csrf_token": token})
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "Sold out" in page and "The 10K is sold out." in page and "Opening Day" in page
+    assert f'href="/races/{race.slug}/cart"' in page and "Sam Sold-Out" in page
+    reads = [" ".join(s.split()).upper() for s in counter.statements]
+    assert sum(s.startswith("SELECT RACES.") for s in reads) == 1
+    assert sum(s.startswith("SELECT PROFILES.") for s in reads) == 1
+    assert not any("RESERVED_UNTIL <=" in s for s in reads)  # no sweep of expired holds on a refusal
+    assert db.session.get(Order, order.id).status == OrderStatus.CART
+
+
+class _ReplayingGateway:
+    """A provider that hands back the same page however often it is asked."""
+
+    def open_checkout(self, request):
+        return CheckoutPage(session_id="cs_replayed", url="https://pay.example/cs_replayed",
+                            expires_at=datetime.now(UTC) + timedelta(minutes=30))
+
+
+def test_a_page_the_provider_hands_back_again_is_kept_once(db, race):
+    """Asked twice for the same order (a retry with the same idempotency key), a provider hands back the page it
+    opened: it is recorded once, as it was, and the second answer is no error."""
+    order = db.session.get(Order, make_cart(db, race, {race.ticket_types[0]: 1}).id)
+    quote = reserve(db.session, order, datetime.now(UTC))
+    for _ in range(2):
+        started = open_payment_page(db.session, order, _ReplayingGateway(), quote, None, customer_email="a@example.com",
+                                    success_url="https://x.example/ok", cancel_url="https://x.example/cancel")
+        assert started.redirect_url == "https://pay.example/cs_replayed"
+    pages = db.session.scalars(select(CheckoutSession).where(CheckoutSession.id == "cs_replayed")).all()
+    assert [page.order_id for page in pages] == [order.id]
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+def test_a_checkout_that_opens_its_page_releases_the_holds_that_ran_out(db, race):
+    ten_k = race.ticket_types[0]
+    now = datetime.now(UTC)
+    lapsed = db.session.get(Order, make_cart(db, race, {ten_k: 1}).id)
+    lapsed.status, lapsed.reserved_until = OrderStatus.PENDING, now - timedelta(minutes=1)
+    db.session.commit()
+    order = db.session.get(Order, make_cart(db, race, {ten_k: 1}).id)
+
+    started = start_checkout(db.session, order, _ReplayingGateway(), now, customer_email="a@example.com",
+                             success_url="https://x.example/ok", cancel_url="https://x.example/cancel")
+
+    assert started.redirect_url == "https://pay.example/cs_replayed"
+    db.session.expire_all()
+    assert db.session.get(Order, lapsed.id).status == OrderStatus.CART
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
