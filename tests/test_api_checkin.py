@@ -143,6 +143,18 @@ def test_a_bad_batch_is_a_422_problem_with_the_services_words(client, db, seeded
     assert any(error["field"] == field for error in body["errors"]), body["errors"]
 
 
+def test_text_with_a_nul_is_a_422_for_its_field_never_a_500(client, db, seeded, ada):
+    """No column can hold a NUL (Postgres refuses the whole statement): found by schemathesis as a 500."""
+    item = {**tap(ada), "ticket_code": ada.ticket_code[:4] + "\x00"}
+    body = problem(send(client, seeded.organizer_headers, {"items": [item]}), 422)
+    assert [error["field"] for error in body["errors"]] == ["items.0.ticket_code"]
+    assert "NUL" in body["errors"][0]["detail"]
+    assert events(db) == 0
+    for url in ("/api/v1/races?q=a%00b", "/api/v1/races/harbour-run/registrants?q=a%00b"):
+        body = problem(client.get(url, headers=seeded.organizer_headers), 422)
+        assert [error["field"] for error in body["errors"]] == ["q"], url
+
+
 def test_an_unreadable_or_form_encoded_body_is_refused(client, seeded):
     assert send(client, seeded.organizer_headers, raw="{not json").status_code in (400, 422)
     form = client.post(CHECK_INS, data={"items": "x"}, headers=seeded.organizer_headers)

@@ -1,5 +1,5 @@
 """The organizer's dashboard, codes and team pages in a real browser, at phone and desktop widths."""
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -94,8 +94,18 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
     organizer = make_profile(db, full_name="Olga Organizer", email="olga@example.com")
     race = make_race(db, organizer=organizer, title="Harbour 5K", tickets=[("5K", 2500, 5000)],
                      starts_at=datetime.now(UTC) + timedelta(days=30))
-    first = datetime.now(UTC) - timedelta(days=sale_days - 1, hours=1)
-    orders = [make_paid_order(db, race, {race.ticket_types[0]: 1 + day % 3}, paid_at=first + timedelta(days=day))
+    now = datetime.now(UTC)
+    today = now.astimezone(race.tz).date()
+    midnight = datetime.combine(today, time(), tzinfo=race.tz)
+
+    def sold(days_ago: int) -> datetime:
+        """A sale on that day where the race is (the chart's days), in the past: at noon, or today a moment ago.
+        (A sale an hour ago was yesterday there in the race's first hour of the day: one bar too many.)"""
+        if days_ago:
+            return datetime.combine(today - timedelta(days=days_ago), time(12), tzinfo=race.tz)
+        return now - min(timedelta(hours=1), (now - midnight) / 2)
+
+    orders = [make_paid_order(db, race, {race.ticket_types[0]: 1 + day % 3}, paid_at=sold(sale_days - 1 - day))
               for day in range(sale_days)]
     if orders:
         orders[-1].registrations[0].checked_in_at = datetime.now(UTC)

@@ -79,6 +79,8 @@ def field_message(problem: dict) -> str:
         return _("This field isn't one we know: leave it out.")
     if kind in ("string_type", "string_unicode"):
         return _("Send text here.")
+    if kind == "string_nul":
+        return _("Send text without the NUL character (\\u0000).")
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return _("Send a whole number here.")
     if kind in ("bool_type", "bool_parsing"):

@@ -6,7 +6,8 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from services.registrants.checkin_sync import MAX_CODE, MAX_ITEMS, OUTCOMES
 from services.registrants.query import DETAILS, SORTS, STATUSES
@@ -17,6 +18,18 @@ Limit = Annotated[int, Field(ge=1, le=100, description="rows per page")]
 
 class Shape(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Asked(Shape):
+    """What a caller sends (a query or a body): no text with a NUL in it, which no database column can hold (on
+    Postgres it would fail the statement, a 500), so it is a 422 for its field like any other bad value."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value):
+        if isinstance(value, str) and "\x00" in value:
+            raise PydanticCustomError("string_nul", "text with a NUL character")
+        return value
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -40,7 +53,7 @@ class Problem(BaseModel):
 
 # --- auth ------------------------------------------------------------------------------------
 
-class TokenRequest(Shape):
+class TokenRequest(Asked):
     """`grant_type=password` with email and password, or `grant_type=refresh_token` with a refresh token."""
 
     grant_type: Literal["password", "refresh_token"]
@@ -58,7 +71,7 @@ class TokenResponse(Shape):
 
 # --- races -----------------------------------------------------------------------------------
 
-class RaceQuery(Shape):
+class RaceQuery(Asked):
     q: str = Field("", max_length=1000, description="words in the title, place, address or summary")
     month: str = Field("", max_length=20, description="YYYY-MM: races starting that month", examples=["2027-04"])
     when: Literal["upcoming", "past"] = "upcoming"
@@ -113,7 +126,7 @@ class RaceList(Shape):
 
 # --- the caller's orders and tickets ---------------------------------------------------------
 
-class PageQuery(Shape):
+class PageQuery(Asked):
     after: Cursor = ""
     limit: Limit = 50
 
@@ -167,7 +180,7 @@ def _one_of(choices, description: str):
     return Field("", max_length=40, description=description, json_schema_extra={"enum": ["", *choices]})
 
 
-class RegistrantQuery(Shape):
+class RegistrantQuery(Asked):
     q: str = Field("", max_length=1000, description="every word must match a name, email, bib or ticket code")
     ticket: str = Field("", max_length=20, description="a ticket type id", pattern=r"^\d*$")
     status: str = _one_of(STATUSES, "default `paid`; `all` by default with `updated_since`")
@@ -291,14 +304,14 @@ class Roster(Shape):
     runners: list[RosterRunner] = Field(description="every paid ticket, and the refunded ones to turn away")
 
 
-class CheckInItem(Shape):
+class CheckInItem(Asked):
     id: uuid.UUID = Field(description="made on the device: the same item sent again counts once")
     ticket_code: str = Field(min_length=1, max_length=MAX_CODE, pattern=r"\S")
     action: Literal["check_in", "undo"]
     at: AwareDatetime = Field(description="the device's time of the tap, with its offset")
 
 
-class CheckInBatch(Shape):
+class CheckInBatch(Asked):
     items: list[CheckInItem] = Field(max_length=MAX_ITEMS, description=f"at most {MAX_ITEMS}; more is a 413")
 
 
