@@ -17,9 +17,7 @@ from models import Race, WaiverVersion
 from services import clock
 from services.ages import age_on, is_minor, local_today, race_day
 from services.languages import supported
-from services.mail.languages import runner_language
 from services.permissions import managed_races
-from services.race_texts import waiver_languages
 from services.registrants import checkin as checkins
 from services.registrants import checkin_sync, desk_waiver, query
 from services.registrants.query import Registrant
@@ -119,20 +117,10 @@ def undo_check_in(race: Race, code: str):
 
 # --- signing the waiver at the desk ---------------------------------------------------------------
 
-def _reader_language(race: Race, registrant: Registrant, offered: list[str]) -> str:
-    """The language the runner reads the waiver in at the desk: the one the desk chose (`language`, among the
-    race's waiver languages), else the runner's own (their account's, the buyer's, the race's)."""
-    chosen = supported(request.values.get("language"))
-    if chosen in offered:
-        return chosen
-    return runner_language(db.session, registrant.registration, registrant.buyer, race)
-
-
 def _desk_waiver(race: Race, registrant: Registrant) -> tuple[WaiverVersion | None, list[str]]:
-    """The waiver the runner at the desk signs, in the language they read (as the cart and the friend's page give
-    it), and the languages the desk may show it in."""
-    offered = waiver_languages(db.session, race)
-    return waiver_to_sign(db.session, race.id, _reader_language(race, registrant, offered)), offered
+    """The waiver the runner at the desk signs and the languages the desk may show it in
+    (services.registrants.desk_waiver.waiver_at_desk), given the language the desk chose, if any."""
+    return desk_waiver.waiver_at_desk(db.session, race, registrant, supported(request.values.get("language")))
 
 
 def _signing(race: Race, registrant: Registrant, form: DeskWaiverForm, *, status: int = 200,

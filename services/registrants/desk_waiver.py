@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from models import CheckInEvent, Race, Registration, RegistrationAudit, WaiverVersion
 from services.ages import is_minor, local_today
+from services.mail.languages import runner_language
+from services.race_texts import waiver_languages, waiver_to_sign
 from services.registrants.checkin import AlreadyCheckedIn, event_row, refuse_unless_valid
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant
@@ -27,6 +29,17 @@ from services.runners import (
     signature_problem,
     tidy,
 )
+
+
+def waiver_at_desk(session: Session, race: Race, registrant: Registrant,
+                   chosen: str | None) -> tuple[WaiverVersion | None, list[str]]:
+    """The waiver the runner at the desk signs, in the language they read (as the cart and the friend's page give
+    it), and the race's waiver languages the desk may show it in: the one the desk chose among those, else the
+    runner's own (their account's, the buyer's, the race's)."""
+    offered = waiver_languages(session, race)
+    language = chosen if chosen in offered else runner_language(session, registrant.registration,
+                                                                  registrant.buyer, race)
+    return waiver_to_sign(session, race.id, language), offered
 
 
 @dataclass
