@@ -37,6 +37,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--buyers", type=int, default=1000)
     parser.add_argument("--profile", type=int, default=0, help="cProfile's top N per outcome (0: none)")
+    parser.add_argument("--statements", action="store_true", help="print the SQL of one checkout per outcome")
     args = parser.parse_args()
     url = os.environ.get("PROFILE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/startline_bench_profile")
     stripe = spike.StripeProcess(0.0, Path(f"/tmp/startline-profile-checkout-{os.getpid()}.log")).start()
@@ -67,8 +68,15 @@ def _run(url: str, stripe, args) -> int:
     buyers = spike.spike_buyers(app, [b.order_ids[0] for b in buyers_data], [tokens[b.profile_id] for b in buyers_data])
 
     statements = [0]
+    texts: list[str] = []
+
+    def count(conn, cursor, statement, *rest):
+        statements[0] += 1
+        texts.append(statement)
+
     with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
+        event.listen(db.engine, "before_cursor_execute", count)
+    shown: set[str] = set()
     costs: dict[str, list[tuple[float, float, int, float]]] = {}
     profiles: dict[str, pstats.Stats] = {}
     backends = _Backends(url)
@@ -80,6 +88,7 @@ def _run(url: str, stripe, args) -> int:
         profiling = args.profile and i % 10 == 5
         profiler = cProfile.Profile(time.process_time) if profiling else None  # CPU, not waits
         statements[0] = 0
+        texts.clear()
         postgres = backends.cpu_ms()
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
@@ -93,6 +102,10 @@ def _run(url: str, stripe, args) -> int:
         if outcome is None:
             print(f"buyer {i}: HTTP {response.status_code} {response.headers.get('Location') or response.text[:300]}")
             return 1
+        if args.statements and outcome not in shown and i > 20:
+            shown.add(outcome)
+            print(f"== {outcome}: {len(texts)} statements\n" + "\n".join(f"{n + 1}. {' '.join(t.split())[:400]}"
+                                                                      for n, t in enumerate(texts)))
         if profiler:
             _merge(profiles, outcome, profiler)
             continue

@@ -16,15 +16,16 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
+from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration, TicketType
 from services import clock, price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.inventory import capacity_check, capacity_problems
-from services.locking import lock_order, lock_ticket_types
+from services.inventory import capacity_check
+from services.locking import lock_order, lock_order_with_tickets, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
@@ -99,12 +100,13 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
     # passing frees spots, never takes them); the check under the locks below lets anyone through.
     # The same statement reads the ticket types whose sale is checked first.
-    types, full = capacity_check(session, registrations, now)
-    problems = sale_problems(race, types, now)
+    capacity = capacity_check(session, registrations, now)
+    _attach(registrations, capacity.types)
+    problems = sale_problems(race, capacity.types, now)
     if problems:
         raise CheckoutRefused(problems[0], problems)
-    if full:
-        raise SoldOut(" ".join(full), full)
+    if capacity.problems:
+        raise SoldOut(" ".join(capacity.problems), capacity.problems)
     problems = cart_problems(session, order, now, registrations)
     if problems:
         raise CheckoutRefused(_("Some runner details are missing."), problems)
@@ -113,32 +115,35 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     if code is not None:
         _check_code(session, race, code, order, now, lock=False)
 
+    # The locked part: each of its statements is a round trip every buyer queued behind this one waits for.
     lock_ticket_types(session, (r.ticket_type_id for r in registrations))
-    locked = lock_order(session, order.id)  # re-read: it may have been paid for, or its code changed, since
+    # Re-read: it may have been paid for, or its code changed, since; and its tickets, with it.
+    locked, registrations = lock_order_with_tickets(session, order.id)
     if locked is None or locked.status != OrderStatus.CART:
         raise CheckoutRefused(str(ALREADY_PAYING))
     if locked.discount_code_id != code_id:
         raise CheckoutRefused(_("Your discount code changed a moment ago; please check your cart and try again."))
     # What was checked above without the locks must be what is paid for: a ticket added, removed or edited
     # since (another tab) would otherwise skip the runner checks, or the capacity check of its own type.
-    registrations = _tickets(session, order.id)
     if _as_checked(registrations) != checked:
         raise CheckoutRefused(str(CART_CHANGED))
-    problems = capacity_problems(session, registrations, now)
-    if problems:
-        raise SoldOut(" ".join(problems), problems)
+    capacity = capacity_check(session, registrations, now)
+    _attach(registrations, capacity.types)
+    if capacity.problems:
+        raise SoldOut(" ".join(capacity.problems), capacity.problems)
     if code is not None and code.max_uses is not None:  # its last use is counted under its row lock
         _check_code(session, race, code, locked, now, lock=True)
     # Today's price step, counted under the ticket type locks, is fixed on each ticket: a step that
     # ends while the runner is on the payment page still charges (and the webhook checks) this price.
-    price_tiers.fix_prices(session, race, registrations, now)  # in id order, as read
+    price_tiers.fix_prices(session, race, registrations, now, stepped=capacity.stepped)  # in id order, as read
     # Priced from the tickets just read and fixed, as `pricing.quote_order` would price them from the database.
     quote = pricing.quote_lines(race, pricing.registration_lines(registrations, [r.price for r in registrations]),
                                 code)
     pricing.store_totals(locked, quote)
     locked.status = OrderStatus.PENDING
     locked.reserved_until = now + RESERVATION
-    mark_reserved(session, locked.id, now)  # a waitlist offer in this cart: the order holds its spots now
+    if capacity.offered_to_order:  # a waitlist offer in this cart: the order holds its spots now
+        mark_reserved(session, locked.id, now)
     return quote
 
 
@@ -148,10 +153,18 @@ _TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attr
 
 
 def _tickets(session: Session, order_id) -> list[Registration]:
-    """The order's tickets as the database has them now (loaded objects refreshed), with their ticket types."""
-    return list(session.scalars(select(Registration).options(joinedload(Registration.ticket_type))
-                                .where(Registration.order_id == order_id)
+    """The order's tickets as the database has them now (loaded objects refreshed); their ticket types come with
+    the capacity check that follows (`_attach`)."""
+    return list(session.scalars(select(Registration).where(Registration.order_id == order_id)
                                 .order_by(Registration.id).execution_options(populate_existing=True)))
+
+
+def _attach(registrations: list[Registration], types: list[TicketType]) -> None:
+    """Each ticket's `ticket_type`, from the types the capacity check has just read (and refreshed): joined to
+    the tickets' own statement instead, they cost more CPU to load than that statement (issue 17)."""
+    by_id = {t.id: t for t in types}
+    for registration in registrations:
+        set_committed_value(registration, "ticket_type", by_id[registration.ticket_type_id])
 
 
 def _as_checked(registrations: list[Registration]) -> tuple:

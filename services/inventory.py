@@ -19,11 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
+from models import Order, OrderStatus, PriceTier, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
 from services.locking import lock_ticket_types
 from services.stored_sentences import say
 
@@ -300,27 +301,39 @@ def capacity_problems(session: Session, registrations: list[Registration], now: 
     Call with the ticket types locked (services.locking), and with the registrations' order not
     itself holding spots (the spots a waitlist offer holds for that order are its own to take).
     """
-    return capacity_check(session, registrations, now)[1]
+    return capacity_check(session, registrations, now).problems
 
 
-def capacity_check(session: Session, registrations: list[Registration],
-                   now: datetime) -> tuple[list[TicketType], list[str]]:
-    """`capacity_problems`, with the registrations' ticket types (by id) as they are now: one statement reads
-    each type's row (its capacity, refreshed) and what holds its spots."""
+class Capacity(NamedTuple):
+    """What `capacity_check` read of the registrations' ticket types."""
+
+    types: list[TicketType]   # by id, as they are now
+    problems: list[str]       # `capacity_problems`
+    offered_to_order: int     # spots live waitlist offers hold for the registrations' order, in these types
+    stepped: set[int]         # the types priced by date or sales steps (services/price_tiers.py)
+
+
+def capacity_check(session: Session, registrations: list[Registration], now: datetime) -> Capacity:
+    """`capacity_problems`, with what else checkout needs of the registrations' ticket types: one statement reads
+    each type's row (its capacity, refreshed), what holds its spots, and whether it has price steps."""
     wanted = Counter(r.ticket_type_id for r in registrations)
     if not wanted:
-        return [], []
+        return Capacity([], [], 0, set())
     order_ids = {r.order_id for r in registrations}
     order_id = order_ids.pop() if len(order_ids) == 1 else None
     params = {"now": now, "ids": sorted(wanted)} | ({"order_id": order_id} if order_id is not None else {})
     rows = session.execute(_capacity_statement(order_id is not None), params).all()
-    types, problems = [], []
-    for ticket_type, *values in rows:
+    types, problems, offered, stepped = [], [], 0, set()
+    for ticket_type, has_steps, *values in rows:
+        held = held_from(*values)
         types.append(ticket_type)
-        left = left_for_buyer(ticket_type, held_from(*values))
+        offered += held.offers_for_order
+        if has_steps:
+            stepped.add(ticket_type.id)
+        left = left_for_buyer(ticket_type, held)
         if wanted[ticket_type.id] > left:
             problems.append(spots_problem(ticket_type, wanted[ticket_type.id], left))
-    return types, problems
+    return Capacity(types, problems, offered, stepped)
 
 
 @cache
@@ -328,6 +341,7 @@ def _capacity_statement(for_order: bool):
     """`capacity_check`'s statement, built once (its values are bound: `now`, `ids`, `order_id`): building it
     took 1 ms of CPU, more than the rest of the call, twice per checkout at a registration opening (issue 17)."""
     order_id = bindparam("order_id") if for_order else None
-    return (select(TicketType, *held_columns(bindparam("now"), order_id))
+    stepped = select(PriceTier.id).where(PriceTier.ticket_type_id == TicketType.id).correlate(TicketType).exists()
+    return (select(TicketType, stepped, *held_columns(bindparam("now"), order_id))
             .where(TicketType.id.in_(bindparam("ids", expanding=True)))
             .order_by(TicketType.id).execution_options(populate_existing=True))

@@ -185,9 +185,15 @@ def price_registrations(session: Session, race: Race, registrations: Sequence[Re
     return [book.take(session.get(TicketType, r.ticket_type_id)) for r in registrations]
 
 
-def fix_prices(session: Session, race: Race, registrations: Sequence[Registration], now: datetime) -> None:
-    """Write today's price and its step onto each ticket (a cart's, or an order being reserved). Flushes."""
-    for registration, (price, step_id) in zip(registrations, price_registrations(session, race, registrations, now),
+def fix_prices(session: Session, race: Race, registrations: Sequence[Registration], now: datetime, *,
+               stepped: Iterable[int] | None = None) -> None:
+    """Write today's price and its step onto each ticket (a cart's, or an order being reserved). Flushes.
+
+    `stepped`: which of the tickets' types have steps, when the caller has just read it (checkout's capacity check):
+    the steps of those alone are read, and none when there are none (types without steps cost their own price)."""
+    ids = {r.ticket_type_id for r in registrations}
+    book = price_book(session, race, ids if stepped is None else ids & set(stepped), now)
+    for registration, (price, step_id) in zip(registrations, price_registrations(session, race, registrations, now, book),
                                                strict=True):
         registration.price, registration.price_tier_id = price, step_id
     session.flush()

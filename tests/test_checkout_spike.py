@@ -65,6 +65,39 @@ def test_a_checkout_with_room_still_reserves_under_the_locks(db, race):
 
 
 @pytest.mark.postgres
+def test_the_locked_part_of_a_checkout_is_five_statements_and_its_commit(db, race):
+    """While a checkout holds the ticket type locks, every buyer queued behind it waits for each of its round trips
+    (at an opening, that part times the queue is the last buyer's wait): the lock, the order with its tickets, the
+    count, the order's new state and its tickets' sync mark, then COMMIT; no price steps read for types without
+    any, no waitlist offer marked in a cart without one."""
+    order = make_cart(db, race, {race.ticket_types[0]: 2})
+    sent: list[str] = []
+    committed: list[int] = []
+
+    def record(conn, cursor, statement, *rest):
+        sent.append(" ".join(statement.split()).upper())
+
+    def commit(conn):
+        committed.append(len(sent))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    event.listen(database.engine, "commit", commit)
+    try:
+        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+        event.remove(database.engine, "commit", commit)
+
+    first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR UPDATE" in s)
+    locked_part = sent[first_lock:committed[0]]
+    assert len(locked_part) == 5, locked_part
+    assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
+    assert not any("PRICE_TIERS" in s and "COUNT(ORDERS.ID)" in s for s in locked_part)
+    assert not any(s.startswith("UPDATE WAITLIST_ENTRIES") for s in locked_part)
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+@pytest.mark.postgres
 def test_a_sold_out_checkout_does_not_wait_for_the_checkout_holding_the_lock(app, db, race):
     ten_k = race.ticket_types[0]
     make_order(db, race, ten_k, 10)
