@@ -29,7 +29,7 @@ from blueprints import (
     webhooks,
 )
 from blueprints.rendering import register_template_helpers
-from config import BASE_DIR, INSTANCE_DIR, Config, production_problems
+from config import BASE_DIR, INSTANCE_DIR, Config, engine_options, production_problems
 from extensions import csrf, db, limiter, migrate
 from services.worker import start_worker_thread
 
@@ -63,6 +63,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True,
                      compare_type=True)

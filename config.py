@@ -38,6 +38,15 @@ def database_url_from_env() -> str:
     return url
 
 
+def engine_options(config) -> dict:
+    """SQLALCHEMY_ENGINE_OPTIONS, with the pool's size for Postgres (SQLite's pool is SQLAlchemy's own choice)."""
+    options = dict(config["SQLALCHEMY_ENGINE_OPTIONS"])
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
+        options.setdefault("max_overflow", config["DATABASE_MAX_OVERFLOW"])
+    return options
+
+
 def parse_social_links(value: str) -> list[tuple[str, str]]:
     """`instagram=https://…, strava=https://…` → [("instagram", "https://…"), …]."""
     links = []
@@ -57,6 +66,11 @@ class Config:
 
     SQLALCHEMY_DATABASE_URI = database_url_from_env()
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Postgres connections kept per process: one per gunicorn thread (the Procfile's 16) and a few for the jobs a
+    # worker may run, so a busy worker never closes and reopens them (a new backend costs Postgres milliseconds of
+    # CPU and loses its prepared statements; a registration opening churned a hundred). See `engine_options`.
+    DATABASE_POOL_SIZE = int(_env("DATABASE_POOL_SIZE") or 16)
+    DATABASE_MAX_OVERFLOW = int(_env("DATABASE_MAX_OVERFLOW") or 4)
 
     # Uploads are checked again by the media service; this is the hard stop.
     MAX_CONTENT_LENGTH = 12 * 1024 * 1024

@@ -211,3 +211,17 @@ def test_procfile_serves_with_gunicorn_and_migrates_on_release():
     workers = re.search(r"--workers \$\{WEB_CONCURRENCY:-(\d+)\}", web)
     assert workers and int(workers.group(1)) >= 2
     assert re.fullmatch(r"flask --app app:create_app db upgrade( heads)?", processes["release"])
+
+
+def test_a_postgres_pool_keeps_a_connection_for_each_of_the_procfile_s_threads(tmp_path):
+    """A worker busy on every thread (a registration opening) never closes and reopens connections."""
+    threads = int(re.search(r"--threads (\d+)", (ROOT / "Procfile").read_text()).group(1))
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://app@127.0.0.1:1/startline", "TESTING": True})
+    with app.app_context():
+        from extensions import db
+        pool = db.engine.pool
+        assert pool.size() >= threads and pool._max_overflow >= 1
+        assert db.engine.pool._pre_ping
+
+    sqlite = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'pool.db'}", "TESTING": True})
+    assert "pool_size" not in sqlite.config["SQLALCHEMY_ENGINE_OPTIONS"]  # SQLAlchemy's own choice there
