@@ -12,7 +12,7 @@ from blueprints.cart import _own_cart_or_404, _own_registration_or_404, bp, cart
 from blueprints.cart_forms import DEPENDENT_FIELDS, NOT_ON_THE_FORM, RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.rendering import is_fragment_request, redirect_to, render
-from blueprints.saved_fieldsets import card_fieldsets
+from blueprints.saved_cards import saved_card
 from blueprints.runner_cards import (
     CardUrls,
     RunnerCard,
@@ -148,4 +148,4 @@ def check_runner(registration_id: int):
 def register(app: Flask) -> None:
     """The cart blueprint, these runner routes included."""
     cart.register(app)
-    app.jinja_env.globals["card_fieldsets"] = card_fieldsets  # a saved card's fieldsets, laid out once (_runner.html)
+    app.jinja_env.globals["saved_card"] = saved_card  # a saved runner card, laid out once per kind (cart.html)

@@ -126,6 +126,8 @@ def tidy(text: str | None) -> str:
 def _has_control_characters(text: str) -> bool:
     # Cc is control characters (NUL, ESC, newlines…); Zl/Zp are line and paragraph separators.
     # Format characters (Cf) stay allowed: emoji sequences are joined with U+200D.
+    if text.isprintable():  # none of them in it (they are all unprintable): the usual case, without a loop
+        return False
     return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
 
 
