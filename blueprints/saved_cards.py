@@ -118,8 +118,7 @@ def _kind(card: RunnerCard, race, waiver, signed_in: bool) -> tuple:
 _LAYOUTS: dict[tuple, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _layout(card: RunnerCard, race, waiver, signed_in: bool, runner_fieldsets
-            ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def _layout(card: RunnerCard, race, waiver, signed_in: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """The card's HTML for its kind, as text and markers in turn; the fields whose values and states it shows."""
     key = _kind(card, race, waiver, signed_in)
     layout = _LAYOUTS.get(key)
@@ -127,8 +126,7 @@ def _layout(card: RunnerCard, race, waiver, signed_in: bool, runner_fieldsets
         markers = _Markers()
         html = current_app.jinja_env.get_template("cart/_runner.html").render(
             card=_marked_card(card, _MarkedForm(card.form, markers)), race=race, waiver=waiver,
-            current_user=SimpleNamespace(display_name=_BUYER) if signed_in else None,
-            runner_fieldsets=runner_fieldsets)
+            current_user=SimpleNamespace(display_name=_BUYER) if signed_in else None)
         if len(_LAYOUTS) >= 512:
             _LAYOUTS.clear()
         layout = _LAYOUTS[key] = (tuple(part for part in _MARKER.split(html) if part), tuple(markers.values),
@@ -136,13 +134,13 @@ def _layout(card: RunnerCard, race, waiver, signed_in: bool, runner_fieldsets
     return layout
 
 
-def saved_card(card: RunnerCard, race, waiver, current_user, runner_fieldsets) -> Markup | None:
+def saved_card(card: RunnerCard, race, waiver, current_user) -> Markup | None:
     """What `{% include "cart/_runner.html" %}` writes for a saved card (None for a posted one: the template
     writes that)."""
     form = card.form
     if not isinstance(form, SavedRunner):
         return None
-    parts, value_names, state_names = _layout(card, race, waiver, current_user is not None, runner_fieldsets)
+    parts, value_names, state_names = _layout(card, race, waiver, current_user is not None)
     status, registration = card.status, card.registration
     values = {_PREFIX: str(escape(form.prefix)), _CHECK: str(escape(card.check_url)),
               _SAVE: str(escape(card.save_url)), _REMOVE: str(escape(card.remove_url)),
