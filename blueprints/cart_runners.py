@@ -12,7 +12,6 @@ from blueprints.cart import _own_cart_or_404, _own_registration_or_404, bp, cart
 from blueprints.cart_forms import DEPENDENT_FIELDS, NOT_ON_THE_FORM, RunnerForm
 from blueprints.errors import abort_for_user
 from blueprints.rendering import is_fragment_request, redirect_to, render
-from blueprints.saved_cards import saved_card
 from blueprints.runner_cards import (
     CardUrls,
     RunnerCard,
@@ -22,6 +21,7 @@ from blueprints.runner_cards import (
     posted_form,
     saved_form,
 )
+from blueprints.saved_cards import saved_card
 from extensions import db
 from models import Order, Race, Registration
 from services import cart as cart_service

@@ -54,10 +54,10 @@ def test_a_change_shows_at_once(app, db, cart):  # noqa: F811
         assert from_layouts == by_template
         return from_layouts
 
-    assert 'name="r%d-gender"' % ids[0] not in fragment()
+    assert f'name="r{ids[0]}-gender"' not in fragment()
     race.ask_gender = True
     db.session.commit()
-    assert 'name="r%d-gender"' % ids[0] in fragment()
+    assert f'name="r{ids[0]}-gender"' in fragment()
     race.tshirt_sizes = "XS,XL"
     db.session.commit()
     html = fragment()
