@@ -16,6 +16,7 @@ from blueprints import (
     manage,
     offline,
     races,
+    read_only_requests,
     request_log,
     response_compression,
     runner_invites,
@@ -65,6 +66,7 @@ def create_app(config: type | dict | None = None) -> Flask:
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
+    read_only_requests.register(app)  # a GET that wrote nothing commits: psycopg keeps its prepared statements
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True,
                      compare_type=True)
     csrf.init_app(app)

@@ -21,6 +21,7 @@ from blueprints.runner_cards import (
     posted_form,
     saved_form,
 )
+from blueprints.saved_cards import saved_card
 from extensions import db
 from models import Order, Race, Registration
 from services import cart as cart_service
@@ -147,3 +148,4 @@ def check_runner(registration_id: int):
 def register(app: Flask) -> None:
     """The cart blueprint, these runner routes included."""
     cart.register(app)
+    app.jinja_env.globals["saved_card"] = saved_card  # a saved runner card, laid out once per kind (cart.html)

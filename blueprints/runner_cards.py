@@ -148,9 +148,10 @@ class SavedRunner:
     (issue 17). A posted card is a real RunnerForm, with its errors."""
 
     errors: dict = {}  # noqa: RUF012  (never changed: a saved card has no errors)
+    slots = None  # a real card, not one being laid out (runner_fields.field_state)
 
     def __init__(self, like: RunnerForm, registration: Registration, race: Race, now: datetime):
-        prefix = prefix_of(registration)
+        self.prefix = prefix = prefix_of(registration)
         data = RunnerForm.saved_data(registration)
         self._fields = {name: SavedField(field, prefix, data.get(name)) for name, field in like._fields.items()
                         if name != "csrf_token"}

@@ -48,6 +48,9 @@ def control(field: Field, attrs: dict) -> str:
 
 def field_state(form: Form, name: str) -> Markup:
     """The line beside a field: its first error, else a helpful note (the age that counts on race day)."""
+    slots = getattr(form, "slots", None)
+    if slots is not None:  # a card's fieldsets being laid out (blueprints/saved_fieldsets.py)
+        return slots.state(name)
     field = form[name]
     if field.errors:
         return Markup(f'<small class="field-error" id="{escape(field.id)}-error">{escape(field.errors[0])}</small>\n')
@@ -65,18 +68,23 @@ def runner_field(form: Form, name: str, check_url: str, hint: str | None = None,
     value, the state) is the same for every card of a page, so it is written once per kind of field
     (`_layout`) and the values are put in its slots."""
     field = form[name]
+    slots = getattr(form, "slots", None)  # a card's fieldsets being laid out (blueprints/saved_fieldsets.py)
     layout = _layout(name, field.type, getattr(field.widget, "input_type", ""), str(field.label.text),
                      None if hint is None else str(hint), str(_("(optional)")) if optional else None, autocomplete,
                      type, trigger, class_,
                      tuple(sorted(extra.items())), bool(field.errors))
+    values = {_ID: escape(field.id), _NAME: escape(field.name), _URL: escape(check_url),
+              _VALUE: shown_value(field) if slots is None else slots.value(name),
+              _STATE: field_state(form, name)}
+    return Markup("".join([values.get(part, part) for part in layout]))
+
+
+def shown_value(field: Field) -> str:
+    """What runner_field writes as the field's value: a select's options, else its value escaped."""
     if field.type == "SelectField":
-        value = _options(field)
-    else:
-        value = field._value()
-        value = value if value in _SAFE else escape(value)
-    slots = {_ID: escape(field.id), _NAME: escape(field.name), _URL: escape(check_url), _VALUE: value,
-             _STATE: field_state(form, name)}
-    return Markup("".join([slots.get(part, part) for part in layout]))
+        return _options(field)
+    value = field._value()
+    return value if value in _SAFE else escape(value)
 
 
 _ID, _NAME, _URL, _VALUE, _STATE = "\x00id\x00", "\x00name\x00", "\x00url\x00", "\x00value\x00", "\x00state\x00"

@@ -16,7 +16,16 @@ from models import DiscountCode, Order, OrderStatus, PriceTier, Profile, Race, R
 from services import price_tiers, pricing
 from services.cart import MAX_PER_TYPE, CartOwner, cart_registrations
 from services.discounts import CodeRefused, check_code
-from services.inventory import Held, held_columns, held_from, holding_spot, left_for_buyer, spots_left, spots_problem
+from services.inventory import (
+    Held,
+    held_columns,
+    held_from,
+    holding_spot,
+    left_for_buyer,
+    live_holds,
+    spots_left,
+    spots_problem,
+)
 from services.price_tiers import PriceBook, PriceNow, Step
 from services.race_editing import current_waiver_id
 from services.race_texts import still_current
@@ -220,8 +229,10 @@ def _types_now_statement():
     tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
-    return (select(TicketType.id, *held_columns(now, bindparam("order_id")), PriceTier,
+    holds = live_holds(now)  # one pass over the live holds, not one per type: less for Postgres (issue 17)
+    return (select(TicketType.id, *held_columns(now, bindparam("order_id"), holds), PriceTier,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
+            .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
             .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
             .where(TicketType.id.in_(bindparam("ids", expanding=True)))
             .order_by(TicketType.id, PriceTier.position))

@@ -1,0 +1,66 @@
+"""blueprints/read_only_requests.py: a GET that only read commits its transaction on Postgres (so psycopg keeps
+the connection's prepared statements); a GET that wrote, a failed one, and every other method roll back as
+before."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import event, select
+
+from extensions import db as _db
+from models import Profile
+
+
+@pytest.fixture
+def ends(app):
+    """How each request's transaction ended: "commit" or "rollback", as the engine saw it."""
+    seen = []
+    with app.app_context():
+        engine = _db.engine
+    on_commit, on_rollback = (lambda conn: seen.append("commit")), (lambda conn: seen.append("rollback"))
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "rollback", on_rollback)
+    yield seen
+    event.remove(engine, "commit", on_commit)
+    event.remove(engine, "rollback", on_rollback)
+
+
+@pytest.fixture
+def routes(app):
+    def reads():
+        _db.session.scalars(select(Profile)).all()
+        return "read"
+
+    def writes():
+        _db.session.add(Profile(id=uuid.uuid4(), email="kept@example.com", full_name="Not kept"))
+        _db.session.flush()
+        return "wrote, did not commit"
+
+    def fails():
+        _db.session.scalars(select(Profile)).all()
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/_test/reads", view_func=reads, methods=["GET", "POST"])
+    app.add_url_rule("/_test/writes", view_func=writes)
+    app.add_url_rule("/_test/fails", view_func=fails)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    return app.test_client()
+
+
+def test_a_get_that_only_read_commits_on_postgres(app, db, ends, routes):
+    assert routes.get("/_test/reads").status_code == 200
+    postgres = db.engine.dialect.name == "postgresql"
+    assert ends == (["commit"] if postgres else ["rollback"])
+
+
+def test_a_get_that_wrote_rolls_back(app, db, ends, routes):
+    assert routes.get("/_test/writes").status_code == 200
+    assert ends == ["rollback"]
+    assert db.session.scalar(select(Profile).where(Profile.email == "kept@example.com")) is None
+
+
+def test_a_failed_get_and_a_post_roll_back(app, db, ends, routes):
+    assert routes.get("/_test/fails").status_code == 500
+    assert routes.post("/_test/reads").status_code in (200, 400)  # 400: the CSRF check refuses it first
+    assert "commit" not in ends
