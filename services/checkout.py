@@ -29,6 +29,7 @@ from services.locking import lock_order, lock_order_with_tickets, lock_ticket_ty
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
+from services.transactions import end_if_only_read
 from services.waitlist import mark_reserved, unmark_reserved
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,8 @@ def reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
 
 
 def _roll_back_keeping(session: Session, keys: list[tuple[type, object]]) -> None:
-    """Roll back, the loaded rows named by `keys` (the race and the buyer: no refusal writes them) staying loaded.
+    """Roll back (or commit, when it only read: services/transactions.py), the loaded rows named by `keys` (the race
+    and the buyer: no refusal writes them) staying loaded.
 
     The refusal's answer (half of a registration opening's requests are "sold out") names the race and is
     drawn under the buyer's name: kept out of the rollback's expiry, neither is read again.
@@ -80,7 +82,8 @@ def _roll_back_keeping(session: Session, keys: list[tuple[type, object]]) -> Non
             and not session.is_modified(obj)]
     for obj in kept:
         session.expunge(obj)
-    session.rollback()
+    if not end_if_only_read(session):  # a refusal before the locks only read: its prepared statements are kept
+        session.rollback()
     for obj in kept:
         session.add(obj)
 

@@ -52,6 +52,28 @@ def test_a_sold_out_checkout_is_refused_without_taking_a_lock(db, race):
     assert db.session.get(Order, order.id).status == OrderStatus.CART
 
 
+@pytest.mark.postgres
+def test_a_refusal_before_the_locks_ends_its_transaction_with_a_commit(db, race):
+    """It only read, so it ends the same either way, and a COMMIT keeps the connection's prepared statements
+    (services/transactions.py): half of an opening's answers are this one."""
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 10)
+    order = make_cart(db, race, {ten_k: 1})
+    ends: list[str] = []
+    on_commit, on_rollback = (lambda conn: ends.append("commit")), (lambda conn: ends.append("rollback"))
+    event.listen(database.engine, "commit", on_commit)
+    event.listen(database.engine, "rollback", on_rollback)
+    try:
+        with pytest.raises(SoldOut):
+            reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+    finally:
+        event.remove(database.engine, "commit", on_commit)
+        event.remove(database.engine, "rollback", on_rollback)
+
+    assert ends == ["commit"]
+    assert db.session.get(Order, order.id).status == OrderStatus.CART
+
+
 def test_a_checkout_with_room_still_reserves_under_the_locks(db, race):
     ten_k = race.ticket_types[0]
     make_order(db, race, ten_k, 9)

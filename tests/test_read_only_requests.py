@@ -8,6 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
+from extensions import csrf
 from extensions import db as _db
 from models import Profile
 
@@ -41,7 +42,7 @@ def routes(app):
         _db.session.scalars(select(Profile)).all()
         raise RuntimeError("boom")
 
-    app.add_url_rule("/_test/reads", view_func=reads, methods=["GET", "POST"])
+    app.add_url_rule("/_test/reads", view_func=csrf.exempt(reads), methods=["GET", "POST"])
     app.add_url_rule("/_test/writes", view_func=writes)
     app.add_url_rule("/_test/fails", view_func=fails)
     app.config["PROPAGATE_EXCEPTIONS"] = False
@@ -50,8 +51,7 @@ def routes(app):
 
 def test_a_get_that_only_read_commits_on_postgres(app, db, ends, routes):
     assert routes.get("/_test/reads").status_code == 200
-    postgres = db.engine.dialect.name == "postgresql"
-    assert ends == (["commit"] if postgres else ["rollback"])
+    assert ("commit" in ends) == (db.engine.dialect.name == "postgresql")
 
 
 def test_a_get_that_wrote_rolls_back(app, db, ends, routes):
@@ -60,7 +60,12 @@ def test_a_get_that_wrote_rolls_back(app, db, ends, routes):
     assert db.session.scalar(select(Profile).where(Profile.email == "kept@example.com")) is None
 
 
-def test_a_failed_get_and_a_post_roll_back(app, db, ends, routes):
+def test_a_failed_get_rolls_back(app, db, ends, routes):
     assert routes.get("/_test/fails").status_code == 500
-    assert routes.post("/_test/reads").status_code in (200, 400)  # 400: the CSRF check refuses it first
     assert "commit" not in ends
+
+
+def test_a_post_whose_transaction_only_read_ends_as_a_get_does(app, db, ends, routes):
+    """Whatever the method, a transaction that ran only SELECTs ends the same either way (a refused checkout's)."""
+    assert routes.post("/_test/reads").status_code == 200
+    assert ("commit" in ends) == (db.engine.dialect.name == "postgresql")
