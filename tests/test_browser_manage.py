@@ -116,6 +116,23 @@ def test_hints_sit_clear_of_their_inputs_focus_ring(live_server, page, app, db):
     assert page.get_by_role("button", name="Move up").count() == 0
 
 
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_section_list_lines_up_with_the_content(live_server, page, app, db, width):
+    organizer = make_profile(db)
+    race = make_race(db, organizer=organizer, title="Lake 10K", status=RaceStatus.DRAFT)
+    browser_login(page, live_server, app, organizer)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+
+    # The first section's name starts where the page's heading does (Pico pulls a nav's list out by 0.5rem).
+    left = page.evaluate("""() => {
+        const text = element => { const range = document.createRange(); range.selectNodeContents(element);
+                                  return range.getBoundingClientRect().left; };
+        return [text(document.querySelector('.editor-nav li a')), text(document.querySelector('#editor-title'))];
+    }""")
+    assert left[0] == pytest.approx(left[1], abs=0.5), left
+
+
 def test_a_corrected_birth_date_outside_the_age_limits_is_refused_beside_it(live_server, page, app, db):
     organizer = make_profile(db, full_name="Olga Organizer")
     race = organized_race(db, organizer, title="Kids Dash", tickets=[("Kids 1K", 500, 100)])
