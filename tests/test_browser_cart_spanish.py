@@ -56,6 +56,9 @@ def test_add_two_tickets_see_the_cart_and_the_order_in_spanish(live_server, page
     expect(page.get_by_role("button", name="Una inscripción de 10K más")).to_be_visible()
     expect(page.locator("#cart-todo")).to_contain_text("Completa los datos y los deslindes de responsabilidad de "
                                                        "los corredores 1 y 2.")
+    # A checklist with its bullets (the summary is an <aside>, whose items Pico makes blocks, markerless).
+    expect(page.locator("#cart-todo li").first).to_have_css("display", "list-item")
+    expect(page.locator("#cart-todo li").first).to_have_css("list-style-type", "disc")
     expect(page.locator("#pay-submit")).to_have_text("Continuar al pago")
     # Nothing wider than the phone: long Spanish words wrap instead of pushing the page sideways.
     assert page.evaluate("document.documentElement.scrollWidth") <= 390

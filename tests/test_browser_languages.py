@@ -1,6 +1,7 @@
 """The site in Spanish in a real browser: the header's switcher (by keyboard too) at phone and desktop width,
 the race list and a race page at 390 px, and the offline page."""
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import screenshot
 from tests.factories import make_profile
@@ -40,6 +41,9 @@ def test_the_switcher_is_in_the_header_and_works_from_the_keyboard(live_server, 
     assert html_lang(page) == "en"
 
     switch = page.locator("header").get_by_role("button", name="Español")
+    # Its name starts with what it shows (label in name): the code on a phone, the language's name beside it.
+    expect(switch).to_have_accessible_name("ES Español" if width < 600 else "Español")
+    assert switch.locator(".language-code" if width < 600 else ".language-name").is_visible()
     assert fits(page, switch) and page.evaluate("document.documentElement.scrollWidth") <= width
     if signed_in:
         assert fits(page, page.locator(".account-menu summary"))
@@ -53,6 +57,7 @@ def test_the_switcher_is_in_the_header_and_works_from_the_keyboard(live_server, 
     assert page.url == f"{live_server.url}/races/lakeside-spring-5k-10k"  # back on the same page
     assert page.get_by_role("heading", name="Inscripciones").is_visible()
     back = page.locator("header").get_by_role("button", name="English")
+    expect(back).to_have_accessible_name("EN English" if width < 600 else "English")
     assert fits(page, back) and page.evaluate("document.documentElement.scrollWidth") <= width
     back.click()
     page.wait_for_function("() => document.documentElement.lang === 'en'")

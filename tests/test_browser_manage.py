@@ -116,6 +116,43 @@ def test_hints_sit_clear_of_their_inputs_focus_ring(live_server, page, app, db):
     assert page.get_by_role("button", name="Move up").count() == 0
 
 
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_section_list_lines_up_with_the_content(live_server, page, app, db, width):
+    organizer = make_profile(db)
+    race = make_race(db, organizer=organizer, title="Lake 10K", status=RaceStatus.DRAFT)
+    browser_login(page, live_server, app, organizer)
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+
+    # The first section's name starts where the page's heading does (Pico pulls a nav's list out by 0.5rem).
+    left = page.evaluate("""() => {
+        const text = element => { const range = document.createRange(); range.selectNodeContents(element);
+                                  return range.getBoundingClientRect().left; };
+        return [text(document.querySelector('.editor-nav li a')), text(document.querySelector('#editor-title'))];
+    }""")
+    assert left[0] == pytest.approx(left[1], abs=0.5), left
+
+
+def test_the_time_zone_menu_gets_every_zone_when_used_and_saves_one(live_server, page, app, db):
+    organizer = make_profile(db)
+    race = make_race(db, organizer=organizer, title="Lake 10K", status=RaceStatus.DRAFT)
+    race.timezone = "America/Chicago"
+    db.session.commit()
+    browser_login(page, live_server, app, organizer)
+    page.goto(f"{live_server.url}/manage/races/{race.id}")
+
+    menu = page.get_by_label("Time zone")
+    assert menu.locator("option").count() < 25  # the common zones: the rest are fetched once the page is idle
+    page.wait_for_function("() => performance.getEntriesByType('resource').some(r => r.name.endsWith('/time-zones'))")
+    menu.focus()  # used: every zone joins the menu before it opens, the race's still chosen
+    assert menu.locator("option").count() > 400
+    assert menu.input_value() == "America/Chicago"
+    menu.select_option("America/Argentina/Salta")
+    page.locator("#state-when .autosave-status").filter(has_text="Saved").wait_for()
+    db.session.expire_all()
+    assert db.session.get(type(race), race.id).timezone == "America/Argentina/Salta"
+
+
 def test_a_corrected_birth_date_outside_the_age_limits_is_refused_beside_it(live_server, page, app, db):
     organizer = make_profile(db, full_name="Olga Organizer")
     race = organized_race(db, organizer, title="Kids Dash", tickets=[("Kids 1K", 500, 100)])

@@ -136,18 +136,51 @@ def test_live_preview_renders_without_saving(signed_in, db, race):
     assert fresh(db, Race, race.id).description == ""
 
 
-def test_the_time_zone_menu_names_each_zone_once_and_keeps_a_races_old_alias(signed_in, db, race):
-    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
-    menu = re.search(r'<select[^>]*name="timezone".*?</select>', editor, re.S).group(0)
+def time_zone_menu(signed_in, race, query="") -> str:
+    editor = signed_in.get(f"/manage/races/{race.id}{query}").get_data(as_text=True)
+    return re.search(r'<select[^>]*name="timezone".*?</select>', editor, re.S).group(0)
+
+
+@pytest.mark.parametrize("where", ["fetched", "without JavaScript"])
+def test_the_time_zone_menu_names_each_zone_once_and_keeps_a_races_old_alias(signed_in, db, race, where):
+    # Every zone: fetched by static/js/editor.js once the editor is idle, or in the page itself with ?zones=all
+    # (the link a browser without JavaScript shows).
+    def every_zone() -> str:
+        if where == "fetched":
+            return signed_in.get(f"/manage/races/{race.id}/time-zones").get_data(as_text=True)
+        return time_zone_menu(signed_in, race, "?zones=all")
+
+    menu = every_zone()
     labels = re.findall(r"<option[^>]*>([^<]*)</option>", menu)
+    assert len(labels) > 400
     assert "Peru Time (Lima)" in labels and "Eastern Time (New York)" in labels
     assert len(labels) == len(set(labels)), "a zone appears under two names"
     assert "America/New_York" not in labels and ">US/Eastern<" not in menu
 
     race.timezone = "US/Eastern"  # a race saved before the menu left out aliases keeps its zone
     db.session.commit()
-    editor = signed_in.get(f"/manage/races/{race.id}").get_data(as_text=True)
-    assert re.search(r'<option value="US/Eastern" selected>Eastern Time \(New York\)</option>', editor)
+    assert re.search(r'<option value="US/Eastern" selected>Eastern Time \(New York\)</option>', every_zone())
+    assert re.search(r'<option value="US/Eastern" selected>Eastern Time \(New York\)</option>',
+                     time_zone_menu(signed_in, race))
+
+
+def test_the_editor_arrives_with_the_common_zones_and_the_races_own(signed_in, db, race):
+    race.timezone = "America/Argentina/Salta"  # not a common zone
+    db.session.commit()
+    menu = time_zone_menu(signed_in, race)
+    values = re.findall(r'<option value="([^"]+)"', menu)
+    assert "America/Chicago" in values and "Europe/Madrid" in values and "UTC" in values
+    assert 'value="America/Argentina/Salta" selected' in menu
+    assert len(values) < 25  # the other zones are fetched (static/js/editor.js)
+    assert f'data-more-options="/manage/races/{race.id}/time-zones"' in menu
+    assert "data-more-options" not in time_zone_menu(signed_in, race, "?zones=all")
+
+
+def test_the_time_zones_are_only_for_the_races_organizers(client, db, race):
+    assert client.get(f"/manage/races/{race.id}/time-zones").status_code in (302, 303)
+    stranger = make_profile(db, email="stranger@example.com")
+    login(client, stranger)
+    assert client.get(f"/manage/races/{race.id}/time-zones").status_code in (403, 404)
 
 
 def test_autosave_date_and_time_in_the_race_timezone(signed_in, db, race):
@@ -703,3 +736,10 @@ def test_ticket_type_not_yet_on_sale_says_so_on_the_race_page(signed_in, client,
     race_row.status = RaceStatus.PUBLISHED
     db.session.commit()
     assert "Not on sale" in client.application.test_client().get("/races/lake-10k").get_data(as_text=True)
+
+
+def test_the_time_zone_menu_is_in_the_pages_language_whichever_was_asked_first(signed_in, race):
+    spanish = signed_in.get(f"/manage/races/{race.id}/time-zones?lang=es").get_data(as_text=True)
+    english = signed_in.get(f"/manage/races/{race.id}/time-zones?lang=en").get_data(as_text=True)
+    assert "hora central (Chicago)" in spanish and "Central Time (Chicago)" not in spanish
+    assert "Central Time (Chicago)" in english and "hora central (Chicago)" not in english

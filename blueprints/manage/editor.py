@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, g, request, url_for
+from flask import current_app, g, render_template, request, url_for
 from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
 from sqlalchemy import select
@@ -12,7 +12,14 @@ from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
 from blueprints.manage import bp, organizer_required
-from blueprints.manage.forms import GROUP_FORMS, NewRaceForm, first_errors, submitted, timezone_choices
+from blueprints.manage.forms import (
+    GROUP_FORMS,
+    NewRaceForm,
+    first_errors,
+    first_timezone_choices,
+    submitted,
+    timezone_choices,
+)
 from blueprints.rendering import is_fragment_request, local_time, race_time, redirect_to, render
 from extensions import db
 from models import SOCIAL_KINDS, MediaKind, Race, RaceMedia, TicketType
@@ -89,7 +96,9 @@ def editor_context(race: Race) -> dict:
         "description_language": _tab_language(request.args.get("description"), enabled),
         "waiver_language": _tab_language(request.args.get("waiver"), enabled),
         "description_group": None, "waiver_group": None,  # the open tabs' groups, when not the usual ones
-        "timezones": timezone_choices(race.timezone), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
+        # Every zone in the menu itself without JavaScript (its link "Every time zone" asks ?zones=all).
+        "timezones": timezone_choices(race.timezone), "all_timezones": request.args.get("zones") == "all",
+        "first_timezones": first_timezone_choices(race.timezone), "currencies": CURRENCIES, "social_kinds": SOCIAL_KINDS,
         "cover": next((m for m in media if m.kind == MediaKind.COVER), None),
         "gallery": [m for m in media if m.kind == MediaKind.GALLERY],
         "waiver": waiver, "checklist": race_editing.publish_checklist(race, types, waiver, now),
@@ -114,6 +123,15 @@ def editor_page(race: Race, *, status: int = 200, block: str = "content", **chan
 def edit(race: Race):
     """The race editor: every field saves itself as the organizer types."""
     return editor_page(race)
+
+
+@bp.get("/races/<int:race_id>/time-zones")
+@organizer_required
+def time_zones(race: Race):
+    """Every option of the editor's time zone menu, the race's zone chosen: static/js/editor.js puts them in
+    the menu once the editor is idle (the page itself carries only the common zones, see first_timezone_choices)."""
+    return render_template("manage/_time_zone_options.html", timezones=timezone_choices(race.timezone),
+                           current=race.timezone)
 
 
 def _saved_state(race: Race, group_name: str, values: dict, *, status: int = 200, error: str | None = None,
