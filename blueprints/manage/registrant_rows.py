@@ -46,6 +46,7 @@ class RegistrantRows:
                                "registered_label": _html(registered_label), "waiver_label": _html(waiver_label)}
         self.day = local_day_writer(race.timezone, "d MMM y")
         self.problems: dict[str, str] = {}  # a kept sentence worded once a page, however many rows keep it
+        self.closings: dict[tuple, list[str]] = {}  # a closing's text before and after its sign-up day
 
     def opening(self, row) -> Markup:
         reg = row.registration
@@ -60,10 +61,16 @@ class RegistrantRows:
             **self.labels))
 
     def closing(self, row) -> Markup:
-        checked_in_at, waiver = row.registration.checked_in_at, row.waiver_number
-        checkin = (f'<span class="checked-mark">✓ {_html(self.checkin_time(checked_in_at, self.race, self.now))}</span>'
-                   if checked_in_at else _NONE)
-        return Markup(_CLOSING.format(
-            status=_html(row.status), status_name=self.statuses[row.status], checkin=checkin,
-            registered=_html(self.day(row.registered_at)), waiver=f"v{_html(waiver)}" if waiver else _NONE,
-            **self.closing_labels))
+        """The row's status, check-in, sign-up day and waiver. Around the day, the same for many rows (paid, not
+        checked in, the current waiver version): each different one is written once a page."""
+        checked_in_at = row.registration.checked_in_at
+        key = (row.status, checked_in_at, row.waiver_number)
+        around = self.closings.get(key)
+        if around is None:
+            status, _, waiver = key
+            checkin = (f'<span class="checked-mark">✓ {_html(self.checkin_time(checked_in_at, self.race, self.now))}'
+                       '</span>' if checked_in_at else _NONE)
+            around = self.closings[key] = _CLOSING.format(
+                status=_html(status), status_name=self.statuses[status], checkin=checkin, registered="{registered}",
+                waiver=f"v{_html(waiver)}" if waiver else _NONE, **self.closing_labels).split("{registered}")
+        return Markup(_html(self.day(row.registered_at)).join(around))
