@@ -16,7 +16,6 @@ from datetime import datetime
 from sqlalchemy import ARRAY, Integer, Select, String, and_, case, cast, func, literal, null, select, true, union_all
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.util import ClauseAdapter
 
 from models import Registration
 from services.registrants.query import (
@@ -45,27 +44,18 @@ def _details_condition(details: str):
     return {"": true(), "pending": awaiting_runner_condition(), "complete": ~awaiting_runner_condition()}[details]
 
 
-# What the list's filters, statuses and sorts read of a registration: the search's matches carry it from the one
-# read of their rows (the search's index finds them, their rows are read to recheck the match), so that they are
-# not read a second time by id.
-_CARRIED = [Registration.id, Registration.order_id, Registration.race_id, Registration.ticket_type_id,
-            Registration.first_name, Registration.last_name, Registration.runner_fills_in, Registration.runner_details_at,
-            Registration.waiver_version_id, Registration.bib, Registration.checked_in_at, Registration.refunded_at,
-            Registration.registered_at]
-
-
 def _found(race_id: int, q: str) -> Select:
-    """The race's registrations `q` matches (any status), at most SEARCH_CAP + 1, with the columns the list reads
-    (`_CARRIED`). A MATERIALIZED CTE, so Postgres finds them by the search's index whatever LIMIT the statement has
-    (a LIMIT makes it walk the race's rows in some index's order instead, hoping for matches early)."""
-    found = (select(*_CARRIED).where(Registration.race_id == race_id, search_condition(q))
+    """The ids of the race's registrations `q` matches (any status), at most SEARCH_CAP + 1. A MATERIALIZED CTE,
+    so Postgres finds them by the search's index whatever LIMIT the statement has (a LIMIT makes it walk the
+    race's rows in some index's order instead, hoping for matches early)."""
+    found = (select(Registration.id).where(Registration.race_id == race_id, search_condition(q))
              .cte("search_found").prefix_with("MATERIALIZED", dialect="postgresql"))
-    return select(found).limit(SEARCH_CAP + 1)
+    return select(found.c.id).limit(SEARCH_CAP + 1)
 
 
 def read_matches(session: Session, race_id: int, filters: RegistrantFilters, now: datetime) -> Matches:
     """The search's matches under the other filters: their counts per status and the shown ones' ids in order."""
-    found = _found(race_id, filters.q).subquery("search_limited")
+    found = _found(race_id, filters.q)
     keys = sort_keys(filters)
     shown = and_(status_condition(filters.status), _details_condition(filters.details))
     listed = filtered_but_status_and_details(
@@ -73,12 +63,11 @@ def read_matches(session: Session, race_id: int, filters: RegistrantFilters, now
                           case((awaiting_runner_condition(), 1), else_=0).label("awaiting"),
                           case((shown, 1), else_=0).label("shown"), *(key.label(f"k{i}") for i, key in enumerate(keys)),
                           now=now, ticket_type=True),
-        replace(filters, q=""))
-    # The list's query over the matches: each registration's columns read from them (`_found`), not by id again.
-    matched = ClauseAdapter(found).traverse(listed).cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql")
+        replace(filters, q="")).where(Registration.id.in_(found))
+    matched = listed.cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql")
     ordering = [matched.c[f"k{i}"].desc() if filters.dir == "desc" else matched.c[f"k{i}"].asc()
                 for i in range(len(keys))]
-    how_many = select(func.count()).select_from(found).scalar_subquery()
+    how_many = select(func.count()).select_from(found.subquery()).scalar_subquery()
     if session.get_bind().dialect.name == "postgresql":
         counts = select(matched.c.status, func.count(), func.sum(matched.c.awaiting),
                         cast(null(), ARRAY(Integer))).group_by(matched.c.status)
