@@ -84,6 +84,12 @@ def local_day(value: datetime | None, tz: str, pattern: str = "d MMM y") -> str:
     return _day_text(value.astimezone(ZoneInfo(tz)).date(), pattern, str(formatting_locale()))
 
 
+def local_day_writer(tz: str, pattern: str = "d MMM y"):
+    """`local_day` for many values in one zone and pattern on one page: the zone and the language found once."""
+    zone, locale = ZoneInfo(tz), str(formatting_locale())
+    return lambda value: "" if value is None else _day_text(value.astimezone(zone).date(), pattern, locale)
+
+
 @lru_cache(maxsize=4096)
 def _day_text(day: date, pattern: str, locale: str) -> str:
     return format_date(day, pattern, locale=locale)

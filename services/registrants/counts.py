@@ -103,9 +103,11 @@ def _stored_counts(one_ticket: bool) -> CompoundSelect:
     ones they are every listed one.
 
     Built once (for the whole list, and for one ticket type) with the race, the time and the ticket type as
-    parameters: run it with {"race_id", "now", "ticket"}.
+    parameters: run it with {"race_id", "now", "ticket"}. Each part's condition names listed registrants only
+    (paid, needing or given a refund, or a live reservation), so the list's own condition is left out: the
+    same rows, and a fifth less for Postgres to plan (issue 17).
     """
-    listed = registrants_query(RACE, now=NOW, ticket_type=False)
+    listed = registrants_query(RACE, now=NOW, ticket_type=False, listed_only=False)
     if one_ticket:
         listed = listed.where(Registration.ticket_type_id == TICKET)
     paid_awaiting = listed.with_only_columns(literal("paid"), literal(0), func.count(Registration.id)).where(

@@ -25,6 +25,7 @@ from models import Order, Registration
 from services.registrants.choices import TicketChoice, WaiverChoice, race_choices
 from services.registrants.counts import NOW, RACE, TICKET, count_statuses, tally_statuses
 from services.registrants.query import (
+    LISTED_BY_STATUS,
     PER_PAGE,
     RegistrantFilters,
     encode_cursor,
@@ -163,7 +164,8 @@ def _page_statement(shape: RegistrantFilters, cursor: bool, backwards: bool, off
     """A page of an unsearched list (`_shape`), read off its sort's index: built once, run with {"race_id", "now",
     "ticket", "waiver", "limit", "offset", and "k0", "k1", … the cursor's sort keys}."""
     keys = sort_keys(shape)
-    query = filtered(registrants_query(RACE, *_PAGE_COLUMNS, *keys, now=NOW, ticket_type=False, order_race=False),
+    query = filtered(registrants_query(RACE, *_PAGE_COLUMNS, *keys, now=NOW, ticket_type=False, order_race=False,
+                                       listed_only=shape.status not in LISTED_BY_STATUS),
                      replace(shape, ticket=None, waiver="" if shape.waiver == "0" else shape.waiver))
     if shape.ticket is not None:
         query = query.where(Registration.ticket_type_id == TICKET)
