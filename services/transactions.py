@@ -10,6 +10,7 @@ Each connection notes whether its current transaction ran anything but a SELECT;
 """
 from __future__ import annotations
 
+from psycopg.pq import TransactionStatus
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,7 +38,14 @@ def only_read(session: Session) -> bool:
         return False
     if session.get_bind().dialect.name != "postgresql":  # only psycopg forgets its prepared statements
         return False
-    return not session.connection().info.get(_WROTE, False)
+    try:
+        connection = session.connection()
+    except SQLAlchemyError:  # a transaction a failed statement left to be rolled back
+        return False
+    if connection.info.get(_WROTE, False):
+        return False
+    # A statement that failed (and was caught) left Postgres's transaction aborted: only a rollback ends it plainly.
+    return connection.connection.dbapi_connection.info.transaction_status != TransactionStatus.INERROR
 
 
 def end_if_only_read(session: Session) -> bool:

@@ -69,3 +69,21 @@ def test_a_post_whose_transaction_only_read_ends_as_a_get_does(app, db, ends, ro
     """Whatever the method, a transaction that ran only SELECTs ends the same either way (a refused checkout's)."""
     assert routes.post("/_test/reads").status_code == 200
     assert ("commit" in ends) == (db.engine.dialect.name == "postgresql")
+
+
+@pytest.mark.postgres
+def test_a_request_whose_statement_failed_and_was_caught_rolls_back(app, db, ends):
+    """A handler that caught a database error and answered anyway leaves a transaction only a rollback can end."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    def caught():
+        try:
+            _db.session.execute(text("SELECT 1 / 0"))
+        except DBAPIError:
+            return "caught", 409
+        return "no error", 200
+
+    app.add_url_rule("/_test/caught", view_func=caught)
+    assert app.test_client().get("/_test/caught").status_code == 409
+    assert "commit" not in ends
