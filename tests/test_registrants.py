@@ -761,3 +761,22 @@ def test_orders_of_other_races_never_leak_through_a_mismatched_registration(sign
     assert listed_names(signed_in.get(url(race))) == []
     assert signed_in.get(url(race, f"/{stray.id}")).status_code == 404
     assert db.session.get(Order, stray.order_id).race_id == other.id
+
+
+def test_every_value_a_row_shows_is_escaped(signed_in, db, race):
+    """The rows are written in Python (blueprints/manage/registrant_rows.py): what a runner or an organizer typed
+    reaches the page as text, never as markup, and the row stays whole."""
+    tt = race.ticket_types[0]
+    tt.name = '5K & <b>"fun"</b>'
+    db.session.commit()
+    runner(db, race, tt, first="<script>alert(1)</script>", last="O'Brien <i>", email="x+<tag>@example.com",
+           details_problem="Needs <u>a</u> guardian & more", checked_in_at=datetime.now(UTC))
+
+    html = signed_in.get(url(race)).get_data(as_text=True)
+
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "O&#39;Brien &lt;i&gt;" in html and "x+&lt;tag&gt;@example.com" in html
+    assert "5K &amp; &lt;b&gt;&#34;fun&#34;&lt;/b&gt;" in html
+    assert "Needs &lt;u&gt;a&lt;/u&gt; guardian &amp; more" in html
+    assert "<b>" not in html and "<u>" not in html and "<i>" not in html
+    assert html.count('<td class="col-name">') == html.count('<td class="col-waiver"') == 1
