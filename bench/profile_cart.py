@@ -34,8 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
-from bench.profile_registrants import _reset  # noqa: E402
-from bench.run import app_environment, mint_sessions  # noqa: E402
+from bench.profiling import seeded_app  # noqa: E402
+from bench.run import mint_sessions  # noqa: E402
 
 HTMX = {"HX-Request": "true"}
 ROUNDS = 5
@@ -123,26 +123,12 @@ def main() -> None:
     parser.add_argument("--callgrind-n", type=int, default=20)
     parser.add_argument("--under-callgrind", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    url = os.environ["PROFILE_DATABASE_URL"]
-    os.environ.update(app_environment(url, "http://127.0.0.1:5000"))
-    if not args.reuse:
-        _reset(url)
+    app, _ = seeded_app(reuse=args.reuse)
 
-    import flask_migrate
-
-    from app import create_app
     from bench import hello
     from extensions import db
 
-    app = create_app()
     with app.app_context():
-        if not args.reuse:
-            from bench import scale
-            from bench.seed import seed
-
-            flask_migrate.upgrade(revision="heads")
-            seed(db.session, spike_races=0)
-            scale.refresh_counts(db.session)
         slug, buyer = _cart(db.session, args.tickets)
         tokens = mint_sessions(app, [buyer])
         engine = db.engine

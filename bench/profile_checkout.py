@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from bench import scale, spike  # noqa: E402
-from bench.profile_registrants import _reset  # noqa: E402
+from bench.profiling import reset  # noqa: E402
 from bench.run import app_environment, mint_sessions, stripe_env  # noqa: E402
 
 OUTCOMES = {303: "payment page", 409: "sold out"}
@@ -49,7 +49,7 @@ def main() -> int:
 
 def _run(url: str, stripe, args) -> int:
     os.environ.update(stripe_env(app_environment(url, "http://127.0.0.1:5000"), stripe))
-    _reset(url)
+    reset(url)
     import flask_migrate
     from sqlalchemy import event
 

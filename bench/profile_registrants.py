@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import statistics
 import sys
@@ -27,22 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)
 
 from bench import scale  # noqa: E402
-from bench.run import app_environment, mint_sessions  # noqa: E402
-
-
-def _reset(url: str) -> None:
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if "bench" not in name and "test" not in name:
-        raise SystemExit(f"Refusing to drop {name!r}: its name must contain 'bench' or 'test'.")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+from bench.profiling import seeded_app  # noqa: E402
+from bench.run import mint_sessions  # noqa: E402
 
 
 def _seeded(session):
@@ -98,26 +83,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="measure the database as it is (seeded and grown by an earlier run): one size")
     args = parser.parse_args()
-    url = os.environ["PROFILE_DATABASE_URL"]
-    os.environ.update(app_environment(url, "http://127.0.0.1:5000"))
-    if not args.reuse:
-        _reset(url)
+    app, data = seeded_app(reuse=args.reuse)
 
-    import flask_migrate
-
-    from app import create_app
     from bench import hello
-    from bench.seed import seed
     from extensions import db
 
-    app = create_app()
     with app.app_context():
         if args.reuse:
             data = _seeded(db.session)
-        else:
-            flask_migrate.upgrade(revision="heads")
-            data = seed(db.session, spike_races=0)
-            scale.refresh_counts(db.session)
         tokens = mint_sessions(app, [data.organizer_id])
         engine = db.engine
         db.session.remove()
