@@ -142,7 +142,22 @@ class SavedField:
         return type(self._like)._value(self)
 
 
-class SavedRunner:
+class FieldsByName:
+    """A form's fields by name, as a WTForms form gives them (`form.email`, `form["email"]`), from `_fields`."""
+
+    _fields: dict
+
+    def __getitem__(self, name: str):
+        return self._fields[name]
+
+    def __getattr__(self, name: str):
+        try:
+            return self.__dict__["_fields"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class SavedRunner(FieldsByName):
     """A card's form as its ticket holds it, for a card nobody posted: what the card's template and runner_field
     read of a RunnerForm, without building a WTForms form (19 fields bound) for every ticket on every cart page
     (issue 17). A posted card is a real RunnerForm, with its errors."""
@@ -156,15 +171,6 @@ class SavedRunner:
         self._fields = {name: SavedField(field, prefix, data.get(name)) for name, field in like._fields.items()
                         if name != "csrf_token"}
         self._race, self._now = race, now
-
-    def __getitem__(self, name: str) -> SavedField:
-        return self._fields[name]
-
-    def __getattr__(self, name: str) -> SavedField:
-        try:
-            return self.__dict__["_fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
 
     def note(self, name: str) -> str | None:
         """As RunnerForm.note: the age on race day beside a date of birth."""

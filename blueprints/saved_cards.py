@@ -18,7 +18,7 @@ from flask import current_app
 from markupsafe import Markup, escape
 from wtforms import Field
 
-from blueprints.runner_cards import RunnerCard, SavedRunner
+from blueprints.runner_cards import FieldsByName, RunnerCard, SavedRunner
 from blueprints.runner_fields import field_state, shown_value
 from services.languages import current_language
 
@@ -70,7 +70,7 @@ class _Markers:
 _TESTED = ("runner_fills_in", "same_as_first", "waiver_accepted")  # fields whose data the template tests
 
 
-class _MarkedForm:
+class _MarkedForm(FieldsByName):
     """The form a layout is rendered with: marked fields; `slots` tells runner_field and field_state to write markers."""
 
     errors: dict = {}  # noqa: RUF012  (never changed)
@@ -79,15 +79,6 @@ class _MarkedForm:
         self.slots = slots
         self._fields = {name: _MarkedField(field._like, bool(field.data) if name in _TESTED else None)
                         for name, field in saved._fields.items()}
-
-    def __getitem__(self, name: str) -> _MarkedField:
-        return self._fields[name]
-
-    def __getattr__(self, name: str) -> _MarkedField:
-        try:
-            return self.__dict__["_fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def _marked_card(card: RunnerCard, form: _MarkedForm) -> SimpleNamespace:
