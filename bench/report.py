@@ -107,12 +107,15 @@ def goals(results: dict) -> list[dict]:
     cluster = results.get("cluster") or {}
     if cluster.get("spike"):
         rows.append(_spike_goal(cluster["spike"], cluster["spike"]["model"]))
-    if cluster.get("throughput"):
-        t = cluster["throughput"]
-        rows.append({"goal": "two instances: throughput scales (> 1× one instance)",
-                     "figure": f"{t['scaling']}× ({t['one_instance']['req_per_s']:,.0f} → "
-                               f"{t['two_instances']['req_per_s']:,.0f} req/s, {t['page']})",
-                     "met": (t["scaling"] or 0) > 1.0})
+    # Scaling out means adding CPUs: judged with each instance on a CPU of its own when the machine has two.
+    scaled = cluster.get("throughput_own_cpus") or cluster.get("throughput")
+    if scaled:
+        own = "throughput_own_cpus" in cluster
+        rows.append({"goal": "two instances: throughput scales (> 1× one instance"
+                             + (", each on a CPU of its own)" if own else ")"),
+                     "figure": f"{scaled['scaling']}× ({scaled['one_instance']['req_per_s']:,.0f} → "
+                               f"{scaled['two_instances']['req_per_s']:,.0f} req/s, {scaled['page']})",
+                     "met": (scaled["scaling"] or 0) > 1.0})
     sent = results.get("message_send")
     if sent:
         rows.append({"goal": f"a message to {sent['recipients']:,} runners queued in under {messages.BUDGET_SECONDS:g} s",
@@ -167,8 +170,9 @@ def checks(results: dict, pages: list, pending: int) -> list[dict]:
             out.append({"name": f"spike ({label}): no errors other than sold out",
                         "ok": s["errors"] == 0 and s["sold_out"] == s["buyers"] - s["spots"],
                         "detail": f"{s['errors']} errors, {s['sold_out']} sold out; e.g. {s['error_samples'][:2]}"})
-    if cluster.get("throughput"):
-        errors = cluster["throughput"]["one_instance"]["errors"] + cluster["throughput"]["two_instances"]["errors"]
+    runs = [cluster[key] for key in ("throughput", "throughput_own_cpus") if cluster.get(key)]
+    if runs:
+        errors = sum(t["one_instance"]["errors"] + t["two_instances"]["errors"] for t in runs)
         out.append({"name": "two instances: no errors under load", "ok": errors == 0, "detail": f"{errors} errors"})
     workers = cluster.get("workers")
     if workers:
@@ -246,11 +250,13 @@ def summary_lines(results: dict) -> list[str]:
             f"{result['sold_out']} told sold out, {result['errors']} other errors; checkout p50 "
             f"{_fmt(result['checkout_p50_ms'], ',.0f')} ms, p99 {_fmt(result['checkout_p99_ms'], ',.0f')} ms, max "
             f"{_fmt(result['checkout_max_ms'], ',.0f')} ms; {result['wall_s']:.1f} s until the last answer.")
-    if cluster.get("throughput"):
-        t = cluster["throughput"]
-        lines.append(f"Two instances ({cluster['model']} each, rate limits in Redis): {t['page']} "
-                     f"{t['one_instance']['req_per_s']:,.0f} req/s on one, {t['two_instances']['req_per_s']:,.0f} on two "
-                     f"(per instance {t['two_instances']['per_instance']}): {t['scaling']}× on the same CPUs.")
+    for key, how in (("throughput_own_cpus", "each pinned to a CPU of its own (taskset), wrk and Postgres free to "
+                                             "use both"), ("throughput", "on the same CPUs")):
+        if cluster.get(key):
+            t = cluster[key]
+            lines.append(f"Two instances ({cluster['model']} each, rate limits in Redis), {how}: {t['page']} "
+                         f"{t['one_instance']['req_per_s']:,.0f} req/s on one, {t['two_instances']['req_per_s']:,.0f} "
+                         f"on two (per instance {t['two_instances']['per_instance']}): {t['scaling']}×.")
     if cluster.get("workers"):
         w = cluster["workers"]
         jobs = ", ".join(f"{job} (every {v['interval_s']} s) {v['total']} = {' + '.join(map(str, v['per_worker']))}, "

@@ -29,6 +29,7 @@ and the whole machine; about a minute a model; no report written).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -622,32 +623,21 @@ def run_cluster(app, data, tokens, env, stripe, model: servers.Model, settings: 
     while ports[0] == ports[1]:
         ports[1] = servers.free_port()
     shared = {**stripe_env(env, stripe), "RATELIMIT_STORAGE_URI": redis.url}
-    instances = [servers.Gunicorn("app:create_app()", port, {**shared, "SITE_URL": f"http://127.0.0.1:{port}"},
-                                  workdir / f"gunicorn-instance-{n + 1}.log", model) for n, port in enumerate(ports)]
+    path = f"/races/{data.big_race_slug}"
     out = {"model": model.name, "redis": redis.url}
     try:
-        for instance in instances:
-            instance.start()
-        for instance in instances:
-            instance.wait_ready("/healthz")
-        path = f"/races/{data.big_race_slug}"
-        common = {"duration": settings.duration, "connections": settings.connections}
-        wrk.run(instances[0].url + path, duration=settings.warmup, threads=settings.threads,
-                connections=settings.connections)
-        wrk.run(instances[1].url + path, duration=settings.warmup, threads=settings.threads,
-                connections=settings.connections)
-        alone = cluster.spread_wrk([instances[0].url + path], **common)
-        both = cluster.spread_wrk([i.url + path for i in instances], **common)
-        out["throughput"] = {"page": "race page", "one_instance": alone, "two_instances": both,
-                             "scaling": round(both["req_per_s"] / alone["req_per_s"], 2) if alone["req_per_s"] else None}
-        print(f"   race page: {alone['req_per_s']:,.0f} req/s on one instance, {both['req_per_s']:,.0f} on two "
-              f"({out['throughput']['scaling']}×)", flush=True)
-        out["spike"] = one_spike(app, data, data.spike_races[-1], tokens, [i.url for i in instances], stripe,
-                                 f"two instances, {model.name} each")
-    finally:
-        for instance in instances:
-            instance.stop()
-    try:
+        cpus = servers.own_cpus(2)
+        if cpus:  # each instance on a CPU of its own, as on two machines: what the second instance adds
+            with contextlib.ExitStack() as running:
+                pinned = [running.enter_context(i) for i in _instances(shared, ports, model, workdir, cpus)]
+                out["throughput_own_cpus"] = {**_scaling(pinned, path, settings), "cpus": cpus}
+            _print_scaling(out["throughput_own_cpus"], f"each on a CPU of its own ({', '.join(map(str, cpus))})")
+        with contextlib.ExitStack() as running:
+            instances = [running.enter_context(i) for i in _instances(shared, ports, model, workdir)]
+            out["throughput"] = _scaling(instances, path, settings)
+            _print_scaling(out["throughput"], "on the same CPUs")
+            out["spike"] = one_spike(app, data, data.spike_races[-1], tokens, [i.url for i in instances], stripe,
+                                     f"two instances, {model.name} each")
         workers = cluster.Workers(shared, smtp.url, workdir)
         out["workers"] = cluster.drain_outbox(app, workers, smtp)
         w = out["workers"]
@@ -659,6 +649,34 @@ def run_cluster(app, data, tokens, env, stripe, model: servers.Model, settings: 
         smtp.stop()
         redis.stop()
     return out
+
+
+def _instances(shared: dict[str, str], ports: list[int], model: servers.Model, workdir: Path,
+               cpus: list[int] | None = None) -> list[servers.Gunicorn]:
+    """Two instances of the app on `ports`, pinned one to each of `cpus` when given."""
+    pinned = "-pinned" if cpus else ""
+    return [servers.Gunicorn("app:create_app()", port, {**shared, "SITE_URL": f"http://127.0.0.1:{port}"},
+                             workdir / f"gunicorn-instance-{n + 1}{pinned}.log", model, cpu=cpus[n] if cpus else None)
+            for n, port in enumerate(ports)]
+
+
+def _scaling(instances: list[servers.Gunicorn], path: str, settings: Settings) -> dict:
+    """`path`'s throughput on the first instance alone, then with wrk spread over both (each warmed first)."""
+    for instance in instances:
+        instance.wait_ready("/healthz")
+    for instance in instances:
+        wrk.run(instance.url + path, duration=settings.warmup, threads=settings.threads,
+                connections=settings.connections)
+    common = {"duration": settings.duration, "connections": settings.connections}
+    alone = cluster.spread_wrk([instances[0].url + path], **common)
+    both = cluster.spread_wrk([i.url + path for i in instances], **common)
+    return {"page": "race page", "one_instance": alone, "two_instances": both,
+            "scaling": round(both["req_per_s"] / alone["req_per_s"], 2) if alone["req_per_s"] else None}
+
+
+def _print_scaling(t: dict, how: str) -> None:
+    print(f"   race page, two instances {how}: {t['one_instance']['req_per_s']:,.0f} req/s on one, "
+          f"{t['two_instances']['req_per_s']:,.0f} on two ({t['scaling']}×)", flush=True)
 
 
 SPIKE_STRIPE_LATENCY = float(os.environ.get("BENCH_STRIPE_LATENCY_MS", "300")) / 1000

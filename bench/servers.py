@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,6 +63,12 @@ def procfile_model(procfile: Path = ROOT / "Procfile") -> Model:
     return Model(worker_class, WORKERS, n if worker_class == "gthread" else 1)
 
 
+def own_cpus(count: int) -> list[int] | None:
+    """`count` CPUs this process may use, one for each instance to pin to; None when there are fewer, or no `taskset`."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[:count] if len(cpus) >= count and shutil.which("taskset") else None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,9 +78,12 @@ def free_port() -> int:
 class Gunicorn:
     """`gunicorn <app>` with the benchmark's settings, its output kept in a log file."""
 
-    def __init__(self, app: str, port: int, env: dict[str, str], log_path: Path, model: Model | None = None):
+    def __init__(self, app: str, port: int, env: dict[str, str], log_path: Path, model: Model | None = None,
+                 cpu: int | None = None):
+        """`cpu`: the one CPU its master and workers may run on (`taskset`), as if it were a machine of its own."""
         self.app, self.port, self.env, self.log_path = app, port, env, log_path
         self.model = model or Model()
+        self.cpu = cpu
         self.process: subprocess.Popen | None = None
 
     @property
@@ -81,7 +91,8 @@ class Gunicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "gunicorn", *self.model.flags(),
+        pinned = ["taskset", "--cpu-list", str(self.cpu)] if self.cpu is not None else []
+        return [*pinned, sys.executable, "-m", "gunicorn", *self.model.flags(),
                 "--bind", f"127.0.0.1:{self.port}", "--chdir", str(ROOT), "--timeout", "60",
                 "--graceful-timeout", "5", "--log-level", "warning", self.app]
 

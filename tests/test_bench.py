@@ -91,3 +91,29 @@ def test_the_check_in_page_is_judged_by_its_accessibility():
     assert rows["Lighthouse performance ≥ 98 on the dashboard"]["met"] is True
     results["lighthouse"][0]["accessibility"] = 0.98
     assert report.goals(results)[0]["met"] is False
+
+
+def _scaling(one: float, two: float) -> dict:
+    return {"page": "race page", "one_instance": {"req_per_s": one, "errors": 0},
+            "two_instances": {"req_per_s": two, "errors": 0, "per_instance": [two / 2, two / 2]},
+            "scaling": round(two / one, 2)}
+
+
+def test_scaling_out_is_judged_with_each_instance_on_a_cpu_of_its_own():
+    same_cpus, own_cpus = _scaling(650, 630), _scaling(380, 700)
+    rows = report.goals({"pages": [], "cluster": {"model": "gthread 2×16", "throughput": same_cpus,
+                                                    "throughput_own_cpus": {**own_cpus, "cpus": [0, 1]}}})
+    row = next(r for r in rows if r["goal"].startswith("two instances: throughput scales"))
+    assert row == {"goal": "two instances: throughput scales (> 1× one instance, each on a CPU of its own)",
+                   "figure": "1.84× (380 → 700 req/s, race page)", "met": True}
+    # A machine with one CPU (or no taskset) measures on the same CPUs only, and is judged by that.
+    rows = report.goals({"pages": [], "cluster": {"model": "gthread 2×16", "throughput": same_cpus}})
+    row = next(r for r in rows if r["goal"].startswith("two instances: throughput scales"))
+    assert row["goal"] == "two instances: throughput scales (> 1× one instance)" and row["met"] is False
+
+
+def test_an_instance_pinned_to_a_cpu_runs_under_taskset(tmp_path):
+    pinned = servers.Gunicorn("app:create_app()", 8000, {}, tmp_path / "log", cpu=1).command()
+    assert pinned[:3] == ["taskset", "--cpu-list", "1"] and "gunicorn" in pinned
+    assert servers.Gunicorn("app:create_app()", 8000, {}, tmp_path / "log").command()[0] != "taskset"
+    assert servers.own_cpus(10_000) is None  # more CPUs than any machine here has: nothing to pin to
