@@ -44,6 +44,9 @@ def engine_options(config) -> dict:
     if config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         options.setdefault("pool_size", config["DATABASE_POOL_SIZE"])
         options.setdefault("max_overflow", config["DATABASE_MAX_OVERFLOW"])
+        # The connection returned last is handed out first: a connection in use stays hot (its statements
+        # prepared, no ping needed: extensions.IDLE_BEFORE_PING); spare ones idle and are pinged before use.
+        options.setdefault("pool_use_lifo", True)
     return options
 
 
@@ -65,7 +68,8 @@ class Config:
     SITE_SOCIAL_LINKS = parse_social_links(_env("SITE_SOCIAL_LINKS"))
 
     SQLALCHEMY_DATABASE_URI = database_url_from_env()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Connections idle for a while are pinged before use (extensions.IDLE_BEFORE_PING), not every one at every checkout.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # Postgres connections kept per process: one per gunicorn thread (the Procfile's 16) and a few for the jobs a
     # worker may run, so a busy worker never closes and reopens them (a new backend costs Postgres milliseconds of
     # CPU and loses its prepared statements; a registration opening churned a hundred). See `engine_options`.

@@ -6,6 +6,7 @@ nothing but the WSGI entry point and the tests imports `app`.
 from __future__ import annotations
 
 import sqlite3
+import time
 
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -15,6 +16,8 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.pool import Pool
 
 from models import Base
 
@@ -35,3 +38,36 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
+
+
+# A pooled Postgres connection is pinged ("SELECT 1", a round trip) before use only when it sat in the pool this long:
+# one returned a moment ago was working then. SQLAlchemy's pool_pre_ping pinged at every checkout, a round trip more
+# for every request and transaction, a fifth of a registration opening's round trips (issue 17). The pool hands out
+# the connection returned last (pool_use_lifo, config.engine_options), so a quiet site's spare connections age and
+# are pinged, and the ones in use are not.
+IDLE_BEFORE_PING = 2.0  # seconds
+_IDLE_SINCE = "startline_idle_since"
+
+
+@event.listens_for(Pool, "checkin")
+def _idle_from_now(dbapi_connection, connection_record) -> None:
+    connection_record.info[_IDLE_SINCE] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None:
+    """Ping a Postgres connection that idled IDLE_BEFORE_PING or more (a new one has never idled). Should it have died
+    (a restart, a failover, a pooler that closed it), so probably have the others: the pool drops every connection
+    it holds and this checkout gets a new one, as pool_pre_ping does."""
+    idle_since = connection_record.info.get(_IDLE_SINCE)
+    if isinstance(dbapi_connection, sqlite3.Connection) or idle_since is None \
+            or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+        return
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True  # no transaction left open by the ping
+        dbapi_connection.execute("SELECT 1").close()
+        dbapi_connection.autocommit = autocommit
+    except Exception as dead:  # psycopg.OperationalError, or InterfaceError on a connection already closed
+        raise InvalidatePoolError(f"a pooled connection idle {time.monotonic() - idle_since:.0f} s did not answer a "
+                                  f"ping: {dead}") from dead

@@ -221,7 +221,7 @@ def test_a_postgres_pool_keeps_a_connection_for_each_of_the_procfile_s_threads(t
         from extensions import db
         pool = db.engine.pool
         assert pool.size() >= threads and pool._max_overflow >= 1
-        assert db.engine.pool._pre_ping
+        assert pool._pool.use_lifo  # the connections in use stay hot: no ping before each (extensions.IDLE_BEFORE_PING)
 
     sqlite = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'pool.db'}", "TESTING": True})
     assert "pool_size" not in sqlite.config["SQLALCHEMY_ENGINE_OPTIONS"]  # SQLAlchemy's own choice there
