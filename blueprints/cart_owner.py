@@ -22,6 +22,7 @@ from services import clock
 from services.cart import CartOwner
 from services.cart_status import CartContents, cart_contents
 from services.guest_carts import GUEST_CART_LIFETIME, guest_owner, merge_guest_carts, new_guest_key
+from services.transactions import wrote_anything
 
 GUEST_COOKIE = "startline_cart"
 _KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
@@ -92,8 +93,16 @@ def viewers_cart_contents() -> CartContents:
     it); `g.pop("cart_contents")` after a change reads it again."""
     if "cart_contents" not in g:
         owner = cart_owner()
-        g.cart_contents = cart_contents(db.session, owner, clock.now()) if owner is not None else CartContents()
+        empty = owner is None or (not owner.is_guest and _known_to_have_no_cart())
+        g.cart_contents = CartContents() if empty else cart_contents(db.session, owner, clock.now())
     return g.cart_contents
+
+
+def _known_to_have_no_cart() -> bool:
+    """The signed-in user's profile, read as this request began with the fact "has a cart?" (Profile.has_cart),
+    said no, and this request has written nothing since (a cart it filled or merged is read afresh): a page of
+    theirs then spends no query on the badge (issue 17)."""
+    return not wrote_anything(db.session) and not g.user.has_cart
 
 
 def in_viewers_cart(race_id: int) -> Counter:

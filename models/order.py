@@ -18,11 +18,12 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    exists,
     func,
     inspect,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from models.base import Base, utcnow
 from models.discount import DiscountCode
@@ -233,3 +234,12 @@ def _touch_registrations_of_changed_order(mapper, connection, order: Order) -> N
         registrations = Registration.__table__
         connection.execute(registrations.update().where(registrations.c.order_id == order.id)
                            .values(updated_at=utcnow()))
+
+
+# "Might this person have something in a cart?" (the header's cart badge): a cart of theirs, for any race. Deferred,
+# so lists of profiles don't pay for it; the signed-in user's profile is loaded with it undeferred, in the same SELECT
+# (services/auth/access_tokens.profile_for_claims), so that the page of someone without a cart spends no query on
+# the badge (blueprints/cart_owner.viewers_cart_contents).
+Profile.has_cart = column_property(
+    exists().where(Order.buyer_id == Profile.id, Order.status == OrderStatus.CART).correlate_except(Order),
+    deferred=True)

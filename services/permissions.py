@@ -6,8 +6,9 @@ decides.
 from __future__ import annotations
 
 import uuid
+from functools import cache
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Order, OrganizerRole, Race, RaceOrganizer, Registration
@@ -31,8 +32,15 @@ def race_if_managed(session: Session, race_id: int, profile_id: uuid.UUID | None
     read in one statement."""
     if profile_id is None:
         return session.get(Race, race_id), False
-    row = session.execute(select(Race, manages(Race.id, profile_id)).where(Race.id == race_id)).first()
+    row = session.execute(_race_if_managed_statement(), {"race_id": race_id, "profile_id": profile_id}).first()
     return (row[0], bool(row[1])) if row else (None, False)
+
+
+@cache
+def _race_if_managed_statement():
+    """`race_if_managed`'s statement, built once (`race_id` and `profile_id` bound at each run): every organizer
+    page runs it, and building it anew cost a third of running it (issue 17)."""
+    return select(Race, manages(Race.id, bindparam("profile_id"))).where(Race.id == bindparam("race_id"))
 
 
 def may_change_ticket(session: Session, registration: Registration, profile_id: uuid.UUID | None) -> bool:

@@ -7,6 +7,7 @@ prepared; a sold-out checkout's answer 4.2 → 3.3 ms). A transaction that ran o
 its locks end either way) and holds no unflushed change ends the same whichever way it ends (issue 17).
 
 Each connection notes whether its current transaction ran anything but a SELECT; `only_read` asks the session's.
+Each session notes whether it has written at all, in any of its transactions: `wrote_anything`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, scoped_session
 
 _WROTE = "startline_transaction_wrote"
+_SESSION_WROTE = "startline_session_wrote"
 
 
 @event.listens_for(Engine, "begin")
@@ -28,6 +30,27 @@ def _new_transaction(conn) -> None:
 def _note_a_write(conn, cursor, statement, parameters, context, executemany) -> None:
     if statement.lstrip()[:6].upper() != "SELECT":
         conn.info[_WROTE] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_a_flush(session, flush_context) -> None:
+    session.info[_SESSION_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_a_written_statement(state) -> None:
+    if not state.is_select:
+        state.session.info[_SESSION_WROTE] = True
+
+
+def wrote_anything(session: Session) -> bool:
+    """Whether the session has written anything since it was made (a flush, or a statement other than a SELECT,
+    committed or not), or holds changes it has not flushed yet: what it read at its start may be out of date.
+
+    A Flask request has a session of its own, so this is "has this request written?" (issue 17)."""
+    if isinstance(session, scoped_session):
+        session = session()
+    return bool(session.info.get(_SESSION_WROTE) or session.new or session.dirty or session.deleted)
 
 
 def only_read(session: Session) -> bool:

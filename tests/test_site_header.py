@@ -4,7 +4,8 @@ import re
 import pytest
 
 from models import OrganizerRole, RaceOrganizer
-from tests.factories import login, make_profile, make_race
+from tests.factories import login, make_cart, make_profile, make_race
+from tests.http import csrf_token
 
 
 def header(client, url="/") -> str:
@@ -75,3 +76,29 @@ def test_knowing_whether_someone_organizes_costs_no_query_of_its_own(client, db,
     with count_queries() as anonymous:
         client.get("/races/lake")
     assert counts[runner.id] <= anonymous.count + 2  # the profile (with the organizer fact) and the cart badge
+
+
+def test_the_badge_of_someone_without_a_cart_costs_no_query_of_its_own(client, db, race, count_queries):
+    """The profile's SELECT says whether they have a cart at all (issue 17): without one, the badge reads no more."""
+    login(client, make_profile(db))
+    client.get("/races/lake")  # a first visit may refresh the session; count the next one
+    with count_queries() as counter:
+        html = header(client, "/races/lake")
+    assert '<span class="cart-label">Cart</span>' in html and "cart-count" not in html
+    assert not any("FROM orders JOIN registrations" in " ".join(s.split()) for s in counter.statements)
+
+
+def test_someone_with_a_cart_sees_it_counted(client, db, race):
+    buyer = make_profile(db)
+    make_cart(db, race, {race.ticket_types[0]: 2}, buyer=buyer)
+    login(client, buyer)
+    assert 'class="cart-count">2<' in header(client, "/races/lake")
+
+
+def test_a_cart_merged_at_sign_in_counts_in_the_badge_of_that_very_page(client, db, race):
+    """The profile's SELECT said "no cart", then the same request moved the visitor's cart into the account: the
+    badge reads the cart afresh instead of trusting the answer it had."""
+    data = {"csrf_token": csrf_token(client, "/races/lake"), f"qty-{race.ticket_types[0].id}": "2"}
+    assert client.post("/races/lake/cart", data=data).status_code == 303
+    login(client, make_profile(db))
+    assert 'class="cart-count">2<' in header(client, "/races/lake")

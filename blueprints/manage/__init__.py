@@ -16,7 +16,6 @@ from flask_babel import gettext as _
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
-from blueprints.manage.bib_field import bib_form
 from blueprints.manage.registrant_rows import RegistrantRows
 from extensions import db
 from services.permissions import race_if_managed
@@ -51,8 +50,7 @@ def errors_with_prefix(errors: dict | None, prefix: str) -> dict:
 def register(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["errors_with_prefix"] = errors_with_prefix
-    app.jinja_env.globals["bib_form_html"] = bib_form  # the registrant list's rows (registrants.html)
-    app.jinja_env.globals["registrant_rows"] = RegistrantRows  # and the rest of each row
+    app.jinja_env.globals["registrant_rows"] = RegistrantRows  # the registrant list's rows (registrants.html)
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
 
 

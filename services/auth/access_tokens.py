@@ -88,15 +88,15 @@ def _profile_statement(has_session: bool):
     """`profile_for_claims`' SELECT, built once per shape (`user_id`, `session_id` bound at each run; issue 17)."""
     signed_out = exists().where(RevokedSession.session_id == bindparam("session_id")) if has_session else false()
     return (select(Profile, signed_out.label("signed_out")).where(Profile.id == bindparam("user_id"))
-            .options(undefer(Profile.organizes_races)))
+            .options(undefer(Profile.organizes_races), undefer(Profile.has_cart)))
 
 
 def profile_for_claims(session: Session, claims: dict) -> Profile | None:
     """The Profile of a verified token's user, created the first time we see them; None when the
     token's session was signed out (on any app server).
 
-    One SELECT answers both, with the header's "organizes a race?" fact: every signed-in request
-    pays for it, so it costs one query, not three.
+    One SELECT answers both, with the header's "organizes a race?" and "has a cart?" facts: every signed-in
+    request pays for it, so it costs one query, not four.
     """
     user_id = uuid.UUID(claims["sub"])
     email = normalize_email(claims.get("email", ""))
