@@ -1,8 +1,8 @@
 """A registrant list's counts per status: from the ticket types' stored sold counts and the few others when the
 list is not narrowed, else a COUNT of its matching registrants (a search's come from services/registrants/search.py).
 
-The statements here are built once with the race, the time and the ticket type as parameters (`RACE`, `NOW`,
-`TICKET`), as the list's page statements are (services/registrants/listing.py).
+The statements here are built once with the race, the time and the ticket type as parameters (shapes.py's `RACE`,
+`NOW`, `TICKET`), as the list's page statements are (services/registrants/listing.py).
 """
 from __future__ import annotations
 
@@ -11,11 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import (
     CompoundSelect,
-    DateTime,
-    Integer,
     Select,
     String,
-    bindparam,
     case,
     cast,
     func,
@@ -35,6 +32,7 @@ from services.registrants.query import (
     registrants_query,
     status_column,
 )
+from services.registrants.shapes import NOW, RACE, TICKET
 
 
 def _counted(everyone: int, awaiting: int, details: str) -> int:
@@ -85,12 +83,6 @@ def _counted_rows(race_id: int, filters: RegistrantFilters, now: datetime) -> Se
     """The counts of a filtered list: its matching registrants counted (the filters' indexes find them)."""
     return _status_counts(filtered_but_status_and_details(registrants_query(race_id, now=now, ticket_type=False),
                                                           filters))
-
-
-# The values a cached statement is run with (`_stored_counts`): built once, it costs no Python per request.
-RACE = bindparam("race_id", type_=Integer)
-NOW = bindparam("now", type_=DateTime(timezone=True))
-TICKET = bindparam("ticket", type_=Integer)
 
 
 @functools.lru_cache(maxsize=2)

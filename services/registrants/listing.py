@@ -5,7 +5,7 @@ The search, filters, sort and cursors are `services/registrants/query.py`'s; thi
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from models import Order, Registration
 from services.registrants.choices import TicketChoice, WaiverChoice, race_choices
-from services.registrants.counts import NOW, RACE, TICKET, count_statuses, tally_statuses
+from services.registrants.counts import count_statuses, tally_statuses
 from services.registrants.query import (
     LISTED_BY_STATUS,
     PER_PAGE,
@@ -36,6 +36,7 @@ from services.registrants.query import (
     sort_keys,
 )
 from services.registrants.search import read_matches
+from services.registrants.shapes import NOW, RACE, filtered_by_shape, filters_shape, shape_values
 
 
 def _beyond(filters: RegistrantFilters, cursor: tuple, *, backwards: bool = False):
@@ -138,12 +139,10 @@ class _Reader:
 
     def read(self, limit: int, cursor: tuple | None = None, *, backwards: bool = False, offset: int = 0) -> list:
         if self.query is None:  # not searched: the statement built once for the list's shape
-            waiver = self.filters.waiver
-            params = {"race_id": self.race_id, "now": self.now, "ticket": self.filters.ticket, "limit": limit,
-                      "offset": offset, "waiver": int(waiver) if waiver not in ("", "none") else None,
+            params = {**shape_values(self.race_id, self.filters, self.now), "limit": limit, "offset": offset,
                       **{f"k{i}": value for i, value in enumerate(cursor or ())}}
             rows = list(self.session.execute(_page_statement(
-                _shape(self.filters), cursor is not None, backwards, bool(offset)), params))
+                filters_shape(self.filters), cursor is not None, backwards, bool(offset)), params))
             return rows[::-1] if backwards else rows
         query = self.query if cursor is None else self.query.where(_beyond(self.filters, cursor, backwards=backwards))
         query = query.order_by(*order_by(self.filters, backwards=backwards)).limit(limit)
@@ -151,26 +150,14 @@ class _Reader:
         return rows[::-1] if backwards else rows
 
 
-def _shape(filters: RegistrantFilters) -> RegistrantFilters:
-    """The filters with their values left out (the ticket type's and waiver version's ids, the page and cursors):
-    what decides a page statement's SQL, to build it once (`_page_statement`)."""
-    return RegistrantFilters(ticket=0 if filters.ticket is not None else None, status=filters.status,
-                             checked_in=filters.checked_in, details=filters.details, sort=filters.sort,
-                             dir=filters.dir, waiver="0" if filters.waiver not in ("", "none") else filters.waiver)
-
-
 @functools.lru_cache(maxsize=512)
 def _page_statement(shape: RegistrantFilters, cursor: bool, backwards: bool, offset: bool) -> Select:
-    """A page of an unsearched list (`_shape`), read off its sort's index: built once, run with {"race_id", "now",
-    "ticket", "waiver", "limit", "offset", and "k0", "k1", … the cursor's sort keys}."""
+    """A page of an unsearched list (`filters_shape`), read off its sort's index: built once, run with
+    `shape_values` and {"limit", "offset", and "k0", "k1", … the cursor's sort keys}."""
     keys = sort_keys(shape)
-    query = filtered(registrants_query(RACE, *_PAGE_COLUMNS, *keys, now=NOW, ticket_type=False, order_race=False,
-                                       listed_only=shape.status not in LISTED_BY_STATUS),
-                     replace(shape, ticket=None, waiver="" if shape.waiver == "0" else shape.waiver))
-    if shape.ticket is not None:
-        query = query.where(Registration.ticket_type_id == TICKET)
-    if shape.waiver == "0":
-        query = query.where(Registration.waiver_version_id == bindparam("waiver", type_=Integer))
+    query = filtered_by_shape(registrants_query(RACE, *_PAGE_COLUMNS, *keys, now=NOW, ticket_type=False,
+                                                order_race=False, listed_only=shape.status not in LISTED_BY_STATUS),
+                              shape)
     if cursor:
         point = tuple_(*(bindparam(f"k{i}", type_=key.type) for i, key in enumerate(keys)))
         query = query.where(tuple_(*keys) < point if (shape.dir == "desc") != backwards else tuple_(*keys) > point)

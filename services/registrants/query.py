@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
 from services import clock
 from services.runners import tidy
-from services.search import matches
+from services.search import matches_pattern, typed_pattern
 from services.typed_input import is_whole_number
 
 PER_PAGE = 50
@@ -37,7 +37,7 @@ DETAILS = {"": _l("Either"), "pending": _l("Pending"), "complete": _l("Complete"
 # --- the one scoped query ------------------------------------------------------------------
 
 def registrants_query(race_id: int, *columns, now: datetime | None = None, listed_only: bool = True,
-                      ticket_type: bool = True, order_race: bool = True) -> Select:
+                      ticket_type: bool = True, order_race: bool = True, registration_race: bool = True) -> Select:
     """SELECT `columns` (default: Registration) FROM this race's registrations, joined to their order and ticket type.
 
     Listed registrants are those past the cart: paid, needing a refund, refunded, or pending with a live
@@ -47,10 +47,14 @@ def registrants_query(race_id: int, *columns, now: datetime | None = None, liste
     The race is named on the registration, its order and its ticket type (which are always of its race). The
     list's counts and pages leave out the ticket type (`ticket_type=False`: they know the race's few types), and
     its pages the order's race too (`order_race=False`): Postgres takes the conditions for independent, expects
-    a tenth of the race's rows, and would sort them all rather than read the sort's index in order.
+    a tenth of the race's rows, and would sort them all rather than read the sort's index in order. A search's
+    matches leave out the registration's (`registration_race=False`): they are the race's already
+    (services/registrants/search.py), and Postgres, knowing nothing of them, would expect the condition to keep
+    almost none and plan the joins for one row.
     """
     query = select(*(columns or (Registration,))).select_from(Registration).join(Order, Order.id == Registration.order_id)
-    query = query.where(Registration.race_id == race_id, *([Order.race_id == race_id] if order_race else []))
+    query = query.where(*([Registration.race_id == race_id] if registration_race else []),
+                        *([Order.race_id == race_id] if order_race else []))
     if ticket_type:
         query = query.join(TicketType, TicketType.id == Registration.ticket_type_id).where(TicketType.race_id == race_id)
     if listed_only:
@@ -100,18 +104,36 @@ def search_text(text: str | None, limit: int = 200) -> str:
     return " ".join("".join(ch for ch in tidy(text) if unicodedata.category(ch) != "Cc").split())[:limit]
 
 
-def search_condition(q: str):
-    """Every word must match: a number is a bib; other words match names or email (any case, with or
-    without accents) or a ticket code."""
-    conditions = []
+def search_words(q: str) -> list[tuple[str, str]]:
+    """What each word of a search (at most 8) looks for, as (kind, word): "bib" for a number, "none" for a number
+    too long to be a bib (nothing has it), "text" for a word in the names or email or a whole ticket code. A
+    ticket link pasted or scanned from a QR code is its last part, the code."""
+    words = []
     for term in q.split()[:8]:
-        if "/tickets/" in term:  # a ticket link pasted or scanned from a QR code
+        if "/tickets/" in term:
             term = term.rstrip("/").rsplit("/", 1)[-1]
         if is_whole_number(term):
-            conditions.append(Registration.bib == int(term) if len(term) <= 9 else false())
-            continue
-        conditions.append(or_(matches(Registration.search_key, term), Registration.ticket_code == term))
-    return and_(true(), *conditions)
+            words.append(("bib" if len(term) <= 9 else "none", term))
+        else:
+            words.append(("text", term))
+    return words
+
+
+def word_condition(kind: str, word, pattern):
+    """SQL condition for one search word of `kind` (`search_words`): a bib equal to `word`; or `pattern` (the
+    word's `typed_pattern`) in the names or email (any case, with or without accents), or a ticket code equal to
+    `word`. The values, or bound parameters for a statement built once (services/registrants/search.py)."""
+    if kind == "bib":
+        return Registration.bib == word
+    if kind == "text":
+        return or_(matches_pattern(Registration.search_key, pattern), Registration.ticket_code == word)
+    return false()
+
+
+def search_condition(q: str):
+    """Every word must match (`search_words`, `word_condition`)."""
+    return and_(true(), *(word_condition(kind, int(word) if kind == "bib" else word, typed_pattern(word))
+                          for kind, word in search_words(q)))
 
 
 # --- listing -------------------------------------------------------------------------------

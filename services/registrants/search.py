@@ -7,30 +7,65 @@ search reads at most SEARCH_CAP + 1 of the race's matching registrations, and in
 per status and lists the ids the status and details filters show, in the list's order: the page then reads its
 50 rows by id. A search that matches more than SEARCH_CAP is not counted: the list says "more than" and walks
 the sort's index, where so many matches are soon found.
+
+The statement is built once per shape of search (its words' kinds, the filters' shape: `filters_shape`) and run
+with the words, the race, the time and the filters' values as parameters, so a request spends no Python on
+building it (issue 17). Each match is read from the table once: the columns the counts, filters and order use
+are carried out of the search (`_CARRIED`), not read again by id.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Integer, Select, String, and_, case, cast, func, literal, null, select, true, union_all
+from sqlalchemy import (
+    ARRAY,
+    CompoundSelect,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from models import Registration
 from services.registrants.query import (
     RegistrantFilters,
     awaiting_runner_condition,
-    filtered_but_status_and_details,
     registrants_query,
-    search_condition,
+    search_words,
     sort_keys,
     status_column,
     status_condition,
+    word_condition,
 )
+from services.registrants.shapes import NOW, filtered_by_shape, filters_shape, shape_values
+from services.search import typed_pattern
 
 SEARCH_CAP = 1000
+# The race and the cap are written into the statement's text when it runs, not sent as parameters: Postgres plans
+# a statement the driver has prepared (psycopg does after five runs) once for any values: for any race it reads the
+# race's whole index beside the search's, and for any cap it expects a tenth of the matches.
+_RACE = bindparam("race_id", type_=Integer, literal_execute=True)
+_CAP = bindparam("cap", type_=Integer, literal_execute=True)
 _FOUND = "found"  # the row that says how many registrations the search found (at most SEARCH_CAP + 1)
+# The registration's columns the counts, the filters and the sorts read: carried out of the search's CTE.
+_CARRIED = [Registration.id, Registration.order_id, Registration.ticket_type_id,
+            Registration.refunded_at, Registration.runner_fills_in, Registration.runner_details_at,
+            Registration.last_name, Registration.first_name, Registration.bib, Registration.registered_at,
+            Registration.checked_in_at, Registration.waiver_version_id]
 
 
 @dataclass(frozen=True)
@@ -44,46 +79,80 @@ def _details_condition(details: str):
     return {"": true(), "pending": awaiting_runner_condition(), "complete": ~awaiting_runner_condition()}[details]
 
 
-def _found(race_id: int, q: str) -> Select:
-    """The ids of the race's registrations `q` matches (any status), at most SEARCH_CAP + 1. A MATERIALIZED CTE,
-    so Postgres finds them by the search's index whatever LIMIT the statement has (a LIMIT makes it walk the
-    race's rows in some index's order instead, hoping for matches early)."""
-    found = (select(Registration.id).where(Registration.race_id == race_id, search_condition(q))
-             .cte("search_found").prefix_with("MATERIALIZED", dialect="postgresql"))
-    return select(found.c.id).limit(SEARCH_CAP + 1)
+def _word_values(words: list[tuple[str, str]]) -> dict:
+    """The search words' parameters (`_matches_statement`): "word0", "pattern0", "word1", …"""
+    values = {}
+    for i, (kind, word) in enumerate(words):
+        if kind == "bib":
+            values[f"word{i}"] = int(word)
+        elif kind == "text":
+            values[f"word{i}"], values[f"pattern{i}"] = word, typed_pattern(word)
+    return values
 
 
 def read_matches(session: Session, race_id: int, filters: RegistrantFilters, now: datetime) -> Matches:
     """The search's matches under the other filters: their counts per status and the shown ones' ids in order."""
-    found = _found(race_id, filters.q)
-    keys = sort_keys(filters)
-    shown = and_(status_condition(filters.status), _details_condition(filters.details))
-    listed = filtered_but_status_and_details(
-        registrants_query(race_id, Registration.id.label("id"), cast(status_column(), String).label("status"),
-                          case((awaiting_runner_condition(), 1), else_=0).label("awaiting"),
-                          case((shown, 1), else_=0).label("shown"), *(key.label(f"k{i}") for i, key in enumerate(keys)),
-                          now=now, ticket_type=True),
-        replace(filters, q="")).where(Registration.id.in_(found))
-    matched = listed.cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql")
-    ordering = [matched.c[f"k{i}"].desc() if filters.dir == "desc" else matched.c[f"k{i}"].asc()
-                for i in range(len(keys))]
-    how_many = select(func.count()).select_from(found.subquery()).scalar_subquery()
-    if session.get_bind().dialect.name == "postgresql":
-        counts = select(matched.c.status, func.count(), func.sum(matched.c.awaiting),
-                        cast(null(), ARRAY(Integer))).group_by(matched.c.status)
-        ids = select(literal(_FOUND), how_many, literal(0),
-                     func.array_agg(aggregate_order_by(matched.c.id, *ordering)).filter(matched.c.shown == 1))
-        rows = session.execute(union_all(counts, ids)).all()
+    words = search_words(filters.q)
+    kinds = tuple(kind for kind, _ in words)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    statement = _matches_statement(filters_shape(filters), kinds, postgres)
+    values = {**shape_values(race_id, filters, now), **_word_values(words), "cap": SEARCH_CAP + 1}
+    rows = session.execute(statement, values).all()
+    if postgres:
         found_count = next(int(n) for name, n, _, _ in rows if name == _FOUND)
         if found_count > SEARCH_CAP:
             return Matches([], [], True)
         return Matches([(name, int(n), int(awaiting or 0)) for name, n, awaiting, _ in rows if name != _FOUND],
                        next(list(order or ()) for name, _, _, order in rows if name == _FOUND), False)
     # Elsewhere (SQLite) no arrays: the matches themselves, in order, each with how many were found.
-    rows = session.execute(select(matched.c.id, matched.c.status, matched.c.awaiting, matched.c.shown, how_many)
-                           .order_by(*ordering)).all()
-    found_count = rows[0][4] if rows else session.execute(select(how_many)).scalar_one()
+    found_count = rows[0][4] if rows else session.execute(_found_count_statement(kinds), values).scalar_one()
     if found_count > SEARCH_CAP:
         return Matches([], [], True)
     return Matches([(status, 1, awaiting) for _, status, awaiting, _, _ in rows],
                    [id_ for id_, _, _, shown_, _ in rows if shown_], False)
+
+
+def _found(words: tuple[str, ...]) -> Select:
+    """The race's registrations the search's words match (any status), at most "cap" of them, with the columns
+    read about them (`_CARRIED`). From a MATERIALIZED CTE, so Postgres finds them by the search's index whatever
+    LIMIT the statement has (a LIMIT makes it walk the race's rows in some index's order instead, hoping for
+    matches early)."""
+    conditions = [word_condition(kind, bindparam(f"word{i}"), bindparam(f"pattern{i}")) for i, kind in enumerate(words)]
+    found = (select(*_CARRIED).where(Registration.race_id == _RACE, *conditions)
+             .cte("search_found").prefix_with("MATERIALIZED", dialect="postgresql"))
+    return select(found).limit(_CAP)
+
+
+@functools.lru_cache(maxsize=512)
+def _found_count_statement(words: tuple[str, ...]) -> Select:
+    """How many registrations the search found, at most "cap": SQLite's, for a search none of whose matches the
+    filters show."""
+    return select(func.count()).select_from(_found(words).subquery())
+
+
+@functools.lru_cache(maxsize=512)
+def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgres: bool) -> CompoundSelect | Select:
+    """The matches' counts and ordered ids for a shape of search: built once, run with `shape_values`, the words'
+    values (`_word_values`) and "cap"."""
+    found = _found(words)
+    keys = sort_keys(shape)
+    shown = and_(status_condition(shape.status), _details_condition(shape.details))
+    listed = filtered_by_shape(
+        registrants_query(_RACE, Registration.id.label("id"), cast(status_column(), String).label("status"),
+                          case((awaiting_runner_condition(), 1), else_=0).label("awaiting"),
+                          case((shown, 1), else_=0).label("shown"), *(key.label(f"k{i}") for i, key in enumerate(keys)),
+                          now=NOW, ticket_type=True, registration_race=False),
+        shape, status_and_details=False)
+    # The same query on the search's matches: each registration's column is the found row's.
+    matched = (ClauseAdapter(found.subquery("search_limited")).traverse(listed)
+               .cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql"))
+    ordering = [matched.c[f"k{i}"].desc() if shape.dir == "desc" else matched.c[f"k{i}"].asc()
+                for i in range(len(keys))]
+    how_many = select(func.count()).select_from(found.subquery()).scalar_subquery()
+    if postgres:
+        counts = select(matched.c.status, func.count(), func.sum(matched.c.awaiting),
+                        cast(null(), ARRAY(Integer))).group_by(matched.c.status)
+        ids = select(literal(_FOUND), how_many, literal(0),
+                     func.array_agg(aggregate_order_by(matched.c.id, *ordering)).filter(matched.c.shown == 1))
+        return union_all(counts, ids)
+    return select(matched.c.id, matched.c.status, matched.c.awaiting, matched.c.shown, how_many).order_by(*ordering)
