@@ -10,26 +10,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration, TicketType
+from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
+from models.base import utcnow
 from services import clock, price_tiers, pricing
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.inventory import capacity_check
-from services.locking import lock_order, lock_order_with_tickets, lock_ticket_types
+from services.inventory import order_capacity
+from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
-from services.transactions import end_if_only_read
+from services.transactions import commit_without_waiting_for_disk, end_if_only_read
 from services.waitlist import mark_reserved, unmark_reserved
 
 log = logging.getLogger(__name__)
@@ -92,19 +94,17 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # Everything that does not depend on what is left comes first, without a lock: at a registration
     # opening a thousand checkouts queue on the same ticket type rows, so the locked part is kept to
     # what must be counted under it (its time times the queue is the last buyer's wait).
-    registrations = _tickets(session, order.id)
+    # The sold-out fast path: a snapshot that already has no room for this cart refuses at once, before
+    # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
+    # passing frees spots, never takes them); the check under the locks below lets anyone through.
+    # The same statement reads the order, its tickets and their types, whose sale is checked first.
+    order, registrations, capacity = order_capacity(session, order.id, now)
     if not registrations:
         raise CheckoutRefused(_("Your cart is empty."))
     checked = _as_checked(registrations)
     if order.status != OrderStatus.CART:
         raise CheckoutRefused(str(ALREADY_PAYING))
     race = session.get(Race, order.race_id)
-    # The sold-out fast path: a snapshot that already has no room for this cart refuses at once, before
-    # the runner checks, so the buyers who lose never queue on the locks. It only ever refuses (time
-    # passing frees spots, never takes them); the check under the locks below lets anyone through.
-    # The same statement reads the ticket types whose sale is checked first.
-    capacity = capacity_check(session, registrations, now)
-    _attach(registrations, capacity.types)
     problems = sale_problems(race, capacity.types, now)
     if problems:
         raise CheckoutRefused(problems[0], problems)
@@ -118,10 +118,11 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     if code is not None:
         _check_code(session, race, code, order, now, lock=False)
 
+    commit_without_waiting_for_disk(session)
     # The locked part: each of its statements is a round trip every buyer queued behind this one waits for.
     lock_ticket_types(session, (r.ticket_type_id for r in registrations))
-    # Re-read: it may have been paid for, or its code changed, since; and its tickets, with it.
-    locked, registrations = lock_order_with_tickets(session, order.id)
+    # Re-read under the order's lock: it may have been paid for, or its code changed, since; and its tickets, with it.
+    locked, registrations, capacity = order_capacity(session, order.id, now, lock=True)
     if locked is None or locked.status != OrderStatus.CART:
         raise CheckoutRefused(str(ALREADY_PAYING))
     if locked.discount_code_id != code_id:
@@ -130,8 +131,6 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # since (another tab) would otherwise skip the runner checks, or the capacity check of its own type.
     if _as_checked(registrations) != checked:
         raise CheckoutRefused(str(CART_CHANGED))
-    capacity = capacity_check(session, registrations, now)
-    _attach(registrations, capacity.types)
     if capacity.problems:
         raise SoldOut(" ".join(capacity.problems), capacity.problems)
     if code is not None and code.max_uses is not None:  # its last use is counted under its row lock
@@ -142,32 +141,45 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
     # Priced from the tickets just read and fixed, as `pricing.quote_order` would price them from the database.
     quote = pricing.quote_lines(race, pricing.registration_lines(registrations, [r.price for r in registrations]),
                                 code)
-    pricing.store_totals(locked, quote)
-    locked.status = OrderStatus.PENDING
-    locked.reserved_until = now + RESERVATION
+    _hold_spots(session, locked, registrations, quote, now + RESERVATION)
     if capacity.offered_to_order:  # a waitlist offer in this cart: the order holds its spots now
         mark_reserved(session, locked.id, now)
     return quote
 
 
+def _hold_spots(session: Session, order: Order, tickets: list[Registration], quote: pricing.Quote,
+                reserved_until: datetime) -> None:
+    """The order holds its tickets' spots until `reserved_until`, at `quote`'s totals: PENDING, and its tickets marked
+    changed for the API's delta sync (as Order's `after_update` hook does on a flush). One statement on Postgres,
+    where the ORM's flush sends two and costs more CPU than both (issue 17): it runs with the ticket types locked."""
+    now = utcnow()
+    values = {"status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
+              "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total}
+    connection = session.connection()  # Core: the ORM's UPDATE would look for the rows to change among loaded ones
+    for statement in _hold_statements(connection.dialect.name == "postgresql"):
+        connection.execute(statement, {"held_order": order.id, "held_at": now,
+                                       **{f"new_{name}": value for name, value in values.items()}})
+    for key, value in {**values, "updated_at": now}.items():
+        set_committed_value(order, key, value)
+    for ticket in tickets:
+        set_committed_value(ticket, "updated_at", now)
+
+
+@cache
+def _hold_statements(postgres: bool) -> tuple:
+    """`_hold_spots`' statements, built once: the tickets' mark as a CTE of the order's UPDATE on Postgres, after it
+    on SQLite (which has no UPDATE in a WITH)."""
+    touched = (update(Registration).where(Registration.order_id == bindparam("held_order"))
+               .values(updated_at=bindparam("held_at")))
+    held = (update(Order).where(Order.id == bindparam("held_order"))
+            .values({**{name: bindparam(f"new_{name}") for name in _HELD_FIELDS}, "updated_at": bindparam("held_at")}))
+    return (held.add_cte(touched.cte("touched")),) if postgres else (held, touched)
+
+
+_HELD_FIELDS = ("status", "reserved_until", "currency", "subtotal", "discount", "tax", "total")
 CART_CHANGED = _l("Your cart changed a moment ago; please check it and try again.")
 ALREADY_PAYING = _l("This order is already being paid for.")
 _TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attrs)
-
-
-def _tickets(session: Session, order_id) -> list[Registration]:
-    """The order's tickets as the database has them now (loaded objects refreshed); their ticket types come with
-    the capacity check that follows (`_attach`)."""
-    return list(session.scalars(select(Registration).where(Registration.order_id == order_id)
-                                .order_by(Registration.id).execution_options(populate_existing=True)))
-
-
-def _attach(registrations: list[Registration], types: list[TicketType]) -> None:
-    """Each ticket's `ticket_type`, from the types the capacity check has just read (and refreshed): joined to
-    the tickets' own statement instead, they cost more CPU to load than that statement (issue 17)."""
-    by_id = {t.id: t for t in types}
-    for registration in registrations:
-        set_committed_value(registration, "ticket_type", by_id[registration.ticket_type_id])
 
 
 def _as_checked(registrations: list[Registration]) -> tuple:

@@ -23,9 +23,10 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import Order, OrderStatus, PriceTier, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
-from services.locking import lock_ticket_types
+from services.locking import lock_order_row, lock_ticket_types
 from services.stored_sentences import say
 
 
@@ -322,7 +323,58 @@ def capacity_check(session: Session, registrations: list[Registration], now: dat
     order_ids = {r.order_id for r in registrations}
     order_id = order_ids.pop() if len(order_ids) == 1 else None
     params = {"now": now, "ids": sorted(wanted)} | ({"order_id": order_id} if order_id is not None else {})
-    rows = session.execute(_capacity_statement(order_id is not None), params).all()
+    return _capacity(session.execute(_capacity_statement(order_id is not None), params).all(), wanted)
+
+
+class OrderCapacity(NamedTuple):
+    """What `order_capacity` read: an order, its tickets, and `capacity_check` of them."""
+
+    order: Order | None
+    tickets: list[Registration]
+    capacity: Capacity
+
+
+def order_capacity(session: Session, order_id: uuid.UUID, now: datetime, *, lock: bool = False) -> OrderCapacity:
+    """An order, its tickets as they are now (in id order, loaded ones refreshed, each with its ticket type attached)
+    and `capacity_check` of them: one statement, where checkout ran two, with the ticket types locked, where each
+    round trip adds to the wait of every buyer queued behind (issue 17).
+
+    `lock`: the order is read under its row lock (services.locking), as the last of the locks checkout takes.
+    Its counts are then read in the same statement, after the lock: the ticket types' locks come first, in a
+    statement of their own, so every reservation committed before them is counted. Should this statement wait for
+    the order's own row, what it counts can only be older by a release of spots (everything that takes spots holds the
+    types' locks): it may refuse a spot freed a moment ago, never sell one twice."""
+    if lock:
+        lock_order_row(session, order_id)
+    rows = session.execute(_order_capacity_statement(lock), {"now": now, "order_id": order_id}).all()
+    if not rows:
+        return OrderCapacity(None, [], Capacity([], [], 0, set()))
+    tickets = [registration for _, registration, *_ in rows if registration is not None]
+    checked = {row[2].id: row[2:] for row in rows if row[1] is not None}
+    for registration in tickets:
+        set_committed_value(registration, "ticket_type", checked[registration.ticket_type_id][0])
+    wanted = Counter(r.ticket_type_id for r in tickets)
+    return OrderCapacity(rows[0][0], tickets, _capacity([checked[type_id] for type_id in sorted(checked)], wanted))
+
+
+@cache
+def _order_capacity_statement(lock: bool):
+    statement = (select(Order, Registration, TicketType, *_checked_columns(bindparam("order_id")))
+                 .select_from(Order).outerjoin(Registration, Registration.order_id == Order.id)
+                 .outerjoin(TicketType, TicketType.id == Registration.ticket_type_id)
+                 .where(Order.id == bindparam("order_id")).order_by(Registration.id)
+                 .execution_options(populate_existing=True))
+    return statement.with_for_update(of=Order) if lock else statement
+
+
+def _checked_columns(order_id):
+    """What `capacity_check` reads of each ticket type beside its row: whether it has price steps, and `held_columns`."""
+    stepped = select(PriceTier.id).where(PriceTier.ticket_type_id == TicketType.id).correlate(TicketType).exists()
+    return stepped, *held_columns(bindparam("now"), order_id)
+
+
+def _capacity(rows, wanted: Counter) -> Capacity:
+    """A `Capacity` from each ticket type's row and `_checked_columns`, for `wanted` tickets per type id."""
     types, problems, offered, stepped = [], [], 0, set()
     for ticket_type, has_steps, *values in rows:
         held = held_from(*values)
@@ -340,8 +392,6 @@ def capacity_check(session: Session, registrations: list[Registration], now: dat
 def _capacity_statement(for_order: bool):
     """`capacity_check`'s statement, built once (its values are bound: `now`, `ids`, `order_id`): building it
     took 1 ms of CPU, more than the rest of the call, twice per checkout at a registration opening (issue 17)."""
-    order_id = bindparam("order_id") if for_order else None
-    stepped = select(PriceTier.id).where(PriceTier.ticket_type_id == TicketType.id).correlate(TicketType).exists()
-    return (select(TicketType, stepped, *held_columns(bindparam("now"), order_id))
+    return (select(TicketType, *_checked_columns(bindparam("order_id") if for_order else None))
             .where(TicketType.id.in_(bindparam("ids", expanding=True)))
             .order_by(TicketType.id).execution_options(populate_existing=True))

@@ -25,8 +25,8 @@ def lock_ticket_types(session: Session, ticket_type_ids: Iterable[int]) -> None:
     ids = sorted(set(ticket_type_ids))
     if not ids:
         return
-    if _postgres(session):
-        session.execute(_lock_types_statement(), {"ids": ids})
+    if _postgres(session):  # Core: checkout runs it first in its locked part, where the ORM's overhead is every buyer's wait
+        session.connection().execute(_lock_types_statement(), {"ids": ids})
     else:
         session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(position=TicketType.position))
 
@@ -38,10 +38,16 @@ def _lock_types_statement():
             .order_by(TicketType.id).with_for_update())
 
 
-def lock_order(session: Session, order_id) -> Order | None:
-    """The order, re-read under a row lock (a no-op write on SQLite)."""
+def lock_order_row(session: Session, order_id) -> None:
+    """Before a statement that reads the order `FOR UPDATE`: on SQLite, which ignores that, the no-op write that
+    takes its write lock instead; on Postgres nothing, the statement's own lock is the one."""
     if not _postgres(session):
         session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
+
+
+def lock_order(session: Session, order_id) -> Order | None:
+    """The order, re-read under a row lock (a no-op write on SQLite)."""
+    lock_order_row(session, order_id)
     return session.scalar(select(Order).where(Order.id == order_id).with_for_update()
                           .execution_options(populate_existing=True))
 
@@ -52,21 +58,3 @@ def lock_order_and_its_types(session: Session, order_id) -> Order | None:
     lock_ticket_types(session, session.scalars(select(Registration.ticket_type_id)
                                                .where(Registration.order_id == order_id)))
     return lock_order(session, order_id)
-
-
-def lock_order_with_tickets(session: Session, order_id) -> tuple[Order | None, list[Registration]]:
-    """`lock_order`, and the order's tickets as they are now (loaded ones refreshed), in id order: one statement.
-    Checkout runs it with the ticket types locked, where each round trip adds to every queued buyer's wait."""
-    if not _postgres(session):
-        session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
-    rows = session.execute(_order_with_tickets_statement(), {"order_id": order_id}).all()
-    if not rows:
-        return None, []
-    return rows[0][0], [registration for _, registration in rows if registration is not None]
-
-
-@cache
-def _order_with_tickets_statement():
-    return (select(Order, Registration).outerjoin(Registration, Registration.order_id == Order.id)
-            .where(Order.id == bindparam("order_id")).order_by(Registration.id)
-            .with_for_update(of=Order).execution_options(populate_existing=True))

@@ -195,5 +195,6 @@ def fix_prices(session: Session, race: Race, registrations: Sequence[Registratio
     book = price_book(session, race, ids if stepped is None else ids & set(stepped), now)
     for registration, (price, step_id) in zip(registrations, price_registrations(session, race, registrations, now, book),
                                                strict=True):
-        registration.price, registration.price_tier_id = price, step_id
+        if (registration.price, registration.price_tier_id) != (price, step_id):  # an unchanged one leaves nothing to flush
+            registration.price, registration.price_tier_id = price, step_id
     session.flush()

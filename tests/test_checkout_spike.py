@@ -87,12 +87,56 @@ def test_a_checkout_with_room_still_reserves_under_the_locks(db, race):
 
 
 @pytest.mark.postgres
-def test_the_locked_part_of_a_checkout_is_five_statements_and_its_commit(db, race):
+def test_the_locked_part_of_a_checkout_is_three_statements_and_its_commit(db, race):
     """While a checkout holds the ticket type locks, every buyer queued behind it waits for each of its round trips
-    (at an opening, that part times the queue is the last buyer's wait): the lock, the order with its tickets, the
-    count, the order's new state and its tickets' sync mark, then COMMIT; no price steps read for types without
-    any, no waitlist offer marked in a cart without one."""
+    (at an opening, that part times the queue is the last buyer's wait): the lock, the order with its tickets and
+    their count in one statement, the order's new state with its tickets' sync mark in another, then COMMIT; no price
+    steps read for types without any, no waitlist offer marked in a cart without one."""
     order = make_cart(db, race, {race.ticket_types[0]: 2})
+    with statements_and_commits(database.engine) as (sent, committed):
+        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+
+    first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR UPDATE" in s)
+    locked_part = sent[first_lock:committed[0]]
+    assert len(locked_part) == 3, locked_part
+    assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
+    assert "SOLD_COUNT" in locked_part[1] and "JOIN TICKET_TYPES" in locked_part[1]
+    assert locked_part[2].startswith("WITH TOUCHED AS (UPDATE REGISTRATIONS") and "UPDATE ORDERS" in locked_part[2]
+    assert not any("PRICE_TIERS" in s and "COUNT(ORDERS.ID)" in s for s in locked_part)
+    assert not any(s.startswith("UPDATE WAITLIST_ENTRIES") for s in locked_part)
+    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+
+
+@pytest.mark.postgres
+def test_the_reservation_commits_without_waiting_for_the_disk_and_the_payment_page_waits(app, db, race):
+    """The locks are freed as the reservation's COMMIT is written, not once it is on disk; the same request's next
+    commit, which records the payment page before the buyer is sent there, waits, and so makes both durable."""
+    order = make_cart(db, race, {race.ticket_types[0]: 1})
+    page = CheckoutPage(session_id="cs_test_durable", url="https://checkout.stripe.test/durable", expires_at=None)
+
+    class Gateway:
+        def open_checkout(self, request):
+            settings.append(db.session.execute(text("SHOW synchronous_commit")).scalar())
+            return page
+
+    settings: list[str] = []
+    # The test databases commit without waiting (tests/conftest.py): this connection waits, as a real one does.
+    db.session.connection().exec_driver_sql("SET SESSION synchronous_commit TO on")
+    db.session.commit()
+    with statements_and_commits(database.engine) as (sent, committed):
+        start_checkout(db.session, db.session.get(Order, order.id), Gateway(), datetime.now(UTC),
+                       customer_email="a@example.com", success_url="https://x.test/ok", cancel_url="https://x.test/no")
+
+    first_lock = next(i for i, s in enumerate(sent) if "FOR UPDATE" in s)
+    assert "SET LOCAL SYNCHRONOUS_COMMIT TO OFF" in sent[:first_lock]
+    assert sent.count("SET LOCAL SYNCHRONOUS_COMMIT TO OFF") == 1
+    assert settings == ["on"]  # the transaction that records the page waits for its commit to be on disk
+    assert db.session.get(Order, order.id).stripe_session_id == "cs_test_durable"
+
+
+@contextmanager
+def statements_and_commits(engine):
+    """The statements sent (one line, upper case), and how many had been sent at each COMMIT."""
     sent: list[str] = []
     committed: list[int] = []
 
@@ -102,21 +146,13 @@ def test_the_locked_part_of_a_checkout_is_five_statements_and_its_commit(db, rac
     def commit(conn):
         committed.append(len(sent))
 
-    event.listen(database.engine, "before_cursor_execute", record)
-    event.listen(database.engine, "commit", commit)
+    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "commit", commit)
     try:
-        reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
+        yield sent, committed
     finally:
-        event.remove(database.engine, "before_cursor_execute", record)
-        event.remove(database.engine, "commit", commit)
-
-    first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR UPDATE" in s)
-    locked_part = sent[first_lock:committed[0]]
-    assert len(locked_part) == 5, locked_part
-    assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
-    assert not any("PRICE_TIERS" in s and "COUNT(ORDERS.ID)" in s for s in locked_part)
-    assert not any(s.startswith("UPDATE WAITLIST_ENTRIES") for s in locked_part)
-    assert db.session.get(Order, order.id).status == OrderStatus.PENDING
+        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "commit", commit)
 
 
 @pytest.mark.postgres

@@ -11,8 +11,9 @@ from sqlalchemy import select, update
 
 from models import Order, OrderStatus, Registration
 from services import clock
+from services.checkout import reserve
 from services.registrants import bibs, checkin, query
-from tests.factories import make_profile
+from tests.factories import make_cart, make_profile
 from tests.registrant_factories import organized_race, runner
 
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
@@ -62,6 +63,18 @@ def test_a_change_of_its_orders_status_moves_it(db, setting):
     order.status = OrderStatus.REFUNDED
     db.session.commit()
     assert updated_at(db, ada.id) > LONG_AGO
+
+
+def test_a_checkout_holding_its_spots_moves_it(db, setting):
+    """Checkout writes its order's new status with a statement of its own (services/checkout.py), not a flush."""
+    _, race, _ = setting
+    cart = make_cart(db, race, {race.ticket_types[0]: 2})
+    db.session.execute(update(Registration).values(updated_at=LONG_AGO))
+    db.session.commit()
+    reserve(db.session, db.session.get(Order, cart.id), clock.now())
+    tickets = db.session.scalars(select(Registration.id).where(Registration.order_id == cart.id)).all()
+    assert len(tickets) == 2 and all(updated_at(db, ticket) > LONG_AGO for ticket in tickets)
+    assert db.session.get(Order, cart.id).status == OrderStatus.PENDING
 
 
 def test_a_change_of_another_column_of_the_order_leaves_it(db, setting):
