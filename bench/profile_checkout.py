@@ -5,8 +5,8 @@
     ... --buyers 600     # fewer buyers (the race has 500 spots: the rest are told sold out)
 
 The database (its name must contain "bench" or "test": it is dropped and created) is migrated and seeded as
-`make bench` does (bench/seed.py, one spike race, then ANALYZE); the Stripe double (bench/spike.py's, in a process of its
-own, answering at once) stands in for Stripe. Then each buyer presses "Continue to payment" in turn, with the
+`make bench` does (bench/seed.py, one spike race, then VACUUM and ANALYZE); the Stripe double (bench/spike.py's, in a process
+of its own, answering at once) stands in for Stripe. Then each buyer presses "Continue to payment" in turn, with the
 Flask test client and the cookies bench/spike.py gives its buyers. Per outcome (a payment page opened, or told
 sold out): the app's CPU per checkout (time.process_time: this process only, so neither Postgres nor the Stripe
 double), the median wall time, and the SQL statements one checkout runs. No concurrency: what a checkout costs,
@@ -61,7 +61,7 @@ def _run(url: str, stripe, args) -> int:
     with app.app_context():
         flask_migrate.upgrade(revision="heads")
         data = seed(db.session, spike_races=1)
-        scale.refresh_counts(db.session)  # ANALYZE, as make bench does: the planner's choices depend on it
+        scale.refresh_counts(db.session)  # VACUUM and ANALYZE, as make bench does: the planner's choices depend on it
         buyers_data = data.buyers[:args.buyers]
         tokens = mint_sessions(app, [b.profile_id for b in buyers_data])
         db.session.remove()

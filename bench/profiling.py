@@ -24,7 +24,7 @@ def reset(url: str) -> None:
 
 
 def seeded_app(*, reuse: bool = False, spike_races: int = 0):
-    """(app, the seed's data): PROFILE_DATABASE_URL dropped, migrated, seeded (bench/seed.py) and ANALYZEd as `make
+    """(app, the seed's data): PROFILE_DATABASE_URL dropped, migrated, seeded (bench/seed.py) and VACUUMed and ANALYZEd as `make
     bench` does; with `reuse`, the database as an earlier run left it, and no seed data (None)."""
     url = os.environ["PROFILE_DATABASE_URL"]
     os.environ.update(app_environment(url, "http://127.0.0.1:5000"))
@@ -44,6 +44,6 @@ def seeded_app(*, reuse: bool = False, spike_races: int = 0):
         with app.app_context():
             flask_migrate.upgrade(revision="heads")
             data = seed(db.session, spike_races=spike_races)
-            scale.refresh_counts(db.session)  # ANALYZE, as make bench does: the planner's choices depend on it
+            scale.refresh_counts(db.session)  # VACUUM and ANALYZE, as make bench does: the planner's choices depend on it
             db.session.remove()
     return app, data

@@ -126,8 +126,10 @@ def goals(results: dict) -> list[dict]:
         if score[measures] is None:
             rows.append({"goal": goal, "figure": score["problem"], "met": False})
         else:
+            runs = score.get("runs") or []  # results saved before the median of runs have none
+            each = f"; runs {', '.join(f'{run * 100:.0f}' for run in runs)}" if len(runs) > 1 else ""
             rows.append({"goal": goal, "figure": f"{score['performance'] * 100:.0f} (accessibility "
-                                                 f"{score['accessibility'] * 100:.0f})",
+                                                 f"{score['accessibility'] * 100:.0f}{each})",
                          "met": score[measures] >= score["goal"]})
     weight = results.get("page_weight")
     if weight:

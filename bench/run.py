@@ -420,7 +420,7 @@ def main() -> int:
         t0 = time.monotonic()
         data = seed(db.session, spike_races=len(models) + 1)  # one race per model, one for two instances
         seed_seconds = time.monotonic() - t0
-        counts_note = scale.refresh_counts(db.session)  # ANALYZE, as autovacuum would have by now
+        counts_note = scale.refresh_counts(db.session)  # VACUUM and ANALYZE, as autovacuum would have by now
         postgres_version = db.session.execute(text("SHOW server_version")).scalar()
         tokens = mint_sessions(app, [data.organizer_id, data.cart_buyer_id] + [b.profile_id for b in data.buyers])
         db.session.remove()
@@ -505,8 +505,8 @@ def main() -> int:
         print("== Page weight of the race page", flush=True)
         page_weight = weight.measure(f"{app_url}/races/{data.big_race_slug}")
 
-        print(f"== Lighthouse {lighthouse.VERSION} (mobile, simulated throttling): performance and accessibility",
-              flush=True)
+        print(f"== Lighthouse {lighthouse.VERSION} (mobile, simulated throttling): performance and accessibility, "
+              f"the median of {lighthouse.RUNS} runs a page", flush=True)
         lighthouse_scores = lighthouse.run(app_url, lighthouse_pages(data, tokens))
         for score in lighthouse_scores:
             print(f"   {score.name}: " + (score.problem or f"performance {score.performance * 100:.0f}, "
@@ -566,7 +566,8 @@ def main() -> int:
         "scale": growth,
         "message_send": message_send.__dict__,
         "lighthouse": [{"name": s.name, "path": s.path, "performance": s.performance, "accessibility": s.accessibility,
-                        "metrics": s.metrics, "problem": s.problem, **lighthouse.goal_of(s.name)} for s in lighthouse_scores],
+                        "metrics": s.metrics, "problem": s.problem, "runs": s.runs, **lighthouse.goal_of(s.name)}
+                       for s in lighthouse_scores],
         "page_weight": {"url": page_weight.url, "gzip_total": page_weight.gzip_total, "raw_total": page_weight.raw_total,
                         "budget": weight.BUDGET_BYTES, "within_budget": page_weight.within_budget,
                         "scripts": page_weight.scripts, "inline_scripts": page_weight.inline_scripts,
