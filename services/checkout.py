@@ -150,33 +150,54 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
 def _hold_spots(session: Session, order: Order, tickets: list[Registration], quote: pricing.Quote,
                 reserved_until: datetime) -> None:
     """The order holds its tickets' spots until `reserved_until`, at `quote`'s totals: PENDING, and its tickets marked
-    changed for the API's delta sync (as Order's `after_update` hook does on a flush). One statement on Postgres,
-    where the ORM's flush sends two and costs more CPU than both (issue 17): it runs with the ticket types locked."""
-    now = utcnow()
-    values = {"status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
-              "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total}
-    connection = session.connection()  # Core: the ORM's UPDATE would look for the rows to change among loaded ones
-    for statement in _hold_statements(connection.dialect.name == "postgresql"):
-        connection.execute(statement, {"held_order": order.id, "held_at": now,
-                                       **{f"new_{name}": value for name, value in values.items()}})
-    for key, value in {**values, "updated_at": now}.items():
-        set_committed_value(order, key, value)
+    changed for the API's delta sync (as Order's `after_update` hook does on a flush). It runs with the ticket types
+    locked: one statement on Postgres, where the ORM's flush sends two."""
+    written_at = _write_order(session, order, {
+        "status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
+        "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total},
+        companion="its tickets changed")
     for ticket in tickets:
-        set_committed_value(ticket, "updated_at", now)
+        set_committed_value(ticket, "updated_at", written_at)
+
+
+def _write_order(session: Session, order: Order, values: dict, *, companion: str, **params) -> datetime:
+    """`values` written onto the loaded order by a Core UPDATE, with the `_COMPANIONS` statement named `companion`
+    (bound with `params`) as its CTE on Postgres, after it on SQLite (which has no DML in a WITH), and kept on the
+    order as written; `updated_at` moves as a flush moves it, to the time returned. For checkout's two writes, where
+    the ORM's flush cost more CPU than its statements (issue 17)."""
+    written_at = utcnow()
+    connection = session.connection()
+    bound = {"order_row": order.id, "written_at": written_at, **params,
+             **{f"new_{name}": value for name, value in values.items()}}
+    for statement in _order_update(connection.dialect.name == "postgresql", tuple(values), companion):
+        connection.execute(statement, bound)
+    for name, value in {**values, "updated_at": written_at}.items():
+        set_committed_value(order, name, value)
+    return written_at
+
+
+_COMPANIONS = {
+    # Order's after_update hook does this on a flush that changes its status: a ticket's status is its order's.
+    "its tickets changed": lambda dialect: (update(Registration).where(Registration.order_id == bindparam("order_row"))
+                                            .values(updated_at=bindparam("written_at"))),
+    # A provider's replay may hand back a page already known, which stays as it is.
+    "its payment page": lambda dialect: (dialect.insert(CheckoutSession)
+                                         .values(id=bindparam("page_id"), order_id=bindparam("order_row"),
+                                                 expires_at=bindparam("page_expires_at"),
+                                                 created_at=bindparam("written_at"))
+                                         .on_conflict_do_nothing(index_elements=["id"])),
+}
 
 
 @cache
-def _hold_statements(postgres: bool) -> tuple:
-    """`_hold_spots`' statements, built once: the tickets' mark as a CTE of the order's UPDATE on Postgres, after it
-    on SQLite (which has no UPDATE in a WITH)."""
-    touched = (update(Registration).where(Registration.order_id == bindparam("held_order"))
-               .values(updated_at=bindparam("held_at")))
-    held = (update(Order).where(Order.id == bindparam("held_order"))
-            .values({**{name: bindparam(f"new_{name}") for name in _HELD_FIELDS}, "updated_at": bindparam("held_at")}))
-    return (held.add_cte(touched.cte("touched")),) if postgres else (held, touched)
+def _order_update(postgres: bool, fields: tuple[str, ...], companion: str) -> tuple:
+    """`_write_order`'s statements, built once per shape."""
+    also = _COMPANIONS[companion](postgresql if postgres else sqlite)
+    written = (update(Order).where(Order.id == bindparam("order_row"))
+               .values({**{name: bindparam(f"new_{name}") for name in fields}, "updated_at": bindparam("written_at")}))
+    return (written.add_cte(also.cte(companion.replace(" ", "_"))),) if postgres else (written, also)
 
 
-_HELD_FIELDS = ("status", "reserved_until", "currency", "subtotal", "discount", "tax", "total")
 CART_CHANGED = _l("Your cart changed a moment ago; please check it and try again.")
 ALREADY_PAYING = _l("This order is already being paid for.")
 _TICKET_FIELDS = tuple(attr.key for attr in sa_inspect(Registration).column_attrs)
@@ -275,24 +296,19 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
         raise
     if sweep_at is not None:
         expire_reservations(session, gateway, sweep_at)
-    order.stripe_session_id = page.session_id
-    order.checkout_url = page.url
+    record_provider_amounts(order, page.amount_subtotal, page.amount_discount, page.amount_tax, page.amount_total)
+    reserved_until = order.reserved_until
     if page.expires_at is not None:
         # The page is open until the provider's own expiry; the spots are held a little beyond it.
-        order.reserved_until = max(order.reserved_until, page.expires_at + EXPIRY_GRACE)
-    # One statement: a provider's replay may hand back a page already known, which stays as it is.
-    connection = session.connection()  # Core: the ORM's bulk INSERT machinery cost more CPU than the statement
-    connection.execute(_page_insert(connection.dialect.name == "postgresql"),
-                       {"id": page.session_id, "order_id": order.id, "expires_at": page.expires_at or order.reserved_until})
-    record_provider_amounts(order, page.amount_subtotal, page.amount_discount, page.amount_tax, page.amount_total)
+        reserved_until = max(reserved_until, page.expires_at + EXPIRY_GRACE)
+    # The order and its page in one statement (on Postgres).
+    _write_order(session, order, {"stripe_session_id": page.session_id, "checkout_url": page.url,
+                                  "reserved_until": reserved_until, "subtotal": order.subtotal,
+                                  "discount": order.discount, "tax": order.tax, "total": order.total},
+                 companion="its payment page", page_id=page.session_id,
+                 page_expires_at=page.expires_at or reserved_until)
     session.commit()
     return CheckoutStart(order, page.url)
-
-
-@cache
-def _page_insert(postgres: bool):
-    """The payment page's INSERT, which can say ON CONFLICT (the app runs on Postgres, its tests on SQLite too)."""
-    return (postgresql if postgres else sqlite).insert(CheckoutSession).on_conflict_do_nothing(index_elements=["id"])
 
 
 def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> int:
