@@ -37,7 +37,7 @@ def _state(name: str) -> str:
 
 
 class _MarkedField:
-    """A field of the page's form (its label, kind and widget) whose id and name start with the prefix marker;
+    """A field of the card's form (its label, kind and widget, the page form's) whose id and name start with the prefix marker;
     its data only where the template tests it (a checkbox's tick is part of the kind)."""
 
     errors = ()
@@ -77,8 +77,8 @@ class _MarkedForm(FieldsByName):
 
     def __init__(self, saved: SavedRunner, slots: _Markers):
         self.slots = slots
-        self._fields = {name: _MarkedField(field._like, bool(field.data) if name in _TESTED else None)
-                        for name, field in saved._fields.items()}
+        super().__init__({name: _MarkedField(field, bool(field.data) if name in _TESTED else None)
+                          for name, field in saved._fields.items()})
 
 
 def _marked_card(card: RunnerCard, form: _MarkedForm) -> SimpleNamespace:
@@ -96,10 +96,10 @@ def _marked_card(card: RunnerCard, form: _MarkedForm) -> SimpleNamespace:
 
 
 def _kind(card: RunnerCard, race, waiver, signed_in: bool) -> tuple:
-    """Everything the card's HTML depends on besides the markers' values: the page form (`_like`, one per
+    """Everything the card's HTML depends on besides the markers' values: the page form (`like`, one per
     language and T-shirt sizes: runner_cards.page_form) stands for the labels, kinds and choices."""
     form, status = card.form, card.status
-    return (current_language(), form.first_name._like, race.ask_gender, tuple(race.tshirt_size_list),
+    return (current_language(), form.like, race.ask_gender, tuple(race.tshirt_size_list),
             None if waiver is None else (waiver.id, waiver.number, waiver.text), signed_in,
             status.complete, status.fills_in, status.blank, bool(status.problems), bool(card.registration.runner_name),
             bool(card.registration.ticket_type.name),
