@@ -202,17 +202,16 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
     return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
 
 
-def types_now(session: Session, race: Race, order: Order, ticket_type_ids: set[int],
-              now: datetime) -> tuple[PriceBook, dict[int, Held]]:
-    """The cart's ticket types now: their price steps (a PriceBook, as price_tiers.price_book reads it) and what
-    holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the data
-    (none for no types): the cart page read them in two (issue 17)."""
+def types_now(session: Session, race: Race, order: Order, now: datetime) -> tuple[PriceBook, dict[int, Held]]:
+    """The ticket types of the order's tickets now: their price steps (a PriceBook, as price_tiers.price_book reads
+    it) and what holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the
+    data: the cart page read them in two (issue 17). The statement finds the types by the order's tickets itself:
+    their ids bound one by one (an expanding IN) had the statement's text rewritten at every run."""
     steps: dict[int, list[Step]] = {}
     sold: dict[int, int] = {}
     held: dict[int, Held] = {}
-    rows = session.execute(_types_now_statement(), {"now": now, "ids": list(ticket_type_ids), "order_id": order.id}
-                           ) if ticket_type_ids else ()
-    for type_id, tickets, offers, offers_for_order, waiting, tier, tier_sold in rows:
+    for type_id, tickets, offers, offers_for_order, waiting, tier, tier_sold in session.execute(
+            _types_now_statement(), {"now": now, "order_id": order.id}):
         held[type_id] = held_from(tickets, offers, offers_for_order, waiting)
         if tier is not None:
             steps.setdefault(type_id, []).append(Step.of(tier))
@@ -222,19 +221,19 @@ def types_now(session: Session, race: Race, order: Order, ticket_type_ids: set[i
 
 @cache
 def _types_now_statement():
-    """`types_now`' statement, built once (`now`, `ids` and `order_id` bound at each run): a row per price step
-    (or one for a type without steps), each with its type's `held_columns`; a step's tickets are counted only
-    for a step with a count (`until_sold`), as price_tiers.steps_and_sold counts them."""
-    now = bindparam("now")
+    """`types_now`' statement, built once (`now` and `order_id` bound at each run): a row per price step (or one
+    for a type without steps) of each type the order has tickets of, each with its type's `held_columns`; a step's
+    tickets are counted only for a step with a count (`until_sold`), as price_tiers.steps_and_sold counts them."""
+    now, order_id = bindparam("now"), bindparam("order_id")
     tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
     holds = live_holds(now)  # one pass over the live holds, not one per type: less for Postgres (issue 17)
-    return (select(TicketType.id, *held_columns(now, bindparam("order_id"), holds), PriceTier,
+    return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
             .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
             .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
-            .where(TicketType.id.in_(bindparam("ids", expanding=True)))
+            .where(TicketType.id.in_(select(Registration.ticket_type_id).where(Registration.order_id == order_id)))
             .order_by(TicketType.id, PriceTier.position))
 
 
@@ -284,7 +283,8 @@ def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart 
         waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(session, registrations, race, waiver, now, buyer_email(session, order))
-    book, held = types_now(session, race, order, {r.ticket_type_id for r in registrations}, now)
+    book, held = (types_now(session, race, order, now) if registrations  # an empty cart asks nothing
+                  else (PriceBook({}, {}, price_tiers.local_day(race, now)), {}))
     quote, prices = _quote_today(session, race, order, registrations, code, now, book)
     runner_messages = _runner_messages(runners) if registrations else [_("Your cart is empty.")]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now, held)
