@@ -205,17 +205,19 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
 def types_now(session: Session, race: Race, order: Order, now: datetime) -> tuple[PriceBook, dict[int, Held]]:
     """The ticket types of the order's tickets now: their price steps (a PriceBook, as price_tiers.price_book reads
     it) and what holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the
-    data: the cart page read them in two (issue 17). The statement finds the types by the order's tickets itself:
-    their ids bound one by one (an expanding IN) had the statement's text rewritten at every run."""
+    data: the cart page read them in two (issue 17). The statement finds the types by the order's tickets itself
+    (their ids bound one by one, an expanding IN, had its text rewritten at every run), and its rows are read
+    through the session's connection as plain rows: no ORM object or result machinery for counts and steps."""
     steps: dict[int, list[Step]] = {}
     sold: dict[int, int] = {}
     held: dict[int, Held] = {}
-    for type_id, tickets, offers, offers_for_order, waiting, tier, tier_sold in session.execute(
-            _types_now_statement(), {"now": now, "order_id": order.id}):
+    rows = session.connection().execute(_types_now_statement(), {"now": now, "order_id": order.id})
+    for type_id, tickets, offers, offers_for_order, waiting, *tier, tier_sold in rows:
         held[type_id] = held_from(tickets, offers, offers_for_order, waiting)
-        if tier is not None:
-            steps.setdefault(type_id, []).append(Step.of(tier))
-            sold[tier.id] = tier_sold
+        if tier[0] is not None:
+            step = Step(*tier)
+            steps.setdefault(type_id, []).append(step)
+            sold[step.id] = tier_sold
     return PriceBook(steps, sold, price_tiers.local_day(race, now)), held
 
 
@@ -229,7 +231,8 @@ def _types_now_statement():
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
     holds = live_holds(now)  # one pass over the live holds, not one per type: less for Postgres (issue 17)
-    return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier,
+    return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier.id, PriceTier.price,
+                   PriceTier.starts_on, PriceTier.until_sold, PriceTier.label,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
             .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
             .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
