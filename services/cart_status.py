@@ -10,7 +10,7 @@ from functools import cache
 
 from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, case, false, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload
 
 from models import DiscountCode, Order, OrderStatus, PriceTier, Profile, Race, Registration, TicketType, WaiverVersion
 from services import price_tiers, pricing
@@ -264,15 +264,41 @@ def race_with_cart(session: Session, slug: str, owner: CartOwner | None) -> Load
 @cache
 def _race_with_cart_statement(owner: str | None):
     """`race_with_cart`'s statement for no owner, a guest or a buyer, built once (`slug` and `owner` bound at
-    each run): building it cost as much as running it, on every cart page (issue 17)."""
+    each run): building it cost as much as running it, on every cart page (issue 17). Without the columns the
+    cart never reads (`_NOT_ON_THE_CART`), its text is also short enough for psycopg to keep it parsed."""
     owned_by = {None: None, "guest": Order.guest_key, "buyer": Order.buyer_id}[owner]
     owns = and_(owned_by == bindparam("owner"), Order.status == OrderStatus.CART) if owned_by is not None else false()
     return (select(Race, WaiverVersion, Order)
             .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
             .outerjoin(Order, and_(Order.race_id == Race.id, owns))
             .where(Race.slug == bindparam("slug"))
-            .options(joinedload(Order.registrations).joinedload(Registration.ticket_type),
+            .options(*_unread(Race), *_unread(Order),
+                     joinedload(Order.registrations).options(
+                         *_unread(Registration), joinedload(Registration.ticket_type).options(*_unread(TicketType))),
                      joinedload(Order.discount_code)))
+
+
+def _unread(entity) -> list:
+    """The cart's columns of `entity` left out of race_with_cart's statement (read on access, should one ever be)."""
+    return [defer(column) for column in _NOT_ON_THE_CART[entity]]
+
+
+# Columns the cart page never shows or judges by (no test of the cart's pages and changes reads one): each was
+# read on every row of the statement (one a ticket), made a value and put on an object (issue 17).
+_NOT_ON_THE_CART = {
+    Race: (Race.summary, Race.description, Race.description_html, Race.search_key, Race.cover_image, Race.cover_widths,
+           Race.stripe_tax_rate_id, Race.stripe_tax_rate_key, Race.transfers_enabled, Race.transfers_until,
+           Race.transfer_fee, Race.transfer_keeps_bib, Race.distance_changes_enabled, Race.distance_changes_until,
+           Race.distance_refund_difference, Race.created_at, Race.updated_at),
+    Order: (Order.stripe_session_id, Order.payment_intent_id, Order.checkout_url, Order.paid_at, Order.problem,
+            Order.created_at, Order.updated_at),
+    Registration: (Registration.invite_nonce, Registration.invite_sent_at, Registration.invite_reminded_at,
+                   Registration.invite_reminders, Registration.waiver_ip, Registration.ticket_code, Registration.bib,
+                   Registration.checked_in_at, Registration.waiver_signed_at_checkin, Registration.refund_id,
+                   Registration.created_at, Registration.updated_at, Registration.registered_at,
+                   Registration.search_key),
+    TicketType: (TicketType.description,),
+}
 
 
 def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart | None = None) -> CartView:
