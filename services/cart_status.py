@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, case, false, func, select
 from sqlalchemy.orm import Session, defer, joinedload
 
@@ -26,6 +25,7 @@ from services.inventory import (
     spots_left,
     spots_problem,
 )
+from services.languages import gettext as _
 from services.price_tiers import PriceBook, PriceNow, Step
 from services.race_editing import current_waiver_id
 from services.race_texts import still_current
