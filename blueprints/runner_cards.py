@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import g, url_for
+from flask import g
 from wtforms import Field
 
 from blueprints.cart_forms import RunnerForm
+from blueprints.rendering import page_url
 from models import Race, Registration, WaiverVersion
 from services.cart_status import RunnerStatus
 from services.languages import current_language
@@ -38,7 +39,7 @@ class CardUrls:
     @classmethod
     def for_race(cls, race: Race) -> CardUrls:
         def around_id(endpoint: str, **values) -> tuple[str, str]:
-            head, _id, tail = url_for(endpoint, registration_id=_ANY_ID, **values).partition(str(_ANY_ID))
+            head, _id, tail = page_url(endpoint, registration_id=_ANY_ID, **values).partition(str(_ANY_ID))
             return head, tail
 
         return cls(check=around_id("cart.check_runner"), save=around_id("cart.save"),
