@@ -272,7 +272,7 @@ def _race_with_cart_statement(owner: str | None):
             .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
             .outerjoin(Order, and_(Order.race_id == Race.id, owns))
             .where(Race.slug == bindparam("slug"))
-            .options(*_unread(Race), *_unread(Order),
+            .options(*_unread(Race), *_unread(WaiverVersion), *_unread(Order),
                      joinedload(Order.registrations).options(
                          *_unread(Registration), joinedload(Registration.ticket_type).options(*_unread(TicketType))),
                      joinedload(Order.discount_code)))
@@ -289,15 +289,17 @@ _NOT_ON_THE_CART = {
     Race: (Race.summary, Race.description, Race.description_html, Race.search_key, Race.cover_image, Race.cover_widths,
            Race.stripe_tax_rate_id, Race.stripe_tax_rate_key, Race.transfers_enabled, Race.transfers_until,
            Race.transfer_fee, Race.transfer_keeps_bib, Race.distance_changes_enabled, Race.distance_changes_until,
-           Race.distance_refund_difference, Race.created_at, Race.updated_at),
+           Race.distance_refund_difference, Race.created_at, Race.updated_at, Race.is_sample, Race.version,
+           Race.location_name, Race.address),
     Order: (Order.stripe_session_id, Order.payment_intent_id, Order.checkout_url, Order.paid_at, Order.problem,
             Order.created_at, Order.updated_at),
     Registration: (Registration.invite_nonce, Registration.invite_sent_at, Registration.invite_reminded_at,
                    Registration.invite_reminders, Registration.waiver_ip, Registration.ticket_code, Registration.bib,
                    Registration.checked_in_at, Registration.waiver_signed_at_checkin, Registration.refund_id,
                    Registration.created_at, Registration.updated_at, Registration.registered_at,
-                   Registration.search_key),
+                   Registration.search_key, Registration.details_problem, Registration.runner_profile_id),
     TicketType: (TicketType.description,),
+    WaiverVersion: (WaiverVersion.sha256, WaiverVersion.created_at),
 }
 
 
