@@ -30,6 +30,7 @@ from blueprints import (
     webhooks,
 )
 from blueprints.rendering import register_template_helpers
+from blueprints.template_environment import TemplateEnvironment
 from config import BASE_DIR, INSTANCE_DIR, Config, engine_options, production_problems
 from extensions import csrf, db, limiter, migrate
 from services.worker import start_worker_thread
@@ -56,6 +57,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     security.register(app)
 
     # Templates from templates/, fragments shared between pages as "partials/_x.html".
+    app.jinja_environment = TemplateEnvironment
     app.jinja_loader = ChoiceLoader([
         FileSystemLoader(str(BASE_DIR / "templates")),
         PrefixLoader({"partials": FileSystemLoader(str(BASE_DIR / "partials"))}),

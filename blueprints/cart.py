@@ -19,7 +19,7 @@ from blueprints.cart_owner import (
 )
 from blueprints.errors import abort_for_user
 from blueprints.lookups import owned_or_404
-from blueprints.rendering import is_fragment_request, redirect_to, render
+from blueprints.rendering import is_fragment_request, page_url, redirect_to, render
 from blueprints.runner_cards import runner_cards, saved_names, typed_forms
 from blueprints.ticket_form import (
     NO_SUCH_RACE,
@@ -120,7 +120,7 @@ def cart_page(race: Race, order: Order | None, *, status: int = 200, message: st
     return render("cart/cart.html", block="cart", status=status, race=race, view=view, message=message,
                   code_error=code_error, code_typed=code_typed, saved=saved or [],
                   cards=runner_cards(runners, race, view.waiver if view else None, now, forms),
-                  pay_url=url_for("cart_account.pay_for_cart", slug=race.slug),
+                  pay_url=page_url("cart_account.pay_for_cart", slug=race.slug),
                   max_per_type=MAX_PER_TYPE, notices=get_flashed_messages(category_filter=[CART_NOTICE]),
                   account_form=account_form, account_mode=account_mode(account_form),
                   account_error=account_error)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_gmt, get_timezone_location, get_timezone_name
 from babel.numbers import format_decimal
-from flask import Flask, Response, jsonify, make_response, redirect, render_template, request
+from flask import Flask, Response, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2_fragments.flask import render_block
@@ -39,6 +39,18 @@ def is_fragment_request() -> bool:
     return (is_htmx_request()
             and headers.get("HX-Boosted") != "true"
             and headers.get("HX-History-Restore-Request") != "true")
+
+
+def page_url(endpoint: str, **values) -> str:
+    """url_for(endpoint, **values) for a named endpoint: the same path for every request to an app mounted at the
+    same place (no URL defaults are injected), so built once for each. A cart page asks eight, each a route
+    table build (issue 17)."""
+    return _page_url(current_app.url_map, request.script_root, endpoint, tuple(values.items()))
+
+
+@lru_cache(maxsize=4096)
+def _page_url(_routes, _mounted_at: str, endpoint: str, values: tuple) -> str:
+    return url_for(endpoint, **dict(values))
 
 
 def wants_json() -> bool:
@@ -181,6 +193,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["number"] = number
     app.jinja_env.filters["worded"] = worded  # a sentence a row keeps, in the reader's language
     app.jinja_env.globals["zone_label"] = zone_label
+    app.jinja_env.globals["page_url"] = page_url
     app.jinja_env.globals["map_url"] = map_url
     app.jinja_env.globals["media_url"] = media_url
     app.jinja_env.globals["cover_srcset"] = cover_srcset

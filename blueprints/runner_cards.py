@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import g, url_for
+from flask import g
 from wtforms import Field
 
 from blueprints.cart_forms import RunnerForm
+from blueprints.rendering import page_url
 from models import Race, Registration, WaiverVersion
 from services.cart_status import RunnerStatus
 from services.languages import current_language
@@ -38,7 +39,7 @@ class CardUrls:
     @classmethod
     def for_race(cls, race: Race) -> CardUrls:
         def around_id(endpoint: str, **values) -> tuple[str, str]:
-            head, _id, tail = url_for(endpoint, registration_id=_ANY_ID, **values).partition(str(_ANY_ID))
+            head, _id, tail = page_url(endpoint, registration_id=_ANY_ID, **values).partition(str(_ANY_ID))
             return head, tail
 
         return cls(check=around_id("cart.check_runner"), save=around_id("cart.save"),
@@ -122,39 +123,28 @@ def saved_form(registration: Registration, race: Race, waiver: WaiverVersion | N
     return form
 
 
-class SavedField:
-    """A field of a saved card: the page form's field (its label, kind, widget and choices) with this ticket's
-    id, name and data. WTForms' own `process_data` and `_value` make the data and the value shown, so a saved
-    card reads exactly as a RunnerForm of the ticket would."""
-
-    errors = ()
-    raw_data = None
-
-    def __init__(self, like: Field, prefix: str, data=None):
-        self._like = like
-        self.id = self.name = prefix + like.short_name
-        type(like).process_data(self, data)
-
-    def __getattr__(self, attr: str):
-        return getattr(self._like, attr)
-
-    def _value(self) -> str:
-        return type(self._like)._value(self)
+def saved_field(like: Field, prefix: str, data=None) -> Field:
+    """A field of a saved card: a copy of the page form's field (its label, kind, widget and choices) with this
+    ticket's id, name and data, made by WTForms' own `process_data`, so a saved card reads exactly as a RunnerForm
+    of the ticket would. A copy, not a wrapper that hands on what it lacks: each attribute a wrapper missed was an
+    AttributeError raised and caught, a dozen per field on every cart page (issue 17)."""
+    field = object.__new__(type(like))  # not type(like)(): a WTForms field made outside a form is an UnboundField
+    field.__dict__.update(like.__dict__)
+    field.id = field.name = prefix + like.short_name
+    field.process_data(data)
+    return field
 
 
 class FieldsByName:
-    """A form's fields by name, as a WTForms form gives them (`form.email`, `form["email"]`), from `_fields`."""
+    """A form's fields by name, as a WTForms form gives them (`form.email`, `form["email"]`): each an attribute
+    too, as WTForms' Form sets them, so reading one raises nothing on the way."""
 
-    _fields: dict
+    def __init__(self, fields: dict):
+        self._fields = fields
+        self.__dict__.update(fields)
 
     def __getitem__(self, name: str):
         return self._fields[name]
-
-    def __getattr__(self, name: str):
-        try:
-            return self.__dict__["_fields"][name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 class SavedRunner(FieldsByName):
@@ -168,8 +158,9 @@ class SavedRunner(FieldsByName):
     def __init__(self, like: RunnerForm, registration: Registration, race: Race, now: datetime):
         self.prefix = prefix = prefix_of(registration)
         data = RunnerForm.saved_data(registration)
-        self._fields = {name: SavedField(field, prefix, data.get(name)) for name, field in like._fields.items()
-                        if name != "csrf_token"}
+        super().__init__({name: saved_field(field, prefix, data.get(name)) for name, field in like._fields.items()
+                          if name != "csrf_token"})
+        self.like = like  # the page form it copies: what a card's layout depends on (saved_cards._kind)
         self._race, self._now = race, now
 
     def note(self, name: str) -> str | None:

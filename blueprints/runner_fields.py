@@ -55,7 +55,10 @@ def field_state(form: Form, name: str) -> Markup:
     if field.errors:
         return Markup(f'<small class="field-error" id="{escape(field.id)}-error">{escape(field.errors[0])}</small>\n')
     note = form.note(name)
-    return Markup(f'<small class="field-note">{escape(note)}</small>') if note else Markup("")
+    return Markup(f'<small class="field-note">{escape(note)}</small>') if note else _NO_STATE
+
+
+_NO_STATE = Markup("")  # most fields' state line, every card of every page
 
 
 def runner_field(form: Form, name: str, check_url: str, hint: str | None = None, optional: bool = False,

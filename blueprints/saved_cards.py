@@ -37,7 +37,7 @@ def _state(name: str) -> str:
 
 
 class _MarkedField:
-    """A field of the page's form (its label, kind and widget) whose id and name start with the prefix marker;
+    """A field of the card's form (its label, kind and widget, the page form's) whose id and name start with the prefix marker;
     its data only where the template tests it (a checkbox's tick is part of the kind)."""
 
     errors = ()
@@ -77,8 +77,8 @@ class _MarkedForm(FieldsByName):
 
     def __init__(self, saved: SavedRunner, slots: _Markers):
         self.slots = slots
-        self._fields = {name: _MarkedField(field._like, bool(field.data) if name in _TESTED else None)
-                        for name, field in saved._fields.items()}
+        super().__init__({name: _MarkedField(field, bool(field.data) if name in _TESTED else None)
+                          for name, field in saved._fields.items()})
 
 
 def _marked_card(card: RunnerCard, form: _MarkedForm) -> SimpleNamespace:
@@ -96,21 +96,23 @@ def _marked_card(card: RunnerCard, form: _MarkedForm) -> SimpleNamespace:
 
 
 def _kind(card: RunnerCard, race, waiver, signed_in: bool) -> tuple:
-    """Everything the card's HTML depends on besides the markers' values: the page form (`_like`, one per
+    """Everything the card's HTML depends on besides the markers' values: the page form (`like`, one per
     language and T-shirt sizes: runner_cards.page_form) stands for the labels, kinds and choices."""
     form, status = card.form, card.status
-    return (current_language(), form.first_name._like, race.ask_gender, tuple(race.tshirt_size_list),
+    return (current_language(), form.like, race.ask_gender, race.tshirt_sizes,  # the sizes as the list is read from them
             None if waiver is None else (waiver.id, waiver.number, waiver.text), signed_in,
             status.complete, status.fills_in, status.blank, bool(status.problems), bool(card.registration.runner_name),
             bool(card.registration.ticket_type.name),
             card.open, card.first, bool(card.first_name), *(bool(form[name].data) for name in _TESTED))
 
 
-_LAYOUTS: dict[tuple, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {}
+_Layout = tuple[tuple[str, ...], tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+_LAYOUTS: dict[tuple, _Layout] = {}
 
 
-def _layout(card: RunnerCard, race, waiver, signed_in: bool) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """The card's HTML for its kind, as text and markers in turn; the fields whose values and states it shows."""
+def _layout(card: RunnerCard, race, waiver, signed_in: bool) -> _Layout:
+    """The card's HTML for its kind, as text and markers in turn; the fields whose values and states it shows,
+    each with its marker."""
     key = _kind(card, race, waiver, signed_in)
     layout = _LAYOUTS.get(key)
     if layout is None:
@@ -120,8 +122,9 @@ def _layout(card: RunnerCard, race, waiver, signed_in: bool) -> tuple[tuple[str,
             current_user=SimpleNamespace(display_name=_BUYER) if signed_in else None)
         if len(_LAYOUTS) >= 512:
             _LAYOUTS.clear()
-        layout = _LAYOUTS[key] = (tuple(part for part in _MARKER.split(html) if part), tuple(markers.values),
-                                  tuple(markers.states))
+        layout = _LAYOUTS[key] = (tuple(part for part in _MARKER.split(html) if part),
+                                  tuple((_value(name), name) for name in markers.values),
+                                  tuple((_state(name), name) for name in markers.states))
     return layout
 
 
@@ -139,8 +142,8 @@ def saved_card(card: RunnerCard, race, waiver, current_user) -> Markup | None:
               _NAME: str(escape(registration.runner_name)), _TYPE: str(escape(registration.ticket_type.name)),
               _PROBLEM: str(escape(next(iter(status.problems.values()), ""))), _FIRST_NAME: str(escape(card.first_name)),
               _BUYER: str(escape(current_user.display_name)) if current_user is not None else ""}
-    for name in value_names:
-        values[_value(name)] = shown_value(form[name])
-    for name in state_names:
-        values[_state(name)] = field_state(form, name)
+    for marker, name in value_names:
+        values[marker] = shown_value(form[name])
+    for marker, name in state_names:
+        values[marker] = field_state(form, name)
     return Markup("".join(map(values.get, parts, parts)))

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from flask_babel import gettext as _
 from sqlalchemy import and_, bindparam, case, false, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload
 
 from models import DiscountCode, Order, OrderStatus, PriceTier, Profile, Race, Registration, TicketType, WaiverVersion
 from services import price_tiers, pricing
@@ -26,6 +25,7 @@ from services.inventory import (
     spots_left,
     spots_problem,
 )
+from services.languages import gettext as _
 from services.price_tiers import PriceBook, PriceNow, Step
 from services.race_editing import current_waiver_id
 from services.race_texts import still_current
@@ -202,39 +202,41 @@ def _quote_today(session: Session, race: Race, order: Order, registrations: list
     return pricing.quote_lines(race, pricing.registration_lines(registrations, prices), code), steps
 
 
-def types_now(session: Session, race: Race, order: Order, ticket_type_ids: set[int],
-              now: datetime) -> tuple[PriceBook, dict[int, Held]]:
-    """The cart's ticket types now: their price steps (a PriceBook, as price_tiers.price_book reads it) and what
-    holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the data
-    (none for no types): the cart page read them in two (issue 17)."""
+def types_now(session: Session, race: Race, order: Order, now: datetime) -> tuple[PriceBook, dict[int, Held]]:
+    """The ticket types of the order's tickets now: their price steps (a PriceBook, as price_tiers.price_book reads
+    it) and what holds their spots (as inventory.held_counts reads it for `order`), in one statement whatever the
+    data: the cart page read them in two (issue 17). The statement finds the types by the order's tickets itself
+    (their ids bound one by one, an expanding IN, had its text rewritten at every run), and its rows are read
+    through the session's connection as plain rows: no ORM object or result machinery for counts and steps."""
     steps: dict[int, list[Step]] = {}
     sold: dict[int, int] = {}
     held: dict[int, Held] = {}
-    rows = session.execute(_types_now_statement(), {"now": now, "ids": list(ticket_type_ids), "order_id": order.id}
-                           ) if ticket_type_ids else ()
-    for type_id, tickets, offers, offers_for_order, waiting, tier, tier_sold in rows:
+    rows = session.connection().execute(_types_now_statement(), {"now": now, "order_id": order.id})
+    for type_id, tickets, offers, offers_for_order, waiting, *tier, tier_sold in rows:
         held[type_id] = held_from(tickets, offers, offers_for_order, waiting)
-        if tier is not None:
-            steps.setdefault(type_id, []).append(Step.of(tier))
-            sold[tier.id] = tier_sold
+        if tier[0] is not None:
+            step = Step(*tier)
+            steps.setdefault(type_id, []).append(step)
+            sold[step.id] = tier_sold
     return PriceBook(steps, sold, price_tiers.local_day(race, now)), held
 
 
 @cache
 def _types_now_statement():
-    """`types_now`' statement, built once (`now`, `ids` and `order_id` bound at each run): a row per price step
-    (or one for a type without steps), each with its type's `held_columns`; a step's tickets are counted only
-    for a step with a count (`until_sold`), as price_tiers.steps_and_sold counts them."""
-    now = bindparam("now")
+    """`types_now`' statement, built once (`now` and `order_id` bound at each run): a row per price step (or one
+    for a type without steps) of each type the order has tickets of, each with its type's `held_columns`; a step's
+    tickets are counted only for a step with a count (`until_sold`), as price_tiers.steps_and_sold counts them."""
+    now, order_id = bindparam("now"), bindparam("order_id")
     tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
     holds = live_holds(now)  # one pass over the live holds, not one per type: less for Postgres (issue 17)
-    return (select(TicketType.id, *held_columns(now, bindparam("order_id"), holds), PriceTier,
+    return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier.id, PriceTier.price,
+                   PriceTier.starts_on, PriceTier.until_sold, PriceTier.label,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
             .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
             .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
-            .where(TicketType.id.in_(bindparam("ids", expanding=True)))
+            .where(TicketType.id.in_(select(Registration.ticket_type_id).where(Registration.order_id == order_id)))
             .order_by(TicketType.id, PriceTier.position))
 
 
@@ -262,15 +264,43 @@ def race_with_cart(session: Session, slug: str, owner: CartOwner | None) -> Load
 @cache
 def _race_with_cart_statement(owner: str | None):
     """`race_with_cart`'s statement for no owner, a guest or a buyer, built once (`slug` and `owner` bound at
-    each run): building it cost as much as running it, on every cart page (issue 17)."""
+    each run): building it cost as much as running it, on every cart page (issue 17). Without the columns the
+    cart never reads (`_NOT_ON_THE_CART`), its text is also short enough for psycopg to keep it parsed."""
     owned_by = {None: None, "guest": Order.guest_key, "buyer": Order.buyer_id}[owner]
     owns = and_(owned_by == bindparam("owner"), Order.status == OrderStatus.CART) if owned_by is not None else false()
     return (select(Race, WaiverVersion, Order)
             .outerjoin(WaiverVersion, WaiverVersion.id == current_waiver_id(Race.id))
             .outerjoin(Order, and_(Order.race_id == Race.id, owns))
             .where(Race.slug == bindparam("slug"))
-            .options(joinedload(Order.registrations).joinedload(Registration.ticket_type),
+            .options(*_unread(Race), *_unread(WaiverVersion), *_unread(Order),
+                     joinedload(Order.registrations).options(
+                         *_unread(Registration), joinedload(Registration.ticket_type).options(*_unread(TicketType))),
                      joinedload(Order.discount_code)))
+
+
+def _unread(entity) -> list:
+    """The cart's columns of `entity` left out of race_with_cart's statement (read on access, should one ever be)."""
+    return [defer(column) for column in _NOT_ON_THE_CART[entity]]
+
+
+# Columns the cart page never shows or judges by (no test of the cart's pages and changes reads one): each was
+# read on every row of the statement (one a ticket), made a value and put on an object (issue 17).
+_NOT_ON_THE_CART = {
+    Race: (Race.summary, Race.description, Race.description_html, Race.search_key, Race.cover_image, Race.cover_widths,
+           Race.stripe_tax_rate_id, Race.stripe_tax_rate_key, Race.transfers_enabled, Race.transfers_until,
+           Race.transfer_fee, Race.transfer_keeps_bib, Race.distance_changes_enabled, Race.distance_changes_until,
+           Race.distance_refund_difference, Race.created_at, Race.updated_at, Race.is_sample, Race.version,
+           Race.location_name, Race.address),
+    Order: (Order.stripe_session_id, Order.payment_intent_id, Order.checkout_url, Order.paid_at, Order.problem,
+            Order.created_at, Order.updated_at),
+    Registration: (Registration.invite_nonce, Registration.invite_sent_at, Registration.invite_reminded_at,
+                   Registration.invite_reminders, Registration.waiver_ip, Registration.ticket_code, Registration.bib,
+                   Registration.checked_in_at, Registration.waiver_signed_at_checkin, Registration.refund_id,
+                   Registration.created_at, Registration.updated_at, Registration.registered_at,
+                   Registration.search_key, Registration.details_problem, Registration.runner_profile_id),
+    TicketType: (TicketType.description,),
+    WaiverVersion: (WaiverVersion.sha256, WaiverVersion.created_at),
+}
 
 
 def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart | None = None) -> CartView:
@@ -284,7 +314,8 @@ def view_cart(session: Session, order: Order, now: datetime, loaded: LoadedCart 
         waiver = waiver_to_sign(session, race.id)
     code = session.get(DiscountCode, order.discount_code_id) if order.discount_code_id is not None else None
     runners = runner_statuses(session, registrations, race, waiver, now, buyer_email(session, order))
-    book, held = types_now(session, race, order, {r.ticket_type_id for r in registrations}, now)
+    book, held = (types_now(session, race, order, now) if registrations  # an empty cart asks nothing
+                  else (PriceBook({}, {}, price_tiers.local_day(race, now)), {}))
     quote, prices = _quote_today(session, race, order, registrations, code, now, book)
     runner_messages = _runner_messages(runners) if registrations else [_("Your cart is empty.")]
     sales = (limit_problems(registrations) + changes_since_added(session, race, registrations, code, order, now, held)

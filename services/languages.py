@@ -47,8 +47,8 @@ def og_locale(code: str) -> str:
 
 def current_language() -> str:
     """The language being written now: the page's, an email's (under flask_babel.force_locale), else English."""
-    locale = get_locale()
-    return str(locale) if locale is not None else DEFAULT_LANGUAGE
+    written = _written_now()
+    return written[0] if written is not None else DEFAULT_LANGUAGE
 
 
 def remember_language(session, profile, code: str) -> None:
@@ -71,17 +71,26 @@ def language_for(*choices: str | None) -> str:
 # --- messages: Flask-Babel's gettext, the catalog read once per request ---------------------------------
 
 def translations() -> NullTranslations:
-    """The catalog of the language being written now, looked up once while that language stays the same: kept
-    with the locale it is for, so `force_locale` (an email in its reader's language) still gets its own."""
+    """The catalog of the language being written now (see `_written_now`)."""
+    written = _written_now()
+    return written[1] if written is not None else get_translations()
+
+
+def _written_now() -> tuple[str, NullTranslations] | None:
+    """The language being written now and its catalog, looked up once while that language stays the same (None
+    outside an app context): kept with the locale they are for, so `force_locale` (an email in its reader's
+    language) still gets its own. Flask-Babel's state is read past the `g` proxy, where every attribute is first
+    missed, an AttributeError raised and caught: a cart page asks some sixty times (issue 17)."""
     if not has_app_context():
-        return get_translations()
-    state = g.get("_flask_babel")  # Flask-Babel's own: the locale it settled on (or the one forced)
-    kept = getattr(state, "page_translations", None)
+        return None
+    state = g._get_current_object().get("_flask_babel")  # Flask-Babel's own: the locale it settled on (or forced)
+    kept = getattr(state, "page_language", None)
     if kept is not None and kept[0] is getattr(state, "babel_locale", None):  # gone after flask_babel.refresh()
         return kept[1]
-    found = get_translations()
+    locale = get_locale()
+    found = (str(locale) if locale is not None else DEFAULT_LANGUAGE, get_translations())
     state = g._flask_babel  # there now, with the locale the catalog is for
-    state.page_translations = (getattr(state, "babel_locale", None) or object(), found)
+    state.page_language = (getattr(state, "babel_locale", None) or object(), found)
     return found
 
 

@@ -42,7 +42,7 @@ def test_one_statement_reads_what_the_price_book_and_the_held_counts_read(db):
     db.session.commit()
     ids = {half.id, ten_k.id, five_k.id}
 
-    book, held = types_now(db.session, race, cart, ids, now)
+    book, held = types_now(db.session, race, cart, now)  # the cart's types: `ids`
 
     apart = price_book(db.session, race, ids, now)
     assert (book.steps, book.sold, book.today) == (apart.steps, apart.sold, apart.today)
