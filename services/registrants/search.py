@@ -10,8 +10,9 @@ the sort's index, where so many matches are soon found.
 
 The statement is built once per shape of search (its words' kinds, the filters' shape: `filters_shape`) and run
 with the words, the race, the time and the filters' values as parameters, so a request spends no Python on
-building it (issue 17). Each match is read from the table once: the columns the counts, filters and order use
-are carried out of the search (`_CARRIED`), not read again by id.
+building it (issue 17). Each match is read from the table once: the columns the counts, filters and order of its
+shape use are carried out of the search (`_carried`), not read again by id, and no others: every match is copied
+into the search's CTE, so a column carried for nothing costs once per match.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    Column,
     CompoundSelect,
     Integer,
     Select,
@@ -38,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.util import ClauseAdapter
 
 from models import Registration
@@ -61,11 +64,6 @@ SEARCH_CAP = 1000
 _RACE = bindparam("race_id", type_=Integer, literal_execute=True)
 _CAP = bindparam("cap", type_=Integer, literal_execute=True)
 _FOUND = "found"  # the row that says how many registrations the search found (at most SEARCH_CAP + 1)
-# The registration's columns the counts, the filters and the sorts read: carried out of the search's CTE.
-_CARRIED = [Registration.id, Registration.order_id, Registration.ticket_type_id,
-            Registration.refunded_at, Registration.runner_fills_in, Registration.runner_details_at,
-            Registration.last_name, Registration.first_name, Registration.bib, Registration.registered_at,
-            Registration.checked_in_at, Registration.waiver_version_id]
 
 
 @dataclass(frozen=True)
@@ -112,13 +110,18 @@ def read_matches(session: Session, race_id: int, filters: RegistrantFilters, now
                    [id_ for id_, _, _, shown_, _ in rows if shown_], False)
 
 
-def _found(words: tuple[str, ...]) -> Select:
-    """The race's registrations the search's words match (any status), at most "cap" of them, with the columns
-    read about them (`_CARRIED`). From a MATERIALIZED CTE, so Postgres finds them by the search's index whatever
-    LIMIT the statement has (a LIMIT makes it walk the race's rows in some index's order instead, hoping for
-    matches early)."""
+def _carried(query: Select) -> list:
+    """The registration's columns `query` reads, in the table's order: what the search carries out for it."""
+    read = {element for element in visitors.iterate(query) if isinstance(element, Column)}
+    return [column for column in Registration.__table__.c if column in read]
+
+
+def _found(words: tuple[str, ...], columns: list) -> Select:
+    """The race's registrations the search's words match (any status), at most "cap" of them, with `columns`. From
+    a MATERIALIZED CTE, so Postgres finds them by the search's index whatever LIMIT the statement has (a LIMIT
+    makes it walk the race's rows in some index's order instead, hoping for matches early)."""
     conditions = [word_condition(kind, bindparam(f"word{i}"), bindparam(f"pattern{i}")) for i, kind in enumerate(words)]
-    found = (select(*_CARRIED).where(Registration.race_id == _RACE, *conditions)
+    found = (select(*columns).where(Registration.race_id == _RACE, *conditions)
              .cte("search_found").prefix_with("MATERIALIZED", dialect="postgresql"))
     return select(found).limit(_CAP)
 
@@ -127,14 +130,13 @@ def _found(words: tuple[str, ...]) -> Select:
 def _found_count_statement(words: tuple[str, ...]) -> Select:
     """How many registrations the search found, at most "cap": SQLite's, for a search none of whose matches the
     filters show."""
-    return select(func.count()).select_from(_found(words).subquery())
+    return select(func.count()).select_from(_found(words, [Registration.id]).subquery())
 
 
 @functools.lru_cache(maxsize=512)
 def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgres: bool) -> CompoundSelect | Select:
     """The matches' counts and ordered ids for a shape of search: built once, run with `shape_values`, the words'
     values (`_word_values`) and "cap"."""
-    found = _found(words)
     keys = sort_keys(shape)
     shown = and_(status_condition(shape.status), _details_condition(shape.details))
     listed = filtered_by_shape(
@@ -143,6 +145,7 @@ def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgre
                           case((shown, 1), else_=0).label("shown"), *(key.label(f"k{i}") for i, key in enumerate(keys)),
                           now=NOW, ticket_type=True, registration_race=False),
         shape, status_and_details=False)
+    found = _found(words, _carried(listed))
     # The same query on the search's matches: each registration's column is the found row's.
     matched = (ClauseAdapter(found.subquery("search_limited")).traverse(listed)
                .cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql"))
