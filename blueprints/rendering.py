@@ -45,6 +45,8 @@ def page_url(endpoint: str, **values) -> str:
     """url_for(endpoint, **values) for a named endpoint: the same path for every request to an app mounted at the
     same place (no URL defaults are injected), so built once for each. A cart page asks eight, each a route
     table build (issue 17)."""
+    if current_app.url_default_functions:  # values injected per request (none today): each built as url_for builds it
+        return url_for(endpoint, **values)
     return _page_url(current_app.url_map, request.script_root, endpoint, tuple(values.items()))
 
 

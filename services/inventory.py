@@ -359,10 +359,18 @@ def order_capacity(session: Session, order_id: uuid.UUID, now: datetime, *, lock
 
 @cache
 def _order_capacity_statement(lock: bool):
-    statement = (select(Order, Registration, TicketType, *_checked_columns(bindparam("order_id")))
+    """A row per ticket; each type's counts computed once, in a CTE of its own (materialized: inlined, Postgres ran
+    the counts again for each ticket of the type, a walk over the pending orders each)."""
+    order_id = bindparam("order_id")
+    checked = (select(TicketType.id.label("type_id"),
+                      *(column.label(f"checked_{n}") for n, column in enumerate(_checked_columns(order_id))))
+               .where(TicketType.id.in_(select(Registration.ticket_type_id).where(Registration.order_id == order_id)))
+               .cte("checked").prefix_with("MATERIALIZED"))
+    statement = (select(Order, Registration, TicketType, *list(checked.c)[1:])
                  .select_from(Order).outerjoin(Registration, Registration.order_id == Order.id)
                  .outerjoin(TicketType, TicketType.id == Registration.ticket_type_id)
-                 .where(Order.id == bindparam("order_id")).order_by(Registration.id)
+                 .outerjoin(checked, checked.c.type_id == Registration.ticket_type_id)
+                 .where(Order.id == order_id).order_by(Registration.id)
                  .execution_options(populate_existing=True))
     return statement.with_for_update(of=Order) if lock else statement
 

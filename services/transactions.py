@@ -11,6 +11,8 @@ Each session notes whether it has written at all, in any of its transactions: `w
 """
 from __future__ import annotations
 
+import re
+
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -28,12 +30,22 @@ def _new_transaction(conn) -> None:
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_a_write(conn, cursor, statement, parameters, context, executemany) -> None:
-    if statement.lstrip()[:6].upper() not in _READS:
+    if not _reads_only(statement, context):
         conn.info[_WROTE] = True
 
 
-# A SET LOCAL (`commit_without_waiting_for_disk`) changes nothing a rollback would undo differently.
-_READS = ("SELECT", "SET LO")
+def _reads_only(statement: str, context) -> bool:
+    """A SELECT (a `FOR UPDATE` one too), one that starts with CTEs that only read (services.inventory's
+    order_capacity), or a SET LOCAL (`commit_without_waiting_for_disk`), which changes nothing a rollback would
+    undo differently."""
+    head = statement.lstrip()[:6].upper()
+    if head in ("SELECT", "SET LO"):
+        return True
+    writes = context is not None and (context.isinsert or context.isupdate or context.isdelete)
+    return head[:4] == "WITH" and not writes and not _WRITING_CTE.search(statement)
+
+
+_WRITING_CTE = re.compile(r"\bAS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(\s*(?:INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
 @event.listens_for(Session, "after_flush")

@@ -11,6 +11,7 @@ from sqlalchemy import event, select
 from extensions import csrf
 from extensions import db as _db
 from models import Profile
+from services import transactions
 
 
 @pytest.fixture
@@ -87,3 +88,19 @@ def test_a_request_whose_statement_failed_and_was_caught_rolls_back(app, db, end
     app.add_url_rule("/_test/caught", view_func=caught)
     assert app.test_client().get("/_test/caught").status_code == 409
     assert "commit" not in ends
+
+
+@pytest.mark.parametrize(("statement", "writes", "reads_only"), [
+    ("SELECT orders.id FROM orders FOR UPDATE OF orders", False, True),
+    ("SET LOCAL synchronous_commit TO OFF", False, True),
+    ("WITH checked AS MATERIALIZED (SELECT ticket_types.id FROM ticket_types) SELECT * FROM checked", False, True),
+    ("WITH its_tickets_changed AS (UPDATE registrations SET updated_at=now()) UPDATE orders SET status='pending'",
+     True, False),
+    ("WITH its_payment_page AS (INSERT INTO checkout_sessions (id) VALUES ('cs')) SELECT 1", False, False),
+    ("WITH gone AS MATERIALIZED ( delete FROM carts RETURNING id) SELECT count(*) FROM gone", False, False),
+    ("UPDATE orders SET status='paid'", True, False),
+    ("SET synchronous_commit TO OFF", False, False),  # for the connection's life: not a transaction's own
+])
+def test_what_counts_as_only_reading(statement, writes, reads_only):
+    context = type("Context", (), {"isinsert": False, "isupdate": writes, "isdelete": False})()
+    assert transactions._reads_only(statement, context) is reads_only
