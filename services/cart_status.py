@@ -283,8 +283,7 @@ def _unread(entity) -> list:
     return [defer(column) for column in _NOT_ON_THE_CART[entity]]
 
 
-# Columns the cart page never shows or judges by (no test of the cart's pages and changes reads one): each was
-# read on every row of the statement (one a ticket), made a value and put on an object (issue 17).
+# Columns the cart never shows or judges by (no cart test reads one), each read per row (a ticket) before (issue 17).
 _NOT_ON_THE_CART = {
     Race: (Race.summary, Race.description, Race.description_html, Race.search_key, Race.cover_image, Race.cover_widths,
            Race.stripe_tax_rate_id, Race.stripe_tax_rate_key, Race.transfers_enabled, Race.transfers_until,

@@ -23,10 +23,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
 from models.base import utcnow
 from services import clock, price_tiers, pricing
+from services.capacity import order_capacity
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.inventory import order_capacity
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
@@ -155,7 +155,7 @@ def _hold_spots(session: Session, order: Order, tickets: list[Registration], quo
     written_at = _write_order(session, order, {
         "status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
         "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total},
-        companion="its tickets changed")
+        companion="tickets_changed")
     for ticket in tickets:
         set_committed_value(ticket, "updated_at", written_at)
 
@@ -178,10 +178,10 @@ def _write_order(session: Session, order: Order, values: dict, *, companion: str
 
 _COMPANIONS = {
     # Order's after_update hook does this on a flush that changes its status: a ticket's status is its order's.
-    "its tickets changed": lambda dialect: (update(Registration).where(Registration.order_id == bindparam("order_row"))
+    "tickets_changed": lambda dialect: (update(Registration).where(Registration.order_id == bindparam("order_row"))
                                             .values(updated_at=bindparam("written_at"))),
     # A provider's replay may hand back a page already known, which stays as it is.
-    "its payment page": lambda dialect: (dialect.insert(CheckoutSession)
+    "payment_page": lambda dialect: (dialect.insert(CheckoutSession)
                                          .values(id=bindparam("page_id"), order_id=bindparam("order_row"),
                                                  expires_at=bindparam("page_expires_at"),
                                                  created_at=bindparam("written_at"))
@@ -195,7 +195,7 @@ def _order_update(postgres: bool, fields: tuple[str, ...], companion: str) -> tu
     also = _COMPANIONS[companion](postgresql if postgres else sqlite)
     written = (update(Order).where(Order.id == bindparam("order_row"))
                .values({**{name: bindparam(f"new_{name}") for name in fields}, "updated_at": bindparam("written_at")}))
-    return (written.add_cte(also.cte(companion.replace(" ", "_"))),) if postgres else (written, also)
+    return (written.add_cte(also.cte(companion)),) if postgres else (written, also)
 
 
 CART_CHANGED = _l("Your cart changed a moment ago; please check it and try again.")
@@ -305,7 +305,7 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
     _write_order(session, order, {"stripe_session_id": page.session_id, "checkout_url": page.url,
                                   "reserved_until": reserved_until, "subtotal": order.subtotal,
                                   "discount": order.discount, "tax": order.tax, "total": order.total},
-                 companion="its payment page", page_id=page.session_id,
+                 companion="payment_page", page_id=page.session_id,
                  page_expires_at=page.expires_at or reserved_until)
     session.commit()
     return CheckoutStart(order, page.url)

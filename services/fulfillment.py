@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 
 from models import DuplicatePayment, Order, OrderStatus, Race, Registration, RegistrationChange, TaxMode
 from models.order import new_ticket_code
+from services.capacity import capacity_problems
 from services.duplicate_payments import record_duplicate_payment
-from services.inventory import capacity_problems, keeping_sold_count
+from services.inventory import keeping_sold_count
 from services.locking import lock_order, lock_ticket_types
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 from services.payments import SessionState

@@ -35,7 +35,7 @@ def _note_a_write(conn, cursor, statement, parameters, context, executemany) -> 
 
 
 def _reads_only(statement: str, context) -> bool:
-    """A SELECT (a `FOR UPDATE` one too), one that starts with CTEs that only read (services.inventory's
+    """A SELECT (a `FOR UPDATE` one too), one that starts with CTEs that only read (services.capacity's
     order_capacity), or a SET LOCAL (`commit_without_waiting_for_disk`), which changes nothing a rollback would
     undo differently."""
     head = statement.lstrip()[:6].upper()

@@ -101,7 +101,7 @@ def test_the_locked_part_of_a_checkout_is_three_statements_and_its_commit(db, ra
     assert len(locked_part) == 3, locked_part
     assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
     assert "SOLD_COUNT" in locked_part[1] and "JOIN TICKET_TYPES" in locked_part[1]
-    assert locked_part[2].startswith("WITH ITS_TICKETS_CHANGED AS (UPDATE REGISTRATIONS") and "UPDATE ORDERS" in locked_part[2]
+    assert locked_part[2].startswith("WITH TICKETS_CHANGED AS (UPDATE REGISTRATIONS") and "UPDATE ORDERS" in locked_part[2]
     assert not any("PRICE_TIERS" in s and "COUNT(ORDERS.ID)" in s for s in locked_part)
     assert not any(s.startswith("UPDATE WAITLIST_ENTRIES") for s in locked_part)
     assert db.session.get(Order, order.id).status == OrderStatus.PENDING
