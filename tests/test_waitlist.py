@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from models import Order, OrderStatus, Registration, WaitlistEntry, WaitlistStatus
+from services.capacity import capacity_problems
 from services.cart import CartOwner, CartRefused, add_tickets
 from services.checkout import SoldOut, release, reserve
-from services.capacity import capacity_problems
 from services.inventory import free_spots, spots_left, taken_counts, waitlist_counts
 from services.waitlist import (
     LinkRefused,
