@@ -131,6 +131,7 @@ def saved_field(like: Field, prefix: str, data=None) -> Field:
     field = object.__new__(type(like))  # not type(like)(): a WTForms field made outside a form is an UnboundField
     field.__dict__.update(like.__dict__)
     field.id = field.name = prefix + like.short_name
+    field.errors, field.raw_data = (), None  # nobody posted it: never the page form's, whatever that form holds
     field.process_data(data)
     return field
 

@@ -74,3 +74,16 @@ def test_a_change_shows_at_once(app, db, cart):  # noqa: F811
     fourth.first_name = fourth.last_name = ""  # a runner with details but no name yet
     db.session.commit()
     assert "No name yet" in fragment()
+
+
+def test_no_runner_field_is_named_like_a_saved_form_s_own_attribute(app):
+    """A saved card's form sets each field as an attribute, as WTForms' Form does: a field named like one of the
+    form's own attributes or methods (`note`, `prefix`, `like`) would hide it."""
+    from blueprints.cart_forms import RunnerForm
+    from blueprints.runner_cards import SavedRunner
+    from blueprints.saved_cards import _MarkedForm
+
+    with app.test_request_context():
+        names = set(RunnerForm(formdata=None, meta={"csrf": False})._fields)
+    own = {name for cls in (SavedRunner, _MarkedForm) for klass in cls.__mro__ for name in vars(klass)}
+    assert names and not names & (own | {"prefix", "like", "slots", "_fields", "_race", "_now"})
