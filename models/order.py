@@ -56,8 +56,11 @@ class Order(Base):
         # And one per visitor without an account (their signed cart cookie) and race.
         Index("uq_orders_one_cart_per_guest_race", "guest_key", "race_id", unique=True,
               postgresql_where=text("status = 'cart'"), sqlite_where=text("status = 'cart'")),
-        # The few orders at the payment step, whose unexpired holds the capacity rule counts live.
+        # The few orders at the payment step, whose unexpired holds the capacity rule counts live: all of them for the
+        # sweep that releases the lapsed ones, and one race's for its counts.
         Index("ix_orders_pending_until", "reserved_until",
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_orders_race_pending_until", "race_id", "reserved_until",
               postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         # Only a cart may lack a buyer: nothing is reserved or paid before there is an account.
         CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",

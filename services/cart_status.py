@@ -211,7 +211,7 @@ def types_now(session: Session, race: Race, order: Order, now: datetime) -> tupl
     steps: dict[int, list[Step]] = {}
     sold: dict[int, int] = {}
     held: dict[int, Held] = {}
-    rows = session.connection().execute(_types_now_statement(), {"now": now, "order_id": order.id})
+    rows = session.connection().execute(_types_now_statement(), {"now": now, "order_id": order.id, "race_id": race.id})
     for type_id, tickets, offers, offers_for_order, waiting, *tier, tier_sold in rows:
         held[type_id] = held_from(tickets, offers, offers_for_order, waiting)
         if tier[0] is not None:
@@ -230,7 +230,7 @@ def _types_now_statement():
     tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
-    holds = live_holds(now)  # one pass over the live holds, not one per type: less for Postgres (issue 17)
+    holds = live_holds(now, bindparam("race_id"))  # one pass over the race's live holds, not one per type (issue 17)
     return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier.id, PriceTier.price,
                    PriceTier.starts_on, PriceTier.until_sold, PriceTier.label,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))

@@ -195,13 +195,15 @@ class Held:
         return self.tickets + self.offers
 
 
-def live_holds(now: datetime):
+def live_holds(now: datetime, race_id=None):
     """Per ticket type with any, the registrations whose reservation holds a spot now (`held_for_now`), as a
     subquery (`ticket_type_id`, `held`) to outer-join on the ticket types: one pass over the live holds
     (through the pending orders' own index) whatever the number of ticket types, where a subquery per type
-    walks them all again for each (the race list's dozens of types)."""
+    walks them all again for each (the race list's dozens of types). `race_id` (a value or a bound parameter):
+    only that race's holds, through its own pending orders, whatever the other races' checkouts."""
+    scope = (Order.race_id == race_id,) if race_id is not None else ()
     return (select(Registration.ticket_type_id, func.count(Registration.id).label("held"))
-            .join(Order, Order.id == Registration.order_id).where(held_for_now(now))
+            .join(Order, Order.id == Registration.order_id).where(held_for_now(now), *scope)
             .group_by(Registration.ticket_type_id).subquery("live_holds"))
 
 
@@ -215,8 +217,11 @@ def held_columns(now: datetime, order_id: uuid.UUID | None = None, holds=None) -
     if holds is not None:
         pending = func.coalesce(holds.c.held, 0)
     else:
+        # Through the type's race's own pending orders (ix_orders_race_pending_until): a race opening elsewhere, with
+        # hundreds of buyers at the payment step, costs this count nothing.
         pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
-                   .where(Registration.ticket_type_id == TicketType.id, held_for_now(now))
+                   .where(Registration.ticket_type_id == TicketType.id, Order.race_id == TicketType.race_id,
+                          held_for_now(now))
                    .correlate(TicketType).scalar_subquery())
 
     def offered(*conditions):
