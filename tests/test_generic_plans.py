@@ -1,0 +1,81 @@
+"""The statements that count live holds keep one plan on Postgres (issue 17).
+
+psycopg prepares a statement on its sixth run; Postgres then plans it for the values given five times more, and
+keeps a generic plan (made once, for any values) only if that plan does not look dearer. Counting live holds with
+the order's status bound as a value, and the hold's end as `> now` alone, the generic plan looked dearer (the
+pending orders' partial index proven only for a written 'pending'; a third of the orders expected past `now`), so
+the capacity check was planned afresh at every run: twice per checkout, once per sold-out answer, each costing
+Postgres more than running it.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import insert, text
+
+from models import Order, OrderStatus, Registration
+from services import clock
+from services.capacity import order_capacity
+from services.checkout import _due_statement
+from services.inventory import held_counts
+from tests.factories import make_cart, make_order, make_profile, make_race
+
+pytestmark = pytest.mark.postgres
+
+RUNS = 12  # six to be prepared, five custom plans, then the choice
+
+
+def plans(db, words: str) -> tuple[int, int]:
+    """(generic plans, custom plans) of this connection's prepared statement containing `words`."""
+    rows = db.session.execute(text("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")).all()
+    found = [(generic, custom) for statement, generic, custom in rows if words in " ".join(statement.split())]
+    assert len(found) == 1, f"one prepared statement with {words!r}, found {len(found)}"
+    return found[0]
+
+
+@pytest.fixture
+def opening(db):
+    """A race at its opening: a few buyers at the payment step, one still in the cart, among thousands of orders
+    paid or in the past (the planner's statistics, as a live site has them, say most orders hold nothing)."""
+    race = make_race(db, slug="opening", tickets=[("10K", 4500, 5000), ("5K", 3000, 5000)])
+    now = clock.now()
+    buyer, ids = make_profile(db), [uuid.uuid4() for _ in range(3000)]
+    db.session.execute(insert(Order), [{"id": order_id, "race_id": race.id, "buyer_id": buyer.id, "currency": race.currency,
+                                        "status": OrderStatus.PAID} for order_id in ids])
+    db.session.execute(insert(Registration), [{"order_id": order_id, "race_id": race.id, "price": 4500,
+                                               "ticket_type_id": race.ticket_types[n % 2].id}
+                                              for n, order_id in enumerate(ids)])
+    for _ in range(3):
+        make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30))
+    db.session.execute(text("ANALYZE orders, registrations"))
+    return race, make_cart(db, race, {race.ticket_types[0]: 1, race.ticket_types[1]: 1})
+
+
+def test_checkout_s_capacity_check_keeps_one_plan(db, opening):
+    _race, cart = opening
+    for _ in range(RUNS):
+        checked = order_capacity(db.session, cart.id, clock.now())
+    assert checked.capacity.problems == [] and len(checked.tickets) == 2
+    generic, custom = plans(db, "WITH checked AS MATERIALIZED")
+    assert generic >= 1 and custom == 5
+
+
+def test_the_race_page_s_counts_keep_one_plan(db, opening):
+    race, _cart = opening
+    ids = [t.id for t in race.ticket_types]
+    for _ in range(RUNS):
+        held = held_counts(db.session, ids, clock.now())
+    assert held[ids[0]].tickets == 1500 + 6  # paid, and held at the payment step
+    generic, custom = plans(db, "FROM ticket_types WHERE ticket_types.id IN")
+    assert generic >= 1 and custom == 5
+
+
+def test_the_sweep_of_lapsed_holds_keeps_one_plan(db, opening):
+    connection = db.session.connection()
+    for _ in range(RUNS):
+        due = list(connection.scalars(_due_statement(), {"now": clock.now() + timedelta(hours=1)}))
+    assert len(due) == 3 and db.session.get(Order, due[0]).status == OrderStatus.PENDING
+    generic, custom = plans(db, "SELECT orders.id FROM orders WHERE orders.status")
+    assert generic >= 1 and custom == 5
