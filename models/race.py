@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     event,
+    literal,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -39,10 +40,36 @@ class TaxMode(enum.StrEnum):
     STRIPE = "stripe"            # Stripe Tax calculates it at checkout
 
 
+class _WrittenEnum(Enum):
+    """An Enum whose members, compared with its column in a query, are written into the statement's text
+    (`status = 'paid'`), not sent as values.
+
+    Postgres plans a prepared statement once for any values (its generic plan) only when that plan looks no dearer
+    than one made for the values at hand. With a status sent as a value, a generic plan could neither use the
+    partial indexes made for one status (the pending orders', the refunds') nor tell the common status from the
+    rare, so statements of the registrant list and of checkout were planned afresh at every run, the planning
+    costing Postgres more than the run (issue 17; tests/test_generic_plans.py). A status has a handful of values:
+    a statement's text per value it is compared with, each prepared once.
+    """
+
+    cache_ok = True
+
+    class comparator_factory(Enum.Comparator):
+        def operate(self, op, *other, **kwargs):
+            return super().operate(op, *(self._written(each) for each in other), **kwargs)
+
+        def _written(self, value):
+            if isinstance(value, enum.Enum):
+                return literal(value, self.type, literal_execute=True)
+            if isinstance(value, (list, tuple, set, frozenset)):  # in_(...)
+                return [self._written(each) for each in value]
+            return value
+
+
 def _enum(cls, name):
     # Stored as plain strings (no native enum type) so adding a value needs no DDL dance.
-    return Enum(cls, name=name, native_enum=False, length=20,
-                values_callable=lambda e: [m.value for m in e], validate_strings=True)
+    return _WrittenEnum(cls, name=name, native_enum=False, length=20,
+                        values_callable=lambda e: [m.value for m in e], validate_strings=True)
 
 
 SEARCHED_RACE_FIELDS = ("title", "location_name", "address", "summary")

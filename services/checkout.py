@@ -27,7 +27,6 @@ from services.capacity import order_capacity
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.inventory import at_payment_step
 from services.locking import lock_order, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
@@ -338,4 +337,4 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
 
 @cache
 def _due_statement():
-    return select(Order.id).where(at_payment_step(), Order.reserved_until <= bindparam("now"))
+    return select(Order.id).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= bindparam("now"))

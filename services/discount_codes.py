@@ -14,12 +14,13 @@ from datetime import datetime
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import and_, case, exists, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, DiscountKind, Order, OrderStatus, Race
 from models.discount import normalize_code
+from models.order import holding_at
 from services.money import format_money
 
 
@@ -59,7 +60,7 @@ def race_codes(session: Session, race: Race) -> list[DiscountCode]:
 def code_usage(session: Session, race: Race, now: datetime) -> dict[int, CodeUsage]:
     """Uses, holds and revenue of every code of the race, in one query."""
     paid = Order.status == OrderStatus.PAID
-    held = and_(Order.status == OrderStatus.PENDING, Order.reserved_until > now)
+    held = holding_at(now)
     rows = session.execute(
         select(Order.discount_code_id,
                func.sum(case((paid, 1), else_=0)), func.sum(case((held, 1), else_=0)),

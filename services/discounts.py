@@ -8,11 +8,12 @@ from uuid import UUID
 
 from babel.dates import format_datetime
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from models import DiscountCode, Order, OrderStatus, Race, Registration
 from models.discount import CODE_MAX_LENGTH, normalize_code
+from models.order import holding_at
 from services.languages import current_language
 from services.pricing import Line
 
@@ -35,8 +36,7 @@ def holding_use(now: datetime):
 
     A cart holds nothing: a use is only held from the moment checkout reserves the order.
     """
-    return or_(Order.status == OrderStatus.PAID,
-               and_(Order.status == OrderStatus.PENDING, Order.reserved_until > now))
+    return or_(Order.status == OrderStatus.PAID, holding_at(now))
 
 
 def uses_held(session: Session, code_ids: Iterable[int], now: datetime, *,

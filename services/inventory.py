@@ -17,13 +17,14 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, case, false, func, literal, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
+from models.order import holding_at
 from services.locking import lock_ticket_types
 from services.stored_sentences import say
 
@@ -37,26 +38,9 @@ def sold_for_good():
     return and_(Registration.refunded_at.is_(None), Order.status == OrderStatus.PAID)
 
 
-def at_payment_step():
-    """SQL condition: the order is at the payment step (PENDING), with "pending" written into the statement's text.
-
-    Bound as a value, it let only a plan made for the values at hand use the pending orders' partial indexes
-    (ix_orders_pending_until, ix_orders_race_pending_until): Postgres then planned a prepared statement afresh at
-    every run, never settling on its generic plan (made once, for any values). The checkout's capacity check was
-    planned twice per checkout and the sweep once, each costing Postgres more than running it (issue 17;
-    tests/test_generic_plans.py)."""
-    return Order.status == literal_column(f"'{OrderStatus.PENDING.value}'")
-
-
-# No hold runs to the year 9999. Bounded on both sides, a hold's end leads a generic plan to expect few live holds,
-# as a plan for the time at hand does; given `> now` alone, it expected a third of the pending orders.
-_NO_HOLD_ENDS_AFTER = bindparam("no_hold_ends_after", datetime.max.replace(tzinfo=UTC), type_=Order.reserved_until.type)
-
-
 def held_for_now(now: datetime):
     """SQL condition: this registration is reserved at the payment step and its hold has not run out."""
-    return and_(Registration.refunded_at.is_(None), at_payment_step(), Order.reserved_until > now,
-                Order.reserved_until < _NO_HOLD_ENDS_AFTER)
+    return and_(Registration.refunded_at.is_(None), holding_at(now))
 
 
 def holding_spot(now: datetime):

@@ -1,11 +1,12 @@
-"""The statements that count live holds keep one plan on Postgres (issue 17).
+"""The statements of checkout, the race page and the registrant list keep one plan on Postgres (issue 17).
 
 psycopg prepares a statement on its sixth run; Postgres then plans it for the values given five times more, and
-keeps a generic plan (made once, for any values) only if that plan does not look dearer. Counting live holds with
-the order's status bound as a value, and the hold's end as `> now` alone, the generic plan looked dearer (the
-pending orders' partial index proven only for a written 'pending'; a third of the orders expected past `now`), so
-the capacity check was planned afresh at every run: twice per checkout, once per sold-out answer, each costing
-Postgres more than running it.
+keeps a generic plan (made once, for any values) only if that plan does not look dearer. With an order's status
+sent as a value (the partial indexes made for one status unusable, the common status not told from the rare), a
+hold's end as `> now` alone, and a page's LIMIT bound, the generic plans looked dearer, so the capacity check was
+planned afresh at every run (twice per checkout, once per sold-out answer) and so were the registrant list's
+counts and rows, each planning costing Postgres more than the run. models.race._WrittenEnum writes statuses into
+the text; models.order.holding_at bounds a hold's end; the list writes its LIMIT.
 """
 from __future__ import annotations
 
@@ -14,12 +15,15 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import insert, text
+from werkzeug.datastructures import MultiDict
 
 from models import Order, OrderStatus, Registration
 from services import clock
 from services.capacity import order_capacity
 from services.checkout import _due_statement
 from services.inventory import held_counts
+from services.registrants.listing import registrant_page
+from services.registrants.query import RegistrantFilters
 from tests.factories import make_cart, make_order, make_profile, make_race
 
 pytestmark = pytest.mark.postgres
@@ -39,7 +43,7 @@ def plans(db, words: str) -> tuple[int, int]:
 def opening(db):
     """A race at its opening: a few buyers at the payment step, one still in the cart, among thousands of orders
     paid or in the past (the planner's statistics, as a live site has them, say most orders hold nothing)."""
-    race = make_race(db, slug="opening", tickets=[("10K", 4500, 5000), ("5K", 3000, 5000)])
+    race = make_race(db, slug="opening", tickets=[("10K", 4500, 5000), ("5K", 3000, 5000)], organizer=make_profile(db))
     now = clock.now()
     buyer, ids = make_profile(db), [uuid.uuid4() for _ in range(3000)]
     db.session.execute(insert(Order), [{"id": order_id, "race_id": race.id, "buyer_id": buyer.id, "currency": race.currency,
@@ -79,3 +83,16 @@ def test_the_sweep_of_lapsed_holds_keeps_one_plan(db, opening):
     assert len(due) == 3 and db.session.get(Order, due[0]).status == OrderStatus.PENDING
     generic, custom = plans(db, "SELECT orders.id FROM orders WHERE orders.status")
     assert generic >= 1 and custom == 5
+
+
+# (A page number typed without a cursor skips rows with an OFFSET, still bound: each page would be a text of its own.)
+@pytest.mark.parametrize("listing", [{}, {"sort": "bib", "dir": "desc"}, {"status": "pending"}, {"sort": "registered"}])
+def test_the_registrant_list_is_planned_once_per_statement(db, opening, listing):
+    race, _cart = opening
+    filters = RegistrantFilters.from_args(MultiDict(listing))
+    for _ in range(RUNS):
+        page = registrant_page(db.session, race.id, filters, clock.now())
+    assert page.rows and page.total >= 6
+    rows = db.session.execute(text("SELECT statement, custom_plans FROM pg_prepared_statements")).all()
+    assert len(rows) >= 2, "the page's statements were prepared on this connection"
+    assert [" ".join(statement.split())[:200] for statement, custom in rows if custom > 5] == []

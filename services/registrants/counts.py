@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Registration
+from models.order import holding_at
 from services.inventory import sold_for_good
 from services.registrants.choices import TicketChoice
 from services.registrants.query import (
@@ -107,6 +108,6 @@ def _stored_counts(one_ticket: bool) -> CompoundSelect:
     return union_all(
         paid_awaiting,
         _status_counts(listed.where(Order.status.in_([OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]))),
-        _status_counts(listed.where(Order.status == OrderStatus.PENDING, Order.reserved_until > NOW)),
+        _status_counts(listed.where(holding_at(NOW))),
         _status_counts(listed.where(Order.status == OrderStatus.PAID, Registration.refunded_at.is_not(None))))
 

@@ -19,6 +19,7 @@ from sqlalchemy import Select, and_, case, false, func, literal_column, or_, sel
 from sqlalchemy.orm import Session, aliased
 
 from models import Order, OrderStatus, Profile, Registration, TicketType, WaiverVersion
+from models.order import holding_at
 from services import clock
 from services.runners import tidy
 from services.search import matches_pattern, typed_pattern
@@ -60,7 +61,7 @@ def registrants_query(race_id: int, *columns, now: datetime | None = None, liste
     if listed_only:
         query = query.where(or_(
             Order.status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]),
-            and_(Order.status == OrderStatus.PENDING, Order.reserved_until > (clock.now() if now is None else now))))
+            holding_at(clock.now() if now is None else now)))
     return query
 
 
