@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import (
-    ARRAY,
     Column,
-    CompoundSelect,
     Integer,
     Select,
     String,
@@ -32,11 +30,8 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    literal,
-    null,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
@@ -45,6 +40,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 
 from models import Registration
 from services.registrants.query import (
+    STATUSES,
     RegistrantFilters,
     awaiting_runner_condition,
     registrants_query,
@@ -63,7 +59,7 @@ SEARCH_CAP = 1000
 # race's whole index beside the search's, and for any cap it expects a tenth of the matches.
 _RACE = bindparam("race_id", type_=Integer, literal_execute=True)
 _CAP = bindparam("cap", type_=Integer, literal_execute=True)
-_FOUND = "found"  # the row that says how many registrations the search found (at most SEARCH_CAP + 1)
+_LISTED_STATUSES = tuple(name for name in STATUSES if name != "all")  # what a listed registrant's status can be
 
 
 @dataclass(frozen=True)
@@ -95,13 +91,13 @@ def read_matches(session: Session, race_id: int, filters: RegistrantFilters, now
     postgres = session.get_bind().dialect.name == "postgresql"
     statement = _matches_statement(filters_shape(filters), kinds, postgres)
     values = {**shape_values(race_id, filters, now), **_word_values(words), "cap": SEARCH_CAP + 1}
-    rows = session.execute(statement, values).all()
     if postgres:
-        found_count = next(int(n) for name, n, _, _ in rows if name == _FOUND)
+        found_count, *counted, order = session.execute(statement, values).one()
         if found_count > SEARCH_CAP:
             return Matches([], [], True)
-        return Matches([(name, int(n), int(awaiting or 0)) for name, n, awaiting, _ in rows if name != _FOUND],
-                       next(list(order or ()) for name, _, _, order in rows if name == _FOUND), False)
+        return Matches([(name, counted[2 * i], counted[2 * i + 1]) for i, name in enumerate(_LISTED_STATUSES)],
+                       list(order or ()), False)
+    rows = session.execute(statement, values).all()
     # Elsewhere (SQLite) no arrays: the matches themselves, in order, each with how many were found.
     found_count = rows[0][4] if rows else session.execute(_found_count_statement(kinds), values).scalar_one()
     if found_count > SEARCH_CAP:
@@ -134,7 +130,7 @@ def _found_count_statement(words: tuple[str, ...]) -> Select:
 
 
 @functools.lru_cache(maxsize=512)
-def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgres: bool) -> CompoundSelect | Select:
+def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgres: bool) -> Select:
     """The matches' counts and ordered ids for a shape of search: built once, run with `shape_values`, the words'
     values (`_word_values`) and "cap"."""
     keys = sort_keys(shape)
@@ -147,15 +143,19 @@ def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgre
         shape, status_and_details=False)
     found = _found(words, _carried(listed))
     # The same query on the search's matches: each registration's column is the found row's.
-    matched = (ClauseAdapter(found.subquery("search_limited")).traverse(listed)
-               .cte("search_matched").prefix_with("MATERIALIZED", dialect="postgresql"))
+    matched = ClauseAdapter(found.subquery("search_limited")).traverse(listed)
+    # On Postgres OFFSET 0 keeps the matches a subquery of their own, each one's status worked out once for the
+    # eight counts that compare it (inlined, every count would work it out again), and not copied as a MATERIALIZED
+    # CTE would copy them: the one aggregate reads them as they come.
+    matched = (matched.offset(0) if postgres else matched).cte("search_matched")
     ordering = [matched.c[f"k{i}"].desc() if shape.dir == "desc" else matched.c[f"k{i}"].asc()
                 for i in range(len(keys))]
     how_many = select(func.count()).select_from(found.subquery()).scalar_subquery()
     if postgres:
-        counts = select(matched.c.status, func.count(), func.sum(matched.c.awaiting),
-                        cast(null(), ARRAY(Integer))).group_by(matched.c.status)
-        ids = select(literal(_FOUND), how_many, literal(0),
-                     func.array_agg(aggregate_order_by(matched.c.id, *ordering)).filter(matched.c.shown == 1))
-        return union_all(counts, ids)
+        counts = []
+        for name in _LISTED_STATUSES:
+            of_status = matched.c.status == name
+            counts += [func.count().filter(of_status), func.count().filter(and_(of_status, matched.c.awaiting == 1))]
+        return select(how_many, *counts,
+                      func.array_agg(aggregate_order_by(matched.c.id, *ordering)).filter(matched.c.shown == 1))
     return select(matched.c.id, matched.c.status, matched.c.awaiting, matched.c.shown, how_many).order_by(*ordering)
