@@ -43,12 +43,14 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
     ticket_types, waivers = choices.race_choices(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, query.FOREIGN_TICKET)
+    # The status names translated once for the page (a lazy one is translated each time it is written), the
+    # filter's and each row's badge ("Pending" rather than "Pending payment").
+    statuses = {name: str(label) for name, label in query.STATUSES.items()}
     return {
         "race": race, "filters": filters, "ticket_types": ticket_types, "waivers": waivers,
         "page": listing.registrant_page(db.session, race.id, filters, now, ticket_types=ticket_types, waivers=waivers),
-        "statuses": query.STATUSES, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
-        # each row's status badge, translated once for the page ("Pending" rather than "Pending payment")
-        "row_statuses": {**{name: str(label) for name, label in query.STATUSES.items()}, "pending": _("Pending")},
+        "statuses": statuses, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
+        "row_statuses": {**statuses, "pending": _("Pending")},
         "search_cap": SEARCH_CAP,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }
