@@ -50,6 +50,9 @@ class _WrittenEnum(Enum):
     rare, so statements of the registrant list and of checkout were planned afresh at every run, the planning
     costing Postgres more than the run (issue 17; tests/test_generic_plans.py). A status has a handful of values:
     a statement's text per value it is compared with, each prepared once.
+
+    SQLAlchemy refuses a written value in a statement run with a list of parameter sets (executemany): compare
+    with `bindparam(...)` in such a statement instead.
     """
 
     cache_ok = True
