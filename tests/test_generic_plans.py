@@ -21,7 +21,7 @@ from models import Order, OrderStatus, Registration
 from services import clock
 from services.capacity import order_capacity
 from services.checkout import _due_statement
-from services.inventory import held_counts
+from services.inventory import _held_counts_statement, held_counts
 from services.registrants.listing import registrant_page
 from services.registrants.query import RegistrantFilters
 from tests.factories import make_cart, make_order, make_profile, make_race
@@ -96,3 +96,13 @@ def test_the_registrant_list_is_planned_once_per_statement(db, opening, listing)
     rows = db.session.execute(text("SELECT statement, custom_plans FROM pg_prepared_statements")).all()
     assert len(rows) >= 2, "the page's statements were prepared on this connection"
     assert [" ".join(statement.split())[:200] for statement, custom in rows if custom > 5] == []
+
+
+def test_a_race_s_live_holds_are_counted_through_its_own_pending_orders(db, opening):
+    """Not through every race's: a race opening elsewhere, hundreds of buyers at the payment step, costs this race's
+    page, cart and checkout nothing (ix_orders_race_pending_until)."""
+    race, _cart = opening
+    statement = _held_counts_statement(False).params(now=clock.now(), ids=[t.id for t in race.ticket_types])
+    sql = str(statement.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+    plan = "\n".join(db.session.execute(text(f"EXPLAIN {sql}")).scalars())
+    assert "ix_orders_race_pending_until" in plan
