@@ -250,9 +250,14 @@ def _touch_registrations_of_changed_order(mapper, connection, order: Order) -> N
     """A ticket's status is its order's (paid, refunded, ...): when the order's status changes, its tickets count as
     changed for the API's delta sync, as a change of their own row does (Registration.updated_at)."""
     if inspect(order).attrs.status.history.has_changes():
-        registrations = Registration.__table__
-        connection.execute(registrations.update().where(registrations.c.order_id == order.id)
-                           .values(updated_at=utcnow()))
+        connection.execute(tickets_touched(order.id, utcnow()))
+
+
+def tickets_touched(order_id, at):
+    """The UPDATE that marks an order's tickets changed at `at` (values or bound parameters): for the hook above, and
+    for checkout's Core writes of an order's status (services/checkout.py), which no flush sees."""
+    registrations = Registration.__table__
+    return registrations.update().where(registrations.c.order_id == order_id).values(updated_at=at)
 
 
 # "Might this person have something in a cart?" (the header's cart badge): a cart of theirs, for any race. Deferred,

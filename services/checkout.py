@@ -22,6 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
 from models.base import utcnow
+from models.order import tickets_touched
 from services import clock, price_tiers, pricing
 from services.capacity import order_capacity
 from services.cart_status import cart_problems
@@ -178,8 +179,7 @@ def _write_order(session: Session, order: Order, values: dict, *, companion: str
 
 _COMPANIONS = {
     # Order's after_update hook does this on a flush that changes its status: a ticket's status is its order's.
-    "tickets_changed": lambda dialect: (update(Registration).where(Registration.order_id == bindparam("order_row"))
-                                            .values(updated_at=bindparam("written_at"))),
+    "tickets_changed": lambda dialect: tickets_touched(bindparam("order_row"), bindparam("written_at")),
     # A provider's replay may hand back a page already known, which stays as it is.
     "payment_page": lambda dialect: (dialect.insert(CheckoutSession)
                                          .values(id=bindparam("page_id"), order_id=bindparam("order_row"),
