@@ -17,7 +17,7 @@ from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
 from services.guest_carts import expire_guest_carts
-from services.inventory import count_sold, sold_count_drift
+from services.inventory import copy_order_statuses, count_sold, order_status_drift, sold_count_drift
 from services.mail.transports import transport_for
 from services.mail.worker import send_due_for
 from services.markdown import refill_description_html
@@ -105,22 +105,31 @@ def register_payment_commands(app: Flask) -> None:
         click.echo(f"Deleted {expire_guest_carts(db.session, clock.now())} guest cart(s).")
 
     @app.cli.command("inventory-check")
-    @click.option("--fix", is_flag=True, help="Rewrite the drifting counts from the tickets.")
+    @click.option("--fix", is_flag=True, help="Rewrite the drifting counts and statuses from the tickets and orders.")
     def inventory_check_command(fix: bool):
-        """Compare every ticket type's stored sold count with a recount of its tickets; exit 1 on drift."""
+        """Compare every ticket type's stored sold count with a recount of its tickets, and every ticket's copy of its
+        order's status with the order's; exit 1 on drift."""
         drift = sold_count_drift(db.session)
         for each in drift:
             click.echo(f"{each.race_slug} / {each.ticket_type_name} (ticket type {each.ticket_type_id}): "
                        f"stored {each.stored}, actual {each.actual}")
-        if not drift:
-            click.echo("Every ticket type's sold count matches its tickets.")
+        statuses = order_status_drift(db.session)
+        if statuses:
+            click.echo(f"{statuses} ticket(s) carry a status other than their order's.")
+        if not drift and not statuses:
+            click.echo("Every ticket type's sold count matches its tickets, and every ticket has its order's status.")
             return
         if not fix:
-            click.echo(f"{len(drift)} ticket type(s) drift; `flask inventory-check --fix` rewrites them.")
+            click.echo(f"{len(drift)} ticket type(s) and {statuses} ticket(s) drift; "
+                       "`flask inventory-check --fix` rewrites them.")
             raise click.exceptions.Exit(1)
         count_sold(db.session, [each.ticket_type_id for each in drift])
+        copy_order_statuses(db.session)
         db.session.commit()
-        click.echo(f"Fixed {len(drift)} ticket type(s).")
+        if drift:
+            click.echo(f"Fixed {len(drift)} ticket type(s).")
+        if statuses:
+            click.echo(f"Gave {statuses} ticket(s) their order's status again.")
 
     @app.cli.command("waitlist-offers")
     def waitlist_offers_command():

@@ -229,9 +229,10 @@ def _paid_registrations(session: Session, race: Race, waiver: WaiverVersion, wan
             bib += 1
             registrations.append({
                 **_signed(runner, waiver.id, paid_at - timedelta(minutes=2), rng),
-                "order_id": order_id, "race_id": race.id, "ticket_type_id": ticket_type.id,
-                "price": ticket_type.price, "waiver_guardian_name": "", "ticket_code": secrets.token_urlsafe(12),
-                "bib": bib, "created_at": paid_at - timedelta(minutes=3), "registered_at": paid_at})
+                "order_id": order_id, "order_status": OrderStatus.PAID, "race_id": race.id,
+                "ticket_type_id": ticket_type.id, "price": ticket_type.price, "waiver_guardian_name": "",
+                "ticket_code": secrets.token_urlsafe(12), "bib": bib, "created_at": paid_at - timedelta(minutes=3),
+                "registered_at": paid_at})
     for model, rows in ((Profile, profiles), (Order, orders), (Registration, registrations)):
         for start in range(0, len(rows), 5_000):
             session.execute(insert(model), rows[start:start + 5_000])
@@ -323,7 +324,8 @@ def seed(session: Session, now: datetime | None = None, spike_races: int = 2) ->
                                "total": total, "stripe_session_id": session_id, "checkout_url": "",
                                "reserved_until": reserved_until, "problem": "", "created_at": now, "updated_at": now})
         pending_regs.append({**_signed({**people.runner(), **buyer}, big_waiver.id, now, rng), "order_id": order_id,
-                             "race_id": big.id, "ticket_type_id": ten_k.id, "price": ten_k.price})
+                             "order_status": OrderStatus.PENDING, "race_id": big.id, "ticket_type_id": ten_k.id,
+                             "price": ten_k.price})
         sessions.append({"id": session_id, "order_id": order_id, "expires_at": reserved_until, "created_at": now})
         pending.append(PendingPayment(order_id, session_id, total, "USD", total - subtotal))
     session.execute(insert(Profile), pending_profiles)

@@ -23,9 +23,11 @@ from sqlalchemy import (
     exists,
     func,
     inspect,
+    select,
     text,
 )
-from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, object_session, relationship
+from sqlalchemy.orm.util import identity_key
 
 from models.base import Base, utcnow
 from models.discount import DiscountCode
@@ -172,6 +174,12 @@ class Registration(Base):
                                                 index=True)
     race_id: Mapped[int] = mapped_column(ForeignKey("races.id"), index=True)
     ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_types.id"), index=True)
+    # Its order's status, copied, so the registrant search counts and filters its matches by status without
+    # looking up each one's order (services/registrants/search.py, issue 17). Copied from the order when the
+    # ticket is added (below; a ticket is born in a cart), and by every change of the order's status with the
+    # same statement that marks the ticket changed (`tickets_touched`); `flask inventory-check` finds drift.
+    order_status: Mapped[OrderStatus] = mapped_column(_enum(OrderStatus, "order_status"),
+                                                      server_default=OrderStatus.CART.value)
     price: Mapped[int] = mapped_column(Integer, default=0)  # today's price while in a cart; fixed when reserved
     # The price step that price came from (services/price_tiers.py); none for a ticket type without steps.
     price_tier_id: Mapped[int | None] = mapped_column(ForeignKey("price_tiers.id", ondelete="SET NULL"), index=True)
@@ -245,19 +253,32 @@ def _refresh_registration_search_key(mapper, connection, registration: Registrat
         registration.search_key = key
 
 
+@event.listens_for(Registration, "before_insert")
+def _copy_order_status(mapper, connection, registration: Registration) -> None:
+    """A new ticket takes its order's status: the order's as loaded in the session (the cart it is added to), else
+    read in the INSERT itself."""
+    if registration.order_status is None:
+        order = object_session(registration).identity_map.get(identity_key(Order, registration.order_id))
+        registration.order_status = (order.status if order is not None else
+                                     select(Order.status).where(Order.id == registration.order_id).scalar_subquery())
+
+
 @event.listens_for(Order, "after_update")
 def _touch_registrations_of_changed_order(mapper, connection, order: Order) -> None:
-    """A ticket's status is its order's (paid, refunded, ...): when the order's status changes, its tickets count as
-    changed for the API's delta sync, as a change of their own row does (Registration.updated_at)."""
+    """A ticket's status is its order's (paid, refunded, ...): when the order's status changes, its tickets take the
+    new status (Registration.order_status) and count as changed for the API's delta sync, as a change of their own
+    row does (Registration.updated_at)."""
     if inspect(order).attrs.status.history.has_changes():
-        connection.execute(tickets_touched(order.id, utcnow()))
+        connection.execute(tickets_touched(order.id, order.status, utcnow()))
 
 
-def tickets_touched(order_id, at):
-    """The UPDATE that marks an order's tickets changed at `at` (values or bound parameters): for the hook above, and
-    for checkout's Core writes of an order's status (services/checkout.py), which no flush sees."""
+def tickets_touched(order_id, status, at):
+    """The UPDATE that gives an order's tickets its new `status` and marks them changed at `at` (values or bound
+    parameters): for the hook above, and for checkout's Core writes of an order's status (services/checkout.py),
+    which no flush sees."""
     registrations = Registration.__table__
-    return registrations.update().where(registrations.c.order_id == order_id).values(updated_at=at)
+    return (registrations.update().where(registrations.c.order_id == order_id)
+            .values(order_status=status, updated_at=at))
 
 
 # "Might this person have something in a cart?" (the header's cart badge): a cart of theirs, for any race. Deferred,

@@ -158,6 +158,7 @@ def _hold_spots(session: Session, order: Order, tickets: list[Registration], quo
         "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total},
         companion="tickets_changed")
     for ticket in tickets:
+        set_committed_value(ticket, "order_status", OrderStatus.PENDING)
         set_committed_value(ticket, "updated_at", written_at)
 
 
@@ -179,7 +180,8 @@ def _write_order(session: Session, order: Order, values: dict, *, companion: str
 
 _COMPANIONS = {
     # Order's after_update hook does this on a flush that changes its status: a ticket's status is its order's.
-    "tickets_changed": lambda dialect: tickets_touched(bindparam("order_row"), bindparam("written_at")),
+    "tickets_changed": lambda dialect: tickets_touched(bindparam("order_row"), bindparam("new_status"),
+                                                       bindparam("written_at")),
     # A provider's replay may hand back a page already known, which stays as it is.
     "payment_page": lambda dialect: (dialect.insert(CheckoutSession)
                                          .values(id=bindparam("page_id"), order_id=bindparam("order_row"),

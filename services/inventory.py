@@ -8,7 +8,8 @@ services/waitlist.py, never to a walk-in), except the spots an offer holds for t
 Paid tickets are not counted per request: each ticket type stores `sold_count` (paid, not refunded),
 changed by `keeping_sold_count` in the same locked transaction as whatever changes it, so the rule reads
 that plus live counts of what holds a spot only for now (unexpired reservations, waitlist offers), one
-statement whatever the race's size. `flask inventory-check` compares the stored counts with a recount.
+statement whatever the race's size. `flask inventory-check` compares the stored counts with a recount, and each
+ticket's copy of its order's status (Registration.order_status) with the order's.
 """
 from __future__ import annotations
 
@@ -145,6 +146,25 @@ def sold_count_drift(session: Session) -> list[Drift]:
         .where(TicketType.sold_count != actual)
         .order_by(Race.slug, TicketType.position, TicketType.id))
     return [Drift(*row) for row in rows]
+
+
+def _order_status_differs():
+    """Registrations whose copy of their order's status (Registration.order_status) is not their order's."""
+    return Registration.order_status != (select(Order.status).where(Order.id == Registration.order_id)
+                                         .correlate(Registration).scalar_subquery())
+
+
+def order_status_drift(session: Session) -> int:
+    """How many registrations carry a status other than their order's, for `flask inventory-check`."""
+    return session.scalar(select(func.count(Registration.id)).where(_order_status_differs()))
+
+
+def copy_order_statuses(session: Session) -> int:
+    """Give every registration whose copy drifted its order's status again (`flask inventory-check --fix`); returns
+    how many. No commit."""
+    return session.execute(update(Registration).where(_order_status_differs()).values(
+        order_status=select(Order.status).where(Order.id == Registration.order_id).scalar_subquery()),
+        execution_options={"synchronize_session": False}).rowcount
 
 
 @dataclass

@@ -16,6 +16,7 @@ import pytest
 from jinja2 import BytecodeCache
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.routing.rules import Rule
 
 from app import create_app
@@ -23,6 +24,7 @@ from config import TestConfig
 from extensions import db as _db
 from models import Base
 from services import clock
+from services.inventory import order_status_drift
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
 from tests.workers import per_worker
@@ -167,8 +169,15 @@ def app(migrated):
     yield app
     with app.app_context():
         _db.session.remove()
+        # Whatever the test did, every ticket still carries its order's status (Registration.order_status).
+        try:
+            drifted = order_status_drift(_db.session)
+        except (OperationalError, ProgrammingError):  # the schema is a migration test's, which restores it itself
+            drifted = 0
+        _db.session.remove()
         _db.engine.dispose()
     clock.reset()
+    assert not drifted, f"{drifted} ticket(s) carry a status other than their order's"
 
 
 @pytest.fixture

@@ -88,8 +88,8 @@ def many_paid_runners(db, race: Race, ticket_type: TicketType, count: int) -> No
     waiver = waiver_of(db, race)
     base = next(_seq) * 100_000
     db.session.execute(insert(Registration), [{
-        "order_id": order_id, "race_id": race.id, "ticket_type_id": ticket_type.id, "price": ticket_type.price,
-        "first_name": f"Bulk{i:05d}", "last_name": "Runner", "email": f"bulk{base + i}@example.com",
+        "order_id": order_id, "order_status": OrderStatus.PAID, "race_id": race.id, "ticket_type_id": ticket_type.id,
+        "price": ticket_type.price, "first_name": f"Bulk{i:05d}", "last_name": "Runner", "email": f"bulk{base + i}@example.com",
         "gender": "", "tshirt_size": "M", "emergency_name": "Grace Hopper", "emergency_phone": "+1 555 0100",
         "waiver_version_id": waiver.id if waiver else None, "waiver_signature": f"Bulk{i:05d} Runner",
         "waiver_guardian_name": "", "waiver_ip": "203.0.113.7", "waiver_signed_at": now,

@@ -48,8 +48,8 @@ def opening(db):
     buyer, ids = make_profile(db), [uuid.uuid4() for _ in range(3000)]
     db.session.execute(insert(Order), [{"id": order_id, "race_id": race.id, "buyer_id": buyer.id, "currency": race.currency,
                                         "status": OrderStatus.PAID} for order_id in ids])
-    db.session.execute(insert(Registration), [{"order_id": order_id, "race_id": race.id, "price": 4500,
-                                               "ticket_type_id": race.ticket_types[n % 2].id}
+    db.session.execute(insert(Registration), [{"order_id": order_id, "order_status": OrderStatus.PAID, "race_id": race.id,
+                                               "price": 4500, "ticket_type_id": race.ticket_types[n % 2].id}
                                               for n, order_id in enumerate(ids)])
     for _ in range(3):
         make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30))

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from extensions import db as database
 from models import CheckoutSession, Order, OrderStatus, OutboxMessage, Registration, StripeEvent, TaxMode, TicketType
+from models.order import tickets_touched
 from services import clock
 from services.checkout import expire_reservations
 from services.fulfillment import Payment, fulfill
@@ -467,6 +468,7 @@ def test_a_payment_that_lands_while_holds_are_expiring_is_never_turned_back_into
             state["paid"] = True
             with conn.engine.connect() as other:  # the webhook, on another connection
                 other.execute(update(Order).where(Order.id == pending.id).values(status=OrderStatus.PAID))
+                other.execute(tickets_touched(pending.id, OrderStatus.PAID, clock.now()))  # as a flush does
                 other.commit()
 
     clock.freeze(pending.reserved_until + timedelta(seconds=1))

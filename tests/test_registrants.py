@@ -759,6 +759,7 @@ def test_orders_of_other_races_never_leak_through_a_mismatched_registration(sign
     db.session.execute(Registration.__table__.update().where(Registration.id == stray.id).values(race_id=race.id))
     db.session.commit()
     assert listed_names(signed_in.get(url(race))) == []
+    assert listed_names(signed_in.get(url(race, "?q=stray"))) == []  # the search, which reads no order, too
     assert signed_in.get(url(race, f"/{stray.id}")).status_code == 404
     assert db.session.get(Order, stray.order_id).race_id == other.id
 

@@ -348,3 +348,22 @@ def test_the_migration_fills_the_counts_from_the_tickets_already_sold(app, db):
         upgrade(revision="heads")
         database.engine.dispose()
     assert sold(db, race) == expected
+
+
+def test_inventory_check_finds_a_ticket_whose_status_is_not_its_orders_and_fix_copies_it(db, runner):
+    race = make_race(db, slug="lake-run", tickets=[("10K", 4500, 10)])
+    many_paid_runners(db, race, race.ticket_types[0], 3)
+    stray = db.session.scalars(select(Registration.id).order_by(Registration.id)).first()
+    db.session.execute(update(Registration).where(Registration.id == stray).values(order_status=OrderStatus.PENDING))
+    db.session.commit()
+
+    found = runner.invoke(args=["inventory-check"])
+    assert found.exit_code == 1
+    assert "1 ticket(s) carry a status other than their order's." in found.output
+
+    fixed = runner.invoke(args=["inventory-check", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "Gave 1 ticket(s) their order's status again." in fixed.output
+    db.session.expire_all()
+    assert db.session.get(Registration, stray).order_status == OrderStatus.PAID
+    assert runner.invoke(args=["inventory-check"]).exit_code == 0

@@ -38,7 +38,8 @@ DETAILS = {"": _l("Either"), "pending": _l("Pending"), "complete": _l("Complete"
 # --- the one scoped query ------------------------------------------------------------------
 
 def registrants_query(race_id: int, *columns, now: datetime | None = None, listed_only: bool = True,
-                      ticket_type: bool = True, order_race: bool = True, registration_race: bool = True) -> Select:
+                      ticket_type: bool = True, order_race: bool = True, registration_race: bool = True,
+                      order_joined: bool = True) -> Select:
     """SELECT `columns` (default: Registration) FROM this race's registrations, joined to their order and ticket type.
 
     Listed registrants are those past the cart: paid, needing a refund, refunded, or pending with a live
@@ -52,28 +53,38 @@ def registrants_query(race_id: int, *columns, now: datetime | None = None, liste
     matches leave out the registration's (`registration_race=False`): they are the race's already
     (services/registrants/search.py), and Postgres, knowing nothing of them, would expect the condition to keep
     almost none and plan the joins for one row.
+
+    Without `order_joined` the order is not joined: its status is the copy on the ticket (Registration.order_status,
+    for `status_condition` and `status_column` too), and only a pending one's hold is looked up in it. For a search,
+    whose matches would each cost a lookup of their order.
     """
-    query = select(*(columns or (Registration,))).select_from(Registration).join(Order, Order.id == Registration.order_id)
+    query = select(*(columns or (Registration,))).select_from(Registration)
+    if order_joined:
+        query = query.join(Order, Order.id == Registration.order_id)
     query = query.where(*([Registration.race_id == race_id] if registration_race else []),
-                        *([Order.race_id == race_id] if order_race else []))
+                        *([Order.race_id == race_id] if order_race and order_joined else []))
     if ticket_type:
         query = query.join(TicketType, TicketType.id == Registration.ticket_type_id).where(TicketType.race_id == race_id)
     if listed_only:
-        query = query.where(or_(
-            Order.status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]),
-            holding_at(clock.now() if now is None else now)))
+        now = clock.now() if now is None else now
+        status = Order.status if order_joined else Registration.order_status
+        holding = (holding_at(now) if order_joined else and_(
+            status == OrderStatus.PENDING, select(Order.id).where(Order.id == Registration.order_id,
+                                                                  Order.race_id == race_id, holding_at(now))
+            .correlate(Registration).exists()))
+        query = query.where(or_(status.in_([OrderStatus.PAID, OrderStatus.NEEDS_REFUND, OrderStatus.REFUNDED]), holding))
     return query
 
 
-def status_condition(status: str):
+def status_condition(status: str, order_status=Order.status):
     """SQL condition for one of STATUSES, agreeing with `registrant_status`: the four statuses part the list, and
-    a ticket refunded on its own counts as refunded, not paid."""
+    a ticket refunded on its own counts as refunded, not paid. `order_status`: the order's, or the ticket's copy."""
     not_refunded = Registration.refunded_at.is_(None)
     return {
-        "paid": and_(Order.status == OrderStatus.PAID, not_refunded),
-        "refunded": or_(Order.status == OrderStatus.REFUNDED, Registration.refunded_at.is_not(None)),
-        "needs_refund": and_(Order.status == OrderStatus.NEEDS_REFUND, not_refunded),
-        "pending": and_(Order.status == OrderStatus.PENDING, not_refunded),
+        "paid": and_(order_status == OrderStatus.PAID, not_refunded),
+        "refunded": or_(order_status == OrderStatus.REFUNDED, Registration.refunded_at.is_not(None)),
+        "needs_refund": and_(order_status == OrderStatus.NEEDS_REFUND, not_refunded),
+        "pending": and_(order_status == OrderStatus.PENDING, not_refunded),
         "all": true(),
     }[status]
 
@@ -83,9 +94,9 @@ def status_condition(status: str):
 LISTED_BY_STATUS = frozenset({"paid", "needs_refund"})
 
 
-def status_column():
+def status_column(order_status=Order.status):
     """SQL for `registrant_status`, to count a list's registrants by status in the same query."""
-    return case((status_condition("refunded"), "refunded"), else_=Order.status)
+    return case((status_condition("refunded", order_status), "refunded"), else_=order_status)
 
 
 def awaiting_runner_condition():

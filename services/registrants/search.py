@@ -12,7 +12,9 @@ The statement is built once per shape of search (its words' kinds, the filters' 
 with the words, the race, the time and the filters' values as parameters, so a request spends no Python on
 building it (issue 17). Each match is read from the table once: the columns the counts, filters and order of its
 shape use are carried out of the search (`_carried`), not read again by id, and no others: every match is copied
-into the search's CTE, so a column carried for nothing costs once per match.
+into the search's CTE, so a column carried for nothing costs once per match. A match's status is the copy of its
+order's the ticket carries (Registration.order_status), so no match costs a lookup of its order, but a pending one,
+whose hold's end only the order knows (at 50,000 registrations "smith"'s 936 matches: 3.35 → 2.27 ms of Postgres).
 """
 from __future__ import annotations
 
@@ -134,12 +136,13 @@ def _matches_statement(shape: RegistrantFilters, words: tuple[str, ...], postgre
     """The matches' counts and ordered ids for a shape of search: built once, run with `shape_values`, the words'
     values (`_word_values`) and "cap"."""
     keys = sort_keys(shape)
-    shown = and_(status_condition(shape.status), _details_condition(shape.details))
+    status = Registration.order_status  # each match's order's status as copied on it: no lookup of its order
+    shown = and_(status_condition(shape.status, status), _details_condition(shape.details))
     listed = filtered_by_shape(
-        registrants_query(_RACE, Registration.id.label("id"), cast(status_column(), String).label("status"),
+        registrants_query(_RACE, Registration.id.label("id"), cast(status_column(status), String).label("status"),
                           case((awaiting_runner_condition(), 1), else_=0).label("awaiting"),
                           case((shown, 1), else_=0).label("shown"), *(key.label(f"k{i}") for i, key in enumerate(keys)),
-                          now=NOW, ticket_type=True, registration_race=False),
+                          now=NOW, ticket_type=True, registration_race=False, order_joined=False),
         shape, status_and_details=False)
     found = _found(words, _carried(listed))
     # The same query on the search's matches: each registration's column is the found row's.
