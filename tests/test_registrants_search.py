@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 
 from models import OrderStatus, Registration
 from services.registrants import search
@@ -20,7 +21,16 @@ from services.registrants.query import (
     registrants_query,
     search_condition,
 )
-from tests.registrant_factories import awaiting_runner, organized_race, organizer, race, runner, waiver_of  # noqa: F401
+from tests.registrant_factories import (  # noqa: F401  (fixtures: organizer, race, signed_in)
+    awaiting_runner,
+    many_paid_runners,
+    organized_race,
+    organizer,
+    race,
+    runner,
+    signed_in,
+    waiver_of,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SEARCHES = ["ada", "ADA", "smith", "Smith 5K", "zoe", "ÅNGSTRÖM", "lake ada", "a", "7", "0007", "1234567890",
@@ -129,3 +139,24 @@ def test_the_search_carries_out_only_the_columns_its_shape_reads(dialect):
         statement = search._matches_statement(shape, ("text",), dialect.name == "postgresql")
         selected = str(statement.compile(dialect=dialect)).split("(SELECT ", 1)[1].split("FROM registrations", 1)[0]
         assert {column.split(" AS ")[1].strip() for column in selected.split(", ")} == always | read, shape
+
+
+@pytest.mark.postgres
+def test_a_searched_page_of_50_reads_its_rows_with_few_enough_parameters_for_psycopg_to_keep_the_statement(
+        app, db, race, signed_in):
+    """psycopg keeps a statement's parsed text only under 51 parameters: the page's 50 ids go as one array."""
+    many_paid_runners(db, race, race.ticket_types[0], 60)
+    seen = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        html = signed_in.get(f"/manage/races/{race.id}/registrants?q=bulk").get_data(as_text=True)
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+    assert html.count("Bulk0") >= 50
+    rows = [parameters for statement, parameters in seen if "registrations.id = ANY" in statement]
+    assert len(rows) == 1 and len(rows[0]["ids"]) == 50
+    assert max(len(parameters) for _, parameters in seen) <= 50
