@@ -3,7 +3,8 @@
 The growth race (bench/seed.py) starts with 500 paid runners and is grown in place to 5,000 and
 50,000 (bulk multi-row INSERTs, then VACUUM and ANALYZE as autovacuum would, and, once the stored sold count exists, the app's own
 recount). At each size every page is asked in-process (Flask's test client, one request at a
-time, no network) a few times after a warm-up; the median is its cost. The registrants pages'
+time, no network) a few times after a warm-up (WARM_UP: until its statements are planned as a live server's are);
+the median is its cost. The registrants pages'
 middle and last page are found by following the page's own links (rel="last" when it has one,
 else its "Page X of Y" with the rel="next" link's page number), so a cursor works as well as ?page=N.
 """
@@ -26,6 +27,11 @@ PAGE_GOAL = 1.2         # race page, race list, cart fragment: 50,000 costs at m
 REGISTRANTS_GOAL = 1.5  # registrants pages
 SAMPLES = 15
 REGISTRANT_SAMPLES = 7
+# Runs of a page before it is timed: enough for its statements to be planned as a live server has them. psycopg
+# prepares a statement on its 6th run, and Postgres plans a prepared statement for its values at each of its first
+# 5 runs before it weighs a plan for any values, so a page's 11th run is the first in that steady state; with 2
+# runs of warm-up, the samples timed the planning, which the data's size changes too (issue 17).
+WARM_UP = 12
 
 _LINK = re.compile(r"<a\b[^>]*>", re.I)
 _PAGES = re.compile(r"Page\s+[\d,]+\s+of\s+([\d,]+)")
@@ -69,7 +75,7 @@ def page_links(html: str, path: str) -> dict[str, str]:
 
 
 def _timed(client, path: str, headers: dict, samples: int) -> tuple[float, int]:
-    for _ in range(2):
+    for _ in range(WARM_UP):
         response = client.get(path, headers=headers)
     costs = []
     for _ in range(samples):
