@@ -84,9 +84,11 @@ class CartOwner:
         return cls(profile_id=order.buyer_id) if order.buyer_id is not None else cls(guest_key=order.guest_key)
 
 
-def find_cart(session: Session, owner: CartOwner, race_id: int) -> Order | None:
-    return session.scalar(select(Order).where(owner.owns_clause(), Order.race_id == race_id,
-                                              Order.status == OrderStatus.CART))
+def find_cart(session: Session, owner: CartOwner, race_id: int, *, lock: bool = False) -> Order | None:
+    """The owner's cart for this race, if any; with `lock`, under its row lock (on Postgres), so a checkout in
+    another tab that makes it an order at the payment step first is waited for, and it is then no cart."""
+    query = select(Order).where(owner.owns_clause(), Order.race_id == race_id, Order.status == OrderStatus.CART)
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:
@@ -162,7 +164,9 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
         raise CartRefused({None: reason})
 
     types = _types_of_race(session, race, wanted)
-    cart = find_cart(session, owner, race.id)
+    # Locked: tickets added to a cart that a checkout turns into a payment would join an order already priced and
+    # sent to the payment page, as a cart's tickets (Registration.order_status).
+    cart = find_cart(session, owner, race.id, lock=True)
     in_cart = quantities_in_cart(session, cart) if cart is not None else Counter()
     left = spots_left(session, types.values(), now, order_id=cart.id if cart is not None else None)
     problems: dict[int | None, str] = {}

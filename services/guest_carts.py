@@ -69,8 +69,9 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
             except IntegrityError:  # another browser of this account made its cart for the race just now: join it
                 account = find_cart(session, owner, race.id)
         if account is not guest:
-            session.execute(update(Registration).where(Registration.order_id == guest.id)
-                            .values(order_id=account.id), execution_options={"synchronize_session": False})
+            session.execute(update(Registration).where(Registration.order_id == guest.id)  # a cart's to a cart
+                            .values(order_id=account.id, order_status=OrderStatus.CART),
+                            execution_options={"synchronize_session": False})
             # A waitlist offer's hold follows its tickets into the account's cart.
             session.execute(update(WaitlistEntry).where(WaitlistEntry.order_id == guest.id)
                             .values(order_id=account.id), execution_options={"synchronize_session": False})

@@ -1,0 +1,52 @@
+"""Tickets added in one tab while a checkout in another makes the cart an order at the payment step (Postgres: the
+two on their own connections) go to a new cart, never into the order already priced and sent to the payment page."""
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from extensions import db as database
+from models import Order, OrderStatus, Race, Registration
+from models.order import tickets_touched
+from services import clock
+from services.cart import CartOwner, add_tickets
+from tests.factories import make_cart, make_profile, make_race
+
+
+@pytest.mark.postgres
+def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_cart(app, db):
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    ten_k, buyer, now = race.ticket_types[0], make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)
+    with app.app_context():
+        engine = database.engine
+    checkout = engine.connect()  # the other tab's checkout: the cart's row is locked until it commits
+    checkout.execute(select(Order.id).where(Order.id == cart.id).with_for_update())
+    checkout.execute(update(Order).where(Order.id == cart.id)
+                     .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
+    checkout.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
+    added = {}
+
+    def add():
+        with app.app_context(), Session(engine) as session:
+            order, _ = add_tickets(session, CartOwner(profile_id=buyer.id), session.get(Race, race.id), {ten_k.id: 2},
+                                   now)
+            added["order"] = order.id
+
+    tab = threading.Thread(target=add)
+    tab.start()
+    time.sleep(0.3)
+    assert tab.is_alive()  # waiting for the checkout
+    checkout.commit()
+    checkout.close()
+    tab.join(30)
+
+    assert added["order"] != cart.id
+    tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
+    assert tickets == {cart.id: 1, added["order"]: 2}
+    assert db.session.get(Order, added["order"]).status == OrderStatus.CART
