@@ -29,8 +29,9 @@ SAMPLES = 15
 REGISTRANT_SAMPLES = 7
 # Runs of a page before it is timed: enough for its statements to be planned as a live server has them. psycopg
 # prepares a statement on its 6th run, and Postgres plans a prepared statement for its values at each of its first
-# 5 runs before it weighs a plan for any values, so a page's 11th run is the first in that steady state; with 2
-# runs of warm-up, the samples timed the planning, which the data's size changes too (issue 17).
+# 5 runs before it weighs a plan for any values, so a page's 11th run is the first in that steady state (and a
+# page's second statement of a kind, one run later); with 2 runs of warm-up, the samples timed the planning, which
+# the data's size changes too (issue 17).
 WARM_UP = 12
 
 _LINK = re.compile(r"<a\b[^>]*>", re.I)
