@@ -151,8 +151,8 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
 def _hold_spots(session: Session, order: Order, tickets: list[Registration], quote: pricing.Quote,
                 reserved_until: datetime) -> None:
     """The order holds its tickets' spots until `reserved_until`, at `quote`'s totals: PENDING, and its tickets given
-    that status and marked changed for the API's delta sync (as Order's `after_update` hook does on a flush). It runs with the ticket types
-    locked: one statement on Postgres, where the ORM's flush sends two."""
+    that status and marked changed for the API's delta sync (as Order's `after_update` hook does on a flush). It
+    runs with the ticket types locked: one statement on Postgres, where the ORM's flush sends two."""
     written_at = _write_order(session, order, {
         "status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
         "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total},
