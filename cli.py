@@ -124,12 +124,12 @@ def register_payment_commands(app: Flask) -> None:
                        "`flask inventory-check --fix` rewrites them.")
             raise click.exceptions.Exit(1)
         count_sold(db.session, [each.ticket_type_id for each in drift])
-        copy_order_statuses(db.session)
+        copied = copy_order_statuses(db.session)
         db.session.commit()
         if drift:
             click.echo(f"Fixed {len(drift)} ticket type(s).")
-        if statuses:
-            click.echo(f"Gave {statuses} ticket(s) their order's status again.")
+        if copied:
+            click.echo(f"Gave {copied} ticket(s) their order's status again.")
 
     @app.cli.command("waitlist-offers")
     def waitlist_offers_command():

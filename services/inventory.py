@@ -148,23 +148,23 @@ def sold_count_drift(session: Session) -> list[Drift]:
     return [Drift(*row) for row in rows]
 
 
-def _order_status_differs():
-    """Registrations whose copy of their order's status (Registration.order_status) is not their order's."""
-    return Registration.order_status != (select(Order.status).where(Order.id == Registration.order_id)
-                                         .correlate(Registration).scalar_subquery())
+def _orders_status():
+    """Per registration row: its order's status (correlated with registrations)."""
+    return select(Order.status).where(Order.id == Registration.order_id).correlate(Registration).scalar_subquery()
 
 
 def order_status_drift(session: Session) -> int:
-    """How many registrations carry a status other than their order's, for `flask inventory-check`."""
-    return session.scalar(select(func.count(Registration.id)).where(_order_status_differs()))
+    """How many registrations carry a status other than their order's (Registration.order_status), for `flask
+    inventory-check`."""
+    return session.scalar(select(func.count(Registration.id)).where(Registration.order_status != _orders_status()))
 
 
 def copy_order_statuses(session: Session) -> int:
     """Give every registration whose copy drifted its order's status again (`flask inventory-check --fix`); returns
     how many. No commit."""
-    return session.execute(update(Registration).where(_order_status_differs()).values(
-        order_status=select(Order.status).where(Order.id == Registration.order_id).scalar_subquery()),
-        execution_options={"synchronize_session": False}).rowcount
+    return session.execute(update(Registration).where(Registration.order_status != _orders_status())
+                           .values(order_status=_orders_status()),
+                           execution_options={"synchronize_session": False}).rowcount
 
 
 @dataclass
