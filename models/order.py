@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
@@ -144,13 +145,12 @@ class Registration(Base):
     __table_args__ = (
         UniqueConstraint("race_id", "bib", name="uq_registrations_race_bib"),
         # The registrant list's sorts, each read in order off its index (services/registrants/query.py)
-        Index("ix_registrations_race_name", "race_id", text("lower(last_name)"), text("lower(first_name)"), "id"),
+        Index("ix_registrations_race_name", "race_id", "name_key", "id"),
         Index("ix_registrations_race_bib_up", "race_id", text("coalesce(bib, 2147483647)"), "id"),
         Index("ix_registrations_race_bib_down", "race_id", text("coalesce(bib, -1)"), "id"),
         Index("ix_registrations_race_registered", "race_id", "registered_at", "id"),
         # the ticket sort reads each ticket type's runners by name, one type after another
-        Index("ix_registrations_race_ticket_name", "race_id", "ticket_type_id", text("lower(last_name)"),
-              text("lower(first_name)"), "id"),
+        Index("ix_registrations_race_ticket_name", "race_id", "ticket_type_id", "name_key", "id"),
         # ... and its counts per status, index only on Postgres
         Index("ix_registrations_race_order", "race_id", "order_id",
               postgresql_include=["ticket_type_id", "refunded_at", "runner_fills_in", "runner_details_at",
@@ -231,6 +231,12 @@ class Registration(Base):
     registered_at: Mapped[datetime] = mapped_column(default=_created_at)
     # What the registrant search compares (models/search_key.py): set on INSERT, kept by the ORM on UPDATE.
     search_key: Mapped[str] = mapped_column(Text, default=key_default(*SEARCHED_FIELDS), server_default="")
+    # The name sort's key (services/registrants/query.py), computed by the database: the last name, a tab (which no
+    # name holds), the first name, each lower-cased. One key sorts faster than two; on Postgres it is compared byte
+    # by byte (the "C" collation), the code point order a C.UTF-8 database (hosted Supabase's) gave the two names.
+    # On SQLite a virtual column (migrations/versions/perf_name_key.py).
+    name_key: Mapped[str] = mapped_column(Text().with_variant(Text(collation="C"), "postgresql"),
+                                          Computed("lower(last_name) || '\t' || lower(first_name)", persisted=True))
 
     order: Mapped[Order] = relationship(back_populates="registrations", lazy="raise")
     ticket_type: Mapped[TicketType] = relationship(lazy="raise")

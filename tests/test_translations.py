@@ -214,7 +214,7 @@ NOT_FOR_PEOPLE = {"debug", "info", "warning", "error", "exception", "critical", 
                   "format_time", "startswith", "endswith", "CheckConstraint", "Index", "UniqueConstraint",
                   "mapped_column", "Column", "bindparam", "literal_column", "label", "command", "option",
                   "argument", "group", "cli", "route", "get", "post", "put", "patch", "delete", "Field",
-                  "ConfigDict", "HTTPStatus", "setdefault", "ForeignKey", "TypeAdapter"}
+                  "ConfigDict", "HTTPStatus", "setdefault", "ForeignKey", "TypeAdapter", "Computed"}
 DEVELOPER_ERRORS = {"ValueError", "TypeError", "RuntimeError", "KeyError", "LookupError", "AssertionError",
                     "NotImplementedError", "AttributeError", "OSError", "PermissionError", "SystemExit",
                     "ImportError", "IndexError", "IntegrityError"}

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import func, insert, update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,7 +129,7 @@ def _assign_bibs(session: Session, race_id: int, ticket_type: TicketType, first:
     waiting = list(session.scalars(
         registrants_query(race_id, Registration.id, now=now)
         .where(status_condition("paid"), Registration.ticket_type_id == ticket_type.id, Registration.bib.is_(None))
-        .order_by(func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)))
+        .order_by(Registration.name_key, Registration.id)))
     if not waiting:
         raise BibRefused(_("Every paid %(type)s runner already has a bib.", type=ticket_type.name))
     used = set(session.scalars(registrants_query(race_id, Registration.bib, listed_only=False)

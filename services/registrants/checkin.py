@@ -134,6 +134,6 @@ def checkin_search(session: Session, race_id: int, q: str, now: datetime, limit:
         .join(buyer, buyer.id == Order.buyer_id)
         .outerjoin(WaiverVersion, WaiverVersion.id == Registration.waiver_version_id)
         .where(Order.status != OrderStatus.PENDING, search_condition(q))
-        .order_by(func.lower(Registration.last_name), func.lower(Registration.first_name), Registration.id)
+        .order_by(Registration.name_key, Registration.id)
         .limit(limit))
     return [Registrant(*row) for row in rows]

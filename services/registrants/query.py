@@ -249,10 +249,9 @@ _NO_BIB = {"asc": literal_column("2147483647"), "desc": literal_column("-1")}
 def sort_keys(filters: RegistrantFilters) -> list:
     """The list's sort as SQL expressions, all in one direction and never NULL, ending with the id so that no two
     rows tie: a page ends at one row's keys, and the next page starts after them (keyset paging)."""
-    names = [func.lower(Registration.last_name), func.lower(Registration.first_name)]
     return {
-        "name": names,
-        "ticket": [TicketType.position, TicketType.name, *names],
+        "name": [Registration.name_key],
+        "ticket": [TicketType.position, TicketType.name, Registration.name_key],
         "bib": [func.coalesce(Registration.bib, _NO_BIB[filters.dir])],
         "registered": [Registration.registered_at],
     }[filters.sort] + [Registration.id]
@@ -267,7 +266,7 @@ def order_by(filters: RegistrantFilters, *, backwards: bool = False) -> list:
 # --- cursors: where a page starts, in its link ----------------------------------------------
 
 # The Python type of each sort's keys, in the order of `sort_keys`.
-_CURSOR_TYPES = {"name": (str, str, int), "ticket": (int, str, str, str, int), "bib": (int, int),
+_CURSOR_TYPES = {"name": (str, int), "ticket": (int, str, str, int), "bib": (int, int),
                  "registered": (datetime, int)}
 BAD_CURSOR = _l("That page link is broken or out of date. Start again from the first page.")
 
@@ -307,7 +306,7 @@ def _cursor_key(value, kind: type):
     elif kind is int:
         if type(value) is int and -2**31 <= value < 2**63:
             return value
-    elif isinstance(value, str) and len(value) <= 200 and "\x00" not in value:
+    elif isinstance(value, str) and len(value) <= 500 and "\x00" not in value:
         try:
             value.encode()  # a lone surrogate (\udcff) is no text the database could compare
         except UnicodeEncodeError as problem:
