@@ -165,10 +165,10 @@ def _add_tickets(session: Session, owner: CartOwner, race: Race, quantities: dic
 
     types = _types_of_race(session, race, wanted)
     # Locked: tickets added to a cart that a checkout turns into a payment would join an order already priced and
-    # sent to the payment page, as a cart's tickets (Registration.order_status). The order is locked before its
-    # tickets' types (services/locking.py takes the types first): a checkout of this cart caught between its own two
-    # locks can deadlock with this add, and Postgres then ends one of the two, with nothing saved. Without the lock
-    # the same moment added the tickets to an order already paying, or deadlocked on the INSERT's key checks.
+    # sent to the payment page, as a cart's tickets (Registration.order_status). Only the order is locked, not the
+    # tickets' types: a checkout holds those `FOR NO KEY UPDATE` (services/locking.py), which lets this add's INSERT
+    # check its foreign key, so a checkout caught between its two locks waits for this add and then finds the cart
+    # changed, rather than both waiting on each other.
     cart = find_cart(session, owner, race.id, lock=True)
     in_cart = quantities_in_cart(session, cart) if cart is not None else Counter()
     left = spots_left(session, types.values(), now, order_id=cart.id if cart is not None else None)

@@ -4,6 +4,14 @@ Ticket types first (by id), then the order: checkout, fulfillment, refunds and r
 lock this way, so two of them never wait on each other in a circle. Postgres takes real row
 locks (`SELECT … FOR UPDATE`); SQLite has none, so a no-op UPDATE takes its database-wide
 write lock, which serializes writers just the same.
+
+A ticket type is locked `FOR NO KEY UPDATE`: it excludes every other lock of this protocol (and
+any write of the row) as `FOR UPDATE` would, but not the key-share lock that inserting a ticket
+takes on its type for the foreign key. Adding tickets to a cart locks the cart's order and then
+inserts them (services/cart.py): under `FOR UPDATE` that insert waited for a checkout holding the
+type, while the checkout waited for the order, and Postgres ended one of the two as a deadlock.
+Now the add goes through, and the checkout, once it has the order, finds the cart changed and
+says so (services/checkout.py).
 """
 from __future__ import annotations
 
@@ -35,7 +43,7 @@ def lock_ticket_types(session: Session, ticket_type_ids: Iterable[int]) -> None:
 def _lock_types_statement():
     """Built once (`ids` bound at each run): checkout runs it at the head of its locked part (issue 17)."""
     return (select(TicketType.id).where(TicketType.id.in_(bindparam("ids", expanding=True)))
-            .order_by(TicketType.id).with_for_update())
+            .order_by(TicketType.id).with_for_update(key_share=True))
 
 
 def lock_order_row(session: Session, order_id) -> None:

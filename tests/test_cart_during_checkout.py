@@ -50,3 +50,44 @@ def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_car
     tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
     assert tickets == {cart.id: 1, added["order"]: 2}
     assert db.session.get(Order, added["order"]).status == OrderStatus.CART
+
+
+@pytest.mark.postgres
+def test_tickets_added_while_a_checkout_holds_the_types_go_through_and_the_checkout_finds_the_cart_changed(app, db):
+    """A checkout between its two locks (the tickets' types held, the order not yet): the add, which locks the order
+    and then inserts tickets of those types, does not wait for the checkout's type locks, so the two never wait on
+    each other in a circle (a deadlock: Postgres ends one of them). The checkout then gets the order and refuses the
+    changed cart, as it does any cart changed during it."""
+    from services.capacity import order_capacity
+    from services.locking import lock_ticket_types
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    ten_k, buyer, now = race.ticket_types[0], make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)
+    with app.app_context():
+        engine = database.engine
+    checkout = Session(engine)  # the other tab's checkout, between its two locks
+    lock_ticket_types(checkout, [ten_k.id])
+    added = {}
+
+    def add():
+        with app.app_context(), Session(engine) as session:
+            order, _ = add_tickets(session, CartOwner(profile_id=buyer.id), session.get(Race, race.id), {ten_k.id: 2},
+                                   now)
+            session.commit()
+            added["order"] = order.id
+
+    tab = threading.Thread(target=add)
+    tab.start()
+    try:
+        tab.join(10)
+        assert not tab.is_alive(), "the add waited for the checkout's lock on the ticket type"
+        assert added["order"] == cart.id  # not yet paying: the tickets joined the cart
+        # The checkout's second lock, the order, is free again, and under it the cart holds three tickets where the
+        # checkout read one before its locks: it refuses the changed cart (services/checkout.py, CART_CHANGED).
+        locked, tickets, _capacity = order_capacity(checkout, cart.id, now, lock=True)
+        assert locked.status == OrderStatus.CART and len(tickets) == 3
+    finally:
+        checkout.rollback()
+        checkout.close()
+        tab.join(30)

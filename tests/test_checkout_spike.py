@@ -22,14 +22,19 @@ def race(db):
     return make_race(db, slug="opening-day", title="Opening Day", tickets=[("10K", 4500, 10), ("5K", 3000, 50)])
 
 
+def _locks(sql: str) -> bool:
+    """A row lock: the ticket types' FOR NO KEY UPDATE (services/locking.py) or the order's FOR UPDATE."""
+    return "FOR UPDATE" in sql or "FOR NO KEY UPDATE" in sql
+
+
 @contextmanager
 def lock_statements(engine):
-    """The row-lock statements services.locking sends (FOR UPDATE on Postgres, the no-op UPDATE on SQLite)."""
+    """The row-lock statements services.locking sends (FOR [NO KEY] UPDATE on Postgres, the no-op UPDATE on SQLite)."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         sql = " ".join(statement.split()).upper()
-        if "FOR UPDATE" in sql or sql.startswith(("UPDATE TICKET_TYPES SET POSITION", "UPDATE ORDERS SET STATUS")):
+        if _locks(sql) or sql.startswith(("UPDATE TICKET_TYPES SET POSITION", "UPDATE ORDERS SET STATUS")):
             seen.append(sql)
 
     event.listen(engine, "before_cursor_execute", record)
@@ -96,7 +101,7 @@ def test_the_locked_part_of_a_checkout_is_three_statements_and_its_commit(db, ra
     with statements_and_commits(database.engine) as (sent, committed):
         reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
 
-    first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR UPDATE" in s)
+    first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR NO KEY UPDATE" in s)
     locked_part = sent[first_lock:committed[0]]
     assert len(locked_part) == 3, locked_part
     assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
@@ -127,7 +132,7 @@ def test_the_reservation_commits_without_waiting_for_the_disk_and_the_payment_pa
         start_checkout(db.session, db.session.get(Order, order.id), Gateway(), datetime.now(UTC),
                        customer_email="a@example.com", success_url="https://x.test/ok", cancel_url="https://x.test/no")
 
-    first_lock = next(i for i, s in enumerate(sent) if "FOR UPDATE" in s)
+    first_lock = next(i for i, s in enumerate(sent) if _locks(s))
     assert "SET LOCAL SYNCHRONOUS_COMMIT TO OFF" in sent[:first_lock]
     assert sent.count("SET LOCAL SYNCHRONOUS_COMMIT TO OFF") == 1
     assert settings == ["on"]  # the transaction that records the page waits for its commit to be on disk
