@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models import Order, PriceTier, Registration, TicketType
 from services.inventory import held_columns, held_from, left_for_buyer, spots_problem
-from services.locking import lock_order_row
+from services.locking import lock_order_before_reading
 
 
 def capacity_problems(session: Session, registrations: list[Registration], now: datetime) -> list[str]:
@@ -61,14 +61,14 @@ def order_capacity(session: Session, order_id: uuid.UUID, now: datetime, *, lock
     and `capacity_check` of them: one statement, where checkout ran two, with the ticket types locked, where each
     round trip adds to the wait of every buyer queued behind (issue 17).
 
-    `lock`: the order is read under its row lock (services.locking), as the last of the locks checkout takes.
-    Its counts are then read in the same statement, after the lock: the ticket types' locks come first, in a
-    statement of their own, so every reservation committed before them is counted. Should this statement wait for
-    the order's own row, what it counts can only be older by a release of spots (everything that takes spots holds the
-    types' locks): it may refuse a spot freed a moment ago, never sell one twice."""
+    `lock`: the order is read under its row lock (services.locking), as the last of the locks checkout takes, taken
+    in a statement of its own just before (`lock_order_before_reading`): this statement's snapshot then follows every
+    lock, so it sees the tickets whoever held the order before added (a statement that locked the order itself and
+    waited for it would see them as they were when it started, and checkout would hold spots for tickets it never
+    checked), and every reservation committed before the ticket types' locks is counted."""
     if lock:
-        lock_order_row(session, order_id)
-    rows = session.execute(_order_capacity_statement(lock), {"now": now, "order_id": order_id}).all()
+        lock_order_before_reading(session, order_id)
+    rows = session.execute(_order_capacity_statement(), {"now": now, "order_id": order_id}).all()
     if not rows:
         return OrderCapacity(None, [], Capacity([], [], 0, set()))
     tickets = [registration for _, registration, *_ in rows if registration is not None]
@@ -80,7 +80,7 @@ def order_capacity(session: Session, order_id: uuid.UUID, now: datetime, *, lock
 
 
 @cache
-def _order_capacity_statement(lock: bool):
+def _order_capacity_statement():
     """A row per ticket; each type's counts computed once, in a CTE of its own (materialized: inlined, Postgres ran
     the counts again for each ticket of the type, a walk over the pending orders each)."""
     order_id = bindparam("order_id")
@@ -94,7 +94,7 @@ def _order_capacity_statement(lock: bool):
                  .outerjoin(checked, checked.c.type_id == Registration.ticket_type_id)
                  .where(Order.id == order_id).order_by(Registration.id)
                  .execution_options(populate_existing=True))
-    return statement.with_for_update(of=Order) if lock else statement
+    return statement
 
 
 def _checked_columns(order_id):

@@ -2,8 +2,8 @@
 
 Ticket types first (by id), then the order: checkout, fulfillment, refunds and releases all
 lock this way, so two of them never wait on each other in a circle. Postgres takes real row
-locks (`SELECT … FOR UPDATE`); SQLite has none, so a no-op UPDATE takes its database-wide
-write lock, which serializes writers just the same.
+locks (`SELECT … FOR NO KEY UPDATE` of the types, `FOR UPDATE` of the order); SQLite has none,
+so a no-op UPDATE takes its database-wide write lock, which serializes writers just the same.
 
 A ticket type is locked `FOR NO KEY UPDATE`: it excludes every other lock of this protocol (and
 any write of the row) as `FOR UPDATE` would, but not the key-share lock that inserting a ticket
@@ -11,7 +11,8 @@ takes on its type for the foreign key. Adding tickets to a cart locks the cart's
 inserts them (services/cart.py): under `FOR UPDATE` that insert waited for a checkout holding the
 type, while the checkout waited for the order, and Postgres ended one of the two as a deadlock.
 Now the add goes through, and the checkout, once it has the order, finds the cart changed and
-says so (services/checkout.py).
+says so (services/checkout.py): it takes the order's lock in a statement of its own and reads the
+tickets after it (`lock_order_before_reading`), so it sees the add's tickets.
 """
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def lock_order_row(session: Session, order_id) -> None:
     takes its write lock instead; on Postgres nothing, the statement's own lock is the one."""
     if not _postgres(session):
         session.execute(update(Order).where(Order.id == order_id).values(status=Order.status))
+
+
+def lock_order_before_reading(session: Session, order_id) -> None:
+    """The order's row lock, in a statement of its own, for a transaction whose next statement reads the order's
+    tickets: that statement's snapshot is then taken once the lock is held, so it sees every ticket committed by
+    whoever held the order before (adding tickets to a cart locks it: services/cart.py). A statement that both
+    locks the order and joins its tickets sees, after waiting for the lock, the order as its holder left it but
+    the tickets as they were when it started. On SQLite the no-op write (`lock_order_row`)."""
+    if _postgres(session):
+        session.connection().execute(_lock_order_statement(), {"order_id": order_id})
+    else:
+        lock_order_row(session, order_id)
+
+
+@cache
+def _lock_order_statement():
+    return select(Order.id).where(Order.id == bindparam("order_id")).with_for_update()
 
 
 def lock_order(session: Session, order_id) -> Order | None:

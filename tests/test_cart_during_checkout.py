@@ -91,3 +91,49 @@ def test_tickets_added_while_a_checkout_holds_the_types_go_through_and_the_check
         checkout.rollback()
         checkout.close()
         tab.join(30)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("same_type", [True, False], ids=["same ticket type", "another ticket type"])
+def test_a_checkout_that_waited_for_an_add_to_its_cart_sees_the_added_tickets_and_refuses(app, db, same_type):
+    """A checkout waiting for the cart's order while an add holds it (the add has inserted its tickets, not yet
+    committed) reads the tickets once it has the lock, so it finds the cart changed. Read in the statement that waited
+    for the lock, they were as that statement began: without the add's, so checkout checked one ticket and held spots
+    for three."""
+    from services.cart import _add_tickets
+    from services.checkout import CART_CHANGED, CheckoutRefused, reserve
+
+    race = make_race(db, tickets=[("10K", 4500, 10), ("5K", 3000, 10)])
+    ten_k, five_k, buyer, now = *race.ticket_types[:2], make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)
+    with app.app_context():
+        engine = database.engine
+    adding = Session(engine)  # the other tab's add, its tickets inserted, not yet committed
+    _add_tickets(adding, CartOwner(profile_id=buyer.id), adding.get(Race, race.id), {(ten_k if same_type else five_k).id: 2},
+                 now)
+    outcome = {}
+
+    def check_out():
+        with app.app_context(), Session(engine) as session:
+            try:
+                reserve(session, session.get(Order, cart.id), now)
+                session.commit()
+                outcome["reserved"] = True
+            except CheckoutRefused as refused:
+                session.rollback()
+                outcome["refused"] = str(refused)
+
+    checkout = threading.Thread(target=check_out)
+    checkout.start()
+    try:
+        time.sleep(0.5)
+        assert checkout.is_alive()  # waiting for the order the add holds
+        adding.commit()
+    finally:
+        adding.close()
+        checkout.join(30)
+    assert outcome == {"refused": str(CART_CHANGED)}
+    assert db.session.get(Order, cart.id).status == OrderStatus.CART
+    held = db.session.execute(select(func.count()).where(Registration.order_id == cart.id,
+                                                         Registration.order_status != OrderStatus.CART)).scalar_one()
+    assert held == 0

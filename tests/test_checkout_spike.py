@@ -92,19 +92,23 @@ def test_a_checkout_with_room_still_reserves_under_the_locks(db, race):
 
 
 @pytest.mark.postgres
-def test_the_locked_part_of_a_checkout_is_three_statements_and_its_commit(db, race):
+def test_the_locked_part_of_a_checkout_is_four_statements_and_its_commit(db, race):
     """While a checkout holds the ticket type locks, every buyer queued behind it waits for each of its round trips
-    (at an opening, that part times the queue is the last buyer's wait): the lock, the order with its tickets and
-    their count in one statement, the order's new state with its tickets' sync mark in another, then COMMIT; no price
-    steps read for types without any, no waitlist offer marked in a cart without one."""
+    (at an opening, that part times the queue is the last buyer's wait): the types' lock, the order's lock, the order
+    with its tickets and their count in one statement, the order's new state with its tickets' sync mark in another,
+    then COMMIT; no price steps read for types without any, no waitlist offer marked in a cart without one. The
+    order's lock is a statement of its own so that the tickets are read after it (services/locking.py,
+    `lock_order_before_reading`; test_cart_during_checkout.py)."""
     order = make_cart(db, race, {race.ticket_types[0]: 2})
     with statements_and_commits(database.engine) as (sent, committed):
         reserve(db.session, db.session.get(Order, order.id), datetime.now(UTC))
 
     first_lock = next(i for i, s in enumerate(sent) if s.startswith("SELECT TICKET_TYPES.ID") and "FOR NO KEY UPDATE" in s)
     locked_part = sent[first_lock:committed[0]]
-    assert len(locked_part) == 3, locked_part
-    assert "FOR UPDATE OF ORDERS" in locked_part[1] and "JOIN REGISTRATIONS" in locked_part[1]
+    assert len(locked_part) == 4, locked_part
+    assert locked_part[1].startswith("SELECT ORDERS.ID") and locked_part[1].endswith("FOR UPDATE")
+    locked_part = [locked_part[0], *locked_part[2:]]
+    assert "JOIN REGISTRATIONS" in locked_part[1] and "FOR UPDATE" not in locked_part[1]
     assert "SOLD_COUNT" in locked_part[1] and "JOIN TICKET_TYPES" in locked_part[1]
     assert locked_part[2].startswith("WITH TICKETS_CHANGED AS (UPDATE REGISTRATIONS") and "UPDATE ORDERS" in locked_part[2]
     assert not any("PRICE_TIERS" in s and "COUNT(ORDERS.ID)" in s for s in locked_part)

@@ -153,7 +153,7 @@ def _roster_rows(session: Session, race: Race, *conditions):
     return session.execute(
         registrants_query(race.id, *_ROSTER_COLUMNS)
         .where(Registration.ticket_code.is_not(None), Order.status != OrderStatus.PENDING, *conditions)
-        .order_by(Registration.last_name, Registration.first_name, Registration.id)).all()
+        .order_by(Registration.name_key, Registration.id)).all()  # the registrant list's order
 
 
 def _runner(row, waiver_needed: bool) -> dict:
