@@ -77,14 +77,16 @@ def race_or_404(slug: str) -> Race:
     return race
 
 
-def find_own_cart(race: Race) -> Order | None:
-    """This person's cart for the race (signed in or not), if they have one."""
+def find_own_cart(race: Race, *, lock: bool = False) -> Order | None:
+    """This person's cart for the race (signed in or not), if they have one; `lock`: see `find_cart`."""
     owner = cart_owner()
-    return cart_service.find_cart(db.session, owner, race.id) if owner is not None else None
+    return cart_service.find_cart(db.session, owner, race.id, lock=lock) if owner is not None else None
 
 
 def _own_cart_or_404(race: Race) -> Order:
-    order = find_own_cart(race)
+    """The cart a change is posted to, under its row lock until the change commits (`find_cart`): a checkout of it
+    in another tab is waited for, and it is then no cart, rather than changed after it was priced for payment."""
+    order = find_own_cart(race, lock=True)
     if order is None:
         abort_for_user(404, _("Your cart for this race is empty."))
     return order

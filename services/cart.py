@@ -86,7 +86,9 @@ class CartOwner:
 
 def find_cart(session: Session, owner: CartOwner, race_id: int, *, lock: bool = False) -> Order | None:
     """The owner's cart for this race, if any; with `lock`, under its row lock (on Postgres), so a checkout in
-    another tab that makes it an order at the payment step first is waited for, and it is then no cart."""
+    another tab that makes it an order at the payment step first is waited for, and it is then no cart. Every
+    change of a cart takes it so (blueprints/cart.py's `_own_cart_or_404`, `_add_tickets`): a ticket removed, a
+    quantity lowered or a code changed after checkout priced the order would change an order being paid for."""
     query = select(Order).where(owner.owns_clause(), Order.race_id == race_id, Order.status == OrderStatus.CART)
     return session.scalar(query.with_for_update() if lock else query)
 

@@ -2,6 +2,7 @@
 two on their own connections) go to a new cart, never into the order already priced and sent to the payment page."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import timedelta
@@ -18,6 +19,17 @@ from services.cart import CartOwner, add_tickets
 from tests.factories import make_cart, make_profile, make_race
 
 
+def _checkout_making_a_payment(engine, order_id, now):
+    """The other tab's checkout, uncommitted: the cart's row locked, the order PENDING with its tickets, as checkout
+    writes them; the cart's row stays locked until it commits."""
+    checkout = engine.connect()
+    checkout.execute(select(Order.id).where(Order.id == order_id).with_for_update())
+    checkout.execute(update(Order).where(Order.id == order_id)
+                     .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
+    checkout.execute(tickets_touched(order_id, OrderStatus.PENDING, now))
+    return checkout
+
+
 @pytest.mark.postgres
 def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_cart(app, db):
     race = make_race(db, tickets=[("10K", 4500, 10)])
@@ -25,11 +37,7 @@ def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_car
     cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)
     with app.app_context():
         engine = database.engine
-    checkout = engine.connect()  # the other tab's checkout: the cart's row is locked until it commits
-    checkout.execute(select(Order.id).where(Order.id == cart.id).with_for_update())
-    checkout.execute(update(Order).where(Order.id == cart.id)
-                     .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
-    checkout.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
+    checkout = _checkout_making_a_payment(engine, cart.id, now)
     added = {}
 
     def add():
@@ -137,3 +145,42 @@ def test_a_checkout_that_waited_for_an_add_to_its_cart_sees_the_added_tickets_an
     held = db.session.execute(select(func.count()).where(Registration.order_id == cart.id,
                                                          Registration.order_status != OrderStatus.CART)).scalar_one()
     assert held == 0
+
+
+@pytest.mark.postgres
+def test_a_ticket_removed_while_a_checkout_makes_the_cart_a_payment_stays_in_the_order(app, db, client):
+    """The other changes of a cart (removing a ticket, its quantity, its code) wait for a checkout of it too, and
+    then find no cart: the order being paid for keeps the tickets and the totals it was priced with."""
+    from tests.factories import login
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    ten_k, buyer, now = race.ticket_types[0], make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 2}, buyer=buyer)
+    first, total = min(r.id for r in cart.registrations), cart.total
+    login(client, buyer)
+    page = client.get("/", headers={"HX-Request": "false"}).get_data(as_text=True)
+    csrf = re.search(r'"X-CSRFToken": "([^"]+)"', page)[1]
+    with app.app_context():
+        engine = database.engine
+    checkout = _checkout_making_a_payment(engine, cart.id, now)
+    answered = {}
+
+    def remove():
+        answered["status"] = client.post(f"/races/{race.slug}/cart/tickets/{first}/remove",
+                                         data={"csrf_token": csrf}).status_code
+
+    tab = threading.Thread(target=remove)
+    tab.start()
+    try:
+        time.sleep(0.3)
+        assert tab.is_alive()  # waiting for the checkout
+        checkout.commit()
+    finally:
+        checkout.close()
+        tab.join(30)
+
+    assert answered == {"status": 404}  # "Your cart for this race is empty."
+    db.session.expire_all()
+    order = db.session.get(Order, cart.id)
+    assert order.status == OrderStatus.PENDING and order.total == total
+    assert db.session.execute(select(func.count()).where(Registration.order_id == cart.id)).scalar_one() == 2
