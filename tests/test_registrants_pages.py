@@ -239,3 +239,21 @@ def test_a_search_past_the_cap_says_more_than_and_still_pages_through(signed_in,
     assert sorted(i for p in pages for i in p) == sorted(twins)
     back = get(signed_in, link(get(signed_in, link(first, "Next")), "← Previous"))
     assert ids(back) == pages[0]
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_the_name_sort_is_last_then_first_name_case_blind_however_the_names_overlap(signed_in, db, race, direction):
+    """The name sort's one key (registrations.name_key: last name, a tab, first name) orders as the two names did:
+    a last name that begins another ("De", "De Vries") comes first whatever the first names, case set aside."""
+    many_paid_runners(db, race, race.ticket_types[0], 8)
+    names = [("De Vries", "Anna"), ("De", "Zed"), ("de", "ann"), ("O'Brien", "Kai"), ("Obrien", "Al"),
+             ("DE", "Bo"), ("Devries", "A"), ("De-Vries", "Cy")]
+    listed = list(db.session.scalars(select(Registration.id).where(Registration.race_id == race.id)
+                                     .order_by(Registration.id)))
+    for registration_id, (last, first) in zip(listed, names, strict=True):
+        db.session.execute(update(Registration).where(Registration.id == registration_id)
+                           .values(last_name=last, first_name=first))
+    db.session.commit()
+    expected = [i for _, _, i in sorted((last.lower(), first.lower(), i) for i, (last, first) in zip(listed, names, strict=True))]
+    shown = ids(get(signed_in, f"{url(race)}?sort=name&dir={direction}"))
+    assert shown == (expected if direction == "asc" else expected[::-1])
