@@ -204,12 +204,16 @@ def index():
 # --- the tickets the runner forms are for ------------------------------------------------
 
 def _own_registration_or_404(registration_id: int) -> Registration:
-    """A ticket in this person's open cart (signed in or not); anyone else's (or a paid one) is a 404."""
+    """A ticket in this person's open cart (signed in or not); anyone else's (or a paid one) is a 404. For a change
+    (a POST), its cart is read under its row lock, as `_own_cart_or_404` reads it: a checkout of the cart is waited
+    for, and the ticket is then in no open cart."""
     owner = cart_owner()
-    registration = None if owner is None else db.session.scalar(
-        select(Registration).join(Order, Order.id == Registration.order_id)
-        .options(joinedload(Registration.ticket_type), joinedload(Registration.order))
-        .where(Registration.id == registration_id, owner.owns_clause(), Order.status == OrderStatus.CART))
+    query = (select(Registration).join(Order, Order.id == Registration.order_id)
+             .options(joinedload(Registration.ticket_type), joinedload(Registration.order))
+             .where(Registration.id == registration_id, owner.owns_clause(), Order.status == OrderStatus.CART)
+             ) if owner is not None else None
+    registration = None if query is None else db.session.scalar(
+        query.with_for_update(of=Order) if request.method == "POST" else query)
     if registration is None:
         abort_for_user(404, _("There's no ticket like that in your cart."))
     return registration

@@ -148,9 +148,12 @@ def test_a_checkout_that_waited_for_an_add_to_its_cart_sees_the_added_tickets_an
 
 
 @pytest.mark.postgres
-def test_a_ticket_removed_while_a_checkout_makes_the_cart_a_payment_stays_in_the_order(app, db, client):
-    """The other changes of a cart (removing a ticket, its quantity, its code) wait for a checkout of it too, and
-    then find no cart: the order being paid for keeps the tickets and the totals it was priced with."""
+@pytest.mark.parametrize("change", ["/races/{slug}/cart/tickets/{ticket}/remove", "/cart/runners/{ticket}"],
+                         ids=["a ticket removed", "a runner saved"])
+def test_a_cart_changed_while_a_checkout_makes_it_a_payment_is_no_cart_and_the_order_stays(app, db, client, change):
+    """The other changes of a cart (removing a ticket, its quantity, its code, a runner's details) wait for a
+    checkout of it too, and then find no cart: the order being paid for keeps the tickets and the totals it was
+    priced with."""
     from tests.factories import login
 
     race = make_race(db, tickets=[("10K", 4500, 10)])
@@ -166,8 +169,8 @@ def test_a_ticket_removed_while_a_checkout_makes_the_cart_a_payment_stays_in_the
     answered = {}
 
     def remove():
-        answered["status"] = client.post(f"/races/{race.slug}/cart/tickets/{first}/remove",
-                                         data={"csrf_token": csrf}).status_code
+        answered["status"] = client.post(change.format(slug=race.slug, ticket=first),
+                                         data={"csrf_token": csrf, "first_name": "Changed"}).status_code
 
     tab = threading.Thread(target=remove)
     tab.start()
@@ -179,8 +182,10 @@ def test_a_ticket_removed_while_a_checkout_makes_the_cart_a_payment_stays_in_the
         checkout.close()
         tab.join(30)
 
-    assert answered == {"status": 404}  # "Your cart for this race is empty."
+    assert answered == {"status": 404}  # no cart, no ticket in an open cart
     db.session.expire_all()
     order = db.session.get(Order, cart.id)
     assert order.status == OrderStatus.PENDING and order.total == total
     assert db.session.execute(select(func.count()).where(Registration.order_id == cart.id)).scalar_one() == 2
+    assert "Changed" not in set(db.session.scalars(select(Registration.first_name)
+                                                   .where(Registration.order_id == cart.id)))
