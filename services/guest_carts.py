@@ -52,14 +52,20 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
     join the buyer's: the buyer's code stays; else the guest's, if it still passes. Where a ticket
     type now has more than MAX_PER_TYPE, blank tickets go first; runners someone filled in are
     never dropped (the cart then asks the buyer to choose). Returns what the buyer should be told.
+
+    Both carts are read under their row locks (on Postgres), as every change of a cart is (services/cart.py): a
+    checkout of the account's cart in another browser, making it an order at the payment step, is waited for, and
+    the cart is then no longer found, so the guest's tickets become the account's new cart instead of joining the
+    order already priced and sent to the payment page. Two sign-ins of one visitor at once merge their carts once.
     """
     guest_carts = list(session.scalars(select(Order).where(Order.guest_key == guest_key,
-                                                           Order.status == OrderStatus.CART)))
+                                                           Order.status == OrderStatus.CART)
+                                       .order_by(Order.id).with_for_update()))
     notices: list[str] = []
     owner = CartOwner(profile_id=buyer_id)
     for guest in guest_carts:
         race = session.get(Race, guest.race_id)
-        account = find_cart(session, owner, race.id)
+        account = find_cart(session, owner, race.id, lock=True)
         guest_code_id = guest.discount_code_id
         if account is None:
             try:
@@ -67,7 +73,7 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
                     guest.guest_key, guest.buyer_id, guest.discount_code_id = None, buyer_id, None
                 account = guest
             except IntegrityError:  # another browser of this account made its cart for the race just now: join it
-                account = find_cart(session, owner, race.id)
+                account = find_cart(session, owner, race.id, lock=True)
         if account is not guest:
             session.execute(update(Registration).where(Registration.order_id == guest.id)  # a cart's to a cart
                             .values(order_id=account.id, order_status=OrderStatus.CART),

@@ -30,6 +30,20 @@ def _checkout_making_a_payment(engine, order_id, now):
     return checkout
 
 
+def _waits_for_the_checkout(checkout, work) -> None:
+    """`work` in a thread of its own (the other tab): it waits for the uncommitted checkout, which then commits, and
+    it finishes."""
+    tab = threading.Thread(target=work)
+    tab.start()
+    try:
+        time.sleep(0.3)
+        assert tab.is_alive()  # waiting for the checkout
+        checkout.commit()
+    finally:
+        checkout.close()
+        tab.join(30)
+
+
 @pytest.mark.postgres
 def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_cart(app, db):
     race = make_race(db, tickets=[("10K", 4500, 10)])
@@ -46,13 +60,7 @@ def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_car
                                    now)
             added["order"] = order.id
 
-    tab = threading.Thread(target=add)
-    tab.start()
-    time.sleep(0.3)
-    assert tab.is_alive()  # waiting for the checkout
-    checkout.commit()
-    checkout.close()
-    tab.join(30)
+    _waits_for_the_checkout(checkout, add)
 
     assert added["order"] != cart.id
     tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
@@ -172,15 +180,7 @@ def test_a_cart_changed_while_a_checkout_makes_it_a_payment_is_no_cart_and_the_o
         answered["status"] = client.post(change.format(slug=race.slug, ticket=first),
                                          data={"csrf_token": csrf, "first_name": "Changed"}).status_code
 
-    tab = threading.Thread(target=remove)
-    tab.start()
-    try:
-        time.sleep(0.3)
-        assert tab.is_alive()  # waiting for the checkout
-        checkout.commit()
-    finally:
-        checkout.close()
-        tab.join(30)
+    _waits_for_the_checkout(checkout, remove)
 
     assert answered == {"status": 404}  # no cart, no ticket in an open cart
     db.session.expire_all()
@@ -189,3 +189,37 @@ def test_a_cart_changed_while_a_checkout_makes_it_a_payment_is_no_cart_and_the_o
     assert db.session.execute(select(func.count()).where(Registration.order_id == cart.id)).scalar_one() == 2
     assert "Changed" not in set(db.session.scalars(select(Registration.first_name)
                                                    .where(Registration.order_id == cart.id)))
+
+
+@pytest.mark.postgres
+def test_a_guest_cart_merged_at_sign_in_while_a_checkout_of_the_account_s_cart_makes_it_a_payment_stays_a_cart(app, db):
+    """Signing in on a phone with a guest cart while the account's cart for the same race goes to the payment page in
+    another browser: the merge waits for that checkout and then finds no account cart, so the guest's tickets become
+    the account's new cart; the order being paid for keeps its tickets and its total."""
+    from services.guest_carts import guest_key_hash, guest_owner, merge_guest_carts, new_guest_key
+
+    race = make_race(db, tickets=[("10K", 4500, 10), ("5K", 3000, 10)])
+    ten_k, five_k = race.ticket_types[:2]
+    buyer, now = make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)
+    total = cart.total
+    key = new_guest_key()
+    guest, _ = add_tickets(db.session, guest_owner(key), race, {five_k.id: 2}, now)
+    db.session.commit()
+    with app.app_context():
+        engine = database.engine
+    checkout = _checkout_making_a_payment(engine, cart.id, now)
+
+    def sign_in():
+        with app.app_context(), Session(engine) as session:
+            merge_guest_carts(session, guest_key_hash(key), buyer.id, now)
+
+    _waits_for_the_checkout(checkout, sign_in)
+
+    db.session.expire_all()
+    order = db.session.get(Order, cart.id)
+    assert order.status == OrderStatus.PENDING and order.total == total
+    tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
+    assert tickets == {cart.id: 1, guest.id: 2}
+    merged = db.session.get(Order, guest.id)
+    assert (merged.status, merged.buyer_id, merged.guest_key) == (OrderStatus.CART, buyer.id, None)

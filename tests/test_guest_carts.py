@@ -135,9 +135,9 @@ def test_an_account_cart_made_in_another_browser_during_the_merge_is_joined_not_
     hashed, guest = guest_cart(db, race, {ten_k: 1}, named=1)
     looked = []
 
-    def find_cart_racing(session, owner, race_id):  # our first look came before the other browser's insert
+    def find_cart_racing(session, owner, race_id, *, lock=False):  # our first look came before the other browser's insert
         looked.append(race_id)
-        return None if len(looked) == 1 else cart_service.find_cart(session, owner, race_id)
+        return None if len(looked) == 1 else cart_service.find_cart(session, owner, race_id, lock=lock)
 
     monkeypatch.setattr("services.guest_carts.find_cart", find_cart_racing)
     assert merge_guest_carts(db.session, hashed, buyer.id, NOW) == []
