@@ -97,9 +97,10 @@ def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:
     """The owner's cart for this race, made on first use.
 
     Two tabs adding at the same moment both try to insert; the partial unique index lets one
-    win, and the other picks up the winner's cart.
+    win, and the other picks up the winner's cart. Read under its row lock, as every change of a cart is: a
+    checkout making the cart a payment is waited for, and a new cart made after it.
     """
-    cart = find_cart(session, owner, race.id)
+    cart = find_cart(session, owner, race.id, lock=True)
     if cart is not None:
         return cart
     try:
@@ -108,7 +109,7 @@ def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:
                          status=OrderStatus.CART, currency=race.currency)
             session.add(cart)
     except IntegrityError:
-        cart = find_cart(session, owner, race.id)
+        cart = find_cart(session, owner, race.id, lock=True)
         if cart is None:
             raise
     return cart

@@ -223,3 +223,45 @@ def test_a_guest_cart_merged_at_sign_in_while_a_checkout_of_the_account_s_cart_m
     assert tickets == {cart.id: 1, guest.id: 2}
     merged = db.session.get(Order, guest.id)
     assert (merged.status, merged.buyer_id, merged.guest_key) == (OrderStatus.CART, buyer.id, None)
+
+
+@pytest.mark.postgres
+def test_a_waitlist_offer_accepted_while_a_checkout_makes_the_cart_a_payment_goes_to_a_new_cart_with_its_hold(app, db):
+    """Accepting a waitlist offer while the same account's cart goes to the payment page in another tab: the offer's
+    tickets and its hold go to a new cart together (its spot stays this cart's to take), never into the order being
+    paid for, and not one cart holding the tickets while the offer points at the other."""
+    from models import WaitlistEntry
+    from services.waitlist import accept, run_offers
+    from tests.factories import make_paid_order
+    from tests.waitlist_factories import in_line, refund_one
+
+    now = clock.now()
+    race = make_race(db, tickets=[("10K", 4500, 1), ("5K", 3000, 10)])
+    ten_k, five_k, buyer = *race.ticket_types[:2], make_profile(db)
+    sold = make_paid_order(db, race, {ten_k: 1})
+    offer = in_line(db, race, ten_k, now, email="ann@example.com")
+    refund_one(db, sold)
+    run_offers(db.session, now)  # the 10K's one spot is held for the offer
+    cart = make_cart(db, race, {five_k: 1}, buyer=buyer)
+    total = cart.total
+    with app.app_context():
+        engine = database.engine
+    checkout = _checkout_making_a_payment(engine, cart.id, now)
+    accepted = {}
+
+    def accept_the_offer():
+        with app.app_context(), Session(engine) as session:
+            accepted["order"] = accept(session, session.get(WaitlistEntry, offer.id), CartOwner(profile_id=buyer.id),
+                                       now).id
+
+    _waits_for_the_checkout(checkout, accept_the_offer)
+
+    db.session.expire_all()
+    assert accepted["order"] != cart.id
+    order = db.session.get(Order, cart.id)
+    assert order.status == OrderStatus.PENDING and order.total == total
+    tickets = dict(db.session.execute(select(Registration.order_id, func.count())
+                                      .where(Registration.race_id == race.id, Registration.refunded_at.is_(None))
+                                      .group_by(Registration.order_id)).all())
+    assert tickets[cart.id] == 1 and tickets[accepted["order"]] == 1
+    assert db.session.get(WaitlistEntry, offer.id).order_id == accepted["order"]
