@@ -35,6 +35,7 @@ from models import (
     waiver_digest,
 )
 from services.demo import DEMO_RACES, add_price_steps, build_race
+from services.locking import lock_ticket_types
 from services.media import MediaError, save_race_image
 from services.sample_images import sample_cover
 from services.storage import Storage, StorageError
@@ -276,11 +277,17 @@ def delete_race(session: Session, storage: Storage, race: Race) -> None:
     The rows go first, in one commit; a file that can't be removed afterwards is logged and left
     unreferenced, never a page pointing at a missing image. Raises RaceHasSales (nothing deleted).
     """
+    # The carts are read under their row locks, and only while still carts: a checkout making one a payment at this
+    # moment is waited for, and its order is then one nobody may delete (its payment page is open). The race's ticket
+    # types are locked first, as checkout locks them (services/locking.py), so the two never wait on each other.
+    lock_ticket_types(session, session.scalars(select(TicketType.id).where(TicketType.race_id == race.id)))
+    carts = list(session.scalars(select(Order).where(Order.race_id == race.id, Order.status == OrderStatus.CART)
+                                 .order_by(Order.id).with_for_update()))
     if session.scalar(select(exists().where(Order.race_id == race.id, Order.status != OrderStatus.CART))):
         session.rollback()
         raise RaceHasSales(race.title)
     keys = list(session.scalars(select(RaceMedia.storage_key).where(RaceMedia.race_id == race.id)))
-    for cart in session.scalars(select(Order).where(Order.race_id == race.id)):
+    for cart in carts:
         session.delete(cart)
     session.flush()
     session.delete(race)

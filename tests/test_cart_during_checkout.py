@@ -265,3 +265,75 @@ def test_a_waitlist_offer_accepted_while_a_checkout_makes_the_cart_a_payment_goe
                                       .group_by(Registration.order_id)).all())
     assert tickets[cart.id] == 1 and tickets[accepted["order"]] == 1
     assert db.session.get(WaitlistEntry, offer.id).order_id == accepted["order"]
+
+
+def _deleting_the_race(app, engine, race_id, outcome: dict):
+    """The organizer deleting the race on a connection of their own: `outcome` says "deleted" or "refused"."""
+    from services.race_editing import RaceHasSales, delete_race
+
+    def delete():
+        with app.app_context(), Session(engine) as session:
+            try:
+                delete_race(session, None, session.get(Race, race_id))
+                outcome["deleted"] = True
+            except RaceHasSales:
+                outcome["refused"] = True
+    return delete
+
+
+@pytest.mark.postgres
+def test_a_race_deleted_while_a_checkout_makes_a_cart_a_payment_is_refused_and_the_order_stays(app, db):
+    """The organizer deletes a race that has only carts while a buyer's checkout makes one of them a payment: the
+    deletion waits for the checkout, then finds a sale and deletes nothing, so the payment page's order survives."""
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    cart = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=make_profile(db))
+    other = make_cart(db, race, {race.ticket_types[0]: 2}, buyer=make_profile(db))
+    with app.app_context():
+        engine = database.engine
+    checkout = _checkout_making_a_payment(engine, cart.id, clock.now())
+    outcome = {}
+    delete = _deleting_the_race(app, engine, race.id, outcome)
+
+    _waits_for_the_checkout(checkout, delete)
+
+    assert outcome == {"refused": True}
+    db.session.expire_all()
+    assert db.session.get(Order, cart.id).status == OrderStatus.PENDING
+    assert db.session.get(Order, other.id) is not None  # nothing deleted
+    assert db.session.execute(select(func.count()).where(Registration.race_id == race.id)).scalar_one() == 3
+
+
+@pytest.mark.postgres
+def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and_never_deadlocks(app, db):
+    """A checkout between its two locks (the tickets' types held, the order not yet) when the organizer deletes the
+    race: the deletion takes the types first too, so it waits, and the checkout gets its order and makes it a
+    payment; the deletion then finds the sale. Locking the carts first, each would wait for the other (a deadlock)."""
+    from services.locking import lock_order_before_reading, lock_ticket_types
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    ten_k, now = race.ticket_types[0], clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=make_profile(db))
+    with app.app_context():
+        engine = database.engine
+    checkout = Session(engine)
+    lock_ticket_types(checkout, [ten_k.id])
+    outcome = {}
+    delete = _deleting_the_race(app, engine, race.id, outcome)
+
+    organizer = threading.Thread(target=delete)
+    organizer.start()
+    try:
+        time.sleep(0.3)
+        assert organizer.is_alive()  # waiting for the checkout's hold on the ticket type
+        lock_order_before_reading(checkout, cart.id)
+        checkout.execute(update(Order).where(Order.id == cart.id)
+                         .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
+        checkout.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
+        checkout.commit()
+    finally:
+        checkout.close()
+        organizer.join(30)
+
+    assert outcome == {"refused": True}
+    db.session.expire_all()
+    assert db.session.get(Order, cart.id).status == OrderStatus.PENDING
