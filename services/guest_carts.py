@@ -126,13 +126,19 @@ def _keep_code_if_it_passes(session: Session, race: Race, order: Order, code_id:
 
 def expire_guest_carts(session: Session, now: datetime) -> int:
     """Delete guest carts unchanged for GUEST_CART_LIFETIME, with their runners (no personal data is
-    kept for a visitor who left). Returns how many carts went. Commits."""
-    stale = select(Order.id).where(Order.guest_key.is_not(None), Order.status == OrderStatus.CART,
-                                   Order.updated_at < now - GUEST_CART_LIFETIME)
-    ids = list(session.scalars(stale))
+    kept for a visitor who left). Returns how many carts went. Commits.
+
+    The stale carts are read under their row locks, skipping any another transaction holds: one being changed or
+    merged into an account at this moment (signed in after a week away) is that visitor's again, and a later run
+    finds it if it stays unchanged. The deletes name the carts still stale (SQLite takes no row locks)."""
+    stale = (Order.guest_key.is_not(None), Order.status == OrderStatus.CART, Order.updated_at < now - GUEST_CART_LIFETIME)
+    ids = list(session.scalars(select(Order.id).where(*stale).order_by(Order.id).with_for_update(skip_locked=True)))
+    gone = 0
     if ids:
-        session.execute(delete(Registration).where(Registration.order_id.in_(ids)),
+        still_stale = select(Order.id).where(Order.id.in_(ids), *stale)
+        session.execute(delete(Registration).where(Registration.order_id.in_(still_stale)),
                         execution_options={"synchronize_session": False})
-        session.execute(delete(Order).where(Order.id.in_(ids)), execution_options={"synchronize_session": False})
+        gone = session.execute(delete(Order).where(Order.id.in_(ids), *stale),
+                               execution_options={"synchronize_session": False}).rowcount
     session.commit()
-    return len(ids)
+    return gone

@@ -337,3 +337,40 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
     assert outcome == {"refused": True}
     db.session.expire_all()
     assert db.session.get(Order, cart.id).status == OrderStatus.PENDING
+
+
+@pytest.mark.postgres
+def test_a_guest_cart_merged_into_an_account_just_as_it_expires_is_kept_with_its_runners(app, db):
+    """A visitor signs in a week after their last change, just as the expiry job runs: the job skips the cart the
+    sign-in holds, which becomes the account's cart, tickets and runners with it (they were deleted under it)."""
+    from services.guest_carts import GUEST_CART_LIFETIME, expire_guest_carts, guest_owner, new_guest_key
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    buyer, now = make_profile(db), clock.now()
+    guest, _ = add_tickets(db.session, guest_owner(new_guest_key()), race, {race.ticket_types[0].id: 2},
+                           now - GUEST_CART_LIFETIME - timedelta(minutes=1))
+    db.session.commit()
+    with app.app_context():
+        engine = database.engine
+    sign_in = engine.connect()  # the merge, uncommitted: the guest's cart becomes the account's
+    sign_in.execute(select(Order.id).where(Order.id == guest.id).with_for_update())
+    sign_in.execute(update(Order).where(Order.id == guest.id).values(guest_key=None, buyer_id=buyer.id))
+    expired = {}
+
+    def expire():
+        with app.app_context(), Session(engine) as session:
+            expired["carts"] = expire_guest_carts(session, now)
+
+    job = threading.Thread(target=expire)
+    job.start()
+    try:
+        job.join(0.5)
+        sign_in.commit()
+    finally:
+        sign_in.close()
+        job.join(30)
+
+    assert expired == {"carts": 0}
+    db.session.expire_all()
+    assert db.session.get(Order, guest.id).buyer_id == buyer.id
+    assert db.session.execute(select(func.count()).where(Registration.order_id == guest.id)).scalar_one() == 2
