@@ -160,6 +160,8 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
                                                       payment.currency, payment.checkout_session_id)
             return Outcome("duplicate_payment", order, "recorded" if new else "known", duplicate)
         return Outcome("already_done", order)
+    if order.status == OrderStatus.CART:
+        registrations = _tickets_now(session, order, registrations)
     race = session.get(Race, order.race_id)
 
     quote = change_quote(session, change) if change is not None else quote_order(session, order)
@@ -185,6 +187,17 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
             return Outcome("needs_refund", order, "capacity")
     _issue_tickets(session, order, registrations, now, payment.payment_intent)
     return Outcome("paid", order)
+
+
+def _tickets_now(session: Session, order: Order, read: list[Registration]) -> list[Registration]:
+    """The tickets of an order released back to a cart before its payment came, read again under the order's lock:
+    its buyer may have changed the cart since `read` (the cart's changes take the same lock, so none can follow). A
+    type only such a change brought in is locked now, after the order, out of the usual order: should that meet a
+    checkout holding it in a circle, Postgres ends one of the two, and the payment's webhook is sent again."""
+    tickets = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
+    locked = {registration.ticket_type_id for registration in read}
+    lock_ticket_types(session, {registration.ticket_type_id for registration in tickets} - locked)
+    return tickets
 
 
 def _fulfill_change(session: Session, order: Order, change: RegistrationChange, payment: Payment,

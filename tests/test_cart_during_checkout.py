@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from extensions import db as database
-from models import Order, OrderStatus, Race, Registration
+from models import Order, OrderStatus, Race, Registration, TicketType
 from models.order import tickets_touched
 from services import clock
 from services.cart import CartOwner, add_tickets
@@ -30,17 +30,17 @@ def _checkout_making_a_payment(engine, order_id, now):
     return checkout
 
 
-def _waits_for_the_checkout(checkout, work) -> None:
-    """`work` in a thread of its own (the other tab): it waits for the uncommitted checkout, which then commits, and
-    it finishes."""
+def _waits_for(holder, work) -> None:
+    """`work` in a thread of its own (the other tab): it waits for `holder`, an uncommitted transaction holding a
+    lock it needs (a checkout, an add), which then commits, and it finishes."""
     tab = threading.Thread(target=work)
     tab.start()
     try:
         time.sleep(0.3)
-        assert tab.is_alive()  # waiting for the checkout
-        checkout.commit()
+        assert tab.is_alive()  # waiting for the lock the holder has
+        holder.commit()
     finally:
-        checkout.close()
+        holder.close()
         tab.join(30)
 
 
@@ -60,7 +60,7 @@ def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_car
                                    now)
             added["order"] = order.id
 
-    _waits_for_the_checkout(checkout, add)
+    _waits_for(checkout, add)
 
     assert added["order"] != cart.id
     tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
@@ -139,15 +139,7 @@ def test_a_checkout_that_waited_for_an_add_to_its_cart_sees_the_added_tickets_an
                 session.rollback()
                 outcome["refused"] = str(refused)
 
-    checkout = threading.Thread(target=check_out)
-    checkout.start()
-    try:
-        time.sleep(0.5)
-        assert checkout.is_alive()  # waiting for the order the add holds
-        adding.commit()
-    finally:
-        adding.close()
-        checkout.join(30)
+    _waits_for(adding, check_out)  # the checkout waits for the order the add holds
     assert outcome == {"refused": str(CART_CHANGED)}
     assert db.session.get(Order, cart.id).status == OrderStatus.CART
     held = db.session.execute(select(func.count()).where(Registration.order_id == cart.id,
@@ -180,7 +172,7 @@ def test_a_cart_changed_while_a_checkout_makes_it_a_payment_is_no_cart_and_the_o
         answered["status"] = client.post(change.format(slug=race.slug, ticket=first),
                                          data={"csrf_token": csrf, "first_name": "Changed"}).status_code
 
-    _waits_for_the_checkout(checkout, remove)
+    _waits_for(checkout, remove)
 
     assert answered == {"status": 404}  # no cart, no ticket in an open cart
     db.session.expire_all()
@@ -214,7 +206,7 @@ def test_a_guest_cart_merged_at_sign_in_while_a_checkout_of_the_account_s_cart_m
         with app.app_context(), Session(engine) as session:
             merge_guest_carts(session, guest_key_hash(key), buyer.id, now)
 
-    _waits_for_the_checkout(checkout, sign_in)
+    _waits_for(checkout, sign_in)
 
     db.session.expire_all()
     order = db.session.get(Order, cart.id)
@@ -254,7 +246,7 @@ def test_a_waitlist_offer_accepted_while_a_checkout_makes_the_cart_a_payment_goe
             accepted["order"] = accept(session, session.get(WaitlistEntry, offer.id), CartOwner(profile_id=buyer.id),
                                        now).id
 
-    _waits_for_the_checkout(checkout, accept_the_offer)
+    _waits_for(checkout, accept_the_offer)
 
     db.session.expire_all()
     assert accepted["order"] != cart.id
@@ -294,7 +286,7 @@ def test_a_race_deleted_while_a_checkout_makes_a_cart_a_payment_is_refused_and_t
     outcome = {}
     delete = _deleting_the_race(app, engine, race.id, outcome)
 
-    _waits_for_the_checkout(checkout, delete)
+    _waits_for(checkout, delete)
 
     assert outcome == {"refused": True}
     db.session.expire_all()
@@ -374,3 +366,35 @@ def test_a_guest_cart_merged_into_an_account_just_as_it_expires_is_kept_with_its
     db.session.expire_all()
     assert db.session.get(Order, guest.id).buyer_id == buyer.id
     assert db.session.execute(select(func.count()).where(Registration.order_id == guest.id)).scalar_one() == 2
+
+
+@pytest.mark.postgres
+def test_a_late_payment_for_a_cart_changed_while_it_arrives_issues_every_ticket_the_order_holds(app, db):
+    """A payment arrives after the order's hold ran out (released, a cart again) while its buyer adds a free ticket
+    to it: the payment waits for the add, then issues the tickets the order holds now, each checked for room and
+    given its code, not only the ones it read before the add."""
+    from services.cart import _add_tickets
+    from services.fulfillment import Payment, fulfill
+
+    race = make_race(db, tickets=[("10K", 4500, 10), ("Kids", 0, 10)])
+    ten_k, kids, buyer, now = *race.ticket_types[:2], make_profile(db), clock.now()
+    cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)  # released back to a cart, its payment page still open
+    with app.app_context():
+        engine = database.engine
+    adding = Session(engine)  # the buyer adding a kids' ticket, inserted, not yet committed
+    _add_tickets(adding, CartOwner(profile_id=buyer.id), adding.get(Race, race.id), {kids.id: 1}, now)
+    outcome = {}
+
+    def webhook():
+        with app.app_context(), Session(engine) as session:
+            outcome["paid"] = fulfill(session, cart.id, Payment(cart.total, cart.currency, "pi_late"), now).result
+            session.commit()
+
+    _waits_for(adding, webhook)  # the payment waits for the order the add holds
+
+    assert outcome == {"paid": "paid"}
+    db.session.expire_all()
+    tickets = list(db.session.scalars(select(Registration).where(Registration.order_id == cart.id)))
+    assert len(tickets) == 2 and all(t.ticket_code for t in tickets)
+    assert dict(db.session.execute(select(TicketType.id, TicketType.sold_count).where(TicketType.race_id == race.id))
+                .all()) == {ten_k.id: 1, kids.id: 1}
