@@ -160,14 +160,22 @@ def set_active(session: Session, code: DiscountCode, active: bool) -> None:
 
 
 def delete_code(session: Session, code: DiscountCode) -> None:
-    """Delete a code nobody has used; carts that had it applied simply lose it. Commits, or raises CodeInUse."""
+    """Delete a code nobody has used; carts that had it applied simply lose it. Commits, or raises CodeInUse.
+
+    The carts lose it first: that waits for a checkout making one of them a payment at this moment, whose order then
+    counts as a use. An order that took the code after that look (applied and paid in the same instant) still
+    refuses the delete, at its foreign key."""
+    session.execute(update(Order).where(Order.discount_code_id == code.id, Order.status == OrderStatus.CART)
+                    .values(discount_code_id=None))
     if is_used(session, code):
         session.rollback()
         raise CodeInUse(code.code)
-    session.execute(update(Order).where(Order.discount_code_id == code.id, Order.status == OrderStatus.CART)
-                    .values(discount_code_id=None))
-    session.delete(code)
-    session.commit()
+    try:
+        session.delete(code)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise CodeInUse(code.code) from None
 
 
 def describe(code: DiscountCode, currency: str) -> str:

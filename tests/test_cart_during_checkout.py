@@ -398,3 +398,34 @@ def test_a_late_payment_for_a_cart_changed_while_it_arrives_issues_every_ticket_
     assert len(tickets) == 2 and all(t.ticket_code for t in tickets)
     assert dict(db.session.execute(select(TicketType.id, TicketType.sold_count).where(TicketType.race_id == race.id))
                 .all()) == {ten_k.id: 1, kids.id: 1}
+
+
+@pytest.mark.postgres
+def test_a_code_deleted_while_a_checkout_pays_with_it_is_refused_as_used(app, db):
+    """The organizer deletes a code nobody has paid with yet, while a checkout makes a cart with it a payment: the
+    deletion waits for the checkout and then refuses, as for any used code (it failed at the order's foreign key)."""
+    from models import DiscountCode
+    from services.discount_codes import CodeInUse, delete_code
+    from tests.factories import make_code
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    code = make_code(db, race, code="EARLY")
+    cart = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=make_profile(db), code=code)
+    with app.app_context():
+        engine = database.engine
+    checkout = _checkout_making_a_payment(engine, cart.id, clock.now())
+    outcome = {}
+
+    def delete():
+        with app.app_context(), Session(engine) as session:
+            try:
+                delete_code(session, session.get(DiscountCode, code.id))
+                outcome["deleted"] = True
+            except CodeInUse:
+                outcome["refused"] = True
+
+    _waits_for(checkout, delete)
+
+    assert outcome == {"refused": True}
+    db.session.expire_all()
+    assert db.session.get(Order, cart.id).discount_code_id == code.id
