@@ -160,7 +160,7 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
                                                       payment.currency, payment.checkout_session_id)
             return Outcome("duplicate_payment", order, "recorded" if new else "known", duplicate)
         return Outcome("already_done", order)
-    if order.status == OrderStatus.CART:
+    if change is None:
         registrations = _tickets_now(session, order, registrations)
     race = session.get(Race, order.race_id)
 
@@ -190,10 +190,13 @@ def fulfill(session: Session, order_id: uuid.UUID, payment: Payment, now: dateti
 
 
 def _tickets_now(session: Session, order: Order, read: list[Registration]) -> list[Registration]:
-    """The tickets of an order released back to a cart before its payment came, read again under the order's lock:
-    its buyer may have changed the cart since `read` (the cart's changes take the same lock, so none can follow). A
-    type only such a change brought in is locked now, after the order, out of the usual order: should that meet a
-    checkout holding it in a circle, Postgres ends one of the two, and the payment's webhook is sent again."""
+    """The order's tickets, read again under its lock. `read` were read before it, to know which types to lock first,
+    and may be out of date: an order released back to a cart before its payment came can be changed by its buyer
+    meanwhile, even made a payment again; the cart's changes take the order's lock too, so none can follow now.
+
+    A type only such a change brought in is locked here, after the order: out of the usual order (services/locking.py),
+    so should that close a circle with another transaction holding it, Postgres ends one of the two (this payment is
+    then recorded again: the provider sends its event again, and the reconcile job asks for it)."""
     tickets = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
     locked = {registration.ticket_type_id for registration in read}
     lock_ticket_types(session, {registration.ticket_type_id for registration in tickets} - locked)

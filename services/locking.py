@@ -13,6 +13,11 @@ type, while the checkout waited for the order, and Postgres ended one of the two
 Now the add goes through, and the checkout, once it has the order, finds the cart changed and
 says so (services/checkout.py): it takes the order's lock in a statement of its own and reads the
 tickets after it (`lock_order_before_reading`), so it sees the add's tickets.
+
+Deleting a race takes the same two locks in the same order (services/race_editing.py). The one exception: a
+payment for an order its buyer changed while the payment waited (released back to a cart, a ticket of another type
+added) locks that type after the order (services/fulfillment.py, `_tickets_now`); Postgres ends such a rare circle
+as a deadlock, and the payment is recorded again.
 """
 from __future__ import annotations
 

@@ -279,7 +279,7 @@ def delete_race(session: Session, storage: Storage, race: Race) -> None:
     """
     # The carts are read under their row locks, and only while still carts: a checkout making one a payment at this
     # moment is waited for, and its order is then one nobody may delete (its payment page is open). The race's ticket
-    # types are locked first, as checkout locks them (services/locking.py), so the two never wait on each other.
+    # types are locked first, as checkout locks them (services/locking.py), so the two never wait in a circle.
     lock_ticket_types(session, session.scalars(select(TicketType.id).where(TicketType.race_id == race.id)))
     carts = list(session.scalars(select(Order).where(Order.race_id == race.id, Order.status == OrderStatus.CART)
                                  .order_by(Order.id).with_for_update()))

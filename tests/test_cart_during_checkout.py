@@ -8,7 +8,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, text, update
 from sqlalchemy.orm import Session
 
 from extensions import db as database
@@ -30,18 +30,53 @@ def _checkout_making_a_payment(engine, order_id, now):
     return checkout
 
 
-def _waits_for(holder, work) -> None:
-    """`work` in a thread of its own (the other tab): it waits for `holder`, an uncommitted transaction holding a
-    lock it needs (a checkout, an add), which then commits, and it finishes."""
-    tab = threading.Thread(target=work)
+def _waiting_for(holder) -> bool:
+    """Whether another connection waits for a lock that `holder` (a Connection or Session, its transaction open) has:
+    looked for in pg_stat_activity for up to 10 s."""
+    pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    engine = holder.engine if isinstance(holder, Connection) else holder.get_bind()
+    with engine.connect() as watcher:
+        for _ in range(200):
+            if watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
+                               {"pid": pid}).scalar_one():
+                return True
+            watcher.rollback()
+            time.sleep(0.05)
+    return False
+
+
+def _in_a_thread(work) -> tuple[threading.Thread, list]:
+    """`work` started in a thread of its own (the other tab), and the list that will hold what it raised."""
+    raised = []
+
+    def run():
+        try:
+            work()
+        except BaseException as error:  # re-raised by the test, so that it fails with it
+            raised.append(error)
+
+    tab = threading.Thread(target=run)
     tab.start()
+    return tab, raised
+
+
+def _finished(tab: threading.Thread, raised: list) -> None:
+    tab.join(30)
+    assert not tab.is_alive()
+    if raised:
+        raise raised[0]
+
+
+def _waits_for(holder, work) -> None:
+    """`work` in a thread of its own (the other tab): it waits for a lock `holder` has, an uncommitted transaction (a
+    checkout, an add), which then commits, and it finishes."""
+    tab, raised = _in_a_thread(work)
     try:
-        time.sleep(0.3)
-        assert tab.is_alive()  # waiting for the lock the holder has
+        assert _waiting_for(holder)
         holder.commit()
     finally:
         holder.close()
-        tab.join(30)
+        _finished(tab, raised)
 
 
 @pytest.mark.postgres
@@ -312,11 +347,9 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
     outcome = {}
     delete = _deleting_the_race(app, engine, race.id, outcome)
 
-    organizer = threading.Thread(target=delete)
-    organizer.start()
+    organizer, raised = _in_a_thread(delete)
     try:
-        time.sleep(0.3)
-        assert organizer.is_alive()  # waiting for the checkout's hold on the ticket type
+        assert _waiting_for(checkout)  # the deletion waits for the checkout's hold on the ticket type
         lock_order_before_reading(checkout, cart.id)
         checkout.execute(update(Order).where(Order.id == cart.id)
                          .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
@@ -324,7 +357,7 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
         checkout.commit()
     finally:
         checkout.close()
-        organizer.join(30)
+        _finished(organizer, raised)
 
     assert outcome == {"refused": True}
     db.session.expire_all()
@@ -347,42 +380,42 @@ def test_a_guest_cart_merged_into_an_account_just_as_it_expires_is_kept_with_its
     sign_in = engine.connect()  # the merge, uncommitted: the guest's cart becomes the account's
     sign_in.execute(select(Order.id).where(Order.id == guest.id).with_for_update())
     sign_in.execute(update(Order).where(Order.id == guest.id).values(guest_key=None, buyer_id=buyer.id))
-    expired = {}
-
-    def expire():
-        with app.app_context(), Session(engine) as session:
-            expired["carts"] = expire_guest_carts(session, now)
-
-    job = threading.Thread(target=expire)
-    job.start()
     try:
-        job.join(0.5)
+        with app.app_context(), Session(engine) as job:  # the job does not wait for the sign-in: it skips its cart
+            assert expire_guest_carts(job, now) == 0
         sign_in.commit()
     finally:
         sign_in.close()
-        job.join(30)
 
-    assert expired == {"carts": 0}
     db.session.expire_all()
     assert db.session.get(Order, guest.id).buyer_id == buyer.id
     assert db.session.execute(select(func.count()).where(Registration.order_id == guest.id)).scalar_one() == 2
 
 
 @pytest.mark.postgres
-def test_a_late_payment_for_a_cart_changed_while_it_arrives_issues_every_ticket_the_order_holds(app, db):
+@pytest.mark.parametrize("paying_again", [False, True], ids=["a cart again", "paying again"])
+def test_a_late_payment_for_an_order_changed_while_it_arrives_issues_every_ticket_the_order_holds(app, db,
+                                                                                                  paying_again):
     """A payment arrives after the order's hold ran out (released, a cart again) while its buyer adds a free ticket
-    to it: the payment waits for the add, then issues the tickets the order holds now, each checked for room and
-    given its code, not only the ones it read before the add."""
+    to it, and perhaps goes to pay again: the payment waits for them, then issues the tickets the order holds now,
+    each checked for room and given its code, not only the ones it read before the add."""
     from services.cart import _add_tickets
     from services.fulfillment import Payment, fulfill
+    from services.locking import lock_ticket_types
 
     race = make_race(db, tickets=[("10K", 4500, 10), ("Kids", 0, 10)])
     ten_k, kids, buyer, now = *race.ticket_types[:2], make_profile(db), clock.now()
     cart = make_cart(db, race, {ten_k: 1}, buyer=buyer)  # released back to a cart, its payment page still open
     with app.app_context():
         engine = database.engine
-    adding = Session(engine)  # the buyer adding a kids' ticket, inserted, not yet committed
-    _add_tickets(adding, CartOwner(profile_id=buyer.id), adding.get(Race, race.id), {kids.id: 1}, now)
+    buyer_s_tab = Session(engine)  # the buyer adding a kids' ticket, inserted, not yet committed
+    if paying_again:  # and checking out again: the types held, then the order made a payment with its tickets
+        lock_ticket_types(buyer_s_tab, [ten_k.id, kids.id])
+    _add_tickets(buyer_s_tab, CartOwner(profile_id=buyer.id), buyer_s_tab.get(Race, race.id), {kids.id: 1}, now)
+    if paying_again:
+        buyer_s_tab.execute(update(Order).where(Order.id == cart.id)
+                            .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
+        buyer_s_tab.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
     outcome = {}
 
     def webhook():
@@ -390,7 +423,7 @@ def test_a_late_payment_for_a_cart_changed_while_it_arrives_issues_every_ticket_
             outcome["paid"] = fulfill(session, cart.id, Payment(cart.total, cart.currency, "pi_late"), now).result
             session.commit()
 
-    _waits_for(adding, webhook)  # the payment waits for the order the add holds
+    _waits_for(buyer_s_tab, webhook)
 
     assert outcome == {"paid": "paid"}
     db.session.expire_all()
