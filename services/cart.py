@@ -88,9 +88,13 @@ def find_cart(session: Session, owner: CartOwner, race_id: int, *, lock: bool = 
     """The owner's cart for this race, if any; with `lock`, under its row lock (on Postgres), so a checkout in
     another tab that makes it an order at the payment step first is waited for, and it is then no cart. Every
     change of a cart takes it so (blueprints/cart.py's `_own_cart_or_404`, `_add_tickets`): a ticket removed, a
-    quantity lowered or a code changed after checkout priced the order would change an order being paid for."""
+    quantity lowered or a code changed after checkout priced the order would change an order being paid for. The
+    locked read refreshes the order if the session had it already: what another transaction changed before the lock
+    was granted counts, not what the session read earlier."""
     query = select(Order).where(owner.owns_clause(), Order.race_id == race_id, Order.status == OrderStatus.CART)
-    return session.scalar(query.with_for_update() if lock else query)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:

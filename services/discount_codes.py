@@ -163,10 +163,12 @@ def delete_code(session: Session, code: DiscountCode) -> None:
     """Delete a code nobody has used; carts that had it applied simply lose it. Commits, or raises CodeInUse.
 
     The carts lose it first: that waits for a checkout making one of them a payment at this moment, whose order then
-    counts as a use. An order that took the code after that look (applied and paid in the same instant) still
-    refuses the delete, at its foreign key."""
-    session.execute(update(Order).where(Order.discount_code_id == code.id, Order.status == OrderStatus.CART)
-                    .values(discount_code_id=None))
+    counts as a use. Those carts are locked first in the order of their ids, as a sign-in's merge locks carts
+    (services/guest_carts.py), so the two never wait on each other. An order that took the code after that look
+    (applied, or applied and paid, in the same instant) still refuses the delete, at its foreign key."""
+    having = (Order.discount_code_id == code.id, Order.status == OrderStatus.CART)
+    carts = list(session.scalars(select(Order.id).where(*having).order_by(Order.id).with_for_update()))
+    session.execute(update(Order).where(Order.id.in_(carts), *having).values(discount_code_id=None))
     if is_used(session, code):
         session.rollback()
         raise CodeInUse(code.code)

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,9 +58,14 @@ def merge_guest_carts(session: Session, guest_key: str, buyer_id: uuid.UUID, now
     the cart is then no longer found, so the guest's tickets become the account's new cart instead of joining the
     order already priced and sent to the payment page. Two sign-ins of one visitor at once merge their carts once.
     """
-    guest_carts = list(session.scalars(select(Order).where(Order.guest_key == guest_key,
-                                                           Order.status == OrderStatus.CART)
-                                       .order_by(Order.id).with_for_update()))
+    guest = and_(Order.guest_key == guest_key, Order.status == OrderStatus.CART)
+    # Every cart the merge changes, locked in the order of their ids before it reads any (as deleting a code locks
+    # the carts that have it): the guest's, and the account's for the same races.
+    session.execute(select(Order.id).where(Order.status == OrderStatus.CART, or_(
+        guest, and_(Order.buyer_id == buyer_id, Order.race_id.in_(select(Order.race_id).where(guest)))))
+        .order_by(Order.id).with_for_update())
+    guest_carts = list(session.scalars(select(Order).where(guest).order_by(Order.id)
+                                       .execution_options(populate_existing=True)))
     notices: list[str] = []
     owner = CartOwner(profile_id=buyer_id)
     for guest in guest_carts:
