@@ -96,6 +96,7 @@ class Invitation:
     ticket_type: TicketType
     buyer: Profile
     deadline: datetime   # details_deadline
+    nonce: str           # the link's: still the ticket's while the link is current (a transfer changes it)
 
 
 def details_deadline(session: Session, registration: Registration, race: Race) -> datetime:
@@ -141,16 +142,21 @@ def _invitation(session: Session, token: str, salt: str) -> Invitation:
     registration = session.get(Registration, registration_id)
     if registration is None or not registration.runner_fills_in:
         raise LinkRefused(*NO_SUCH_LINK, 404)
+    order = session.get(Order, registration.order_id)
+    _refuse_if_gone(registration, order, nonce)
+    race = session.get(Race, registration.race_id)
+    return Invitation(registration, order, race, session.get(TicketType, registration.ticket_type_id),
+                      session.get(Profile, order.buyer_id), details_deadline(session, registration, race), nonce)
+
+
+def _refuse_if_gone(registration: Registration, order: Order, nonce: str) -> None:
+    """LinkRefused unless the link (its `nonce`) is still the ticket's, and the ticket still paid for."""
     if not secrets.compare_digest(registration.invite_nonce, nonce):
         raise LinkRefused(_("This link was replaced"), _("A newer link to this ticket was sent, so this one no "
                                                           "longer works. Use the latest email about this ticket."), 410)
-    order = session.get(Order, registration.order_id)
     if registration.refunded_at is not None or order.status != OrderStatus.PAID:
         raise LinkRefused(_("This ticket is no longer valid"), _("The ticket this link was for was refunded or "
                                                                   "cancelled, so there is nothing to fill in."), 410)
-    race = session.get(Race, registration.race_id)
-    return Invitation(registration, order, race, session.get(TicketType, registration.ticket_type_id),
-                      session.get(Profile, order.buyer_id), details_deadline(session, registration, race))
 
 
 ALREADY_IN = (_l("Your details are already in"), _l("This link has been used: the details for this ticket were "
@@ -210,11 +216,19 @@ def submit_details(session: Session, invitation: Invitation, details: RunnerDeta
     An age that doesn't fit the ticket type (and nothing else wrong) is AgeRefused: the problem is
     kept on the ticket and the buyer and organizers are emailed, once for the ticket (trying other
     birth dates sends nothing more). The ticket's row is locked first, so the same link sent twice at
-    once saves once: the second is LinkRefused.
+    once saves once: the second is LinkRefused. The link is checked again under the lock: a transfer or a
+    refund that came between the form's opening and this lock (the new runner's name and email written, the
+    link replaced) is not undone by the old runner's details.
     """
     registration, race, ticket_type = invitation.registration, invitation.race, invitation.ticket_type
     session.scalar(select(Registration.id).where(Registration.id == registration.id).with_for_update())
     session.refresh(registration)
+    session.refresh(invitation.order)
+    try:
+        _refuse_if_gone(registration, invitation.order, invitation.nonce)
+    except LinkRefused:
+        session.rollback()
+        raise
     if registration.runner_details_at is not None:
         session.rollback()
         raise LinkRefused(*ALREADY_IN, 410)

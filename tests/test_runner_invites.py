@@ -249,6 +249,31 @@ def test_the_same_link_sent_twice_saves_once(db, race, ticket):
     assert len(emails(db, "ticket")) == 1
 
 
+
+def test_a_form_opened_before_the_ticket_was_transferred_saves_nothing(db, app, race, ticket):
+    """The friend's form was open when the buyer gave the ticket to someone else: the new runner's name, email and
+    link stand; the old link's details are refused, and the new ticket code is not emailed to the old runner."""
+    from flask import current_app
+
+    from services.payments import gateway_for
+    from services.registration_changes.start import NewRunner, start_transfer
+    from tests.change_factories import buyer_actor, urls
+
+    stale = _open(db, ticket)  # opened, then the transfer below commits before the form is sent
+    race.transfers_enabled, race.registration_closes_at = True, T0 + timedelta(days=20)
+    db.session.commit()
+    with current_app.test_request_context():
+        start_transfer(db.session, gateway_for(app), db.session.get(Registration, ticket.id),
+                       NewRunner("Bo", "Lee", "bo@example.com"), buyer_actor(db, ticket), T0, urls)
+    tickets_before = len(emails(db, "ticket"))
+    with pytest.raises(invites.LinkRefused) as refused:
+        invites.submit_details(db.session, stale, _signed(BEN, db, race), T0, "")
+    assert refused.value.status == 410 and "replaced" in str(refused.value.title)
+    db.session.expire_all()
+    assert (db.session.get(Registration, ticket.id).first_name, db.session.get(Registration, ticket.id).email) == (
+        "Bo", "bo@example.com")
+    assert len(emails(db, "ticket")) == tickets_before
+
 def test_an_age_problem_with_other_mistakes_tells_nobody_yet(db, race, ticket):
     with pytest.raises(RunnerRefused) as refused:
         invites.submit_details(db.session, _open(db, ticket),
