@@ -257,8 +257,10 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
         gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
         refusal = say("refund_refused", error=str(error))
-        _fail(session, refund.id, refusal)
-        raise RefundRefused(refusal, status=502) from error
+        done = _fail(session, refund.id, refusal)
+        if done is None:
+            raise RefundRefused(refusal, status=502) from error
+        return done
 
     lock_order_and_its_types(session, order.id)
     refund = session.scalar(select(Refund).where(Refund.id == refund.id).execution_options(populate_existing=True))
@@ -271,15 +273,26 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     return refund
 
 
-def _fail(session: Session, refund_id: int, error: Sentence) -> None:
+def _fail(session: Session, refund_id: int, error: Sentence) -> Refund | None:
+    """The gateway's call failed: the refund is recorded as failed and its tickets freed to be refunded again, and
+    None returned. Unless the provider made the refund after all (a call that timed out after it was made) and its
+    event completed it meanwhile: under the order's lock, as the event takes it, a refund no longer pending is kept
+    as it is, and returned. Commits."""
     session.rollback()
-    refund = session.get(Refund, refund_id, populate_existing=True)
+    lock_order_and_its_types(session, session.scalar(select(Refund.order_id).where(Refund.id == refund_id)))
+    refund = session.scalar(select(Refund).where(Refund.id == refund_id).execution_options(populate_existing=True))
+    if refund.status != RefundStatus.PENDING:
+        session.commit()
+        log.warning("refund %s: the gateway's call failed (%s), but the refund is %s already", refund_id, error,
+                    refund.status)
+        return refund
     refund.status = RefundStatus.FAILED
     refund.error = keep(error)
     for registration in session.scalars(select(Registration).where(Registration.refund_id == refund_id)):
         registration.refund_id = None  # free to be refunded again
     session.commit()
     log.warning("refund %s failed: %s", refund_id, error)
+    return None
 
 
 # --- settling --------------------------------------------------------------------------------

@@ -452,3 +452,36 @@ def test_only_the_races_organizers_see_orders_or_refund_them(app, db, race, who)
     assert_answer(response, EXPECTED_GET[who], "refund")
     assert fresh(db, order.id).status == OrderStatus.PAID
     assert db.session.scalar(select(func.count(Refund.id))) == 0
+
+
+def test_a_refund_call_that_fails_after_stripe_made_it_and_its_event_completed_it_stays_completed(db, race, buyer,
+                                                                                                  organizer, app):
+    """The call to Stripe times out after Stripe made the refund, and Stripe's event completes it before the call's
+    failure is recorded: the completed refund and its freed ticket stay so, not marked failed (which freed the ticket
+    to be refunded again, and the next event completed it twice)."""
+    from sqlalchemy.orm import Session
+
+    from extensions import db as database
+    from services.locking import lock_order_and_its_types
+    from services.payments import PaymentUnavailable
+    from services.refunds import complete_refund, request_refund
+
+    order = make_paid_order(db, race, {race.ticket_types[0]: 2}, buyer=buyer)
+    first = registrations(db, order.id)[0]
+
+    class TimingOut:
+        is_test = False
+
+        def refund(self, payment_intent, amount, refund_id):
+            with Session(database.engine) as webhook:  # Stripe's event, handled while the call waits
+                lock_order_and_its_types(webhook, order.id)
+                complete_refund(webhook, webhook.get(Refund, refund_id), clock.now())
+                webhook.commit()
+            raise PaymentUnavailable("Stripe didn't answer in time.")
+
+    done = request_refund(db.session, TimingOut(), order.id, first.id, organizer, clock.now())
+
+    assert done.status == RefundStatus.COMPLETED
+    db.session.expire_all()
+    first = db.session.get(Registration, first.id)
+    assert first.refund_id == done.id and first.refunded_at is not None and taken(db, race) == 1
