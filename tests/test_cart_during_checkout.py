@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from extensions import db as database
@@ -16,6 +15,7 @@ from models import Order, OrderStatus, Race, Registration, TicketType
 from models.order import tickets_touched
 from services import clock
 from services.cart import CartOwner, add_tickets
+from tests.concurrency import finished, in_a_thread, waiting_for, waits_for
 from tests.factories import make_cart, make_profile, make_race
 
 
@@ -28,55 +28,6 @@ def _checkout_making_a_payment(engine, order_id, now):
                      .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
     checkout.execute(tickets_touched(order_id, OrderStatus.PENDING, now))
     return checkout
-
-
-def _waiting_for(holder) -> bool:
-    """Whether another connection waits for a lock that `holder` (a Connection or Session, its transaction open) has:
-    looked for in pg_stat_activity for up to 10 s."""
-    pid = holder.execute(text("SELECT pg_backend_pid()")).scalar_one()
-    engine = holder.engine if isinstance(holder, Connection) else holder.get_bind()
-    with engine.connect() as watcher:
-        for _ in range(200):
-            if watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"),
-                               {"pid": pid}).scalar_one():
-                return True
-            watcher.rollback()
-            time.sleep(0.05)
-    return False
-
-
-def _in_a_thread(work) -> tuple[threading.Thread, list]:
-    """`work` started in a thread of its own (the other tab), and the list that will hold what it raised."""
-    raised = []
-
-    def run():
-        try:
-            work()
-        except BaseException as error:  # re-raised by the test, so that it fails with it
-            raised.append(error)
-
-    tab = threading.Thread(target=run)
-    tab.start()
-    return tab, raised
-
-
-def _finished(tab: threading.Thread, raised: list) -> None:
-    tab.join(30)
-    assert not tab.is_alive()
-    if raised:
-        raise raised[0]
-
-
-def _waits_for(holder, work) -> None:
-    """`work` in a thread of its own (the other tab): it waits for a lock `holder` has, an uncommitted transaction (a
-    checkout, an add), which then commits, and it finishes."""
-    tab, raised = _in_a_thread(work)
-    try:
-        assert _waiting_for(holder)
-        holder.commit()
-    finally:
-        holder.close()
-        _finished(tab, raised)
 
 
 @pytest.mark.postgres
@@ -95,7 +46,7 @@ def test_tickets_added_while_a_checkout_makes_the_cart_a_payment_go_to_a_new_car
                                    now)
             added["order"] = order.id
 
-    _waits_for(checkout, add)
+    waits_for(checkout, add)
 
     assert added["order"] != cart.id
     tickets = dict(db.session.execute(select(Registration.order_id, func.count()).group_by(Registration.order_id)).all())
@@ -174,7 +125,7 @@ def test_a_checkout_that_waited_for_an_add_to_its_cart_sees_the_added_tickets_an
                 session.rollback()
                 outcome["refused"] = str(refused)
 
-    _waits_for(adding, check_out)  # the checkout waits for the order the add holds
+    waits_for(adding, check_out)  # the checkout waits for the order the add holds
     assert outcome == {"refused": str(CART_CHANGED)}
     assert db.session.get(Order, cart.id).status == OrderStatus.CART
     held = db.session.execute(select(func.count()).where(Registration.order_id == cart.id,
@@ -207,7 +158,7 @@ def test_a_cart_changed_while_a_checkout_makes_it_a_payment_is_no_cart_and_the_o
         answered["status"] = client.post(change.format(slug=race.slug, ticket=first),
                                          data={"csrf_token": csrf, "first_name": "Changed"}).status_code
 
-    _waits_for(checkout, remove)
+    waits_for(checkout, remove)
 
     assert answered == {"status": 404}  # no cart, no ticket in an open cart
     db.session.expire_all()
@@ -241,7 +192,7 @@ def test_a_guest_cart_merged_at_sign_in_while_a_checkout_of_the_account_s_cart_m
         with app.app_context(), Session(engine) as session:
             merge_guest_carts(session, guest_key_hash(key), buyer.id, now)
 
-    _waits_for(checkout, sign_in)
+    waits_for(checkout, sign_in)
 
     db.session.expire_all()
     order = db.session.get(Order, cart.id)
@@ -281,7 +232,7 @@ def test_a_waitlist_offer_accepted_while_a_checkout_makes_the_cart_a_payment_goe
             accepted["order"] = accept(session, session.get(WaitlistEntry, offer.id), CartOwner(profile_id=buyer.id),
                                        now).id
 
-    _waits_for(checkout, accept_the_offer)
+    waits_for(checkout, accept_the_offer)
 
     db.session.expire_all()
     assert accepted["order"] != cart.id
@@ -321,7 +272,7 @@ def test_a_race_deleted_while_a_checkout_makes_a_cart_a_payment_is_refused_and_t
     outcome = {}
     delete = _deleting_the_race(app, engine, race.id, outcome)
 
-    _waits_for(checkout, delete)
+    waits_for(checkout, delete)
 
     assert outcome == {"refused": True}
     db.session.expire_all()
@@ -347,9 +298,9 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
     outcome = {}
     delete = _deleting_the_race(app, engine, race.id, outcome)
 
-    organizer, raised = _in_a_thread(delete)
+    organizer, raised = in_a_thread(delete)
     try:
-        assert _waiting_for(checkout)  # the deletion waits for the checkout's hold on the ticket type
+        assert waiting_for(checkout)  # the deletion waits for the checkout's hold on the ticket type
         lock_order_before_reading(checkout, cart.id)
         checkout.execute(update(Order).where(Order.id == cart.id)
                          .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
@@ -357,7 +308,7 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
         checkout.commit()
     finally:
         checkout.close()
-        _finished(organizer, raised)
+        finished(organizer, raised)
 
     assert outcome == {"refused": True}
     db.session.expire_all()
@@ -423,7 +374,7 @@ def test_a_late_payment_for_an_order_changed_while_it_arrives_issues_every_ticke
             outcome["paid"] = fulfill(session, cart.id, Payment(cart.total, cart.currency, "pi_late"), now).result
             session.commit()
 
-    _waits_for(buyer_s_tab, webhook)
+    waits_for(buyer_s_tab, webhook)
 
     assert outcome == {"paid": "paid"}
     db.session.expire_all()
@@ -457,7 +408,7 @@ def test_a_code_deleted_while_a_checkout_pays_with_it_is_refused_as_used(app, db
             except CodeInUse:
                 outcome["refused"] = True
 
-    _waits_for(checkout, delete)
+    waits_for(checkout, delete)
 
     assert outcome == {"refused": True}
     db.session.expire_all()
