@@ -420,3 +420,43 @@ def test_only_the_buyer_or_the_runners_own_account_may_change_a_ticket_themselve
     assert may_change_ticket(db.session, ticket, runner.id)
     assert not may_change_ticket(db.session, ticket, stranger.id)
     assert not may_change_ticket(db.session, ticket, None)
+
+
+@pytest.mark.postgres
+def test_a_transfer_fee_paid_while_the_ticket_is_being_refunded_is_refunded_and_the_ticket_stays(db, app):
+    """The new runner pays the transfer fee just as the organizer refunds the ticket: the payment waits for the refund
+    and then finds the ticket refunded, so its fee goes back and the ticket is not transferred."""
+    from sqlalchemy.orm import Session
+
+    from extensions import db as database
+    from services.fulfillment import Payment, fulfill
+    from services.locking import lock_order_and_its_types
+    from tests.concurrency import waits_for
+
+    race = make_change_race(db, fee=1000)
+    ticket = paid_ticket(db, race)
+    fee_order = db.session.get(Order, transfer(db, app, ticket).change.order_id)
+    fee_order_id, total, currency = fee_order.id, fee_order.total, fee_order.currency
+    with app.app_context():
+        engine = database.engine
+    refunding = Session(engine)  # the organizer's refund of the ticket, written, not yet committed
+    lock_order_and_its_types(refunding, ticket.order_id)
+    refund = Refund(order_id=ticket.order_id, race_id=race.id, status=RefundStatus.PENDING, whole_order=False,
+                    amount=4500, tax=0, created_at=now())
+    refunding.add(refund)
+    refunding.flush()
+    refunding.get(Registration, ticket.id).refund_id = refund.id
+    refunding.flush()
+    outcome = {}
+
+    def webhook():
+        with app.app_context(), Session(engine) as session:
+            outcome["result"] = fulfill(session, fee_order_id, Payment(total, currency, "pi_fee"), now()).result
+            session.commit()
+
+    waits_for(refunding, webhook)
+
+    assert outcome == {"result": "needs_refund"}
+    db.session.expire_all()
+    assert fresh(db, ticket).email == "ada@example.com"
+    assert db.session.get(Order, fee_order_id).status == OrderStatus.NEEDS_REFUND

@@ -69,11 +69,14 @@ def change_quote(session: Session, change: RegistrationChange) -> Quote:
 def problem_now(session: Session, change: RegistrationChange, now: datetime) -> str | None:
     """Why a change whose payment just arrived can no longer be made (closed, full, refunded…), or None.
 
-    Call with its order locked: the change is re-read, so a cancel committed a moment ago is seen."""
+    Call with its order locked: the change is re-read, so a cancel committed a moment ago is seen. The ticket is
+    read under its row lock: a refund or a check-in of it under way is waited for, and what it wrote is seen (a fee
+    taken for a ticket being refunded, or a runner changed as they are checked in, otherwise)."""
     session.refresh(change)
     if change.status != ChangeStatus.PENDING:
         return say("change_cancelled")
-    registration = session.get(Registration, change.registration_id)
+    registration = session.scalar(select(Registration).where(Registration.id == change.registration_id)
+                                  .with_for_update().execution_options(populate_existing=True))
     race = session.get(Race, change.race_id)
     problem = closed_reason(race, change.kind, now) or ticket_problem(session, registration, ignore=change)
     if problem is None and change.kind == ChangeKind.DISTANCE:
