@@ -36,6 +36,7 @@ from services.locking import lock_order_and_its_types
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
 from services.pricing import round_half_up
+from services.registration_changes.rules import difference_settled_since
 from services.stored_sentences import Sentence, keep, say
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,10 @@ def plan_refund(session: Session, order: Order, registration_id: int | None = No
             raise LookupError(registration_id)
         if in_flight:
             raise RefundRefused(_("A refund for this order is on its way already."))
+        change = session.scalar(select(RegistrationChange).where(RegistrationChange.order_id == order.id))
+        if change is not None and difference_settled_since(session, change):
+            raise RefundRefused(_("The runner has since moved to a cheaper distance, and the difference sent back "
+                                  "then included this payment."))
         return RefundPlan(order, (), order.total, order.tax, whole_order=True, whole_payment=True)
     if order.status == OrderStatus.NEEDS_REFUND:
         if registration_id is not None:

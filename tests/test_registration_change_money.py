@@ -122,6 +122,34 @@ def test_after_an_upgrade_a_second_change_counts_what_was_paid_on_both_orders(db
     assert started.change.amount == -3500
 
 
+
+def test_a_dearer_distances_payment_being_refunded_no_longer_counts_in_what_a_move_back_sends(db, app):
+    """The organizer refunds the $15 paid for the Half, and before Stripe says it is done the runner moves back to
+    the 10K: the move sends nothing more back (the $15 went back once, from its own order)."""
+    race = make_change_race(db)
+    ticket = paid_ticket(db, race)
+    change_order = db.session.get(Order, change_distance(db, gateway_for(app), ticket, "Half").change.order_id)
+    pay_on_test_gateway(db.session, change_order, now())
+    db.session.add(Refund(order_id=change_order.id, race_id=race.id, status=RefundStatus.PENDING, whole_order=True,
+                          amount=1500, tax=0, created_at=now()))  # asked of Stripe, its event not yet come
+    db.session.commit()
+    ticket = fresh(db, Registration, ticket.id)
+    assert ticket_value(db.session, ticket) == 4500
+    started = change_distance(db, gateway_for(app), ticket, "10K")
+    assert started.change.amount == 0 and started.change.refund_id is None
+
+
+def test_a_dearer_distances_payment_cannot_be_refunded_after_a_cheaper_move_sent_it_back(db, app):
+    """The runner went up to the Half ($15 on its own order), then down to the 5K ($35 back from the ticket's order,
+    the $15 included): refunding the Half's order too would send the $15 back twice."""
+    race = make_change_race(db)
+    ticket = paid_ticket(db, race)
+    change_order = db.session.get(Order, change_distance(db, gateway_for(app), ticket, "Half").change.order_id)
+    pay_on_test_gateway(db.session, change_order, now())
+    assert change_distance(db, gateway_for(app), fresh(db, Registration, ticket.id), "5K").change.amount == -3500
+    with pytest.raises(RefundRefused, match="moved to a cheaper distance"):
+        plan_refund(db.session, fresh(db, Order, change_order.id), None)
+
 # --- 2. a cheaper distance sends back what was paid ----------------------------------------------------
 
 def test_a_cheaper_distance_refunds_the_difference_at_the_discounted_price(db, app):

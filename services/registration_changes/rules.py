@@ -8,7 +8,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import ChangeKind, ChangeStatus, Order, OrderStatus, Race, Registration, RegistrationChange, TicketType
+from models import (
+    ChangeKind,
+    ChangeStatus,
+    Order,
+    OrderStatus,
+    Race,
+    Refund,
+    RefundStatus,
+    Registration,
+    RegistrationChange,
+    TicketType,
+)
 from services.ages import age_limit_problem
 from services.inventory import spots_left, spots_problem
 from services.sales import off_sale_reason, signup_deadline
@@ -102,13 +113,28 @@ def distance_problem(session: Session, registration: Registration, race: Race, n
 
 def ticket_value(session: Session, registration: Registration) -> int:
     """What the ticket is worth at list prices: its price on its own order (lowered by a cheaper distance's
-    refunded difference) plus the dearer distances' differences paid by change orders not refunded since."""
+    refunded difference) plus the dearer distances' differences paid by change orders not refunded since, nor
+    being refunded (a change order stays paid until the provider says its refund is done: counted meanwhile, a
+    cheaper distance chosen then sent the same difference back a second time)."""
+    refunding = select(Refund.id).where(Refund.order_id == Order.id,
+                                        Refund.status.in_([RefundStatus.PENDING, RefundStatus.COMPLETED])).exists()
     paid_changes = session.scalar(
         select(func.coalesce(func.sum(RegistrationChange.amount), 0))
         .join(Order, Order.id == RegistrationChange.order_id)
         .where(RegistrationChange.registration_id == registration.id, RegistrationChange.kind == ChangeKind.DISTANCE,
-               RegistrationChange.status == ChangeStatus.APPLIED, Order.status == OrderStatus.PAID))
+               RegistrationChange.status == ChangeStatus.APPLIED, Order.status == OrderStatus.PAID, ~refunding))
     return registration.price + paid_changes
+
+
+def difference_settled_since(session: Session, change: RegistrationChange) -> bool:
+    """Whether a later distance change of the same ticket sent a difference back: the dearer distance's payment
+    (`change`'s order) then counted in what the ticket was worth, so it went back then, from the ticket's order."""
+    return change.kind == ChangeKind.DISTANCE and session.scalar(select(
+        select(RegistrationChange.id).where(RegistrationChange.registration_id == change.registration_id,
+                                            RegistrationChange.kind == ChangeKind.DISTANCE,
+                                            RegistrationChange.status == ChangeStatus.APPLIED,
+                                            RegistrationChange.refund_id.is_not(None),
+                                            RegistrationChange.id > change.id).exists()))
 
 
 def change_amount(race: Race, value: int, kind: ChangeKind, new_price: int | None, *, by_organizer: bool) -> int:
