@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from models import OrderStatus, Registration, RegistrationAudit
 from services import clock
@@ -239,6 +239,25 @@ def test_two_volunteers_tapping_the_same_runner_at_once_check_in_once(db, race, 
     assert checked_in_at(db, ada) == MORNING
     assert len(list(db.session.scalars(select(RegistrationAudit).where(RegistrationAudit.registration_id == ada.id)))) == 1
 
+
+
+@pytest.mark.parametrize("change", ["refunded", "transferred"])
+def test_a_ticket_refunded_or_transferred_after_the_desk_looked_it_up_is_not_checked_in(db, race, ada, organizer,
+                                                                                          change):
+    """The desk loaded the runner, then the ticket was refunded (or given to someone else, a new code) before the
+    tap: the tap says so and checks nobody in."""
+    looked_up = query.registration_by_code(db.session, race.id, ada.ticket_code)
+    db.session.expunge_all()
+    if change == "refunded":
+        db.session.execute(update(Registration).where(Registration.id == ada.id).values(refunded_at=MORNING))
+    else:
+        db.session.execute(update(Registration).where(Registration.id == ada.id).values(ticket_code="NEWCODE2"))
+    db.session.commit()
+
+    with pytest.raises(checkin.CheckInRefused) as refused:
+        checkin.check_in(db.session, looked_up, organizer.id, MORNING)
+    assert ("refunded" if change == "refunded" else "transferred") in str(refused.value)
+    assert checked_in_at(db, ada) is None
 
 # --- the app's Check-in shortcut -------------------------------------------------------------
 

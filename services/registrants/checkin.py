@@ -22,6 +22,7 @@ from services.runners import waiver_to_sign
 REFUNDED = _l("This ticket was refunded, so it can't be checked in.")
 NOT_PAID = _l("This ticket isn't paid, so it can't be checked in.")
 NO_SUCH_TICKET = _l("There's no ticket with that code for this race.")
+CHANGED = _l("This ticket changed a moment ago (it was transferred): look the runner up again.")
 WAIVER_MISSING = _l("%(name)s hasn't signed the waiver: have them sign it on this phone first.")
 REFUSALS = {"refunded": REFUNDED, "not_paid": NOT_PAID, "no_such_ticket": NO_SUCH_TICKET}
 
@@ -82,14 +83,22 @@ def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now
     if registration.checked_in_at is None and unsigned(registration, waiver_to_sign(session, registration.race_id)):
         session.rollback()
         raise CheckInRefused(waiver_missing(registration.runner_name))
+    # Only while the ticket is still the one the desk looked up: paid, not refunded, its code the same (a refund
+    # or a transfer committed since then is seen by this statement, which waits for one under way).
     done = session.execute(update(Registration)
-                           .where(Registration.id == registration.id, Registration.checked_in_at.is_(None))
+                           .where(Registration.id == registration.id, Registration.checked_in_at.is_(None),
+                                  Registration.order_status == OrderStatus.PAID, Registration.refunded_at.is_(None),
+                                  Registration.ticket_code == registration.ticket_code)
                            .values(checked_in_at=now)
                            .execution_options(synchronize_session=False))
     if done.rowcount == 0:
-        at = session.scalar(select(Registration.checked_in_at).where(Registration.id == registration.id))
+        at, refunded, paid = session.execute(
+            select(Registration.checked_in_at, Registration.refunded_at, Registration.order_status == OrderStatus.PAID)
+            .where(Registration.id == registration.id)).one()
         session.rollback()
-        raise AlreadyCheckedIn(at or now)
+        if at is not None:
+            raise AlreadyCheckedIn(at)
+        raise CheckInRefused(str(REFUNDED if refunded is not None else NOT_PAID if not paid else CHANGED))
     registration.checked_in_at = now
     session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", None, now)])
     session.execute(insert(CheckInEvent), [event_row(registration, "check_in", editor_id, now)])
