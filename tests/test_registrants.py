@@ -631,6 +631,40 @@ def test_auto_bibs_number_paid_runners_of_one_ticket_type_by_name_skipping_used_
     assert audits(db, alice.id) == [("bib", "", "1001")]
 
 
+
+@pytest.mark.postgres
+def test_auto_bibs_meeting_a_bib_typed_by_hand_at_that_moment_assign_nothing_and_say_so(app, db, race, organizer):
+    """Another organizer types a bib for one of the runners just as the range is assigned: the assignment waits for
+    that save, finds the runner numbered, and assigns nobody (all or nothing), rather than overwriting the typed bib."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from extensions import db as database
+    from services.registrants.bibs import BibRefused, assign_bibs
+    from tests.concurrency import waits_for
+
+    ten = race.ticket_types[0]
+    alice, bob = runner(db, race, ten, "Alice", "Adams"), runner(db, race, ten, "Bob", "Baker")
+    with app.app_context():
+        engine = database.engine
+    typing = Session(engine)  # the other organizer's bib, saved, not yet committed
+    typing.execute(update(Registration).where(Registration.id == bob.id).values(bib=7))
+    outcome = {}
+
+    def assign():
+        with app.app_context(), Session(engine) as session:
+            try:
+                assign_bibs(session, race.id, {"ticket_type": str(ten.id), "first": "1", "last": "99"}, organizer.id,
+                            clock.now())
+                outcome["assigned"] = True
+            except BibRefused as refused:
+                outcome["refused"] = str(refused)
+
+    waits_for(typing, assign)
+
+    assert "changed a moment ago" in outcome["refused"]
+    assert (fresh(db, alice.id).bib, fresh(db, bob.id).bib) == (None, 7)
+
 def test_auto_bibs_refuse_a_range_that_is_too_small_and_assign_nothing(signed_in, db, race):
     ten = race.ticket_types[0]
     waiting = [runner(db, race, ten, "Run", f"Ner{i}") for i in range(3)]

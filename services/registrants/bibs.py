@@ -12,11 +12,11 @@ from datetime import datetime
 
 from flask_babel import format_number, ngettext
 from flask_babel import gettext as _
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Registration, RegistrationAudit, TicketType
+from models import OrderStatus, Registration, RegistrationAudit, TicketType
 from services.registrants.edits import audit_row
 from services.registrants.query import (
     Registrant,
@@ -146,10 +146,20 @@ def _assign_bibs(session: Session, race_id: int, ticket_type: TicketType, first:
             "was assigned.", len(waiting), type=ticket_type.name, first=first, last=last, free=free))
     numbers = (n for n in range(first, last + 1) if n not in used)
     assigned = [(registration_id, next(numbers)) for registration_id in waiting]
+    # Each ticket numbered only while still as read: paid, not refunded and without a bib (a refund, a transfer or
+    # a bib typed in that committed since is seen by its statement, which waits for one under way).
+    still_waiting = (update(Registration)
+                     .where(Registration.id == bindparam("rid"), Registration.bib.is_(None),
+                            Registration.refunded_at.is_(None),
+                            Registration.order_status == bindparam("paid", type_=Registration.order_status.type))
+                     .values(bib=bindparam("number")))
     try:
-        session.execute(update(Registration), [{"id": rid, "bib": bib} for rid, bib in assigned])
+        numbered = session.connection().execute(still_waiting, [{"rid": rid, "number": bib, "paid": OrderStatus.PAID}
+                                                                for rid, bib in assigned])
     except IntegrityError:
         raise BibRefused(_("Someone gave out bibs in that range at the same moment. Try again.")) from None
+    if numbered.rowcount != len(assigned):
+        raise BibRefused(_("Some of these runners changed a moment ago (a refund, or a bib given by hand). Try again."))
     session.execute(insert(RegistrationAudit),
                     [audit_row(rid, editor_id, now, "bib", None, bib) for rid, bib in assigned])
     return BibAssignment(ticket_type, len(assigned), assigned[0][1], assigned[-1][1])
