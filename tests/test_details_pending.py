@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from models import OrderStatus, OutboxMessage, Registration, RegistrationAudit
 from services import clock, runner_invites
+from services.registrants.edits import details_version
 from tests.factories import login, make_profile
 from tests.http import csrf_token
 from tests.registrant_factories import (  # noqa: F401  (fixtures)
@@ -274,6 +275,7 @@ def _edit_form(registration, **changes):
         "first_name", "last_name", "email", "gender", "tshirt_size", "emergency_name", "emergency_phone",
         "address", "city", "country", "club")}
     data["date_of_birth"] = registration.date_of_birth.isoformat() if registration.date_of_birth else ""
+    data["opened"] = details_version(registration)  # as the page sends it: the details it was opened with
     data.update(changes)
     return data
 

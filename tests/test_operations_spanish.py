@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models import CheckInEvent, OrderStatus
 from services.registrants import export
+from services.registrants.edits import details_version
 from tests.factories import login, make_paid_order
 from tests.http import csrf_token
 from tests.registrant_factories import (  # noqa: F401  (fixtures)
@@ -84,7 +85,7 @@ def test_a_bad_edit_of_a_registrant_is_refused_in_spanish(spanish, db, race):
                                        "email": "ada@example.com", "date_of_birth": "1990-05-17", "gender": "",
                                        "tshirt_size": "XXXXL", "emergency_name": "Grace Hopper",
                                        "emergency_phone": "+1 555 0100", "address": "", "city": "", "country": "",
-                                       "club": ""},
+                                       "club": "", "opened": details_version(ada)},
                             headers={"HX-Request": "true"})
     words = text(response)
     assert response.status_code == 422

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from models import Order, OrderStatus, Registration, RegistrationAudit
 from services import clock, race_editing
+from services.registrants.edits import details_version
 from tests.factories import login, make_profile, make_race
 from tests.http import csrf_token
 from tests.registrant_factories import add_co_organizer, many_paid_runners, organized_race, organizer, race, runner, signed_in  # noqa: E402,F401  (fixtures)
@@ -59,7 +60,7 @@ def _routes(race, registration, tt):
         ("POST", url(race, f"/{registration.id}"), {
             "first_name": "Changed", "last_name": "Name", "email": "changed@example.com", "date_of_birth": "1990-05-17",
             "gender": "", "tshirt_size": "L", "emergency_name": "Someone", "emergency_phone": "+1 555 0199",
-            "address": "", "city": "", "country": "", "club": ""}),
+            "address": "", "city": "", "country": "", "club": "", "opened": details_version(registration)}),
         ("POST", url(race, f"/{registration.id}/bib"), {"bib": "77"}),
         ("POST", f"{r}/bibs", {"ticket_type": str(tt.id), "first": "100", "last": "199"}),
         ("GET", f"{r}/checkin", {}),
@@ -417,10 +418,40 @@ def _edit_form(registration, **changes):
             "date_of_birth": registration.date_of_birth.isoformat(), "gender": registration.gender,
             "tshirt_size": registration.tshirt_size, "emergency_name": registration.emergency_name,
             "emergency_phone": registration.emergency_phone, "address": registration.address,
-            "city": registration.city, "country": registration.country, "club": registration.club}
+            "city": registration.city, "country": registration.country, "club": registration.club,
+            "opened": details_version(registration)}  # as the page sends it: the details it was opened with
     data.update(changes)
     return data
 
+
+
+def test_a_form_opened_before_the_details_changed_saves_nothing_and_shows_them_as_they_are(signed_in, db, race):
+    """The organizer opened the form, then the ticket was transferred (a new runner's name and email): saving the
+    old form would give the ticket back to its old runner. It is refused, and the form shows the details now."""
+    from sqlalchemy import update
+
+    registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+    page = signed_in.get(url(race, f"/{registration.id}")).get_data(as_text=True)
+    opened = re.search(r'name="opened" type="hidden" value="([0-9a-f]{16})"', page)[1]
+    assert opened == details_version(registration)
+    stale = _edit_form(registration, tshirt_size="L", opened=opened)
+    db.session.execute(update(Registration).where(Registration.id == registration.id)
+                       .values(first_name="Bo", last_name="Lee", email="bo@example.com"))
+    db.session.commit()
+
+    response = signed_in.post(url(race, f"/{registration.id}"), headers=HX,
+                              data={"csrf_token": token(signed_in, race), **stale})
+
+    body = page_text(response)
+    assert response.status_code == 409 and "These details changed since you opened the form" in body
+    assert 'value="Bo"' in body and 'value="bo@example.com"' in body
+    saved = fresh(db, registration.id)
+    assert (saved.first_name, saved.email, saved.tshirt_size) == ("Bo", "bo@example.com", "M")
+    assert audits(db, registration.id) == []
+    fresh_form = re.search(r'name="opened" type="hidden" value="([0-9a-f]{16})"', body)[1]
+    again = signed_in.post(url(race, f"/{registration.id}"), headers=HX, data={
+        "csrf_token": token(signed_in, race), **_edit_form(saved, tshirt_size="L", opened=fresh_form)})
+    assert again.status_code == 200 and fresh(db, registration.id).tshirt_size == "L"
 
 def test_editing_details_saves_and_writes_an_audit_line_per_field(signed_in, db, race, organizer):
     registration = runner(db, race, race.ticket_types[0], "Ada", "Lovlace")

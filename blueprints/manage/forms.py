@@ -39,7 +39,7 @@ from services.money import CURRENCIES
 from services.race_editing import day_problem
 from services.races import SLUG_RE
 from services.registrants.desk_waiver import DeskSignature
-from services.registrants.edits import EDITABLE
+from services.registrants.edits import EDITABLE, details_version
 from services.registrants.query import Registrant
 from services.runners import GENDERS, gender_label
 from services.typed_input import is_whole_number
@@ -358,6 +358,7 @@ class RegistrantForm(WholeForm, RunnerDetailsForm):
     city = StringField(_l("City"))
     country = StringField(_l("Country"))
     club = StringField(_l("Club or team"))
+    opened = HiddenField()  # the details' version the form was opened with (edits.details_version)
 
     def bind(self, race: Race, registrant: Registrant) -> RegistrantForm:
         registration = registrant.registration
@@ -371,7 +372,8 @@ class RegistrantForm(WholeForm, RunnerDetailsForm):
     @classmethod
     def of(cls, race: Race, registrant: Registrant) -> RegistrantForm:
         r = registrant.registration
-        return cls(formdata=None, data={name: getattr(r, name) for name in EDITABLE}).bind(race, registrant)
+        return cls(formdata=None, data={**{name: getattr(r, name) for name in EDITABLE},
+                                        "opened": details_version(r)}).bind(race, registrant)
 
     def values(self) -> dict:
         return {name: (self[name].data if name == "date_of_birth" else (self[name].data or ""))

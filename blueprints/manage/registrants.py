@@ -124,9 +124,12 @@ def edit_registrant(race: Race, registration_id: int):
     if not errors:
         try:
             changed = edits.update_registrant(db.session, race, registrant.registration, registrant.ticket_type,
-                                              form.values(), g.user.id, clock.now())
+                                              form.values(), g.user.id, clock.now(), opened=form.opened.data or None)
         except edits.RegistrantRefused as refused:
             errors = refused.problems
+        except edits.DetailsChanged as changed_since:
+            return _detail(race, _registrant_or_404(race, registration_id), block="details", status=409,
+                           errors={"form": str(changed_since.message)})
     if errors:
         return _detail(race, _registrant_or_404(race, registration_id), block="details", status=422, form=form,
                        errors=errors)

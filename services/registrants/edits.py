@@ -4,6 +4,7 @@ Bibs and check-ins write their lines to the same trail (`audit_row`).
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -48,6 +49,22 @@ class RegistrantRefused(Exception):
     def __init__(self, problems: dict[str, str]):
         super().__init__(next(iter(problems.values())))
         self.problems = problems
+
+
+class DetailsChanged(Exception):
+    """The runner's details changed since the form was opened (a transfer, the runner's own link, another
+    organizer): nothing was saved, and the form is shown again with them as they are now."""
+
+    message = _l("These details changed since you opened the form (the ticket was transferred, or someone else "
+                 "saved them): here they are as they are now. Make your correction again.")
+
+
+def details_version(registration: Registration) -> str:
+    """A short fingerprint of the details the organizer's form edits (EDITABLE), sent with the form as it was
+    opened: saved over details that changed since, it would write them back as they were (a transferred ticket
+    given back to its old runner's name and email)."""
+    text = "\x1f".join(_as_text(getattr(registration, name)) for name in EDITABLE)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _as_text(value) -> str:
@@ -106,9 +123,18 @@ def edit_problems(values: Mapping[str, object], race: Race, registration: Regist
 
 
 def update_registrant(session: Session, race: Race, registration: Registration, ticket_type: TicketType,
-                      values: Mapping[str, object], editor_id: uuid.UUID, now: datetime) -> list[str]:
+                      values: Mapping[str, object], editor_id: uuid.UUID, now: datetime,
+                      opened: str | None = None) -> list[str]:
     """Correct a runner's details on their ticket of `ticket_type`; one audit line per changed field.
-    Returns the changed fields. Commits, or raises RegistrantRefused (nothing changed)."""
+    Returns the changed fields. Commits, or raises RegistrantRefused (nothing changed).
+
+    `opened`: the details' version (`details_version`) the form was opened with. The ticket is read under its row
+    lock, and if its details changed since, DetailsChanged is raised and nothing saved."""
+    session.scalar(select(Registration.id).where(Registration.id == registration.id).with_for_update())
+    session.refresh(registration)
+    if opened is not None and opened != details_version(registration):
+        session.rollback()
+        raise DetailsChanged()
     problems = edit_problems(values, race, registration, ticket_type, now)
     if problems:
         session.rollback()
