@@ -168,8 +168,16 @@ def entry_to_leave(session: Session, token: str, now: datetime) -> WaitlistEntry
     return entry
 
 
+def _locked(session: Session, entry: WaitlistEntry) -> WaitlistEntry:
+    """The entry read again under its row lock: what another request or the offer job wrote since it was read
+    counts (someone who left the line is not offered spots; an offer accepted a moment ago is not declined)."""
+    return session.scalar(select(WaitlistEntry).where(WaitlistEntry.id == entry.id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
 def leave(session: Session, entry: WaitlistEntry, now: datetime) -> bool:
     """Take this person out of line (an offer they hold goes to the next). False when they weren't in line. Commits."""
+    entry = _locked(session, entry)
     if entry.status not in IN_LINE:
         return False
     entry.status = WaitlistStatus.LEFT
@@ -212,7 +220,13 @@ def accept(session: Session, entry: WaitlistEntry, owner: CartOwner, now: dateti
 
 
 def decline(session: Session, entry: WaitlistEntry, now: datetime) -> None:
-    """Say no to an open offer: its spots go to the next in line at once. Commits."""
+    """Say no to an open offer: its spots go to the next in line at once. Commits. An offer no longer open (accepted
+    into a cart, or expired, a moment ago) is left as it is."""
+    lock_ticket_types(session, [entry.ticket_type_id])  # before the entry, as the offer job locks them
+    entry = _locked(session, entry)
+    if entry.status != WaitlistStatus.OFFERED or entry.order_id is not None:
+        session.commit()
+        return
     entry.status = WaitlistStatus.DECLINED
     session.flush()
     _offer_free_spots(session, session.get(TicketType, entry.ticket_type_id), now)
@@ -349,7 +363,9 @@ def waitlist_recipients(session: Session, race_id: int, ticket_type_id: int | No
 
 def remove(session: Session, entry: WaitlistEntry) -> None:
     """Take someone off the list (an offer they hold is withdrawn, its spots free for the next). Commits."""
+    entry = _locked(session, entry)
     if entry.status not in IN_LINE:
+        session.rollback()
         raise ActionRefused(_("%(name)s isn't in line any more.", name=entry.name))
     entry.status = WaitlistStatus.REMOVED
     session.commit()
@@ -358,11 +374,13 @@ def remove(session: Session, entry: WaitlistEntry) -> None:
 def offer_by_hand(session: Session, entry: WaitlistEntry, now: datetime) -> int:
     """Offer free spots to this person now, wherever they are in line (even while offers are paused).
     Returns the spots offered; ActionRefused when nothing is free. Commits."""
+    lock_ticket_types(session, [entry.ticket_type_id])  # before the entry, as the offer job locks them
+    entry = _locked(session, entry)
     if entry.status != WaitlistStatus.WAITING:
+        session.rollback()
         raise ActionRefused(_("%(name)s isn't waiting: they have an offer already, or left the line.", name=entry.name))
     ticket_type = session.get(TicketType, entry.ticket_type_id)
     race = session.get(Race, entry.race_id)
-    lock_ticket_types(session, [ticket_type.id])
     free = free_spots(session, [ticket_type], now)[ticket_type.id]
     if free <= 0:
         session.rollback()

@@ -205,6 +205,23 @@ def test_offer_by_hand_needs_a_free_spot(db, now):
     assert entry(db, ann.id).status == WaitlistStatus.WAITING
 
 
+
+def test_someone_who_left_the_line_a_moment_ago_is_not_offered_spots_by_hand(db, now):
+    """The organizer's page still showed Ann waiting when she left by her link: the offer by hand finds her gone."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    race, ten_k, orders = sold_out_race(db)
+    ann = in_line(db, race, ten_k, now, email="ann@example.com")
+    refund_one(db, orders[0])
+    on_the_page = entry(db, ann.id)
+    with Session(db.engine) as her_link:  # her own request, on a connection of its own
+        her_link.execute(update(WaitlistEntry).where(WaitlistEntry.id == ann.id).values(status=WaitlistStatus.LEFT))
+        her_link.commit()
+    with pytest.raises(Exception, match="isn't waiting"):
+        offer_by_hand(db.session, on_the_page, now)
+    assert entry(db, ann.id).status == WaitlistStatus.LEFT and entry(db, ann.id).offered_spots in (0, None)
+
 # --- the offer link: accept, decline, expiry --------------------------------------------------
 
 def offered(db, now, *, spots=1, capacity=2):
