@@ -226,6 +226,10 @@ def request_refund(session: Session, gateway: Gateway, order_id: uuid.UUID, regi
     try:
         if order is None:
             raise LookupError(order_id)
+        if order.kind == OrderKind.CHANGE:  # the changed ticket's row, as a distance change of it locks it last
+            session.scalar(select(Registration.id).join(RegistrationChange, RegistrationChange.registration_id ==
+                                                        Registration.id)
+                           .where(RegistrationChange.order_id == order.id).with_for_update(of=Registration))
         plan = plan_refund(session, order, registration_id)
         if plan.amount > 0 and not order.payment_intent_id:
             raise RefundRefused(_("There's no payment on record for this order, so nothing can be sent back from here."))
@@ -261,6 +265,16 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     try:
         gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
+        made = _made_after_all(gateway, order, refund.id)
+        if made is not None:  # the call failed after the provider made the refund (a timeout): it is on its way
+            lock_order_and_its_types(session, order.id)
+            refund = session.scalar(select(Refund).where(Refund.id == refund.id)
+                                    .execution_options(populate_existing=True))
+            refund.gateway_refund_id = refund.gateway_refund_id or made
+            session.commit()
+            log.warning("refund %s: the gateway's call failed (%s), but the provider has it as %s", refund.id, error,
+                        made)
+            return refund
         refusal = say("refund_refused", error=str(error))
         done = _fail(session, refund.id, refusal)
         if done is None:
@@ -276,6 +290,19 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     session.commit()
     log.info("refund %s of %s for order %s: %s", refund.id, refund.amount, order.id, refund.status)
     return refund
+
+
+def _made_after_all(gateway: Gateway, order: Order, refund_id: int) -> str | None:
+    """The provider's id of the refund `refund_id` asked for, if the provider has one after all (the call that
+    asked failed only on its way back): looked up among the payment's refunds by the id sent with it. None when it
+    has none, or can't be asked either."""
+    if gateway.is_test or not order.payment_intent_id:
+        return None
+    try:
+        record = gateway.payment_record(order.payment_intent_id)
+    except PaymentUnavailable:
+        return None
+    return next((made.refund_id for made in record.refunds if made.our_refund_id == refund_id), None)
 
 
 def _fail(session: Session, refund_id: int, error: Sentence) -> Refund | None:

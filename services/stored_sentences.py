@@ -83,6 +83,8 @@ WORDINGS: dict[str, Callable[..., str]] = {
     "ticket_not_paid": lambda: _("This ticket isn't paid, or was refunded, so it can't be changed."),
     "ticket_checked_in": lambda: _("This runner has checked in already, so the ticket can't be changed."),
     "change_waiting": lambda: _("A change to this ticket is waiting for its payment. Finish or cancel it first."),
+    "change_refund_pending": lambda: _("A refund for an earlier change of this ticket is on its way. Try again once "
+                                       "it has gone through."),
     "runner_link": lambda: _("the runner, by their emailed link"),  # who made a change (audits.actor)
     "same_distance": lambda ticket_type: _("This ticket is already for the %(ticket_type)s.", ticket_type=ticket_type),
     # Refunds (services.refunds, services.duplicate_payments): `error` is the provider's own words.

@@ -30,7 +30,7 @@ from services.payments import PaymentUnavailable, gateway_for
 from services.payments import TestGateway as EmbeddedGateway
 from services.refunds import RefundRefused, order_account, plan_refund, request_refund
 from services.registration_changes.links import status_token
-from services.registration_changes.rules import ticket_value
+from services.registration_changes.rules import ChangeRefused, ticket_value
 from services.registration_changes.start import Actor, NewRunner, start_distance_change, start_transfer
 from services.runner_invites import LinkRefused, link_token, open_invitation
 from tests.change_factories import buyer_actor, make_change_race, outbox, paid_ticket, ticket_type, urls
@@ -123,15 +123,23 @@ def test_after_an_upgrade_a_second_change_counts_what_was_paid_on_both_orders(db
 
 
 
-def test_a_dearer_distances_payment_being_refunded_no_longer_counts_in_what_a_move_back_sends(db, app):
-    """The organizer refunds the $15 paid for the Half, and before Stripe says it is done the runner moves back to
-    the 10K: the move sends nothing more back (the $15 went back once, from its own order)."""
+def test_a_move_while_a_dearer_distances_payment_is_being_refunded_waits_until_it_went_through(db, app):
+    """The organizer refunds the $15 paid for the Half, and before Stripe says it is done the runner asks to move back
+    to the 10K: what the ticket is worth depends on how that refund ends, so the move is refused until it has (it
+    sent the $15 back a second time, from the ticket's order). Once the refund is done, the move sends nothing."""
     race = make_change_race(db)
     ticket = paid_ticket(db, race)
     change_order = db.session.get(Order, change_distance(db, gateway_for(app), ticket, "Half").change.order_id)
     pay_on_test_gateway(db.session, change_order, now())
-    db.session.add(Refund(order_id=change_order.id, race_id=race.id, status=RefundStatus.PENDING, whole_order=True,
-                          amount=1500, tax=0, created_at=now()))  # asked of Stripe, its event not yet come
+    asked = Refund(order_id=change_order.id, race_id=race.id, status=RefundStatus.PENDING, whole_order=True,
+                   amount=1500, tax=0, created_at=now())  # asked of Stripe, its event not yet come
+    db.session.add(asked)
+    db.session.commit()
+    with pytest.raises(ChangeRefused, match="refund for an earlier change of this ticket is on its way"):
+        change_distance(db, gateway_for(app), fresh(db, Registration, ticket.id), "10K")
+
+    asked = fresh(db, Refund, asked.id)
+    asked.status = RefundStatus.COMPLETED
     db.session.commit()
     ticket = fresh(db, Registration, ticket.id)
     assert ticket_value(db.session, ticket) == 4500

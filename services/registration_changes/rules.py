@@ -126,6 +126,14 @@ def ticket_value(session: Session, registration: Registration) -> int:
     return registration.price + paid_changes
 
 
+def change_refund_on_its_way(session: Session, registration: Registration) -> str | None:
+    """Why the ticket can't move to another distance now: a refund of a payment for an earlier change of it is on its
+    way, and until the provider says how it ended, what the ticket is worth is not known."""
+    pending = select(Refund.id).join(RegistrationChange, RegistrationChange.order_id == Refund.order_id).where(
+        RegistrationChange.registration_id == registration.id, Refund.status == RefundStatus.PENDING).exists()
+    return say("change_refund_pending") if session.scalar(select(pending)) else None
+
+
 def difference_settled_since(session: Session, change: RegistrationChange) -> bool:
     """Whether a later distance change of the same ticket sent a difference back: the dearer distance's payment
     (`change`'s order) then counted in what the ticket was worth, so it went back then, from the ticket's order."""

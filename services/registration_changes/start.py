@@ -38,6 +38,7 @@ from services.registration_changes.rules import (
     WAITING_FOR_PAYMENT,
     ChangeRefused,
     change_amount,
+    change_refund_on_its_way,
     closed_reason,
     distance_problem,
     pending_change,
@@ -122,6 +123,7 @@ def start_distance_change(session: Session, gateway: Gateway, registration: Regi
         raise LookupError(ticket_type_id)
     _lock(session, registration, [registration.ticket_type_id, new_type.id])
     problem = (_closed(race, ChangeKind.DISTANCE, actor, now) or ticket_problem(session, registration)
+               or change_refund_on_its_way(session, registration)
                or distance_problem(session, registration, race, new_type, now))
     _refuse_if(session, problem)
     change = RegistrationChange(registration_id=registration.id, race_id=race.id, kind=ChangeKind.DISTANCE,
@@ -138,9 +140,12 @@ def _closed(race: Race, kind: ChangeKind, actor: Actor, now: datetime) -> str | 
 
 
 def _lock(session: Session, registration: Registration, ticket_type_ids: list[int]) -> None:
-    """The same locks, in the same order, as checkout: ticket types by id, then the ticket's order."""
+    """The same locks, in the same order, as checkout: ticket types by id, then the ticket's order; then the ticket's
+    own row, which a refund of a change order of this ticket also takes (services/refunds.py), so what the ticket is
+    worth is never read while one of its payments is being sent back."""
     lock_ticket_types(session, ticket_type_ids)
     lock_order(session, registration.order_id)
+    session.scalar(select(Registration.id).where(Registration.id == registration.id).with_for_update())
     session.refresh(registration)
 
 
