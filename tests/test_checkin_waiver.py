@@ -226,6 +226,29 @@ def test_a_refunded_ticket_cannot_be_signed_and_checked_in(signed_in, db, race):
     assert fresh(db, gone).waiver_signed_at is None
 
 
+
+@pytest.mark.parametrize("change", ["refunded", "transferred"])
+def test_a_ticket_refunded_or_transferred_after_the_desk_looked_it_up_is_not_signed_or_checked_in(db, race, organizer,
+                                                                                                    fay, change):
+    """The desk opened Fay's signing form, then her ticket was refunded (or given to someone else: a new code, the
+    waiver to sign again by them): her signature is not written on it, and nobody is checked in."""
+    from sqlalchemy import update
+
+    from services.registrants import checkin, query
+    from services.registrants.desk_waiver import DeskSignature, sign_and_check_in
+
+    looked_up = query.registration_by_code(db.session, race.id, fay.ticket_code)
+    db.session.expunge_all()
+    db.session.execute(update(Registration).where(Registration.id == fay.id).values(
+        **({"refunded_at": MORNING} if change == "refunded" else {"ticket_code": "NEWCODE3", "first_name": "Bo"})))
+    db.session.commit()
+    waiver = waiver_of(db, race)
+    with pytest.raises(checkin.CheckInRefused, match="refunded" if change == "refunded" else "transferred"):
+        sign_and_check_in(db.session, race, looked_up, waiver,
+                          DeskSignature(signature="Fay Friend", accepted=True, by_guardian=False, guardian_name="",
+                                        waiver_version_id=waiver.id), organizer.id, MORNING, "")
+    assert fresh(db, fay).waiver_signed_at is None and fresh(db, fay).checked_in_at is None
+
 # --- who may -------------------------------------------------------------------------------------
 
 def test_another_races_ticket_is_a_404_here(signed_in, db, race, organizer):

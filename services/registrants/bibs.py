@@ -146,16 +146,17 @@ def _assign_bibs(session: Session, race_id: int, ticket_type: TicketType, first:
             "was assigned.", len(waiting), type=ticket_type.name, first=first, last=last, free=free))
     numbers = (n for n in range(first, last + 1) if n not in used)
     assigned = [(registration_id, next(numbers)) for registration_id in waiting]
-    # Each ticket numbered only while still as read: paid, not refunded and without a bib (a refund, a transfer or
-    # a bib typed in that committed since is seen by its statement, which waits for one under way).
+    # Each ticket numbered only while still as read: paid, not refunded, of this type and without a bib (a refund,
+    # a transfer, a distance change or a bib typed in that committed since is seen by its statement, which waits
+    # for one under way). In the order of the tickets' ids, as a refund and the check-in sync lock tickets.
     still_waiting = (update(Registration)
                      .where(Registration.id == bindparam("rid"), Registration.bib.is_(None),
-                            Registration.refunded_at.is_(None),
+                            Registration.refunded_at.is_(None), Registration.ticket_type_id == ticket_type.id,
                             Registration.order_status == bindparam("paid", type_=Registration.order_status.type))
                      .values(bib=bindparam("number")))
     try:
         numbered = session.connection().execute(still_waiting, [{"rid": rid, "number": bib, "paid": OrderStatus.PAID}
-                                                                for rid, bib in assigned])
+                                                                for rid, bib in sorted(assigned)])
     except IntegrityError:
         raise BibRefused(_("Someone gave out bibs in that range at the same moment. Try again.")) from None
     if numbered.rowcount != len(assigned):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NoReturn
 
 from babel.dates import format_time
 from flask_babel import gettext as _
@@ -72,6 +73,28 @@ def refuse_unless_valid(session: Session, registrant: Registrant) -> None:
         raise CheckInRefused(str(NOT_PAID))
 
 
+def still_as_looked_up(registration: Registration) -> tuple:
+    """SQL conditions for a check-in's write: the ticket is still the one the desk looked up, paid, not refunded,
+    its code the same. A refund or a transfer committed since is seen by the statement, which waits for one under
+    way (it holds the ticket's row)."""
+    return (Registration.id == registration.id, Registration.order_status == OrderStatus.PAID,
+            Registration.refunded_at.is_(None), Registration.ticket_code == registration.ticket_code)
+
+
+def refuse_as_it_is_now(session: Session, registration: Registration) -> NoReturn:
+    """A check-in's write found no such ticket: roll back and raise why, as the ticket is now (AlreadyCheckedIn,
+    or CheckInRefused: refunded, not paid, or transferred). Another reason the caller's own write had (a waiver
+    signed meanwhile) is its to tell: this raises only for these."""
+    at, refunded, paid, code = session.execute(
+        select(Registration.checked_in_at, Registration.refunded_at, Registration.order_status == OrderStatus.PAID,
+               Registration.ticket_code).where(Registration.id == registration.id)).one()
+    session.rollback()
+    if at is not None:
+        raise AlreadyCheckedIn(at)
+    if refunded is not None or not paid or code != registration.ticket_code:
+        raise CheckInRefused(str(REFUNDED if refunded is not None else NOT_PAID if not paid else CHANGED))
+
+
 def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now: datetime) -> None:
     """Mark a runner as arrived. Two volunteers tapping at once: the first wins, the second is told.
     A runner who hasn't signed the race's waiver signs it first (services.registrants.desk_waiver).
@@ -83,22 +106,12 @@ def check_in(session: Session, registrant: Registrant, editor_id: uuid.UUID, now
     if registration.checked_in_at is None and unsigned(registration, waiver_to_sign(session, registration.race_id)):
         session.rollback()
         raise CheckInRefused(waiver_missing(registration.runner_name))
-    # Only while the ticket is still the one the desk looked up: paid, not refunded, its code the same (a refund
-    # or a transfer committed since then is seen by this statement, which waits for one under way).
     done = session.execute(update(Registration)
-                           .where(Registration.id == registration.id, Registration.checked_in_at.is_(None),
-                                  Registration.order_status == OrderStatus.PAID, Registration.refunded_at.is_(None),
-                                  Registration.ticket_code == registration.ticket_code)
+                           .where(*still_as_looked_up(registration), Registration.checked_in_at.is_(None))
                            .values(checked_in_at=now)
                            .execution_options(synchronize_session=False))
     if done.rowcount == 0:
-        at, refunded, paid = session.execute(
-            select(Registration.checked_in_at, Registration.refunded_at, Registration.order_status == OrderStatus.PAID)
-            .where(Registration.id == registration.id)).one()
-        session.rollback()
-        if at is not None:
-            raise AlreadyCheckedIn(at)
-        raise CheckInRefused(str(REFUNDED if refunded is not None else NOT_PAID if not paid else CHANGED))
+        refuse_as_it_is_now(session, registration)
     registration.checked_in_at = now
     session.execute(insert(RegistrationAudit), [audit_row(registration.id, editor_id, now, "checked_in", None, now)])
     session.execute(insert(CheckInEvent), [event_row(registration, "check_in", editor_id, now)])

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from models import CheckInEvent, Race, Registration, RegistrationAudit, WaiverVersion
 from services.ages import is_minor, local_today
 from services.mail.languages import runner_language
 from services.race_texts import waiver_languages, waiver_to_sign
-from services.registrants.checkin import AlreadyCheckedIn, event_row, refuse_unless_valid
+from services.registrants.checkin import (
+    AlreadyCheckedIn,
+    event_row,
+    refuse_as_it_is_now,
+    refuse_unless_valid,
+    still_as_looked_up,
+)
 from services.registrants.edits import audit_row
 from services.registrants.query import Registrant
 from services.runners import (
@@ -115,14 +121,11 @@ def sign_and_check_in(session: Session, race: Race, registrant: Registrant, waiv
               "waiver_guardian_name": tidy(signed.guardian_name) if minor else "", "waiver_signed_at": now,
               "waiver_ip": (ip or "")[:45], "waiver_signed_at_checkin": True, "checked_in_at": now}
     done = session.execute(update(Registration)
-                           .where(Registration.id == registration.id, Registration.checked_in_at.is_(None),
+                           .where(*still_as_looked_up(registration), Registration.checked_in_at.is_(None),
                                   Registration.waiver_signed_at.is_(None))
                            .values(**values).execution_options(synchronize_session=False))
     if done.rowcount == 0:
-        at = session.scalar(select(Registration.checked_in_at).where(Registration.id == registration.id))
-        session.rollback()
-        if at is not None:
-            raise AlreadyCheckedIn(at)
+        refuse_as_it_is_now(session, registration)  # checked in, refunded or transferred since: says which
         raise SignatureRefused({"signature": _("%(name)s has signed the waiver already.", name=registration.runner_name)})
     for name, value in values.items():
         setattr(registration, name, value)
