@@ -9,7 +9,7 @@ from blueprints.cart_owner import cart_owner_for_adding
 from blueprints.rendering import redirect_to, render
 from blueprints.ticket_form import race_card_or_404
 from extensions import db, limiter
-from models import Race, TicketType
+from models import Race, TicketType, WaitlistStatus
 from services import clock
 from services import waitlist as waitlist_service
 from services.cart import CartRefused
@@ -92,7 +92,14 @@ def decline(token: str):
     """Say no: the spots go to the next person in line."""
     entry = waitlist_service.entry_for_offer(db.session, token, clock.now())
     context = _offer_context(token, entry)
-    waitlist_service.decline(db.session, entry, clock.now())
+    if not waitlist_service.decline(db.session, entry, clock.now()):  # accepted, or ended, a moment ago
+        accepted = entry.order_id is not None or entry.status == WaitlistStatus.ACCEPTED
+        return render("waitlist/done.html", race=context["race"], status=409,
+                      title=_("This offer was accepted") if accepted else _("This offer has expired"),
+                      message=_("The tickets went to your cart when you accepted; if the hold has run out since, they "
+                                "went to the next person in line.") if accepted else
+                      _("The hold on these spots ended, so they went to the next person in line. You can join the "
+                        "waitlist again on the race page."))
     return render("waitlist/done.html", race=context["race"], title=_("Offer declined"),
                   message=_("Thanks for letting us know: the spots have gone to the next person in line."))
 
@@ -106,7 +113,10 @@ def leave(token: str):
     if request.method == "GET":
         return render("waitlist/leave.html", token=token, entry=entry, race=race, ticket_type=ticket_type,
                       in_line=entry.status in waitlist_service.IN_LINE)
-    waitlist_service.leave(db.session, entry, clock.now())
+    if not waitlist_service.leave(db.session, entry, clock.now()):  # left, removed or expired a moment ago
+        return render("waitlist/done.html", race=race, status=409, title=_("Leave the waitlist?"),
+                      message=_("You're not in line for the %(ticket_type)s any more: there's nothing to leave.",
+                                ticket_type=ticket_type.name))
     return render("waitlist/done.html", race=race, title=_("You've left the waitlist"),
                   message=_("You're no longer in line for the %(ticket_type)s. We've emailed you a confirmation.",
                             ticket_type=ticket_type.name))

@@ -219,18 +219,19 @@ def accept(session: Session, entry: WaitlistEntry, owner: CartOwner, now: dateti
     return order
 
 
-def decline(session: Session, entry: WaitlistEntry, now: datetime) -> None:
-    """Say no to an open offer: its spots go to the next in line at once. Commits. An offer no longer open (accepted
-    into a cart, or expired, a moment ago) is left as it is."""
+def decline(session: Session, entry: WaitlistEntry, now: datetime) -> bool:
+    """Say no to an open offer: its spots go to the next in line at once. Commits. False for an offer no longer open
+    (accepted into a cart, or ended, a moment ago), left as it is."""
     lock_ticket_types(session, [entry.ticket_type_id])  # before the entry, as the offer job locks them
     entry = _locked(session, entry)
     if entry.status != WaitlistStatus.OFFERED or entry.order_id is not None:
         session.commit()
-        return
+        return False
     entry.status = WaitlistStatus.DECLINED
     session.flush()
     _offer_free_spots(session, session.get(TicketType, entry.ticket_type_id), now)
     session.commit()
+    return True
 
 
 def mark_reserved(session: Session, order_id, now: datetime) -> None:
@@ -282,9 +283,11 @@ def _offer_free_spots(session: Session, ticket_type: TicketType, now: datetime) 
     free = free_spots(session, [ticket_type], now)[ticket_type.id]
     offered = 0
     while free > 0:
+        # Under its row lock, skipping one that someone holds (leaving, or being removed, at this moment).
         head = session.scalar(select(WaitlistEntry).where(
             WaitlistEntry.ticket_type_id == ticket_type.id, WaitlistEntry.status == WaitlistStatus.WAITING)
-            .order_by(WaitlistEntry.created_at, WaitlistEntry.id).limit(1))
+            .order_by(WaitlistEntry.created_at, WaitlistEntry.id).limit(1)
+            .with_for_update(skip_locked=True).execution_options(populate_existing=True))
         if head is None:
             break
         spots = min(head.spots, free)

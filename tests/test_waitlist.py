@@ -312,6 +312,20 @@ def test_the_cart_of_an_offer_that_lapsed_cannot_be_reserved_when_the_line_has_i
         reserve(db.session, db.session.get(Order, order.id), later)
 
 
+
+def test_an_offer_accepted_a_moment_ago_is_not_declined(db, now):
+    """Ann accepted on her phone while the decline button was pressed on her laptop: the decline leaves the accepted
+    offer and its cart as they are, and says so (False)."""
+    from sqlalchemy.orm import Session
+
+    race, ten_k, ann, bob = offered(db, now)
+    on_the_laptop = entry(db, ann.id)
+    with Session(db.engine) as phone:
+        accept(phone, phone.get(WaitlistEntry, ann.id), CartOwner(profile_id=make_profile(db).id), now)
+    assert decline(db.session, on_the_laptop, now) is False
+    assert entry(db, ann.id).status == WaitlistStatus.OFFERED and entry(db, ann.id).order_id is not None
+    assert entry(db, bob.id).status == WaitlistStatus.WAITING
+
 def test_declining_passes_the_spot_on_at_once(db, now):
     race, ten_k, ann, bob = offered(db, now)
     decline(db.session, ann, now)
