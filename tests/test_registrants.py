@@ -453,6 +453,17 @@ def test_a_form_opened_before_the_details_changed_saves_nothing_and_shows_them_a
         "csrf_token": token(signed_in, race), **_edit_form(saved, tshirt_size="L", opened=fresh_form)})
     assert again.status_code == 200 and fresh(db, registration.id).tshirt_size == "L"
 
+
+def test_a_form_without_the_version_it_was_opened_with_saves_nothing_and_shows_the_details(signed_in, db, race):
+    """A form from before the page sent its version (a tab open across an update of the site): it is not saved
+    blind; the form comes back with the details as they are, to save again."""
+    registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+    old_tab = {name: value for name, value in _edit_form(registration, tshirt_size="L").items() if name != "opened"}
+    response = signed_in.post(url(race, f"/{registration.id}"), headers=HX,
+                              data={"csrf_token": token(signed_in, race), **old_tab})
+    assert response.status_code == 409 and "This form is older than the page" in page_text(response)
+    assert fresh(db, registration.id).tshirt_size == "M" and audits(db, registration.id) == []
+
 def test_editing_details_saves_and_writes_an_audit_line_per_field(signed_in, db, race, organizer):
     registration = runner(db, race, race.ticket_types[0], "Ada", "Lovlace")
     response = signed_in.post(url(race, f"/{registration.id}"), headers=HX, data={

@@ -121,21 +121,28 @@ def edit_registrant(race: Race, registration_id: int):
     registrant = _registrant_or_404(race, registration_id)
     form = RegistrantForm().bind(race, registrant)
     errors = {} if form.validate() else first_errors(form)
+    if errors.get("opened"):  # a form without the version it was opened with (one from before it had one)
+        return _changed_since(race, registration_id, edits.DetailsChanged.unversioned)
     if not errors:
         try:
             changed = edits.update_registrant(db.session, race, registrant.registration, registrant.ticket_type,
-                                              form.values(), g.user.id, clock.now(), opened=form.opened.data or None)
+                                              form.values(), g.user.id, clock.now(), opened=form.opened.data)
         except edits.RegistrantRefused as refused:
             errors = refused.problems
-        except edits.DetailsChanged as changed_since:
-            return _detail(race, _registrant_or_404(race, registration_id), block="details", status=409,
-                           errors={"form": str(changed_since.message)})
+        except edits.DetailsChanged:
+            return _changed_since(race, registration_id, edits.DetailsChanged.message)
     if errors:
         return _detail(race, _registrant_or_404(race, registration_id), block="details", status=422, form=form,
                        errors=errors)
     if not is_fragment_request():
         return redirect_to(url_for("manage.registrant", race_id=race.id, registration_id=registration_id))
     return _detail(race, registrant, block="details", saved=changed)
+
+
+def _changed_since(race: Race, registration_id: int, why) -> Response:
+    """The details as they are now, in a fresh form, saying `why` the form sent was not saved (409)."""
+    return _detail(race, _registrant_or_404(race, registration_id), block="details", status=409,
+                   errors={"form": str(why)})
 
 
 @bp.post("/races/<int:race_id>/registrants/<int:registration_id>/resend-invite")

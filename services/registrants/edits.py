@@ -57,6 +57,9 @@ class DetailsChanged(Exception):
 
     message = _l("These details changed since you opened the form (the ticket was transferred, or someone else "
                  "saved them): here they are as they are now. Make your correction again.")
+    # A form that doesn't say which details it was opened with (a tab left open across an update of the site).
+    unversioned = _l("This form is older than the page: here are the details as they are now. Make your correction "
+                     "again.")
 
 
 def details_version(registration: Registration) -> str:
@@ -128,8 +131,9 @@ def update_registrant(session: Session, race: Race, registration: Registration, 
     """Correct a runner's details on their ticket of `ticket_type`; one audit line per changed field.
     Returns the changed fields. Commits, or raises RegistrantRefused (nothing changed).
 
-    `opened`: the details' version (`details_version`) the form was opened with. The ticket is read under its row
-    lock, and if its details changed since, DetailsChanged is raised and nothing saved."""
+    `opened`: the details' version (`details_version`) the form was opened with (None: no form, nothing to compare).
+    The ticket is read under its row lock, and if its details changed since, DetailsChanged is raised and nothing
+    saved."""
     session.scalar(select(Registration.id).where(Registration.id == registration.id).with_for_update())
     session.refresh(registration)
     if opened is not None and opened != details_version(registration):
