@@ -37,15 +37,7 @@ from services.inventory import free_spots, spots_left
 from services.locking import lock_ticket_types
 from services.runner_invites import LinkRefused  # the one "this personal link opens nothing" refusal
 from services.sales import off_sale_reason, signup_closed_reason
-from services.waitlist_emails import (
-    LEAVE_SALT,
-    OFFER_SALT,
-    queue_joined,
-    queue_lapsed,
-    queue_left,
-    queue_offer,
-    read_token,
-)
+from services.waitlist_emails import LEAVE_SALT, OFFER_SALT, queue_joined, queue_lapsed, queue_left, queue_offer, read_token
 
 MAX_SPOTS = 4
 IN_LINE = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)

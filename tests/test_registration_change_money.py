@@ -26,9 +26,10 @@ from models import (
 )
 from services import clock
 from services.fulfillment import pay_on_test_gateway
+from services.order_accounts import order_account
 from services.payments import PaymentUnavailable, gateway_for
 from services.payments import TestGateway as EmbeddedGateway
-from services.refunds import RefundRefused, order_account, plan_refund, request_refund
+from services.refunds import RefundRefused, plan_refund, request_refund
 from services.registration_changes.links import status_token
 from services.registration_changes.rules import ChangeRefused, ticket_value
 from services.registration_changes.start import Actor, NewRunner, start_distance_change, start_transfer

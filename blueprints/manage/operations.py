@@ -21,7 +21,7 @@ from blueprints.manage.forms import InviteForm, first_errors, show_problems
 from blueprints.rendering import is_fragment_request, redirect_to, render
 from extensions import db, limiter
 from models import DiscountCode, DuplicatePayment, Order, OrganizerRole, OutboxMessage, Profile, Race, TicketType
-from services import clock, discount_codes, duplicate_payments, failed_emails, race_stats, refunds
+from services import clock, discount_codes, duplicate_payments, failed_emails, order_accounts, race_stats, refunds
 from services import team as team_service
 from services.discount_codes import CodeUsage
 from services.payments import gateway_for
@@ -184,7 +184,7 @@ def _order_page(race: Race, order: Order, *, status: int = 200, duplicate_proble
     return render("manage/order.html", block="order", status=status, race=race, order=order, code=code,
                   buyer=db.session.get(Profile, order.buyer_id),
                   tickets=refunds.order_registrations(db.session, order.id),
-                  account=refunds.order_account(db.session, order), order_ref=race_stats.order_ref,
+                  account=order_accounts.order_account(db.session, order), order_ref=race_stats.order_ref,
                   refundable=order.status in refunds.REFUNDABLE,
                   duplicates=duplicate_payments.order_duplicates(db.session, order.id),
                   duplicate_problem=duplicate_problem)
