@@ -1,6 +1,7 @@
 """Race morning on a phone: find a runner, tap Check in, watch the counter go up; the registrant list at two widths."""
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy import select
 
 from models import OrderStatus, Registration
 from tests.browser import screenshot
@@ -169,3 +170,37 @@ def test_the_registrant_list_in_spanish_on_a_phone(live_server, chromium, app, d
         screenshot(page, "es-registrants-search-390")
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_correction_over_details_changed_since_shows_them_and_saves_nothing(live_server, chromium, app, db, race_day,
+                                                                               width):
+    """The organizer opened Ada's correction form; meanwhile her ticket went to Bo (a transfer). Saving shows the
+    notice and the form with Bo's details, in place (htmx swaps the 409), and Ada is not written back."""
+    from sqlalchemy import update
+
+    organizer, race = race_day
+    ada = db.session.scalar(select(Registration).where(Registration.last_name == "Lovelace"))
+    context = chromium.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/registrants/{ada.id}")
+        page.get_by_text("Correct these details").click()
+        db.session.execute(update(Registration).where(Registration.id == ada.id)
+                           .values(first_name="Bo", last_name="Lee", email="bo@example.com"))
+        db.session.commit()
+        page.get_by_label("T-shirt size").select_option("L")
+        page.get_by_role("button", name="Save changes").click()
+        notice = page.get_by_role("alert").filter(has_text="These details changed since you opened the form")
+        notice.wait_for()
+        expect(page.get_by_label("First name", exact=True)).to_have_value("Bo")
+        expect(page.get_by_text("Please fix the fields marked below")).to_have_count(0)  # no field is marked
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"registrant-changed-since-{width}")
+    finally:
+        context.close()
+    db.session.expire_all()
+    saved = db.session.get(Registration, ada.id)
+    assert (saved.first_name, saved.tshirt_size) == ("Bo", "M")
