@@ -9,7 +9,7 @@ from blueprints.cart_owner import cart_owner_for_adding
 from blueprints.rendering import redirect_to, render
 from blueprints.ticket_form import race_card_or_404
 from extensions import db, limiter
-from models import Race, TicketType, WaitlistStatus
+from models import Race, TicketType
 from services import clock
 from services import waitlist as waitlist_service
 from services.cart import CartRefused
@@ -93,13 +93,7 @@ def decline(token: str):
     entry = waitlist_service.entry_for_offer(db.session, token, clock.now())
     context = _offer_context(token, entry)
     if not waitlist_service.decline(db.session, entry, clock.now()):  # accepted, or ended, a moment ago
-        accepted = entry.order_id is not None or entry.status == WaitlistStatus.ACCEPTED
-        return render("waitlist/done.html", race=context["race"], status=409,
-                      title=_("This offer was accepted") if accepted else _("This offer has expired"),
-                      message=_("The tickets went to your cart when you accepted; if the hold has run out since, they "
-                                "went to the next person in line.") if accepted else
-                      _("The hold on these spots ended, so they went to the next person in line. You can join the "
-                        "waitlist again on the race page."))
+        raise waitlist_service.offer_closed(entry)  # as its link now says
     return render("waitlist/done.html", race=context["race"], title=_("Offer declined"),
                   message=_("Thanks for letting us know: the spots have gone to the next person in line."))
 

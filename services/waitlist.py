@@ -183,17 +183,22 @@ def entry_for_offer(session: Session, token: str, now: datetime) -> WaitlistEntr
     entry = _entry_for(session, token, OFFER_SALT)
     if entry.status == WaitlistStatus.OFFERED and entry.offer_expires_at > now:
         return entry
+    raise offer_closed(entry)
+
+
+def offer_closed(entry: WaitlistEntry) -> LinkRefused:
+    """What an offer's link says once the offer is no longer open (accepted, expired, declined, or none yet)."""
     if entry.status == WaitlistStatus.ACCEPTED or (entry.status == WaitlistStatus.OFFERED and entry.order_id):
-        raise LinkRefused(_("This offer was accepted"), _("The tickets went to your cart when you accepted; if the "
+        return LinkRefused(_("This offer was accepted"), _("The tickets went to your cart when you accepted; if the "
                                                            "hold has run out since, they went to the next person in "
                                                            "line."), 410)
     if entry.status in (WaitlistStatus.OFFERED, WaitlistStatus.EXPIRED):
-        raise LinkRefused(_("This offer has expired"), _("The hold on these spots ended, so they went to the next "
+        return LinkRefused(_("This offer has expired"), _("The hold on these spots ended, so they went to the next "
                                                           "person in line. You can join the waitlist again on the race "
                                                           "page."), 410)
     if entry.status == WaitlistStatus.WAITING:
-        raise LinkRefused(_("No offer yet"), _("You're still in line: we'll email you when it's your turn."), 410)
-    raise LinkRefused(_("This offer is closed"), _("This offer was declined, or you left the waitlist."), 410)
+        return LinkRefused(_("No offer yet"), _("You're still in line: we'll email you when it's your turn."), 410)
+    return LinkRefused(_("This offer is closed"), _("This offer was declined, or you left the waitlist."), 410)
 
 
 def accept(session: Session, entry: WaitlistEntry, owner: CartOwner, now: datetime) -> Order:

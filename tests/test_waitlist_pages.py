@@ -171,6 +171,31 @@ def test_declining_passes_the_offer_on(client, db, sold_out):
     assert client.get(link).status_code == 410
 
 
+
+def test_declining_an_offer_accepted_a_moment_ago_says_it_was_accepted(client, db, sold_out, monkeypatch):
+    """Ann accepted on her phone just as the decline was pressed on her laptop (after the link was checked): the
+    page says the offer was accepted, as the link now does, and the cart keeps it."""
+    from sqlalchemy.orm import Session
+
+    from services import waitlist as waitlist_service
+    from services.cart import CartOwner
+
+    now = datetime.now(UTC)
+    link = offer_to_ann(db, sold_out, now)
+    declining = waitlist_service.decline
+
+    def accepted_first(session, entry, at):
+        with Session(db.engine) as phone:
+            waitlist_service.accept(phone, phone.get(WaitlistEntry, entry.id), CartOwner(profile_id=make_profile(db).id),
+                                    at)
+        return declining(session, entry, at)
+
+    monkeypatch.setattr(waitlist_service, "decline", accepted_first)
+    response = post_form(client, f"{link}/decline", {}, page=link)
+    assert response.status_code == 410 and "This offer was accepted" in response.get_data(as_text=True)
+    ann, _ = entries(db)
+    assert ann.status == WaitlistStatus.OFFERED and ann.order_id is not None
+
 @pytest.mark.parametrize("path", ["/waitlist/offer/nonsense", "/waitlist/leave/nonsense", "/waitlist/offer/" + "x" * 500])
 def test_forged_links_are_404(client, db, path):
     assert client.get(path).status_code == 404
