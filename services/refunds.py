@@ -202,21 +202,16 @@ def _ask_gateway(session: Session, gateway: Gateway, order: Order, refund: Refun
     try:
         gateway_refund_id = gateway.refund(order.payment_intent_id, amount, refund.id)
     except PaymentUnavailable as error:
-        made = _made_after_all(gateway, order, refund.id)
-        if made is not None:  # the call failed after the provider made the refund (a timeout): it is on its way
-            lock_order_and_its_types(session, order.id)
-            refund = session.scalar(select(Refund).where(Refund.id == refund.id)
-                                    .execution_options(populate_existing=True))
-            refund.gateway_refund_id = refund.gateway_refund_id or made
-            session.commit()
-            log.warning("refund %s: the gateway's call failed (%s), but the provider has it as %s", refund.id, error,
-                        made)
-            return refund
-        refusal = say("refund_refused", error=str(error))
-        done = _fail(session, refund.id, refusal)
-        if done is None:
-            raise RefundRefused(refusal, status=502) from error
-        return done
+        # The call may have failed only on its way back (a timeout): a refund the provider has is on its way.
+        gateway_refund_id = _made_after_all(gateway, order, refund.id)
+        if gateway_refund_id is None:
+            refusal = say("refund_refused", error=str(error))
+            done = _fail(session, refund.id, refusal)
+            if done is None:
+                raise RefundRefused(refusal, status=502) from error
+            return done
+        log.warning("refund %s: the gateway's call failed (%s), but the provider has it as %s", refund.id, error,
+                    gateway_refund_id)
 
     lock_order_and_its_types(session, order.id)
     refund = session.scalar(select(Refund).where(Refund.id == refund.id).execution_options(populate_existing=True))
