@@ -3,10 +3,12 @@
     PROFILE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/startline_test_me .venv/bin/python bench/profile_registrants.py
     ... --profile "registrants"     # and cProfile's top 50 for that case at the first size
     ... --sizes 500,50000 --n 100   # fewer sizes or requests
+    ... --reuse --cached            # a list settled a minute ago, from its cache (services/registrants/list_cache.py)
 
 The database (its name must contain "bench" or "test": it is dropped and created) is migrated and seeded as
 `make bench` does (bench/seed.py); then at each size of the growth race (500, 5,000, 50,000 paid registrations)
-each case is asked N times, one request at a time, with the Flask test client signed in as the organizer. Per
+each case is asked N times, one request at a time, with the Flask test client signed in as the organizer (the
+list read and rendered each time, its cache off unless --cached). Per
 case: the app's CPU per request (time.process_time: Python only, Postgres not counted), the median wall time
 (Postgres included, noisy on a shared machine), and the SQL statements one request runs. The baseline is
 bench/hello.py's one-SELECT page asked the same way. Writes bench/profile_registrants.json (not committed).
@@ -80,10 +82,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--profile", default="")
     parser.add_argument("--out", default=str(ROOT / "bench" / "profile_registrants.json"))
+    parser.add_argument("--cached", action="store_true",
+                        help="keep the list's cache on (it serves a list whose newest change is a minute old)")
     parser.add_argument("--reuse", action="store_true",
                         help="measure the database as it is (seeded and grown by an earlier run): one size")
     args = parser.parse_args()
     app, data = seeded_app(reuse=args.reuse)
+    if not args.cached:
+        scale.uncached_registrants(app)
 
     from bench import hello
     from extensions import db

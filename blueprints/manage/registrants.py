@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Response, g, request, stream_with_context, url_for
+from flask import Response, current_app, g, request, stream_with_context, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from blueprints.auth import safe_next
 from blueprints.errors import abort_for_user
@@ -17,7 +20,8 @@ from extensions import db
 from models import Race
 from services import clock, runner_invites
 from services.ages import age_on, race_day
-from services.registrants import bibs, choices, edits, export, listing, query
+from services.page_cache import PageCache
+from services.registrants import bibs, choices, edits, export, list_cache, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.registrants.search import SEARCH_CAP
 from services.registration_changes.panel import change_panel
@@ -46,14 +50,48 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
     # The status names translated once for the page (a lazy one is translated each time it is written), the
     # filter's and each row's badge ("Pending" rather than "Pending payment").
     statuses = {name: str(label) for name, label in query.STATUSES.items()}
-    return {
+    context = {
         "race": race, "filters": filters, "ticket_types": ticket_types, "waivers": waivers,
-        "page": listing.registrant_page(db.session, race.id, filters, now, ticket_types=ticket_types, waivers=waivers),
         "statuses": statuses, "details_choices": query.DETAILS, "now": now, "checkin_time": checkin_time,
         "row_statuses": {**statuses, "pending": _("Pending")},
         "search_cap": SEARCH_CAP,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }
+    context["results_html"] = _results(context)
+    return context
+
+
+def _list_cache() -> PageCache:
+    """This app's rendered registrant results (services/registrants/list_cache.py); per app, as tests run many."""
+    extensions, config = current_app.extensions, current_app.config
+    if "registrant_list_cache" not in extensions:
+        extensions["registrant_list_cache"] = PageCache(config["REGISTRANT_CACHE_SIZE"],
+                                                        config["REGISTRANT_CACHE_SECONDS"])
+    return extensions["registrant_list_cache"]
+
+
+def _results(context: dict) -> Markup:
+    """The list's results block (counts, rows, pages): as stored for the race's list version, or read and rendered
+    now (and stored when the list has settled), with this visitor's CSRF token in the rows' bib forms."""
+    race, filters, now = context["race"], context["filters"], context["now"]
+    cache = _list_cache()
+    key = name = None
+    if cache.max_age > 0:
+        version = list_cache.list_version(db.session, race.id, now)
+        if version is not None:
+            name = (race.id, filters, str(get_locale()))
+            key = (version, race.version, race.timezone, now.astimezone(race.tz).date(),
+                   tuple(context["ticket_types"]), tuple(context["waivers"]))
+    stored = cache.get(name, key) if key is not None else None
+    if stored is None:
+        page = listing.registrant_page(db.session, race.id, filters, now, ticket_types=context["ticket_types"],
+                                       waivers=context["waivers"])
+        html = render_block("manage/registrants.html", "results", **context, page=page,
+                            results_csrf=list_cache.CSRF_STAND_IN)
+        stored = cache.put(name, key, html, etag="") if key is not None else None
+    else:
+        html = stored.body
+    return Markup(html.replace(list_cache.CSRF_STAND_IN, generate_csrf()))
 
 
 @bp.get("/races/<int:race_id>/registrants")
