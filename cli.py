@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from extensions import db
 from models import Race
+from models.base import utcnow
 from models.search_key import refill_search_keys
 from services import clock
 from services.checkout import expire_reservations
@@ -151,7 +152,7 @@ def register_migration_commands(app: Flask) -> None:
     def refill_search_keys_command():
         """Compute every race's and registrant's search key again (after an offline `prod-migrate --sql`)."""
         with db.engine.begin() as connection:
-            click.echo(f"Search keys computed for {refill_search_keys(connection)} row(s).")
+            click.echo(f"Search keys computed for {refill_search_keys(connection, stamp_at=utcnow())} row(s).")
 
     @app.cli.command("refill-descriptions")
     def refill_descriptions_command():

@@ -140,7 +140,7 @@ class Config:
     # is a minute old (services/registrants/list_cache.py): how long an entry may live at most (0 turns it off), and
     # how many lists (a race's filters, sort and page each count) this process keeps.
     REGISTRANT_CACHE_SECONDS = float(_env("REGISTRANT_CACHE_SECONDS", "300") or 0)
-    REGISTRANT_CACHE_SIZE = int(_env("REGISTRANT_CACHE_SIZE", "256") or 0)
+    REGISTRANT_CACHE_SIZE = int(_env("REGISTRANT_CACHE_SIZE", "128") or 0)
 
     # Page sizes are configuration so tests and benchmarks can reach a second page cheaply.
     RACES_PER_PAGE = 24

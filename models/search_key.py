@@ -45,19 +45,25 @@ SEARCHED_TABLES = {
 }
 
 
-def refill_search_keys(connection, batch: int = 1000) -> int:
+def refill_search_keys(connection, batch: int = 1000, *, stamp_at=None) -> int:
     """Compute every row's key again, `batch` rows at a time (the migration that added the keys, and
-    `flask refill-search-keys` after an offline `--sql` upgrade); returns how many rows were read."""
+    `flask refill-search-keys` after an offline `--sql` upgrade); returns how many rows were read. Only a key that
+    differs is written; with `stamp_at`, a registration whose key is written is stamped changed then (its
+    `updated_at`: what it matches changed, for the registrant list's cache, services/registrants/list_cache.py)."""
     count = 0
     for table_name, fields in SEARCHED_TABLES.items():
+        stamped = stamp_at is not None and table_name == "registrations"
         table = sa.table(table_name, sa.column("id", sa.Integer), sa.column("search_key", sa.Text),
-                         *(sa.column(name, sa.String) for name in fields))
+                         *(sa.column(name, sa.String) for name in fields),
+                         *([sa.column("updated_at", sa.DateTime(timezone=True))] if stamped else []))
+        values = {"search_key": sa.bindparam("key"), **({"updated_at": stamp_at} if stamped else {})}
         last_id = 0
-        while rows := connection.execute(sa.select(table.c.id, *(table.c[name] for name in fields))
+        while rows := connection.execute(sa.select(table.c.id, table.c.search_key, *(table.c[name] for name in fields))
                                          .where(table.c.id > last_id).order_by(table.c.id).limit(batch)).all():
-            connection.execute(table.update().where(table.c.id == sa.bindparam("row_id"))
-                               .values(search_key=sa.bindparam("key")),
-                               [{"row_id": row[0], "key": search_key(*row[1:])} for row in rows])
+            changed = [{"row_id": row[0], "key": key} for row in rows
+                       for key in [search_key(*row[2:])] if key != row[1]]
+            if changed:
+                connection.execute(table.update().where(table.c.id == sa.bindparam("row_id")).values(values), changed)
             last_id = rows[-1][0]
             count += len(rows)
     return count

@@ -127,7 +127,7 @@ def _zone(name: str) -> ZoneInfo:
 @dataclass(frozen=True)
 class CachedPage:
     key: Hashable
-    body: bytes | str
+    body: bytes
     etag: str
     stored_at: float
     # The body compressed, by encoding, as clients ask (blueprints/response_compression.py): once per page.
@@ -158,7 +158,7 @@ class PageCache:
             self._pages.move_to_end(name)
             return page
 
-    def put(self, name: Hashable, key: Hashable, body: bytes | str, etag: str | None = None) -> CachedPage:
+    def put(self, name: Hashable, key: Hashable, body: bytes, etag: str | None = None) -> CachedPage:
         """Store `body` (a page, or a part of one with `etag=""`: its tag is then never asked for)."""
         page = CachedPage(key, body, etag_of(body) if etag is None else etag, time.monotonic())
         if self.max_age <= 0 or self.size <= 0:

@@ -1,7 +1,10 @@
 """CLI commands: demo data."""
+from datetime import UTC, datetime
+
 from sqlalchemy import func, select, update
 
-from models import Race, TicketType
+from models import Race, Registration, TicketType
+from tests.factories import make_profile
 
 
 def test_seed_demo_adds_sample_races_and_is_safe_to_run_twice(runner, db):
@@ -42,6 +45,25 @@ def test_refill_search_keys_makes_rows_written_without_keys_searchable_again(run
 
     assert result.exit_code == 0 and "Search keys computed" in result.output
     assert "Sacred Valley" in client.get("/?q=SACRED").get_data(as_text=True)
+
+
+def test_refill_search_keys_stamps_the_registrations_whose_key_it_wrote_and_only_those(runner, db):
+    """What a search finds changed: the registrant list's cache (keyed by the newest stamp) must see it."""
+    from tests.registrant_factories import organized_race
+    from tests.registrant_factories import runner as paid_runner
+
+    race = organized_race(db, make_profile(db))
+    ada, grace = (paid_runner(db, race, race.ticket_types[0], first) for first in ("Ada", "Grace"))
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    db.session.execute(update(Registration).values(updated_at=long_ago))
+    db.session.execute(update(Registration).where(Registration.id == ada.id).values(search_key=""))
+    db.session.commit()
+
+    assert runner.invoke(args=["refill-search-keys"]).exit_code == 0
+
+    db.session.expire_all()
+    assert db.session.get(Registration, ada.id).search_key != "" and db.session.get(Registration, ada.id).updated_at > long_ago
+    assert db.session.get(Registration, grace.id).updated_at == long_ago
 
 
 def test_refill_descriptions_renders_the_stored_html_again(runner, client, db):

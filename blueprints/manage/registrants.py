@@ -43,7 +43,8 @@ def _filters() -> RegistrantFilters:
         abort_for_user(400, str(problem))
 
 
-def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict:
+def _list_context(race: Race, filters: RegistrantFilters, now: datetime, *, results: bool = True) -> dict:
+    """What the list page renders; without `results`, not its results block (a response of the bib range's block)."""
     ticket_types, waivers = choices.race_choices(db.session, race.id)
     if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
         abort_for_user(400, query.FOREIGN_TICKET)
@@ -57,7 +58,8 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime) -> dict
         "search_cap": SEARCH_CAP,
         "bibs_message": None, "bibs_error": None, "bibs_values": {},
     }
-    context["results_html"] = _results(context)
+    if results:
+        context["results_html"] = _results(context)
     return context
 
 
@@ -76,7 +78,7 @@ def _results(context: dict) -> Markup:
     race, filters, now = context["race"], context["filters"], context["now"]
     cache = _list_cache()
     key = name = None
-    if cache.max_age > 0:
+    if cache.max_age > 0 and cache.size > 0:
         version = list_cache.list_version(db.session, race.id, now)
         if version is not None:
             name = (race.id, filters, str(get_locale()))
@@ -88,10 +90,13 @@ def _results(context: dict) -> Markup:
                                        waivers=context["waivers"])
         html = render_block("manage/registrants.html", "results", **context, page=page,
                             results_csrf=list_cache.CSRF_STAND_IN)
-        stored = cache.put(name, key, html, etag="") if key is not None else None
+        if key is not None:  # as UTF-8: a str with one character past U+00FF (the sort arrows) takes 2 bytes each
+            cache.put(name, key, html.encode(), etag="")
     else:
-        html = stored.body
-    return Markup(html.replace(list_cache.CSRF_STAND_IN, generate_csrf()))
+        html = stored.body.decode()
+    if list_cache.CSRF_STAND_IN in html:  # only a page with rows has bib forms
+        html = html.replace(list_cache.CSRF_STAND_IN, generate_csrf())
+    return Markup(html)
 
 
 @bp.get("/races/<int:race_id>/registrants")
@@ -238,13 +243,13 @@ def assign_bibs(race: Race):
     try:
         done = bibs.assign_bibs(db.session, race.id, typed, g.user.id, now)
     except bibs.BibRefused as refused:
-        context = _list_context(race, RegistrantFilters(), now)
+        context = _list_context(race, RegistrantFilters(), now, results=not is_fragment_request())
         context.update(bibs_error=str(refused), bibs_values=typed)
         return render("manage/registrants.html", block="bibs", status=422, **context)
     if not is_fragment_request():
         return redirect_to(url_for("manage.registrants", race_id=race.id, ticket=done.ticket_type.id, sort="bib"))
     name = done.ticket_type.name
-    context = _list_context(race, RegistrantFilters(), now)
+    context = _list_context(race, RegistrantFilters(), now, results=False)  # the list refreshes itself (below)
     # A range always numbers two or more (the plural's singular serves languages where 21 is singular).
     context["bibs_message"] = (_("Gave 1 %(name)s runner bib %(first)s.", name=name, first=done.first)
                                if done.count == 1 else

@@ -23,7 +23,9 @@ when the newest stamp is older than SETTLED (the window services/registrants/fee
 finish in): a write that commits later yet stamped earlier would have held its transaction open longer than
 that. A list that changed in the last minute is read afresh (the registration rush: what it costs without the
 cache); a settled one (race week, a night's check) costs the key and the page around it. Entries also live at
-most REGISTRANT_CACHE_SECONDS, a safety net for a change made behind the app's back (a manual UPDATE).
+most REGISTRANT_CACHE_SECONDS, a safety net for a change made behind the app's back (a manual UPDATE, a data
+migration run while the old release still serves); `flask refill-search-keys` stamps the registrations whose search
+key it rewrites, so a cached search sees what it now finds.
 """
 from __future__ import annotations
 
