@@ -197,6 +197,9 @@ def test_a_correction_over_details_changed_since_shows_them_and_saves_nothing(li
         notice.wait_for()
         expect(page.get_by_label("First name", exact=True)).to_have_value("Bo")
         expect(page.get_by_text("Please fix the fields marked below")).to_have_count(0)  # no field is marked
+        expect(page.get_by_role("heading", level=1)).to_have_text("Bo Lee")  # the name on top, swapped with the form
+        expect(page.locator("#registrant-head")).to_have_count(1)
+        expect(page.locator(".breadcrumb")).to_contain_text("Bo Lee")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         screenshot(page, f"registrant-changed-since-{width}")
     finally:

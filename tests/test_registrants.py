@@ -445,6 +445,7 @@ def test_a_form_opened_before_the_details_changed_saves_nothing_and_shows_them_a
     body = page_text(response)
     assert response.status_code == 409 and "These details changed since you opened the form" in body
     assert 'value="Bo"' in body and 'value="bo@example.com"' in body
+    assert re.search(r'<div id="registrant-head" hx-swap-oob="true">\s*<h1>Bo\b', body)  # the new runner's name on top
     saved = fresh(db, registration.id)
     assert (saved.first_name, saved.email, saved.tshirt_size) == ("Bo", "bo@example.com", "M")
     assert audits(db, registration.id) == []
@@ -469,7 +470,9 @@ def test_editing_details_saves_and_writes_an_audit_line_per_field(signed_in, db,
     response = signed_in.post(url(race, f"/{registration.id}"), headers=HX, data={
         "csrf_token": token(signed_in, race), **_edit_form(registration, last_name=" Lovelace ", tshirt_size="L")})
     body = page_text(response)
-    assert response.status_code == 200 and "<html" not in body and body.lstrip().startswith('<div id="registrant-details"')
+    assert response.status_code == 200 and "<html" not in body and '<div id="registrant-details"' in body
+    # The name at the top of the page sits outside the swapped block: it comes along, swapped out of band.
+    assert re.search(r'<div id="registrant-head" hx-swap-oob="true">\s*<h1>Ada Lovelace</h1>', body)
     assert "Saved: last name, t-shirt size." in body
     assert 'changed last name from <q>Lovlace</q> to <q>Lovelace</q>' in body and "Olga Organizer" in body
     saved = fresh(db, registration.id)
@@ -577,8 +580,9 @@ def test_invalid_edit_without_javascript_is_the_whole_page_with_422(signed_in, d
     response = signed_in.post(url(race, f"/{registration.id}"), data={
         "csrf_token": token(signed_in, race), **_edit_form(registration, email="nope")})
     assert response.status_code == 422
-    # htmx isn't asking for a fragment, so the page comes whole
+    # htmx isn't asking for a fragment, so the page comes whole, its name on top once
     assert "Enter a real email address" in page_text(response)
+    assert page_text(response).count('id="registrant-head"') == 1 and "hx-swap-oob" not in page_text(response)
 
 
 # --- bibs ------------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ def _detail(race: Race, registrant: Registrant, *, block: str = "content", statu
                   age=age_on(born, race_day(race)) if born else None, labels=edits.FIELD_LABELS,
                   checkin_time=checkin_time, bib_error=bib_error,
                   change_panel=change_panel(db.session, registration, now, by_organizer=True),
+                  head_oob=block == "details" and is_fragment_request(),
                   change_errors=change_errors or {}, change_message=change_message, change_values=change_values or {},
                   bib_value=bib_value if bib_value is not None else (registration.bib or ""))
 
