@@ -32,7 +32,7 @@ from models import Order, OrderStatus, Race, Registration
 from services import cart as cart_service
 from services import cart_status, clock
 from services import races as race_service
-from services.cart import MAX_PER_TYPE, CartRefused
+from services.cart import MAX_PER_TYPE, CartRefused, RaceGone
 from services.cart_status import CartCount, joined_with_and
 from services.discounts import CodeRefused
 from services.typed_input import is_whole_number
@@ -64,6 +64,8 @@ def add(slug: str):
     except CartRefused as refused:
         return render("races/race.html", block="tickets", status=422,
                       **ticket_form_context(card, now, chosen=typed, errors=refused.problems))
+    except RaceGone:  # its organizer deleted it (it had no sales) a moment ago
+        abort_for_user(404, NO_SUCH_RACE)
     return redirect_to(url_for("cart.view", slug=slug))
 
 

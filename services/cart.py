@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -32,6 +32,10 @@ from services.sales import off_sale_reason, signup_closed_reason
 
 MAX_PER_TYPE = 10  # tickets of one type in one order: a family or a club, not a reseller
 MAX_GUEST_TICKETS = 20  # in a cart without an account (services/guest_carts.py): nobody hoards with a script
+
+
+class RaceGone(Exception):
+    """The race was deleted (it had no sales) while a cart for it was being made."""
 
 
 class CartRefused(Exception):
@@ -114,6 +118,8 @@ def get_or_create_cart(session: Session, owner: CartOwner, race: Race) -> Order:
             session.add(cart)
     except IntegrityError:
         cart = find_cart(session, owner, race.id, lock=True)
+        if cart is None and not session.scalar(select(exists().where(Race.id == race.id))):
+            raise RaceGone(race.id) from None  # deleted by its organizer while this cart was being made
         if cart is None:
             raise
     return cart

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -277,6 +278,25 @@ def delete_race(session: Session, storage: Storage, race: Race) -> None:
     The rows go first, in one commit; a file that can't be removed afterwards is logged and left
     unreferenced, never a page pointing at a missing image. Raises RaceHasSales (nothing deleted).
     """
+    for attempt in range(3):
+        try:
+            keys = _delete_race_rows(session, race)
+            break
+        except IntegrityError:
+            # A buyer made a new cart for the race after its carts were read (a row its delete couldn't see): the
+            # delete waited for that cart's transaction, then met its foreign key. Read the carts again.
+            session.rollback()
+            if attempt == 2:
+                raise
+    for key in keys:
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.warning("could not delete %s of deleted race", key)
+
+
+def _delete_race_rows(session: Session, race: Race) -> list[str]:
+    """delete_race's rows, in one commit; the stored images' keys, for their files. Raises RaceHasSales."""
     # The carts are read under their row locks, and only while still carts: a checkout making one a payment at this
     # moment is waited for, and its order is then one nobody may delete (its payment page is open). The race's ticket
     # types are locked first, as checkout locks them (services/locking.py), so the two never wait in a circle.
@@ -292,8 +312,4 @@ def delete_race(session: Session, storage: Storage, race: Race) -> None:
     session.flush()
     session.delete(race)
     session.commit()
-    for key in keys:
-        try:
-            storage.delete(key)
-        except StorageError:
-            log.warning("could not delete %s of deleted race", key)
+    return keys
