@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, exists, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from models import (
@@ -268,6 +268,9 @@ def unpublish(session: Session, race: Race) -> None:
     session.commit()
 
 
+_DEADLOCK = "40P01"  # Postgres's SQLSTATE for a transaction it ended to break a deadlock
+
+
 class RaceHasSales(Exception):
     """A race with tickets sold can't be deleted, only closed."""
 
@@ -282,9 +285,12 @@ def delete_race(session: Session, storage: Storage, race: Race) -> None:
         try:
             keys = _delete_race_rows(session, race)
             break
-        except IntegrityError:
+        except (IntegrityError, OperationalError) as error:
             # A buyer made a new cart for the race after its carts were read (a row its delete couldn't see): the
-            # delete waited for that cart's transaction, then met its foreign key. Read the carts again.
+            # delete waited for that cart's transaction, then met its foreign key; or, the buyer adding a ticket to it
+            # meanwhile, the two waited for each other and Postgres ended the delete. Read the carts again.
+            if isinstance(error, OperationalError) and getattr(error.orig, "sqlstate", None) != _DEADLOCK:
+                raise
             session.rollback()
             if attempt == 2:
                 raise

@@ -1,4 +1,6 @@
 """Race morning on a phone: find a runner, tap Check in, watch the counter go up; the registrant list at two widths."""
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -200,6 +202,8 @@ def test_a_correction_over_details_changed_since_shows_them_and_saves_nothing(li
         expect(page.get_by_role("heading", level=1)).to_have_text("Bo Lee")  # the name on top, swapped with the form
         expect(page.locator("#registrant-head")).to_have_count(1)
         expect(page.locator(".breadcrumb")).to_contain_text("Bo Lee")
+        expect(page).to_have_title(re.compile(r"^Bo Lee · "))
+        assert page.evaluate("document.querySelectorAll('title').length") == 1  # taken from the answer, not swapped in
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         screenshot(page, f"registrant-changed-since-{width}")
     finally:

@@ -45,6 +45,40 @@ def test_a_race_deleted_while_a_buyer_makes_a_new_cart_waits_for_it_and_deletes_
 
 
 @pytest.mark.postgres
+def test_a_buyer_adding_a_ticket_to_a_new_cart_while_the_race_is_deleted_ends_in_neither_a_deadlock_nor_a_500(app, db):
+    """The buyer's new cart holds the race (its foreign key) when the delete has taken the ticket types out and waits
+    for the race; the buyer's ticket then waits for its type: a circle, which Postgres breaks by ending the delete.
+    The delete tries again, waits for the buyer, and deletes the new cart with its ticket."""
+    from models import Registration
+
+    race = make_race(db, tickets=[("10K", 4500, 10)])
+    buyer, engine, race_id, ten_k = make_profile(db), _engine(app), race.id, race.ticket_types[0].id
+    adding = Session(engine)
+    cart = get_or_create_cart(adding, CartOwner(profile_id=buyer.id), adding.get(Race, race_id))
+    adding.flush()
+    outcome = {}
+
+    def delete():
+        with app.app_context(), Session(engine) as session:
+            delete_race(session, None, session.get(Race, race_id))
+            outcome["deleted"] = True
+
+    tab, raised = in_a_thread(delete)
+    try:
+        assert waiting_for(adding)  # the delete, its ticket types gone, waits for the race the new cart holds
+        adding.add(Registration(order_id=cart.id, race_id=race_id, ticket_type_id=ten_k, price=4500))
+        adding.flush()  # waits for the deleted type until Postgres ends the delete
+        adding.commit()
+    finally:
+        adding.close()
+        finished(tab, raised)
+    assert outcome == {"deleted": True}
+    db.session.expire_all()
+    assert db.session.get(Race, race_id) is None
+    assert db.session.scalar(select(func.count()).select_from(Order).where(Order.race_id == race_id)) == 0
+
+
+@pytest.mark.postgres
 def test_a_cart_made_for_a_race_being_deleted_says_the_race_is_gone(app, db):
     race = make_race(db, slug="gone", tickets=[("10K", 4500, 10)])
     buyer, engine = make_profile(db), _engine(app)
