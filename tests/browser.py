@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,11 +53,21 @@ def chromium():
         browser.close()
 
 
-def open_page(chromium, *, service_workers: str):
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, service_workers=service_workers)
+def open_page(chromium, *, service_workers: str = "block", width: int = 390, height: int = 844):
+    context = chromium.new_context(viewport={"width": width, "height": height}, service_workers=service_workers)
     page = context.new_page()
     page.set_default_timeout(10_000)
     return page
+
+
+@contextmanager
+def page_at(chromium, width: int, height: int = 900):
+    """A page `width` pixels wide (the `page` fixture's, at another width), closed with its context afterwards."""
+    page = open_page(chromium, width=width, height=height)
+    try:
+        yield page
+    finally:
+        page.context.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import OrderStatus, Registration
-from tests.browser import screenshot
+from tests.browser import page_at, screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import many_paid_runners, organized_race, runner
 from tests.test_browser_manage import browser_login
@@ -69,10 +69,7 @@ def test_scanning_a_ticket_qr_code_as_the_organizer(live_server, page, app, db, 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_registrant_list_at_phone_and_desk_widths(live_server, chromium, app, db, race_day, width):
     organizer, race = race_day
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
         page.locator(".registrants-table").wait_for()
@@ -95,8 +92,6 @@ def test_registrant_list_at_phone_and_desk_widths(live_server, chromium, app, db
         page.get_by_role("link", name="Lovelace, Ada").click()
         page.get_by_role("heading", name="Ada Lovelace").wait_for()
         screenshot(page, f"registrant-{width}")
-    finally:
-        context.close()
 
 
 def test_assigning_a_bib_range_refreshes_the_list_below(live_server, page, app, db, race_day):
@@ -124,10 +119,7 @@ def test_registrant_list_with_none_one_and_many_runners(live_server, chromium, a
     if runners > 1:
         many_paid_runners(db, race, ten, runners - 1)
     runner(db, race, ten, "Ray", "Refund", status=OrderStatus.REFUNDED)
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
         assert page.evaluate("document.documentElement.scrollWidth") <= width
@@ -141,19 +133,14 @@ def test_registrant_list_with_none_one_and_many_runners(live_server, chromium, a
         page.get_by_role("link", name="1 refunded").click()
         expect(page.get_by_label("Status")).to_have_value("refunded")
         assert page.locator(".registrants-table tbody tr").count() == 1
-    finally:
-        context.close()
 
 
 def test_the_registrant_list_in_spanish_on_a_phone(live_server, chromium, app, db, race_day):
     organizer, race = race_day
-    context = chromium.new_context(viewport={"width": 390, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, 390) as page:
         browser_login(page, live_server, app, organizer)
         # The switcher's cookie, so the list's htmx requests are in Spanish too (?lang= names one page only).
-        context.add_cookies([{"name": "sl_lang", "value": "es", "url": live_server.url}])
+        page.context.add_cookies([{"name": "sl_lang", "value": "es", "url": live_server.url}])
         page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
         page.locator(".registrants-table").wait_for()
         assert page.locator("html").get_attribute("lang") == "es"
@@ -170,8 +157,6 @@ def test_the_registrant_list_in_spanish_on_a_phone(live_server, chromium, app, d
         summary = " ".join(page.locator("#results-summary").inner_text().split())
         assert summary == "1 inscrito pagado coincide con estos filtros"
         screenshot(page, "es-registrants-search-390")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -183,10 +168,7 @@ def test_a_correction_over_details_changed_since_shows_them_and_saves_nothing(li
 
     organizer, race = race_day
     ada = db.session.scalar(select(Registration).where(Registration.last_name == "Lovelace"))
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/registrants/{ada.id}")
         page.get_by_text("Correct these details").click()
@@ -206,8 +188,6 @@ def test_a_correction_over_details_changed_since_shows_them_and_saves_nothing(li
         assert page.evaluate("document.querySelectorAll('title').length") == 1  # taken from the answer, not swapped in
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         screenshot(page, f"registrant-changed-since-{width}")
-    finally:
-        context.close()
     db.session.expire_all()
     saved = db.session.get(Registration, ada.id)
     assert (saved.first_name, saved.tshirt_size) == ("Bo", "M")
