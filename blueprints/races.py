@@ -21,7 +21,15 @@ from extensions import db
 from services import clock
 from services import races as race_service
 from services.calendar import site_race_calendar
-from services.page_cache import RACE_LANGUAGE, CachedPage, PageCache, etag_of, race_list_key, race_page_key
+from services.page_cache import (
+    RACE_LANGUAGE,
+    CachedPage,
+    PageCache,
+    app_cache,
+    etag_of,
+    race_list_key,
+    race_page_key,
+)
 
 bp = Blueprint("races", __name__)
 
@@ -68,11 +76,8 @@ def is_anonymous() -> bool:
 def page_cache(which: str = "race_page_cache") -> PageCache:
     """This app's cache of rendered race pages, or of race list pages (`which="race_list_cache"`: their own,
     so searches nobody repeats never push a race page out); per app, as tests run many apps on many databases."""
-    extensions = current_app.extensions
-    if which not in extensions:
-        config = current_app.config
-        extensions[which] = PageCache(config["PAGE_CACHE_SIZE"], config["PAGE_CACHE_SECONDS"])
-    return extensions[which]
+    config = current_app.config
+    return app_cache(current_app.extensions, which, config["PAGE_CACHE_SECONDS"], config["PAGE_CACHE_SIZE"])
 
 
 def cached_page(cache: PageCache, name, key, read_key, build) -> Response:

@@ -172,3 +172,11 @@ class PageCache:
 
     def __len__(self) -> int:
         return len(self._pages)
+
+
+def app_cache(extensions: dict, name: str, seconds: float, size: int) -> PageCache:
+    """The cache called `name` of one app (`app.extensions`), made on first use with these limits: per app, as tests
+    run many apps on many databases."""
+    if name not in extensions:
+        extensions[name] = PageCache(size, seconds)
+    return extensions[name]

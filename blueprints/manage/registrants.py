@@ -20,7 +20,7 @@ from extensions import db
 from models import Race
 from services import clock, runner_invites
 from services.ages import age_on, race_day
-from services.page_cache import PageCache
+from services.page_cache import app_cache
 from services.registrants import bibs, choices, edits, export, list_cache, listing, query
 from services.registrants.query import Registrant, RegistrantFilters
 from services.registrants.search import SEARCH_CAP
@@ -63,20 +63,13 @@ def _list_context(race: Race, filters: RegistrantFilters, now: datetime, *, resu
     return context
 
 
-def _list_cache() -> PageCache:
-    """This app's rendered registrant results (services/registrants/list_cache.py); per app, as tests run many."""
-    extensions, config = current_app.extensions, current_app.config
-    if "registrant_list_cache" not in extensions:
-        extensions["registrant_list_cache"] = PageCache(config["REGISTRANT_CACHE_SIZE"],
-                                                        config["REGISTRANT_CACHE_SECONDS"])
-    return extensions["registrant_list_cache"]
-
-
 def _results(context: dict) -> Markup:
     """The list's results block (counts, rows, pages): as stored for the race's list version, or read and rendered
     now (and stored when the list has settled), with this visitor's CSRF token in the rows' bib forms."""
     race, filters, now = context["race"], context["filters"], context["now"]
-    cache = _list_cache()
+    config = current_app.config  # the rendered registrant results (services/registrants/list_cache.py)
+    cache = app_cache(current_app.extensions, "registrant_list_cache", config["REGISTRANT_CACHE_SECONDS"],
+                      config["REGISTRANT_CACHE_SIZE"])
     key = name = None
     if cache.max_age > 0 and cache.size > 0:
         version = list_cache.list_version(db.session, race.id, now)

@@ -60,13 +60,12 @@ def _version_statement():
     return select(newest.label("newest"), *holds.c)
 
 
-def list_version(session: Session, race_id: int, now: datetime, settled: float | None = None) -> tuple | None:
+def list_version(session: Session, race_id: int, now: datetime) -> tuple | None:
     """What says the race's listed registrations changed, as a hashable value; None while the newest change is
-    less than `settled` seconds old (SETTLED when not given: see the module's text), when nothing may be kept."""
+    younger than SETTLED (see the module's text), when nothing may be kept."""
     newest, holds, first_hold_ends = session.execute(_version_statement(), {"race_id": race_id, "now": now}).one()
     if newest is not None:
         newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        window = SETTLED.total_seconds() if settled is None else settled
-        if (utcnow() - newest).total_seconds() < window:
+        if utcnow() - newest < SETTLED:
             return None
     return newest, holds, first_hold_ends
