@@ -26,6 +26,7 @@ from blueprints import (
     ticket_changes,
     tickets,
     unsubscribe,
+    url_ids,
     waitlist,
     webhooks,
 )
@@ -77,6 +78,7 @@ def create_app(config: type | dict | None = None) -> Flask:
     languages.register(app)  # Flask-Babel, before anything renders
     register_template_helpers(app)
     static_files.register(app)  # asset(), and WhiteNoise in front of the app
+    url_ids.register(app)  # before the blueprints' routes
     app.register_blueprint(site.bp)
     offline.register(app)
     app.register_blueprint(races.bp)

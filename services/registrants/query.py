@@ -189,7 +189,7 @@ class RegistrantFilters:
         if checked_in not in ("", "yes", "no"):
             raise BadFilter(_("Pick checked in, not checked in, or either."))
         waiver = args.get("waiver", "").strip()
-        if waiver and waiver != "none" and not is_whole_number(waiver):
+        if waiver and waiver != "none" and not is_whole_number(waiver, max_digits=9):  # an INTEGER id
             raise BadFilter(_("Pick a waiver version from the list."))
         details = args.get("details", "")
         if details not in DETAILS:
@@ -304,7 +304,7 @@ def _cursor_key(value, kind: type):
         except (ValueError, OverflowError) as problem:
             raise BadFilter(BAD_CURSOR) from problem
     elif kind is int:
-        if type(value) is int and -2**31 <= value < 2**63:
+        if type(value) is int and -2**31 <= value < 2**31:  # ids, bibs and positions: Postgres INTEGERs
             return value
     elif isinstance(value, str) and len(value) <= 500 and "\x00" not in value:
         try:
