@@ -169,6 +169,14 @@ def test_another_races_ticket_type_as_a_filter_is_a_400(signed_in, db, race, org
     assert response.status_code == 400 and "isn't part of this race" in page_text(response)
 
 
+@pytest.mark.parametrize("csv", ["registrants.csv", "registrants-timing.csv"])
+def test_another_races_ticket_type_as_a_csvs_filter_is_a_400_too(signed_in, db, race, organizer, csv):
+    """Not an empty spreadsheet, as if nobody had that ticket: the list's own refusal."""
+    other = organized_race(db, organizer)
+    response = signed_in.get(f"/manage/races/{race.id}/{csv}?ticket={other.ticket_types[0].id}")
+    assert response.status_code == 400 and "isn't part of this race" in page_text(response)
+
+
 # --- which registrants, search, filters ----------------------------------------------------
 
 def test_default_list_is_paid_tickets_and_status_filter_shows_the_rest_but_never_carts(signed_in, db, race):

@@ -23,8 +23,9 @@ from blueprints.api.schemas import (
 from blueprints.problems import ApiProblem
 from extensions import db
 from services import clock, race_stats
+from services.registrants.choices import refuse_foreign_ticket
 from services.registrants.feed import FeedRow, registrant_feed
-from services.registrants.query import FOREIGN_TICKET, BadFilter, RegistrantFilters, race_ticket_types
+from services.registrants.query import BadFilter, RegistrantFilters, race_ticket_types
 
 FILTER_FIELDS = ("q", "ticket", "status", "checked_in", "waiver", "details", "sort", "dir")
 OUT_OF_RANGE = _l("That time is out of range: send an ISO 8601 time between the years 1 and 9999 in UTC.")
@@ -69,8 +70,10 @@ def registrants(slug: str, query: RegistrantQuery):
     header_since = request.if_modified_since if since is None else None
     since = since or header_since
     filters = _filters(query, changes=since is not None)
-    if filters.ticket is not None and filters.ticket not in {t.id for t in race_ticket_types(db.session, race.id)}:
-        raise ApiProblem(422, BAD_INPUT, errors=[{"field": "ticket", "detail": FOREIGN_TICKET}])
+    try:
+        refuse_foreign_ticket(filters, [t.id for t in race_ticket_types(db.session, race.id)])
+    except BadFilter as problem:
+        raise ApiProblem(422, BAD_INPUT, errors=[{"field": "ticket", "detail": str(problem)}]) from None
     try:
         page = registrant_feed(db.session, race.id, filters, clock.now(), limit=query.limit, after=query.after,
                                updated_since=since)

@@ -36,6 +36,20 @@ def _registrant_or_404(race: Race, registration_id: int) -> Registrant:
 
 # --- the registrant list -------------------------------------------------------------------
 
+def _refuse_foreign_ticket(filters: RegistrantFilters, ticket_type_ids) -> None:
+    try:
+        choices.refuse_foreign_ticket(filters, ticket_type_ids)
+    except query.BadFilter as problem:
+        abort_for_user(400, str(problem))
+
+
+def _export_filters(race: Race) -> RegistrantFilters:
+    """The list's filters for a CSV of it, refused as the list refuses them."""
+    filters = _filters()
+    _refuse_foreign_ticket(filters, [t.id for t in query.race_ticket_types(db.session, race.id)])
+    return filters
+
+
 def _filters() -> RegistrantFilters:
     try:
         return RegistrantFilters.from_args(request.args)
@@ -46,8 +60,7 @@ def _filters() -> RegistrantFilters:
 def _list_context(race: Race, filters: RegistrantFilters, now: datetime, *, results: bool = True) -> dict:
     """What the list page renders; without `results`, not its results block (a response of the bib range's block)."""
     ticket_types, waivers = choices.race_choices(db.session, race.id)
-    if filters.ticket is not None and filters.ticket not in {t.id for t in ticket_types}:
-        abort_for_user(400, query.FOREIGN_TICKET)
+    _refuse_foreign_ticket(filters, [t.id for t in ticket_types])
     # The status names translated once for the page (a lazy one is translated each time it is written), the
     # filter's and each row's badge ("Pending" rather than "Pending payment").
     statuses = {name: str(label) for name, label in query.STATUSES.items()}
@@ -112,14 +125,14 @@ def _csv_download(race: Race, chunks, name: str) -> Response:
 @organizer_required
 def registrants_csv(race: Race):
     """The registrants the current filters show, every field, as a spreadsheet-safe UTF-8 CSV, streamed."""
-    return _csv_download(race, export.csv_chunks(db.session, race, _filters(), clock.now()), "registrants")
+    return _csv_download(race, export.csv_chunks(db.session, race, _export_filters(race), clock.now()), "registrants")
 
 
 @bp.get("/races/<int:race_id>/registrants-timing.csv")
 @organizer_required
 def registrants_timing_csv(race: Race):
     """The paid runners the other filters show, by bib, with raw values in the columns timing programs import."""
-    return _csv_download(race, export.timing_chunks(db.session, race, _filters(), clock.now()), "timing")
+    return _csv_download(race, export.timing_chunks(db.session, race, _export_filters(race), clock.now()), "timing")
 
 
 # --- one registrant ------------------------------------------------------------------------

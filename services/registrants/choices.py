@@ -8,6 +8,7 @@ from sqlalchemy import CompoundSelect, Integer, bindparam, literal, select, unio
 from sqlalchemy.orm import Session
 
 from models import TicketType, WaiverVersion
+from services.registrants.query import FOREIGN_TICKET, BadFilter, RegistrantFilters
 
 
 class TicketChoice(NamedTuple):
@@ -43,3 +44,10 @@ def race_choices(session: Session, race_id: int) -> tuple[list[TicketChoice], li
         else:
             waivers.append(WaiverChoice(id_, position))
     return ticket_types, waivers
+
+
+def refuse_foreign_ticket(filters: RegistrantFilters, ticket_type_ids) -> None:
+    """BadFilter(FOREIGN_TICKET) when the ticket filter names no ticket type of the race (`ticket_type_ids`): the
+    list, its CSVs and the API all refuse it, rather than show an empty list as if nobody had that ticket."""
+    if filters.ticket is not None and filters.ticket not in set(ticket_type_ids):
+        raise BadFilter(FOREIGN_TICKET)
