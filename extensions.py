@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Sequence
 
+import psycopg
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -71,3 +73,52 @@ def _ping_if_idle(dbapi_connection, connection_record, connection_proxy) -> None
     except Exception as dead:  # psycopg.OperationalError, or InterfaceError on a connection already closed
         raise InvalidatePoolError(f"a pooled connection idle {time.monotonic() - idle_since:.0f} s did not answer a "
                                   f"ping: {dead}") from dead
+
+
+class _Description(Sequence):
+    """A result's `cursor.description`, its psycopg Columns made only when first read. SQLAlchemy reads a statement's
+    description the first time it runs it, and afterwards only asks whether there is one; psycopg made a Column per
+    column at every ask, a tenth of a checkout's CPU in the app (issue 17: a ticket, its order and its type are
+    ninety columns, read twice). The columns are made from the result as it was asked for, whatever the cursor
+    has run since."""
+
+    __slots__ = ("_result", "_encoding", "adapters", "_columns")
+
+    def __init__(self, cursor: psycopg.Cursor, result):
+        self._result, self._encoding, self.adapters = result, cursor._encoding, cursor.adapters
+        self._columns: list[psycopg.Column] | None = None
+
+    @property
+    def pgresult(self):  # what psycopg's Column reads from "its cursor": this result, not the cursor's latest
+        return self._result
+
+    def _made(self) -> list[psycopg.Column]:
+        if self._columns is None:
+            self._columns = [psycopg.Column(self, i) for i in range(self._result.nfields)]
+        return self._columns
+
+    def __len__(self) -> int:
+        return self._result.nfields
+
+    def __getitem__(self, index):
+        return self._made()[index]
+
+
+class LazyDescriptionCursor(psycopg.Cursor):
+    """psycopg's cursor, its `description` made on demand (`_Description`). Every Postgres connection's cursor."""
+
+    @property
+    def description(self) -> Sequence | None:
+        result = self.pgresult  # psycopg's own test of whether there are columns to describe
+        if result and (result.nfields or result.status in _ROWS):
+            return _Description(self, result)
+        return None
+
+
+_ROWS = (psycopg.pq.ExecStatus.TUPLES_OK, psycopg.pq.ExecStatus.SINGLE_TUPLE, psycopg.pq.ExecStatus.TUPLES_CHUNK)
+
+
+@event.listens_for(Engine, "connect")
+def _lazy_descriptions(dbapi_connection, connection_record) -> None:
+    if isinstance(dbapi_connection, psycopg.Connection):
+        dbapi_connection.cursor_factory = LazyDescriptionCursor
