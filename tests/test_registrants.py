@@ -637,6 +637,17 @@ def test_a_bib_that_is_not_a_number_is_refused(signed_in, db, race, typed):
     assert fresh(db, registration.id).bib is None
 
 
+def test_a_bib_form_without_its_bib_field_is_a_400_and_keeps_the_bib(signed_in, db, race):
+    """Only an empty box takes a bib away: a form that sent no `bib` at all (a broken or hand-made one) changes
+    nothing."""
+    registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace", bib=12)
+    for htmx in (True, False):
+        response = signed_in.post(url(race, f"/{registration.id}/bib"), headers=HX if htmx else {},
+                                  data={"csrf_token": token(signed_in, race)})
+        assert response.status_code == 400 and "The form sent no bib number." in page_text(response)
+    assert fresh(db, registration.id).bib == 12 and audits(db, registration.id) == []
+
+
 def test_bib_form_without_javascript_goes_back_to_the_list_or_shows_the_error(signed_in, db, race):
     runner(db, race, race.ticket_types[1], "Grace", "Hopper", bib=7)
     registration = runner(db, race, race.ticket_types[0], "Ada", "Lovelace")

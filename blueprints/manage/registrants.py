@@ -225,15 +225,17 @@ def _bib_next(default: str) -> str:
 def set_bib(race: Race, registration_id: int):
     """Give one runner a bib number (or clear it); a number already taken is refused with who has it."""
     registrant = _registrant_or_404(race, registration_id)
-    typed = request.form.get("bib", "")[:20]
+    typed = request.form.get("bib")
+    if typed is None:  # a form that says nothing of the bib is no reason to take it away (an empty box is)
+        abort_for_user(400, _("The form sent no bib number. Reload the page and try again."))
     try:
         changed = bibs.set_bib(db.session, race.id, registrant, typed, g.user.id, clock.now())
     except bibs.BibRefused as refused:
         if not is_fragment_request():
             return _detail(race, _registrant_or_404(race, registration_id), status=422, bib_error=str(refused),
-                           bib_value=typed)
+                           bib_value=typed[:20])
         return render("manage/_bib_form.html", block="bib", status=422, race=race, registration=registrant.registration,
-                      bib_value=typed, bib_error=str(refused), bib_saved=False, next_url=_bib_next(""))
+                      bib_value=typed[:20], bib_error=str(refused), bib_saved=False, next_url=_bib_next(""))
     if not is_fragment_request():
         return redirect_to(_bib_next(url_for("manage.registrant", race_id=race.id, registration_id=registration_id)))
     return render("manage/_bib_form.html", block="bib", race=race, registration=registrant.registration,
