@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from blueprints.auth import login_required
 from blueprints.errors import abort_for_user
+from blueprints.manage.checkin import checkin_notes
 from blueprints.rendering import render
 from extensions import db
 from models import Order, OrderStatus, Registration
@@ -51,4 +52,5 @@ def show(code: str):
     return render("tickets/checkin.html" if organizer else "tickets/show.html", registration=registration,
                   ticket_type=ticket_type, race=race, order=order,
                   waiver=waiver_to_sign(db.session, race.id) if organizer else None,
+                  notes=checkin_notes() if organizer else {},
                   qr=qr_svg(ticket_url(code)), site_url=current_app.config["SITE_URL"])

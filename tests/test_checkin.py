@@ -169,6 +169,21 @@ def test_without_javascript_a_tap_posts_and_comes_back_to_the_search(signed_in, 
     assert "✓ In at 7:42 AM" in text(signed_in.get(response.headers["Location"]))
 
 
+def test_without_javascript_a_refusal_is_said_in_the_runner_s_row_after_the_redirect(signed_in, db, race, ada):
+    """The redirect that brings a form without JavaScript back to the desk once lost what the check-in said."""
+    refunded = runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    response = tap(signed_in, race, refunded, htmx=False, q="refund")
+    assert response.status_code == 303 and checked_in_at(db, refunded) is None
+    page = text(signed_in.get(response.headers["Location"]))
+    assert "This ticket was refunded, so it can't be checked in." in page
+    assert "can't be checked in" not in text(signed_in.get(response.headers["Location"]))  # said once
+
+    tap(signed_in, race, ada, htmx=False, q="love")
+    again = tap(signed_in, race, ada, htmx=False, q="lovelace")
+    listed = text(signed_in.get(again.headers["Location"]))
+    assert "Already checked in at 7:42 AM." in listed and "Ray Refund" not in listed
+
+
 def test_a_co_organizer_can_check_runners_in(app, db, race, ada):
     helper = make_profile(db, full_name="Vic Volunteer")
     add_co_organizer(db, race, helper)
@@ -198,6 +213,8 @@ def test_the_ticket_button_without_javascript_comes_back_to_the_ticket(signed_in
     response = tap(signed_in, race, ada, view="ticket", htmx=False)
     assert response.status_code == 303 and response.headers["Location"] == f"/tickets/{ada.ticket_code}"
     assert checked_in_at(db, ada) == MORNING
+    again = tap(signed_in, race, ada, view="ticket", htmx=False)
+    assert "Already checked in at 7:42 AM." in text(signed_in.get(again.headers["Location"]))
 
 
 @pytest.mark.parametrize("who", ["the runner", "another organizer", "signed out"])

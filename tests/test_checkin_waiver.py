@@ -139,12 +139,14 @@ def test_signing_at_the_desk_records_the_signature_and_checks_the_runner_in(sign
 def test_without_javascript_signing_goes_back_to_the_desk_or_the_ticket(signed_in, db, race, fay):
     plain = sign(signed_in, race, fay, signing(db, race), htmx=False)
     assert plain.status_code == 303 and plain.headers["Location"].endswith(f"{desk(race)}?q=fay#reg-{fay.id}")
+    assert "Waiver signed. Checked in." in text(signed_in.get(plain.headers["Location"]))  # said after the redirect
 
     other = awaiting_runner(db, race, race.ticket_types[0], "Gil", "Guest")
     from_ticket = sign(signed_in, race, other, signing(db, race, signature="Gil Guest", view="ticket", q=""),
                        htmx=False)
     assert from_ticket.status_code == 303 and from_ticket.headers["Location"].endswith(f"/tickets/{other.ticket_code}")
     assert fresh(db, other).checked_in_at is not None
+    assert "Waiver signed. Checked in." in text(signed_in.get(from_ticket.headers["Location"]))
 
 
 def test_a_parent_or_guardian_signs_for_a_minor(signed_in, db, race):

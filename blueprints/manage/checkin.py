@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, flash, g, get_flashed_messages, redirect, request, url_for
 from flask_babel import gettext as _
 
 from blueprints.auth import login_required
@@ -50,7 +50,8 @@ def checkin(race: Race):
     response = render("manage/checkin.html", block="results", race=race, q=q, now=now,
                       results=checkins.checkin_search(db.session, race.id, q, now),
                       waiver=waiver_to_sign(db.session, race.id) if q else None,
-                      counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time)
+                      counts=checkins.checkin_counts(db.session, race.id, now), checkin_time=checkin_time,
+                      notes=checkin_notes())
     # The Scan button: the camera, and the QR reader's WebAssembly where the browser has no BarcodeDetector.
     response.headers["Content-Security-Policy"] = content_security_policy(current_app.config, wasm=True)
     response.headers["Permissions-Policy"] = CAMERA_PERMISSIONS_POLICY
@@ -64,6 +65,8 @@ def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, me
     view = request.form.get("view", "desk")
     code = registrant.registration.ticket_code
     if not is_fragment_request():
+        if message:  # said on the page the redirect shows, in this runner's row (or on their ticket)
+            flash(message, checkin_note_category(registrant.registration.id))
         if view == "ticket":
             return redirect_to(url_for("tickets.show", code=code))
         q = _desk_query()
@@ -76,6 +79,18 @@ def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, me
         return render("tickets/checkin.html", block="checkin", status=status, registration=registrant.registration,
                       order=registrant.order, ticket_type=registrant.ticket_type, can_check_in=True, **context)
     return render("manage/checkin.html", block="row", status=status, **context)
+
+
+def checkin_note_category(registration_id: int) -> str:
+    """The flash category of what a check-in without JavaScript said of this registration (a refusal, "Already
+    checked in at …", "Waiver signed"): the desk and the ticket page show it once, after the redirect."""
+    return f"checkin:{registration_id}"
+
+
+def checkin_notes() -> dict[int, str]:
+    """The check-in messages flashed for this page, by registration id (`checkin_note_category`)."""
+    return {int(category.partition(":")[2]): message for category, message in get_flashed_messages(with_categories=True)
+            if category.startswith("checkin:") and category.partition(":")[2].isdigit()}
 
 
 def _desk_query() -> str:
