@@ -27,7 +27,7 @@ from services.payments import gateway_for
 from services.reconcile import reconcile
 from services.scheduler import JOBS, Scheduler, job_rows
 from services.storage import storage_for
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 from services.worker import Worker
 
 

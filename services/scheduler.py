@@ -30,7 +30,7 @@ from services.guest_carts import expire_guest_carts
 from services.payments import gateway_for
 from services.reconcile import reconcile
 from services.runner_invites import send_reminders
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""The waitlist that refills itself: joining a sold-out ticket type, the offer job, accepting into the cart,
-declining, leaving, and what the organizer does with the line.
+"""The waitlist that refills itself: joining a sold-out ticket type, accepting an offer into the cart,
+declining, leaving, and what the organizer does with the line. The offer job is services/waitlist_offers.py.
 
 The line is per ticket type, in the order people joined (`created_at`). The offer job (`run_offers`,
 scheduled as "waitlist-offers", also `flask waitlist-offers`) first ends offers whose hold is over,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
@@ -37,7 +37,8 @@ from services.inventory import free_spots, spots_left
 from services.locking import lock_ticket_types
 from services.runner_invites import LinkRefused  # the one "this personal link opens nothing" refusal
 from services.sales import off_sale_reason, signup_closed_reason
-from services.waitlist_emails import LEAVE_SALT, OFFER_SALT, queue_joined, queue_lapsed, queue_left, queue_offer, read_token
+from services.waitlist_emails import LEAVE_SALT, OFFER_SALT, queue_joined, queue_left, read_token
+from services.waitlist_offers import make_offer, offer_free_spots
 
 MAX_SPOTS = 4
 IN_LINE = (WaitlistStatus.WAITING, WaitlistStatus.OFFERED)
@@ -226,7 +227,7 @@ def decline(session: Session, entry: WaitlistEntry, now: datetime) -> bool:
         return False
     entry.status = WaitlistStatus.DECLINED
     session.flush()
-    _offer_free_spots(session, session.get(TicketType, entry.ticket_type_id), now)
+    offer_free_spots(session, session.get(TicketType, entry.ticket_type_id), now)
     session.commit()
     return True
 
@@ -247,83 +248,6 @@ def unmark_reserved(session: Session, order_id, now: datetime) -> None:
                                                 WaitlistEntry.status == WaitlistStatus.ACCEPTED,
                                                 WaitlistEntry.offer_expires_at > now)
                     .values(status=WaitlistStatus.OFFERED), execution_options={"synchronize_session": False})
-
-
-# --- the offer job ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class OfferRun:
-    lapsed: int
-    offered: int
-
-    @property
-    def summary(self) -> str:
-        return f"{self.lapsed} offer(s) lapsed, {self.offered} offer(s) made."
-
-
-def _make_offer(session: Session, entry: WaitlistEntry, race: Race, ticket_type: TicketType, spots: int,
-                now: datetime) -> None:
-    entry.status = WaitlistStatus.OFFERED
-    entry.offered_spots = spots
-    entry.offered_at = now
-    entry.offer_expires_at = now + timedelta(hours=race.waitlist_hold_hours)
-    session.flush()
-    queue_offer(session, entry, race, ticket_type)
-
-
-def _offer_free_spots(session: Session, ticket_type: TicketType, now: datetime) -> int:
-    """Under the ticket type's lock: hand its free spots to the head of the line. Returns offers made. Flushes."""
-    race = session.get(Race, ticket_type.race_id)
-    if race.waitlist_paused or signup_closed_reason(race, now) or off_sale_reason(ticket_type, now):
-        return 0
-    lock_ticket_types(session, [ticket_type.id])
-    free = free_spots(session, [ticket_type], now)[ticket_type.id]
-    offered = 0
-    while free > 0:
-        # Under its row lock, skipping one that someone holds (leaving, or being removed, at this moment).
-        head = session.scalar(select(WaitlistEntry).where(
-            WaitlistEntry.ticket_type_id == ticket_type.id, WaitlistEntry.status == WaitlistStatus.WAITING)
-            .order_by(WaitlistEntry.created_at, WaitlistEntry.id).limit(1)
-            .with_for_update(skip_locked=True).execution_options(populate_existing=True))
-        if head is None:
-            break
-        spots = min(head.spots, free)
-        _make_offer(session, head, race, ticket_type, spots, now)
-        free -= spots
-        offered += 1
-    return offered
-
-
-def expire_offers(session: Session, now: datetime) -> int:
-    """End offers whose hold is over (an accepted cart not yet reserved included) and tell each person. Commits."""
-    due = list(session.scalars(select(WaitlistEntry.id).where(WaitlistEntry.status == WaitlistStatus.OFFERED,
-                                                              WaitlistEntry.offer_expires_at <= now)))
-    lapsed = 0
-    for entry_id in due:
-        # Conditional, so an order reserved a moment ago (accepted) is never marked lapsed.
-        ended = session.execute(update(WaitlistEntry).where(
-            WaitlistEntry.id == entry_id, WaitlistEntry.status == WaitlistStatus.OFFERED,
-            WaitlistEntry.offer_expires_at <= now).values(status=WaitlistStatus.EXPIRED),
-            execution_options={"synchronize_session": False}).rowcount
-        if ended:
-            entry = session.get(WaitlistEntry, entry_id, populate_existing=True)
-            queue_lapsed(session, entry, session.get(Race, entry.race_id),
-                         session.get(TicketType, entry.ticket_type_id))
-            lapsed += 1
-        session.commit()
-    return lapsed
-
-
-def run_offers(session: Session, now: datetime) -> OfferRun:
-    """Expire lapsed offers, then offer every free spot to the line, one ticket type (one commit) at a time."""
-    lapsed = expire_offers(session, now)
-    type_ids = list(session.scalars(select(WaitlistEntry.ticket_type_id).where(
-        WaitlistEntry.status == WaitlistStatus.WAITING).distinct().order_by(WaitlistEntry.ticket_type_id)))
-    offered = 0
-    for type_id in type_ids:
-        offered += _offer_free_spots(session, session.get(TicketType, type_id), now)
-        session.commit()
-    return OfferRun(lapsed, offered)
 
 
 # --- the organizer's side -----------------------------------------------------------------------
@@ -387,7 +311,7 @@ def offer_by_hand(session: Session, entry: WaitlistEntry, now: datetime) -> int:
         raise ActionRefused(_("No spots are free in the %(ticket_type)s: raise its capacity first.",
                               ticket_type=ticket_type.name))
     spots = min(entry.spots, free)
-    _make_offer(session, entry, race, ticket_type, spots, now)
+    make_offer(session, entry, race, ticket_type, spots, now)
     session.commit()
     return spots
 

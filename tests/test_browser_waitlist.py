@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import Profile, WaitlistEntry
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 from tests.browser import follow, screenshot
 from tests.test_browser_manage import browser_login
 from tests.waitlist_factories import emails_to, in_line, refund_one, sold_out_race

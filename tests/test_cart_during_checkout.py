@@ -209,7 +209,8 @@ def test_a_waitlist_offer_accepted_while_a_checkout_makes_the_cart_a_payment_goe
     tickets and its hold go to a new cart together (its spot stays this cart's to take), never into the order being
     paid for, and not one cart holding the tickets while the offer points at the other."""
     from models import WaitlistEntry
-    from services.waitlist import accept, run_offers
+    from services.waitlist import accept
+    from services.waitlist_offers import run_offers
     from tests.factories import make_paid_order
     from tests.waitlist_factories import in_line, refund_one
 

@@ -19,7 +19,7 @@ from models import Order, OrderStatus, OutboxMessage, Race, Registration
 from services import clock
 from services.mail.worker import send_due_for
 from services.money import format_money
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
 
 pytestmark = pytest.mark.browser

@@ -15,7 +15,7 @@ from models import OrderStatus, WaitlistEntry
 from services import clock, price_tier_editing, race_fields, ticket_types
 from services.media import save_race_image
 from services.storage import storage_for
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 from tests.factories import login, make_order, make_profile, make_race
 from tests.http import csrf_token
 from tests.waitlist_factories import in_line, refund_one

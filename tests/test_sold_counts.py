@@ -21,7 +21,8 @@ from services.inventory import holding_spot, offer_holding, spots_left, taken_co
 from services.payments import gateway_for
 from services.refunds import request_refund
 from services.registration_changes.start import Actor, start_distance_change, start_transfer
-from services.waitlist import accept, run_offers
+from services.waitlist import accept
+from services.waitlist_offers import run_offers
 from tests.change_factories import buyer_actor, make_change_race, paid_ticket, ticket_type, urls
 from tests.factories import login, make_cart, make_code, make_profile, make_race
 from tests.registrant_factories import many_paid_runners

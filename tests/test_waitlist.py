@@ -24,11 +24,11 @@ from services.waitlist import (
     offer_by_hand,
     position_of,
     race_lines,
-    run_offers,
     set_paused,
     waitlist_recipients,
 )
 from services.waitlist_emails import LEAVE_SALT, OFFER_SALT, link_token
+from services.waitlist_offers import run_offers
 from tests.factories import make_cart, make_profile
 from tests.waitlist_factories import emails_to, fill_runners, in_line, refund_one, sold_out_race
 

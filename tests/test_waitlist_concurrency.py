@@ -16,7 +16,8 @@ from services.cart import CartOwner
 from services.checkout import SoldOut, reserve
 from services.fulfillment import Payment, fulfill
 from services.inventory import count_sold, holding_spot, offer_holding
-from services.waitlist import accept, run_offers
+from services.waitlist import accept
+from services.waitlist_offers import run_offers
 from tests.factories import make_cart, make_profile
 from tests.waitlist_factories import fill_runners, in_line, sold_out_race
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models import Order, OrderStatus, Race, Registration, WaitlistEntry, WaitlistStatus
 from services import clock
 from services.scheduler import JOBS
-from services.waitlist import run_offers
+from services.waitlist_offers import run_offers
 from tests.factories import login, make_profile, make_race
 from tests.http import csrf_token, post_form
 from tests.waitlist_factories import emails_to, in_line, refund_one, sold_out_race
