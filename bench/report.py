@@ -240,6 +240,11 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def seconds(ms: float | None) -> str:
+    """Milliseconds as seconds with one decimal ("1.4"), or "–"."""
+    return "–" if ms is None else f"{ms / 1000:.1f}"
+
+
 def summary_lines(results: dict) -> list[str]:
     """Burst, page weight, SQL and checks, one line each (shared by the terminal and RESULTS.md)."""
     lines = []
@@ -251,7 +256,10 @@ def summary_lines(results: dict) -> list[str]:
             f"spots, Stripe {result['stripe_latency_ms']:.0f} ms: {books['paid_orders']} sold (paid by webhook), "
             f"{result['sold_out']} told sold out, {result['errors']} other errors; checkout p50 "
             f"{_fmt(result['checkout_p50_ms'], ',.0f')} ms, p99 {_fmt(result['checkout_p99_ms'], ',.0f')} ms, max "
-            f"{_fmt(result['checkout_max_ms'], ',.0f')} ms; {result['wall_s']:.1f} s until the last answer.")
+            f"{_fmt(result['checkout_max_ms'], ',.0f')} ms; {result['wall_s']:.1f} s until the last answer"
+            + (f"; the median checkout of each second's buyers: "
+               f"{' '.join(seconds(ms) for ms in result['checkout_p50_ms_by_second'])} s."
+               if result.get("checkout_p50_ms_by_second") else "."))
     for key, how in (("throughput_own_cpus", "each pinned to a CPU of its own (taskset), wrk and Postgres free to "
                                              "use both"), ("throughput", "on the same CPUs")):
         if cluster.get(key):

@@ -387,7 +387,8 @@ def one_spike(app, data, race, tokens, base_urls: list[str], stripe, model_name:
         db.session.remove()
     summary = {**result.summary(), "ledger": books.__dict__}
     print(f"   {model_name}: {books.paid_orders} sold, {summary['sold_out']} told sold out, {summary['errors']} errors; "
-          f"checkout p50 {summary['checkout_p50_ms']} ms, p99 {summary['checkout_p99_ms']} ms", flush=True)
+          f"checkout p50 {summary['checkout_p50_ms']} ms, p99 {summary['checkout_p99_ms']} ms; median of each "
+          f"second's buyers: {' '.join(report.seconds(ms) for ms in summary['checkout_p50_ms_by_second'])} s", flush=True)
     return summary
 
 

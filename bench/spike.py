@@ -133,6 +133,16 @@ class SpikeResult:
     def errors(self) -> list[Attempt]:
         return [a for a in self.attempts if a.outcome == "error"]
 
+    def medians_by_second(self) -> list[float | None]:
+        """The median checkout of the buyers sent in each second of the window (buyers leave evenly, in order): a
+        queue that grows while spots are sold shows as medians that climb, then fall once only refusals are left."""
+        per_second = max(1, round(self.buyers / self.window_s))
+        out = []
+        for start in range(0, len(self.attempts), per_second):
+            times = sorted(a.checkout_ms for a in self.attempts[start:start + per_second] if a.checkout_ms is not None)
+            out.append(_round(percentile(times, 50)))
+        return out
+
     def summary(self) -> dict:
         latencies = sorted(a.checkout_ms for a in self.attempts if a.checkout_ms is not None)
         return {"model": self.model, "buyers": self.buyers, "spots": self.spots, "window_s": self.window_s,
@@ -141,7 +151,9 @@ class SpikeResult:
                 "error_samples": [a.detail for a in self.errors()[:5]],
                 "checkout_p50_ms": _round(percentile(latencies, 50)),
                 "checkout_p99_ms": _round(percentile(latencies, 99)),
-                "checkout_max_ms": _round(latencies[-1] if latencies else None), "wall_s": round(self.wall_s, 2),
+                "checkout_max_ms": _round(latencies[-1] if latencies else None),
+                "checkout_p50_ms_by_second": self.medians_by_second(),
+                "wall_s": round(self.wall_s, 2),
                 "client": self.client, "send_late_p99_ms": _round(percentile(sorted(self.send_late_ms), 99)),
                 "webhooks_delivered": self.webhooks_delivered, "webhook_errors": self.webhook_errors[:5],
                 "cpu_ms_per_checkout": {k: round(v / self.buyers, 1) for k, v in self.cpu_ms.items()}}

@@ -4,8 +4,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from bench import cluster, lighthouse, report, servers
-from bench.ledger import percentile
+from bench.ledger import Attempt, percentile
 from bench.scale import page_links
+from bench.spike import SpikeResult
 
 FIRST_PAGE = """
 <p>Page 1 of 1,000</p>
@@ -56,6 +57,18 @@ def test_percentile_is_nearest_rank():
     assert percentile(values, 99) == 99.0
     assert percentile(values, 50) == 50.0
     assert percentile([], 99) is None
+
+
+def test_a_spike_reports_the_median_checkout_of_each_second_s_buyers():
+    """Ten buyers over two seconds: the first five answered in 100–500 ms, the next five, one without an answer, in
+    1–4 s. Each second's median is its own buyers', and the report line says them in seconds."""
+    result = SpikeResult(model="gthread 2×16", buyers=10, spots=5, window_s=2.0, stripe_latency_ms=300.0,
+                         attempts=[Attempt(checkout_ms=ms) for ms in (100, 200, 300, 400, 500, 1000, 2000, 3000, 4000,
+                                                                       None)])
+    assert result.medians_by_second() == [300.0, 2000.0]
+    summary = {**result.summary(), "ledger": {"paid_orders": 5}}
+    line = report.summary_lines({"spikes": [summary], "machine": {}, "pages": []})[0]
+    assert line.endswith("the median checkout of each second's buyers: 0.3 2.0 s.")
 
 
 def test_lighthouse_scores_become_goal_rows_and_a_missing_tool_is_said_not_scored(monkeypatch):
