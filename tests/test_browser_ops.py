@@ -132,3 +132,31 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
             screenshot(page, f"dashboard-{sale_days}-days-{width}")
         finally:
             context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_server, chromium, app, db, busy_race,
+                                                                        width):
+    """A phone with JavaScript off at the desk: a tap is a plain form post and a redirect, and what the check-in
+    said (here: the ticket was refunded after the desk loaded) is in that runner's row afterwards, once."""
+    race, organizer = busy_race
+    rhea = make_paid_order(db, race, {race.ticket_types[0]: 1},
+                           runners=[{"first_name": "Rhea", "last_name": "Refund"}]).registrations[0]
+    context = chromium.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=Rhea")
+        rhea.refunded_at = datetime.now(UTC)  # refunded while the desk's page is open
+        db.session.commit()
+        page.locator(f"#reg-{rhea.id}").get_by_role("button", name="Check in").click()
+        page.wait_for_load_state()
+        message = page.locator(f"#reg-{rhea.id} .checkin-message")
+        assert message.inner_text() == "This ticket was refunded, so it can't be checked in."
+        assert "Can't check in" in page.locator(f"#reg-{rhea.id}").inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
+        screenshot(page, f"checkin-no-javascript-refusal-{width}")
+        page.reload()
+        assert page.locator(".checkin-message").count() == 0  # said once
+    finally:
+        context.close()

@@ -184,6 +184,27 @@ def test_without_javascript_a_refusal_is_said_in_the_runner_s_row_after_the_redi
     assert "Already checked in at 7:42 AM." in listed and "Ray Refund" not in listed
 
 
+def test_a_note_for_a_runner_the_search_no_longer_shows_is_said_above_the_list(signed_in, db, race, ada):
+    refunded = runner(db, race, race.ticket_types[0], "Ray", "Refund", status=OrderStatus.REFUNDED)
+    response = tap(signed_in, race, refunded, htmx=False)  # from a desk that searched for nothing
+    assert response.headers["Location"] == f"{desk(race)}#reg-{refunded.id}"
+    page = text(signed_in.get(response.headers["Location"]))
+    assert "This ticket was refunded, so it can't be checked in." in page and "Ray Refund" not in page
+
+
+def test_the_desk_takes_only_its_own_notes_and_leaves_other_pages_theirs(signed_in, db, race, ada):
+    """Flask's get_flashed_messages takes every flash out of the session: the desk must leave the cart's notices
+    (a sign-in that lands on the desk merges a guest cart and flashes them) for the cart page."""
+    with signed_in.session_transaction() as session:
+        session["_flashes"] = [("cart", "Your guest cart joined your account."), (f"checkin:{ada.id}", "Noted.")]
+    assert "Noted." in text(signed_in.get(desk(race), query_string={"q": "love"}))
+    with signed_in.session_transaction() as session:
+        assert session["_flashes"] == [("cart", "Your guest cart joined your account.")]
+    signed_in.get(desk(race))  # no note of its own: nothing taken
+    with signed_in.session_transaction() as session:
+        assert session["_flashes"] == [("cart", "Your guest cart joined your account.")]
+
+
 def test_a_co_organizer_can_check_runners_in(app, db, race, ada):
     helper = make_profile(db, full_name="Vic Volunteer")
     add_co_organizer(db, race, helper)
@@ -207,6 +228,13 @@ def test_an_organizer_opening_a_ticket_link_gets_one_big_check_in_button(signed_
     again = tap(signed_in, race, ada, view="ticket")
     assert again.status_code == 409 and "Already checked in at 7:42 AM." in text(again)
     assert "✓ Checked in at Sat 4 May 2030, 7:42 AM EDT" in text(signed_in.get(f"/tickets/{ada.ticket_code}"))
+
+
+def test_the_ticket_page_says_a_note_for_a_ticket_still_to_check_in(signed_in, db, race, ada):
+    with signed_in.session_transaction() as session:
+        session["_flashes"] = [(f"checkin:{ada.id}", "This ticket changed a moment ago.")]
+    page = text(signed_in.get(f"/tickets/{ada.ticket_code}"))
+    assert "This ticket changed a moment ago." in page and ">Check in</button>" in page
 
 
 def test_the_ticket_button_without_javascript_comes_back_to_the_ticket(signed_in, db, race, ada):

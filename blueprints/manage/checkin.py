@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import current_app, flash, g, get_flashed_messages, redirect, request, url_for
+from flask import current_app, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 
 from blueprints.auth import login_required
@@ -81,16 +81,30 @@ def _checkin_answer(race: Race, registrant: Registrant, *, status: int = 200, me
     return render("manage/checkin.html", block="row", status=status, **context)
 
 
+_NOTE = "checkin:"
+
+
 def checkin_note_category(registration_id: int) -> str:
     """The flash category of what a check-in without JavaScript said of this registration (a refusal, "Already
     checked in at …", "Waiver signed"): the desk and the ticket page show it once, after the redirect."""
-    return f"checkin:{registration_id}"
+    return f"{_NOTE}{registration_id}"
 
 
 def checkin_notes() -> dict[int, str]:
-    """The check-in messages flashed for this page, by registration id (`checkin_note_category`)."""
-    return {int(category.partition(":")[2]): message for category, message in get_flashed_messages(with_categories=True)
-            if category.startswith("checkin:") and category.partition(":")[2].isdigit()}
+    """The check-in messages flashed for this page, by registration id (`checkin_note_category`), taken out of the
+    session; any other flash stays there for its own page (Flask's get_flashed_messages would take them all: the
+    cart's notices of a sign-in that lands on the desk were lost)."""
+    flashed = session.get("_flashes") or []
+    notes = {int(category[len(_NOTE):]): message for category, message in flashed
+             if category.startswith(_NOTE) and category[len(_NOTE):].isdigit()}
+    if notes:
+        rest = [(category, message) for category, message in flashed if not category.startswith(_NOTE)]
+        if rest:
+            session["_flashes"] = rest
+        else:
+            session.pop("_flashes")
+    return notes
+
 
 
 def _desk_query() -> str:
