@@ -120,5 +120,7 @@ _ROWS = (psycopg.pq.ExecStatus.TUPLES_OK, psycopg.pq.ExecStatus.SINGLE_TUPLE, ps
 
 @event.listens_for(Engine, "connect")
 def _lazy_descriptions(dbapi_connection, connection_record) -> None:
-    if isinstance(dbapi_connection, psycopg.Connection):
+    """psycopg's default cursor becomes LazyDescriptionCursor; one chosen in the engine's connect_args (psycopg's
+    ClientCursor, for a pooler in transaction mode) is left as chosen."""
+    if isinstance(dbapi_connection, psycopg.Connection) and dbapi_connection.cursor_factory is psycopg.Cursor:
         dbapi_connection.cursor_factory = LazyDescriptionCursor

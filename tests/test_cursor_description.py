@@ -77,3 +77,15 @@ def test_sqlalchemy_results_read_their_columns_through_it(engine):
         for _ in range(2):
             result = conn.execute(statement)
             assert list(result.keys()) == ["seven", "upper"] and result.all() == [(7, "A")]
+
+
+def test_a_cursor_chosen_in_connect_args_is_kept(database_url):
+    """psycopg's ClientCursor, chosen for a pooler in transaction mode, stays: only psycopg's default is replaced."""
+    engine = create_engine(database_url, pool_size=1, max_overflow=0,
+                           connect_args={"cursor_factory": psycopg.ClientCursor})
+    try:
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.cursor_factory is psycopg.ClientCursor
+            assert conn.execute(text("SELECT 1 AS one")).one().one == 1
+    finally:
+        engine.dispose()
