@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import math
 import os
 import re
 import subprocess
@@ -136,12 +137,11 @@ class SpikeResult:
     def medians_by_second(self) -> list[float | None]:
         """The median checkout of the buyers sent in each second of the window (buyers leave evenly, in order): a
         queue that grows while spots are sold shows as medians that climb, then fall once only refusals are left."""
-        per_second = max(1, round(self.buyers / self.window_s))
-        out = []
-        for start in range(0, len(self.attempts), per_second):
-            times = sorted(a.checkout_ms for a in self.attempts[start:start + per_second] if a.checkout_ms is not None)
-            out.append(_round(percentile(times, 50)))
-        return out
+        seconds: list[list[float]] = [[] for _ in range(max(1, math.ceil(self.window_s)))]
+        for i, attempt in enumerate(self.attempts):  # buyer i leaves at i × window ÷ buyers (run_spike)
+            if attempt.checkout_ms is not None:
+                seconds[min(len(seconds) - 1, int(i * self.window_s / len(self.attempts)))].append(attempt.checkout_ms)
+        return [_round(percentile(sorted(times), 50)) for times in seconds]
 
     def summary(self) -> dict:
         latencies = sorted(a.checkout_ms for a in self.attempts if a.checkout_ms is not None)

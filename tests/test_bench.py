@@ -66,6 +66,10 @@ def test_a_spike_reports_the_median_checkout_of_each_second_s_buyers():
                          attempts=[Attempt(checkout_ms=ms) for ms in (100, 200, 300, 400, 500, 1000, 2000, 3000, 4000,
                                                                        None)])
     assert result.medians_by_second() == [300.0, 2000.0]
+    # Seven buyers over two seconds: four leave in the first (at 0, 2/7, 4/7 and 6/7 s), three in the second.
+    uneven = SpikeResult(model="m", buyers=7, spots=3, window_s=2.0, stripe_latency_ms=0.0,
+                         attempts=[Attempt(checkout_ms=ms) for ms in (1, 2, 3, 4, 50, 60, 70)])
+    assert uneven.medians_by_second() == [2.0, 60.0]
     summary = {**result.summary(), "ledger": {"paid_orders": 5}}
     line = report.summary_lines({"spikes": [summary], "machine": {}, "pages": []})[0]
     assert line.endswith("the median checkout of each second's buyers: 0.3 2.0 s.")
