@@ -160,3 +160,28 @@ def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_ser
         assert page.locator(".checkin-message").count() == 0  # said once
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_without_javascript_a_note_for_a_runner_the_search_no_longer_finds_is_said_above_it(
+        live_server, chromium, app, db, busy_race, width):
+    """Renamed and refunded while the desk's page was open: the search the desk goes back to no longer finds the
+    runner, so what the check-in said stands above the empty result."""
+    race, organizer = busy_race
+    rhea = make_paid_order(db, race, {race.ticket_types[0]: 1},
+                           runners=[{"first_name": "Rhea", "last_name": "Refund"}]).registrations[0]
+    context = chromium.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=Rhea")
+        rhea.first_name, rhea.refunded_at = "Rita", datetime.now(UTC)
+        db.session.commit()
+        page.locator(f"#reg-{rhea.id}").get_by_role("button", name="Check in").click()
+        page.wait_for_load_state()
+        results = page.locator("#checkin-results")
+        assert results.get_by_role("alert").inner_text() == "This ticket was refunded, so it can't be checked in."
+        assert "Nobody called “Rhea”" in results.inner_text()
+        screenshot(page, f"checkin-no-javascript-note-above-{width}")
+    finally:
+        context.close()
