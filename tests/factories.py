@@ -39,6 +39,15 @@ from services.pricing import quote_order, store_totals
 _seq = itertools.count(1)
 
 
+def forged(token: str) -> str:
+    """`token` (or a link ending with one) with a character of its signature changed: the third from last, whose six
+    bits all count. Changing the last ones could leave the signature as it was: a base64 signature's last character
+    carries padding bits, and a replacement may equal what was there (a test failed so about one run in a thousand).
+    """
+    i = len(token) - 3
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
+
+
 def make_profile(db, **kw) -> Profile:
     n = next(_seq)
     profile = Profile(id=kw.pop("id", uuid.uuid4()), email=kw.pop("email", f"runner{n}@example.com"),
