@@ -1,4 +1,5 @@
 """The organizer's dashboard, codes and team pages in a real browser, at phone and desktop widths."""
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -134,11 +135,10 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
             context.close()
 
 
-@pytest.mark.parametrize("width", [390, 1280])
-def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_server, chromium, app, db, busy_race,
-                                                                        width):
-    """A phone with JavaScript off at the desk: a tap is a plain form post and a redirect, and what the check-in
-    said (here: the ticket was refunded after the desk loaded) is in that runner's row afterwards, once."""
+@contextmanager
+def _tap_without_javascript(live_server, chromium, app, db, busy_race, width, change):
+    """The desk with JavaScript off, searched for Rhea Refund; `change(rhea)` while its page is open (committed);
+    then her Check in tapped, a plain form post and its redirect. Yields the page and Rhea."""
     race, organizer = busy_race
     rhea = make_paid_order(db, race, {race.ticket_types[0]: 1},
                            runners=[{"first_name": "Rhea", "last_name": "Refund"}]).registrations[0]
@@ -147,10 +147,29 @@ def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_ser
     try:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=Rhea")
-        rhea.refunded_at = datetime.now(UTC)  # refunded while the desk's page is open
+        change(rhea)
         db.session.commit()
         page.locator(f"#reg-{rhea.id}").get_by_role("button", name="Check in").click()
         page.wait_for_load_state()
+        yield page, rhea
+    finally:
+        context.close()
+
+
+def _refund(rhea) -> None:
+    rhea.refunded_at = datetime.now(UTC)
+
+
+def _rename_and_refund(rhea) -> None:
+    rhea.first_name, rhea.refunded_at = "Rita", datetime.now(UTC)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_server, chromium, app, db, busy_race,
+                                                                        width):
+    """A phone with JavaScript off at the desk: a tap is a plain form post and a redirect, and what the check-in
+    said (here: the ticket was refunded after the desk loaded) is in that runner's row afterwards, once."""
+    with _tap_without_javascript(live_server, chromium, app, db, busy_race, width, _refund) as (page, rhea):
         message = page.locator(f"#reg-{rhea.id} .checkin-message")
         assert message.inner_text() == "This ticket was refunded, so it can't be checked in."
         assert "Can't check in" in page.locator(f"#reg-{rhea.id}").inner_text()
@@ -158,8 +177,6 @@ def test_check_in_without_javascript_says_a_refusal_in_the_runner_s_row(live_ser
         screenshot(page, f"checkin-no-javascript-refusal-{width}")
         page.reload()
         assert page.locator(".checkin-message").count() == 0  # said once
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])
@@ -167,21 +184,8 @@ def test_without_javascript_a_note_for_a_runner_the_search_no_longer_finds_is_sa
         live_server, chromium, app, db, busy_race, width):
     """Renamed and refunded while the desk's page was open: the search the desk goes back to no longer finds the
     runner, so what the check-in said stands above the empty result."""
-    race, organizer = busy_race
-    rhea = make_paid_order(db, race, {race.ticket_types[0]: 1},
-                           runners=[{"first_name": "Rhea", "last_name": "Refund"}]).registrations[0]
-    context = chromium.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
-    page = context.new_page()
-    try:
-        browser_login(page, live_server, app, organizer)
-        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=Rhea")
-        rhea.first_name, rhea.refunded_at = "Rita", datetime.now(UTC)
-        db.session.commit()
-        page.locator(f"#reg-{rhea.id}").get_by_role("button", name="Check in").click()
-        page.wait_for_load_state()
+    with _tap_without_javascript(live_server, chromium, app, db, busy_race, width, _rename_and_refund) as (page, _):
         results = page.locator("#checkin-results")
         assert results.get_by_role("alert").inner_text() == "This ticket was refunded, so it can't be checked in."
         assert "Nobody called “Rhea”" in results.inner_text()
         screenshot(page, f"checkin-no-javascript-note-above-{width}")
-    finally:
-        context.close()
