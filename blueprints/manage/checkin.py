@@ -106,7 +106,6 @@ def checkin_notes() -> dict[int, str]:
     return notes
 
 
-
 def _desk_query() -> str:
     """The search the desk showed, to go back to it."""
     return query.search_text(request.values.get("q", ""), limit=100)
