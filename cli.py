@@ -18,7 +18,7 @@ from services import clock
 from services.checkout import expire_reservations
 from services.demo import seed_demo
 from services.guest_carts import expire_guest_carts
-from services.inventory import copy_order_statuses, count_sold, order_status_drift, sold_count_drift
+from services.inventory import copy_order_statuses, count_drift, order_status_drift, recount
 from services.mail.transports import transport_for
 from services.mail.worker import send_due_for
 from services.markdown import refill_description_html
@@ -105,30 +105,34 @@ def register_payment_commands(app: Flask) -> None:
         """Delete carts of visitors without an account unchanged for a week, with their runners (the worker also does it)."""
         click.echo(f"Deleted {expire_guest_carts(db.session, clock.now())} guest cart(s).")
 
+    _COUNT_NAMES = {"sold_count": "sold", "held_count": "held at the payment step"}
+
     @app.cli.command("inventory-check")
     @click.option("--fix", is_flag=True, help="Rewrite the drifting counts and statuses from the tickets and orders.")
     def inventory_check_command(fix: bool):
-        """Compare every ticket type's stored sold count with a recount of its tickets, and every ticket's copy of its
-        order's status with the order's; exit 1 on drift."""
-        drift = sold_count_drift(db.session)
+        """Compare every ticket type's stored counts (sold, and held at the payment step) with a recount of its
+        tickets, and every ticket's copy of its order's status with the order's; exit 1 on drift."""
+        drift = count_drift(db.session)
+        types = sorted({each.ticket_type_id for each in drift})
         for each in drift:
             click.echo(f"{each.race_slug} / {each.ticket_type_name} (ticket type {each.ticket_type_id}): "
-                       f"stored {each.stored}, actual {each.actual}")
+                       f"stored {each.stored}, actual {each.actual} ({_COUNT_NAMES[each.count]})")
         statuses = order_status_drift(db.session)
         if statuses:
             click.echo(f"{statuses} ticket(s) carry a status other than their order's.")
         if not drift and not statuses:
-            click.echo("Every ticket type's sold count matches its tickets, and every ticket has its order's status.")
+            click.echo("Each ticket type's sold and held counts: each matches its tickets; every ticket has its "
+                       "order's status.")
             return
         if not fix:
-            click.echo(f"{len(drift)} ticket type(s) and {statuses} ticket(s) drift; "
+            click.echo(f"{len(types)} ticket type(s) and {statuses} ticket(s) drift; "
                        "`flask inventory-check --fix` rewrites them.")
             raise click.exceptions.Exit(1)
-        count_sold(db.session, [each.ticket_type_id for each in drift])
+        recount(db.session, types)
         copied = copy_order_statuses(db.session)
         db.session.commit()
         if drift:
-            click.echo(f"Fixed {len(drift)} ticket type(s).")
+            click.echo(f"Fixed {len(types)} ticket type(s).")
         if copied:
             click.echo(f"Gave {copied} ticket(s) their order's status again.")
 

@@ -22,7 +22,7 @@ from sqlalchemy import select, text
 
 from bench import seed as seed_module
 from models import TicketType
-from services.inventory import count_sold
+from services.inventory import recount
 
 PAGE_GOAL = 1.2         # race page, race list, cart fragment: 50,000 costs at most this × 500
 REGISTRANTS_GOAL = 1.5  # registrants pages
@@ -123,10 +123,10 @@ def vacuum_and_analyze(session) -> None:
 
 def refresh_counts(session) -> str:
     """After bulk inserts: the stored sold counts recounted (as `flask inventory-check --fix` does), fresh statistics."""
-    count_sold(session, session.scalars(select(TicketType.id)))
+    recount(session, session.scalars(select(TicketType.id)))
     session.commit()
     vacuum_and_analyze(session)
-    return "stored sold counts recounted by services.inventory.count_sold"
+    return "stored sold counts recounted by services.inventory.recount"
 
 
 def uncached_registrants(app) -> None:

@@ -35,7 +35,7 @@ from models import (
     waiver_digest,
 )
 from services.demo import LAKESIDE_DESCRIPTION, seed_demo
-from services.inventory import count_sold
+from services.inventory import recount
 from services.markdown import render_markdown
 
 BIG_RACE_SLUG = "riverside-city-marathon"
@@ -387,7 +387,7 @@ def seed(session: Session, now: datetime | None = None, spike_races: int = 2) ->
         session.execute(insert(Order), carts[n])
         session.execute(insert(Registration), cart_regs[n])
     # Tickets inserted in bulk: each ticket type's stored count is recounted from them, as `inventory-check --fix` does.
-    count_sold(session, session.scalars(select(TicketType.id)))
+    recount(session, session.scalars(select(TicketType.id)))
     session.commit()
 
     return BenchData(

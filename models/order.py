@@ -70,6 +70,9 @@ class Order(Base):
         # Only a cart may lack a buyer: nothing is reserved or paid before there is an account.
         CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",
                         name="buyer_unless_guest_cart"),
+        # A hold at the payment step always has an end: the capacity rule tells the live holds from the ones that ran
+        # out by it (services/inventory.py).
+        CheckConstraint("status != 'pending' OR reserved_until IS NOT NULL", name="pending_until_an_end"),
         # The registrant list's counts per status join a race's registrations to these, index only on Postgres.
         Index("ix_orders_race_listing", "race_id", "id", postgresql_include=["status", "reserved_until"]),
         # ... and, unfiltered, only the few orders needing or given a refund (the paid ones are ticket_types.sold_count)
@@ -123,6 +126,19 @@ def holding_at(now):
     indexes serve a generic plan too."""
     return and_(Order.status == OrderStatus.PENDING, Order.reserved_until > now,
                 Order.reserved_until < _NO_HOLD_ENDS_AFTER)
+
+
+def hold_ran_out(now):
+    """SQL condition: the order is at the payment step but its hold ran out by `now` (a value or a bound parameter):
+    the few orders the sweep has not released yet, found through the pending orders' partial indexes. Every pending
+    order has an end (the check `pending_until_an_end`), so this and `holding_at` split the pending orders in two
+    (a hold ending in the year 9999, which none does, would be in neither). Bounded on both sides, as `holding_at`
+    is, for a generic plan that expects few of them."""
+    return and_(Order.status == OrderStatus.PENDING, Order.reserved_until >= _NO_HOLD_ENDS_BEFORE,
+                Order.reserved_until <= now)
+
+
+_NO_HOLD_ENDS_BEFORE = bindparam("no_hold_ends_before", datetime.min.replace(tzinfo=UTC), type_=Order.reserved_until.type)
 
 
 def new_ticket_code() -> str:

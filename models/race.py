@@ -195,9 +195,11 @@ class TicketType(Base):
     sales_end: Mapped[datetime | None]
     position: Mapped[int] = mapped_column(Integer, default=0)
     hidden: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Tickets holding a spot for good (paid, not refunded): recounted by services.inventory.count_sold in
-    # every transaction that changes it, so the capacity rule never counts all of a race's registrations.
+    # Tickets holding a spot for good (paid, not refunded), and tickets of orders at the payment step (pending, not
+    # refunded, whether or not their hold has run out yet): kept by services.inventory in every transaction that
+    # changes them, so the capacity rule never counts all of a race's registrations, nor walks its pending orders.
     sold_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    held_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     race: Mapped[Race] = relationship(back_populates="ticket_types", lazy="raise")
 

@@ -20,8 +20,8 @@ from services.inventory import (
     held_columns,
     held_from,
     holding_spot,
+    lapsed_holds,
     left_for_buyer,
-    live_holds,
     spots_left,
     spots_problem,
 )
@@ -230,11 +230,11 @@ def _types_now_statement():
     tier_sold = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                  .where(Registration.price_tier_id == PriceTier.id, holding_spot(now))
                  .correlate(PriceTier).scalar_subquery())
-    holds = live_holds(now, bindparam("race_id"))  # one pass over the race's live holds, not one per type (issue 17)
-    return (select(TicketType.id, *held_columns(now, order_id, holds), PriceTier.id, PriceTier.price,
+    lapsed = lapsed_holds(now, bindparam("race_id"))  # one pass over the race's lapsed holds, not one per type (issue 17)
+    return (select(TicketType.id, *held_columns(now, order_id, lapsed), PriceTier.id, PriceTier.price,
                    PriceTier.starts_on, PriceTier.until_sold, PriceTier.label,
                    case((PriceTier.until_sold.is_(None), 0), else_=tier_sold))
-            .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
+            .outerjoin(lapsed, lapsed.c.ticket_type_id == TicketType.id)
             .outerjoin(PriceTier, PriceTier.ticket_type_id == TicketType.id)
             .where(TicketType.id.in_(select(Registration.ticket_type_id).where(Registration.order_id == order_id)))
             .order_by(TicketType.id, PriceTier.position))

@@ -28,7 +28,8 @@ from services.capacity import order_capacity
 from services.cart_status import cart_problems
 from services.discounts import CodeRefused, check_code
 from services.fulfillment import fulfill_free_order, record_provider_amounts
-from services.locking import lock_order, lock_ticket_types
+from services.inventory import counting_held, expire_stored_counts, keeping_counts
+from services.locking import lock_order_and_its_types, lock_ticket_types
 from services.payments import CheckoutRequest, Gateway, PaymentUnavailable
 from services.registration_changes.apply import close_change_order, is_change_order
 from services.sales import sale_problems
@@ -151,27 +152,30 @@ def _reserve(session: Session, order: Order, now: datetime) -> pricing.Quote:
 def _hold_spots(session: Session, order: Order, tickets: list[Registration], quote: pricing.Quote,
                 reserved_until: datetime) -> None:
     """The order holds its tickets' spots until `reserved_until`, at `quote`'s totals: PENDING, and its tickets given
-    that status and marked changed for the API's delta sync (as Order's `after_update` hook does on a flush). It
-    runs with the ticket types locked: one statement on Postgres, where the ORM's flush sends two."""
+    that status and marked changed for the API's delta sync (as Order's `after_update` hook does on a flush), and
+    counted in their types' `held_count` (services.inventory: a cart held nothing, so its tickets are what the count
+    gains, where `keeping_counts` would count them before and after). It runs with the ticket types locked and the
+    order a cart: one statement on Postgres, where the ORM's flush and `keeping_counts` send five."""
     written_at = _write_order(session, order, {
         "status": OrderStatus.PENDING, "reserved_until": reserved_until, "currency": quote.currency,
         "subtotal": quote.subtotal, "discount": quote.discount, "tax": quote.tax, "total": quote.total},
-        companion="tickets_changed")
+        companions=("tickets_changed", "held_counted"))
+    expire_stored_counts(session, {ticket.ticket_type_id for ticket in tickets})
     for ticket in tickets:
         set_committed_value(ticket, "order_status", OrderStatus.PENDING)
         set_committed_value(ticket, "updated_at", written_at)
 
 
-def _write_order(session: Session, order: Order, values: dict, *, companion: str, **params) -> datetime:
-    """`values` written onto the loaded order by a Core UPDATE, with the `_COMPANIONS` statement named `companion`
-    (bound with `params`) as its CTE on Postgres, after it on SQLite (which has no DML in a WITH), and kept on the
+def _write_order(session: Session, order: Order, values: dict, *, companions: tuple[str, ...], **params) -> datetime:
+    """`values` written onto the loaded order by a Core UPDATE, with the `_COMPANIONS` statements named `companions`
+    (bound with `params`) as its CTEs on Postgres, after it on SQLite (which has no DML in a WITH), and kept on the
     order as written; `updated_at` moves as a flush moves it, to the time returned. For checkout's two writes, where
     the ORM's flush cost more CPU than its statements (issue 17)."""
     written_at = utcnow()
     connection = session.connection()
     bound = {"order_row": order.id, "written_at": written_at, **params,
              **{f"new_{name}": value for name, value in values.items()}}
-    for statement in _order_update(connection.dialect.name == "postgresql", tuple(values), companion):
+    for statement in _order_update(connection.dialect.name == "postgresql", tuple(values), companions):
         connection.execute(statement, bound)
     for name, value in {**values, "updated_at": written_at}.items():
         set_committed_value(order, name, value)
@@ -182,6 +186,8 @@ _COMPANIONS = {
     # Order's after_update hook does this on a flush that changes its status: a ticket's status is its order's.
     "tickets_changed": lambda dialect: tickets_touched(bindparam("order_row"), bindparam("new_status"),
                                                        bindparam("written_at")),
+    # The order's tickets (it was a cart: none counted yet) counted in their types' `held_count`.
+    "held_counted": lambda dialect: counting_held(bindparam("order_row")),
     # A provider's replay may hand back a page already known, which stays as it is.
     "payment_page": lambda dialect: (dialect.insert(CheckoutSession)
                                          .values(id=bindparam("page_id"), order_id=bindparam("order_row"),
@@ -192,12 +198,14 @@ _COMPANIONS = {
 
 
 @cache
-def _order_update(postgres: bool, fields: tuple[str, ...], companion: str) -> tuple:
+def _order_update(postgres: bool, fields: tuple[str, ...], companions: tuple[str, ...]) -> tuple:
     """`_write_order`'s statements, built once per shape."""
-    also = _COMPANIONS[companion](postgresql if postgres else sqlite)
+    also = [_COMPANIONS[name](postgresql if postgres else sqlite) for name in companions]
     written = (update(Order).where(Order.id == bindparam("order_row"))
                .values({**{name: bindparam(f"new_{name}") for name in fields}, "updated_at": bindparam("written_at")}))
-    return (written.add_cte(also.cte(companion)),) if postgres else (written, also)
+    if postgres:
+        return (written.add_cte(*(statement.cte(name) for statement, name in zip(also, companions, strict=True))),)
+    return written, *also
 
 
 CART_CHANGED = _l("Your cart changed a moment ago; please check it and try again.")
@@ -219,20 +227,22 @@ def _check_code(session: Session, race: Race, code: DiscountCode, order: Order, 
 
 def release(session: Session, order: Order, *, reason: OrderStatus = OrderStatus.EXPIRED,
             now: datetime | None = None) -> None:
-    """Give a pending order's spots back. It becomes the buyer's cart again when they have no
-    other cart for this race; otherwise it ends as `reason`. A waitlist offer it had accepted holds
-    its spots again until the offer's own end. Does not commit."""
+    """Give a pending order's spots back (its types' `held_count`, services.inventory). It becomes the buyer's cart
+    again when they have no other cart for this race; otherwise it ends as `reason`. A waitlist offer it had accepted
+    holds its spots again until the offer's own end. Call with the order locked, its ticket types before it
+    (services.locking.lock_order_and_its_types). Does not commit."""
     if order.status != OrderStatus.PENDING:
         return
-    order.reserved_until = None
-    order.checkout_url = ""
-    if is_change_order(order):  # it pays a ticket change, never becomes a cart
+    if is_change_order(order):  # it pays a ticket change, holds no tickets, never becomes a cart
+        order.reserved_until, order.checkout_url = None, ""
         close_change_order(session, order, reason)
         return
     other_cart = session.scalar(select(Order.id).where(
         Order.buyer_id == order.buyer_id, Order.race_id == order.race_id, Order.status == OrderStatus.CART,
         Order.id != order.id))
-    order.status = reason if other_cart else OrderStatus.CART
+    with keeping_counts(session, order.id):
+        order.status = reason if other_cart else OrderStatus.CART
+        order.reserved_until, order.checkout_url = None, ""  # with the status: a pending order has an end
     unmark_reserved(session, order.id, now or clock.now())
 
 
@@ -241,7 +251,7 @@ def cancel_checkout(session: Session, gateway: Gateway, order: Order) -> None:
 
     Commits before the provider is told, so no lock is held across the network.
     """
-    locked = lock_order(session, order.id)  # a payment may have landed since the page read it
+    locked = lock_order_and_its_types(session, order.id)  # a payment may have landed since the page read it
     if locked is None or locked.status != OrderStatus.PENDING:
         session.rollback()
         return
@@ -293,7 +303,7 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
     try:
         page = gateway.open_checkout(request)
     except PaymentUnavailable:
-        release(session, order, reason=OrderStatus.CANCELED)
+        release(session, lock_order_and_its_types(session, order.id), reason=OrderStatus.CANCELED)
         session.commit()
         raise
     if sweep_at is not None:
@@ -307,7 +317,7 @@ def open_payment_page(session: Session, order: Order, gateway: Gateway, quote: p
     _write_order(session, order, {"stripe_session_id": page.session_id, "checkout_url": page.url,
                                   "reserved_until": reserved_until, "subtotal": order.subtotal,
                                   "discount": order.discount, "tax": order.tax, "total": order.total},
-                 companion="payment_page", page_id=page.session_id,
+                 companions=("payment_page",), page_id=page.session_id,
                  page_expires_at=page.expires_at or reserved_until)
     session.commit()
     return CheckoutStart(order, page.url)
@@ -323,7 +333,7 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
     due = list(session.connection().scalars(_due_statement(), {"now": now}))  # Core: every payment page runs it
     released = 0
     for order_id in due:
-        order = lock_order(session, order_id)
+        order = lock_order_and_its_types(session, order_id)
         if order is None or order.status != OrderStatus.PENDING or order.reserved_until is None \
                 or order.reserved_until > now:
             session.rollback()

@@ -18,7 +18,7 @@ from models import DuplicatePayment, Order, OrderStatus, Race, Registration, Reg
 from models.order import new_ticket_code
 from services.capacity import capacity_problems
 from services.duplicate_payments import record_duplicate_payment
-from services.inventory import keeping_sold_count
+from services.inventory import keeping_counts
 from services.locking import lock_order, lock_ticket_types
 from services.notifications import queue_order_confirmation, queue_refund_pending_notice
 from services.payments import SessionState
@@ -71,7 +71,7 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
     for registration in registrations:
         registration.ticket_code = registration.ticket_code or new_ticket_code()
         registration.registered_at = now  # with order.paid_at: the registrant list's "Registered"
-    with keeping_sold_count(session, order.id):
+    with keeping_counts(session, order.id):
         order.status = OrderStatus.PAID
     order.paid_at = now
     order.payment_intent_id = payment_intent or order.payment_intent_id
@@ -83,7 +83,8 @@ def _issue_tickets(session: Session, order: Order, registrations: list[Registrat
 
 def _needs_refund(session: Session, order: Order, registrations: list[Registration], problem: Sentence,
                   payment_intent: str | None) -> None:
-    order.status = OrderStatus.NEEDS_REFUND
+    with keeping_counts(session, order.id):  # a hold it still had is given back
+        order.status = OrderStatus.NEEDS_REFUND
     order.problem = keep(problem)
     order.payment_intent_id = payment_intent or order.payment_intent_id
     order.reserved_until = None

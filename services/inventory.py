@@ -5,11 +5,15 @@ holds its place exactly like a pending order; and while anyone waits for a ticke
 sees no spots left in it (a freed spot goes to the line through the offer job in
 services/waitlist.py, never to a walk-in), except the spots an offer holds for their own cart.
 
-Paid tickets are not counted per request: each ticket type stores `sold_count` (paid, not refunded),
-changed by `keeping_sold_count` in the same locked transaction as whatever changes it, so the rule reads
-that plus live counts of what holds a spot only for now (unexpired reservations, waitlist offers), one
-statement whatever the race's size. `flask inventory-check` compares the stored counts with a recount, and each
-ticket's copy of its order's status (Registration.order_status) with the order's.
+Tickets are not counted per request: each ticket type stores `sold_count` (paid, not refunded) and `held_count`
+(at the payment step: pending and not refunded, whether or not the hold has run out yet), changed by `keeping_counts`
+(or, in checkout's locked part, by the statement that makes the order pending) in the same locked transaction as
+whatever changes them. A hold also ends with time, with nothing written: so the rule reads the two counts, takes
+off the holds that ran out and that the sweep has not released yet (the few pending orders past their end, through
+their partial index), and adds the live waitlist offers: one statement whatever the race's size, and at a
+registration opening none of it walks the hundreds of orders at the payment step. `flask inventory-check` compares
+the stored counts with a recount, and each ticket's copy of its order's status (Registration.order_status) with
+the order's.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from sqlalchemy import and_, bindparam, case, false, func, literal, or_, select,
 from sqlalchemy.orm import Session
 
 from models import Order, OrderStatus, Race, Registration, TicketType, WaitlistEntry, WaitlistStatus
-from models.order import holding_at
+from models.order import hold_ran_out, holding_at
 from services.locking import lock_ticket_types
 from services.stored_sentences import say
 
@@ -37,6 +41,18 @@ def sold_for_good():
     paying a ticket change holds no registrations of its own.
     """
     return and_(Registration.refunded_at.is_(None), Order.status == OrderStatus.PAID)
+
+
+def at_payment_step():
+    """SQL condition: this registration's order is at the payment step, and it is not refunded: what `held_count`
+    counts, whether or not the hold has run out (`held_for_now` is those whose hold has not)."""
+    return and_(Registration.refunded_at.is_(None), Order.status == OrderStatus.PENDING)
+
+
+def lapsed_at(now: datetime):
+    """SQL condition: this registration is counted in `held_count` but holds no spot at `now`: its order's hold ran
+    out and the sweep has not released it yet."""
+    return and_(Registration.refunded_at.is_(None), hold_ran_out(now))
 
 
 def held_for_now(now: datetime):
@@ -54,66 +70,93 @@ def offer_holding(now: datetime):
     return and_(WaitlistEntry.status == WaitlistStatus.OFFERED, WaitlistEntry.offer_expires_at > now)
 
 
-def _expire_sold(session: Session, ids: Iterable[int]) -> None:
-    """Loaded ticket types read their new `sold_count` from the database when next asked."""
+STORED_COUNTS = ("sold_count", "held_count")
+
+
+def expire_stored_counts(session: Session, ids: Iterable[int]) -> None:
+    """Loaded ticket types read their new stored counts from the database when next asked."""
     for type_id in ids:
         loaded = session.identity_map.get(session.identity_key(TicketType, type_id))
         if loaded is not None:
-            session.expire(loaded, ["sold_count"])
+            session.expire(loaded, list(STORED_COUNTS))
 
 
-def _sold_in_order(session: Session, order_id: uuid.UUID) -> Counter:
-    return Counter(dict(session.execute(
-        select(Registration.ticket_type_id, func.count(Registration.id))
+def _counted_in_order(session: Session, order_id: uuid.UUID) -> dict[int, tuple[int, int]]:
+    """Per ticket type id, the order's tickets that `sold_count` and `held_count` count."""
+    rows = session.execute(
+        select(Registration.ticket_type_id, func.count(case((sold_for_good(), 1))),
+               func.count(case((at_payment_step(), 1))))
         .join(Order, Order.id == Registration.order_id)
-        .where(Registration.order_id == order_id, sold_for_good())
-        .group_by(Registration.ticket_type_id)).all()))
+        .where(Registration.order_id == order_id, Registration.refunded_at.is_(None),
+               Order.status.in_((OrderStatus.PAID, OrderStatus.PENDING)))
+        .group_by(Registration.ticket_type_id))
+    return {type_id: (int(sold), int(held)) for type_id, sold, held in rows}
 
 
 @contextmanager
-def keeping_sold_count(session: Session, order_id: uuid.UUID) -> Iterator[None]:
-    """Around any change to an order or its tickets (paid, refunded, a ticket moved to another type): what
-    the change did to each ticket type's `sold_count`, added in the same transaction. No commit.
+def keeping_counts(session: Session, order_id: uuid.UUID) -> Iterator[None]:
+    """Around any change to an order or its tickets (held at the payment step, released, paid, refunded, a ticket
+    moved to another type): what the change did to each ticket type's `sold_count` and `held_count`, added in the
+    same transaction. No commit.
 
-    The order's tickets holding a spot for good are counted, per type, before and after the change, and the
-    difference added with `sold_count = sold_count + n`: a cost in the order's own tickets, whatever the
-    race's size (a recount costs all of a big type's tickets, see `count_sold`), and no caller does any
-    arithmetic. Call under the locks the change takes anyway (services.locking: the ticket types, then the
-    order), so nobody changes these tickets between the two counts. A block inside another for the same
-    order adds nothing: the outer one counts it.
+    The order's tickets each count counts are counted, per type, before and after the change, and the difference
+    added with `sold_count = sold_count + n`: a cost in the order's own tickets, whatever the race's size (a
+    recount costs all of a big type's tickets, see `recount`), and no caller does any arithmetic. Call under the
+    locks the change takes anyway (services.locking: the ticket types, then the order), so nobody changes these
+    tickets between the two counts. A block inside another for the same order adds nothing: the outer one counts it.
     """
-    kept = session.info.setdefault("sold_count_kept", set())
+    kept = session.info.setdefault("counts_kept", set())
     if order_id in kept:
         yield
         return
     kept.add(order_id)
     try:
-        before = _sold_in_order(session, order_id)
+        before = _counted_in_order(session, order_id)
         yield
-        after = _sold_in_order(session, order_id)
+        after = _counted_in_order(session, order_id)
     finally:
         kept.discard(order_id)
-    changed = {type_id: after[type_id] - before[type_id] for type_id in sorted(before.keys() | after.keys())}
-    for type_id, change in changed.items():
-        if change:
+    for type_id in sorted(before.keys() | after.keys()):
+        (sold_before, held_before), (sold, held) = before.get(type_id, (0, 0)), after.get(type_id, (0, 0))
+        if (sold, held) != (sold_before, held_before):
             session.execute(update(TicketType).where(TicketType.id == type_id)
-                            .values(sold_count=TicketType.sold_count + change),
+                            .values(sold_count=TicketType.sold_count + (sold - sold_before),
+                                    held_count=TicketType.held_count + (held - held_before)),
                             execution_options={"synchronize_session": False})
-    _expire_sold(session, changed)
+    expire_stored_counts(session, before.keys() | after.keys())
 
 
-def _sold_recount():
-    """Per ticket type row: its registrations holding a spot for good, counted (correlated with ticket_types)."""
+def counting_held(order_id):
+    """The UPDATE that counts an order's tickets in their types' `held_count` as it becomes pending from a cart,
+    which held nothing (`order_id`: a value or a bound parameter): checkout's locked part writes it with the order
+    itself, one statement (services/checkout.py), where `keeping_counts` would count the tickets before and after.
+    On Postgres, run in the same WITH as the write of the tickets' status, it reads the tickets as they were."""
+    return (update(TicketType)
+            .where(TicketType.id.in_(select(Registration.ticket_type_id).where(Registration.order_id == order_id)))
+            .values(held_count=TicketType.held_count + (
+                select(func.count(Registration.id))
+                .where(Registration.order_id == order_id, Registration.ticket_type_id == TicketType.id,
+                       Registration.refunded_at.is_(None))
+                .scalar_subquery())))
+
+
+def _recount(condition):
+    """Per ticket type row: its registrations meeting `condition`, counted (correlated with ticket_types)."""
     return (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
-            .where(Registration.ticket_type_id == TicketType.id, sold_for_good())
+            .where(Registration.ticket_type_id == TicketType.id, condition)
             .correlate(TicketType).scalar_subquery())
 
 
-def count_sold(session: Session, ticket_type_ids: Iterable[int]) -> None:
-    """Recount these ticket types' `sold_count` from all their registrations, under their locks. No commit.
+def _recounts() -> dict[str, object]:
+    """Each stored count's recount from the registrations."""
+    return {"sold_count": _recount(sold_for_good()), "held_count": _recount(at_payment_step())}
+
+
+def recount(session: Session, ticket_type_ids: Iterable[int]) -> None:
+    """Recount these ticket types' stored counts from all their registrations, under their locks. No commit.
 
     For data written in bulk (bench/seed.py, test set-up) and `flask inventory-check --fix`; the use cases
-    keep the count with `keeping_sold_count`. The lock comes first, in a statement of its own, so on
+    keep the counts with `keeping_counts`. The lock comes first, in a statement of its own, so on
     Postgres the recount reads every change committed before it.
     """
     ids = sorted(set(ticket_type_ids))
@@ -121,31 +164,34 @@ def count_sold(session: Session, ticket_type_ids: Iterable[int]) -> None:
         return
     session.flush()
     lock_ticket_types(session, ids)
-    session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(sold_count=_sold_recount()),
+    session.execute(update(TicketType).where(TicketType.id.in_(ids)).values(_recounts()),
                     execution_options={"synchronize_session": False})
-    _expire_sold(session, ids)
+    expire_stored_counts(session, ids)
 
 
 @dataclass(frozen=True)
 class Drift:
-    """A ticket type whose stored count is not what its registrations say."""
+    """A ticket type whose stored count (`count`: "sold_count" or "held_count") is not what its registrations say."""
 
     race_slug: str
     ticket_type_id: int
     ticket_type_name: str
+    count: str
     stored: int
     actual: int
 
 
-def sold_count_drift(session: Session) -> list[Drift]:
-    """Every ticket type whose stored `sold_count` differs from a recount, for `flask inventory-check`."""
-    actual = _sold_recount()
-    rows = session.execute(
-        select(Race.slug, TicketType.id, TicketType.name, TicketType.sold_count, actual)
-        .join(Race, Race.id == TicketType.race_id)
-        .where(TicketType.sold_count != actual)
-        .order_by(Race.slug, TicketType.position, TicketType.id))
-    return [Drift(*row) for row in rows]
+def count_drift(session: Session) -> list[Drift]:
+    """Every stored count of a ticket type that differs from a recount, for `flask inventory-check`."""
+    drift = []
+    for name, actual in _recounts().items():
+        stored = getattr(TicketType, name)
+        rows = session.execute(
+            select(Race.slug, TicketType.id, TicketType.name, literal(name), stored, actual)
+            .join(Race, Race.id == TicketType.race_id)
+            .where(stored != actual))
+        drift.extend(Drift(*row) for row in rows)
+    return sorted(drift, key=lambda d: (d.race_slug, d.ticket_type_id, d.count))
 
 
 def _orders_status():
@@ -216,33 +262,32 @@ class Held:
         return self.tickets + self.offers
 
 
-def live_holds(now: datetime, race_id=None):
-    """Per ticket type with any, the registrations whose reservation holds a spot now (`held_for_now`), as a
-    subquery (`ticket_type_id`, `held`) to outer-join on the ticket types: one pass over the live holds
-    (through the pending orders' own index) whatever the number of ticket types, where a subquery per type
-    walks them all again for each (the race list's dozens of types). `race_id` (a value or a bound parameter):
-    only that race's holds, through its own pending orders, whatever the other races' checkouts."""
+def lapsed_holds(now: datetime, race_id=None):
+    """Per ticket type with any, the registrations `held_count` counts whose hold ran out by `now` unreleased
+    (`lapsed_at`), as a subquery (`ticket_type_id`, `lapsed`) to outer-join on the ticket types: one pass over the
+    few pending orders past their end (through the pending orders' own index) whatever the number of ticket types
+    (the race list's dozens). `race_id` (a value or a bound parameter): only that race's, through its own pending
+    orders."""
     scope = (Order.race_id == race_id,) if race_id is not None else ()
-    return (select(Registration.ticket_type_id, func.count(Registration.id).label("held"))
-            .join(Order, Order.id == Registration.order_id).where(held_for_now(now), *scope)
-            .group_by(Registration.ticket_type_id).subquery("live_holds"))
+    return (select(Registration.ticket_type_id, func.count(Registration.id).label("lapsed"))
+            .join(Order, Order.id == Registration.order_id).where(lapsed_at(now), *scope)
+            .group_by(Registration.ticket_type_id).subquery("lapsed_holds"))
 
 
-def held_columns(now: datetime, order_id: uuid.UUID | None = None, holds=None) -> tuple:
+def held_columns(now: datetime, order_id: uuid.UUID | None = None, lapsed=None) -> tuple:
     """The columns of a `Held`, correlated with the ticket type's row of the enclosing SELECT: the stored
-    `sold_count` plus live counts of what only holds a spot for now (unexpired reservations, through the
-    pending orders' own index, and waitlist offers), and whether anyone waits. For `held_counts`, and for
-    a page that reads its ticket types and their availability in one statement (services/page_cache.py).
-    `holds`: a `live_holds` subquery the statement outer-joins on the ticket type, read instead of a
-    subquery per type."""
-    if holds is not None:
-        pending = func.coalesce(holds.c.held, 0)
+    `sold_count` and `held_count`, less the holds that ran out unreleased (through the pending orders' own index),
+    plus the live waitlist offers, and whether anyone waits. For `held_counts`, and for a page that reads its
+    ticket types and their availability in one statement (services/page_cache.py). `lapsed`: a `lapsed_holds`
+    subquery the statement outer-joins on the ticket type, read instead of a subquery per type."""
+    if lapsed is not None:
+        ran_out = func.coalesce(lapsed.c.lapsed, 0)
     else:
-        # Through the type's race's own pending orders (ix_orders_race_pending_until): a race opening elsewhere, with
-        # hundreds of buyers at the payment step, costs this count nothing.
-        pending = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
+        # Through the type's race's own pending orders past their end (ix_orders_race_pending_until): a race opening
+        # elsewhere, with hundreds of buyers at the payment step, costs this count nothing; nor does this race's.
+        ran_out = (select(func.count(Registration.id)).join(Order, Order.id == Registration.order_id)
                    .where(Registration.ticket_type_id == TicketType.id, Order.race_id == TicketType.race_id,
-                          held_for_now(now))
+                          lapsed_at(now))
                    .correlate(TicketType).scalar_subquery())
 
     def offered(*conditions):
@@ -254,7 +299,7 @@ def held_columns(now: datetime, order_id: uuid.UUID | None = None, holds=None) -
                .where(WaitlistEntry.ticket_type_id == TicketType.id, WaitlistEntry.status == WaitlistStatus.WAITING)
                .correlate(TicketType).exists())
     mine = offered(WaitlistEntry.order_id == order_id) if order_id is not None else literal(0)
-    return TicketType.sold_count + pending, offered(), mine, waiting
+    return TicketType.sold_count + TicketType.held_count - ran_out, offered(), mine, waiting
 
 
 def held_from(tickets, offers, offers_for_order, waiting) -> Held:

@@ -63,11 +63,11 @@ def _race_list_statement(search: tuple):
     races = listed(select(Race.id, Race.version, Race.status, Race.starts_at, Race.registration_closes_at,
                           Race.timezone), _NOW, **arguments).subquery()
     order = (races.c.starts_at.desc(), races.c.id) if arguments.get("past") else (races.c.starts_at, races.c.id)
-    holds = inventory.live_holds(_NOW)
+    lapsed = inventory.lapsed_holds(_NOW)
     return (select(races, TicketType.id.label("type_id"), TicketType.name, TicketType.hidden, TicketType.sales_start,
-                   TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW, holds=holds))
+                   TicketType.sales_end, TicketType.capacity, *inventory.held_columns(_NOW, lapsed=lapsed))
             .select_from(races).outerjoin(TicketType, TicketType.race_id == races.c.id)
-            .outerjoin(holds, holds.c.ticket_type_id == TicketType.id)
+            .outerjoin(lapsed, lapsed.c.ticket_type_id == TicketType.id)
             .order_by(*order, TicketType.position, TicketType.id))
 
 
@@ -80,8 +80,8 @@ def race_page_key(session: Session, slug: str, now: datetime) -> tuple | None:
     own language (RACE_LANGUAGE), which the page's language falls back to.
 
     One statement for the race, its organizer's name, its ticket types and their availability (the stored
-    sold counts and the live holds, services.inventory.held_columns), and one more only when a price step
-    ends after a number sold.
+    counts less the holds that ran out unreleased, and the live offers: services.inventory.held_columns), and one
+    more only when a price step ends after a number sold.
     """
     if not SLUG_RE.match(slug):
         return None

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Order, OrderKind, OrderStatus, Profile, Refund, RefundStatus, Registration, RegistrationChange, TicketType
-from services.inventory import keeping_sold_count
+from services.inventory import keeping_counts
 from services.locking import lock_order_and_its_types
 from services.notifications import queue_refund_notice
 from services.payments import Gateway, PaymentRecord, PaymentUnavailable, ProviderRefund
@@ -278,7 +278,7 @@ def complete_refund(session: Session, refund: Refund, now: datetime, *, amount: 
     if amount is not None:
         refund.amount = amount
     order = session.get(Order, refund.order_id)
-    with keeping_sold_count(session, order.id):
+    with keeping_counts(session, order.id):
         registrations = list(session.scalars(select(Registration).where(Registration.order_id == order.id)))
         for registration in registrations:
             if registration.refund_id == refund.id:
@@ -351,7 +351,7 @@ def apply_provider_refunds(session: Session, order: Order, record: PaymentRecord
         elif provider_refund.status in ("failed", "canceled") and refund.status != RefundStatus.FAILED:
             _refund_failed(session, order, refund, provider_refund.failure_reason, now)
     if paid > 0 and back >= paid:
-        with keeping_sold_count(session, order.id):  # a failed refund frees nothing again, nor takes a spot back
+        with keeping_counts(session, order.id):  # a failed refund frees nothing again, nor takes a spot back
             order.status = OrderStatus.REFUNDED
             for registration in session.scalars(select(Registration).where(Registration.order_id == order.id)):
                 _refund_ticket(registration, now)

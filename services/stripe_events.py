@@ -27,7 +27,7 @@ from models import CheckoutSession, Order, OrderStatus, StripeEvent
 from services.checkout import release
 from services.duplicate_payments import apply_duplicate_refunds, duplicate_for_intent, refund_all_to_send
 from services.fulfillment import Payment, fulfill
-from services.locking import lock_order, lock_order_and_its_types
+from services.locking import lock_order_and_its_types
 from services.payments import Gateway, PaymentRecord, read_session, stripe_id
 from services.refunds import apply_provider_refunds
 
@@ -108,7 +108,7 @@ def _session_event(session: Session, event_type: str, checkout: dict, stripe_eve
             return "waiting: payment not settled yet"
         return fulfill(session, order_id, Payment.from_provider(read_session(checkout)), now).result
     # Expired, or a bank payment that failed: give the spots back if this session still holds them.
-    order = lock_order(session, order_id)
+    order = lock_order_and_its_types(session, order_id)  # as every release takes them (services.locking)
     if order.status == OrderStatus.PENDING and order.stripe_session_id == checkout["id"]:
         release(session, order, reason=OrderStatus.EXPIRED if event_type.endswith("expired") else OrderStatus.CANCELED)
         return "released"

@@ -32,7 +32,7 @@ from services.auth import AuthSession
 from services.auth.local import LocalAuth, local_jwt_secret
 from services.auth.providers import token_issuer
 from services.fulfillment import Payment, fulfill, new_ticket_code
-from services.inventory import count_sold
+from services.inventory import recount
 from services.markdown import render_markdown
 from services.pricing import quote_order, store_totals
 
@@ -98,6 +98,8 @@ def make_order(db, race: Race, ticket_type: TicketType, quantity: int = 1, *,
                status: OrderStatus = OrderStatus.PAID, buyer: Profile | None = None,
                reserved_until: datetime | None = None) -> Order:
     buyer = buyer or make_profile(db)
+    if status == OrderStatus.PENDING and reserved_until is None:  # every pending order has an end: this one's is past
+        reserved_until = datetime.now(UTC)
     order = Order(race_id=race.id, buyer_id=buyer.id, status=status, currency=race.currency,
                   reserved_until=reserved_until)
     order.registrations = [
@@ -107,7 +109,7 @@ def make_order(db, race: Race, ticket_type: TicketType, quantity: int = 1, *,
     ]
     db.session.add(order)
     db.session.commit()
-    count_sold(db.session, [ticket_type.id])  # written straight to the table: the stored count is recounted
+    recount(db.session, [ticket_type.id])  # written straight to the table: the stored count is recounted
     db.session.commit()
     return order
 
@@ -205,7 +207,25 @@ def make_paid_order(db, race: Race, items: dict, *, buyer: Profile | None = None
         registration.ticket_code = new_ticket_code()
         registration.registered_at = order.paid_at  # as services/fulfillment.py issues tickets
     order.payment_intent_id = f"test_pi_{uuid.uuid4().hex[:16]}"
-    count_sold(db.session, [t.id for t in items])
+    recount(db.session, [t.id for t in items])
+    db.session.commit()
+    return order
+
+
+def recount_race(db, race) -> None:
+    """After a test wrote tickets or orders straight to the tables (a refund, a status, a ticket moved or deleted):
+    the stored counts of the race's ticket types (`race`: a Race or its id) recounted, as the app's own changes keep
+    them (services/inventory.py). The suite checks them after every test (tests/conftest.py). No commit."""
+    race_id = race if isinstance(race, int) else race.id
+    recount(db.session, db.session.scalars(select(TicketType.id).where(TicketType.race_id == race_id)))
+
+
+def put_at_payment_step(db, order: Order, reserved_until: datetime) -> Order:
+    """The order pending until `reserved_until`, written as a test's set-up writes it (checkout would refuse a
+    hold that has run out), its ticket types' stored counts recounted. Commits."""
+    order.status, order.reserved_until = OrderStatus.PENDING, reserved_until
+    db.session.flush()
+    recount(db.session, db.session.scalars(select(Registration.ticket_type_id).where(Registration.order_id == order.id)))
     db.session.commit()
     return order
 

@@ -10,7 +10,7 @@ from sqlalchemy import insert
 
 from models import Order, OrderStatus, OrganizerRole, Race, RaceOrganizer, Registration, TicketType, WaiverVersion
 from services import race_editing
-from services.inventory import count_sold
+from services.inventory import recount
 from tests.factories import login, make_profile, make_race
 
 _seq = itertools.count(1)
@@ -59,7 +59,7 @@ def runner(db, race: Race, ticket_type: TicketType, first="Ada", last=None, *, s
     order.registrations = [registration]
     db.session.add(order)
     db.session.commit()
-    count_sold(db.session, [ticket_type.id])  # written straight to the table: the stored count is recounted
+    recount(db.session, [ticket_type.id])  # written straight to the table: the stored count is recounted
     db.session.commit()
     return registration
 
@@ -94,7 +94,7 @@ def many_paid_runners(db, race: Race, ticket_type: TicketType, count: int) -> No
         "waiver_version_id": waiver.id if waiver else None, "waiver_signature": f"Bulk{i:05d} Runner",
         "waiver_guardian_name": "", "waiver_ip": "203.0.113.7", "waiver_signed_at": now,
         "ticket_code": f"bulk{base + i:012d}", "created_at": now, "registered_at": now} for i in range(count)])
-    count_sold(db.session, [ticket_type.id])
+    recount(db.session, [ticket_type.id])
     db.session.commit()
 
 

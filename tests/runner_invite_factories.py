@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from models import OrderStatus, OutboxMessage, Profile, Race, Registration, TicketType
+from models import OutboxMessage, Profile, Race, Registration, TicketType
 from services import race_editing
 from services.fulfillment import pay_on_test_gateway
 from services.runners import RunnerDetails, save_runner
-from tests.factories import make_cart, make_profile, make_race
+from tests.factories import make_cart, make_profile, make_race, put_at_payment_step
 
 LINK = re.compile(r"https?://\S+/runner-details/[A-Za-z0-9_.\-]+")
 
@@ -44,9 +44,7 @@ def buy_for_friend(db, race: Race, *, buyer: Profile | None = None, friend=("Ben
     save_runner(db.session, friend_ticket, RunnerDetails(first_name=first, last_name=last, email=email,
                                                          runner_fills_in=True),
                 race=race, ticket_type=ticket_type, waiver=None, now=now or datetime.now(UTC), ip="")
-    order.status = OrderStatus.PENDING
-    order.reserved_until = (now or datetime.now(UTC)) + timedelta(minutes=30)
-    db.session.commit()
+    put_at_payment_step(db, order, (now or datetime.now(UTC)) + timedelta(minutes=30))
     pay_on_test_gateway(db.session, order, now or datetime.now(UTC))
     return db.session.get(Registration, friend_ticket.id)
 

@@ -312,7 +312,8 @@ def test_a_ticket_type_of_another_race_is_refused(signed_in, db, race):
 def test_one_cart_per_buyer_and_race_is_enforced_by_the_database(db, buyer, race):
     db.session.add(Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.CART, currency="USD"))
     db.session.commit()
-    db.session.add(Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.PENDING, currency="USD"))
+    db.session.add(Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.PENDING, currency="USD",
+                         reserved_until=datetime.now(UTC)))
     db.session.commit()  # an order being paid for is not a cart
 
     db.session.add(Order(race_id=race.id, buyer_id=buyer.id, status=OrderStatus.CART, currency="USD"))

@@ -15,6 +15,7 @@ from models import Order, OrderStatus, Race, Registration, TicketType
 from models.order import tickets_touched
 from services import clock
 from services.cart import CartOwner, add_tickets
+from services.inventory import counting_held
 from tests.concurrency import finished, in_a_thread, waiting_for, waits_for
 from tests.factories import make_cart, make_profile, make_race
 
@@ -27,6 +28,7 @@ def _checkout_making_a_payment(engine, order_id, now):
     checkout.execute(update(Order).where(Order.id == order_id)
                      .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
     checkout.execute(tickets_touched(order_id, OrderStatus.PENDING, now))
+    checkout.execute(counting_held(order_id))
     return checkout
 
 
@@ -306,6 +308,7 @@ def test_a_race_deleted_while_a_checkout_holds_its_ticket_types_waits_for_it_and
         checkout.execute(update(Order).where(Order.id == cart.id)
                          .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
         checkout.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
+        checkout.execute(counting_held(cart.id))
         checkout.commit()
     finally:
         checkout.close()
@@ -368,6 +371,7 @@ def test_a_late_payment_for_an_order_changed_while_it_arrives_issues_every_ticke
         buyer_s_tab.execute(update(Order).where(Order.id == cart.id)
                             .values(status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30)))
         buyer_s_tab.execute(tickets_touched(cart.id, OrderStatus.PENDING, now))
+        buyer_s_tab.execute(counting_held(cart.id))
     outcome = {}
 
     def webhook():

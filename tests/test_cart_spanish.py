@@ -11,7 +11,7 @@ from models import OrderStatus
 from services.cart_status import joined_with_and
 from services.inventory import spots_problem
 from tests.doubles.stripe_api import StripeServer
-from tests.factories import login, make_cart, make_code, make_paid_order, make_profile, make_race
+from tests.factories import login, make_cart, make_code, make_paid_order, make_profile, make_race, recount_race
 from tests.http import csrf_token
 
 SPANISH = {"Accept-Language": "es-MX,es;q=0.9"}
@@ -154,6 +154,7 @@ def test_the_order_page_in_spanish_paid_and_unpaid(signed_in, db, buyer, race):
     assert "<h1>You're in!</h1>" in text(signed_in.get(f"/orders/{order.id}"))
 
     order.status = OrderStatus.EXPIRED
+    recount_race(db, order.race_id)
     db.session.commit()
     unpaid = visible(text(signed_in.get(f"/orders/{order.id}?lang=es")))
     assert "Este pedido no se pagó" in unpaid and "Volver a Carrera del Lago" in unpaid

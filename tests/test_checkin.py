@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from models import OrderStatus, Registration, RegistrationAudit
 from services import clock
 from services.registrants import checkin, query
-from tests.factories import login, make_profile
+from tests.factories import login, make_profile, recount_race
 from tests.http import csrf_token
 from tests.registrant_factories import add_co_organizer, organized_race, organizer, race, runner, signed_in  # noqa: E402,F401  (fixtures)
 
@@ -295,6 +295,7 @@ def test_a_ticket_refunded_or_transferred_after_the_desk_looked_it_up_is_not_che
     db.session.expunge_all()
     if change == "refunded":
         db.session.execute(update(Registration).where(Registration.id == ada.id).values(refunded_at=MORNING))
+        recount_race(db, race)
     else:
         db.session.execute(update(Registration).where(Registration.id == ada.id).values(ticket_code="NEWCODE2"))
     db.session.commit()

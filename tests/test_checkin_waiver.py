@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from models import OrderStatus, Registration, RegistrationAudit, WaiverVersion
 from services import clock, race_editing, race_texts
-from tests.factories import login, make_profile
+from tests.factories import login, make_profile, recount_race
 from tests.http import csrf_token
 from tests.registrant_factories import (  # noqa: F401  (fixtures)
     awaiting_runner,
@@ -243,6 +243,7 @@ def test_a_ticket_refunded_or_transferred_after_the_desk_looked_it_up_is_not_sig
     db.session.expunge_all()
     db.session.execute(update(Registration).where(Registration.id == fay.id).values(
         **({"refunded_at": MORNING} if change == "refunded" else {"ticket_code": "NEWCODE3", "first_name": "Bo"})))
+    recount_race(db, race)
     db.session.commit()
     waiver = waiver_of(db, race)
     with pytest.raises(checkin.CheckInRefused, match="refunded" if change == "refunded" else "transferred"):

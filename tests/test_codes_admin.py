@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from models import DiscountCode, DiscountKind, Order, OrderStatus
-from tests.factories import login, make_cart, make_code, make_order, make_paid_order, make_profile, make_race
+from tests.factories import login, make_cart, make_code, make_order, make_paid_order, make_profile, make_race, put_at_payment_step
 from tests.http import csrf_token
 from tests.manage_access import EXPECTED_GET, VISITORS, assert_answer, visitor_client
 
@@ -66,8 +66,7 @@ def test_codes_page_shows_each_codes_uses_holds_and_revenue(signed_in, db, race)
     make_code(db, race, code="CLUB5", amount_off=500, ticket_type_id=ten_k.id, active=False)
     paid = [make_paid_order(db, race, {ten_k: 1}, code=friends) for _ in range(2)]
     held = make_cart(db, race, {ten_k: 1}, code=friends)
-    held.status, held.reserved_until = OrderStatus.PENDING, datetime.now(UTC) + timedelta(minutes=10)
-    db.session.commit()
+    put_at_payment_step(db, held, datetime.now(UTC) + timedelta(minutes=10))
 
     response = signed_in.get(codes_url(race))
     page = text_of(response)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from models import Order, OutboxMessage, Refund, Registration, StripeEvent, TicketType
 from services import clock
-from services.inventory import sold_count_drift, taken_counts
+from services.inventory import count_drift, taken_counts
 from tests.doubles.stripe_api import StripeServer
 from tests.factories import login, make_cart, make_profile, make_race
 from tests.test_payments import deliver, pay, stripe_app, stripe_server  # noqa: F401  (fixtures)
@@ -131,7 +131,7 @@ def _play_and_deliver(app, db, stripe: StripeServer, story: Story, order_of_deli
         assert response.status_code == 200, response.get_data(as_text=True)
         outcomes.append(response.json["outcome"])
     # Whatever order the events came in, each ticket type's stored sold count is what its tickets say.
-    assert [d for d in sold_count_drift(db.session) if d.race_slug == race.slug] == [], order_of_delivery
+    assert [d for d in count_drift(db.session) if d.race_slug == race.slug] == [], order_of_delivery
     return _what_became_of_it(db, order.id, race.id), outcomes, len(events)
 
 

@@ -24,7 +24,7 @@ from services.checkout import _due_statement
 from services.inventory import _held_counts_statement, held_counts
 from services.registrants.listing import registrant_page
 from services.registrants.query import RegistrantFilters
-from tests.factories import make_cart, make_order, make_profile, make_race
+from tests.factories import make_cart, make_order, make_profile, make_race, recount_race
 
 pytestmark = pytest.mark.postgres
 
@@ -53,6 +53,8 @@ def opening(db):
                                               for n, order_id in enumerate(ids)])
     for _ in range(3):
         make_order(db, race, race.ticket_types[0], 2, status=OrderStatus.PENDING, reserved_until=now + timedelta(minutes=30))
+    recount_race(db, race)  # the paid tickets were written straight to the tables
+    db.session.commit()
     db.session.execute(text("ANALYZE orders, registrations"))
     return race, make_cart(db, race, {race.ticket_types[0]: 1, race.ticket_types[1]: 1})
 

@@ -20,7 +20,7 @@ from services.runners import RunnerDetails, RunnerRefused
 from services.sales import signup_deadline
 from services.scheduler import JOBS, Scheduler
 from services.stored_sentences import worded
-from tests.factories import make_profile
+from tests.factories import make_profile, recount_race
 from tests.runner_invite_factories import buy_for_friend, emails, make_friend_race
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -150,6 +150,7 @@ def test_a_new_nonce_revokes_every_earlier_link(db, race, ticket):
 
 def test_a_refunded_ticket_opens_nothing(db, race, ticket):
     ticket.refunded_at = T0
+    recount_race(db, race)
     db.session.commit()
     with pytest.raises(LinkRefused) as refused:
         _open(db, ticket)
@@ -329,6 +330,7 @@ def test_no_reminders_for_details_given_tickets_refunded_or_unpaid_orders(db, ra
                                                                         waiver_signature="Cy Done"), db, race), T0, "")
     refunded = buy_for_friend(db, race, buyer=make_profile(db), friend=("Di", "Back", "di@example.com"), now=T0)
     refunded.refunded_at = T0
+    recount_race(db, race)
     db.session.commit()
     assert _reminders_at(db, T0 + timedelta(days=3)) == 1  # Ben's only
     assert [r.to_address for r in emails(db, "runner_reminder")] == ["Ben Okafor <ben@example.com>"]
@@ -373,6 +375,7 @@ def test_resend_sends_a_new_link_that_replaces_the_old_one_at_most_once_an_hour(
 ])
 def test_resend_is_refused_when_there_is_nothing_to_send(db, race, ticket, change, message):
     change(ticket, race)
+    recount_race(db, race)  # a refund keeps the stored counts
     db.session.commit()
     with pytest.raises(ResendRefused) as refused:
         invites.resend_invite(db.session, ticket, T0 + timedelta(hours=3))

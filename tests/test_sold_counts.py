@@ -18,13 +18,13 @@ from services.cart import CartOwner
 from services.checkout import SoldOut, cancel_checkout, expire_reservations, reserve, start_checkout
 from services.fulfillment import Payment, fulfill, pay_on_test_gateway
 from services.inventory import holding_spot, offer_holding, spots_left, taken_counts
-from services.payments import gateway_for
+from services.payments import PaymentUnavailable, gateway_for
 from services.refunds import request_refund
 from services.registration_changes.start import Actor, start_distance_change, start_transfer
 from services.waitlist import accept
 from services.waitlist_offers import run_offers
 from tests.change_factories import buyer_actor, make_change_race, paid_ticket, ticket_type, urls
-from tests.factories import login, make_cart, make_code, make_profile, make_race
+from tests.factories import login, make_cart, make_code, make_order, make_profile, make_race
 from tests.registrant_factories import many_paid_runners
 from tests.test_payments import deliver, pay, stripe_app, stripe_server  # noqa: F401  (fixtures)
 from tests.test_registration_changes import BO
@@ -36,15 +36,20 @@ def now() -> datetime:
 
 
 def sold(db, race) -> dict[str, int]:
-    """The stored counts of the race's ticket types by name, after checking every type in the database
-    against a count of its registrations made here, in Python, from the rows themselves."""
+    """The stored sold counts of the race's ticket types by name, after checking both stored counts (sold, and held
+    at the payment step) of every type in the database against a count of its registrations made here, in Python,
+    from the rows themselves."""
     db.session.expire_all()
-    stored = dict(db.session.execute(select(TicketType.id, TicketType.sold_count)).all())
+    stored = {type_id: (sold_count, held_count) for type_id, sold_count, held_count
+              in db.session.execute(select(TicketType.id, TicketType.sold_count, TicketType.held_count))}
     rows = db.session.execute(select(Registration.ticket_type_id, Order.status, Registration.refunded_at)
-                              .join(Order, Order.id == Registration.order_id))
+                              .join(Order, Order.id == Registration.order_id)).all()
     actual = Counter(type_id for type_id, status, refunded_at in rows
                      if status == OrderStatus.PAID and refunded_at is None)
-    assert stored == {type_id: actual[type_id] for type_id in stored}
+    pending = Counter(type_id for type_id, status, refunded_at in rows
+                      if status == OrderStatus.PENDING and refunded_at is None)
+    assert stored == {type_id: (actual[type_id], pending[type_id]) for type_id in stored}
+    stored = {type_id: sold_count for type_id, (sold_count, _held) in stored.items()}
     names = dict(db.session.execute(select(TicketType.id, TicketType.name).where(TicketType.race_id == race.id)).all())
     return {name: stored[type_id] for type_id, name in names.items()}
 
@@ -108,6 +113,47 @@ def test_an_expired_or_cancelled_reservation_sold_nothing_and_frees_its_spots(db
     assert sold(db, race) == {"10K": 0}
     assert_rule_agrees(db, race, later)
     assert spots_left(db.session, [ten_k], later)[ten_k.id] == 10
+
+
+def test_a_hold_that_ran_out_frees_its_spots_before_the_sweep_releases_it(db, app):
+    """The stored held count still counts it until the sweep; the rule takes it off from the moment it ends, and a
+    payment that comes for it then takes a spot only if one is free."""
+    race = make_race(db, tickets=[("10K", 4500, 3)])
+    ten_k = race.ticket_types[0]
+    lapsing, other = make_cart(db, race, {ten_k: 2}), make_cart(db, race, {ten_k: 1})
+    reserve(db.session, db.session.get(Order, lapsing.id), now())
+    ends = db.session.get(Order, lapsing.id).reserved_until
+    assert spots_left(db.session, [ten_k], ends - timedelta(seconds=1))[ten_k.id] == 1
+    assert spots_left(db.session, [ten_k], ends)[ten_k.id] == 3   # ran out: nobody has swept it yet
+    assert db.session.get(TicketType, ten_k.id).held_count == 2
+    assert_rule_agrees(db, race, ends)
+
+    reserve(db.session, db.session.get(Order, other.id), ends)    # takes one of the spots it freed
+    assert spots_left(db.session, [ten_k], ends)[ten_k.id] == 2
+    late = fulfill(db.session, lapsing.id, Payment(lapsing.total, "USD", "pi_late"), ends)
+    db.session.commit()
+    assert late.result == "paid"                                    # two spots were still free
+    assert sold(db, race) == {"10K": 2}
+    assert spots_left(db.session, [ten_k], ends)[ten_k.id] == 0
+    assert_rule_agrees(db, race, ends)
+
+
+def test_a_payment_page_that_cannot_open_gives_the_hold_back(db, app, monkeypatch):
+    race = make_race(db, tickets=[("10K", 4500, 3)])
+    ten_k = race.ticket_types[0]
+    order = make_cart(db, race, {ten_k: 2})
+    gateway = gateway_for(app)
+
+    def unavailable(request):
+        raise PaymentUnavailable("down")
+
+    monkeypatch.setattr(gateway, "open_checkout", unavailable)
+    with current_app.test_request_context(), pytest.raises(PaymentUnavailable):
+        start_checkout(db.session, db.session.get(Order, order.id), gateway, now(), customer_email="a@example.com",
+                       success_url="http://localhost/done", cancel_url="http://localhost/cart")
+    assert db.session.get(Order, order.id, populate_existing=True).status == OrderStatus.CART
+    assert sold(db, race) == {"10K": 0}
+    assert spots_left(db.session, [ten_k], now())[ten_k.id] == 3
 
 
 def test_a_free_order_is_sold_at_once(db, app):
@@ -272,7 +318,35 @@ def test_inventory_check_finds_drift_and_fix_rewrites_it(db, runner):
     assert runner.invoke(args=["inventory-check"]).exit_code == 0
 
 
+def test_inventory_check_finds_a_drifting_held_count_and_fix_rewrites_it(db, runner):
+    race = make_race(db, slug="lake-run", tickets=[("10K", 4500, 10)])
+    ten_k = race.ticket_types[0]
+    make_order(db, race, ten_k, 2, status=OrderStatus.PENDING, reserved_until=now() + timedelta(minutes=30))
+    db.session.execute(update(TicketType).where(TicketType.id == ten_k.id).values(held_count=5))  # a drift
+    db.session.commit()
+
+    found = runner.invoke(args=["inventory-check"])
+    assert found.exit_code == 1
+    assert f"lake-run / 10K (ticket type {ten_k.id}): stored 5, actual 2 (held at the payment step)" in found.output
+    assert spots_left(db.session, [ten_k], now())[ten_k.id] == 5   # the rule trusts the stored count
+
+    fixed = runner.invoke(args=["inventory-check", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "Fixed 1 ticket type(s)." in fixed.output
+    assert sold(db, race) == {"10K": 0}
+    assert spots_left(db.session, [ten_k], now())[ten_k.id] == 8
+
+
 # --- on Postgres, in parallel ----------------------------------------------------------------------
+
+def _reserved(session: Session, order_id, at: datetime, results: dict) -> bool:
+    """Checkout's hold for the order; False, with "sold out" in `results`, when it is refused as sold out."""
+    try:
+        reserve(session, session.get(Order, order_id), at)
+    except SoldOut:
+        results[order_id] = "sold out"
+        return False
+    return True
 
 @pytest.mark.postgres
 def test_parallel_checkouts_payments_and_refunds_leave_the_stored_count_equal_to_the_tickets(app, db):
@@ -295,10 +369,7 @@ def test_parallel_checkouts_payments_and_refunds_leave_the_stored_count_equal_to
     def checkout_and_pay(order_id):
         with app.app_context(), Session(engine) as session:
             barrier.wait()
-            try:
-                reserve(session, session.get(Order, order_id), at)
-            except SoldOut:
-                results[order_id] = "sold out"
+            if not _reserved(session, order_id, at, results):
                 return
             pay_on_test_gateway(session, session.get(Order, order_id), at)
             results[order_id] = "paid"
@@ -322,6 +393,58 @@ def test_parallel_checkouts_payments_and_refunds_leave_the_stored_count_equal_to
     counts = sold(db, race)
     assert counts == {"10K": paid, "5K": paid}
     assert spots_left(db.session, [ten_k], at)[ten_k.id] == 12 - paid
+
+
+@pytest.mark.postgres
+def test_parallel_holds_paid_cancelled_and_swept_leave_the_held_count_equal_to_the_tickets(app, db):
+    """Holds made, paid (some before their end, some after it, racing the sweep), cancelled and swept, all at once:
+    the stored counts are a count of the tickets whatever the order, and no more than the capacity is sold."""
+    at = now()
+    later = at + timedelta(hours=1)  # past every hold made at `at`
+    race = make_race(db, tickets=[("10K", 4500, 10), ("5K", 3000, 50)])
+    ten_k, five_k = race.ticket_types
+    buyers = [make_cart(db, race, {ten_k: 1, five_k: 1}).id for _ in range(16)]
+    with app.app_context():
+        engine, gateway = database.engine, gateway_for(app)
+    barrier = threading.Barrier(len(buyers) + 2)
+    results: dict = {}
+
+    def buyer(n, order_id):
+        with app.app_context(), Session(engine) as session:
+            barrier.wait()
+            if not _reserved(session, order_id, at, results):
+                return
+            order = session.get(Order, order_id)
+            if n % 4 == 0:  # pays in time
+                pay_on_test_gateway(session, order, at)
+            elif n % 4 == 1:  # comes back without paying
+                cancel_checkout(session, gateway, order)
+            elif n % 4 == 2:  # pays after the hold ran out, racing the sweep
+                fulfill(session, order_id, Payment(order.total, order.currency, f"pi_late_{n}"), later)
+                session.commit()
+            results[order_id] = "done"  # n % 4 == 3: walks away; the sweep releases the hold
+
+    def sweeper():
+        with app.app_context(), Session(engine) as session:
+            barrier.wait()
+            for _ in range(20):
+                expire_reservations(session, gateway, later)
+
+    threads = ([threading.Thread(target=buyer, args=(n, o)) for n, o in enumerate(buyers)]
+               + [threading.Thread(target=sweeper) for _ in range(2)])
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    assert len(results) == len(buyers)
+    counts = sold(db, race)  # both stored counts equal the tickets
+    assert counts["10K"] <= 10 and counts["10K"] == counts["5K"]
+    for moment in (at, later):
+        assert_rule_agrees(db, race, moment)
+    expire_reservations(db.session, gateway, later)
+    sold(db, race)
+    assert db.session.scalar(select(func.sum(TicketType.held_count)).where(TicketType.race_id == race.id)) == 0
 
 
 # --- the migration ---------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import current_app
@@ -34,7 +34,7 @@ from services.registration_changes.start import RUNNER_LINK, Actor, start_distan
 from services.runner_invites import AgeRefused
 from services.stored_sentences import keep, say, worded
 from tests.change_factories import buyer_actor, make_change_race, paid_ticket, ticket_type, urls
-from tests.factories import login, make_cart, make_paid_order, make_profile, make_race
+from tests.factories import login, make_cart, make_paid_order, make_profile, make_race, put_at_payment_step, recount_race
 from tests.runner_invite_factories import buy_for_friend, emails, make_friend_race
 from tests.test_refunds import organizer  # noqa: F401  (a fixture: Olga Organizer)
 from tests.test_registration_changes import BO
@@ -114,9 +114,8 @@ def race(db, organizer):
 
 def test_an_order_problem_reads_in_each_readers_language_on_the_pages_and_in_the_buyers_email(app, db, race, organizer):
     buyer = make_profile(db, full_name="Bea Buyer", email="bea@example.com", language="es")
-    order = make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer)
-    order.status = OrderStatus.PENDING
-    db.session.commit()
+    order = put_at_payment_step(db, make_cart(db, race, {race.ticket_types[0]: 1}, buyer=buyer),
+                                clock.now() + timedelta(minutes=30))
     assert fulfill(db.session, order.id, Payment(100, "usd", "pi_short"), clock.now()).result == "needs_refund"
     db.session.commit()
     kept = db.session.get(Order, order.id).problem
@@ -137,8 +136,8 @@ def test_an_order_problem_reads_in_each_readers_language_on_the_pages_and_in_the
 
 
 def test_a_late_payment_for_a_full_race_says_which_tickets_in_the_readers_language(app, db, race, organizer):
-    order = make_cart(db, race, {race.ticket_types[0]: 1})
-    order.status, order.reserved_until = OrderStatus.PENDING, None  # the reservation ran out
+    order = put_at_payment_step(db, make_cart(db, race, {race.ticket_types[0]: 1}),
+                                clock.now() - timedelta(minutes=1))  # the reservation ran out
     make_paid_order(db, race, {race.ticket_types[0]: 10})  # and the race filled up meanwhile
     assert fulfill(db.session, order.id, Payment(4500, "usd", "pi_late"), clock.now()).result == "needs_refund"
     db.session.commit()
@@ -153,6 +152,7 @@ def test_a_late_payment_for_a_full_race_says_which_tickets_in_the_readers_langua
 def test_an_order_problem_kept_as_english_words_before_the_codes_still_shows(app, db, race, organizer):
     order = make_paid_order(db, race, {race.ticket_types[0]: 1})
     order.status, order.problem = OrderStatus.NEEDS_REFUND, "Paid $1.00, but the order was for $48.71."
+    recount_race(db, race)
     db.session.commit()
     page = text(reader(app, organizer, "es").get(f"/manage/races/{race.id}/orders/{order.id}"))
     assert "Paid $1.00, but the order was for $48.71." in page

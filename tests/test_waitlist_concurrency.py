@@ -15,7 +15,7 @@ from models import Order, OrderStatus, Registration, TicketType, WaitlistEntry, 
 from services.cart import CartOwner
 from services.checkout import SoldOut, reserve
 from services.fulfillment import Payment, fulfill
-from services.inventory import count_sold, holding_spot, offer_holding
+from services.inventory import holding_spot, offer_holding, recount
 from services.waitlist import accept
 from services.waitlist_offers import run_offers
 from tests.factories import make_cart, make_profile
@@ -63,7 +63,7 @@ def test_spots_freed_while_offers_are_accepted_and_paid_in_parallel_never_exceed
 
     def refund(session, registration_id):
         session.execute(update(Registration).where(Registration.id == registration_id).values(refunded_at=now))
-        count_sold(session, [ten_k.id])  # as a refund keeps the stored count, under the ticket type's lock
+        recount(session, [ten_k.id])  # as a refund keeps the stored count, under the ticket type's lock
         session.commit()
 
     def raise_capacity(session, _):

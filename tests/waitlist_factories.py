@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 
 from models import OutboxMessage, Registration, WaitlistEntry, WaiverVersion, waiver_digest
-from services.inventory import count_sold
+from services.inventory import recount
 from services.waitlist import join
 from tests.factories import make_paid_order, make_race
 
@@ -29,7 +29,7 @@ def refund_one(db, order) -> None:
     """Free one spot the way a refund does: the ticket stops holding it."""
     registration = db.session.scalar(select(Registration).where(Registration.order_id == order.id).limit(1))
     registration.refunded_at = datetime.now(UTC)
-    count_sold(db.session, [registration.ticket_type_id])
+    recount(db.session, [registration.ticket_type_id])
     db.session.commit()
 
 

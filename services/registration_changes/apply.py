@@ -25,7 +25,7 @@ from models import (
     TicketType,
 )
 from models.order import new_ticket_code
-from services.inventory import keeping_sold_count
+from services.inventory import keeping_counts
 from services.price_tiers import price_book
 from services.pricing import Line, Quote, quote_lines
 from services.registration_changes import emails
@@ -115,7 +115,7 @@ def _change_distance(session: Session, change: RegistrationChange, registration:
     old_type = session.get(TicketType, change.old_ticket_type_id)
     new_type = session.get(TicketType, change.new_ticket_type_id)
     _audit(session, change, "ticket_type", old_type.name, new_type.name, now)
-    with keeping_sold_count(session, registration.order_id):  # the spot moves from one type's count to the other's
+    with keeping_counts(session, registration.order_id):  # the spot moves from one type's count to the other's
         registration.ticket_type_id = new_type.id
     # The new distance's price step today, so "the first 100 at $40" counts this ticket there, not in the old one.
     registration.price_tier_id = price_book(session, race, [new_type.id], now).take(new_type)[1]
