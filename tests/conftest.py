@@ -24,7 +24,7 @@ from config import TestConfig
 from extensions import db as _db
 from models import Base
 from services import clock
-from services.inventory import order_status_drift
+from services.inventory import count_drift, order_status_drift
 from tests.browser import chromium, live_server, page  # noqa: F401  (fixtures)
 from tests.smtp import smtp_server  # noqa: F401  (fixture)
 from tests.workers import per_worker
@@ -169,15 +169,17 @@ def app(migrated):
     yield app
     with app.app_context():
         _db.session.remove()
-        # Whatever the test did, every ticket still carries its order's status (Registration.order_status).
+        # Whatever the test did, every ticket still carries its order's status (Registration.order_status), and every
+        # ticket type's stored counts are its tickets' (services/inventory.py).
         try:
-            drifted = order_status_drift(_db.session)
+            drifted, counts = order_status_drift(_db.session), count_drift(_db.session)
         except (OperationalError, ProgrammingError):  # the schema is a migration test's, which restores it itself
-            drifted = 0
+            drifted, counts = 0, []
         _db.session.remove()
         _db.engine.dispose()
     clock.reset()
     assert not drifted, f"{drifted} ticket(s) carry a status other than their order's"
+    assert not counts, f"stored counts drift from the tickets: {counts}"
 
 
 @pytest.fixture
