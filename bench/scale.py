@@ -122,11 +122,11 @@ def vacuum_and_analyze(session) -> None:
 
 
 def refresh_counts(session) -> str:
-    """After bulk inserts: the stored sold counts recounted (as `flask inventory-check --fix` does), fresh statistics."""
+    """After bulk inserts: the stored counts (sold, held) recounted (as `flask inventory-check --fix` does), fresh statistics."""
     recount(session, session.scalars(select(TicketType.id)))
     session.commit()
     vacuum_and_analyze(session)
-    return "stored sold counts recounted by services.inventory.recount"
+    return "stored sold and held counts recounted by services.inventory.recount"
 
 
 def uncached_registrants(app) -> None:

@@ -386,7 +386,7 @@ def seed(session: Session, now: datetime | None = None, spike_races: int = 2) ->
     for n in range(len(spikes)):
         session.execute(insert(Order), carts[n])
         session.execute(insert(Registration), cart_regs[n])
-    # Tickets inserted in bulk: each ticket type's stored count is recounted from them, as `inventory-check --fix` does.
+    # Tickets inserted in bulk: each ticket type's stored counts are recounted from them, as `inventory-check --fix` does.
     recount(session, session.scalars(select(TicketType.id)))
     session.commit()
 
