@@ -121,8 +121,8 @@ def register_payment_commands(app: Flask) -> None:
         if statuses:
             click.echo(f"{statuses} ticket(s) carry a status other than their order's.")
         if not drift and not statuses:
-            click.echo("Each ticket type's sold and held counts: each matches its tickets; every ticket has its "
-                       "order's status.")
+            click.echo("Every stored count (sold, and held at the payment step) matches its ticket type's tickets, "
+                       "and every ticket has its order's status.")
             return
         if not fix:
             click.echo(f"{len(types)} ticket type(s) and {statuses} ticket(s) drift; "

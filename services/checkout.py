@@ -333,6 +333,10 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
     due = list(session.connection().scalars(_due_statement(), {"now": now}))  # Core: every payment page runs it
     released = 0
     for order_id in due:
+        # Released or paid since the list was read (another payment page's sweep, a payment): skipped without
+        # queueing for its ticket types' locks, the ones every checkout of the race waits for.
+        if session.connection().scalar(_still_due_statement(), {"now": now, "order_id": order_id}) is None:
+            continue
         order = lock_order_and_its_types(session, order_id)
         if order is None or order.status != OrderStatus.PENDING or order.reserved_until is None \
                 or order.reserved_until > now:
@@ -350,3 +354,8 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
 @cache
 def _due_statement():
     return select(Order.id).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= bindparam("now"))
+
+
+@cache
+def _still_due_statement():
+    return _due_statement().where(Order.id == bindparam("order_id"))

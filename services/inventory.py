@@ -183,15 +183,16 @@ class Drift:
 
 def count_drift(session: Session) -> list[Drift]:
     """Every stored count of a ticket type that differs from a recount, for `flask inventory-check`."""
-    drift = []
+    found = []
     for name, actual in _recounts().items():
         stored = getattr(TicketType, name)
-        rows = session.execute(
-            select(Race.slug, TicketType.id, TicketType.name, literal(name), stored, actual)
+        found.extend(session.execute(
+            select(Race.slug, TicketType.position, TicketType.id, TicketType.name, literal(name), stored, actual)
             .join(Race, Race.id == TicketType.race_id)
-            .where(stored != actual))
-        drift.extend(Drift(*row) for row in rows)
-    return sorted(drift, key=lambda d: (d.race_slug, d.ticket_type_id, d.count))
+            .where(stored != actual)))
+    # By race, then as the race lists its types, sold before held.
+    return [Drift(slug, type_id, type_name, name, stored, actual)
+            for slug, _position, type_id, type_name, name, stored, actual in sorted(found, key=lambda row: row[:3])]
 
 
 def _orders_status():

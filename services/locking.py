@@ -85,7 +85,11 @@ def lock_order(session: Session, order_id) -> Order | None:
 
 def lock_order_and_its_types(session: Session, order_id) -> Order | None:
     """The order under its lock, its tickets' types locked before it: for the paths that start from an
-    order (refunds), so they take the locks in the same order as checkout and fulfillment."""
+    order (refunds, and every release of a hold: the buyer back from the payment page, the sweep, Stripe's expired
+    event), so they take the locks in the same order as checkout and fulfillment. The types are read before the
+    locks: an order released, changed and held again with a ticket of another type in between has that type
+    written after the order's lock, as `fulfillment._tickets_now` may; Postgres ends such a rare circle as a
+    deadlock."""
     lock_ticket_types(session, session.scalars(select(Registration.ticket_type_id)
                                                .where(Registration.order_id == order_id)))
     return lock_order(session, order_id)

@@ -487,6 +487,36 @@ def test_a_payment_that_lands_while_holds_are_expiring_is_never_turned_back_into
     assert fresh_order(db, pending.id).status == OrderStatus.PAID
 
 
+@pytest.mark.postgres  # two sessions, one between the other's statements: SQLite's reader keeps the writer out
+def test_a_sweep_skips_a_hold_another_sweep_released_since_it_read_the_due_ones_without_waiting_for_the_types(
+        stripe_app, db, pending):
+    """Every payment page sweeps: two that read the same hold as due do not both queue for its ticket types' locks,
+    the ones every checkout of the race waits for. The second finds it released and moves on."""
+    state = {"other": False, "type_locks": 0}
+
+    def other_sweep_right_after_the_due_orders_are_read(conn, clauseelement, multiparams, params, execution_options,
+                                                        result):
+        statement = " ".join(str(clauseelement.compile(dialect=conn.dialect)).split())
+        if statement.startswith("SELECT ticket_types.id") and "FOR NO KEY UPDATE" in statement:
+            state["type_locks"] += 1
+        if not state["other"] and "orders.reserved_until <=" in statement and "orders.id =" not in statement:
+            state["other"] = True
+            with Session(conn.engine) as other:  # another payment page's sweep, done first
+                assert expire_reservations(other, gateway_for(stripe_app), clock.now()) == 1
+
+    clock.freeze(pending.reserved_until + timedelta(seconds=1))
+    event.listen(Engine, "after_execute", other_sweep_right_after_the_due_orders_are_read)
+    try:
+        with stripe_app.app_context():
+            released = expire_reservations(database.session, gateway_for(stripe_app), clock.now())
+    finally:
+        event.remove(Engine, "after_execute", other_sweep_right_after_the_due_orders_are_read)
+
+    assert state["other"] and released == 0
+    assert state["type_locks"] == 1  # the other sweep's, once
+    assert fresh_order(db, pending.id).status == OrderStatus.CART
+
+
 def test_the_worker_releases_expired_holds_every_few_minutes_with_no_cron(stripe_server, stripe_app, db, pending):
     stripe_app.config["SCHEDULE_EXPIRE_RESERVATIONS_SECONDS"] = 300
     worker = Worker(stripe_app)

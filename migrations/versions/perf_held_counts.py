@@ -38,8 +38,10 @@ def upgrade():
     """)
     op.execute("UPDATE orders SET reserved_until = updated_at WHERE status = 'pending' AND reserved_until IS NULL")
     if op.get_bind().dialect.name == "postgresql":
-        op.create_check_constraint(op.f('ck_orders_pending_until_an_end'), 'orders',
-                                   "status != 'pending' OR reserved_until IS NOT NULL")
+        # Added NOT VALID (a moment's lock), then validated (a scan that lets the orders be read and written).
+        op.execute("ALTER TABLE orders ADD CONSTRAINT ck_orders_pending_until_an_end "
+                   "CHECK (status != 'pending' OR reserved_until IS NOT NULL) NOT VALID")
+        op.execute("ALTER TABLE orders VALIDATE CONSTRAINT ck_orders_pending_until_an_end")
 
 
 def downgrade():
