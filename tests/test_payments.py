@@ -458,6 +458,18 @@ def test_expire_reservations_releases_holds_whose_time_is_up(stripe_server, runn
     assert fresh_order(db, pending.id).status == OrderStatus.CART
 
 
+def _sweep_after_the_hold_ends(stripe_app, pending, after_each_statement) -> int:
+    """The sweep of lapsed holds, a second after `pending`'s hold ended, with `after_each_statement` (SQLAlchemy's
+    "after_execute" listener) seeing each of its statements, and those of anything it runs, as they are executed."""
+    clock.freeze(pending.reserved_until + timedelta(seconds=1))
+    event.listen(Engine, "after_execute", after_each_statement)
+    try:
+        with stripe_app.app_context():
+            return expire_reservations(database.session, gateway_for(stripe_app), clock.now())
+    finally:
+        event.remove(Engine, "after_execute", after_each_statement)
+
+
 @pytest.mark.postgres
 def test_a_payment_that_lands_while_holds_are_expiring_is_never_turned_back_into_a_cart(stripe_app, db, pending):
     """The expiry job reads the due orders, then a late webhook pays one before the job releases it."""
@@ -475,13 +487,7 @@ def test_a_payment_that_lands_while_holds_are_expiring_is_never_turned_back_into
                                                    .where(Registration.order_id == pending.id)))
                 other.commit()
 
-    clock.freeze(pending.reserved_until + timedelta(seconds=1))
-    event.listen(Engine, "after_execute", pay_right_after_the_due_orders_are_read)
-    try:
-        with stripe_app.app_context():
-            released = expire_reservations(database.session, gateway_for(stripe_app), clock.now())
-    finally:
-        event.remove(Engine, "after_execute", pay_right_after_the_due_orders_are_read)
+    released = _sweep_after_the_hold_ends(stripe_app, pending, pay_right_after_the_due_orders_are_read)
 
     assert state["paid"] and released == 0
     assert fresh_order(db, pending.id).status == OrderStatus.PAID
@@ -504,13 +510,7 @@ def test_a_sweep_skips_a_hold_another_sweep_released_since_it_read_the_due_ones_
             with Session(conn.engine) as other:  # another payment page's sweep, done first
                 assert expire_reservations(other, gateway_for(stripe_app), clock.now()) == 1
 
-    clock.freeze(pending.reserved_until + timedelta(seconds=1))
-    event.listen(Engine, "after_execute", other_sweep_right_after_the_due_orders_are_read)
-    try:
-        with stripe_app.app_context():
-            released = expire_reservations(database.session, gateway_for(stripe_app), clock.now())
-    finally:
-        event.remove(Engine, "after_execute", other_sweep_right_after_the_due_orders_are_read)
+    released = _sweep_after_the_hold_ends(stripe_app, pending, other_sweep_right_after_the_due_orders_are_read)
 
     assert state["other"] and released == 0
     assert state["type_locks"] == 1  # the other sweep's, once
