@@ -21,7 +21,7 @@ from models.order import tickets_touched
 from services import clock
 from services.checkout import expire_reservations
 from services.fulfillment import Payment, fulfill
-from services.inventory import recount
+from services.inventory import recount, spots_left
 from services.payments import gateway_for, gateway_page_token
 from services.stored_sentences import worded
 from services.worker import Worker
@@ -336,6 +336,33 @@ def test_completed_before_the_order_is_pending_still_finds_its_order(stripe_serv
     session["status"] = "open"  # let the double take the payment as a slow browser tab would
     event = stripe_server.pay_session(pending.stripe_session_id)
     assert deliver(client, event).json["outcome"] == "paid"
+    assert fresh_order(db, pending.id).status == OrderStatus.PAID
+
+
+def _ten_k_left(db, race) -> tuple[int, int, int]:
+    """The 10K's stored counts (sold, held at the payment step) and its spots left now."""
+    db.session.expire_all()
+    ten_k = db.session.scalar(select(TicketType).where(TicketType.race_id == race.id, TicketType.name == "10K"))
+    return ten_k.sold_count, ten_k.held_count, spots_left(db.session, [ten_k], clock.now())[ten_k.id]
+
+
+def test_an_expiry_delivered_again_frees_the_spots_once(stripe_server, client, db, race, pending):
+    assert _ten_k_left(db, race) == (0, 2, 8)
+    session = stripe_server.sessions[pending.stripe_session_id]
+    assert deliver(client, stripe_server.expire_session(pending.stripe_session_id)).json["outcome"] == "released"
+    assert _ten_k_left(db, race) == (0, 0, 10)
+    again = stripe_server.event("checkout.session.expired", session)  # a second event of the same expiry
+    assert deliver(client, again).json["outcome"] == "nothing held"
+    assert _ten_k_left(db, race) == (0, 0, 10)
+
+
+def test_an_expiry_delivered_after_the_payment_frees_nothing(stripe_server, client, db, race, pending):
+    session = stripe_server.sessions[pending.stripe_session_id]
+    assert deliver(client, stripe_server.pay_session(pending.stripe_session_id)).json["outcome"] == "paid"
+    assert _ten_k_left(db, race) == (2, 0, 8)
+    late = stripe_server.event("checkout.session.expired", session)  # out of order: Stripe promises none
+    assert deliver(client, late).json["outcome"] == "nothing held"
+    assert _ten_k_left(db, race) == (2, 0, 8)
     assert fresh_order(db, pending.id).status == OrderStatus.PAID
 
 
