@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models import CheckoutSession, DiscountCode, Order, OrderStatus, Profile, Race, Registration
 from models.base import utcnow
-from models.order import tickets_touched
+from models.order import hold_ran_out, tickets_touched
 from services import clock, price_tiers, pricing
 from services.capacity import order_capacity
 from services.cart_status import cart_problems
@@ -353,7 +353,8 @@ def expire_reservations(session: Session, gateway: Gateway, now: datetime) -> in
 
 @cache
 def _due_statement():
-    return select(Order.id).where(Order.status == OrderStatus.PENDING, Order.reserved_until <= bindparam("now"))
+    """The orders whose hold ran out by "now": the same rule the spots left take them off by (models.order)."""
+    return select(Order.id).where(hold_ran_out(bindparam("now")))
 
 
 @cache
