@@ -53,14 +53,14 @@ def test_the_switcher_is_in_the_header_and_works_from_the_keyboard(live_server, 
     screenshot(page, f"language-switch-{'signed-in' if signed_in else 'visitor'}-{width}")
 
     page.keyboard.press("Enter")
-    page.wait_for_function("() => document.documentElement.lang === 'es'")
+    expect(page.locator("html")).to_have_attribute("lang", "es")  # retried across the reload
     assert page.url == f"{live_server.url}/races/lakeside-spring-5k-10k"  # back on the same page
-    assert page.get_by_role("heading", name="Inscripciones").is_visible()
+    expect(page.get_by_role("heading", name="Inscripciones")).to_be_visible()
     back = page.locator("header").get_by_role("button", name="English")
     expect(back).to_have_accessible_name("EN English" if width < 600 else "English")
     assert fits(page, back) and page.evaluate("document.documentElement.scrollWidth") <= width
     back.click()
-    page.wait_for_function("() => document.documentElement.lang === 'en'")
+    expect(page.locator("html")).to_have_attribute("lang", "en")  # retried across the reload
 
 
 def test_the_race_list_and_a_race_page_in_spanish_on_a_phone(live_server, page, runner):
