@@ -40,7 +40,11 @@ def test_an_early_bird_price_added_in_the_editor_is_shown_and_charged_until_its_
     steps.get_by_role("button", name="Add price").click()
     page.locator(f"#prices-tt{ten_k.id} .autosave-status").filter(has_text="Saved").wait_for()
     page.locator(f"#tt{ten_k.id}-step0-label").fill("Early bird")
-    page.locator(f"#tt{ten_k.id}-step0-label").press("Tab")  # autosaves on change
+    # Autosaves on change. The status already says "Saved" (from Add price, the same minute on the frozen clock):
+    # wait for this save's answer itself.
+    with page.expect_response(lambda response: response.request.method == "POST"
+                              and response.url.endswith(f"/tickets/{ten_k.id}/prices")):
+        page.locator(f"#tt{ten_k.id}-step0-label").press("Tab")
     page.locator(f"#prices-tt{ten_k.id} .autosave-status").filter(has_text="Saved").wait_for()
     page.locator(f"#prices-tt{ten_k.id}").scroll_into_view_if_needed()
     screenshot(page, "price-steps-editor-390")
