@@ -53,17 +53,22 @@ def chromium():
         browser.close()
 
 
-def open_page(chromium, *, service_workers: str = "block", width: int = 390, height: int = 844):
-    context = chromium.new_context(viewport={"width": width, "height": height}, service_workers=service_workers)
+def open_page(chromium, *, service_workers: str = "block", width: int = 390, height: int = 844,
+              timeout: int = 10_000, **context_options):
+    """A page in a context of its own (`page.context`), with Playwright's `context_options` (java_script_enabled,
+    locale, storage_state...). The service worker is blocked unless asked for: see the `page` fixture."""
+    context = chromium.new_context(viewport={"width": width, "height": height}, service_workers=service_workers,
+                                   **context_options)
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(timeout)
     return page
 
 
 @contextmanager
-def page_at(chromium, width: int, height: int = 900):
-    """A page `width` pixels wide (the `page` fixture's, at another width), closed with its context afterwards."""
-    page = open_page(chromium, width=width, height=height)
+def page_at(chromium, width: int, height: int = 900, **options):
+    """A page `width` pixels wide (the `page` fixture's, at another width, with `open_page`'s options), closed with
+    its context afterwards, whether the test passed or not."""
+    page = open_page(chromium, width=width, height=height, **options)
     try:
         yield page
     finally:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models import Registration, TaxMode
 from services import race_editing
-from tests.browser import ARTIFACTS, card, fill_runner, follow, screenshot
+from tests.browser import ARTIFACTS, card, fill_runner, follow, page_at, screenshot
 from tests.factories import login, make_code, make_profile, make_race
 
 pytestmark = pytest.mark.browser
@@ -199,42 +199,37 @@ def test_a_late_answer_about_an_older_name_does_not_flag_the_signature_typed_sin
 
 
 def test_adding_works_without_javascript(live_server, chromium, app, db, race):
-    context = chromium.new_context(java_script_enabled=False)
-    page = context.new_page()
-    browser_login(page, live_server, app, make_profile(db))
-    page.goto(f"{live_server.url}/races/lakeside")
-    page.get_by_label("How many 5K tickets").select_option("2")
-    page.get_by_role("button", name="Add to cart").click()
-    page.wait_for_url("**/races/lakeside/cart")
-    assert page.get_by_text("2 × $35.00").count() == 1
-    page.get_by_role("button", name="One more 5K ticket").click()
-    page.wait_for_url("**/races/lakeside/cart")
-    assert page.get_by_text("3 × $35.00").count() == 1
-    context.close()
+    with page_at(chromium, 1280, height=720, java_script_enabled=False) as page:
+        browser_login(page, live_server, app, make_profile(db))
+        page.goto(f"{live_server.url}/races/lakeside")
+        page.get_by_label("How many 5K tickets").select_option("2")
+        page.get_by_role("button", name="Add to cart").click()
+        page.wait_for_url("**/races/lakeside/cart")
+        expect(page.get_by_text("2 × $35.00")).to_have_count(1)
+        page.get_by_role("button", name="One more 5K ticket").click()  # back to the same URL: wait for the new text
+        expect(page.get_by_text("3 × $35.00")).to_have_count(1)
 
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_cart_pages_fit_phone_and_desktop(live_server, chromium, app, db, race, width):
     buyer = make_profile(db, full_name="Ana López")
     make_code(db, race, code="FRIENDS", percent_off=20)
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    browser_login(page, live_server, app, buyer)
-    kids = race.ticket_types[2].id
-    ten_k = race.ticket_types[0].id
+    with page_at(chromium, width) as page:
+        browser_login(page, live_server, app, buyer)
+        kids = race.ticket_types[2].id
+        ten_k = race.ticket_types[0].id
 
-    page.goto(f"{live_server.url}/races/lakeside?add={ten_k}:2,{kids}:1")  # back from sign-in with a choice
-    page.get_by_text("Your choice is filled in below").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    screenshot(page, f"cart-race-{width}")
+        page.goto(f"{live_server.url}/races/lakeside?add={ten_k}:2,{kids}:1")  # back from sign-in with a choice
+        page.get_by_text("Your choice is filled in below").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"cart-race-{width}")
 
-    follow(page, page.get_by_role("button", name="Add to cart"))  # on to the cart
-    page.get_by_label("Discount code").fill("friends")
-    page.get_by_role("button", name="Apply").click()
-    page.get_by_text("Discount (FRIENDS)").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    screenshot(page, f"cart-{width}")  # runner cards with errors: test_browser_cart_runners.py
-    context.close()
+        follow(page, page.get_by_role("button", name="Add to cart"))  # on to the cart
+        page.get_by_label("Discount code").fill("friends")
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_text("Discount (FRIENDS)").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"cart-{width}")  # runner cards with errors: test_browser_cart_runners.py
 
 
 def test_pressing_enter_in_a_field_saves_rather_than_filling_in_the_buyer(live_server, page, app, db, race):

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from models import Registration, TaxMode
 from services import race_editing
-from tests.browser import card, fill_runner, screenshot
+from tests.browser import card, fill_runner, page_at, screenshot
 from tests.factories import make_cart, make_profile, make_race
 from tests.test_browser_cart import browser_login
 
@@ -88,46 +88,42 @@ def test_the_runner_cards_fit_phone_and_desktop(live_server, chromium, app, db, 
     first.date_of_birth = invited.date_of_birth = None
     invited.first_name, invited.last_name, invited.email, invited.runner_fills_in = "Caro", "Díaz", "caro@example.com", True
     db.session.commit()
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    open_cart(page, live_server, app, buyer)
+    with page_at(chromium, width) as page:
+        open_cart(page, live_server, app, buyer)
 
-    screenshot(page, f"cart-runners-three-{width}")
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    card(page, 1).get_by_label("Email").fill("not-an-email")
-    card(page, 1).get_by_role("button", name="Save runner 1").click()
-    card(page, 1).locator(".runner-errors").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    screenshot(page, f"cart-runners-errors-{width}")
-    context.close()
+        screenshot(page, f"cart-runners-three-{width}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        card(page, 1).get_by_label("Email").fill("not-an-email")
+        card(page, 1).get_by_role("button", name="Save runner 1").click()
+        card(page, 1).locator(".runner-errors").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"cart-runners-errors-{width}")
 
 
 def test_without_javascript_the_runners_are_one_form_saved_at_once(live_server, chromium, app, db, race):
     buyer = make_profile(db, full_name="Ana López", email="ana@example.com")
     make_cart(db, race, {race.ticket_types[0]: 2}, buyer=buyer, complete=False)
-    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    browser_login(page, live_server, app, buyer)
-    page.goto(f"{live_server.url}/races/lakeside/cart")
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
+        browser_login(page, live_server, app, buyer)
+        page.goto(f"{live_server.url}/races/lakeside/cart")
 
-    card(page, 1).get_by_role("button", name="This is me").click()  # the whole page posts; nothing is saved
-    expect(card(page, 1).get_by_label("First name")).to_have_value("Ana")
-    fill_runner(card(page, 1), "Ana", "López", "ana@example.com")
-    expect(card(page, 2)).to_have_attribute("open", "")
-    card(page, 2).get_by_label("Let them fill in and sign").check()
-    card(page, 2).get_by_label("First name").fill("Caro")
-    card(page, 2).get_by_label("Email").fill("caro@example.com")  # no last name: refused, beside the field
-    page.get_by_role("button", name="Save all runners").click()
+        card(page, 1).get_by_role("button", name="This is me").click()  # the whole page posts; nothing is saved
+        expect(card(page, 1).get_by_label("First name")).to_have_value("Ana")
+        fill_runner(card(page, 1), "Ana", "López", "ana@example.com")
+        expect(card(page, 2)).to_have_attribute("open", "")
+        card(page, 2).get_by_label("Let them fill in and sign").check()
+        card(page, 2).get_by_label("First name").fill("Caro")
+        card(page, 2).get_by_label("Email").fill("caro@example.com")  # no last name: refused, beside the field
+        page.get_by_role("button", name="Save all runners").click()
 
-    page.get_by_text("Saved Ana López's details.").wait_for()
-    expect(card(page, 2).locator("[id$='-last_name-error']")).to_have_text("Enter the runner's last name.")
-    expect(card(page, 2).get_by_label("Email")).to_have_value("caro@example.com")
-    card(page, 2).get_by_label("Last name").fill("Díaz")
-    card(page, 2).get_by_role("button", name="Save runner 2").click()  # without JavaScript: saves the page's form
+        page.get_by_text("Saved Ana López's details.").wait_for()
+        expect(card(page, 2).locator("[id$='-last_name-error']")).to_have_text("Enter the runner's last name.")
+        expect(card(page, 2).get_by_label("Email")).to_have_value("caro@example.com")
+        card(page, 2).get_by_label("Last name").fill("Díaz")
+        card(page, 2).get_by_role("button", name="Save runner 2").click()  # without JavaScript: saves the page's form
 
-    card(page, 2).get_by_text("Caro Díaz · will fill in and sign after payment").wait_for()
-    expect(page.get_by_role("button", name="Continue to payment")).to_be_enabled()
-    context.close()
+        card(page, 2).get_by_text("Caro Díaz · will fill in and sign after payment").wait_for()
+        expect(page.get_by_role("button", name="Continue to payment")).to_be_enabled()
 
 
 def test_after_this_is_me_the_keyboard_is_on_the_first_field_still_empty(live_server, page, app, db, race):

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from models import CheckInEvent, OrderStatus, Registration, RegistrationAudit
 from services.notifications import ticket_url
-from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_page, page_at, screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import add_co_organizer, organized_race, runner
 from tests.test_browser_manage import browser_login
@@ -76,10 +76,9 @@ def camera(chromium, tmp_path):
 
 
 def open_desk(browser, live_server, app, organizer, race, width=390):
-    context = browser.new_context(viewport={"width": width, "height": 844})
+    page = open_page(browser, width=width, timeout=15_000)
+    context = page.context
     context.grant_permissions(["camera"], origin=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
     browser_login(page, live_server, app, organizer)
     page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
     expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 4 runners, updated ")
@@ -298,42 +297,36 @@ def test_a_race_over_two_days_ago_leaves_no_roster_on_the_device(live_server, ap
     organizer = make_profile(db, full_name="Olga Organizer")
     race = organized_race(db, organizer, title="Last week's 10K", starts_at=datetime.now(UTC) - timedelta(days=3))
     runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
-    context = chromium.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    browser_login(page, live_server, app, organizer)
-    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
-    expect(page.locator("#checkin-offline-status")).to_contain_text("The race is over")
-    assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
-    context.close()
+    with page_at(chromium, 390, height=844) as page:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+        expect(page.locator("#checkin-offline-status")).to_contain_text("The race is over")
+        assert page.evaluate("window.startlineCheckin.kept()") == {"runners": 0, "queued": 0}
 
 
 def test_before_anyone_signs_up_there_is_nothing_to_scan(live_server, app, db, chromium):
     organizer = make_profile(db, full_name="Olga Organizer")
     race = organized_race(db, organizer, title="Empty 5K")
-    context = chromium.new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    browser_login(page, live_server, app, organizer)
-    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
-    expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 0 runners, updated ")
-    expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
-    runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
-    page.reload()
-    expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 1 runner, updated ")
-    expect(page.get_by_role("button", name="Scan ticket")).to_be_visible()
-    context.close()
+    with page_at(chromium, 390, height=844) as page:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+        expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 0 runners, updated ")
+        expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
+        runner(db, race, race.ticket_types[0], "Ada", "Lovelace")
+        page.reload()
+        expect(page.locator("#checkin-offline-status")).to_contain_text("Ready for offline: 1 runner, updated ")
+        expect(page.get_by_role("button", name="Scan ticket")).to_be_visible()
 
 
 def test_without_javascript_the_desk_is_the_search_and_tap_page(live_server, app, db, race_day, chromium):
     organizer, race, people = race_day
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
-    page = context.new_page()
-    browser_login(page, live_server, app, organizer)
-    page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
-    expect(page.locator("#checkin-offline")).to_be_hidden()
-    expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
-    page.get_by_role("searchbox").fill("lovel")
-    page.get_by_role("button", name="Find").click()
-    page.locator(".checkin-row").filter(has_text="Ada Lovelace").get_by_role("button", name="Check in").click()
-    expect(page.locator(".checkin-row.is-in").filter(has_text="Ada Lovelace")).to_be_visible()
-    assert checked_in(db) == 1
-    context.close()
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
+        browser_login(page, live_server, app, organizer)
+        page.goto(f"{live_server.url}/manage/races/{race.id}/checkin")
+        expect(page.locator("#checkin-offline")).to_be_hidden()
+        expect(page.get_by_role("button", name="Scan ticket")).to_be_hidden()
+        page.get_by_role("searchbox").fill("lovel")
+        page.get_by_role("button", name="Find").click()
+        page.locator(".checkin-row").filter(has_text="Ada Lovelace").get_by_role("button", name="Check in").click()
+        expect(page.locator(".checkin-row.is-in").filter(has_text="Ada Lovelace")).to_be_visible()
+        assert checked_in(db) == 1

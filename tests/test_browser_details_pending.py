@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from models import Registration
-from tests.browser import contrast_ratio, screenshot
+from tests.browser import contrast_ratio, page_at, screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import awaiting_runner, organized_race, runner
 from tests.test_browser_manage import browser_login
@@ -70,10 +70,7 @@ def test_a_runner_signs_the_waiver_at_the_desk_on_a_phone(live_server, page, app
 
 def test_signing_at_the_desk_without_javascript(live_server, chromium, app, db, race_day):
     organizer, race = race_day
-    context = chromium.new_context(viewport={"width": 390, "height": 844}, java_script_enabled=False)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=kid")
         page.get_by_role("button", name="Sign waiver").click()
@@ -85,17 +82,12 @@ def test_signing_at_the_desk_without_javascript(live_server, chromium, app, db, 
         page.get_by_role("button", name="Sign and check in").click()
         page.locator(".checkin-row.is-in").filter(has_text="Kim Kid").wait_for()
         assert page.url.endswith(f"/checkin?q=kid#reg-{db.session.query(Registration).filter_by(last_name='Kid').one().id}")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_the_list_and_page_of_a_runner_still_to_fill_in(live_server, chromium, app, db, race_day, width):
     organizer, race = race_day
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/registrants")
         page.locator(".registrants-table").wait_for()
@@ -119,20 +111,13 @@ def test_the_list_and_page_of_a_runner_still_to_fill_in(live_server, chromium, a
         page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
         expect(page.locator("#awaiting-runners")).to_contain_text("2 registrations waiting for runners' details")
         screenshot(page, f"dashboard-pending-{width}")
-    finally:
-        context.close()
 
 
 def test_the_sign_form_at_desk_width(live_server, chromium, app, db, race_day):
     organizer, race = race_day
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    try:
+    with page_at(chromium, 1280) as page:
         browser_login(page, live_server, app, organizer)
         fay = db.session.query(Registration).filter_by(last_name="Friend").one()
         page.goto(f"{live_server.url}/manage/races/{race.id}/checkin/{fay.ticket_code}/sign?q=fay")
         page.get_by_role("heading", name="Sign the waiver: Fay Friend").wait_for()
         screenshot(page, "checkin-sign-1280")
-    finally:
-        context.close()

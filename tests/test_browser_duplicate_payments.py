@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from models import DuplicatePayment, DuplicatePaymentStatus, OrderStatus
-from tests.browser import screenshot
+from tests.browser import page_at, screenshot
 from tests.factories import make_order, make_paid_order, make_profile, make_race
 from tests.test_browser_manage import browser_login
 
@@ -41,9 +41,7 @@ def paid_twice(db):
 @pytest.mark.parametrize("width", [390, 1280])
 def test_a_payment_made_twice_is_shown_and_refunded_with_one_click(live_server, chromium, app, db, paid_twice, width):
     race, organizer, order = paid_twice
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
         panel = page.locator("#needs-refund")
@@ -60,5 +58,3 @@ def test_a_payment_made_twice_is_shown_and_refunded_with_one_click(live_server, 
         page.locator("#paid-twice .badge-duplicate-refunded").wait_for()  # the test gateway refunds at once
         assert page.get_by_role("button", name="Refund $90.00 paid twice by the buyer").count() == 0
         screenshot(page, f"paid-twice-order-refunded-{width}")
-    finally:
-        context.close()

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from services import race_editing
-from tests.browser import card, fill_runner, follow, screenshot
+from tests.browser import card, fill_runner, follow, page_at, screenshot
 from tests.factories import make_account, make_race
 
 pytestmark = pytest.mark.browser
@@ -52,24 +52,22 @@ def test_a_visitor_chooses_fills_in_and_creates_an_account_and_pays_in_one_click
 def test_without_javascript_a_visitor_signs_in_from_the_cart_tab_and_pays(live_server, chromium, app, db, race):
     make_account(db, "ana@example.com", "correct horse battery", full_name="Ana López")
     app.config["SITE_URL"] = live_server.url
-    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/races/lakeside")
-    page.get_by_label("How many 5K tickets").select_option("1")
-    page.get_by_role("button", name="Add to cart").click()
-    page.wait_for_url("**/races/lakeside/cart")
-    page.get_by_role("link", name="I have an account").click()
-    fill_runner(card(page, 1), "Ana", "López", "ana@example.com")  # saved by the paying click
-    account = page.locator("#account")
-    account.get_by_label("Email").fill("ana@example.com")
-    account.get_by_label("Password").fill("wrong password here")
-    page.get_by_role("button", name="Sign in and pay").click()
-    account.locator(".notice-error, .field-error").first.wait_for()  # told on the cart page, the cart intact
-    page.get_by_text("Ana López · Ready").wait_for()  # the runner was saved on the way
-    account.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Sign in and pay").click()
-    page.wait_for_url("**/test-gateway/**")
-    context.close()
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
+        page.goto(f"{live_server.url}/races/lakeside")
+        page.get_by_label("How many 5K tickets").select_option("1")
+        page.get_by_role("button", name="Add to cart").click()
+        page.wait_for_url("**/races/lakeside/cart")
+        page.get_by_role("link", name="I have an account").click()
+        fill_runner(card(page, 1), "Ana", "López", "ana@example.com")  # saved by the paying click
+        account = page.locator("#account")
+        account.get_by_label("Email").fill("ana@example.com")
+        account.get_by_label("Password").fill("wrong password here")
+        page.get_by_role("button", name="Sign in and pay").click()
+        account.locator(".notice-error, .field-error").first.wait_for()  # told on the cart page, the cart intact
+        page.get_by_text("Ana López · Ready").wait_for()  # the runner was saved on the way
+        account.get_by_label("Password").fill("correct horse battery")
+        page.get_by_role("button", name="Sign in and pay").click()
+        page.wait_for_url("**/test-gateway/**")
 
 
 def test_a_runner_typo_in_the_paying_click_is_shown_beside_the_field_and_the_next_click_pays(

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from models import OutboxMessage, RaceMessage
-from tests.browser import screenshot
+from tests.browser import open_page, screenshot
 from tests.factories import make_profile
 from tests.registrant_factories import organized_race, runner
 from tests.test_browser_manage import browser_login
@@ -57,7 +57,7 @@ def test_an_organizer_sends_a_message_and_a_runner_who_unsubscribes_is_skipped_n
                                                         OutboxMessage.to_address == "ann@example.com"))
     link = re.search(r"Stop messages about Lake 10K: (\S+)", ann.text_body).group(1)
 
-    runner_page = page.context.browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    runner_page = open_page(page.context.browser)
     runner_page.goto(live_server.url + urlsplit(link).path)
     runner_page.get_by_role("heading", name="Stop messages about Lake 10K?").wait_for()
     runner_page.get_by_role("button", name="Unsubscribe").click()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import screenshot
+from tests.browser import open_page, screenshot
 from tests.factories import make_paid_order
 from tests.test_browser_checkin_offline import race_day  # noqa: F401  (fixture)
 from tests.test_browser_manage import browser_login
@@ -14,10 +14,9 @@ pytestmark = pytest.mark.browser
 
 
 def spanish_phone(chromium, live_server, app, organizer):
-    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = open_page(chromium, timeout=15_000)
+    context = page.context
     context.add_cookies([{"name": "sl_lang", "value": "es", "url": live_server.url}])
-    page = context.new_page()
-    page.set_default_timeout(15_000)
     browser_login(page, live_server, app, organizer)
     return context, page
 

@@ -14,7 +14,7 @@ from models import (
     RaceStatus,
     TaxMode,
 )
-from tests.browser import screenshot
+from tests.browser import page_at, screenshot
 from tests.factories import make_code, make_order, make_paid_order, make_profile, make_race, recount_race
 from tests.test_browser_manage import browser_login
 
@@ -65,9 +65,7 @@ def busy_race(db):
 @pytest.mark.parametrize("width", [390, 1280])
 def test_dashboard_codes_and_team_pages_look_finished(live_server, chromium, app, db, busy_race, width):
     race, organizer = busy_race
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    try:
+    with page_at(chromium, width) as page:
         browser_login(page, live_server, app, organizer)
         for path, name in [("dashboard", "dashboard"), ("codes", "codes"), ("team", "team")]:
             page.goto(f"{live_server.url}/manage/races/{race.id}/{path}")
@@ -86,8 +84,6 @@ def test_dashboard_codes_and_team_pages_look_finished(live_server, chromium, app
         page.get_by_role("link", name="Keep it, go back").click()
         page.get_by_role("heading", name="Tickets").wait_for()
         screenshot(page, f"order-{width}")
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("sale_days", [0, 1, 2, 365])
@@ -113,9 +109,7 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
         db.session.commit()
     # One year of sales takes seconds to make: both widths read the same race.
     for width in (390, 1280):
-        context = chromium.new_context(viewport={"width": width, "height": 900})
-        page = context.new_page()
-        try:
+        with page_at(chromium, width) as page:
             browser_login(page, live_server, app, organizer)
             page.goto(f"{live_server.url}/manage/races/{race.id}/dashboard")
             assert page.evaluate("document.documentElement.scrollWidth") <= width + 1
@@ -131,8 +125,6 @@ def test_the_sales_chart_reads_as_a_chart_for_0_1_2_and_365_days(live_server, ch
                 assert "No tickets sold yet" in page.locator("main").inner_text()
             page.locator("#checkin-progress").scroll_into_view_if_needed()
             screenshot(page, f"dashboard-{sale_days}-days-{width}")
-        finally:
-            context.close()
 
 
 @contextmanager
@@ -142,9 +134,7 @@ def _tap_without_javascript(live_server, chromium, app, db, busy_race, width, ch
     race, organizer = busy_race
     rhea = make_paid_order(db, race, {race.ticket_types[0]: 1},
                            runners=[{"first_name": "Rhea", "last_name": "Refund"}]).registrations[0]
-    context = chromium.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False)
-    page = context.new_page()
-    try:
+    with page_at(chromium, width, java_script_enabled=False) as page:
         browser_login(page, live_server, app, organizer)
         page.goto(f"{live_server.url}/manage/races/{race.id}/checkin?q=Rhea")
         change(rhea)
@@ -153,8 +143,6 @@ def _tap_without_javascript(live_server, chromium, app, db, busy_race, width, ch
         page.locator(f"#reg-{rhea.id}").get_by_role("button", name="Check in").click()
         page.wait_for_load_state()
         yield page, rhea
-    finally:
-        context.close()
 
 
 def _refund(rhea) -> None:

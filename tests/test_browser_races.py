@@ -1,7 +1,7 @@
 """The public pages in a real browser: active search, and the pages at phone and desktop sizes."""
 import pytest
 
-from tests.browser import screenshot
+from tests.browser import page_at, screenshot
 from tests.factories import make_race
 
 pytestmark = pytest.mark.browser
@@ -26,26 +26,22 @@ def test_typing_in_search_filters_the_list_without_a_reload(live_server, page, d
 def test_search_works_without_javascript(live_server, chromium, db):
     make_race(db, title="Harbour Night Run")
     make_race(db, title="Trail Half")
-    context = chromium.new_context(java_script_enabled=False)
-    page = context.new_page()
-    page.goto(live_server.url + "/")
-    page.get_by_label("Search by race name or place").fill("trail")
-    page.get_by_role("button", name="Search").click()
-    page.wait_for_url("**q=trail*")
-    assert page.locator("#results").get_by_text("Trail Half").count() == 1
-    assert page.locator("#results").get_by_text("Harbour Night Run").count() == 0
-    context.close()
+    with page_at(chromium, 1280, height=720, java_script_enabled=False) as page:
+        page.goto(live_server.url + "/")
+        page.get_by_label("Search by race name or place").fill("trail")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**q=trail*")
+        assert page.locator("#results").get_by_text("Trail Half").count() == 1
+        assert page.locator("#results").get_by_text("Harbour Night Run").count() == 0
 
 
 @pytest.mark.parametrize("width", [390, 1280])
 def test_race_pages_render_at_phone_and_desktop_width(live_server, chromium, runner, width):
     runner.invoke(args=["seed-demo"])
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    for path, name in [("/", "races"), ("/races/lakeside-spring-5k-10k", "race"),
-                       ("/races/nope", "not-found")]:
-        page.goto(live_server.url + path)
-        # Nothing may stick out sideways on a phone.
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        screenshot(page, f"{name}-{width}")
-    context.close()
+    with page_at(chromium, width) as page:
+        for path, name in [("/", "races"), ("/races/lakeside-spring-5k-10k", "race"),
+                           ("/races/nope", "not-found")]:
+            page.goto(live_server.url + path)
+            # Nothing may stick out sideways on a phone.
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            screenshot(page, f"{name}-{width}")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from models import Order, Profile, Registration
 from services import runner_invites as invites
 from services.mail.worker import send_due_for
-from tests.browser import ARTIFACTS
+from tests.browser import ARTIFACTS, page_at
 from tests.runner_invite_factories import LINK, buy_for_friend, make_friend_race
 from tests.test_browser_cart import browser_login
 
@@ -107,24 +107,22 @@ def test_a_friend_fills_in_and_signs_on_a_phone_then_keeps_the_ticket(live_serve
 def test_a_minor_whose_guardian_signs_with_javascript_off(live_server, chromium, app, db, race, smtp_server):
     kid = buy_for_friend(db, race, ticket_type=race.ticket_types[1], friend=("Mia", "Okafor", "ife@example.com"))
     path = link_from_smtp(app, smtp_server, "ife@example.com")
-    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(live_server.url + path)
-    fill_in(page, born=f"{datetime.now(UTC).year - 9}-02-01", signature="Mia Okafor")
-    page.get_by_role("button", name="Send my details").click()
-    expect(page.locator("#runner-errors")).to_be_visible()  # the whole form again, errors beside the fields
-    expect(page.locator("#waiver_guardian_name-state")).to_contain_text("Enter the parent or guardian's name.")
-    expect(page.get_by_label("City")).to_have_value("Leeds")
-    snap(page, "runner-invite-errors-nojs-390")
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
+        page.goto(live_server.url + path)
+        fill_in(page, born=f"{datetime.now(UTC).year - 9}-02-01", signature="Mia Okafor")
+        page.get_by_role("button", name="Send my details").click()
+        expect(page.locator("#runner-errors")).to_be_visible()  # the whole form again, errors beside the fields
+        expect(page.locator("#waiver_guardian_name-state")).to_contain_text("Enter the parent or guardian's name.")
+        expect(page.get_by_label("City")).to_have_value("Leeds")
+        snap(page, "runner-invite-errors-nojs-390")
 
-    page.get_by_label("Parent or guardian's name").fill("Ife Okafor")
-    page.get_by_label("I have read the waiver above and accept it").check()
-    page.get_by_label("Signature").fill("Ife Okafor")
-    page.get_by_role("button", name="Send my details").click()
-    page.get_by_text("your details are in").wait_for()
-    db.session.expire_all()
-    assert db.session.get(Registration, kid.id).waiver_guardian_name == "Ife Okafor"
-    context.close()
+        page.get_by_label("Parent or guardian's name").fill("Ife Okafor")
+        page.get_by_label("I have read the waiver above and accept it").check()
+        page.get_by_label("Signature").fill("Ife Okafor")
+        page.get_by_role("button", name="Send my details").click()
+        page.get_by_text("your details are in").wait_for()
+        db.session.expire_all()
+        assert db.session.get(Registration, kid.id).waiver_guardian_name == "Ife Okafor"
 
 
 def test_an_age_that_doesnt_fit_is_explained_on_the_page(live_server, page, app, db, race, smtp_server):
@@ -142,31 +140,29 @@ def test_the_runner_and_buyer_pages_fit_phone_and_desktop(live_server, chromium,
     ticket = buy_for_friend(db, race, friend=("Ben", "Okafor", "ben@example.com"))
     waiting = buy_for_friend(db, race, buyer=db.session.get(Profile, db.session.get(Order, ticket.order_id).buyer_id),
                              friend=("Cy", "Mensah", "cy@example.com"))
-    context = chromium.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    with app.app_context():
-        path = "/runner-details/" + invites.link_token(ticket)
-    page.goto(live_server.url + path)
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    snap(page, f"runner-invite-form-{width}")
+    with page_at(chromium, width) as page:
+        with app.app_context():
+            path = "/runner-details/" + invites.link_token(ticket)
+        page.goto(live_server.url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        snap(page, f"runner-invite-form-{width}")
 
-    fill_in(page, born="1992-03-04", signature="Ben Okafor")
-    page.get_by_role("button", name="Send my details").click()
-    page.get_by_text("your details are in").wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    snap(page, f"runner-invite-ticket-{width}")
+        fill_in(page, born="1992-03-04", signature="Ben Okafor")
+        page.get_by_role("button", name="Send my details").click()
+        page.get_by_text("your details are in").wait_for()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        snap(page, f"runner-invite-ticket-{width}")
 
-    page.goto(live_server.url + "/runner-details/not-a-real-link")
-    expect(page.get_by_role("heading", name="We couldn't find that link")).to_be_visible()
-    snap(page, f"runner-invite-forged-{width}")
+        page.goto(live_server.url + "/runner-details/not-a-real-link")
+        expect(page.get_by_role("heading", name="We couldn't find that link")).to_be_visible()
+        snap(page, f"runner-invite-forged-{width}")
 
-    buyer = db.session.get(Profile, db.session.get(Order, ticket.order_id).buyer_id)
-    browser_login(page, live_server, app, buyer)
-    page.goto(f"{live_server.url}/orders/{waiting.order_id}")
-    expect(page.get_by_text("Waiting for Cy's details")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth") <= width
-    snap(page, f"runner-invite-buyer-order-{width}")
-    page.goto(f"{live_server.url}/tickets/")
-    expect(page.get_by_text("Waiting for Cy's details")).to_be_visible()
-    snap(page, f"runner-invite-buyer-tickets-{width}")
-    context.close()
+        buyer = db.session.get(Profile, db.session.get(Order, ticket.order_id).buyer_id)
+        browser_login(page, live_server, app, buyer)
+        page.goto(f"{live_server.url}/orders/{waiting.order_id}")
+        expect(page.get_by_text("Waiting for Cy's details")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        snap(page, f"runner-invite-buyer-order-{width}")
+        page.goto(f"{live_server.url}/tickets/")
+        expect(page.get_by_text("Waiting for Cy's details")).to_be_visible()
+        snap(page, f"runner-invite-buyer-tickets-{width}")

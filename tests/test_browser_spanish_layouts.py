@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from models import RaceText, TaxMode
 from services import race_editing
 from services.markdown import render_markdown
-from tests.browser import screenshot
+from tests.browser import page_at, screenshot
 from tests.factories import make_cart, make_paid_order, make_profile, make_race, tokens_for
 from tests.registrant_factories import many_paid_runners, organized_race, runner
 
@@ -129,24 +129,21 @@ def test_the_main_pages_in_spanish_keep_inside_the_screen_empty_and_full(live_se
     sessions = {name: tokens_for(app, seeded[name]) for name in ("olga", "ana", "bea", "carlos")}
     problems = {}
     for width in WIDTHS:
-        context = chromium.new_context(viewport={"width": width, "height": 844}, locale="es-MX", service_workers="block")
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        for name, who, path, shows in cases(seeded):
-            context.clear_cookies()
-            cookies = {"sl_lang": "es"}
-            if who:
-                cookies |= {"sl_access": sessions[who].access_token, "sl_refresh": sessions[who].refresh_token}
-            context.add_cookies([{"name": key, "value": value, "url": live_server.url, "httpOnly": True,
-                                  "sameSite": "Lax"} for key, value in cookies.items()])
-            page.goto(live_server.url + path)
-            expect(page.locator("html")).to_have_attribute("lang", "es")
-            expect(page.locator("main")).to_contain_text(shows)
-            if name == "checkin":  # the desk's rows come from its search
-                page.get_by_role("searchbox").fill("Fernández")
-                expect(page.locator(".checkin-row").first).to_be_visible()
-            screenshot(page, f"es-layout-{name}-{width}")
-            if found := page.evaluate(OVERFLOWS, BOXES):
-                problems[f"{name} at {width} px"] = found
-        context.close()
+        with page_at(chromium, width, height=844, locale="es-MX") as page:
+            for name, who, path, shows in cases(seeded):
+                page.context.clear_cookies()
+                cookies = {"sl_lang": "es"}
+                if who:
+                    cookies |= {"sl_access": sessions[who].access_token, "sl_refresh": sessions[who].refresh_token}
+                page.context.add_cookies([{"name": key, "value": value, "url": live_server.url, "httpOnly": True,
+                                           "sameSite": "Lax"} for key, value in cookies.items()])
+                page.goto(live_server.url + path)
+                expect(page.locator("html")).to_have_attribute("lang", "es")
+                expect(page.locator("main")).to_contain_text(shows)
+                if name == "checkin":  # the desk's rows come from its search
+                    page.get_by_role("searchbox").fill("Fernández")
+                    expect(page.locator(".checkin-row").first).to_be_visible()
+                screenshot(page, f"es-layout-{name}-{width}")
+                if found := page.evaluate(OVERFLOWS, BOXES):
+                    problems[f"{name} at {width} px"] = found
     assert not problems, "\n".join(f"{case}: {found}" for case, found in problems.items())

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from models import Profile, WaitlistEntry
 from services.waitlist_offers import run_offers
-from tests.browser import follow, screenshot
+from tests.browser import follow, page_at, screenshot
 from tests.test_browser_manage import browser_login
 from tests.waitlist_factories import emails_to, in_line, refund_one, sold_out_race
 
@@ -71,15 +71,13 @@ def test_the_organizers_waitlist_tab_at_phone_and_desk_width(live_server, page, 
 
 def test_without_javascript_the_join_form_posts_and_answers(live_server, chromium, db):
     sold_out_race(db, slug="lakeside", title="Lakeside Spring 10K")
-    context = chromium.new_context(java_script_enabled=False, viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.goto(f"{live_server.url}/races/lakeside")
-    page.get_by_label("Your name").fill("Nora Noscript")
-    page.get_by_label("Email address").fill("not-an-address")
-    page.get_by_role("button", name="Join the waitlist").click()
-    page.get_by_text("Enter a full email address").wait_for()         # the 422 page, values kept
-    expect(page.get_by_label("Your name")).to_have_value("Nora Noscript")
-    page.get_by_label("Email address").fill("nora@example.com")
-    page.get_by_role("button", name="Join the waitlist").click()
-    page.get_by_text("You're number 1 in line").wait_for()
-    context.close()
+    with page_at(chromium, 390, height=844, java_script_enabled=False) as page:
+        page.goto(f"{live_server.url}/races/lakeside")
+        page.get_by_label("Your name").fill("Nora Noscript")
+        page.get_by_label("Email address").fill("not-an-address")
+        page.get_by_role("button", name="Join the waitlist").click()
+        page.get_by_text("Enter a full email address").wait_for()         # the 422 page, values kept
+        expect(page.get_by_label("Your name")).to_have_value("Nora Noscript")
+        page.get_by_label("Email address").fill("nora@example.com")
+        page.get_by_role("button", name="Join the waitlist").click()
+        page.get_by_text("You're number 1 in line").wait_for()

@@ -20,7 +20,7 @@ from services import clock
 from services.mail.worker import send_due_for
 from services.money import format_money
 from services.waitlist_offers import run_offers
-from tests.browser import ARTIFACTS, CHROMIUM_ARGS  # noqa: F401
+from tests.browser import ARTIFACTS, CHROMIUM_ARGS, open_page  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -71,9 +71,8 @@ def world(app, live_server, chromium, db, smtp_server, tmp_path):
 
 def organizer_sets_up_the_race(world) -> tuple[int, str]:
     url, browser = world["url"], world["browser"]
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = open_page(browser, width=1280, height=900, timeout=15_000)
+    context = page.context
     page.goto(f"{url}/auth/sign-in?next=/manage/")
     sign_up(page, "Olga Organizer", "olga@example.com")
     page.wait_for_url("**/manage/")
@@ -200,10 +199,8 @@ def pay_on_test_gateway(clicks: Clicks, page) -> None:
 
 
 def phone(world, *, javascript: bool = True):
-    context = world["browser"].new_context(viewport={"width": 390, "height": 844}, java_script_enabled=javascript)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    return context, page
+    page = open_page(world["browser"], timeout=15_000, java_script_enabled=javascript)
+    return page.context, page
 
 
 def choose_tickets(clicks: Clicks, world, page, slug: str, ten_k: int, five_k: int) -> None:
@@ -397,15 +394,13 @@ def test_ten_friends_sign_up_pay_and_the_organizer_runs_the_race(world):
 
 
 def organizer_page(world, path: str):
-    context = world["browser"].new_context(viewport={"width": 390, "height": 844})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = open_page(world["browser"], timeout=15_000)
     page.goto(f"{world['url']}/auth/sign-in?next={path}")
     page.get_by_label("Email").fill("olga@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"**{path}")
-    return context, page
+    return page.context, page
 
 
 def joins_the_waitlist(page, url: str, slug: str) -> None:
@@ -471,9 +466,8 @@ def tess_fills_in(world, old_code: str) -> None:
 
 def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> None:
     url, browser = world["url"], world["browser"]
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = open_page(browser, width=1280, height=900, timeout=15_000)
+    context = page.context
     page.goto(f"{url}/auth/sign-in?next=/manage/races/{race_id}/registrants")
     page.get_by_label("Email").fill("olga@example.com")
     page.get_by_label("Password").fill(PASSWORD)
@@ -504,9 +498,7 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     assert len(rows) == 13  # 12 in the 10K (Friend 9 refunded, Friend 10 in from the waitlist), 1 in the 5K
     assert sorted(row["First name"] for row in rows if row["Details"] == "pending") == ["Lou"]
 
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, storage_state=context.storage_state())
-    checkin = phone.new_page()
-    checkin.set_default_timeout(15_000)
+    checkin = open_page(browser, timeout=15_000, storage_state=context.storage_state())  # the organizer's phone
     checkin.goto(f"{url}/manage/races/{race_id}/checkin")
     for n in (1, 2, 3):
         checkin.locator("#checkin-q").fill(f"Friend{n} Runner1")
@@ -524,5 +516,5 @@ def organizer_runs_the_race(world, race_id: int, slug: str, total_paid: int) -> 
     checkin.get_by_role("button", name="Sign and check in").click()
     checkin.get_by_text(re.compile(r"4 / 13 checked in")).first.wait_for()
     shot(checkin, "checkin-390")
-    phone.close()
+    checkin.context.close()
     context.close()
