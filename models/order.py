@@ -71,7 +71,7 @@ class Order(Base):
         CheckConstraint("buyer_id IS NOT NULL OR (status = 'cart' AND guest_key IS NOT NULL)",
                         name="buyer_unless_guest_cart"),
         # A hold at the payment step always has an end: the capacity rule tells the live holds from the ones that ran
-        # out by it (services/inventory.py).
+        # out by it (services/inventory.py). SQLite has triggers for it instead (migration perf_pending_end_sqlite).
         CheckConstraint("status != 'pending' OR reserved_until IS NOT NULL", name="pending_until_an_end"),
         # The registrant list's counts per status join a race's registrations to these, index only on Postgres.
         Index("ix_orders_race_listing", "race_id", "id", postgresql_include=["status", "reserved_until"]),

@@ -474,6 +474,34 @@ def test_the_migration_fills_the_counts_from_the_tickets_already_sold(app, db):
     assert sold(db, race) == expected
 
 
+@pytest.mark.parametrize("write", ["insert", "update status", "update end"])
+def test_the_database_refuses_a_pending_order_without_an_end(db, write):
+    """A pending order without `reserved_until` would hold its spots for ever (the rule takes a hold off only once
+    its end has passed): Postgres's check and SQLite's triggers refuse it (perf_pending_end_sqlite)."""
+    from sqlalchemy.exc import IntegrityError
+
+    race, buyer = make_race(db, tickets=[("10K", 4500, 10)]), make_profile(db)
+    order = {"race_id": race.id, "buyer_id": buyer.id, "currency": "USD"}  # no tickets: no stored count moves
+    cart = Order(**order, status=OrderStatus.CART)
+    held = Order(**order, status=OrderStatus.PENDING, reserved_until=now())
+    db.session.add_all([cart, held])
+    db.session.commit()
+    statement = {
+        "insert": Order.__table__.insert().values(**order, status=OrderStatus.PENDING),
+        "update status": update(Order).where(Order.id == cart.id).values(status=OrderStatus.PENDING),
+        "update end": update(Order).where(Order.id == held.id).values(reserved_until=None),
+    }[write]
+    with pytest.raises(IntegrityError, match="pending_until_an_end"):
+        db.session.execute(statement)
+    db.session.rollback()
+    # What the app writes passes: a hold with its end; the end cleared as the order leaves the payment step.
+    db.session.execute(update(Order).where(Order.id == cart.id).values(status=OrderStatus.PENDING,
+                                                                       reserved_until=now()))
+    db.session.execute(update(Order).where(Order.id == held.id).values(status=OrderStatus.EXPIRED,
+                                                                       reserved_until=None))
+    db.session.commit()
+
+
 def test_inventory_check_finds_a_ticket_whose_status_is_not_its_orders_and_fix_copies_it(db, runner):
     race = make_race(db, slug="lake-run", tickets=[("10K", 4500, 10)])
     many_paid_runners(db, race, race.ticket_types[0], 3)

@@ -14,7 +14,8 @@ opening (issue 17). The count is filled from the data here, in one statement.
 A pending order always has an end to its hold (`ck_orders_pending_until_an_end`), so the holds that ran out are
 a range of the pending orders' index. One with none (there should be none: a release clears the end as it ends the
 pending status) is given its last change as its end first: its hold ran out then. On SQLite the check is not added:
-ALTER TABLE cannot add one, and a batch would copy the orders table, which the tickets reference.
+ALTER TABLE cannot add one, and a batch would copy the orders table, which the tickets reference (triggers refuse the
+same rows there: perf_pending_end_sqlite).
 """
 import sqlalchemy as sa
 from alembic import op
