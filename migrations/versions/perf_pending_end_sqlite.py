@@ -9,7 +9,8 @@ its hold has run out (`models.order.hold_ran_out`: `reserved_until` passed). A p
 hold its spots for ever. Postgres refuses one with the check `ck_orders_pending_until_an_end` (perf_held_counts);
 SQLite cannot add a check to a table (a batch would copy `orders`, which every ticket references), so two triggers
 refuse the same rows here, with the check's own error (an IntegrityError). perf_held_counts already gave every
-pending order an end.
+pending order an end. A later batch migration that recreates `orders` on SQLite drops these triggers: it must create
+them again.
 """
 from alembic import op
 
