@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from extensions import db as database
@@ -478,8 +479,6 @@ def test_the_migration_fills_the_counts_from_the_tickets_already_sold(app, db):
 def test_the_database_refuses_a_pending_order_without_an_end(db, write):
     """A pending order without `reserved_until` would hold its spots for ever (the rule takes a hold off only once
     its end has passed): Postgres's check and SQLite's triggers refuse it (perf_pending_end_sqlite)."""
-    from sqlalchemy.exc import IntegrityError
-
     race, buyer = make_race(db, tickets=[("10K", 4500, 10)]), make_profile(db)
     order = {"race_id": race.id, "buyer_id": buyer.id, "currency": "USD"}  # no tickets: no stored count moves
     cart = Order(**order, status=OrderStatus.CART)
